@@ -1,0 +1,37 @@
+# Two entry points for a newcomer: `make demo` and `make test`.
+# Both create .venv on first use; nothing is installed outside this directory.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit schemas bench clean
+
+$(BIN)/reconciler: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/reconciler
+	bash examples/quickstart.sh
+
+test: $(BIN)/reconciler lint typecheck unit
+
+lint: $(BIN)/reconciler
+	$(BIN)/ruff check reconciler tests bench
+	$(BIN)/lint-imports
+
+typecheck: $(BIN)/reconciler
+	$(BIN)/mypy
+
+unit: $(BIN)/reconciler
+	$(BIN)/pytest -q
+
+schemas: $(BIN)/reconciler
+	$(BIN)/python -m reconciler.interfaces.schemas schemas
+
+bench: $(BIN)/reconciler
+	$(BIN)/python bench/release_cost.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

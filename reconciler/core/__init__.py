@@ -1,0 +1,1 @@
+"""Pure logic: versions, selection, manifests, rewrites, trailers. No I/O."""

@@ -1,0 +1,37 @@
+"""Go duration strings (``90s``, ``10m``, ``1h30m``) as used in Flux and kuberik specs.
+
+Pure: strings in, ``datetime.timedelta`` out. Only the units Kubernetes'
+``metav1.Duration`` fields accept in practice (``ms``, ``s``, ``m``, ``h``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse(text: str) -> timedelta:
+    """Parse a Go duration such as ``1h30m``; raise ``ValueError`` naming the text."""
+    if not isinstance(text, str) or not _WHOLE.match(text):
+        raise ValueError(
+            f"{text!r} is not a duration; write it like 90s, 10m or 1h30m"
+        )
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def render(value: timedelta) -> str:
+    """Render a ``timedelta`` the way Go prints durations (``1h30m0s``)."""
+    total = value.total_seconds()
+    hours, rest = divmod(int(total), 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{hours}h"
+    if hours or minutes:
+        out += f"{minutes}m"
+    return out + f"{seconds}s"

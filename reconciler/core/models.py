@@ -1,0 +1,221 @@
+"""The ``Rollout`` object and its parts, as pydantic models.
+
+This is where a YAML document from the config repository (or an object from the
+cluster) becomes typed data. Field names keep the Kubernetes camelCase spelling so
+that existing kuberik ``Rollout`` objects validate unchanged; fields we do not know
+(kuberik grows new ones) are kept, not rejected, and ``validate`` reports them.
+
+Pure: dictionaries in, models out. The JSON Schemas in ``schemas/`` are generated
+from these classes (``python -m reconciler.core.schemas``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from reconciler.core import durations
+
+API_GROUP = "kuberik.com"
+API_VERSION = "kuberik.com/v1alpha1"
+
+Bump = Literal["patch", "minor", "major"]
+
+
+def _check_duration(value: str) -> str:
+    durations.parse(value)
+    return value
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    Field(
+        pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$",
+        description="A Go duration such as 90s, 10m or 1h30m.",
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    def unknown_fields(self) -> list[str]:
+        """Names of fields present in the input that this model does not know."""
+        return sorted((self.model_extra or {}).keys())
+
+
+class ObjectReference(_Model):
+    """A reference to an object by name, in the Rollout's namespace unless given."""
+
+    name: str = Field(min_length=1, description="Name of the referenced object.")
+    namespace: str | None = Field(
+        default=None, description="Namespace of the object; defaults to the Rollout's."
+    )
+
+
+class LabelSelectorRequirement(_Model):
+    key: str = Field(description="The label key the selector applies to.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="How the key relates to the values."
+    )
+    values: list[str] = Field(default_factory=list, description="Values for In and NotIn.")
+
+
+class LabelSelector(_Model):
+    """Kubernetes' ``metav1.LabelSelector``."""
+
+    matchLabels: dict[str, str] = Field(
+        default_factory=dict, description="Labels that must all match."
+    )
+    matchExpressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, description="Expressions that must all match."
+    )
+
+
+class HealthCheckSelector(_Model):
+    """Which HealthCheck objects decide the bake."""
+
+    selector: LabelSelector | None = Field(
+        default=None, description="Labels of the HealthChecks to watch."
+    )
+    namespaceSelector: LabelSelector | None = Field(
+        default=None,
+        description="Namespaces to look in; without it only the Rollout's own namespace.",
+    )
+
+
+class RolloutSpec(_Model):
+    """What a Rollout asks for. kuberik's fields plus our extensions."""
+
+    releasesImagePolicy: ObjectReference | None = Field(
+        default=None,
+        description="The Flux ImagePolicy whose status supplies release candidates.",
+    )
+    wantedVersion: str | None = Field(
+        default=None,
+        description="Pin: deploy exactly this tag and do nothing automatic while it is set.",
+    )
+    versionHistoryLimit: int = Field(
+        default=10, ge=1, description="How many history entries status keeps."
+    )
+    bakeTime: Duration | None = Field(
+        default=None,
+        description="How long every selected HealthCheck must stay healthy after apply.",
+    )
+    deployTimeout: Duration | None = Field(
+        default=None,
+        description="How long Flux may take to apply the release before it counts as failed.",
+    )
+    healthCheckSelector: HealthCheckSelector | None = Field(
+        default=None, description="Which HealthChecks decide the bake."
+    )
+    versionConstraint: str | None = Field(
+        default=None,
+        description="A semver range (Flux/Masterminds syntax) releases must fall inside.",
+    )
+    maxBump: Bump | None = Field(
+        default=None,
+        description="Largest automatic jump from the current version: patch, minor or major.",
+    )
+    policy: str | None = Field(
+        default=None,
+        description="Name of a release policy preset; explicit fields win over it.",
+    )
+    suspend: bool = Field(default=False, description="Stop every automatic action.")
+
+    @field_validator("versionConstraint")
+    @classmethod
+    def _constraint_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # Imported here: versions imports nothing from models, and this keeps
+        # the dependency one-way at import time.
+        from reconciler.core import versions
+        from reconciler.errors import InvalidConstraint
+
+        try:
+            versions.Constraint.parse(value)
+        except InvalidConstraint as exc:
+            # pydantic reports ValueError as a validation error with the field's path.
+            raise ValueError(str(exc)) from exc
+        return value
+
+    def bake_time(self) -> timedelta | None:
+        return durations.parse(self.bakeTime) if self.bakeTime else None
+
+    def deploy_timeout(self) -> timedelta | None:
+        return durations.parse(self.deployTimeout) if self.deployTimeout else None
+
+
+class ObjectMeta(_Model):
+    name: str = Field(min_length=1, description="Object name.")
+    namespace: str | None = Field(default=None, description="Object namespace.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations.")
+    generation: int | None = Field(default=None, description="Set by the API server.")
+
+
+class Rollout(_Model):
+    """A ``kuberik.com/v1alpha1`` Rollout."""
+
+    apiVersion: Literal["kuberik.com/v1alpha1"] = Field(
+        default=API_VERSION, description="Always kuberik.com/v1alpha1."
+    )
+    kind: Literal["Rollout"] = Field(default="Rollout", description="Always Rollout.")
+    metadata: ObjectMeta
+    spec: RolloutSpec = Field(default_factory=RolloutSpec)
+    status: dict[str, Any] | None = Field(default=None, description="Written by the reconciler.")
+
+    @property
+    def key(self) -> str:
+        return f"{self.metadata.namespace or 'default'}/{self.metadata.name}"
+
+
+class PolicyPreset(BaseModel):
+    """A release policy preset from ``policies/``: defaults a Rollout can name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Preset name.")
+    description: str = Field(min_length=1, description="One line for people.")
+    maxBump: Bump = Field(description="Largest automatic jump.")
+    bakeTime: Duration = Field(description="Bake time for releases under this preset.")
+    deployTimeout: Duration = Field(description="How long Flux may take to apply.")
+    versionConstraint: str | None = Field(
+        default=None, description="Optional range every release must satisfy."
+    )
+    allowPrerelease: bool = Field(
+        default=False,
+        description="Whether prereleases are considered when no versionConstraint names one.",
+    )
+
+
+def describe_error(error: ValidationError) -> list[tuple[str, str]]:
+    """Turn a pydantic error into ``(field path, message)`` pairs a person can act on.
+
+    The field path is dotted with the Kubernetes spelling (``spec.maxBump``).
+    """
+    out: list[tuple[str, str]] = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
+        # pydantic appends the union/validator branch to loc; keep the field names only.
+        msg = item["msg"]
+        if item["type"] == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            msg = f"must be one of {expected}, got {item.get('input')!r}"
+        elif item["type"] == "missing":
+            msg = "is required"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        out.append((path, msg))
+    return out

@@ -1,0 +1,214 @@
+"""Commit messages and their machine-readable trailers (DESIGN.md, commit contract).
+
+Every commit the reconciler writes ends with a paragraph of trailers::
+
+    Rollout: apps/podinfo
+    Release: 6.5.0
+    Previous-Release: 6.4.0
+    Action: release
+
+``Release`` is always the value the commit leaves in the targets and
+``Previous-Release`` the value it replaced, whatever the action; so for a revert
+``Previous-Release`` names the release that failed (and is quarantined). Reverts
+keep git's own shape: subject ``Revert "<subject>"`` and the body line
+``This reverts commit <sha>.``.
+
+Pure: strings in, strings and records out. ``git log`` alone tells the story; this
+module is how the ``history`` command and the quarantine read it back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from reconciler.core.changes import ChangeSet
+
+Action = Literal["release", "revert", "rollback"]
+ACTIONS: tuple[Action, ...] = ("release", "revert", "rollback")
+
+ROLLOUT = "Rollout"
+RELEASE = "Release"
+PREVIOUS = "Previous-Release"
+ACTION = "Action"
+REVERTS = "Reverts"
+REASON = "Reason"
+
+_TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): ?(.*)$")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text: str) -> str:
+    """Trailer values must stay on one line; control characters become spaces."""
+    return _UNSAFE.sub(" ", text).strip()
+
+
+def _short(name: str) -> str:
+    return name.split("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Trailers:
+    """The parsed trailer paragraph of a reconciler commit."""
+
+    rollout: str
+    action: Action
+    release: str
+    previous_release: str | None = None
+    reverts: str | None = None
+    reason: str | None = None
+
+    def render(self) -> str:
+        lines = [f"{ROLLOUT}: {self.rollout}", f"{RELEASE}: {self.release}"]
+        if self.previous_release is not None:
+            lines.append(f"{PREVIOUS}: {self.previous_release}")
+        lines.append(f"{ACTION}: {self.action}")
+        if self.reverts:
+            lines.append(f"{REVERTS}: {self.reverts}")
+        if self.reason:
+            lines.append(f"{REASON}: {_one_line(self.reason)}")
+        return "\n".join(lines)
+
+
+def _change_lines(changes: ChangeSet) -> list[str]:
+    out = []
+    for c in changes.changes:
+        what = f"{c.kind} {c.object}".strip()
+        out.append(f"  {c.file} [{c.document}] {what} {c.pointer}: {c.old} -> {c.new}")
+    return out
+
+
+def release_message(changes: ChangeSet, *, release: str, previous: str | None) -> str:
+    """The message of a release commit, rendered from its change set."""
+    subject = f"{_short(changes.rollout)}: {previous or '(none)'} -> {release}"
+    body = [f"Release {release} of {changes.rollout}.", "", *_change_lines(changes)]
+    trailers = Trailers(
+        rollout=changes.rollout, action="release", release=release, previous_release=previous
+    )
+    return "\n".join([subject, "", *body, "", trailers.render(), ""])
+
+
+def revert_message(
+    *, reverted_subject: str, reverted_sha: str, rollout: str, release: str,
+    previous: str, reason: str,
+) -> str:
+    """git's own revert shape, plus a sentence for people and the trailers.
+
+    ``release`` is what the revert restores; ``previous`` the release taken out.
+    """
+    subject = f'Revert "{reverted_subject}"'
+    body = [
+        f"This reverts commit {reverted_sha}.",
+        "",
+        f"{previous} failed: {_one_line(reason)}. Back to {release}; "
+        f"{previous} will not be released again automatically.",
+    ]
+    trailers = Trailers(
+        rollout=rollout, action="revert", release=release, previous_release=previous,
+        reverts=reverted_sha, reason=reason,
+    )
+    return "\n".join([subject, "", *body, "", trailers.render(), ""])
+
+
+def rollback_message(
+    changes: ChangeSet, *, release: str, previous: str, reverted_sha: str, reason: str,
+) -> str:
+    """A commit that sets the previous release again when ``git revert`` conflicts."""
+    why = (
+        f"{_one_line(reason)}; git revert of {reverted_sha[:12]} conflicted with later "
+        f"edits, so {release} was set again directly"
+    )
+    subject = f"{_short(changes.rollout)}: roll back {previous} -> {release}"
+    body = [
+        f"Roll back {changes.rollout} from {previous} to {release}.",
+        f"A revert of {reverted_sha} did not apply cleanly, so only the release",
+        "fields were set back; other edits since then are kept.",
+        "",
+        *_change_lines(changes),
+    ]
+    trailers = Trailers(
+        rollout=changes.rollout, action="rollback", release=release,
+        previous_release=previous, reason=why,
+    )
+    return "\n".join([subject, "", *body, "", trailers.render(), ""])
+
+
+def _last_paragraph(message: str) -> list[str]:
+    paragraphs = [p for p in re.split(r"\n\s*\n", message.strip()) if p.strip()]
+    if len(paragraphs) < 2:  # a subject alone has no trailers
+        return []
+    return paragraphs[-1].splitlines()
+
+
+def parse(message: str) -> Trailers | None:
+    """Read the trailers of a reconciler commit; None for any other commit.
+
+    Only the last paragraph counts (as with ``git interpret-trailers``), and it
+    must carry ``Rollout``, ``Release`` and a known ``Action``.
+    """
+    fields: dict[str, str] = {}
+    for line in _last_paragraph(message):
+        m = _TRAILER.match(line)
+        if not m:
+            return None
+        fields.setdefault(m.group(1), m.group(2).strip())
+    action = fields.get(ACTION)
+    if ROLLOUT not in fields or RELEASE not in fields or action not in ACTIONS:
+        return None
+    return Trailers(
+        rollout=fields[ROLLOUT],
+        action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
+        release=fields[RELEASE],
+        previous_release=fields.get(PREVIOUS),
+        reverts=fields.get(REVERTS),
+        reason=fields.get(REASON),
+    )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One reconciler commit in the audit trail."""
+
+    commit: str
+    time: datetime
+    subject: str
+    trailers: Trailers
+
+    def as_dict(self) -> dict[str, str | None]:
+        t = self.trailers
+        return {
+            "commit": self.commit,
+            "rollout": t.rollout,
+            "action": t.action,
+            "release": t.release,
+            "previous_release": t.previous_release,
+            "time": self.time.isoformat(),
+            "reason": t.reason,
+            "reverts": t.reverts,
+            "subject": self.subject,
+        }
+
+
+def records(commits: Iterable[tuple[str, str, datetime]]) -> list[Record]:
+    """Audit records from ``(sha, message, time)`` commits, in the order given."""
+    out = []
+    for sha, message, when in commits:
+        t = parse(message)
+        if t is not None:
+            out.append(Record(commit=sha, time=when, subject=message.split("\n", 1)[0],
+                              trailers=t))
+    return out
+
+
+def quarantined(history: Sequence[Record], rollout: str) -> frozenset[str]:
+    """Releases of ``rollout`` taken out by a revert or rollback: never picked again."""
+    return frozenset(
+        r.trailers.previous_release
+        for r in history
+        if r.trailers.rollout == rollout
+        and r.trailers.action in ("revert", "rollback")
+        and r.trailers.previous_release
+    )

@@ -1,0 +1,1 @@
+"""Orchestration: gather inputs through the adapters, decide with the core, act once."""

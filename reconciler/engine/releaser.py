@@ -1,0 +1,228 @@
+"""Write releases, reverts and rollbacks to the config repository, safely.
+
+Each operation follows the same shape: fetch the branch, take a ``Snapshot`` of
+its head, decide with the core, build the commit in memory, push. A push refused
+as non-fast-forward means someone else pushed first: fetch again, recompute the
+change from the new head (it may now be empty, or conflict) and retry, a bounded
+number of times with backoff. Nothing is ever force-pushed, and since every
+attempt starts from the fetched head, an operation that already landed is seen
+as done and not written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.adapters import git
+from reconciler.core import manifests, models, planning, rewrite, trailers, versions
+from reconciler.core.changes import ChangeSet
+from reconciler.engine.snapshot import Scanner, Snapshot
+from reconciler.errors import (
+    ManifestError,
+    NonFastForward,
+    NothingToRevert,
+    RevertConflict,
+    UnknownRollout,
+)
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["pushed", "committed", "unchanged", "dry-run"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a write operation did."""
+
+    outcome: Outcome
+    rollout: str
+    action: trailers.Action
+    release: str
+    previous: str | None
+    commit: str | None
+    changes: ChangeSet
+    message: str = ""
+    attempts: int = 1
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Bounded retries with jittered exponential backoff for non-fast-forward pushes."""
+
+    attempts: int = 5
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random())
+
+
+class Releaser:
+    """Release operations against one branch of one config repository."""
+
+    def __init__(self, mirror: git.Mirror, *, retry: Retry = Retry(),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.mirror = mirror
+        self.scanner = Scanner(mirror)
+        self.retry = retry
+        self._sleep = sleep
+
+    def snapshot(self, *, fetch: bool = True) -> Snapshot:
+        head = self.mirror.fetch() if fetch else self.mirror.head()
+        return self.scanner.snapshot(head)
+
+    # -- release -------------------------------------------------------------
+
+    def release(self, rollout: str, tag: str, *, push: bool,
+                dry_run: bool = False) -> Result:
+        """Write ``tag`` into every target of ``rollout`` as one commit (and push)."""
+        versions.parse(tag)  # InvalidTag: nothing is written
+
+        def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
+            targets = _targets(snap, rollout)
+            current, _ = planning.current_release(targets)
+            changes = planning.changes_for(rollout, targets, tag)
+            if not changes:
+                return Result("unchanged", rollout, "release", tag, current, None,
+                              changes, message=f"{rollout} already holds {tag}"), {}
+            files = write(snap, changes, self.mirror)
+            message = trailers.release_message(changes, release=tag, previous=current)
+            return Result("committed", rollout, "release", tag, current, None, changes,
+                          message=message), files
+
+        return self._commit_loop(build, push=push, dry_run=dry_run)
+
+    # -- revert --------------------------------------------------------------
+
+    def revert(self, rollout: str, *, reason: str, push: bool,
+               dry_run: bool = False) -> Result:
+        """Revert the rollout's last release commit (or roll back if it conflicts)."""
+
+        def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
+            targets = _targets(snap, rollout)
+            record = last_release(snap.history, rollout)
+            if record is None:
+                raise NothingToRevert(
+                    f"{rollout} has no release commit on this branch that is not "
+                    f"already reverted")
+            released = record.trailers.release
+            previous = record.trailers.previous_release
+            if previous is None:
+                raise NothingToRevert(
+                    f"{record.commit[:12]} was the first release of {rollout}; there is "
+                    f"no previous release to go back to")
+            current, _ = planning.current_release(targets)
+            try:
+                files = self.mirror.revert(commit=record.commit, onto=snap.commit)
+            except RevertConflict:
+                changes = planning.changes_for(rollout, targets, previous)
+                if not changes:
+                    return Result("unchanged", rollout, "rollback", previous, current, None,
+                                  changes, message=f"{rollout} already holds {previous}"), {}
+                files = write(snap, changes, self.mirror)
+                message = trailers.rollback_message(
+                    changes, release=previous, previous=released,
+                    reverted_sha=record.commit, reason=reason)
+                return Result("committed", rollout, "rollback", previous, released, None,
+                              changes, message=message), files
+            changes = planning.changes_for(rollout, targets, previous)
+            message = trailers.revert_message(
+                reverted_subject=record.subject, reverted_sha=record.commit,
+                rollout=rollout, release=previous, previous=released, reason=reason)
+            return Result("committed", rollout, "revert", previous, released, None,
+                          changes, message=message), files
+
+        return self._commit_loop(build, push=push, dry_run=dry_run)
+
+    # -- shared --------------------------------------------------------------
+
+    def _commit_loop(
+        self, build: Callable[[Snapshot], tuple[Result, dict[str, bytes]]], *,
+        push: bool, dry_run: bool,
+    ) -> Result:
+        attempts = self.retry.attempts if push and not dry_run else 1
+        for attempt in range(1, attempts + 1):
+            snap = self.snapshot()
+            result, files = build(snap)
+            if result.outcome == "unchanged":
+                return _with(result, attempts=attempt)
+            if dry_run:
+                return _with(result, outcome="dry-run", attempts=attempt, files=files)
+            sha = self.mirror.commit(parent=snap.commit, files=files, message=result.message)
+            if not push:
+                return _with(result, commit=sha, attempts=attempt, files=files)
+            try:
+                self.mirror.push(sha)
+            except NonFastForward:
+                if attempt == attempts:
+                    raise
+                delay = self.retry.delay(attempt)
+                log.info("push of %s was not a fast-forward; fetching and retrying in "
+                         "%.2fs (attempt %d of %d)", sha[:12], delay, attempt, attempts)
+                self._sleep(delay)
+                continue
+            return _with(result, outcome="pushed", commit=sha, attempts=attempt, files=files)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _with(result: Result, **changes: object) -> Result:
+    from dataclasses import replace
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
+    inv = snap.inventory
+    if rollout not in inv.rollouts:
+        known = ", ".join(sorted(inv.rollouts)) or "none"
+        raise UnknownRollout(f"no Rollout {rollout} in the repository (known: {known})")
+    if rollout in inv.broken:
+        first = inv.broken[rollout][0]
+        raise ManifestError(first.message, file=first.file, document=first.document,
+                            field=first.field)
+    targets = inv.targets.get(rollout, [])
+    if not targets:
+        entry = inv.rollouts[rollout]
+        raise ManifestError(f"Rollout {rollout} has no annotated target to write",
+                            file=entry.file, document=entry.document)
+    return targets
+
+
+def write(snap: Snapshot, changes: ChangeSet, mirror: git.Mirror) -> dict[str, bytes]:
+    """New contents of every file the change set touches, rewritten surgically."""
+    out: dict[str, bytes] = {}
+    for file in changes.files:
+        if file in snap.inventory.unparsable:  # pragma: no cover - targets never come from them
+            raise ManifestError("file does not parse; it is never rewritten", file=file)
+        edits = [(c.document, c.path, c.new) for c in changes.changes if c.file == file]
+        out[file] = rewrite.set_values(mirror.read_blob(snap.blobs[file]), file=file, edits=edits)
+    return out
+
+
+def last_release(history: Sequence[trailers.Record], rollout: str) -> trailers.Record | None:
+    """The newest release commit of ``rollout`` that no later commit reverted."""
+    reverted = {r.trailers.reverts for r in history if r.trailers.reverts}
+    # A rollback has no Reverts trailer; it takes out the newest release before it.
+    rolled_back = False
+    for record in history:  # newest first
+        t = record.trailers
+        if t.rollout != rollout:
+            continue
+        if t.action == "rollback":
+            rolled_back = True
+            continue
+        if t.action == "release":
+            if rolled_back or record.commit in reverted:
+                rolled_back = False
+                continue
+            return record
+    return None
+
+
+def presets_by_name(presets: Sequence[models.PolicyPreset]) -> dict[str, models.PolicyPreset]:
+    return {p.name: p for p in presets}

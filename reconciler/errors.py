@@ -1,0 +1,111 @@
+"""The project's own exceptions, typed by what the caller should do next.
+
+Every layer raises these; the adapters translate ``pygit2.GitError`` and friends into
+them with ``raise ... from``. The CLI maps them to exit codes and the daemon maps
+them to conditions: a ``PermanentError`` stalls the rollout until a person acts,
+a ``TransientError`` is retried with backoff.
+
+    ReconcilerError
+    ├── PermanentError                  no retry; Stalled; CLI exit 2
+    │   ├── InputError                  a bad argument on the command line
+    │   │   ├── InvalidTag              not semver, or not a valid OCI tag
+    │   │   ├── InvalidConstraint       a versionConstraint that does not parse
+    │   │   └── UnknownRollout          no Rollout manifest with that name
+    │   ├── ManifestError               a file/document/field in the config repo is wrong
+    │   ├── NothingToRevert             the rollout has no release commit to revert
+    │   └── HostKeyError                SSH host key unknown or changed
+    └── TransientError                  retry with backoff; CLI exit 1
+        └── GitError                    anything git-side that may clear on its own
+            ├── RemoteUnreachable       DNS, connection refused, TLS failure
+            ├── AuthenticationFailed    credentials refused (or retries exhausted)
+            ├── PushRejected            the server refused the update (hook, protection)
+            │   └── NonFastForward      someone else pushed first: fetch and retry
+            └── RevertConflict          git revert does not apply cleanly
+"""
+
+from __future__ import annotations
+
+
+class ReconcilerError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class PermanentError(ReconcilerError):
+    """Retrying will not help; a person has to change something."""
+
+
+class TransientError(ReconcilerError):
+    """May clear on its own; retry with backoff."""
+
+
+class InputError(PermanentError):
+    """A command-line argument or API input is wrong."""
+
+
+class InvalidTag(InputError):
+    """A tag that is not valid semver or not a valid OCI tag."""
+
+
+class InvalidConstraint(InputError):
+    """A version constraint that does not parse."""
+
+
+class UnknownRollout(InputError):
+    """No Rollout manifest with that namespace/name in the repository."""
+
+
+class NothingToRevert(PermanentError):
+    """The rollout has no release commit on the branch that could be reverted."""
+
+
+class ManifestError(PermanentError):
+    """Something in the config repository is wrong; carries where."""
+
+    def __init__(self, message: str, *, file: str, document: int | None = None,
+                 field: str | None = None) -> None:
+        self.file = file
+        self.document = document
+        self.field = field
+        self.detail = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.file
+        if self.document is not None:
+            where += f" (document {self.document + 1})"
+        if self.field:
+            where += f" {self.field}"
+        return f"{where}: {self.detail}"
+
+
+class HostKeyError(PermanentError):
+    """The SSH server's host key is not in known_hosts, or does not match it."""
+
+
+class GitError(TransientError):
+    """A git operation failed in a way that may clear on its own."""
+
+
+class RemoteUnreachable(GitError):
+    """The remote could not be reached."""
+
+
+class AuthenticationFailed(GitError):
+    """The remote refused the credentials."""
+
+
+class PushRejected(GitError):
+    """The remote refused the ref update; ``reason`` is the server's message."""
+
+    def __init__(self, message: str, *, ref: str, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(message)
+
+
+class NonFastForward(PushRejected):
+    """The remote branch moved since we fetched; fetch, recompute, retry."""
+
+
+class RevertConflict(GitError):
+    """``git revert`` of a commit conflicts with what the branch holds now."""

@@ -1,0 +1,1 @@
+"""What people and programs talk to: the CLI (and later the HTTP server)."""

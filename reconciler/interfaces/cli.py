@@ -1,0 +1,331 @@
+"""The ``reconciler`` command line (DESIGN.md, CLI contract).
+
+Every command reads the config repository through a persistent local mirror
+(``--cache-dir``), so a second run only fetches what is new. Exit codes: 0
+success, 1 the command ran and found problems (or the remote failed), 2 usage or
+input error. Errors are one line on stderr; credentials never appear in them.
+Every option can also be set through an environment variable
+(``RECONCILER_<OPTION>``, e.g. ``RECONCILER_REPO``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler import __version__
+from reconciler.adapters import git
+from reconciler.core import manifests, planning, trailers, versions
+from reconciler.engine import presets as preset_files
+from reconciler.engine.releaser import Releaser, Result
+from reconciler.errors import InputError, PermanentError, ReconcilerError, UnknownRollout
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reconciler"
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"reconciler: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"reconciler: {message}", err=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn project errors into one stderr line and the contract's exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except PermanentError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except ReconcilerError as exc:
+            _fail(str(exc), EXIT_PROBLEMS)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def repo_options(fn: F) -> F:
+    """Options every command that reads the config repository shares."""
+    options = [
+        click.option("--repo", required=True, envvar="RECONCILER_REPO",
+                     help="Config repository: a local path, file://, https:// or ssh:// URL."),
+        click.option("--branch", default="main", show_default=True,
+                     envvar="RECONCILER_BRANCH", help="Branch Flux applies."),
+        click.option("--cache-dir", type=click.Path(path_type=Path),
+                     default=_default_cache, envvar="RECONCILER_CACHE_DIR",
+                     help="Where the local mirror of the repository lives."),
+        click.option("--username", envvar="RECONCILER_GIT_USERNAME",
+                     help="HTTPS user name."),
+        click.option("--password-file", type=click.Path(path_type=Path),
+                     envvar="RECONCILER_GIT_PASSWORD_FILE",
+                     help="File holding the HTTPS password or token."),
+        click.option("--password-env", default="RECONCILER_GIT_PASSWORD", show_default=True,
+                     help="Environment variable holding the HTTPS password or token."),
+        click.option("--ssh-key", type=click.Path(path_type=Path),
+                     envvar="RECONCILER_GIT_SSH_KEY", help="SSH private key file."),
+        click.option("--ssh-key-passphrase-file", type=click.Path(path_type=Path),
+                     envvar="RECONCILER_GIT_SSH_KEY_PASSPHRASE_FILE",
+                     help="File holding the SSH key's passphrase."),
+        click.option("--known-hosts", type=click.Path(path_type=Path),
+                     envvar="RECONCILER_GIT_KNOWN_HOSTS",
+                     help="known_hosts file for SSH host key checks "
+                          "(default ~/.ssh/known_hosts)."),
+        click.option("--insecure-skip-host-key-check", is_flag=True,
+                     envvar="RECONCILER_GIT_INSECURE_SKIP_HOST_KEY_CHECK",
+                     help="Accept any SSH host key. Only for throw-away test set-ups."),
+        click.option("--ca-bundle", type=click.Path(path_type=Path),
+                     envvar="RECONCILER_GIT_CA_BUNDLE",
+                     help="CA certificates for HTTPS remotes with a private CA."),
+        click.option("--author-name", default="reconciler", show_default=True,
+                     envvar="RECONCILER_AUTHOR_NAME", help="Commit author name."),
+        click.option("--author-email", default="reconciler@localhost", show_default=True,
+                     envvar="RECONCILER_AUTHOR_EMAIL", help="Commit author email."),
+        click.option("--policies", type=click.Path(path_type=Path, file_okay=False),
+                     envvar="RECONCILER_POLICIES",
+                     help="Directory of release policy presets (default: built-in)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def open_releaser(opts: dict[str, Any]) -> Releaser:
+    """Build the mirror and releaser from the shared options (which it consumes)."""
+    credentials = git.Credentials.from_sources(
+        username=opts.pop("username"),
+        password_file=opts.pop("password_file"),
+        password_env=opts.pop("password_env"),
+        ssh_key=opts.pop("ssh_key"),
+        ssh_passphrase_file=opts.pop("ssh_key_passphrase_file"),
+        known_hosts=opts.pop("known_hosts"),
+        insecure_skip_host_key_check=opts.pop("insecure_skip_host_key_check"),
+        ca_bundle=opts.pop("ca_bundle"),
+    )
+    mirror = git.Mirror.open(
+        opts.pop("repo"),
+        cache_dir=opts.pop("cache_dir"),
+        branch=opts.pop("branch"),
+        credentials=credentials,
+        author=git.Author(name=opts.pop("author_name"), email=opts.pop("author_email")),
+    )
+    return Releaser(mirror)
+
+
+def _report_unparsable(inventory: manifests.Inventory) -> None:
+    for problem in inventory.problems:
+        if problem.file in inventory.unparsable:
+            _warn(f"warning: skipped, never rewritten: {problem.render()}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"],
+                               "max_content_width": 100})
+@click.version_option(__version__, prog_name="reconciler")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """GitOps release reconciler for Flux: choose, write and revert releases in git."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@repo_options
+@click.option("--release", "releases", multiple=True, metavar="NS/NAME=TAG",
+              help="A release candidate for a rollout (repeatable).")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@handle_errors
+def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
+    """Read-only: what would happen next to every Rollout, and why."""
+    candidates: dict[str, list[str]] = {}
+    for item in releases:
+        key, sep, tag = item.partition("=")
+        if not sep or "/" not in key or not tag:
+            raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
+        candidates.setdefault(key, []).append(tag)
+    policies = preset_files.load(opts.pop("policies"))
+    releaser = open_releaser(opts)
+    snap = releaser.snapshot()
+    inv = snap.inventory
+    for key in candidates:
+        if key not in inv.rollouts:
+            raise UnknownRollout(f"--release names {key}, but no Rollout {key} is in the "
+                                 f"repository (known: {', '.join(sorted(inv.rollouts))})")
+    _report_unparsable(inv)
+    plans = [
+        planning.plan(key, inventory=inv, candidates=candidates.get(key, []),
+                      history=snap.history, presets=policies)
+        for key in sorted(inv.rollouts)
+    ]
+    if output == "json":
+        click.echo(json.dumps([p.as_dict() for p in plans], indent=2))
+        return
+    for p in plans:
+        head = {"release": f"release {p.current or '(none)'} -> {p.next}",
+                "none": f"nothing to do (at {p.current or 'no release yet'})",
+                "blocked": f"blocked (at {p.current or 'no release yet'})"}[p.action]
+        click.echo(f"{p.rollout}: {head}")
+        for reason in p.reasons:
+            click.echo(f"    {reason}")
+        for c in p.changes.changes:
+            click.echo(f"    ~ {c.file} (document {c.document + 1}) {c.pointer}: "
+                       f"{c.old} -> {c.new}")
+
+
+def _print_result(result: Result, *, show_diff: bool, old: dict[str, bytes]) -> None:
+    verb = {"pushed": "pushed", "committed": "committed (not pushed)",
+            "unchanged": "nothing to do", "dry-run": "dry run, nothing written"}[result.outcome]
+    sha = f" {result.commit[:12]}" if result.commit else ""
+    click.echo(f"{result.rollout}: {result.action} {result.previous or '(none)'} -> "
+               f"{result.release}: {verb}{sha}")
+    if result.outcome == "unchanged":
+        click.echo(f"    {result.message}")
+    for c in result.changes.changes:
+        click.echo(f"    ~ {c.file} (document {c.document + 1}) {c.pointer}: {c.old} -> {c.new}")
+    if show_diff:
+        for file, new in sorted(result.files.items()):
+            before = old.get(file, b"").decode("utf-8", "replace").splitlines(keepends=True)
+            after = new.decode("utf-8", "replace").splitlines(keepends=True)
+            click.echo("".join(difflib.unified_diff(before, after, f"a/{file}", f"b/{file}")),
+                       nl=False)
+
+
+@cli.command()
+@click.argument("rollout", metavar="NS/NAME")
+@click.argument("tag")
+@repo_options
+@click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
+@click.option("--dry-run", is_flag=True, help="Show the change and the diff; write nothing.")
+@handle_errors
+def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> None:
+    """Write TAG into every target of NS/NAME as one commit."""
+    versions.parse(tag)
+    opts.pop("policies")
+    releaser = open_releaser(opts)
+    result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
+    snap = releaser.scanner.history(releaser.mirror.head())
+    if tag in trailers.quarantined(snap, rollout):
+        _warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
+              f"because you asked for it explicitly")
+    _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
+
+
+@cli.command()
+@click.argument("rollout", metavar="NS/NAME")
+@repo_options
+@click.option("--reason", default="reverted by hand", show_default=True,
+              help="Why (goes into the Reason trailer).")
+@click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
+@click.option("--dry-run", is_flag=True, help="Show the change; write nothing.")
+@handle_errors
+def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) -> None:
+    """Revert NS/NAME's last release commit (git's revert shape, with trailers)."""
+    opts.pop("policies")
+    releaser = open_releaser(opts)
+    result = releaser.revert(rollout, reason=reason, push=push, dry_run=dry_run)
+    _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
+
+
+def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
+    if not result.files:
+        return {}
+    snap = releaser.scanner.snapshot(releaser.mirror.head())
+    return {f: releaser.mirror.read_blob(snap.blobs[f]) for f in result.files
+            if f in snap.blobs}
+
+
+@cli.command()
+@click.argument("rollout", metavar="[NS/NAME]", required=False)
+@repo_options
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
+@handle_errors
+def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
+    """The audit trail, newest first, read from git trailers alone."""
+    opts.pop("policies")
+    releaser = open_releaser(opts)
+    records = list(releaser.scanner.history(releaser.mirror.fetch()))
+    if rollout:
+        if "/" not in rollout:
+            raise InputError(f"{rollout!r}: expected NS/NAME")
+        records = [r for r in records if r.trailers.rollout == rollout]
+    records = records[:limit] if limit else records
+    if output == "json":
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
+    for r in records:
+        t = r.trailers
+        line = (f"{r.time.strftime('%Y-%m-%d %H:%M:%S%z')}  {r.commit[:12]}  {t.rollout:<24} "
+                f"{t.action:<8} {t.previous_release or '(none)'} -> {t.release}")
+        if t.reason:
+            line += f"  ({t.reason})"
+        click.echo(line)
+
+
+@cli.command()
+@repo_options
+@handle_errors
+def validate(**opts: Any) -> None:
+    """Lint the repository's rollout set-up; exit 1 when anything is wrong."""
+    policies = preset_files.load(opts.pop("policies"))
+    releaser = open_releaser(opts)
+    snap = releaser.snapshot()
+    inv = snap.inventory
+    problems = list(inv.problems)
+    for key, entry in sorted(inv.rollouts.items()):
+        spec = entry.rollout.spec if entry.rollout else None
+        if spec and spec.policy and spec.policy not in policies:
+            problems.append(manifests.Problem(
+                file=entry.file, document=entry.document, line=entry.line,
+                field="spec.policy",
+                message=f"unknown preset {spec.policy!r} "
+                        f"(known: {', '.join(sorted(policies))})"))
+        if spec and spec.wantedVersion:
+            try:
+                versions.parse(spec.wantedVersion)
+            except InputError as exc:
+                problems.append(manifests.Problem(
+                    file=entry.file, document=entry.document, line=entry.line,
+                    field="spec.wantedVersion", message=str(exc)))
+        current, why = planning.current_release(inv.targets.get(key, []))
+        if why and inv.targets.get(key):
+            problems.append(manifests.Problem(
+                file=entry.file, document=entry.document, line=entry.line,
+                severity="warning", message=f"Rollout {key}: {why}"))
+    errors = 0
+    for problem in problems:
+        click.echo(problem.render())
+        errors += problem.severity == "error"
+    rollouts = len(inv.rollouts)
+    targets = sum(len(v) for v in inv.targets.values())
+    click.echo(f"{rollouts} rollouts, {targets} targets, {errors} errors, "
+               f"{len(problems) - errors} warnings in {snap.stats.files} YAML files",
+               err=True)
+    if errors:
+        sys.exit(EXIT_PROBLEMS)
+
+
+def main() -> None:
+    cli(prog_name="reconciler")
