@@ -26,7 +26,7 @@ from pydantic import (
 from reconciler.core import durations
 
 API_GROUP = "kuberik.com"
-API_VERSION = "kuberik.com/v1alpha1"
+API_VERSION: Literal["kuberik.com/v1alpha1"] = "kuberik.com/v1alpha1"
 
 Bump = Literal["patch", "minor", "major"]
 

@@ -160,7 +160,7 @@ def parse(message: str) -> Trailers | None:
         return None
     return Trailers(
         rollout=fields[ROLLOUT],
-        action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
+        action=action,  # checked against ACTIONS above
         release=fields[RELEASE],
         previous_release=fields.get(PREVIOUS),
         reverts=fields.get(REVERTS),

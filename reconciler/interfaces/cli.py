@@ -309,7 +309,7 @@ def validate(**opts: Any) -> None:
                 problems.append(manifests.Problem(
                     file=entry.file, document=entry.document, line=entry.line,
                     field="spec.wantedVersion", message=str(exc)))
-        current, why = planning.current_release(inv.targets.get(key, []))
+        _, why = planning.current_release(inv.targets.get(key, []))
         if why and inv.targets.get(key):
             problems.append(manifests.Problem(
                 file=entry.file, document=entry.document, line=entry.line,

@@ -1,0 +1,76 @@
+"""Planning one rollout: current release, decision, and the change set it renders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reconciler.core import manifests, planning, trailers
+from reconciler.engine import presets
+from tests.unit.test_manifests import KUSTOMIZATION, OCI, ROLLOUT
+
+PRESETS = presets.load()
+
+
+def inventory(**files: bytes) -> manifests.Inventory:
+    return manifests.resolve(manifests.scan_file(p.replace("_", "/") + ".yaml", d)
+                             for p, d in files.items())
+
+
+def test_release_plan_changes_every_target_and_renders_patch() -> None:
+    inv = inventory(r=ROLLOUT, k=KUSTOMIZATION)
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0", "6.4.1", "7.0.0"],
+                      history=(), presets=PRESETS)
+    assert (p.action, p.current, p.next) == ("release", "6.4.0", "6.5.0")
+    assert any("7.0.0" in r and "major" in r for r in p.reasons)
+    out = p.as_dict()
+    assert [c["path"] for c in out["changes"]] == [
+        "/spec/postBuild/substitute/UI", "/spec/postBuild/substitute/VERSION"]
+    assert out["patch"] == [{"file": "k.yaml", "document": 0, "patch": [
+        {"op": "replace", "path": "/spec/postBuild/substitute/UI", "value": "6.5.0"},
+        {"op": "replace", "path": "/spec/postBuild/substitute/VERSION", "value": "6.5.0"}]}]
+
+
+def test_quarantined_release_from_history_is_skipped() -> None:
+    inv = inventory(r=ROLLOUT, k=KUSTOMIZATION)
+    revert = trailers.revert_message(reverted_subject="s", reverted_sha="f" * 40,
+                                     rollout="apps/podinfo", release="6.4.0",
+                                     previous="6.5.0", reason="errors")
+    history = trailers.records([("e" * 40, revert, datetime.now(UTC))])
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0"], history=history,
+                      presets=PRESETS)
+    assert p.action != "release" and p.next is None
+    assert any("quarantine" in r.lower() or "reverted" in r.lower() for r in p.reasons)
+
+
+def test_broken_rollout_is_blocked_with_reason() -> None:
+    inv = inventory(r=ROLLOUT + b"  maxBump: huge\n", k=KUSTOMIZATION)
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0"], history=(),
+                      presets=PRESETS)
+    assert p.action == "blocked"
+    assert any("spec.maxBump" in r for r in p.reasons)
+
+
+def test_unknown_preset_blocks() -> None:
+    inv = inventory(r=ROLLOUT.replace(b"standard", b"yolo"), k=KUSTOMIZATION)
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0"], history=(),
+                      presets=PRESETS)
+    assert p.action == "blocked" and "yolo" in p.reasons[0]
+
+
+def test_disagreeing_targets_are_all_set() -> None:
+    k = KUSTOMIZATION.replace(b"UI: 6.4.0", b"UI: 6.3.0")
+    inv = inventory(r=ROLLOUT, k=k)
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0"], history=(),
+                      presets=PRESETS)
+    assert p.current is None and p.next == "6.5.0"
+    assert "disagree" in p.reasons[0]
+    assert {c.old for c in p.changes.changes} == {"6.3.0", "6.4.0"}
+
+
+def test_oci_target_and_wanted_version_downgrade() -> None:
+    rollout = ROLLOUT.replace(b"podinfo", b"frontend") + b"  wantedVersion: 1.3.0\n"
+    inv = inventory(r=rollout, o=OCI)
+    p = planning.plan("apps/frontend", inventory=inv, candidates=["1.4.3"], history=(),
+                      presets=PRESETS)
+    assert (p.action, p.current, p.next) == ("release", "1.4.2", "1.3.0")
+    assert p.changes.changes[0].pointer == "/spec/ref/tag"
