@@ -60,7 +60,8 @@ class Retry:
     max_delay: float = 2.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random())
+        delay: float = min(self.max_delay, self.base_delay * 2.0 ** attempt)
+        return delay * (0.5 + random.random())
 
 
 class Releaser:

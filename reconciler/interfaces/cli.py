@@ -33,6 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+DEFAULT_PASSWORD_ENV = "RECONCILER_GIT_PASSWORD"
 
 
 def _default_cache() -> Path:
@@ -81,8 +82,9 @@ def repo_options(fn: F) -> F:
         click.option("--password-file", type=click.Path(path_type=Path),
                      envvar="RECONCILER_GIT_PASSWORD_FILE",
                      help="File holding the HTTPS password or token."),
-        click.option("--password-env", default="RECONCILER_GIT_PASSWORD", show_default=True,
-                     help="Environment variable holding the HTTPS password or token."),
+        click.option("--password-env", metavar="NAME",
+                     help="Environment variable holding the HTTPS password or token "
+                          "(RECONCILER_GIT_PASSWORD is read when it is set)."),
         click.option("--ssh-key", type=click.Path(path_type=Path),
                      envvar="RECONCILER_GIT_SSH_KEY", help="SSH private key file."),
         click.option("--ssh-key-passphrase-file", type=click.Path(path_type=Path),
@@ -113,10 +115,14 @@ def repo_options(fn: F) -> F:
 
 def open_releaser(opts: dict[str, Any]) -> Releaser:
     """Build the mirror and releaser from the shared options (which it consumes)."""
+    password_env = opts.pop("password_env")
+    password_file = opts.pop("password_file")
+    if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
+        password_env = DEFAULT_PASSWORD_ENV
     credentials = git.Credentials.from_sources(
         username=opts.pop("username"),
-        password_file=opts.pop("password_file"),
-        password_env=opts.pop("password_env"),
+        password_file=password_file,
+        password_env=password_env,
         ssh_key=opts.pop("ssh_key"),
         ssh_passphrase_file=opts.pop("ssh_key_passphrase_file"),
         known_hosts=opts.pop("known_hosts"),

@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from reconciler.core import models
 
-SCHEMAS: dict[str, type[models.BaseModel]] = {
+SCHEMAS: dict[str, type[BaseModel]] = {
     "rollout.schema.json": models.Rollout,
     "policy-preset.schema.json": models.PolicyPreset,
 }

@@ -1,0 +1,364 @@
+"""The git adapter: a persistent bare mirror of one branch of the config repository.
+
+Where it fits: the engine asks this module for the branch head, the manifests in a
+commit and their bytes; hands the core's rewritten bytes back to ``Mirror.commit``;
+pushes with ``Mirror.push`` (never forced) and computes reverts in memory. Nothing
+here checks out files: every read and write goes straight through git objects, so
+the mirror stays a bare repository under the cache directory, reused across runs and
+processes and updated by incremental fetches. Credentials, URLs and trust decisions
+live in ``gitauth``, object-level work (trees, commits, reverts, history) in
+``gitobjects``; these three are the only modules importing pygit2.
+
+Library errors become project errors (``reconciler.errors``), raised ``from`` the
+original, with a one-line message naming the remote (never a password):
+
+    pygit2 / libgit2                                    project error
+    ------------------------------------------------    ----------------------------
+    connect/resolve/timeout/TLS, missing local repo     RemoteUnreachable
+    GIT_EAUTH, HTTP 401/403, retries exhausted          AuthenticationFailed
+    SSH host key unknown or changed                     HostKeyError (permanent)
+    push_update_reference(ref, msg), msg not None       PushRejected(reason=msg + hook text)
+      ... msg says non-fast-forward / fetch first       NonFastForward
+    "cannot push non-fastforwardable reference" and
+      "... commits that are not present locally"        NonFastForward
+    revert index with conflicts                         RevertConflict
+    missing branch, unknown object, anything else       GitError
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FetchPrune
+
+from reconciler.adapters import gitauth, gitobjects
+from reconciler.adapters.gitauth import Credentials, RemoteURL
+from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo
+from reconciler.errors import (
+    AuthenticationFailed,
+    GitError,
+    InputError,
+    NonFastForward,
+    PushRejected,
+    ReconcilerError,
+    RemoteUnreachable,
+)
+
+__all__ = ["Author", "CommitInfo", "Credentials", "Mirror"]
+
+log = logging.getLogger(__name__)
+
+_REMOTE = "origin"
+_LIST_CACHE_SIZE = 8
+# libgit2 error classes (git_error_t) that mean "could not talk to the remote".
+_ERROR_OS, _ERROR_NET, _ERROR_SSL, _ERROR_SSH, _ERROR_HTTP = 2, 12, 16, 23, 34
+_UNREACHABLE = ("failed to connect", "connection refused", "failed to resolve",
+                "could not resolve", "timed out", "timeout", "unreachable", "no route",
+                "connection reset", "broken pipe", "early eof", "unexpected eof",
+                "ssl", "tls", "certificate", "failed to start ssh session",
+                "could not find repository")
+_AUTH = ("authentication", "unexpected http status code: 401",
+         "unexpected http status code: 403")
+_NON_FAST_FORWARD = ("non-fast-forward", "non-fastforward", "fetch first", "stale info",
+                     "not present locally", "but expected", "cannot lock ref",
+                     "incorrect old value")
+
+
+class Mirror:
+    """A bare mirror of one remote branch at ``<cache_dir>/<sha256(url)[:16]>.git``.
+
+    The remote branch is tracked as ``refs/remotes/origin/<branch>``; no other ref is
+    ever moved (commits made with ``commit`` are unreferenced until pushed; libgit2
+    never garbage-collects). Methods are thread-safe (one lock per mirror). Open with
+    ``Mirror.open``.
+    """
+
+    def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
+                 credentials: Credentials, author: Author) -> None:
+        self._repo = repo
+        self._path = Path(repo.path)
+        self._remote = remote
+        self._branch = branch
+        self._credentials = credentials
+        self._author = author
+        self._lock = threading.RLock()
+        self._head: str | None = None
+        self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]]
+        self._listing = OrderedDict()
+        self.last_fetch_objects = 0
+        """Objects received by the last ``fetch`` (0 when already up to date)."""
+
+    @classmethod
+    def open(cls, url: str, *, cache_dir: Path, branch: str = "main",
+             credentials: Credentials | None = None,
+             author: Author = DEFAULT_AUTHOR) -> Mirror:
+        """Open (or create) the mirror of ``branch`` of ``url``; no network access.
+
+        A password in ``url`` (``https://user:token@host/repo``) is used when
+        ``credentials`` has none, and is never stored or shown.
+        """
+        remote, url_password = RemoteURL.parse(url)
+        creds = credentials or Credentials()
+        if url_password and not creds.password:
+            creds = dataclasses.replace(creds, password=url_password)
+        if not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
+            raise InputError(f"invalid branch name {branch!r}")
+        digest = hashlib.sha256(remote.url.encode()).hexdigest()[:16]
+        path = Path(cache_dir) / f"{digest}.git"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if (path / "HEAD").exists():
+                repo = pygit2.Repository(str(path))
+            else:
+                repo = pygit2.init_repository(str(path), bare=True)
+            names = set(repo.remotes.names())
+            if _REMOTE not in names:
+                repo.remotes.create(_REMOTE, remote.url, f"+refs/heads/*:refs/remotes/{_REMOTE}/*")
+            elif repo.remotes[_REMOTE].url != remote.url:
+                repo.remotes.set_url(_REMOTE, remote.url)
+        except (pygit2.GitError, OSError) as exc:
+            raise GitError(f"cannot open mirror {path} of {remote}: {_line(exc)}") from exc
+        return cls(repo, remote=remote, branch=branch, credentials=creds, author=author)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def url(self) -> str:
+        """The remote URL as stored: without any password."""
+        return self._remote.url
+
+    @property
+    def branch(self) -> str:
+        return self._branch
+
+    @property
+    def _tracking_ref(self) -> str:
+        return f"refs/remotes/{_REMOTE}/{self._branch}"
+
+    # -- network -------------------------------------------------------------------
+
+    def fetch(self) -> str:
+        """Fetch the branch (only missing objects) and return its head sha."""
+        ref = f"refs/heads/{self._branch}"
+        with self._lock, self._network("fetch") as callbacks:
+            remote = self._repo.remotes[_REMOTE]
+            stats = remote.fetch([f"+{ref}:{self._tracking_ref}"], callbacks=callbacks,
+                                 prune=FetchPrune.NO_PRUNE, proxy=True)
+            heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
+            if ref not in heads:
+                raise GitError(f"branch {self._branch!r} does not exist on {self._remote}")
+            self.last_fetch_objects = stats.received_objects
+            sha = str(self._repo.references[self._tracking_ref].target)
+            if sha != heads[ref]:
+                raise GitError(f"fetch from {self._remote} left {self._tracking_ref} at "
+                               f"{sha}, remote has {heads[ref]}")
+            self._head = sha
+        log.debug("fetched %s %s at %s (%d objects)", self._remote, self._branch, sha,
+                  stats.received_objects)
+        return sha
+
+    def head(self) -> str:
+        """The branch head as last fetched (or pushed), from disk; fetch if never fetched."""
+        with self._lock:
+            if self._head is None:
+                ref = self._repo.references.get(self._tracking_ref)
+                if ref is None:
+                    return self.fetch()
+                self._head = str(ref.target)
+            return self._head
+
+    def push(self, commit: str) -> None:
+        """Push ``commit`` to the remote branch, fast-forward only (never forced).
+
+        ``NonFastForward`` when the branch moved since the last fetch (fetch, recompute,
+        retry); ``PushRejected`` with the server's reason when a hook or a branch
+        protection refuses. On success the mirror's branch ref moves to ``commit``.
+        """
+        ref = f"refs/heads/{self._branch}"
+        with self._lock:
+            sha = str(self._commit(commit).id)
+            with self._network("push to", ref=ref) as callbacks:
+                self._repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
+                                                 proxy=True)
+            if callbacks.rejections:
+                raise self._rejection(ref, callbacks)
+            try:
+                self._repo.references.create(self._tracking_ref, sha, force=True)
+            except pygit2.GitError as exc:
+                raise GitError(f"pushed {sha} to {self._remote} but could not record it in "
+                               f"{self.path}: {_line(exc)}") from exc
+            self._head = sha
+        log.info("pushed %s to %s %s", sha, self._remote, self._branch)
+
+    def _rejection(self, ref: str, callbacks: gitauth.Callbacks) -> PushRejected:
+        status = "; ".join(message for _, message in callbacks.rejections)
+        server = callbacks.server_messages
+        reason = f"{status}: {server}" if server else status
+        if _matches(f"{status} {server}", _NON_FAST_FORWARD):
+            return self._non_fast_forward(ref, reason)
+        return PushRejected(f"push to {self._remote} {self._branch} refused by the server: "
+                            f"{reason}", ref=ref, reason=reason)
+
+    def _non_fast_forward(self, ref: str, reason: str) -> NonFastForward:
+        return NonFastForward(
+            f"push to {self._remote} refused: {self._branch} moved since the last fetch "
+            f"({reason}); fetch and retry", ref=ref, reason=reason)
+
+    @contextmanager
+    def _network(self, doing: str, *, ref: str | None = None) -> Iterator[gitauth.Callbacks]:
+        """Run one libgit2 network call; translate what it raises (``ref``: a push)."""
+        callbacks = gitauth.Callbacks(self._credentials, self._remote)
+        try:
+            with gitauth.network_settings(self._credentials, self._remote):
+                yield callbacks
+        except ReconcilerError:
+            raise
+        except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
+            raise self._translate(exc, f"{doing} {self._remote}", push_ref=ref) from exc
+
+    def _translate(self, exc: BaseException, context: str, *,
+                   push_ref: str | None = None) -> GitError:
+        detail = gitauth.mask(_line(exc), self._credentials.secrets())
+        message = f"{context}: {detail}"
+        lowered = detail.lower()
+        if push_ref is not None and _matches(lowered, _NON_FAST_FORWARD):
+            # libgit2 checks fast-forward itself before sending anything.
+            return self._non_fast_forward(push_ref, detail)
+        if isinstance(exc, pygit2.AuthError) or _matches(lowered, _AUTH):
+            return AuthenticationFailed(message)
+        error_class = getattr(exc, "error_class", None)
+        if isinstance(exc, pygit2.CertificateError) or (
+            error_class in (_ERROR_OS, _ERROR_NET, _ERROR_SSL, _ERROR_SSH, _ERROR_HTTP)
+            and _matches(lowered, _UNREACHABLE)
+        ):
+            return RemoteUnreachable(message)
+        return GitError(message)
+
+    # -- objects (in memory: no checkout, no ref moves; see gitobjects) ------------------
+
+    def list_files(self, commit: str, *,
+                   suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[tuple[str, str]]:
+        """``(path, blob_sha)`` of every regular file in ``commit`` ending in a suffix.
+
+        Read from the tree objects; symlinks and submodules are skipped; git's tree
+        order. The listings of the last few trees are cached (trees never change).
+        """
+        with self._lock:
+            tree = self._commit(commit).tree
+            key = (str(tree.id), tuple(suffixes))
+            cached = self._listing.get(key)
+            if cached is None:
+                cached = tuple(gitobjects.list_files(self._repo, tree, tuple(suffixes)))
+                self._listing[key] = cached
+                while len(self._listing) > _LIST_CACHE_SIZE:
+                    self._listing.popitem(last=False)
+            self._listing.move_to_end(key)
+            return list(cached)
+
+    def read_blob(self, blob_sha: str) -> bytes:
+        with self._lock:
+            obj = self._object(blob_sha, "blob")
+            if not isinstance(obj, pygit2.Blob):
+                raise GitError(f"{blob_sha} is a {obj.type_str}, not a blob")
+            return obj.data
+
+    def log(self, head: str, *, limit: int | None = None,
+            stop: str | None = None) -> Iterator[CommitInfo]:
+        """History reachable from ``head`` (and not from ``stop``), all parents, newest
+        first (topological, then commit time). ``head`` is checked now; the walk is lazy."""
+        with self._lock:
+            start = self._commit(head).id
+            hidden = self._commit(stop).id if stop else None
+        return self._locked(gitobjects.history(self._repo, start, limit, hidden))
+
+    def _locked(self, items: Iterator[CommitInfo]) -> Iterator[CommitInfo]:
+        while True:
+            with self._lock:
+                item = next(items, None)
+            if item is None:
+                return
+            yield item
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """True when ``ancestor`` is ``descendant`` or reachable from it."""
+        with self._lock:
+            a, d = self._commit(ancestor).id, self._commit(descendant).id
+            try:
+                return a == d or self._repo.descendant_of(d, a)
+            except pygit2.GitError as exc:
+                raise GitError(f"cannot compare {ancestor} and {descendant}: "
+                               f"{_line(exc)}") from exc
+
+    def commit(self, *, parent: str, files: Mapping[str, bytes], message: str) -> str:
+        """Create a commit on ``parent`` whose tree differs only in ``files``; return sha.
+
+        Every path must already exist in ``parent`` as a regular file (its mode is
+        kept); anything else, or a commit that would change nothing, is a ``GitError``.
+        Author and committer: the configured ``Author``, now, UTC. No ref moves (libgit2
+        never garbage-collects, so the commit survives until pushed).
+        """
+        with self._lock:
+            return gitobjects.create_commit(self._repo, parent=self._commit(parent),
+                                            files=files, message=message, author=self._author)
+
+    def revert(self, *, commit: str, onto: str) -> dict[str, bytes]:
+        """What reverting ``commit`` on top of ``onto`` changes: ``{path: new bytes}``.
+
+        A three-way revert computed in memory (``Repository.revert_commit``), so
+        unrelated edits made since ``commit``, even in the same file, survive; as
+        with ``git revert``, an edit on an adjacent line conflicts. Build the revert
+        commit with ``commit(parent=onto, files=result, message='Revert "..."')``.
+        ``RevertConflict`` names the conflicting paths; ``{}`` means ``onto`` already
+        lacks the change. A revert that would add or delete a file is a ``GitError``.
+        """
+        with self._lock:
+            return gitobjects.revert_changes(self._repo, target=self._commit(commit),
+                                             onto=self._commit(onto))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _object(self, sha: str, what: str) -> pygit2.Object:
+        try:
+            return self._repo[sha]
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise GitError(f"{what} {sha} is not in the mirror of {self._remote} "
+                           "(fetch first?)") from exc
+
+    def _commit(self, sha: str) -> pygit2.Commit:
+        obj = self._object(sha, "commit")
+        if not isinstance(obj, pygit2.Commit):
+            raise GitError(f"{sha} is a {obj.type_str}, not a commit")
+        return obj
+
+    def close(self) -> None:
+        """Release the repository's file handles; the mirror stays on disk for reuse."""
+        with self._lock:
+            self._repo.free()
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Mirror(url={self._remote.url!r}, branch={self._branch!r}, path={self.path!r})"
+
+
+_line = gitobjects.line
+
+
+def _matches(text: str, needles: tuple[str, ...]) -> bool:
+    lowered = text.lower()
+    return any(needle in lowered for needle in needles)
+

@@ -1,0 +1,404 @@
+"""Credentials, remote URLs and the libgit2 callbacks that use them safely.
+
+Part of the git adapter (see ``reconciler.adapters.git``, the only other module that
+imports pygit2). This module owns everything that touches a secret or a trust
+decision, so that the rules live in one place:
+
+* A password or token never reaches a ``repr``, a log line, an error message or the
+  mirror's config file: ``Credentials`` hides it, ``RemoteURL`` strips it from URLs,
+  and ``mask`` scrubs it from any text that might echo it back.
+* libgit2 asks for credentials again after every refusal, forever. ``Callbacks``
+  answers at most ``MAX_CREDENTIAL_ATTEMPTS`` times, then raises
+  ``AuthenticationFailed``.
+* pygit2 accepts *any* SSH host key unless ``certificate_check`` returns libgit2's own
+  verdict. ``Callbacks.certificate_check`` returns that verdict and turns a refusal
+  into ``HostKeyError`` (SSH) or ``RemoteUnreachable`` (TLS), naming the host and the
+  fix. libgit2 reads ``<homedir>/.ssh/known_hosts``; ``network_settings`` points the
+  process-wide homedir at the configured file for the duration of one operation.
+* A push refused by the server does not raise in pygit2; ``push_update_reference``
+  and the sideband messages are recorded here for ``git.Mirror.push`` to judge.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import pygit2
+from pygit2.enums import CredentialType
+
+from reconciler.errors import (
+    AuthenticationFailed,
+    HostKeyError,
+    InputError,
+    RemoteUnreachable,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CREDENTIAL_ATTEMPTS = 3
+"""Credential answers per network operation; the next request fails the operation."""
+
+_SERVER_MESSAGE_LIMIT = 4096
+_SSH_SCHEMES = frozenset({"ssh", "ssh+git", "git+ssh"})
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:]+):(?P<path>.*)$")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate to the remote and which servers to trust.
+
+    ``password`` is an HTTPS password or token. It and ``ssh_passphrase`` never appear
+    in ``repr``/``str``. ``known_hosts`` defaults to ``~/.ssh/known_hosts``;
+    ``insecure_skip_host_key_check`` accepts any SSH host key (logged as a warning).
+    ``ca_bundle`` adds a PEM file of CAs trusted for HTTPS (process-wide: OpenSSL's
+    trust store is shared by every remote in the process).
+    """
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssh_key: Path | None = None
+    ssh_public_key: Path | None = None
+    ssh_passphrase: str | None = field(default=None, repr=False)
+    known_hosts: Path | None = None
+    insecure_skip_host_key_check: bool = False
+    ca_bundle: Path | None = None
+
+    def __repr__(self) -> str:
+        def secret(value: str | None) -> str:
+            return "None" if value is None else "'***'"
+
+        return (
+            f"Credentials(username={self.username!r}, password={secret(self.password)}, "
+            f"ssh_key={self.ssh_key!r}, ssh_public_key={self.ssh_public_key!r}, "
+            f"ssh_passphrase={secret(self.ssh_passphrase)}, known_hosts={self.known_hosts!r}, "
+            f"insecure_skip_host_key_check={self.insecure_skip_host_key_check!r}, "
+            f"ca_bundle={self.ca_bundle!r})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_sources(
+        cls,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        password_file: Path | str | None = None,
+        password_env: str | None = None,
+        ssh_key: Path | str | None = None,
+        ssh_public_key: Path | str | None = None,
+        ssh_passphrase: str | None = None,
+        ssh_passphrase_file: Path | str | None = None,
+        known_hosts: Path | str | None = None,
+        insecure_skip_host_key_check: bool = False,
+        ca_bundle: Path | str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Credentials:
+        """Build credentials from flags/settings: secrets from a value, a file or an env var.
+
+        A secret file (a Kubernetes Secret mount) loses one trailing newline. Giving two
+        sources for the same secret, a missing file or an unset variable is an
+        ``InputError`` that names the source, never the value.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            username=username,
+            password=_read_secret("password", value=password, path=password_file,
+                                  env_name=password_env, environ=env),
+            ssh_key=_path(ssh_key),
+            ssh_public_key=_path(ssh_public_key),
+            ssh_passphrase=_read_secret("SSH passphrase", value=ssh_passphrase,
+                                        path=ssh_passphrase_file, env_name=None, environ=env),
+            known_hosts=_path(known_hosts),
+            insecure_skip_host_key_check=insecure_skip_host_key_check,
+            ca_bundle=_path(ca_bundle),
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.password, self.ssh_passphrase) if s)
+
+
+def _path(value: Path | str | None) -> Path | None:
+    return None if value is None else Path(value).expanduser()
+
+
+def _read_secret(what: str, *, value: str | None, path: Path | str | None,
+                 env_name: str | None, environ: Mapping[str, str]) -> str | None:
+    given = [s for s in (value, path, env_name) if s is not None]
+    if len(given) > 1:
+        raise InputError(f"{what}: give it inline, from a file or from an environment "
+                         "variable, not several")
+    if path is not None:
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read {what} file {path}: {exc.strerror}") from exc
+        value = text[:-1] if text.endswith("\n") else text
+        value = value[:-1] if value.endswith("\r") else value
+        if not value:
+            raise InputError(f"{what} file {path} is empty")
+    elif env_name is not None:
+        if not environ.get(env_name):
+            raise InputError(f"environment variable {env_name} (the {what}) is not set")
+        value = environ[env_name].rstrip("\r\n")
+    return value
+
+
+def mask(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret replaced by ``***`` (also their URL-encoded forms)."""
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe="")}:
+                text = text.replace(form, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class RemoteURL:
+    """A remote as libgit2 and the mirror's config see it: never with a password."""
+
+    url: str
+    scheme: str
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+
+    @property
+    def is_ssh(self) -> bool:
+        return self.scheme in _SSH_SCHEMES
+
+    def __str__(self) -> str:
+        return self.url
+
+    @classmethod
+    def parse(cls, raw: str, *, cwd: Path | None = None) -> tuple[RemoteURL, str | None]:
+        """Split ``raw`` into a password-free URL and the password it carried, if any.
+
+        Accepts a local path (relative to ``cwd``; bare or not; becomes ``file://``),
+        ``file://``, ``http(s)://[user[:token]@]host/...``, ``ssh://`` and scp-like
+        ``user@host:path``.
+        """
+        if "://" in raw:
+            return cls._parse_url(raw)
+        base = cwd or Path.cwd()
+        match = _SCP_LIKE.match(raw)
+        if match and not (base / raw).exists():
+            return cls(url=raw, scheme="ssh", host=match["host"], port=None,
+                       username=match["user"]), None
+        local = (base / Path(raw).expanduser()).resolve()
+        return cls(url=local.as_uri(), scheme="file"), None
+
+    @classmethod
+    def _parse_url(cls, raw: str) -> tuple[RemoteURL, str | None]:
+        try:
+            parts = urlsplit(raw)
+            port = parts.port
+        except ValueError as exc:
+            raise InputError(f"invalid remote URL {_redact(raw)}: {exc}") from exc
+        scheme = parts.scheme.lower()
+        userinfo, at, hostport = parts.netloc.rpartition("@")
+        user_raw, colon, password_raw = userinfo.partition(":")
+        netloc = f"{user_raw}@{hostport}" if at and user_raw else hostport
+        clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        password = unquote(password_raw) if colon and password_raw else None
+        username = unquote(user_raw) if user_raw else None
+        return cls(url=clean, scheme=scheme, host=parts.hostname, port=port,
+                   username=username), password
+
+
+def _redact(raw: str) -> str:
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", raw)
+
+
+class Callbacks(pygit2.RemoteCallbacks):
+    """One network operation's libgit2 callbacks; create a fresh one per operation."""
+
+    def __init__(self, credentials: Credentials, remote: RemoteURL) -> None:
+        super().__init__()
+        self._creds = credentials
+        self._remote = remote
+        self.credential_attempts = 0
+        self.rejections: list[tuple[str, str]] = []
+        self._server_text: list[str] = []
+        self._server_size = 0
+
+    @property
+    def server_messages(self) -> str:
+        """What the server printed (``remote: ...`` lines: hook output), one line."""
+        text = " ".join(line.strip() for line in "".join(self._server_text).splitlines())
+        return mask(text.strip(), self._creds.secrets())
+
+    def sideband_progress(self, string: str) -> None:
+        if self._server_size < _SERVER_MESSAGE_LIMIT:
+            self._server_text.append(string[: _SERVER_MESSAGE_LIMIT - self._server_size])
+            self._server_size += len(string)
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message is not None:
+            self.rejections.append((refname, message))
+
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: CredentialType
+    ) -> pygit2.Username | pygit2.UserPass | pygit2.Keypair:
+        user = username_from_url or self._creds.username or self._remote.username
+        if allowed_types & CredentialType.USERNAME:
+            return pygit2.Username(user or "git")
+        self.credential_attempts += 1
+        if self.credential_attempts > MAX_CREDENTIAL_ATTEMPTS:
+            raise AuthenticationFailed(
+                f"{self._remote}: credentials refused "
+                f"({MAX_CREDENTIAL_ATTEMPTS} attempts); check the username and password/key"
+            )
+        if allowed_types & CredentialType.SSH_KEY and self._remote.is_ssh:
+            return self._keypair(user or "git")
+        if allowed_types & CredentialType.USERPASS_PLAINTEXT and self._creds.password:
+            return pygit2.UserPass(user or "git", self._creds.password)
+        raise AuthenticationFailed(
+            f"{self._remote} requires authentication but no matching credentials are "
+            f"configured (server accepts: {_describe(allowed_types)})"
+        )
+
+    def _keypair(self, user: str) -> pygit2.Keypair:
+        key = self._creds.ssh_key
+        if key is None:
+            if os.environ.get("SSH_AUTH_SOCK"):
+                return pygit2.KeypairFromAgent(user)
+            raise AuthenticationFailed(f"{self._remote} requires an SSH key; none configured")
+        if not key.is_file():
+            raise AuthenticationFailed(f"SSH key {key} for {self._remote} does not exist")
+        public = self._creds.ssh_public_key
+        if public is None and key.with_name(key.name + ".pub").is_file():
+            public = key.with_name(key.name + ".pub")
+        return pygit2.Keypair(user, public, key, self._creds.ssh_passphrase or "")
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        # Returning True would accept the key whatever libgit2 found; raising
+        # Passthrough makes pygit2 accept any SSH key. Only libgit2's verdict is safe.
+        name = host.decode("utf-8", "replace")
+        if valid:
+            return True
+        if self._remote.is_ssh:
+            if self._creds.insecure_skip_host_key_check:
+                log.warning("accepting unverified SSH host key of %s "
+                            "(insecure_skip_host_key_check)", name)
+                return True
+            raise HostKeyError(host_key_problem(name, self._remote.port,
+                                                self._creds.known_hosts))
+        raise RemoteUnreachable(
+            f"{self._remote}: TLS certificate of {name} is not trusted; "
+            "configure a CA bundle (ca_bundle) that signs it"
+        )
+
+
+def _describe(allowed: CredentialType) -> str:
+    names = [flag.name.lower() for flag in CredentialType if flag.name and allowed & flag]
+    return ", ".join(names) or "nothing"
+
+
+def default_known_hosts() -> Path:
+    return Path(pygit2.settings.homedir or Path.home()) / ".ssh" / "known_hosts"
+
+
+def host_key_problem(host: str, port: int | None, known_hosts: Path | None) -> str:
+    """One line for ``HostKeyError``: unknown host or changed key, and how to fix it."""
+    path = known_hosts or default_known_hosts()
+    entry = host if port in (None, 22) else f"[{host}]:{port}"
+    scan = f"ssh-keyscan {'' if port in (None, 22) else f'-p {port} '}{host} >> {path}"
+    if _known_host_listed(path, host, port):
+        return (f"SSH host key of {entry} does not match the one in {path} (changed key: "
+                "server reinstalled or a man-in-the-middle); verify the new key out of band, "
+                f"remove the old entry (ssh-keygen -R '{entry}' -f {path}), then {scan}")
+    return (f"SSH host key of {entry} is unknown: not in {path}; "
+            f"verify it out of band and add it: {scan}")
+
+
+def _known_host_listed(path: Path, host: str, port: int | None) -> bool:
+    names = {host if port in (None, 22) else f"[{host}]:{port}"}
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0].startswith("@"):  # @cert-authority / @revoked markers
+            fields = fields[1:]
+        if fields and any(_host_matches(pattern, names) for pattern in fields[0].split(",")):
+            return True
+    return False
+
+
+def _host_matches(pattern: str, names: set[str]) -> bool:
+    if pattern.startswith("|1|"):  # HashKnownHosts: |1|base64(salt)|base64(hmac-sha1)
+        try:
+            salt_b64, digest_b64 = pattern[3:].split("|", 1)
+            salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+        except ValueError:
+            return False
+        return any(hmac.compare_digest(hmac.new(salt, n.encode(), hashlib.sha1).digest(), digest)
+                   for n in names)
+    return pattern in names
+
+
+_settings_lock = threading.Lock()
+_trusted_ca_bundles: set[str] = set()
+
+
+@contextmanager
+def network_settings(credentials: Credentials, remote: RemoteURL) -> Iterator[None]:
+    """Apply the process-wide libgit2 settings this operation needs, under a lock.
+
+    libgit2 finds known_hosts only as ``<homedir>/.ssh/known_hosts`` and the homedir is
+    global, so SSH operations are serialised while it points at a private directory
+    holding a link to the configured file. CA bundles are added once (OpenSSL's
+    store only grows).
+    """
+    if remote.scheme == "https" and credentials.ca_bundle is not None:
+        _trust_ca_bundle(credentials.ca_bundle)
+    if not remote.is_ssh:
+        yield
+        return
+    with _settings_lock:
+        if credentials.known_hosts is None:
+            yield
+            return
+        if not credentials.known_hosts.is_file():
+            raise HostKeyError(f"known_hosts file {credentials.known_hosts} does not exist; "
+                               f"create it with: ssh-keyscan <host> >> {credentials.known_hosts}")
+        previous = pygit2.settings.homedir
+        with tempfile.TemporaryDirectory(prefix="reconciler-ssh-") as home:
+            (Path(home) / ".ssh").mkdir()
+            (Path(home) / ".ssh" / "known_hosts").symlink_to(credentials.known_hosts.resolve())
+            pygit2.settings.homedir = home
+            try:
+                yield
+            finally:
+                if previous:
+                    pygit2.settings.homedir = previous
+
+
+def _trust_ca_bundle(bundle: Path) -> None:
+    key = str(bundle.resolve())
+    with _settings_lock:
+        if key in _trusted_ca_bundles:
+            return
+        if not bundle.is_file():
+            raise InputError(f"CA bundle {bundle} does not exist")
+        try:
+            pygit2.settings.set_ssl_cert_locations(key, None)
+        except pygit2.GitError as exc:
+            raise InputError(f"cannot load CA bundle {bundle}: {exc}") from exc
+        _trusted_ca_bundles.add(key)

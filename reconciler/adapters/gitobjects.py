@@ -1,0 +1,198 @@
+"""Reading and writing git objects in memory: trees, commits, reverts, history.
+
+Part of the git adapter; ``git.Mirror`` calls these under its lock and owns the
+repository and the network. Nothing here touches a ref, a working tree or the
+network: reads walk tree objects directly, writes create blobs, trees and commits
+that stay unreferenced until pushed.
+
+Errors: pygit2's ``GitError``/``KeyError``/``ValueError`` become ``reconciler.errors``
+``GitError`` (raised ``from`` the original); a revert that does not apply cleanly is
+``RevertConflict``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pygit2
+from pygit2.enums import DeltaStatus, FileMode, SortMode
+
+from reconciler.errors import GitError, RevertConflict
+
+# Raw modes as ints: the tree walk is the hot loop of every scan.
+_TREE, _BLOB, _BLOB_EXECUTABLE = 0o040000, 0o100644, 0o100755
+
+
+@dataclass(frozen=True)
+class Author:
+    """Author and committer of the reconciler's commits."""
+
+    name: str = "reconciler"
+    email: str = "reconciler@localhost"
+
+
+DEFAULT_AUTHOR = Author()
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    parents: tuple[str, ...]
+    time: datetime  # commit time, aware, UTC
+    author_name: str
+    author_email: str
+
+
+def list_files(repo: pygit2.Repository, tree: pygit2.Tree,
+               suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(path, blob_sha)`` of the regular files under ``tree`` ending in a suffix.
+
+    Symlinks (120000) and submodules (160000) are skipped. Order: git's tree order.
+    """
+    found: list[tuple[str, str]] = []
+    try:
+        _walk(repo, tree, "", suffixes, found)
+    except (pygit2.GitError, KeyError) as exc:
+        raise GitError(f"cannot read tree {tree.id}: {line(exc)}") from exc
+    return found
+
+
+def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
+          out: list[tuple[str, str]]) -> None:
+    lookup = repo.__getitem__
+    append = out.append
+    for entry in tree:
+        mode = entry.filemode
+        if mode == _TREE:
+            subtree = lookup(entry.id)
+            assert isinstance(subtree, pygit2.Tree)
+            _walk(repo, subtree, f"{prefix}{entry.name}/", suffixes, out)
+        elif mode in (_BLOB, _BLOB_EXECUTABLE):
+            name = entry.name
+            if name is not None and name.endswith(suffixes):
+                append((prefix + name, str(entry.id)))
+
+
+def check_path(path: str) -> None:
+    """Refuse paths git would not store as given (absolute, empty or dot parts)."""
+    if not path or "\0" in path or any(p in ("", ".", "..") for p in path.split("/")):
+        raise GitError(f"invalid path {path!r}: must be relative and '/'-separated, "
+                       "without empty, '.' or '..' parts")
+
+
+def create_commit(repo: pygit2.Repository, *, parent: pygit2.Commit, files: Mapping[str, bytes],
+                  message: str, author: Author) -> str:
+    """A commit on ``parent`` whose tree differs only in ``files``; no ref moves."""
+    for path in files:
+        check_path(path)
+    try:
+        blobs = {path: repo.create_blob(data) for path, data in files.items()}
+        tree_id = _replace(repo, parent.tree, blobs, "")
+        if tree_id == parent.tree.id:
+            raise GitError(f"commit on {parent.id} would not change anything")
+        sig = pygit2.Signature(author.name, author.email, int(time.time()), 0)
+        text = message if message.endswith("\n") else message + "\n"
+        return str(repo.create_commit(None, sig, sig, text, tree_id, [parent.id]))
+    except (pygit2.GitError, ValueError) as exc:
+        raise GitError(f"cannot create commit on {parent.id}: {line(exc)}") from exc
+
+
+def _replace(repo: pygit2.Repository, tree: pygit2.Tree, blobs: Mapping[str, pygit2.Oid],
+             prefix: str) -> pygit2.Oid:
+    # Rebuild only the trees on the paths that change; every other subtree is reused.
+    builder = repo.TreeBuilder(tree)
+    nested: dict[str, dict[str, pygit2.Oid]] = {}
+    for path, oid in blobs.items():
+        head, slash, rest = path.partition("/")
+        if slash:
+            nested.setdefault(head, {})[rest] = oid
+            continue
+        entry = _entry(tree, head)
+        if entry is None or entry.filemode not in (_BLOB, _BLOB_EXECUTABLE):
+            kind = "missing" if entry is None else _kind(entry.filemode)
+            raise GitError(f"{prefix}{path} is {kind} in the parent commit; only existing "
+                           "regular files can be replaced")
+        builder.insert(head, oid, entry.filemode)
+    for name, inner in nested.items():
+        entry = _entry(tree, name)
+        if not isinstance(entry, pygit2.Tree):
+            raise GitError(f"{prefix}{name}/ is not a directory in the parent commit")
+        builder.insert(name, _replace(repo, entry, inner, f"{prefix}{name}/"), FileMode.TREE)
+    return builder.write()
+
+
+def _entry(tree: pygit2.Tree, name: str) -> pygit2.Tree | pygit2.Blob | None:
+    try:
+        return tree[name]
+    except KeyError:
+        return None
+
+
+def _kind(mode: int) -> str:
+    kinds: dict[int, str] = {FileMode.LINK: "a symlink", FileMode.COMMIT: "a submodule",
+                             FileMode.TREE: "a directory"}
+    return kinds.get(mode, f"mode {mode:o}")
+
+
+def revert_changes(repo: pygit2.Repository, *, target: pygit2.Commit,
+                   onto: pygit2.Commit) -> dict[str, bytes]:
+    """``{path: bytes}`` that reverting ``target`` on ``onto`` changes (3-way, in memory)."""
+    if len(target.parent_ids) != 1:
+        raise GitError(f"cannot revert {target.id}: it has {len(target.parent_ids)} parents "
+                       "(only ordinary commits can be reverted)")
+    try:
+        index = repo.revert_commit(target, onto)
+        if index.conflicts is not None:
+            paths = sorted({entry.path for sides in index.conflicts for entry in sides
+                            if entry is not None})
+            raise RevertConflict(f"reverting {target.id} onto {onto.id} conflicts in "
+                                 f"{', '.join(paths)}")
+        new_tree = repo[index.write_tree(repo)]
+        assert isinstance(new_tree, pygit2.Tree)
+        changed: dict[str, bytes] = {}
+        for delta in onto.tree.diff_to_tree(new_tree).deltas:
+            path = delta.new_file.path
+            if delta.status != DeltaStatus.MODIFIED or delta.old_file.mode != delta.new_file.mode:
+                verb = {DeltaStatus.ADDED: "add", DeltaStatus.DELETED: "delete"}.get(
+                    delta.status, "change the type or mode of")
+                raise GitError(f"reverting {target.id} would {verb} {path}; only content "
+                               "changes can be reverted")
+            blob = repo[delta.new_file.id]
+            assert isinstance(blob, pygit2.Blob)
+            changed[path] = blob.data
+    except (pygit2.GitError, KeyError, ValueError) as exc:
+        raise GitError(f"cannot revert {target.id} onto {onto.id}: {line(exc)}") from exc
+    return changed
+
+
+def history(repo: pygit2.Repository, start: pygit2.Oid,
+            limit: int | None, stop: pygit2.Oid | None = None) -> Iterator[CommitInfo]:
+    """Commits reachable from ``start`` but not from ``stop``, newest first
+    (topological, then commit time)."""
+    try:
+        walker = repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME)
+        if stop is not None:
+            walker.hide(stop)
+        for count, commit in enumerate(walker):
+            if limit is not None and count >= limit:
+                return
+            yield CommitInfo(
+                sha=str(commit.id),
+                message=commit.raw_message.decode("utf-8", "replace"),
+                parents=tuple(str(p) for p in commit.parent_ids),
+                time=datetime.fromtimestamp(commit.commit_time, UTC),
+                author_name=commit.author.raw_name.decode("utf-8", "replace"),
+                author_email=commit.author.raw_email.decode("utf-8", "replace"),
+            )
+    except (pygit2.GitError, KeyError) as exc:
+        raise GitError(f"cannot walk history from {start}: {line(exc)}") from exc
+
+
+def line(exc: BaseException) -> str:
+    """An exception's text on one line (libgit2 messages can span several)."""
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,236 @@
+"""A loopback smart-HTTP git server: ``git http-backend`` behind basic auth.
+
+This is the real transport the reconciler meets in production (GitHub, Gitea,
+GitLab all speak smart HTTP), with the parts tests need to see: server-side hooks
+run (``file://`` skips them), pushes can be refused, credentials can be wrong, and
+the server counts what it answered so a test can prove a client did not loop.
+
+Optional TLS: pass ``tls=TLSFiles(...)`` (see ``make_tls_files``) to serve HTTPS
+with a certificate signed by a throwaway CA.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import os
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HTTP_BACKEND = Path("/usr/lib/git-core/git-http-backend")
+
+
+@dataclass
+class ServerStats:
+    """What the server answered, for assertions (thread-safe enough: GIL + a lock)."""
+
+    requests: list[tuple[str, str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, method: str, path: str, status: int) -> None:
+        with self.lock:
+            self.requests.append((method, path, status))
+
+    def count(self, status: int) -> int:
+        with self.lock:
+            return sum(1 for _, _, code in self.requests if code == status)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
+class _GitHTTPServer(http.server.ThreadingHTTPServer):
+    # Join request threads on close so no thread outlives the test.
+    daemon_threads = False
+    block_on_close = True
+
+    project_root: Path
+    username: str
+    password: str
+    stats: ServerStats
+    home: Path
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _GitHTTPServer
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the stats record every request; stderr noise helps nobody
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return user == self.server.username and password == self.server.password
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.server.stats.record(self.command, self.path, status)
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if not self._authorized():
+            self._send(401, [("WWW-Authenticate", 'Basic realm="git"'),
+                             ("Content-Type", "text/plain")], b"authentication required\n")
+            return
+        path, _, query = self.path.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.server.home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_PROJECT_ROOT": str(self.server.project_root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PROTOCOL": "HTTP/1.0",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REMOTE_USER": self.server.username,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        # http-backend inflates gzip request bodies itself (git CLI sends them).
+        if encoding := self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = encoding
+        if protocol := self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = protocol
+        proc = subprocess.run([str(HTTP_BACKEND)], input=body, env=env, capture_output=True,
+                              check=False, timeout=60)
+        crlf, lf = proc.stdout.find(b"\r\n\r\n"), proc.stdout.find(b"\n\n")
+        sep = b"\r\n\r\n" if crlf != -1 and (lf == -1 or crlf < lf) else b"\n\n"
+        head, _, payload = proc.stdout.partition(sep)
+        status = 200
+        headers: list[tuple[str, str]] = []
+        for line in head.decode("latin-1").splitlines():
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif key:
+                headers.append((key.strip(), value.strip()))
+        if proc.returncode != 0 and not proc.stdout:
+            status, payload = 500, proc.stderr
+        self._send(status, headers, payload)
+
+
+@dataclass
+class GitHTTPServer:
+    """A running server; ``url_for(repo)`` gives the clone URL of a repo under the root."""
+
+    base_url: str
+    project_root: Path
+    username: str
+    password: str
+    stats: ServerStats
+
+    def url_for(self, repo: Path, *, with_user: bool = False) -> str:
+        rel = repo.relative_to(self.project_root).as_posix()
+        if with_user:
+            scheme, rest = self.base_url.split("://", 1)
+            return f"{scheme}://{self.username}@{rest}/{rel}"
+        return f"{self.base_url}/{rel}"
+
+
+@contextmanager
+def serve_git_http(
+    project_root: Path,
+    *,
+    home: Path,
+    username: str = "reconciler",
+    password: str = "s3cret-token",
+    tls: TLSFiles | None = None,
+) -> Iterator[GitHTTPServer]:
+    """Serve every repository under ``project_root`` on 127.0.0.1:<free port>."""
+    server = _GitHTTPServer(("127.0.0.1", 0), _Handler)
+    server.project_root = project_root
+    server.username = username
+    server.password = password
+    server.stats = ServerStats()
+    server.home = home
+    home.mkdir(parents=True, exist_ok=True)
+    scheme = "http"
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls.server_cert, tls.server_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"git-http-{port}")
+    thread.start()
+    try:
+        yield GitHTTPServer(base_url=f"{scheme}://127.0.0.1:{port}", project_root=project_root,
+                            username=username, password=password, stats=server.stats)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def make_tls_files(directory: Path, *, host: str = "127.0.0.1") -> TLSFiles:
+    """A throwaway CA and a server certificate for ``host`` signed by it (openssl CLI)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "server.ext"
+    ext.write_text(f"subjectAltName=IP:{host}\nbasicConstraints=CA:FALSE\n"
+                   "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca_cert), "-days", "2",
+            "-subj", "/CN=reconciler test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-new", *ec, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={host}")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+            "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return TLSFiles(ca_cert=ca_cert, server_cert=cert, server_key=key)
