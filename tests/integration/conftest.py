@@ -1,0 +1,48 @@
+"""Fixtures for engine and CLI tests: sample-repo/ as a remote over real transports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.adapters import git
+from reconciler.adapters.gitauth import Credentials
+from reconciler.engine.releaser import Releaser, Retry
+from tests.support import githttp, gitrepo
+from tests.support.fixtures import Remote
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample-repo"
+APPS = "clusters/production/apps.yaml"
+
+
+def sample_files() -> dict[str, bytes | str]:
+    return {str(p.relative_to(SAMPLE)): p.read_bytes()
+            for p in sorted(SAMPLE.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, git_home: Path) -> gitrepo.BareRepo:
+    """sample-repo/ as a bare remote with one human commit."""
+    return gitrepo.make_bare_repo(tmp_path / "srv" / "fleet.git", sample_files(),
+                                  home=git_home, message="Initial fleet configuration")
+
+
+@pytest.fixture(params=["file", "http"])
+def fleet_remote(request: pytest.FixtureRequest, git_home: Path,
+                 fleet: gitrepo.BareRepo) -> Iterator[Remote]:
+    if request.param == "file":
+        yield Remote("file", fleet.url, None, fleet)
+        return
+    with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
+        creds = Credentials(username=server.username, password=server.password)
+        yield Remote("http", server.url_for(fleet.path), creds, fleet, server)
+
+
+@pytest.fixture
+def releaser(fleet_remote: Remote, tmp_path: Path) -> Releaser:
+    mirror = git.Mirror.open(fleet_remote.url, cache_dir=tmp_path / "cache",
+                             credentials=fleet_remote.credentials)
+    return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)

@@ -1,0 +1,168 @@
+"""The command line as a user runs it: a separate process, real remotes, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import APPS
+from tests.support import githttp, gitrepo
+from tests.support.fixtures import Remote
+
+
+def run(*args: str, cache: Path, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    full_env.update({"RECONCILER_CACHE_DIR": str(cache), **(env or {})})
+    return subprocess.run([sys.executable, "-m", "reconciler", *args], env=full_env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("reconciler: error: ")
+    return lines[0]
+
+
+def test_plan_json_contract(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    proc = run("plan", "--repo", fleet.url, "--release", "apps/podinfo=6.5.0",
+               "--release", "apps/podinfo=6.6.0-rc.1", "-o", "json", cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    plans = {p["rollout"]: p for p in json.loads(proc.stdout)}
+    assert set(plans) == {"apps/frontend", "apps/podinfo"}
+    podinfo = plans["apps/podinfo"]
+    assert (podinfo["current"], podinfo["next"], podinfo["action"]) == ("6.4.0", "6.5.0",
+                                                                       "release")
+    assert any("6.6.0-rc.1" in r for r in podinfo["reasons"])
+    assert podinfo["changes"] == [
+        {"file": APPS, "document": 0, "path": "/spec/postBuild/substitute/PODINFO_UI_TAG",
+         "old": "6.4.0", "new": "6.5.0"},
+        {"file": APPS, "document": 0, "path": "/spec/postBuild/substitute/PODINFO_VERSION",
+         "old": "6.4.0", "new": "6.5.0"},
+    ]
+    assert plans["apps/frontend"]["action"] == "none" and plans["apps/frontend"]["next"] is None
+
+
+def test_release_revert_history_round_trip(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    rel = run("release", "apps/podinfo", "6.5.0", "--repo", fleet.url, "--push", cache=tmp_path)
+    assert rel.returncode == 0, rel.stderr
+    assert "pushed" in rel.stdout
+    rev = run("revert", "apps/podinfo", "--repo", fleet.url, "--reason", "error rate",
+              "--push", cache=tmp_path)
+    assert rev.returncode == 0, rev.stderr
+    hist = run("history", "apps/podinfo", "--repo", fleet.url, "-o", "json", cache=tmp_path)
+    entries = json.loads(hist.stdout)
+    assert [(e["action"], e["release"], e["previous_release"]) for e in entries] == [
+        ("revert", "6.4.0", "6.5.0"), ("release", "6.5.0", "6.4.0")]
+    assert entries[0]["reason"] == "error rate"
+    assert {"commit", "rollout", "action", "release", "previous_release", "time",
+            "reason"} <= set(entries[0])
+    assert entries[0]["commit"] == fleet.head()
+    # The reverted release is never planned again.
+    plan = run("plan", "--repo", fleet.url, "--release", "apps/podinfo=6.5.0", "-o", "json",
+               cache=tmp_path)
+    podinfo = next(p for p in json.loads(plan.stdout) if p["rollout"] == "apps/podinfo")
+    assert podinfo["next"] is None and podinfo["action"] == "blocked"
+
+
+def test_dry_run_shows_diff_and_writes_nothing(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    head = fleet.head()
+    proc = run("release", "apps/podinfo", "6.5.0", "--repo", fleet.url, "--dry-run",
+               cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert '-      PODINFO_VERSION: "6.4.0"   # written by reconciler' in proc.stdout
+    assert '+      PODINFO_VERSION: "6.5.0"   # written by reconciler' in proc.stdout
+    assert fleet.head() == head
+
+
+@pytest.mark.parametrize("tag", ["latest", "6.5.0+build.1", "6.5.0;reboot", "ü6.5.0"])
+def test_invalid_tag_exit_2_nothing_written(fleet: gitrepo.BareRepo, tmp_path: Path,
+                                            tag: str) -> None:
+    head = fleet.head()
+    proc = run("release", "apps/podinfo", tag, "--repo", fleet.url, "--push", cache=tmp_path)
+    assert proc.returncode == 2
+    assert repr(tag) in one_error_line(proc)
+    assert fleet.head() == head
+
+
+def test_unknown_rollout_exit_2(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    proc = run("release", "apps/nope", "1.0.0", "--repo", fleet.url, "--push", cache=tmp_path)
+    assert proc.returncode == 2
+    assert "apps/nope" in one_error_line(proc)
+    proc = run("plan", "--repo", fleet.url, "--release", "apps/nope=1.0.0", cache=tmp_path)
+    assert proc.returncode == 2 and "apps/nope" in one_error_line(proc)
+
+
+def test_unreachable_remote_exit_1(tmp_path: Path) -> None:
+    proc = run("plan", "--repo", "http://127.0.0.1:9/fleet.git", cache=tmp_path)
+    assert proc.returncode == 1
+    assert "127.0.0.1:9" in one_error_line(proc)
+
+
+def test_wrong_password_exit_1_and_never_printed(fleet: gitrepo.BareRepo, git_home: Path,
+                                                 tmp_path: Path) -> None:
+    secret = "s3cr3t-token-that-must-not-leak"
+    with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
+        proc = run("plan", "--repo", server.url_for(fleet.path), "--username", server.username,
+                   cache=tmp_path, env={"RECONCILER_GIT_PASSWORD": secret})
+    assert proc.returncode == 1
+    assert "credentials refused" in one_error_line(proc)
+    assert secret not in proc.stderr + proc.stdout
+
+
+def test_push_refused_by_hook_exit_1_remote_unchanged(fleet: gitrepo.BareRepo, git_home: Path,
+                                                      tmp_path: Path) -> None:
+    fleet.install_hook("pre-receive", "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    head = fleet.head()
+    with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
+        env = {"RECONCILER_GIT_PASSWORD": server.password}
+        args = ("release", "apps/podinfo", "6.5.0", "--repo", server.url_for(fleet.path),
+                "--username", server.username, "--push")
+        proc = run(*args, cache=tmp_path, env=env)
+        assert proc.returncode == 1
+        assert "protected branch" in one_error_line(proc)
+        assert fleet.head() == head
+        # The mirror is still usable once the server accepts pushes again.
+        (fleet.path / "hooks" / "pre-receive").unlink()
+        again = run(*args, cache=tmp_path, env=env)
+        assert again.returncode == 0, again.stderr
+        assert fleet.head() != head
+
+
+def test_validate_names_file_document_field(tmp_path: Path, git_home: Path,
+                                            fleet_remote: Remote) -> None:
+    repo = fleet_remote.repo
+    rollout = repo.show(repo.head(), "apps/frontend/rollout.yaml").replace(
+        b"policy: conservative", b"policy: conservative\n  maxBump: huge")
+    repo.commit({"apps/frontend/rollout.yaml": rollout,
+                 "apps/broken.yaml": b"# kuberik.com\nkind: [\n"}, "oops")
+    env = {"RECONCILER_GIT_PASSWORD": fleet_remote.credentials.password or ""} \
+        if fleet_remote.credentials else {}
+    extra = ("--username", fleet_remote.credentials.username or "") \
+        if fleet_remote.credentials else ()
+    proc = run("validate", "--repo", fleet_remote.url, *extra, cache=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(ln.startswith("error: apps/frontend/rollout.yaml:1 (document 1) spec.maxBump: "
+                             "must be one of") for ln in lines), lines
+    assert any(ln.startswith("error: apps/broken.yaml") and "line" in ln for ln in lines), lines
+    clean = run("validate", "--repo", fleet_remote.url, *extra, cache=tmp_path / "2", env=env)
+    assert clean.returncode == 1  # still broken: validation is not cached away
+
+
+def test_validate_clean_sample_repo(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    proc = run("validate", "--repo", fleet.url, cache=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 rollouts, 3 targets, 0 errors" in proc.stderr
+
+
+def test_local_path_and_relative_path_work(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    proc = run("plan", "--repo", str(fleet.path), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "apps/podinfo: nothing to do (at 6.4.0)" in proc.stdout
