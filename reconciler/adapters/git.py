@@ -265,6 +265,14 @@ class Mirror:
             self._listing.move_to_end(key)
             return list(cached)
 
+    def changed_files(self, old: str, new: str, *, suffixes: tuple[str, ...] = (".yaml", ".yml"),
+                      ) -> list[tuple[str, str | None]]:
+        """Files ending in a suffix that differ between two commits' trees:
+        ``(path, blob_sha)`` when added or changed, ``(path, None)`` when gone."""
+        with self._lock:
+            return gitobjects.changed_files(self._repo, self._commit(old).tree,
+                                            self._commit(new).tree, tuple(suffixes))
+
     def read_blob(self, blob_sha: str) -> bytes:
         with self._lock:
             obj = self._object(blob_sha, "blob")

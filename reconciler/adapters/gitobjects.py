@@ -61,6 +61,34 @@ def list_files(repo: pygit2.Repository, tree: pygit2.Tree,
     return found
 
 
+def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree,
+                  suffixes: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """What differs between two trees, for files ending in a suffix.
+
+    ``(path, blob_sha)`` for a regular file added or changed in ``new``;
+    ``(path, None)`` for one deleted, or turned into a symlink or submodule. libgit2
+    skips subtrees whose ids are equal, so the cost follows the size of the change,
+    not the size of the tree.
+    """
+    out: list[tuple[str, str | None]] = []
+    try:
+        diff = repo.diff(old, new)
+        for delta in diff.deltas:
+            old_path, new_file = delta.old_file.path, delta.new_file
+            if delta.status == DeltaStatus.DELETED or new_file.mode not in (
+                    _BLOB, _BLOB_EXECUTABLE):
+                if old_path.endswith(suffixes):
+                    out.append((old_path, None))
+                continue
+            if old_path != new_file.path and old_path.endswith(suffixes):
+                out.append((old_path, None))
+            if new_file.path.endswith(suffixes):
+                out.append((new_file.path, str(new_file.id)))
+    except (pygit2.GitError, KeyError) as exc:
+        raise GitError(f"cannot diff trees {old.id} and {new.id}: {line(exc)}") from exc
+    return out
+
+
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
           out: list[tuple[str, str]]) -> None:
     lookup = repo.__getitem__

@@ -79,9 +79,10 @@ class ChangeSet:
         out: list[dict[str, Any]] = []
         for (file, document), items in sorted(grouped.items()):
             ops = []
+            # The field always exists (a missing one is reported, never created),
+            # even when it holds null, so every operation is a replace.
             for c in items:
-                op = "replace" if c.old is not None else "add"
-                ops.append({"op": op, "path": c.pointer, "value": c.new})
+                ops.append({"op": "replace", "path": c.pointer, "value": c.new})
             patch = jsonpatch.JsonPatch(ops)
             out.append({"file": file, "document": document, "patch": list(patch)})
         return out

@@ -223,11 +223,16 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
     if not ours:
         return [], []
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
-    namespace = namespace if isinstance(namespace, str) else DEFAULT_NAMESPACE
-    name = meta.get("name") if isinstance(meta, dict) else None
-    obj = f"{namespace}/{name}"
     targets: list[Target] = []
     problems: list[Problem] = []
+    if not isinstance(namespace, str):
+        namespace = DEFAULT_NAMESPACE
+        problems.append(Problem(
+            file=path, document=doc.index, line=doc.line, field="metadata.namespace",
+            severity="warning",
+            message=f"not set; assuming {DEFAULT_NAMESPACE!r} when resolving rollout names"))
+    name = meta.get("name") if isinstance(meta, dict) else None
+    obj = f"{namespace}/{name}"
 
     def problem(message: str, *, fld: str, severity: Severity = "error") -> None:
         problems.append(Problem(file=path, document=doc.index, line=doc.line, field=fld,
@@ -276,7 +281,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
             problem(f"annotated for rollout {rollout} but the field is missing; add it "
                     f"with the current release", fld=fname)
             continue
-        if not isinstance(scalar.value, str):
+        if scalar.value is not None and not isinstance(scalar.value, str):
             problem(f"must be a string, found {scalar.value!r}; quote it", fld=fname)
             continue
         targets.append(Target(rollout=rollout, file=path, document=doc.index, kind=str(kind),

@@ -6,7 +6,7 @@ that existing kuberik ``Rollout`` objects validate unchanged; fields we do not k
 (kuberik grows new ones) are kept, not rejected, and ``validate`` reports them.
 
 Pure: dictionaries in, models out. The JSON Schemas in ``schemas/`` are generated
-from these classes (``python -m reconciler.core.schemas``).
+from these classes (``python -m reconciler.interfaces.schemas``).
 """
 
 from __future__ import annotations
@@ -196,7 +196,8 @@ class PolicyPreset(BaseModel):
     )
     allowPrerelease: bool = Field(
         default=False,
-        description="Whether prereleases are considered when no versionConstraint names one.",
+        description="Whether prereleases are considered when the Rollout sets no "
+                    "versionConstraint (a constraint's own prerelease rule wins).",
     )
 
 

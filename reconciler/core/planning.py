@@ -52,10 +52,10 @@ class Plan:
 
 def current_release(targets: Sequence[manifests.Target]) -> tuple[str | None, str | None]:
     """The release the targets hold, or ``(None, why)`` when they disagree or are empty."""
-    values = sorted({t.value for t in targets if t.value is not None})
-    if len(values) == 1:
+    values = sorted({t.value or "" for t in targets})
+    if len(values) == 1 and values[0]:
         return values[0], None
-    if not values:
+    if values == [""]:
         return None, "no target holds a value yet"
     detail = ", ".join(f"{t.file} {t.field_name}={t.value}" for t in targets)
     return None, f"targets disagree ({detail}); the next release sets them all"
@@ -101,6 +101,11 @@ def plan(
     if spec.policy and spec.policy not in presets:
         return blocked(f"spec.policy names unknown preset {spec.policy!r} "
                        f"(known: {', '.join(sorted(presets)) or 'none'})")
+    if current is None and any(t.value for t in targets):
+        # Without one current release, maxBump has nothing to measure from: a
+        # person decides (``reconciler release`` sets every target at once).
+        return blocked(why or "targets hold no single release",
+                       "run `reconciler release` with the release every target should hold")
     eff = policies.effective(spec, presets)
     decision = selection.choose(
         current=current,
@@ -110,8 +115,6 @@ def plan(
         gates=gates,
     )
     reasons = list(decision.reasons)
-    if why:
-        reasons.insert(0, why)
     if eff.preset:
         reasons.append(f"policy preset {eff.preset!r} applies "
                        f"(maxBump {eff.selection.max_bump})")

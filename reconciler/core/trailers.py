@@ -103,7 +103,7 @@ def revert_message(
     body = [
         f"This reverts commit {reverted_sha}.",
         "",
-        f"{previous} failed: {_one_line(reason)}. Back to {release}; "
+        f"{previous} failed: {_one_line(reason).rstrip('.')}. Back to {release}; "
         f"{previous} will not be released again automatically.",
     ]
     trailers = Trailers(
@@ -124,8 +124,8 @@ def rollback_message(
     subject = f"{_short(changes.rollout)}: roll back {previous} -> {release}"
     body = [
         f"Roll back {changes.rollout} from {previous} to {release}.",
-        f"A revert of {reverted_sha} did not apply cleanly, so only the release",
-        "fields were set back; other edits since then are kept.",
+        f"A revert of {reverted_sha[:12]} did not apply cleanly, so only",
+        "the release fields were set back; other edits since then are kept.",
         "",
         *_change_lines(changes),
     ]

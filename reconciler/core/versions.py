@@ -28,7 +28,10 @@ Prerelease rule. A prerelease version only ever matches an OR-branch of the
 constraint in which some comparator itself names a prerelease (``>=1.0.0-0``,
 ``>=2.0.0-rc.1 <3.0.0``, ``^1.2.3-beta.1``); inside such a branch versions compare by
 plain semver precedence. So ``>=1.0.0-0 <2.0.0`` admits ``1.5.0-rc.1`` and also
-``2.0.0-rc.1`` (write ``<2.0.0-0`` to exclude the latter). A constraint that names no
+``2.0.0-rc.1`` (write ``<2.0.0-0`` to exclude the latter). The upper bounds that
+``^``, ``~``, wildcards and partial versions imply do exclude the next version's
+prereleases, as in Masterminds: ``^1.2.3-beta.1`` refuses ``2.0.0-rc.1`` and
+``~1.2.3-rc.1`` refuses ``1.3.0-rc.1``. A constraint that names no
 prerelease anywhere never admits one. This is Masterminds v3's per-branch rule, not
 npm's (npm only admits prereleases of the very x.y.z a comparator names).
 """
@@ -177,6 +180,8 @@ _OP_SPACE = re.compile(r"(<=|>=|<|>|=|\^|~)\s+")
 _V_PREFIX = re.compile(r"(^|[\s<>=^~|])v(?=[0-9])")
 _BLOCK = semantic_version.NpmSpec.Parser.NPM_SPEC_BLOCK
 _HYPHEN = " - "
+# An explicit comparator on a full version (``<2.0.0``, ``>=1.2.3-rc.1``, ``1.2.3``).
+_FULL_COMPARATOR = re.compile(r"^(<=|>=|<|>|=)?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,7 @@ def _comparators(branch: str) -> list[str]:
 
 def _branch(branch: str) -> _Branch:
     ranges: list[Any] = []
+    names_prerelease = False
     for block in _comparators(branch):
         try:
             parsed = semantic_version.NpmSpec.Parser.parse_simple(block)
@@ -234,13 +240,22 @@ def _branch(branch: str) -> _Branch:
                 f"{block!r} is not a valid comparator (a wildcard takes no operator but >=, "
                 "a partial version takes no prerelease)"
             ) from None
+        # ``^``, ``~``, wildcards and partial versions stand for "this major/minor":
+        # the upper bound they imply must not admit a prerelease of the next one
+        # (Masterminds: ``^1.2.3-beta.1`` refuses ``2.0.0-rc.1``). An explicit ``<2.0.0``
+        # keeps plain precedence, as documented above.
+        implied_upper = not _FULL_COMPARATOR.match(block)
         for r in parsed:
+            target = r.target
+            names_prerelease = names_prerelease or bool(target.prerelease)
+            if implied_upper and r.operator == "<" and not target.prerelease:
+                target = semantic_version.Version(major=target.major, minor=target.minor,
+                                                  patch=target.patch, prerelease=("0",))
             # NpmSpec's own clause tree applies npm's same-x.y.z prerelease rule and
             # truncates prerelease targets for stable versions (so ``<=1.0.0-rc.1``
             # would admit 1.0.0). Re-create every comparator to compare by plain
             # precedence; the per-branch prerelease gate lives in ``_Branch``.
-            ranges.append(Range(r.operator, r.target, prerelease_policy=Range.PRERELEASE_ALWAYS))
-    names_prerelease = any(bool(r.target.prerelease) for r in ranges)
+            ranges.append(Range(r.operator, target, prerelease_policy=Range.PRERELEASE_ALWAYS))
     return _Branch(ranges=tuple(ranges), names_prerelease=names_prerelease)
 
 

@@ -103,21 +103,35 @@ class Releaser:
 
     def revert(self, rollout: str, *, reason: str, push: bool,
                dry_run: bool = False) -> Result:
-        """Revert the rollout's last release commit (or roll back if it conflicts)."""
+        """Revert the rollout's last release commit (or roll back if it conflicts).
+
+        The release commit is chosen once, on the first attempt. If a retry finds it
+        already reverted (someone else did it meanwhile), the result is "unchanged":
+        a retry never goes on to revert the release before it.
+        """
+        chosen: list[str] = []
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
             targets = _targets(snap, rollout)
             record = last_release(snap.history, rollout)
+            if chosen and (record is None or record.commit != chosen[0]):
+                current, _ = planning.current_release(targets)
+                return Result("unchanged", rollout, "revert", current or "(unknown)", None,
+                              None, ChangeSet(rollout=rollout),
+                              message=f"release commit {chosen[0][:12]} was reverted "
+                                      f"meanwhile"), {}
             if record is None:
                 raise NothingToRevert(
                     f"{rollout} has no release commit on this branch that is not "
                     f"already reverted")
+            chosen[:] = [record.commit]
             released = record.trailers.release
             previous = record.trailers.previous_release
             if previous is None:
                 raise NothingToRevert(
-                    f"{record.commit[:12]} was the first release of {rollout}; there is "
-                    f"no previous release to go back to")
+                    f"release commit {record.commit[:12]} of {rollout} has no "
+                    f"Previous-Release trailer (its targets held no single release "
+                    f"before it); set the release you want with `reconciler release`")
             current, _ = planning.current_release(targets)
             try:
                 files = self.mirror.revert(commit=record.commit, onto=snap.commit)
@@ -133,6 +147,10 @@ class Releaser:
                 return Result("committed", rollout, "rollback", previous, released, None,
                               changes, message=message), files
             changes = planning.changes_for(rollout, targets, previous)
+            if not files:
+                return Result("unchanged", rollout, "revert", previous, current, None, changes,
+                              message=f"the change of {record.commit[:12]} is already undone "
+                                      f"on the branch"), {}
             message = trailers.revert_message(
                 reverted_subject=record.subject, reverted_sha=record.commit,
                 rollout=rollout, release=previous, previous=released, reason=reason)

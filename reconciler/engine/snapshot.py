@@ -1,13 +1,13 @@
 """A view of the config repository at one commit: inventory plus audit trail.
 
 The engine never keeps release state of its own; every decision starts from a
-``Snapshot`` of the branch head. Building one is the hot path, so two caches
-make a second snapshot of a mostly unchanged tree cheap:
+``Snapshot`` of the branch head. Building one is the hot path, so a second
+snapshot of a mostly unchanged tree reuses the first:
 
-* file scans by blob id (a blob's scan depends only on its bytes), so only
-  changed files are read and parsed again;
-* the audit trail by head commit, extended by walking only the new commits when
-  the new head descends from the cached one.
+* the tree is diffed against the last one scanned, and only files whose blob
+  changed are read and parsed again (a file's scan depends only on its bytes);
+* the audit trail is extended by walking only the new commits when the new head
+  descends from the last one.
 """
 
 from __future__ import annotations
@@ -38,43 +38,54 @@ class Snapshot:
 
 
 class Scanner:
-    """Builds snapshots from a mirror, caching per blob and per head."""
+    """Builds snapshots from a mirror, incrementally from the last one it built.
+
+    State: the commit last scanned, its ``path -> blob`` map, and the scans of the
+    files that hold anything (Rollouts, targets or problems). Moving to a new
+    commit diffs the two trees (cost follows the change, not the tree) and scans
+    only the files whose blob changed.
+    """
 
     def __init__(self, mirror: git.Mirror) -> None:
         self.mirror = mirror
-        self._scans: dict[str, manifests.FileScan] = {}
+        self._commit: str | None = None
+        self._blobs: dict[str, str] = {}
+        self._relevant: dict[str, manifests.FileScan] = {}
         self._history_head: str | None = None
         self._history: tuple[trailers.Record, ...] = ()
 
     def snapshot(self, commit: str) -> Snapshot:
         started = time.perf_counter()
         stats = ScanStats()
-        scans: list[manifests.FileScan] = []
-        live: dict[str, manifests.FileScan] = {}
-        blobs: dict[str, str] = {}
-        for path, blob in self.mirror.list_files(commit, suffixes=manifests.SUFFIXES):
-            stats.files += 1
-            blobs[path] = blob
-            key = f"{blob}:{path}"
-            scan = self._scans.get(key)
-            if scan is None:
-                data = self.mirror.read_blob(blob)
-                scan = manifests.scan_file(path, data)
-                if scan.parsed or scan.problems:
-                    stats.parsed += 1
-                else:
-                    stats.screened_out += 1
+        if self._commit is None:
+            self._blobs, self._relevant = {}, {}
+            changes: list[tuple[str, str | None]] = list(
+                self.mirror.list_files(commit, suffixes=manifests.SUFFIXES))
+        elif self._commit == commit:
+            changes = []
+        else:
+            changes = self.mirror.changed_files(self._commit, commit,
+                                                suffixes=manifests.SUFFIXES)
+        for path, blob in changes:
+            self._relevant.pop(path, None)
+            if blob is None:
+                self._blobs.pop(path, None)
+                continue
+            self._blobs[path] = blob
+            scan = manifests.scan_file(path, self.mirror.read_blob(blob))
+            if scan.parsed or scan.problems:
+                stats.parsed += 1
+                self._relevant[path] = scan
             else:
-                stats.cache_hits += 1
-            live[key] = scan
-            scans.append(scan)
-        # Keep only what this tree holds, so the cache cannot grow without bound.
-        self._scans = live
-        inventory = manifests.resolve(scans)
+                stats.screened_out += 1
+        self._commit = commit
+        stats.files = len(self._blobs)
+        stats.cache_hits = stats.files - stats.parsed - stats.screened_out
+        inventory = manifests.resolve(self._relevant.values())
         history = self.history(commit)
         stats.seconds = time.perf_counter() - started
-        return Snapshot(commit=commit, inventory=inventory, history=history, blobs=blobs,
-                        stats=stats)
+        return Snapshot(commit=commit, inventory=inventory, history=history,
+                        blobs=dict(self._blobs), stats=stats)
 
     def history(self, head: str) -> tuple[trailers.Record, ...]:
         """Reconciler commits reachable from ``head``, newest first."""

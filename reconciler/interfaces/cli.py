@@ -27,7 +27,7 @@ from reconciler.adapters import git
 from reconciler.core import manifests, planning, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine.releaser import Releaser, Result
-from reconciler.errors import InputError, PermanentError, ReconcilerError, UnknownRollout
+from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,9 +57,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except InputError as exc:
-            _fail(str(exc), EXIT_USAGE)
-        except PermanentError as exc:
+        except (InputError, ManifestError) as exc:
             _fail(str(exc), EXIT_USAGE)
         except ReconcilerError as exc:
             _fail(str(exc), EXIT_PROBLEMS)
@@ -228,11 +226,10 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
     versions.parse(tag)
     opts.pop("policies")
     releaser = open_releaser(opts)
-    result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
-    snap = releaser.scanner.history(releaser.mirror.head())
-    if tag in trailers.quarantined(snap, rollout):
+    if tag in trailers.quarantined(releaser.snapshot().history, rollout):
         _warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
               f"because you asked for it explicitly")
+    result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
 
@@ -321,6 +318,7 @@ def validate(**opts: Any) -> None:
                 file=entry.file, document=entry.document, line=entry.line,
                 severity="warning", message=f"Rollout {key}: {why}"))
     errors = 0
+    problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0, p.field or ""))
     for problem in problems:
         click.echo(problem.render())
         errors += problem.severity == "error"

@@ -1,7 +1,7 @@
 """Generate ``schemas/`` from the pydantic models: ``python -m reconciler.interfaces.schemas``.
 
 The files are committed so editors and CI linters can use them without Python;
-``tests/unit/test_schemas.py`` fails when they are stale.
+``tests/unit/test_schemas_and_presets.py`` fails when they are stale.
 """
 
 from __future__ import annotations

@@ -233,3 +233,52 @@ def test_second_snapshot_only_parses_what_changed(releaser: Releaser,
     assert second.stats.parsed == 1  # only clusters/production/apps.yaml changed
     assert second.stats.cache_hits == first.stats.files - 1
     assert [r.trailers.release for r in second.history] == ["6.5.0"]
+
+
+class RevertingRacer(git.Mirror):
+    """Another process reverts the same release between our fetch and our push."""
+
+    other: Releaser | None
+
+    def push(self, commit: str) -> None:
+        if self.other is not None:
+            other, self.other = self.other, None
+            other.revert("apps/podinfo", reason="someone else", push=True)
+        super().push(commit)
+
+
+def test_concurrent_reverts_undo_one_release_only(fleet_remote: Remote,
+                                                  tmp_path: Path) -> None:
+    repo = fleet_remote.repo
+    first = _plain(fleet_remote, tmp_path / "a")
+    first.release("apps/podinfo", "6.4.1", push=True)
+    first.release("apps/podinfo", "6.5.0", push=True)
+    mirror = RevertingRacer.open(fleet_remote.url, cache_dir=tmp_path / "b",
+                                 credentials=fleet_remote.credentials)
+    assert isinstance(mirror, RevertingRacer)
+    mirror.other = _plain(fleet_remote, tmp_path / "c")
+    racer = Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+    result = racer.revert("apps/podinfo", reason="errors", push=True)
+    assert result.outcome == "unchanged"
+    assert "reverted meanwhile" in result.message
+    final = repo.show(repo.head(), APPS).decode()
+    assert _release_value(final, "PODINFO_VERSION") == "6.4.1"  # not 6.4.0
+    assert [s for s in repo.subjects() if s.startswith("Revert")] == [
+        'Revert "podinfo: 6.4.1 -> 6.5.0"']
+
+
+def test_revert_after_a_manual_revert_is_nothing_to_do(releaser: Releaser,
+                                                       fleet_remote: Remote) -> None:
+    repo = fleet_remote.repo
+    releaser.release("apps/podinfo", "6.5.0", push=True)
+    text = repo.show(repo.head(), APPS).replace(b'"6.5.0"', b'"6.4.0"')
+    repo.commit({APPS: text}, "back to 6.4.0 by hand")
+    head = repo.head()
+    result = releaser.revert("apps/podinfo", reason="x", push=True)
+    assert result.outcome == "unchanged" and "already undone" in result.message
+    assert repo.head() == head
+
+
+def _plain(remote: Remote, cache: Path) -> Releaser:
+    mirror = git.Mirror.open(remote.url, cache_dir=cache, credentials=remote.credentials)
+    return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)

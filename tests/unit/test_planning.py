@@ -57,14 +57,26 @@ def test_unknown_preset_blocks() -> None:
     assert p.action == "blocked" and "yolo" in p.reasons[0]
 
 
-def test_disagreeing_targets_are_all_set() -> None:
-    k = KUSTOMIZATION.replace(b"UI: 6.4.0", b"UI: 6.3.0")
+def test_disagreeing_targets_block_automatic_release() -> None:
+    # Without one current release maxBump cannot be measured: 7.0.0 must not slip
+    # through a minor-only policy because one target holds something else.
+    k = KUSTOMIZATION.replace(b"UI: 6.4.0", b"UI: 6.4.1")
     inv = inventory(r=ROLLOUT, k=k)
-    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0"], history=(),
-                      presets=PRESETS)
-    assert p.current is None and p.next == "6.5.0"
-    assert "disagree" in p.reasons[0]
-    assert {c.old for c in p.changes.changes} == {"6.3.0", "6.4.0"}
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0", "7.0.0"],
+                      history=(), presets=PRESETS)
+    assert (p.action, p.current, p.next) == ("blocked", None, None)
+    assert "disagree" in p.reasons[0] and "6.4.1" in p.reasons[0]
+    assert not p.changes
+
+
+def test_empty_targets_take_the_first_release() -> None:
+    k = KUSTOMIZATION.replace(b'VERSION: "6.4.0"', b"VERSION:").replace(b"UI: 6.4.0", b"UI: ")
+    inv = inventory(r=ROLLOUT, k=k)
+    assert inv.errors() == []
+    p = planning.plan("apps/podinfo", inventory=inv, candidates=["6.5.0", "7.0.0"],
+                      history=(), presets=PRESETS)
+    assert (p.action, p.current, p.next) == ("release", None, "7.0.0")
+    assert p.as_dict()["patch"][0]["patch"][0]["op"] == "replace"
 
 
 def test_oci_target_and_wanted_version_downgrade() -> None:

@@ -266,3 +266,21 @@ def test_constraint_errors_are_one_line_and_name_the_text(text: str, why: str) -
 def test_constraint_equality_is_by_text() -> None:
     assert versions.Constraint.parse("1.x") == versions.Constraint.parse("1.x")
     assert str(versions.Constraint.parse(">= 1.2")) == ">= 1.2"
+
+
+@pytest.mark.parametrize(
+    ("text", "tag", "allowed"),
+    [
+        # The upper bound ^, ~ and wildcards imply excludes the next version's
+        # prereleases (Masterminds); an explicit <X.Y.Z keeps plain precedence.
+        ("^1.2.3-beta.1", "2.0.0-rc.1", False),
+        ("^1.2.3-beta.1", "1.9.0-rc.1", True),
+        ("~1.2.3-rc.1", "1.3.0-rc.1", False),
+        ("~1.2.3-rc.1", "1.2.9-rc.1", True),
+        (">=1.0.0-0 <2.0.0", "2.0.0-rc.1", True),
+        (">=1.0.0-0 <2.0.0-0", "2.0.0-rc.1", False),
+    ],
+)
+def test_implied_upper_bounds_exclude_next_prereleases(text: str, tag: str,
+                                                       allowed: bool) -> None:
+    assert versions.Constraint.parse(text).allows(versions.parse(tag)) is allowed
