@@ -72,7 +72,7 @@ def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree,
     """
     out: list[tuple[str, str | None]] = []
     try:
-        diff = repo.diff(old, new)
+        diff = old.diff_to_tree(new)
         for delta in diff.deltas:
             old_path, new_file = delta.old_file.path, delta.new_file
             if delta.status == DeltaStatus.DELETED or new_file.mode not in (
