@@ -282,3 +282,31 @@ def test_revert_after_a_manual_revert_is_nothing_to_do(releaser: Releaser,
 def _plain(remote: Remote, cache: Path) -> Releaser:
     mirror = git.Mirror.open(remote.url, cache_dir=cache, credentials=remote.credentials)
     return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+
+
+def test_incremental_snapshot_follows_deletes_renames_and_symlinks(
+        releaser: Releaser, fleet_remote: Remote) -> None:
+    repo = fleet_remote.repo
+    first = releaser.snapshot()
+    assert "apps/frontend" in first.inventory.rollouts
+    apps = repo.show(repo.head(), APPS)
+    repo.commit({"clusters/prod/apps.yaml": apps}, "move apps.yaml",
+                delete=(APPS, "apps/frontend/rollout.yaml"))
+    second = releaser.snapshot()
+    assert "apps/frontend" not in second.inventory.rollouts
+    assert {t.file for t in second.inventory.targets["apps/podinfo"]} == {
+        "clusters/prod/apps.yaml"}
+    assert APPS not in second.blobs
+    # A regular file turned into a symlink is no longer read.
+    repo.commit({}, "symlink", symlinks={"apps/podinfo/rollout.yaml": "../../etc/passwd"})
+    mode = repo.git("ls-tree", "HEAD", "apps/podinfo/rollout.yaml").decode().split()[0]
+    assert mode == "120000"
+    third = releaser.snapshot()
+    assert "apps/podinfo" not in third.inventory.rollouts
+    assert "apps/podinfo/rollout.yaml" not in third.blobs
+    # The incremental result equals a scan from scratch.
+    fresh = Releaser(releaser.mirror).snapshot(fetch=False)
+    assert fresh.blobs == third.blobs
+    assert sorted(fresh.inventory.rollouts) == sorted(third.inventory.rollouts)
+    assert [p.render() for p in fresh.inventory.problems] == [
+        p.render() for p in third.inventory.problems]

@@ -123,8 +123,11 @@ class BareRepo:
             for name, sha in (gitlinks or {}).items():
                 self.git("update-index", "--add", "--cacheinfo", f"160000,{sha},{name}",
                          extra_env=env)
-            for name in delete:
-                self.git("update-index", "--force-remove", name, extra_env=env)
+            if delete:
+                # --force-remove needs a work tree; --index-info with mode 0 does not.
+                removals = "".join(f"0 {'0' * 40}\t{name}\n" for name in delete)
+                self.git("update-index", "--index-info", input=removals.encode(),
+                         extra_env=env)
             tree = self.git("write-tree", extra_env=env).decode().strip()
             parents = ["-p", parent] if parent else []
             sha = self.git("commit-tree", tree, *parents, "-m", message).decode().strip()
