@@ -66,27 +66,47 @@ def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree,
     """What differs between two trees, for files ending in a suffix.
 
     ``(path, blob_sha)`` for a regular file added or changed in ``new``;
-    ``(path, None)`` for one deleted, or turned into a symlink or submodule. libgit2
-    skips subtrees whose ids are equal, so the cost follows the size of the change,
-    not the size of the tree.
+    ``(path, None)`` for one deleted, or turned into a symlink or submodule. Subtrees
+    with equal ids are never opened, so the cost follows the size of the change, not
+    the size of the tree (libgit2's tree-to-tree diff walks every entry).
     """
     out: list[tuple[str, str | None]] = []
     try:
-        diff = old.diff_to_tree(new)
-        for delta in diff.deltas:
-            old_path, new_file = delta.old_file.path, delta.new_file
-            if delta.status == DeltaStatus.DELETED or new_file.mode not in (
-                    _BLOB, _BLOB_EXECUTABLE):
-                if old_path.endswith(suffixes):
-                    out.append((old_path, None))
-                continue
-            if old_path != new_file.path and old_path.endswith(suffixes):
-                out.append((old_path, None))
-            if new_file.path.endswith(suffixes):
-                out.append((new_file.path, str(new_file.id)))
+        _diff(repo, old, new, "", suffixes, out)
     except (pygit2.GitError, KeyError) as exc:
         raise GitError(f"cannot diff trees {old.id} and {new.id}: {line(exc)}") from exc
     return out
+
+
+def _entries(tree: pygit2.Tree | None) -> dict[str, tuple[pygit2.Oid, int]]:
+    if tree is None:
+        return {}
+    return {e.name: (e.id, e.filemode) for e in tree if e.name is not None}
+
+
+def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
+          prefix: str, suffixes: tuple[str, ...], out: list[tuple[str, str | None]]) -> None:
+    if old is not None and new is not None and old.id == new.id:
+        return
+    before, after = _entries(old), _entries(new)
+    for name in sorted(before.keys() | after.keys()):
+        was, now = before.get(name), after.get(name)
+        if was == now:
+            continue
+        was_tree = was is not None and was[1] == _TREE
+        now_tree = now is not None and now[1] == _TREE
+        if was_tree or now_tree:
+            old_sub = repo[was[0]] if was is not None and was_tree else None
+            new_sub = repo[now[0]] if now is not None and now_tree else None
+            assert old_sub is None or isinstance(old_sub, pygit2.Tree)
+            assert new_sub is None or isinstance(new_sub, pygit2.Tree)
+            _diff(repo, old_sub, new_sub, f"{prefix}{name}/", suffixes, out)
+        if not name.endswith(suffixes):
+            continue
+        if now is not None and now[1] in (_BLOB, _BLOB_EXECUTABLE):
+            out.append((prefix + name, str(now[0])))
+        elif was is not None and was[1] in (_BLOB, _BLOB_EXECUTABLE):
+            out.append((prefix + name, None))
 
 
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
