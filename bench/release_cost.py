@@ -12,7 +12,7 @@ parsed), measured in the same run:
   on-disk mirror already there (so: interpreter start, imports, incremental
   fetch, a cold scan cache, commit, push).
 
-Run: ``.venv/bin/python bench/release_cost.py [--sizes 100,1000,10000] [--runs 15]``.
+Run: ``.venv/bin/python bench/release_cost.py [--sizes 100,1000,10000] [--runs 30]``.
 Prints a table; the figures go into docs/performance.md.
 """
 
@@ -121,62 +121,61 @@ def make_repo(work: Path, files: int) -> Path:
     return bare
 
 
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return out
+class Floor:
+    """The same one-line change by hand in an existing clone: edit, commit -a, push."""
 
+    def __init__(self, bare: Path, work: Path) -> None:
+        self.clone = work / "clone"
+        sh("git", "clone", "-q", str(bare), str(self.clone))
+        self.target = self.clone / "team1" / "svc1" / "flux.yaml"
+        self.n = 0
+        self()  # warm the clone's index and the page cache, like the other paths
 
-def floor(bare: Path, work: Path, runs: int) -> list[float]:
-    clone = work / "clone"
-    sh("git", "clone", "-q", str(bare), str(clone))
-    target = clone / "team1" / "svc1" / "flux.yaml"
-    counter = iter(range(10**6))
-
-    def once() -> None:
-        n = next(counter)
-        text = target.read_text()
+    def __call__(self) -> None:
+        self.n += 1
+        text = self.target.read_text()
         old = text.split('VERSION: "', 1)[1].split('"', 1)[0]
-        target.write_text(text.replace(f'VERSION: "{old}"', f'VERSION: "1.0.{n + 1000}"'))
-        sh("git", "commit", "-q", "-a", "-m", f"by hand {n}", cwd=clone)
-        sh("git", "push", "-q", "origin", "main", cwd=clone)
-
-    once()  # warm the clone's index and the page cache, like the other two paths
-    result = timed(once, runs)
-    shutil.rmtree(clone)
-    return result
+        self.target.write_text(text.replace(f'VERSION: "{old}"', f'VERSION: "1.0.{self.n}"'))
+        sh("git", "commit", "-q", "-a", "-m", f"by hand {self.n}", cwd=self.clone)
+        sh("git", "push", "-q", "origin", "main", cwd=self.clone)
 
 
-def warm(bare: Path, work: Path, runs: int) -> list[float]:
-    mirror = git.Mirror.open(f"file://{bare}", cache_dir=work / "cache-warm", branch="main")
-    releaser = Releaser(mirror)
-    counter = iter(range(10**6))
+class Warm:
+    """The daemon's path: one Releaser kept across releases (mirror and caches warm)."""
 
-    def once() -> None:
-        n = next(counter)
-        result = releaser.release("apps/app0", f"1.1.{n}", push=True)
+    def __init__(self, bare: Path, work: Path) -> None:
+        mirror = git.Mirror.open(f"file://{bare}", cache_dir=work / "cache-warm",
+                                 branch="main")
+        self.releaser = Releaser(mirror)
+        self.n = 0
+        self()  # fills the mirror and the scan cache
+
+    def __call__(self) -> None:
+        self.n += 1
+        result = self.releaser.release("apps/app0", f"1.1.{self.n}", push=True)
         assert result.outcome == "pushed", result
 
-    once()  # fills the mirror and the scan cache
-    return timed(once, runs)
+
+class Process:
+    """``reconciler release ... --push`` as a whole process; the on-disk mirror reused."""
+
+    def __init__(self, bare: Path, work: Path) -> None:
+        self.exe = str(Path(sys.executable).with_name("reconciler"))
+        self.url = f"file://{bare}"
+        self.env = {**GIT_ENV, "RECONCILER_CACHE_DIR": str(work / "cache-proc")}
+        self.n = 0
+        self()  # the first run clones the mirror; later runs reuse it
+
+    def __call__(self) -> None:
+        self.n += 1
+        subprocess.run([self.exe, "release", "apps/app0", f"1.2.{self.n}", "--repo", self.url,
+                        "--push"], env=self.env, check=True, capture_output=True)
 
 
-def process(bare: Path, work: Path, runs: int) -> list[float]:
-    exe = str(Path(sys.executable).with_name("reconciler"))
-    cache = work / "cache-proc"
-    counter = iter(range(10**6))
-    env = {**GIT_ENV, "RECONCILER_CACHE_DIR": str(cache)}
-
-    def once() -> None:
-        n = next(counter)
-        subprocess.run([exe, "release", "apps/app0", f"1.2.{n}", "--repo", f"file://{bare}",
-                        "--push"], env=env, check=True, capture_output=True)
-
-    once()  # the first run clones the mirror; later runs reuse it
-    return timed(once, runs)
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
 def pct(values: list[float], q: float) -> float:
@@ -187,33 +186,51 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--process-runs", type=int, default=10)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = []
-    for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
-            work = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+        paths: dict[int, dict[str, Callable[[], None]]] = {}
+        for size in sizes:
+            work = Path(tmp) / str(size)
+            work.mkdir()
             bare = make_repo(work, size)
-            f = floor(bare, work, args.runs)
-            w = warm(bare, work, args.runs)
-            p = process(bare, work, max(5, args.runs // 3))
-            rows.append((size, f, w, p))
-            print(f"measured {size} files", file=sys.stderr)
-    print(f"\nrelease written and pushed over file://, median (p90) in ms, "
-          f"{args.runs} runs each (process: {max(5, args.runs // 3)})\n")
+            # One remote per path, so no path ever has to fetch another's commits.
+            remotes = {k: work / f"{k}.git" for k in ("floor", "warm", "process")}
+            for remote in remotes.values():
+                shutil.copytree(bare, remote)
+            paths[size] = {"floor": Floor(remotes["floor"], work),
+                           "warm": Warm(remotes["warm"], work),
+                           "process": Process(remotes["process"], work)}
+            print(f"built {size} files", file=sys.stderr)
+        times: dict[tuple[int, str], list[float]] = {
+            (size, kind): [] for size in sizes for kind in ("floor", "warm", "process")}
+        # Interleaved rounds: a burst of noise on this shared machine lands on every
+        # size and path alike instead of skewing one column.
+        for round_ in range(args.runs):
+            for size in sizes:
+                for kind in ("floor", "warm"):
+                    times[(size, kind)].append(timed(paths[size][kind]))
+                if round_ < args.process_runs:
+                    times[(size, "process")].append(timed(paths[size]["process"]))
+    print(f"\nrelease written and pushed over file://, median (p90) in ms; "
+          f"{args.runs} interleaved runs (whole process: {args.process_runs})\n")
     print(f"{'files':>6} | {'git floor':>15} | {'warm in-process':>17} | {'warm/floor':>10} | "
           f"{'whole process':>15}")
     print("-" * 78)
-    base_warm = statistics.median(rows[0][2])
-    for size, f, w, p in rows:
-        mf, mw, mp = (statistics.median(x) * 1000 for x in (f, w, p))
-        print(f"{size:>6} | {mf:7.1f} ({pct(f, .9) * 1000:5.1f}) | "
-              f"{mw:8.1f} ({pct(w, .9) * 1000:5.1f}) | {mw / mf:9.2f}x | "
-              f"{mp:7.1f} ({pct(p, .9) * 1000:5.1f})")
-    last = statistics.median(rows[-1][2])
-    print(f"\nwarm cost at {rows[-1][0]} files / at {rows[0][0]} files: "
-          f"{last / base_warm:.2f}x")
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    def cell(size: int, kind: str) -> str:
+        return f"{med[(size, kind)]:7.1f} ({pct(times[(size, kind)], .9) * 1000:5.1f})"
+
+    for size in sizes:
+        ratio = med[(size, "warm")] / med[(size, "floor")]
+        print(f"{size:>6} | {cell(size, 'floor')} | {cell(size, 'warm'):>17} | {ratio:9.2f}x | "
+              f"{cell(size, 'process')}")
+    first, last = sizes[0], sizes[-1]
+    print(f"\nwarm cost at {last} files / at {first} files: "
+          f"{med[(last, 'warm')] / med[(first, 'warm')]:.2f}x "
+          f"(git floor: {med[(last, 'floor')] / med[(first, 'floor')]:.2f}x)")
     return 0
 
 

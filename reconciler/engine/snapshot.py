@@ -33,6 +33,8 @@ class Snapshot:
     commit: str
     inventory: manifests.Inventory
     history: tuple[trailers.Record, ...]
+    # Blob ids of the files that hold rollouts, targets or problems: the only
+    # files a release can rewrite (the full listing stays inside the Scanner).
     blobs: dict[str, str] = field(default_factory=dict)
     stats: ScanStats = field(default_factory=ScanStats)
 
@@ -85,7 +87,7 @@ class Scanner:
         history = self.history(commit)
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
-                        blobs=dict(self._blobs), stats=stats)
+                        blobs={p: self._blobs[p] for p in self._relevant}, stats=stats)
 
     def history(self, head: str) -> tuple[trailers.Record, ...]:
         """Reconciler commits reachable from ``head``, newest first."""
