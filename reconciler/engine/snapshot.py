@@ -5,7 +5,9 @@ The engine never keeps release state of its own; every decision starts from a
 snapshot of a mostly unchanged tree reuses the first:
 
 * the tree is diffed against the last one scanned, and only files whose blob
-  changed are read and parsed again (a file's scan depends only on its bytes);
+  changed are looked at again;
+* scans are cached by (blob id, path), since a file's scan depends only on its
+  bytes: a file that returns to an earlier content is not parsed again;
 * the audit trail is extended by walking only the new commits when the new head
   descends from the last one.
 """
@@ -13,6 +15,7 @@ snapshot of a mostly unchanged tree reuses the first:
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from reconciler.adapters import git
@@ -24,7 +27,8 @@ class ScanStats:
     files: int = 0
     screened_out: int = 0
     parsed: int = 0
-    cache_hits: int = 0
+    cache_hits: int = 0  # changed files whose (blob, path) had been scanned before
+    unchanged: int = 0  # files the tree diff did not even have to look at
     seconds: float = 0.0
 
 
@@ -48,8 +52,13 @@ class Scanner:
     only the files whose blob changed.
     """
 
-    def __init__(self, mirror: git.Mirror) -> None:
+    def __init__(self, mirror: git.Mirror, *, cache_size: int = 50_000) -> None:
         self.mirror = mirror
+        # Scans by (blob id, path): a file that goes back to an earlier content (a
+        # revert does exactly that) or a tree that jumps to an unrelated commit is
+        # not read or parsed again. Bounded, least recently used out first.
+        self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
+        self._cache_size = cache_size
         self._commit: str | None = None
         self._blobs: dict[str, str] = {}
         self._relevant: dict[str, manifests.FileScan] = {}
@@ -74,20 +83,32 @@ class Scanner:
                 self._blobs.pop(path, None)
                 continue
             self._blobs[path] = blob
-            scan = manifests.scan_file(path, self.mirror.read_blob(blob))
-            if scan.parsed or scan.problems:
-                stats.parsed += 1
-                self._relevant[path] = scan
+            scan = self._by_blob.get((blob, path))
+            if scan is not None:
+                self._by_blob.move_to_end((blob, path))
+                stats.cache_hits += 1
             else:
-                stats.screened_out += 1
+                scan = manifests.scan_file(path, self.mirror.read_blob(blob))
+                self._remember(blob, path, scan)
+                if scan.parsed or scan.problems:
+                    stats.parsed += 1
+                else:
+                    stats.screened_out += 1
+            if scan.parsed or scan.problems:
+                self._relevant[path] = scan
         self._commit = commit
         stats.files = len(self._blobs)
-        stats.cache_hits = stats.files - stats.parsed - stats.screened_out
+        stats.unchanged = stats.files - len(changes)
         inventory = manifests.resolve(self._relevant.values())
         history = self.history(commit)
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
                         blobs={p: self._blobs[p] for p in self._relevant}, stats=stats)
+
+    def _remember(self, blob: str, path: str, scan: manifests.FileScan) -> None:
+        self._by_blob[(blob, path)] = scan
+        while len(self._by_blob) > self._cache_size:
+            self._by_blob.popitem(last=False)
 
     def history(self, head: str) -> tuple[trailers.Record, ...]:
         """Reconciler commits reachable from ``head``, newest first."""

@@ -226,7 +226,9 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
     versions.parse(tag)
     opts.pop("policies")
     releaser = open_releaser(opts)
-    if tag in trailers.quarantined(releaser.snapshot().history, rollout):
+    snap = releaser.snapshot()
+    _report_unparsable(snap.inventory)
+    if tag in trailers.quarantined(snap.history, rollout):
         _warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
               f"because you asked for it explicitly")
     result = releaser.release(rollout, tag, push=push, dry_run=dry_run)

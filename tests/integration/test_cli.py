@@ -166,3 +166,28 @@ def test_local_path_and_relative_path_work(fleet: gitrepo.BareRepo, tmp_path: Pa
     proc = run("plan", "--repo", str(fleet.path), cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "apps/podinfo: nothing to do (at 6.4.0)" in proc.stdout
+
+
+def test_release_warns_about_unparsable_file_and_leaves_it(fleet: gitrepo.BareRepo,
+                                                           tmp_path: Path) -> None:
+    broken = b"# kuberik.com\nkind: Kustomization\nspec: [\n"
+    fleet.commit({"apps/wip.yaml": broken}, "work in progress")
+    proc = run("release", "apps/podinfo", "6.5.0", "--repo", fleet.url, "--push",
+               cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: skipped, never rewritten: error: apps/wip.yaml" in proc.stderr
+    assert "line 4, column 1" in proc.stderr
+    assert fleet.show(fleet.head(), "apps/wip.yaml") == broken
+    plan = run("plan", "--repo", fleet.url, cache=tmp_path)
+    assert plan.returncode == 0 and "apps/wip.yaml" in plan.stderr
+
+
+def test_release_of_a_reverted_tag_warns_first(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    assert run("release", "apps/podinfo", "6.5.0", "--repo", fleet.url, "--push",
+               cache=tmp_path).returncode == 0
+    assert run("revert", "apps/podinfo", "--repo", fleet.url, "--push",
+               cache=tmp_path).returncode == 0
+    proc = run("release", "apps/podinfo", "6.5.0", "--repo", fleet.url, "--dry-run",
+               cache=tmp_path)
+    assert proc.returncode == 0
+    assert "6.5.0 was reverted before" in proc.stderr

@@ -231,8 +231,13 @@ def test_second_snapshot_only_parses_what_changed(releaser: Releaser,
     releaser.release("apps/podinfo", "6.5.0", push=True)
     second = releaser.snapshot()
     assert second.stats.parsed == 1  # only clusters/production/apps.yaml changed
-    assert second.stats.cache_hits == first.stats.files - 1
+    assert second.stats.unchanged == first.stats.files - 1
     assert [r.trailers.release for r in second.history] == ["6.5.0"]
+    # The revert brings back the original blob: found in the cache, not parsed.
+    releaser.revert("apps/podinfo", reason="x", push=True)
+    third = releaser.snapshot()
+    assert (third.stats.parsed, third.stats.cache_hits) == (0, 1)
+    assert third.inventory.targets["apps/podinfo"][0].value == "6.4.0"
 
 
 class RevertingRacer(git.Mirror):
