@@ -314,17 +314,20 @@ class Mirror:
                 raise GitError(f"cannot compare {ancestor} and {descendant}: "
                                f"{_line(exc)}") from exc
 
-    def commit(self, *, parent: str, files: Mapping[str, bytes], message: str) -> str:
+    def commit(self, *, parent: str, files: Mapping[str, bytes], message: str,
+               allow_empty: bool = False) -> str:
         """Create a commit on ``parent`` whose tree differs only in ``files``; return sha.
 
         Every path must already exist in ``parent`` as a regular file (its mode is
-        kept); anything else, or a commit that would change nothing, is a ``GitError``.
+        kept); anything else, or a commit that would change nothing (unless
+        ``allow_empty``: a record-only commit), is a ``GitError``.
         Author and committer: the configured ``Author``, now, UTC. No ref moves (libgit2
         never garbage-collects, so the commit survives until pushed).
         """
         with self._lock:
             return gitobjects.create_commit(self._repo, parent=self._commit(parent),
-                                            files=files, message=message, author=self._author)
+                                            files=files, message=message, author=self._author,
+                                            allow_empty=allow_empty)
 
     def revert(self, *, commit: str, onto: str) -> dict[str, bytes]:
         """What reverting ``commit`` on top of ``onto`` changes: ``{path: new bytes}``.

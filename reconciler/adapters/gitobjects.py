@@ -133,14 +133,14 @@ def check_path(path: str) -> None:
 
 
 def create_commit(repo: pygit2.Repository, *, parent: pygit2.Commit, files: Mapping[str, bytes],
-                  message: str, author: Author) -> str:
+                  message: str, author: Author, allow_empty: bool = False) -> str:
     """A commit on ``parent`` whose tree differs only in ``files``; no ref moves."""
     for path in files:
         check_path(path)
     try:
         blobs = {path: repo.create_blob(data) for path, data in files.items()}
         tree_id = _replace(repo, parent.tree, blobs, "")
-        if tree_id == parent.tree.id:
+        if tree_id == parent.tree.id and not allow_empty:
             raise GitError(f"commit on {parent.id} would not change anything")
         sig = pygit2.Signature(author.name, author.email, int(time.time()), 0)
         text = message if message.endswith("\n") else message + "\n"

@@ -91,6 +91,18 @@ def release_message(changes: ChangeSet, *, release: str, previous: str | None) -
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
+def adopt_message(*, rollout: str, release: str, previous: str | None) -> str:
+    """A record-only commit: the targets already hold ``release`` (set by hand), and
+    from now on the reconciler treats it as its own; automatic releases resume."""
+    subject = f"{_short(rollout)}: adopt {release} (set by hand)"
+    body = [f"The targets of {rollout} were set to {release} by a commit without",
+            "reconciler trailers. This commit changes no file; it records that release",
+            "as the reconciler's, which lifts the hold on automatic releases."]
+    trailers = Trailers(rollout=rollout, action="release", release=release,
+                        previous_release=previous, reason="adopted a manual change")
+    return "\n".join([subject, "", *body, "", trailers.render(), ""])
+
+
 def revert_message(
     *, reverted_subject: str, reverted_sha: str, rollout: str, release: str,
     previous: str, reason: str,

@@ -32,7 +32,16 @@ from reconciler.errors import (
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["pushed", "committed", "unchanged", "dry-run"]
+Outcome = Literal["pushed", "committed", "unchanged", "dry-run", "stale"]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the caller's decision was based on. When the fetched head says
+    otherwise (someone else wrote meanwhile), nothing is written: outcome "stale"."""
+
+    newest: str | None  # the rollout's newest reconciler record (commit), None for none
+    current: str | None  # the value the targets held
 
 
 @dataclass(frozen=True)
@@ -80,16 +89,29 @@ class Releaser:
 
     # -- release -------------------------------------------------------------
 
-    def release(self, rollout: str, tag: str, *, push: bool,
-                dry_run: bool = False) -> Result:
+    def release(self, rollout: str, tag: str, *, push: bool, dry_run: bool = False,
+                expect: Expect | None = None) -> Result:
         """Write ``tag`` into every target of ``rollout`` as one commit (and push)."""
         versions.parse(tag)  # InvalidTag: nothing is written
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
             targets = _targets(snap, rollout)
             current, _ = planning.current_release(targets)
+            moved = _moved(snap, rollout, current, expect)
+            if moved:
+                return Result("stale", rollout, "release", tag, current, None,
+                              ChangeSet(rollout=rollout), message=moved), {}
             changes = planning.changes_for(rollout, targets, tag)
             if not changes:
+                newest = next((r for r in snap.history if r.trailers.rollout == rollout), None)
+                if newest is not None and newest.trailers.release != tag:
+                    # Held: a person set the targets to ``tag``. An explicit release of
+                    # that same tag adopts it with a record-only commit.
+                    message = trailers.adopt_message(rollout=rollout, release=tag,
+                                                     previous=newest.trailers.release)
+                    return Result("committed", rollout, "release", tag,
+                                  newest.trailers.release, None, changes,
+                                  message=message), {}
                 return Result("unchanged", rollout, "release", tag, current, None,
                               changes, message=f"{rollout} already holds {tag}"), {}
             files = write(snap, changes, self.mirror)
@@ -102,7 +124,7 @@ class Releaser:
     # -- revert --------------------------------------------------------------
 
     def revert(self, rollout: str, *, reason: str, push: bool,
-               dry_run: bool = False) -> Result:
+               dry_run: bool = False, expect: Expect | None = None) -> Result:
         """Revert the rollout's last release commit (or roll back if it conflicts).
 
         The release commit is chosen once, on the first attempt. If a retry finds it
@@ -113,9 +135,13 @@ class Releaser:
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
             targets = _targets(snap, rollout)
+            current, _ = planning.current_release(targets)
+            moved = _moved(snap, rollout, current, expect)
+            if moved:
+                return Result("stale", rollout, "revert", current or "", None, None,
+                              ChangeSet(rollout=rollout), message=moved), {}
             record = last_release(snap.history, rollout)
             if chosen and (record is None or record.commit != chosen[0]):
-                current, _ = planning.current_release(targets)
                 return Result("unchanged", rollout, "revert", current or "(unknown)", None,
                               None, ChangeSet(rollout=rollout),
                               message=f"release commit {chosen[0][:12]} was reverted "
@@ -132,7 +158,6 @@ class Releaser:
                     f"release commit {record.commit[:12]} of {rollout} has no "
                     f"Previous-Release trailer (its targets held no single release "
                     f"before it); set the release you want with `reconciler release`")
-            current, _ = planning.current_release(targets)
             try:
                 files = self.mirror.revert(commit=record.commit, onto=snap.commit)
             except RevertConflict:
@@ -169,11 +194,12 @@ class Releaser:
         for attempt in range(1, attempts + 1):
             snap = self.snapshot()
             result, files = build(snap)
-            if result.outcome == "unchanged":
+            if result.outcome in ("unchanged", "stale"):
                 return _with(result, attempts=attempt)
             if dry_run:
                 return _with(result, outcome="dry-run", attempts=attempt, files=files)
-            sha = self.mirror.commit(parent=snap.commit, files=files, message=result.message)
+            sha = self.mirror.commit(parent=snap.commit, files=files, message=result.message,
+                                     allow_empty=not files)
             if not push:
                 return _with(result, commit=sha, attempts=attempt, files=files)
             try:
@@ -188,6 +214,17 @@ class Releaser:
                 continue
             return _with(result, outcome="pushed", commit=sha, attempts=attempt, files=files)
         raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _moved(snap: Snapshot, rollout: str, current: str | None,
+           expect: Expect | None) -> str | None:
+    if expect is None:
+        return None
+    newest = next((r.commit for r in snap.history if r.trailers.rollout == rollout), None)
+    if newest != expect.newest or current != expect.current:
+        return (f"the branch moved since the decision (now at {snap.commit[:12]}, "
+                f"{rollout} holds {current}); deciding again")
+    return None
 
 
 def _with(result: Result, **changes: object) -> Result:

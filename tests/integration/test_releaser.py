@@ -315,3 +315,21 @@ def test_incremental_snapshot_follows_deletes_renames_and_symlinks(
     assert sorted(fresh.inventory.rollouts) == sorted(third.inventory.rollouts)
     assert [p.render() for p in fresh.inventory.problems] == [
         p.render() for p in third.inventory.problems]
+
+
+def test_release_of_the_hand_set_value_adopts_it_with_a_record_only_commit(
+        releaser: Releaser, fleet_remote: Remote) -> None:
+    repo = fleet_remote.repo
+    releaser.release("apps/podinfo", "6.5.0", push=True)
+    text = repo.show(repo.head(), APPS).replace(b'"6.5.0"', b'"6.5.1"')
+    repo.commit({APPS: text}, "hotfix by hand")
+    before = repo.head()
+    result = releaser.release("apps/podinfo", "6.5.1", push=True)
+    assert result.outcome == "pushed"
+    assert repo.git("diff", "--name-only", before, repo.head()).decode() == ""
+    t = trailers.parse(repo.git("log", "-1", "--format=%B").decode())
+    assert t is not None and (t.action, t.release, t.previous_release) == (
+        "release", "6.5.1", "6.5.0")
+    assert repo.subjects()[0] == "podinfo: adopt 6.5.1 (set by hand)"
+    # Adopted once; asking again is nothing to do.
+    assert releaser.release("apps/podinfo", "6.5.1", push=True).outcome == "unchanged"

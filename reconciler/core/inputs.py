@@ -1,0 +1,101 @@
+"""Reading the cluster objects the release loop depends on, defensively.
+
+``ImagePolicy`` (v1 ``status.latestRef`` or v1beta2 ``status.latestImage``),
+``RolloutGate`` and Flux's ``Kustomization.status.lastAppliedRevision`` arrive as
+plain JSON from the API server; anything missing or of the wrong shape becomes a
+sentence for the Rollout's status instead of an exception, so one bad object
+never stops the daemon.
+
+Pure: dicts in, values and messages out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_SHA = re.compile(r"(?:^|[@:])(?:sha1:)?([0-9a-f]{40})$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    tag: str | None
+    problem: str | None = None  # why there is no tag, for the status
+
+
+def image_policy_tag(obj: Mapping[str, Any] | None, *, name: str) -> Candidate:
+    """The latest tag an ImagePolicy reports, or why there is none."""
+    if obj is None:
+        return Candidate(None, f"ImagePolicy {name} not found")
+    status = obj.get("status")
+    if not status:
+        return Candidate(None, f"ImagePolicy {name} has no status yet")
+    if not isinstance(status, Mapping):
+        return Candidate(None, f"ImagePolicy {name} has a malformed status")
+    ref = status.get("latestRef")
+    if isinstance(ref, Mapping):
+        tag = ref.get("tag")
+        if isinstance(tag, str) and tag:
+            return Candidate(tag)
+        return Candidate(None, f"ImagePolicy {name} status.latestRef has no tag")
+    image = status.get("latestImage")
+    if isinstance(image, str) and image:
+        # repo[:port]/path:tag[@digest] -- the tag follows the last ':' after the last '/'.
+        image = image.split("@", 1)[0]
+        last = image.rsplit("/", 1)[-1]
+        if ":" in last:
+            return Candidate(last.rsplit(":", 1)[1])
+        return Candidate(None, f"ImagePolicy {name} status.latestImage {image!r} has no tag")
+    return Candidate(None, f"ImagePolicy {name} reports no latest image yet")
+
+
+@dataclass(frozen=True)
+class Gates:
+    blocks: tuple[str, ...]
+    allowed: frozenset[str] | None
+
+
+def gates_for(rollout_name: str, gates: Iterable[Mapping[str, Any]]) -> Gates:
+    """Join every RolloutGate naming the rollout: any not passing blocks; the
+    ``allowedVersions`` of all gates that list some intersect."""
+    blocks: list[str] = []
+    allowed: frozenset[str] | None = None
+    for gate in gates:
+        spec = gate.get("spec") or {}
+        if not isinstance(spec, Mapping):
+            continue
+        ref = spec.get("rolloutRef") or {}
+        if not isinstance(ref, Mapping) or ref.get("name") != rollout_name:
+            continue
+        meta = gate.get("metadata") or {}
+        name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        if spec.get("passing") is False:
+            blocks.append(f"RolloutGate {name} is not passing")
+        versions = spec.get("allowedVersions")
+        if isinstance(versions, list):
+            these = frozenset(v for v in versions if isinstance(v, str))
+            allowed = these if allowed is None else allowed & these
+    return Gates(tuple(sorted(blocks)), allowed)
+
+
+def applied_sha(obj: Mapping[str, Any] | None) -> str | None:
+    """The git commit in a Kustomization's ``status.lastAppliedRevision``
+    (``main@sha1:<hex>``, ``sha1:<hex>`` or a bare hex), if any."""
+    if obj is None:
+        return None
+    status = obj.get("status")
+    revision = status.get("lastAppliedRevision") if isinstance(status, Mapping) else None
+    if not isinstance(revision, str):
+        return None
+    m = _SHA.search(revision)
+    return m.group(1) if m else None
+
+
+def applied_revision(obj: Mapping[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    status = obj.get("status")
+    revision = status.get("lastAppliedRevision") if isinstance(status, Mapping) else None
+    return revision if isinstance(revision, str) else None

@@ -1,0 +1,251 @@
+"""Where one rollout stands and what the daemon should do next (the release loop).
+
+Level-triggered: the answer is computed from git (the targets' values and the
+reconciler's trailer records) and the cluster (candidates, gates, Flux's applied
+revision, HealthChecks, and the bake bookkeeping kept in the Rollout's status),
+never from memory, so the same inputs after a restart give the same step and no
+commit is written twice.
+
+The newest reconciler record of the rollout decides the phase:
+
+* its ``Release`` differs from what the targets hold → a person changed it by
+  hand: **held** (nothing automatic until a reconciler commit agrees again, or
+  ``wantedVersion`` says what to deploy);
+* it is a release not yet settled → **deploying** (wait for Flux, bounded by
+  ``deployTimeout``) then **baking** (``bake.evaluate``), ending in success or a
+  **revert**; a newer selectable release meanwhile cancels it;
+* otherwise → **select** the next release.
+
+Pure: an ``Observed`` in, a ``Step`` out (what to do, when to look again, and the
+bake bookkeeping to store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from reconciler.core import bake, planning, policies, reasons, selection, trailers
+from reconciler.core.manifests import Target
+
+Action = Literal["release", "revert", "wait", "idle", "held", "blocked", "suspended"]
+BakeStatus = Literal["Deploying", "InProgress", "Succeeded", "Failed", "Cancelled"]
+SETTLED = ("Succeeded", "Failed", "Cancelled")
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    """What status remembers about one release commit between reconciles."""
+
+    commit: str
+    bake_status: BakeStatus
+    applied_at: datetime | None = None
+    bake_start: datetime | None = None
+    bake_end: datetime | None = None
+    failed_checks: tuple[str, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Whether Flux has applied a commit: ``done`` plus a line saying where."""
+
+    done: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    rollout: str
+    policy: policies.Effective
+    targets: Sequence[Target]
+    records: Sequence[trailers.Record]  # this rollout's, newest first
+    candidates: Sequence[str]
+    now: datetime
+    gate_blocks: Sequence[str] = ()  # one line per gate that is not passing
+    gate_allowed: frozenset[str] | None = None
+    applied: Applied | None = None  # for the newest release record
+    checks: Sequence[bake.Check] = ()
+    kept: Sequence[Bookkeeping] = ()
+    waiting_for: str | None = None  # e.g. the ImagePolicy has no status yet
+    manual_commit: str | None = None  # the commit that changed a target by hand
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    reason: str  # one of reasons.*
+    message: str
+    release: str | None = None  # the tag to write (action "release")
+    revert: str | None = None  # the release commit to revert (action "revert")
+    wake_at: datetime | None = None
+    kept: tuple[Bookkeeping, ...] = ()
+    current: str | None = None
+    in_flight: str | None = None  # the release commit being deployed or baked
+    events: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # type, reason, msg
+
+
+def _find(kept: Sequence[Bookkeeping], commit: str) -> Bookkeeping | None:
+    return next((k for k in kept if k.commit == commit), None)
+
+
+def _settle_older(kept: Sequence[Bookkeeping], newest: str | None) -> list[Bookkeeping]:
+    """Releases still marked in flight but no longer the newest record: cancelled."""
+    out = []
+    for k in kept:
+        if k.commit != newest and k.bake_status not in SETTLED:
+            k = replace(k, bake_status="Cancelled",
+                        message="superseded by a newer commit before its bake ended")
+        out.append(k)
+    return out
+
+
+def decide(o: Observed) -> Step:
+    """The next step for one rollout. Pure."""
+    policy = o.policy.selection
+    current, disagree = planning.current_release(o.targets)
+    newest = o.records[0] if o.records else None
+    kept = _settle_older(o.kept, newest.commit if newest else None)
+
+    def step(action: Action, reason: str, message: str, **kw: Any) -> Step:
+        return Step(action=action, reason=reason, message=message, current=current,
+                    kept=tuple(kept), **kw)
+
+    if policy.suspend:
+        return step("suspended", reasons.SUSPENDED,
+                    "spec.suspend is true: no automatic action is taken")
+
+    # A person changed a target since the reconciler's last commit.
+    expected = newest.trailers.release if newest else None
+    if newest is not None and current != expected and not policy.wanted_version:
+        by = f" (commit {o.manual_commit[:12]})" if o.manual_commit else ""
+        what = disagree or f"the targets hold {current}"
+        kept = [replace(k, bake_status="Cancelled",
+                        message="a manual change replaced this release")
+                if k.commit == newest.commit and k.bake_status not in SETTLED else k
+                for k in kept]
+        return step(
+            "held", reasons.HELD_BY_MANUAL_CHANGE,
+            f"held: {what}, set by hand{by} after the reconciler wrote {expected}; "
+            f"automatic releases are paused. To resume, run `reconciler release "
+            f"{o.rollout} <tag> --push` (it records the release as the reconciler's), "
+            f"revert the manual commit, or set spec.wantedVersion")
+
+    # The newest record is a release that has not settled: deploy, then bake.
+    if newest is not None and newest.trailers.action == "release":
+        mine = _find(kept, newest.commit) or Bookkeeping(newest.commit, "Deploying")
+        if mine.bake_status not in SETTLED:
+            superseding = _superseding(o, newest.trailers.release)
+            if superseding is not None:
+                kept = [replace(k, bake_status="Cancelled",
+                                message=f"superseded by {superseding}")
+                        if k.commit == newest.commit else k for k in kept]
+                return step("release", reasons.RELEASE_CANCELLED,
+                            f"{superseding} supersedes {newest.trailers.release} "
+                            f"before its bake ended", release=superseding,
+                            events=(("Normal", reasons.RELEASE_CANCELLED,
+                                     f"bake of {newest.trailers.release} cancelled: "
+                                     f"{superseding} is newer"),))
+            return _progress(o, newest, mine, kept, current)
+
+    return _select(o, kept, current, disagree)
+
+
+def _superseding(o: Observed, in_flight: str) -> str | None:
+    if o.policy.selection.wanted_version and o.policy.selection.wanted_version != in_flight:
+        return o.policy.selection.wanted_version
+    decision = selection.choose(
+        current=in_flight, candidates=o.candidates, policy=o.policy.selection,
+        quarantined=trailers.quarantined(o.records, o.rollout), gates=o.gate_allowed)
+    if decision.action == "release" and not o.gate_blocks:
+        return decision.next
+    return None
+
+
+def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
+              kept: list[Bookkeeping], current: str | None) -> Step:
+    release = newest.trailers.release
+
+    def keep(k: Bookkeeping) -> list[Bookkeeping]:
+        return [k if x.commit == k.commit else x for x in kept] if _find(kept, k.commit) \
+            else [k, *kept]
+
+    def step(action: Action, reason: str, message: str, k: Bookkeeping, **kw: Any) -> Step:
+        return Step(action=action, reason=reason, message=message, current=current,
+                    kept=tuple(keep(k)), in_flight=newest.commit, **kw)
+
+    if mine.applied_at is None:
+        applied = o.applied
+        if applied is None or not applied.done:
+            timeout = o.policy.deploy_timeout
+            detail = applied.detail if applied else "no Flux Kustomization applies it"
+            if timeout is not None and o.now >= newest.time + timeout:
+                failed = replace(mine, bake_status="Failed", bake_end=o.now,
+                                 message=f"not applied by Flux within {timeout}: {detail}")
+                return step("revert", reasons.DEPLOY_TIMEOUT, failed.message, failed,
+                            revert=newest.commit,
+                            events=(("Warning", reasons.DEPLOY_TIMEOUT,
+                                     f"{release} {failed.message}; reverting"),))
+            deadline = newest.time + timeout if timeout is not None else None
+            waiting = replace(mine, bake_status="Deploying",
+                              message=f"waiting for Flux to apply {newest.commit[:12]}: "
+                                      f"{detail}")
+            return step("wait", reasons.DEPLOYING, waiting.message, waiting, wake_at=deadline)
+        mine = replace(mine, applied_at=o.now)
+
+    assert mine.applied_at is not None
+    verdict = bake.evaluate(
+        o.checks, deployed_at=mine.applied_at, bake_start=mine.bake_start,
+        bake_time=o.policy.bake_time or timedelta(0), now=o.now,
+        start_timeout=o.policy.deploy_timeout)
+    if verdict.state == "Failed":
+        failed = replace(mine, bake_status="Failed", bake_start=verdict.bake_start,
+                         bake_end=o.now, failed_checks=verdict.failed,
+                         message=verdict.message)
+        return step("revert", reasons.BAKE_FAILED, verdict.message, failed,
+                    revert=newest.commit,
+                    events=(("Warning", reasons.BAKE_FAILED,
+                             f"{release} failed its bake: {verdict.message}; reverting"),))
+    if verdict.state == "Succeeded":
+        done = replace(mine, bake_status="Succeeded", bake_start=verdict.bake_start,
+                       bake_end=o.now, message=verdict.message)
+        return step("idle", reasons.BAKE_SUCCEEDED, f"{release} is released: "
+                    f"{verdict.message}", done,
+                    events=(("Normal", reasons.BAKE_SUCCEEDED,
+                             f"{release} baked successfully: {verdict.message}"),))
+    baking = replace(mine, bake_status="InProgress", bake_start=verdict.bake_start,
+                     message=verdict.message)
+    return step("wait", reasons.BAKING, f"{release}: {verdict.message}", baking,
+                wake_at=verdict.ends_at)
+
+
+def _select(o: Observed, kept: list[Bookkeeping], current: str | None,
+            disagree: str | None) -> Step:
+    def step(action: Action, reason: str, message: str, **kw: Any) -> Step:
+        return Step(action=action, reason=reason, message=message, current=current,
+                    kept=tuple(kept), **kw)
+
+    policy = o.policy.selection
+    if policy.wanted_version:
+        if policy.wanted_version == current:
+            return step("idle", reasons.PINNED,
+                        f"pinned at {current} by spec.wantedVersion")
+    elif o.gate_blocks:
+        return step("blocked", reasons.GATE_BLOCKED, "; ".join(o.gate_blocks))
+    elif o.waiting_for and not o.candidates:
+        return step("blocked", reasons.IMAGE_POLICY_NOT_READY, o.waiting_for)
+    if current is None and disagree and not policy.wanted_version:
+        return step("blocked", reasons.SELECTION_BLOCKED, disagree)
+    decision = selection.choose(
+        current=current, candidates=o.candidates, policy=policy,
+        quarantined=trailers.quarantined(o.records, o.rollout), gates=o.gate_allowed)
+    message = " ".join(decision.reasons)
+    if decision.action == "release" and decision.next is not None:
+        return step("release", reasons.RELEASE_WRITTEN, message, release=decision.next)
+    if decision.action == "blocked":
+        return step("blocked", reasons.SELECTION_BLOCKED, message)
+    if o.waiting_for:
+        message = f"{message} ({o.waiting_for})"
+    return step("idle", reasons.UP_TO_DATE, message)
