@@ -44,7 +44,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a timestamp")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed
 
 
 def check_from(obj: Mapping[str, Any]) -> Check:
@@ -92,7 +95,11 @@ def evaluate(
     failed = [c for c in checks if c.status == UNHEALTHY
               or (c.last_error is not None and c.last_error >= deployed_at)]
     if failed:
-        detail = "; ".join(f"{c.name}: {c.message or c.status or 'error'}" for c in failed)
+        detail = "; ".join(
+            f"{c.name}: {c.message or c.status or 'error'}"
+            + (f" (last error {c.last_error.isoformat()})"
+               if c.status != UNHEALTHY and c.last_error is not None else "")
+            for c in failed)
         return Verdict("Failed", bake_start, f"HealthCheck failed after deploy: {detail}",
                        failed=tuple(c.name for c in failed))
     if bake_start is None:

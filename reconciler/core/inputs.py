@@ -45,7 +45,7 @@ def image_policy_tag(obj: Mapping[str, Any] | None, *, name: str) -> Candidate:
         # repo[:port]/path:tag[@digest] -- the tag follows the last ':' after the last '/'.
         image = image.split("@", 1)[0]
         last = image.rsplit("/", 1)[-1]
-        if ":" in last:
+        if ":" in last and last.rsplit(":", 1)[1]:
             return Candidate(last.rsplit(":", 1)[1])
         return Candidate(None, f"ImagePolicy {name} status.latestImage {image!r} has no tag")
     return Candidate(None, f"ImagePolicy {name} reports no latest image yet")

@@ -136,9 +136,17 @@ def decide(o: Observed) -> Step:
     # The newest record is a release that has not settled: deploy, then bake.
     if newest is not None and newest.trailers.action == "release":
         mine = _find(kept, newest.commit) or Bookkeeping(newest.commit, "Deploying")
+        if mine.bake_status == "Failed":
+            # The bake failed but the revert is not in git yet (the push failed, or
+            # the process stopped before it): ask for it again.
+            return step("revert", reasons.BAKE_FAILED,
+                        mine.message or f"{newest.trailers.release} failed",
+                        revert=newest.commit, in_flight=newest.commit)
         if mine.bake_status not in SETTLED:
             superseding = _superseding(o, newest.trailers.release)
             if superseding is not None:
+                if _find(kept, newest.commit) is None:
+                    kept = [mine, *kept]
                 kept = [replace(k, bake_status="Cancelled",
                                 message=f"superseded by {superseding}")
                         if k.commit == newest.commit else k for k in kept]
@@ -154,12 +162,13 @@ def decide(o: Observed) -> Step:
 
 
 def _superseding(o: Observed, in_flight: str) -> str | None:
-    if o.policy.selection.wanted_version and o.policy.selection.wanted_version != in_flight:
-        return o.policy.selection.wanted_version
+    # selection validates a wantedVersion pin like any tag (an invalid one is never
+    # written); a pin overrides gates, an automatic choice does not.
     decision = selection.choose(
         current=in_flight, candidates=o.candidates, policy=o.policy.selection,
         quarantined=trailers.quarantined(o.records, o.rollout), gates=o.gate_allowed)
-    if decision.action == "release" and not o.gate_blocks:
+    if decision.action == "release" and (o.policy.selection.wanted_version
+                                         or not o.gate_blocks):
         return decision.next
     return None
 
@@ -217,7 +226,8 @@ def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
                              f"{release} baked successfully: {verdict.message}"),))
     baking = replace(mine, bake_status="InProgress", bake_start=verdict.bake_start,
                      message=verdict.message)
-    return step("wait", reasons.BAKING, f"{release}: {verdict.message}", baking,
+    reason = reasons.BAKING if verdict.state == "InProgress" else reasons.HEALTH_CHECK_NOT_READY
+    return step("wait", reason, f"{release}: {verdict.message}", baking,
                 wake_at=verdict.ends_at)
 
 
@@ -236,7 +246,8 @@ def _select(o: Observed, kept: list[Bookkeeping], current: str | None,
         return step("blocked", reasons.GATE_BLOCKED, "; ".join(o.gate_blocks))
     elif o.waiting_for and not o.candidates:
         return step("blocked", reasons.IMAGE_POLICY_NOT_READY, o.waiting_for)
-    if current is None and disagree and not policy.wanted_version:
+    if current is None and disagree and any(t.value for t in o.targets) \
+            and not policy.wanted_version:
         return step("blocked", reasons.SELECTION_BLOCKED, disagree)
     decision = selection.choose(
         current=current, candidates=o.candidates, policy=policy,

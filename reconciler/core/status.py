@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.core import bake, progress, reasons, trailers, versions
+from reconciler.errors import InvalidTag
 
 MAX_AVAILABLE = 50
 
@@ -42,7 +43,8 @@ def kept_from(status: Mapping[str, Any] | None) -> list[progress.Bookkeeping]:
                 applied_at=bake.parse_time(entry.get("appliedTime")),
                 bake_start=bake.parse_time(entry.get("bakeStartTime")),
                 bake_end=bake.parse_time(entry.get("bakeEndTime")),
-                failed_checks=tuple(entry.get("failedHealthChecks") or ()),
+                failed_checks=tuple(str(c) for c in entry.get("failedHealthChecks") or ()
+                                    if isinstance(entry.get("failedHealthChecks"), list)),
                 message=str(entry.get("message") or "")))
         except (ValueError, TypeError):
             continue
@@ -55,7 +57,7 @@ def available(previous: Sequence[str], seen: Sequence[str]) -> list[str]:
     for tag in [*previous, *seen]:
         try:
             tags[tag] = versions.parse(tag)
-        except Exception:  # noqa: BLE001 - an invalid tag is simply not a candidate
+        except InvalidTag:  # an invalid tag is simply not a candidate
             continue
     ordered = sorted(tags.values(), reverse=True)
     return [v.tag for v in ordered[:MAX_AVAILABLE]]
