@@ -13,14 +13,21 @@ a ``TransientError`` is retried with backoff.
     │   │   └── UnknownRollout          no Rollout manifest with that name
     │   ├── ManifestError               a file/document/field in the config repo is wrong
     │   ├── NothingToRevert             the rollout has no release commit to revert
-    │   └── HostKeyError                SSH host key unknown or changed
+    │   ├── HostKeyError                SSH host key unknown or changed
+    │   ├── InvalidSelector             a LabelSelector (dict or string) that does not parse
+    │   ├── ClusterConfigError          no kubeconfig and no in-cluster configuration
+    │   ├── ClusterForbidden            the API server said 401/403 (names verb and resource)
+    │   └── ClusterInvalid              the API server said 400/422 to what we sent
     └── TransientError                  retry with backoff; CLI exit 1
-        └── GitError                    anything git-side that may clear on its own
-            ├── RemoteUnreachable       DNS, connection refused, TLS failure
-            ├── AuthenticationFailed    credentials refused (or retries exhausted)
-            ├── PushRejected            the server refused the update (hook, protection)
-            │   └── NonFastForward      someone else pushed first: fetch and retry
-            └── RevertConflict          git revert does not apply cleanly
+        ├── GitError                    anything git-side that may clear on its own
+        │   ├── RemoteUnreachable       DNS, connection refused, TLS failure
+        │   ├── AuthenticationFailed    credentials refused (or retries exhausted)
+        │   ├── PushRejected            the server refused the update (hook, protection)
+        │   │   └── NonFastForward      someone else pushed first: fetch and retry
+        │   └── RevertConflict          git revert does not apply cleanly
+        ├── ClusterError                API server unreachable, timeouts, 429, 5xx
+        │   └── ClusterNotFound         404 on a write, or the resource type is not served
+        └── ConflictError               409: the object changed since we read it
 """
 
 from __future__ import annotations
@@ -109,3 +116,31 @@ class NonFastForward(PushRejected):
 
 class RevertConflict(GitError):
     """``git revert`` of a commit conflicts with what the branch holds now."""
+
+
+class InvalidSelector(PermanentError):
+    """A Kubernetes label selector that does not parse or uses an unknown operator."""
+
+
+class ClusterConfigError(PermanentError):
+    """No usable Kubernetes client configuration (kubeconfig or in-cluster)."""
+
+
+class ClusterForbidden(PermanentError):
+    """The API server refused us (401/403); the message names the verb and resource."""
+
+
+class ClusterInvalid(PermanentError):
+    """The API server rejected what we sent as malformed or invalid (400/422)."""
+
+
+class ClusterError(TransientError):
+    """The Kubernetes API could not be reached or failed (timeouts, 429, 5xx)."""
+
+
+class ClusterNotFound(ClusterError):
+    """The object (or its whole resource type) does not exist on the API server."""
+
+
+class ConflictError(TransientError):
+    """409 Conflict: the object changed since it was read; re-read and retry."""

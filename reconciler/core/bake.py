@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from reconciler.core import durations
+
 State = Literal["Pending", "InProgress", "Succeeded", "Failed"]
 HEALTHY, UNHEALTHY, PENDING = "Healthy", "Unhealthy", "Pending"
 
@@ -111,7 +113,8 @@ def evaluate(
                 f"{c.name} ({c.malformed or (c.status or 'no status yet')})" for c in waiting)
             if start_timeout is not None and now >= deployed_at + start_timeout:
                 return Verdict("Failed", None,
-                               f"HealthChecks not healthy within {start_timeout} of the "
+                               f"HealthChecks not healthy within "
+                               f"{durations.render(start_timeout)} of the "
                                f"deploy: {detail}", failed=tuple(c.name for c in waiting))
             deadline = deployed_at + start_timeout if start_timeout is not None else None
             return Verdict("Pending", None, f"waiting for HealthChecks: {detail}",
@@ -119,8 +122,8 @@ def evaluate(
     ends = bake_start + bake_time
     if now >= ends:
         return Verdict("Succeeded", bake_start,
-                       f"healthy for {bake_time} after the deploy" if checks
-                       else f"baked for {bake_time} (no HealthCheck selected)")
+                       f"healthy for {durations.render(bake_time)} after the deploy" if checks
+                       else f"baked for {durations.render(bake_time)} (no HealthCheck selected)")
     left = ends - now
     return Verdict("InProgress", bake_start,
                    f"baking, {int(left.total_seconds())}s left", ends_at=ends)

@@ -25,13 +25,9 @@ def parse(text: str) -> timedelta:
 
 
 def render(value: timedelta) -> str:
-    """Render a ``timedelta`` the way Go prints durations (``1h30m0s``)."""
-    total = value.total_seconds()
-    hours, rest = divmod(int(total), 3600)
+    """Render a ``timedelta`` compactly, Go style without zero units (``1h30m``, ``4s``)."""
+    total = int(value.total_seconds())
+    hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
-    out = ""
-    if hours:
-        out += f"{hours}h"
-    if hours or minutes:
-        out += f"{minutes}m"
-    return out + f"{seconds}s"
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return out + (f"{seconds}s" if seconds or not out else "")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from reconciler.core import bake, planning, policies, reasons, selection, trailers
+from reconciler.core import bake, durations, planning, policies, reasons, selection, trailers
 from reconciler.core.manifests import Target
 
 Action = Literal["release", "revert", "wait", "idle", "held", "blocked", "suspended"]
@@ -192,7 +192,8 @@ def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
             detail = applied.detail if applied else "no Flux Kustomization applies it"
             if timeout is not None and o.now >= newest.time + timeout:
                 failed = replace(mine, bake_status="Failed", bake_end=o.now,
-                                 message=f"not applied by Flux within {timeout}: {detail}")
+                                 message=f"not applied by Flux within "
+                                         f"{durations.render(timeout)}: {detail}")
                 return step("revert", reasons.DEPLOY_TIMEOUT, failed.message, failed,
                             revert=newest.commit,
                             events=(("Warning", reasons.DEPLOY_TIMEOUT,

@@ -41,6 +41,17 @@ class Snapshot:
     # files a release can rewrite (the full listing stays inside the Scanner).
     blobs: dict[str, str] = field(default_factory=dict)
     stats: ScanStats = field(default_factory=ScanStats)
+    _by_rollout: dict[str, tuple[trailers.Record, ...]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def records(self, rollout: str) -> tuple[trailers.Record, ...]:
+        """The reconciler commits of one rollout, newest first (indexed on first use)."""
+        if not self._by_rollout and self.history:
+            index: dict[str, list[trailers.Record]] = {}
+            for record in self.history:
+                index.setdefault(record.trailers.rollout, []).append(record)
+            self._by_rollout.update({k: tuple(v) for k, v in index.items()})
+        return self._by_rollout.get(rollout, ())
 
 
 class Scanner:

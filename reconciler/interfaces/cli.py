@@ -333,5 +333,51 @@ def validate(**opts: Any) -> None:
         sys.exit(EXIT_PROBLEMS)
 
 
+@cli.command()
+@repo_options
+@click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="RECONCILER_KUBECONFIG",
+              help="kubeconfig file; default: in-cluster config, then $KUBECONFIG.")
+@click.option("--namespace", envvar="RECONCILER_NAMESPACE",
+              help="Watch Rollouts in this namespace only (default: all).")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              envvar="RECONCILER_WORKERS", help="Rollouts reconciled in parallel.")
+@click.option("--resync-interval", type=click.FloatRange(min=1), default=300.0,
+              show_default=True, envvar="RECONCILER_RESYNC_INTERVAL",
+              help="Seconds between full reconciles of every Rollout.")
+@click.option("--fetch-interval", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True, envvar="RECONCILER_FETCH_INTERVAL",
+              help="Seconds between fetches of the config repository.")
+@click.option("--flux-source", default="flux-system/flux-system", show_default=True,
+              envvar="RECONCILER_FLUX_SOURCE",
+              help="NS/NAME of the Flux GitRepository serving the config repository.")
+@click.option("--flux-nudge/--no-flux-nudge", default=True, show_default=True,
+              envvar="RECONCILER_FLUX_NUDGE",
+              help="After a push, ask Flux to fetch at once (reconcile.fluxcd.io/requestedAt).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="RECONCILER_LOG_FORMAT", help="Log line format.")
+@handle_errors
+def run(kubeconfig: Path | None, namespace: str | None, workers: int, resync_interval: float,
+        fetch_interval: float, flux_source: str, flux_nudge: bool, log_format: str,
+        **opts: Any) -> None:
+    """The daemon: release, bake and revert every Rollout, beside Flux."""
+    from reconciler.interfaces import daemon_main
+
+    policies_dir = opts.pop("policies")
+    releaser = open_releaser(opts)
+    daemon_main.run(
+        mirror=releaser.mirror, kubeconfig=kubeconfig, namespace=namespace,
+        workers=workers, resync_interval=resync_interval, fetch_interval=fetch_interval,
+        flux_source=flux_source, flux_nudge=flux_nudge, policies_dir=policies_dir,
+        log_format=log_format)
+
+
+@cli.command()
+def demo() -> None:
+    """The whole release loop on this machine, no cluster needed (about 30 s)."""
+    from reconciler.interfaces import demo as demo_story
+
+    sys.exit(demo_story.main())
+
+
 def main() -> None:
     cli(prog_name="reconciler")

@@ -101,7 +101,7 @@ VECTORS = [
     V("one-second-before-the-end", (healthy(),), 11 * M - S, "InProgress", bake_start=1 * M,
       expect_start=1 * M, ends_at=11 * M, says=("1s left",)),
     V("succeeds-exactly-at-bake-time", (healthy(),), 11 * M, "Succeeded", bake_start=1 * M,
-      expect_start=1 * M, says=("healthy for 0:10:00",)),
+      expect_start=1 * M, says=("healthy for 10m",)),
     # --- no HealthCheck selected: bake for bakeTime all the same ---------------------
     V("no-checks-start-at-once", (), 1 * M, "InProgress", expect_start=1 * M, ends_at=11 * M),
     V("no-checks-still-wait-bake-time", (), 10 * M, "InProgress", bake_start=1 * M,
@@ -114,7 +114,7 @@ VECTORS = [
     V("start-timeout-not-reached", (pending(),), 4 * M, "Pending", start_timeout=5 * M,
       ends_at=5 * M, says=("apps/podinfo (Pending)",)),
     V("start-timeout-reached-fails", (pending(),), 5 * M, "Failed", start_timeout=5 * M,
-      failed=("apps/podinfo",), says=("not healthy within 0:05:00", "apps/podinfo (Pending)")),
+      failed=("apps/podinfo",), says=("not healthy within 5m", "apps/podinfo (Pending)")),
     V("start-timeout-names-only-the-unready", (healthy("apps/a"), no_status("apps/b")), 9 * M,
       "Failed", start_timeout=5 * M, failed=("apps/b",), says=("apps/b (no status yet)",)),
     V("no-start-timeout-waits-forever", (pending(),), 24 * 60 * M, "Pending"),

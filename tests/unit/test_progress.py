@@ -75,7 +75,7 @@ def history(*commits: tuple[str, str, datetime]) -> list[trailers.Record]:
 # 1.0.0 released a day ago and baked; 1.1.0 committed at T0.
 SETTLED_100 = progress.Bookkeeping(
     R100, "Succeeded", applied_at=T0 - 24 * 60 * M, bake_start=T0 - 24 * 60 * M,
-    bake_end=T0 - 23 * 60 * M, message="healthy for 0:10:00 after the deploy")
+    bake_end=T0 - 23 * 60 * M, message="healthy for 10m after the deploy")
 BEFORE = history(release(R100, "1.0.0", "0.9.0", T0 - 24 * 60 * M),
                  release(R090, "0.9.0", None, T0 - 48 * 60 * M))
 IN_FLIGHT = history(release(R110, "1.1.0", "1.0.0", T0)) + BEFORE
@@ -227,7 +227,7 @@ SCENARIOS = [
     S("deploy-timeout-reverts",
       in_flight(kept=[deploying()], applied=NOT_APPLIED, now=T0 + DEPLOY_TIMEOUT),
       "revert", reasons.DEPLOY_TIMEOUT, revert=R110, in_flight=R110,
-      kept={R110: "Failed"}, says=("not applied by Flux within 0:10:00", "main@sha1:"),
+      kept={R110: "Failed"}, says=("not applied by Flux within 10m", "main@sha1:"),
       events=(reasons.DEPLOY_TIMEOUT,)),
     S("deploy-timeout-from-the-commit-time-even-after-a-restart",
       in_flight(kept=[], applied=NOT_APPLIED, now=T0 + 2 * DEPLOY_TIMEOUT),

@@ -1,0 +1,250 @@
+"""Daemon latency: ImagePolicy change -> release commit on the remote, and
+HealthCheck Unhealthy -> revert commit on the remote, with 1, 100 and 1,000 rollouts.
+
+Everything on loopback: the API emulator in this process, a bare repository
+(``file://``), and ``reconciler run`` as a separate process speaking to both over
+their real protocols. This script plays Flux (it reports the release commit as
+applied on the rollout's Kustomization) and the HealthChecks. For every event it
+stamps the time just before the cluster write and polls the remote's branch ref
+file (every 0.5 ms) until the commit lands.
+
+Baseline in the same run: the floor of the git work alone, a one-line change made
+by hand in a clone of the same repository (``git commit -a`` + ``git push``).
+
+Run: ``.venv/bin/python bench/daemon_latency.py [--sizes 1,100,1000] [--events 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reconciler.emulator.server import Emulator  # noqa: E402
+
+ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "bench",
+       "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
+       "GIT_COMMITTER_EMAIL": "bench@example.com"}
+ROLLOUT_API = "kuberik.com/v1alpha1"
+IMAGE_API = "image.toolkit.fluxcd.io/v1"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+
+APP = """\
+apiVersion: kuberik.com/v1alpha1
+kind: Rollout
+metadata:
+  name: app{i}
+  namespace: apps
+spec:
+  releasesImagePolicy:
+    name: app{i}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: app{i}
+  namespace: flux-system
+  annotations:
+    rollout.kuberik.com/substitute.VERSION.from: apps/app{i}
+spec:
+  interval: 5m
+  path: ./apps/app{i}
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  postBuild:
+    substitute:
+      VERSION: "1.0.0"
+"""
+
+
+def sh(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(args, cwd=cwd, env=ENV, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def make_repo(work: Path, n: int) -> Path:
+    src = work / "src"
+    (src / "apps").mkdir(parents=True)
+    for i in range(n):
+        (src / "apps" / f"app{i}.yaml").write_text(APP.format(i=i))
+    bare = work / "remote.git"
+    sh("git", "init", "-q", "--bare", "-b", "main", str(bare))
+    sh("git", "init", "-q", "-b", "main", str(src))
+    sh("git", "add", "-A", cwd=src)
+    sh("git", "commit", "-q", "-m", "fleet", cwd=src)
+    sh("git", "push", "-q", str(bare), "main", cwd=src)
+    shutil.rmtree(src)
+    return bare
+
+
+def seed(emulator: Emulator, n: int, head: str) -> None:
+    for i in range(n):
+        name = f"app{i}"
+        emulator.apply({"apiVersion": ROLLOUT_API, "kind": "Rollout",
+                        "metadata": {"name": name, "namespace": "apps"},
+                        "spec": {"releasesImagePolicy": {"name": name}, "bakeTime": "1h",
+                                 "deployTimeout": "1h", "healthCheckSelector": {
+                                     "selector": {"matchLabels": {"app": name}}}}})
+        emulator.apply({"apiVersion": IMAGE_API, "kind": "ImagePolicy",
+                        "metadata": {"name": name, "namespace": "apps"},
+                        "spec": {"imageRepositoryRef": {"name": name}},
+                        "status": {"latestRef": {"tag": "1.0.0"}}})
+        emulator.apply({"apiVersion": ROLLOUT_API, "kind": "HealthCheck",
+                        "metadata": {"name": name, "namespace": "apps",
+                                     "labels": {"app": name}},
+                        "spec": {}, "status": {"status": "Healthy"}})
+        emulator.apply({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                        "metadata": {"name": name, "namespace": "flux-system"},
+                        "spec": {"sourceRef": {"kind": "GitRepository",
+                                               "name": "flux-system"}},
+                        "status": {"lastAppliedRevision": f"main@sha1:{head}"}})
+
+
+def ref_reader(bare: Path) -> Callable[[], str]:
+    loose = bare / "refs" / "heads" / "main"
+
+    def read() -> str:
+        try:
+            return loose.read_text().strip()
+        except FileNotFoundError:
+            return sh("git", "--git-dir", str(bare), "rev-parse", "refs/heads/main").strip()
+    return read
+
+
+def wait(check: Callable[[], Any], what: str, timeout: float = 60.0,
+         step: float = 0.0005) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise TimeoutError(what)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def measure(n: int, events: int, work: Path) -> dict[str, list[float]]:
+    bare = make_repo(work, n)
+    read = ref_reader(bare)
+    emulator = Emulator(history_limit=20000).start()
+    seed(emulator, n, read())
+    kubeconfig = emulator.write_kubeconfig(work / "kubeconfig")
+    log = (work / "daemon.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "run", "--repo", f"file://{bare}",
+         "--kubeconfig", str(kubeconfig), "--fetch-interval", "30",
+         "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge"],
+        env={**ENV, "RECONCILER_CACHE_DIR": str(work / "cache")}, stdout=log, stderr=log)
+    out: dict[str, list[float]] = {"release": [], "revert": []}
+    try:
+        def all_reconciled() -> bool:
+            return sum(1 for r in emulator.objects(ROLLOUT_API, "Rollout")
+                       if (r.get("status") or {}).get("conditions")) == n
+        wait(all_reconciled, "first reconcile of every rollout", timeout=300, step=0.2)
+        version = dict.fromkeys(range(n), 0)
+        warmup = 3
+        for k in range(events + warmup):
+            i = k % n
+            name = f"app{i}"
+            version[i] += 1
+            tag = f"1.0.{version[i]}"
+            before = read()
+            t0 = time.perf_counter()
+            emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name=name,
+                                status={"latestRef": {"tag": tag}})
+            head = wait(lambda b=before: (h := read()) != b and h, f"release {name} {tag}")
+            t1 = time.perf_counter()
+            emulator.set_status(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
+                                name=name, status={"lastAppliedRevision": f"main@sha1:{head}"})
+
+            def baking(nm: str = name, t: str = tag) -> bool:
+                obj = emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name=nm)
+                entry = ((obj or {}).get("status") or {}).get("history") or [{}]
+                return bool(entry[0].get("version") == t and entry[0].get("bakeStartTime"))
+            wait(baking, f"bake of {name} {tag}", step=0.002)
+            before = read()
+            t2 = time.perf_counter()
+            emulator.set_status(ROLLOUT_API, "HealthCheck", namespace="apps", name=name,
+                                status={"status": "Unhealthy", "lastErrorTime": now(),
+                                        "message": "bench"})
+            wait(lambda b=before: read() != b, f"revert {name} {tag}")
+            t3 = time.perf_counter()
+            emulator.set_status(ROLLOUT_API, "HealthCheck", namespace="apps", name=name,
+                                status={"status": "Healthy", "message": ""})
+            if k >= warmup:
+                out["release"].append(t1 - t0)
+                out["revert"].append(t3 - t2)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        emulator.stop()
+    return out
+
+
+def floor(work: Path, runs: int) -> list[float]:
+    bare = work / "remote.git"
+    clone = work / "clone"
+    sh("git", "clone", "-q", str(bare), str(clone))
+    target = clone / "apps" / "app0.yaml"
+    times = []
+    for k in range(runs):
+        text = target.read_text()
+        old = text.split('VERSION: "', 1)[1].split('"', 1)[0]
+        target.write_text(text.replace(f'VERSION: "{old}"', f'VERSION: "9.9.{k}"'))
+        t0 = time.perf_counter()
+        sh("git", "commit", "-q", "-a", "-m", f"by hand {k}", cwd=clone)
+        sh("git", "push", "-q", "origin", "main", cwd=clone)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,100,1000")
+    parser.add_argument("--events", type=int, default=50)
+    args = parser.parse_args()
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="reconciler-latency-") as tmp:
+            work = Path(tmp)
+            lat = measure(n, args.events, work)
+            base = floor(work, 20)
+            rows.append((n, lat, base))
+            print(f"measured {n} rollouts", file=sys.stderr)
+    print(f"\nlatency to the commit on the remote, ms; {args.events} events each\n")
+    print(f"{'rollouts':>8} | {'release p50':>11} | {'release p99':>11} | "
+          f"{'revert p50':>10} | {'revert p99':>10} | {'git floor p50':>13}")
+    print("-" * 78)
+    for n, lat, base in rows:
+        print(f"{n:>8} | {pct(lat['release'], .5):11.1f} | {pct(lat['release'], .99):11.1f} | "
+              f"{pct(lat['revert'], .5):10.1f} | {pct(lat['revert'], .99):10.1f} | "
+              f"{statistics.median(base) * 1000:13.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""A Kubernetes API server emulator, in-process and stdlib-only.
+
+Where it fits: the integration tests point the official ``kubernetes`` client (and
+so ``reconciler.adapters.cluster``) at it over loopback, and ``reconciler demo``
+runs it to stand in for a cluster and for Flux. It belongs to no layer of the
+package and imports neither ``kubernetes`` nor the adapters; it shares only the
+pure label-selector code in ``reconciler.core.selectors``.
+
+``resources``  which resources exist and how a URL names one
+``store``      objects, resourceVersions, generations, event history, watches
+``patches``    merge patch (RFC 7386) and JSON patch (RFC 6902)
+``api``        HTTP method + path + query → store call → reply
+``server``     ``Emulator``: the HTTP server and the Python test hooks
+
+Run ``python -m reconciler.emulator --kubeconfig /tmp/emu.yaml`` to use it by hand.
+"""
+
+from reconciler.emulator.server import Emulator, LoggedRequest
+
+__all__ = ["Emulator", "LoggedRequest"]

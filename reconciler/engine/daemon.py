@@ -1,0 +1,497 @@
+"""The daemon: watches feed a keyed work queue, workers reconcile rollouts.
+
+Each reconcile gathers what ``core.progress.decide`` needs — the Rollout from the
+cluster, its targets and trailer records from a git ``Snapshot``, candidates,
+gates, Flux's applied revision and HealthChecks from the watch stores — decides,
+performs at most one git write (release or revert, through the ``Releaser``, one
+writer at a time), then writes the status only when it changed and emits Events
+only when the state changed. APScheduler owns every timer: the wake-up at the end
+of a bake or a deploy timeout, the periodic resync and the periodic fetch.
+
+Nothing about a rollout lives only in memory: a restarted daemon computes the same
+step from git and the cluster, resumes a bake with the time left (the bake start
+is in the status), and never writes a commit twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from pydantic import ValidationError
+
+from reconciler.adapters import cluster as k8s
+from reconciler.adapters import git
+from reconciler.core import (
+    bake,
+    inputs,
+    manifests,
+    models,
+    policies,
+    progress,
+    reasons,
+    selectors,
+    status,
+    trailers,
+)
+from reconciler.engine import presets as preset_files
+from reconciler.engine.informers import Store
+from reconciler.engine.releaser import Expect, Releaser
+from reconciler.engine.snapshot import Snapshot
+from reconciler.engine.workqueue import WorkQueue
+from reconciler.errors import (
+    ClusterError,
+    ConflictError,
+    GitError,
+    PermanentError,
+    PushRejected,
+    ReconcilerError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the daemon needs beyond the adapters (built from the ``run`` flags)."""
+
+    namespace: str | None = None
+    workers: int = 4
+    resync_interval: float = 300.0
+    fetch_interval: float = 30.0
+    flux_nudge: bool = True
+    flux_source: str = "flux-system/flux-system"  # the GitRepository serving the repo
+    policies_dir: Path | None = None
+    error_backoff: tuple[float, float] = (1.0, 300.0)  # first, cap (seconds)
+
+
+@dataclass
+class _Errors:
+    count: dict[str, int] = field(default_factory=dict)
+
+    def delay(self, key: str, first: float, cap: float) -> float:
+        n = self.count.get(key, 0)
+        self.count[key] = n + 1
+        return float(min(cap, first * 2 ** n) * (0.75 + 0.5 * random.random()))
+
+    def clear(self, key: str) -> None:
+        self.count.pop(key, None)
+
+
+class Daemon:
+    def __init__(self, *, cluster: k8s.Cluster, mirror: git.Mirror, options: Options,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.cluster = cluster
+        self.mirror = mirror
+        self.options = options
+        self.clock = clock
+        self.releaser = Releaser(mirror)
+        self.presets = preset_files.load(options.policies_dir)
+        self.queue = WorkQueue()
+        self.stop = threading.Event()
+        self.git_lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._errors = _Errors()
+        self._threads: list[threading.Thread] = []
+        self._snapshot: Snapshot | None = None
+        # Rollouts waiting for Flux, and the Kustomizations each waits on: a
+        # Kustomization's status change wakes only these, not every rollout.
+        self._deploying: dict[str, frozenset[str]] = {}
+        self.stores = {
+            kind.plural: Store(kind, on_change=self._on_change)
+            for kind in (k8s.ROLLOUT, k8s.IMAGEPOLICY, k8s.HEALTHCHECK, k8s.ROLLOUTGATE,
+                         k8s.KUSTOMIZATION)
+        }
+        self.reconciles = 0
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self, sync_timeout: float = 60.0) -> None:
+        with self.git_lock:
+            self.mirror.fetch()
+            self._snapshot = self.releaser.snapshot(fetch=False)
+        for store in self.stores.values():
+            handle = self.cluster.watch(store.kind, store.on_event, stop=self.stop,
+                                        on_sync=store.on_sync,
+                                        namespace=self.options.namespace)
+            self._threads.append(handle.thread)
+        # Decide nothing before every store has its first list: a rollout judged
+        # against an empty ImagePolicy store would report a missing ImagePolicy.
+        for store in self.stores.values():
+            if not store.synced.wait(sync_timeout):
+                log.warning("no initial list of %s after %.0fs; starting anyway",
+                            store.kind.plural, sync_timeout)
+        for i in range(self.options.workers):
+            t = threading.Thread(target=self._work, name=f"reconcile-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.scheduler.add_job(self.resync, "interval", seconds=self.options.resync_interval,
+                               id="resync", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.fetch, "interval", seconds=self.options.fetch_interval,
+                               id="fetch", max_instances=1, coalesce=True)
+        self.scheduler.start()
+        log.info("daemon started: %d workers, watching %s", self.options.workers,
+                 self.options.namespace or "all namespaces")
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop taking work; a reconcile in the middle of a push finishes it."""
+        self.stop.set()
+        self.queue.close()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for t in self._threads:
+            t.join(timeout)
+        log.info("daemon stopped")
+
+    def synced(self) -> bool:
+        return all(s.synced.is_set() for s in self.stores.values())
+
+    # -- triggers ------------------------------------------------------------
+
+    def enqueue(self, key: str) -> None:
+        self.queue.add(key)
+
+    def resync(self) -> None:
+        for obj in self.stores["rollouts"].list():
+            self.enqueue(_key(obj))
+
+    def fetch(self) -> None:
+        """Fetch the config repository; reconcile everything when the head moved."""
+        try:
+            with self.git_lock:
+                before = self._snapshot.commit if self._snapshot else None
+                self.mirror.fetch()
+                self._snapshot = self.releaser.snapshot(fetch=False)
+        except ReconcilerError as exc:
+            log.warning("fetch failed: %s", exc)
+            return
+        if self._snapshot.commit != before:
+            log.info("config repository moved to %s", self._snapshot.commit[:12])
+            self.resync()
+
+    def _on_change(self, kind: k8s.Kind, old: dict[str, Any] | None,
+                   new: dict[str, Any] | None) -> None:
+        obj = new or old
+        if obj is None:
+            return
+        if kind.plural == "rollouts":
+            self.enqueue(_key(obj))
+            return
+        if kind.plural == "kustomizations":
+            name = _key(obj)
+            for key, waits_on in list(self._deploying.items()):
+                if name in waits_on:
+                    self.enqueue(key)
+            return
+        for rollout in self.stores["rollouts"].list():
+            if self._concerns(rollout, kind, obj) or (old and self._concerns(rollout, kind, old)):
+                self.enqueue(_key(rollout))
+
+    def _concerns(self, rollout: Mapping[str, Any], kind: k8s.Kind,
+                  obj: Mapping[str, Any]) -> bool:
+        meta, spec = rollout.get("metadata") or {}, rollout.get("spec") or {}
+        ns = meta.get("namespace")
+        o_meta = obj.get("metadata") or {}
+        if kind.plural == "imagepolicies":
+            ref = spec.get("releasesImagePolicy") or {}
+            return bool(ref.get("name") == o_meta.get("name")
+                        and (ref.get("namespace") or ns) == o_meta.get("namespace"))
+        if kind.plural == "rolloutgates":
+            ref = (obj.get("spec") or {}).get("rolloutRef") or {}
+            return bool(ref.get("name") == meta.get("name") and o_meta.get("namespace") == ns)
+        if kind.plural == "healthchecks":
+            selector = (spec.get("healthCheckSelector") or {})
+            if not selector.get("namespaceSelector") and o_meta.get("namespace") != ns:
+                return False
+            return selectors.matches(selector.get("selector") or {}, o_meta.get("labels") or {})
+        return False
+
+    # -- work ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self.stop.is_set():
+            key = self.queue.get(timeout=0.5)
+            if key is None:
+                continue
+            try:
+                self.reconcile(key)
+            except Exception:  # one rollout never takes the daemon down
+                log.exception("reconcile of %s failed unexpectedly", key)
+                self._retry_later(key)
+            finally:
+                self.queue.done(key)
+
+    def _retry_later(self, key: str) -> None:
+        first, cap = self.options.error_backoff
+        self._wake(key, self.clock() + timedelta(seconds=self._errors.delay(key, first, cap)))
+
+    def _wake(self, key: str, when: datetime) -> None:
+        if self.stop.is_set() or not self.scheduler.running:
+            return
+        self.scheduler.add_job(self.enqueue, "date", run_date=when, args=[key],
+                               id=f"wake:{key}", replace_existing=True)
+
+    def reconcile(self, key: str) -> progress.Step | None:
+        self.reconciles += 1
+        namespace, name = key.split("/", 1)
+        obj = self.stores["rollouts"].get(namespace, name)
+        if obj is None:
+            return None
+        now = self.clock()
+        generation = (obj.get("metadata") or {}).get("generation")
+        previous = obj.get("status") if isinstance(obj.get("status"), Mapping) else None
+        try:
+            rollout = models.Rollout.model_validate(obj)
+        except ValidationError as exc:
+            field_path, message = models.describe_error(exc)[0]
+            self._fail(obj, previous, generation, now,
+                       (reasons.INVALID_SPEC, f"{field_path}: {message}", True))
+            return None
+        spec = rollout.spec
+        if spec.policy and spec.policy not in self.presets:
+            self._fail(obj, previous, generation, now, (
+                reasons.INVALID_SPEC, f"spec.policy: unknown preset {spec.policy!r} "
+                f"(known: {', '.join(sorted(self.presets))})", True))
+            return None
+        snap = self._snapshot
+        assert snap is not None
+        setup = self._setup_problem(snap, key)
+        if setup:
+            self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, setup, True))
+            return None
+        try:
+            step = self._decide(key, obj, spec, snap, previous, now)
+            newest = next((r.commit for r in snap.records(key)), None)
+            step = self._act(key, obj, step, Expect(newest=newest, current=step.current))
+        except TransientError as exc:
+            reason = (reasons.PUSH_REJECTED if isinstance(exc, PushRejected) else
+                      reasons.CLUSTER_ERROR if isinstance(exc, ClusterError) else
+                      reasons.GIT_ERROR)
+            log.warning("%s: %s", key, exc)
+            self._retry_later(key)
+            self._fail(obj, previous, generation, now, (reason, str(exc), False))
+            return None
+        except PermanentError as exc:
+            self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, str(exc), True))
+            return None
+        self._errors.clear(key)
+        if step.reason != reasons.DEPLOYING:
+            self._deploying.pop(key, None)
+        records = list(self._snapshot.records(key)) if self._snapshot else []
+        new = status.render(step=step, records=records, previous=previous,
+                            generation=generation,
+                            revision=self._snapshot.commit if self._snapshot else None,
+                            candidates=self._candidates(obj, spec)[0],
+                            limit=spec.versionHistoryLimit, now=now)
+        self._write_status(obj, previous, new, step)
+        if step.wake_at is not None:
+            self._wake(key, step.wake_at)
+        return step
+
+    def _setup_problem(self, snap: Snapshot, key: str) -> str | None:
+        inv = snap.inventory
+        if key in inv.broken:
+            return "; ".join(p.render() for p in inv.broken[key])
+        if not inv.targets.get(key):
+            return (f"no target in the config repository at {snap.commit[:12]} is "
+                    f"annotated for {key}")
+        return None
+
+    def _candidates(self, obj: Mapping[str, Any],
+                    spec: models.RolloutSpec) -> tuple[list[str], str | None]:
+        previous = (obj.get("status") or {}).get("availableReleases") or []
+        ref = spec.releasesImagePolicy
+        if ref is None:
+            return list(previous), None
+        ns = ref.namespace or (obj.get("metadata") or {}).get("namespace", "")
+        policy = self.stores["imagepolicies"].get(ns, ref.name)
+        found = inputs.image_policy_tag(policy, name=f"{ns}/{ref.name}")
+        seen = [found.tag] if found.tag else []
+        return status.available(list(previous), seen), found.problem
+
+    def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
+                snap: Snapshot, previous: Mapping[str, Any] | None,
+                now: datetime) -> progress.Step:
+        namespace, name = key.split("/", 1)
+        targets = snap.inventory.targets[key]
+        records = list(snap.records(key))
+        candidates, problem = self._candidates(obj, spec)
+        gates = inputs.gates_for(name, self.stores["rolloutgates"].list(namespace))
+        checks = [bake.check_from(hc) for hc in self._health_checks(namespace, spec)]
+        newest = records[0] if records else None
+        applied = self._applied(key, newest, targets) if newest else None
+        return progress.decide(progress.Observed(
+            rollout=key, policy=policies.effective(spec, self.presets), targets=targets,
+            records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
+            gate_allowed=gates.allowed, applied=applied, checks=checks,
+            kept=status.kept_from(previous), waiting_for=problem))
+
+    def _health_checks(self, namespace: str,
+                       spec: models.RolloutSpec) -> list[dict[str, Any]]:
+        sel = spec.healthCheckSelector
+        label = sel.selector.model_dump(exclude_none=True) if sel and sel.selector else {}
+        everywhere = bool(sel and sel.namespaceSelector)
+        return [hc for hc in self.stores["healthchecks"].list(None if everywhere else namespace)
+                if selectors.matches(label, (hc.get("metadata") or {}).get("labels") or {})]
+
+    def _applied(self, key: str, record: trailers.Record,
+                 targets: list[manifests.Target]) -> progress.Applied:
+        """Has Flux applied ``record``'s commit? Every Kustomization that holds one of
+        the rollout's targets (or, for OCIRepository targets, sources from one) must
+        report it, or a descendant, as its last applied revision."""
+        kustomizations = self.stores["kustomizations"]
+        watched: list[tuple[str, Mapping[str, Any] | None, str | None]] = []
+        for t in targets:
+            ns, nm = t.object.split("/", 1)
+            if t.kind == "Kustomization":
+                watched.append((t.object, kustomizations.get(ns, nm), None))
+            else:
+                for source in kustomizations.list():
+                    ref = (source.get("spec") or {}).get("sourceRef") or {}
+                    k_ns = (source.get("metadata") or {}).get("namespace")
+                    if ref.get("kind") == "OCIRepository" and ref.get("name") == nm \
+                            and (ref.get("namespace") or k_ns) == ns:
+                        watched.append((_key(source), source, record.trailers.release))
+        if not watched:
+            src_ns, src = self.options.flux_source.split("/", 1)
+            root = kustomizations.get(src_ns, src)
+            watched.append((self.options.flux_source, root, None))
+        self._deploying[key] = frozenset(w[0] for w in watched)
+        pending = []
+        for name, k, oci_tag in watched:
+            if oci_tag is not None:
+                revision = inputs.applied_revision(k) or ""
+                if not (revision == oci_tag or revision.startswith(f"{oci_tag}@")):
+                    pending.append(f"Kustomization {name} at {revision or 'nothing yet'}")
+                continue
+            sha = inputs.applied_sha(k)
+            if k is None:
+                pending.append(f"Kustomization {name} not found")
+            elif sha is None or not self._descends(sha, record.commit):
+                pending.append(f"Kustomization {name} at "
+                               f"{inputs.applied_revision(k) or 'nothing yet'}")
+        if pending:
+            return progress.Applied(False, "; ".join(sorted(set(pending))))
+        return progress.Applied(True, f"applied by {', '.join(sorted({w[0] for w in watched}))}")
+
+    def _descends(self, sha: str, commit: str) -> bool:
+        if sha == commit:
+            return True
+        try:
+            with self.git_lock:
+                return self.mirror.is_ancestor(commit, sha)
+        except GitError:
+            return False  # Flux may have applied a commit we have not fetched yet
+
+    def _act(self, key: str, obj: Mapping[str, Any], step: progress.Step,
+             expect: Expect) -> progress.Step:
+        if step.action not in ("release", "revert"):
+            return step
+        for type_, reason, message in step.events:
+            self._emit(obj, type_, reason, message)
+        with self.git_lock:
+            if step.action == "release":
+                assert step.release is not None
+                result = self.releaser.release(key, step.release, push=True, expect=expect)
+            else:
+                result = self.releaser.revert(key, reason=step.message, push=True,
+                                              expect=expect)
+            self._snapshot = self.releaser.snapshot(fetch=False)
+        if result.outcome == "stale":
+            log.info("%s: %s", key, result.message)
+        if result.outcome == "pushed":
+            log.info("%s: %s %s -> %s pushed as %s", key, result.action, result.previous,
+                     result.release, (result.commit or "")[:12])
+            self._emit(obj, "Normal" if step.action == "release" else "Warning",
+                       reasons.RELEASE_WRITTEN if step.action == "release"
+                       else reasons.RELEASE_REVERTED,
+                       f"{result.action} {result.previous} -> {result.release} "
+                       f"(commit {(result.commit or '')[:12]})")
+            self._nudge_flux()
+        self.enqueue(key)  # the next pass sees the new commit and starts the deploy wait
+        return step
+
+    def _nudge_flux(self) -> None:
+        if not self.options.flux_nudge:
+            return
+        ns, name = self.options.flux_source.split("/", 1)
+        try:
+            self.cluster.annotate(k8s.GITREPOSITORY, namespace=ns, name=name,
+                                  annotations={REQUESTED_AT: self.clock().isoformat()})
+        except ReconcilerError as exc:
+            log.info("could not ask Flux to fetch %s now: %s", self.options.flux_source, exc)
+
+    # -- status and events ----------------------------------------------------
+
+    def _fail(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None,
+              generation: int | None, now: datetime,
+              error: tuple[str, str, bool]) -> None:
+        """Write a status that reports ``error`` (reason, message, permanent)."""
+        key = _key(obj)
+        records = list(self._snapshot.records(key)) if self._snapshot else []
+        new = status.render(step=None, records=records, previous=previous,
+                            generation=generation,
+                            revision=self._snapshot.commit if self._snapshot else None,
+                            candidates=[], limit=10, now=now, error=error)
+        self._write_status(obj, previous, new, None)
+
+    def _write_status(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None,
+                      new: dict[str, Any], step: progress.Step | None) -> None:
+        old_reason = _ready_reason(previous)
+        new_reason = _ready_reason(new)
+        if status.same(previous, new):
+            return
+        meta = obj.get("metadata") or {}
+        try:
+            self.cluster.patch_status(k8s.ROLLOUT, namespace=meta["namespace"],
+                                      name=meta["name"], status=new)
+        except ConflictError:
+            self.enqueue(_key(obj))
+            return
+        except ReconcilerError as exc:
+            log.warning("%s: cannot write status: %s", _key(obj), exc)
+            self._retry_later(_key(obj))
+            return
+        if old_reason != new_reason:
+            if step is not None and step.action in ("release", "revert"):
+                pass  # _act recorded these before writing to git
+            elif step is not None and step.events:
+                for type_, reason, message in step.events:
+                    self._emit(obj, type_, reason, message)
+            elif new_reason and step is None:
+                message = next((c.get("message", "") for c in new["conditions"]
+                                if c.get("type") == reasons.READY), "")
+                self._emit(obj, "Warning", new_reason, message)
+            elif step is not None and step.action in ("held", "blocked", "wait"):
+                self._emit(obj, "Normal", step.reason, step.message)
+
+    def _emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        try:
+            self.cluster.create_event(involved=dict(obj), type=type_,  # type: ignore[arg-type]
+                                      reason=reason, message=message)
+        except ReconcilerError as exc:
+            log.info("could not record event %s on %s: %s", reason, _key(obj), exc)
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _ready_reason(s: Mapping[str, Any] | None) -> str | None:
+    for c in (s or {}).get("conditions") or []:
+        if isinstance(c, Mapping) and c.get("type") == reasons.READY:
+            reason = c.get("reason")
+            return reason if isinstance(reason, str) else None
+    return None
+

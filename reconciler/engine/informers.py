@@ -1,0 +1,143 @@
+"""In-memory mirrors of cluster objects, fed by ``Cluster.watch`` (the informer pattern).
+
+Where it fits: the daemon keeps one ``Store`` per kind it reads (Rollouts,
+ImagePolicies, HealthChecks, RolloutGates, Kustomizations), passes ``store.on_event``
+and ``store.on_sync`` to ``Cluster.watch``, and reads objects from the stores
+instead of asking the API server on every reconcile. ``on_change(kind, old, new)``
+is how the daemon learns what to enqueue: ``old`` is None for an addition, ``new``
+is None for a deletion.
+
+The store reports changes to itself, not raw watch events: an event that carries
+the resourceVersion the store already holds (a replay after a reconnect) is not a
+change, and a relist (``on_sync``, after start or after a 410) replaces the
+contents and reports what was added, what changed and what vanished while the
+watch was not looking — deletions included.
+
+``get`` and ``list`` return copies; the objects passed to ``on_change`` are the
+stored ones and must be treated as read-only. Thread-safe; callbacks run on the
+watch thread, outside the store's lock, in the order of the changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from reconciler.adapters.cluster import Kind
+from reconciler.core import selectors
+
+__all__ = ["OnChange", "Store"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+OnChange = Callable[[Kind, Obj | None, Obj | None], None]
+_Key = tuple[str, str]
+_Changes = list[tuple[Obj | None, Obj | None]]
+
+
+class Store:
+    """Objects of one kind by (namespace, name). ``synced`` is set once the first list
+    is stored and every ``on_change`` it caused has returned."""
+
+    def __init__(self, kind: Kind, *, on_change: OnChange | None = None) -> None:
+        self.kind = kind
+        self.on_change = on_change
+        self.synced = threading.Event()
+        self._lock = threading.RLock()
+        self._objects: dict[_Key, Obj] = {}
+
+    # -- reads ---------------------------------------------------------------
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        """A copy of the object, or None. Cluster-scoped kinds use namespace ``""``."""
+        with self._lock:
+            obj = self._objects.get((namespace or "", name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, namespace: str | None = None,
+             label_selector: Mapping[str, Any] | str | None = None) -> list[Obj]:
+        """Copies of the objects in ``namespace`` (None: all), sorted by (namespace,
+        name), that match ``label_selector`` (a LabelSelector dict or its string form;
+        None: no filter). Raises ``InvalidSelector`` for a malformed selector."""
+        selector = (selectors.parse(label_selector) if isinstance(label_selector, str)
+                    else label_selector)
+        if selector is not None:
+            selectors.requirements(selector)  # malformed selectors fail even on no objects
+        with self._lock:
+            found = [obj for (ns, _), obj in sorted(self._objects.items())
+                     if (namespace is None or ns == namespace)
+                     and (selector is None or selectors.matches(selector, _labels(obj)))]
+            return copy.deepcopy(found)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._objects)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._objects
+
+    # -- feeding (the watch thread) --------------------------------------------
+
+    def on_event(self, type_: str, obj: Obj) -> None:
+        """Apply one watch event (ADDED, MODIFIED or DELETED)."""
+        key = _key(obj)
+        with self._lock:
+            old = self._objects.get(key)
+            if type_ == "DELETED":
+                if old is None:
+                    return
+                del self._objects[key]
+                change: tuple[Obj | None, Obj | None] = (old, None)
+            elif type_ in ("ADDED", "MODIFIED"):
+                if old is not None and _rv(old) == _rv(obj):
+                    return
+                self._objects[key] = obj
+                change = (old, obj)
+            else:
+                return
+        self._notify([change])
+
+    def on_sync(self, items: Iterable[Obj]) -> None:
+        """Replace everything with a fresh list; report additions, changes and the
+        objects that disappeared since the last list or event."""
+        fresh = {_key(obj): obj for obj in items}
+        with self._lock:
+            old = self._objects
+            self._objects = fresh
+            changes: _Changes = [
+                (old[k], None) for k in sorted(old.keys() - fresh.keys())]
+            for k in sorted(fresh):
+                before = old.get(k)
+                if before is None or _rv(before) != _rv(fresh[k]):
+                    changes.append((before, fresh[k]))
+        self._notify(changes)
+        self.synced.set()
+
+    def _notify(self, changes: _Changes) -> None:
+        if self.on_change is None:
+            return
+        for old, new in changes:
+            try:
+                self.on_change(self.kind, old, new)
+            except Exception:  # one bad callback must not starve the others
+                log.exception("on_change for %s failed", self.kind)
+
+
+def _key(obj: Mapping[str, Any]) -> _Key:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _rv(obj: Mapping[str, Any]) -> str | None:
+    rv = (obj.get("metadata") or {}).get("resourceVersion")
+    return str(rv) if rv is not None else None
+
+
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    labels = (obj.get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, Mapping) else {}
