@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit schemas bench clean
+.PHONY: demo quickstart test lint typecheck unit schemas bench clean
 
 $(BIN)/reconciler: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(BIN)/reconciler: pyproject.toml
 	touch $@
 
 demo: $(BIN)/reconciler
+	$(BIN)/reconciler demo
+
+quickstart: $(BIN)/reconciler
 	bash examples/quickstart.sh
 
 test: $(BIN)/reconciler lint typecheck unit
@@ -32,6 +35,8 @@ schemas: $(BIN)/reconciler
 
 bench: $(BIN)/reconciler
 	$(BIN)/python bench/release_cost.py
+	$(BIN)/python bench/release_phases.py
+	$(BIN)/python bench/daemon_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
