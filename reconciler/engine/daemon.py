@@ -48,6 +48,7 @@ from reconciler.engine.snapshot import Snapshot
 from reconciler.engine.workqueue import WorkQueue
 from reconciler.errors import (
     ClusterError,
+    ClusterNotFound,
     ConflictError,
     GitError,
     PermanentError,
@@ -107,11 +108,13 @@ class Daemon:
         # Rollouts waiting for Flux, and the Kustomizations each waits on: a
         # Kustomization's status change wakes only these, not every rollout.
         self._deploying: dict[str, frozenset[str]] = {}
-        self.stores = {
-            kind.plural: Store(kind, on_change=self._on_change)
-            for kind in (k8s.ROLLOUT, k8s.IMAGEPOLICY, k8s.HEALTHCHECK, k8s.ROLLOUTGATE,
-                         k8s.KUSTOMIZATION)
-        }
+        kinds = [k8s.ROLLOUT, k8s.IMAGEPOLICY, k8s.HEALTHCHECK, k8s.ROLLOUTGATE,
+                 k8s.KUSTOMIZATION]
+        if options.namespace is None:
+            # HealthCheck namespaceSelectors match namespace labels; a daemon scoped to
+            # one namespace looks in that namespace only.
+            kinds.append(k8s.NAMESPACE)
+        self.stores = {kind.plural: Store(kind, on_change=self._on_change) for kind in kinds}
         self.reconciles = 0
 
     # -- lifecycle -----------------------------------------------------------
@@ -120,6 +123,7 @@ class Daemon:
         with self.git_lock:
             self.mirror.fetch()
             self._snapshot = self.releaser.snapshot(fetch=False)
+        self._pick_image_policy_version()
         for store in self.stores.values():
             handle = self.cluster.watch(store.kind, store.on_event, stop=self.stop,
                                         on_sync=store.on_sync,
@@ -142,6 +146,17 @@ class Daemon:
         self.scheduler.start()
         log.info("daemon started: %d workers, watching %s", self.options.workers,
                  self.options.namespace or "all namespaces")
+
+    def _pick_image_policy_version(self) -> None:
+        """Flux before 2.6 serves ImagePolicy only as v1beta2 (``status.latestImage``)."""
+        try:
+            self.cluster.list(k8s.IMAGEPOLICY, namespace=self.options.namespace)
+        except ClusterNotFound:
+            log.info("image.toolkit.fluxcd.io/v1 is not served; watching v1beta2 ImagePolicies")
+            self.stores["imagepolicies"] = Store(k8s.IMAGEPOLICY_V1BETA2,
+                                                 on_change=self._on_change)
+        except ReconcilerError as exc:
+            log.warning("cannot list ImagePolicies yet: %s", exc)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop taking work; a reconcile in the middle of a push finishes it."""
@@ -187,6 +202,8 @@ class Daemon:
         if kind.plural == "rollouts":
             self.enqueue(_key(obj))
             return
+        if kind.plural == "namespaces":
+            return  # read when a HealthCheck selector needs it; changes wait for resync
         if kind.plural == "kustomizations":
             name = _key(obj)
             for key, waits_on in list(self._deploying.items()):
@@ -340,9 +357,14 @@ class Daemon:
                        spec: models.RolloutSpec) -> list[dict[str, Any]]:
         sel = spec.healthCheckSelector
         label = sel.selector.model_dump(exclude_none=True) if sel and sel.selector else {}
-        everywhere = bool(sel and sel.namespaceSelector)
-        return [hc for hc in self.stores["healthchecks"].list(None if everywhere else namespace)
-                if selectors.matches(label, (hc.get("metadata") or {}).get("labels") or {})]
+        if sel and sel.namespaceSelector and "namespaces" in self.stores:
+            ns_selector = sel.namespaceSelector.model_dump(exclude_none=True)
+            allowed = {(n.get("metadata") or {}).get("name")
+                       for n in self.stores["namespaces"].list(label_selector=ns_selector)}
+        else:
+            allowed = {namespace}
+        return [hc for hc in self.stores["healthchecks"].list(label_selector=label)
+                if (hc.get("metadata") or {}).get("namespace") in allowed]
 
     def _applied(self, key: str, record: trailers.Record,
                  targets: list[manifests.Target]) -> progress.Applied:
