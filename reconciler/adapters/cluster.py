@@ -266,7 +266,7 @@ class Cluster:
         namespace = meta.get("namespace") or "default"
         now = time.time_ns()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now / 1e9))
-        ref = {k: v for k, v in {
+        ref = {k: str(v) for k, v in {
             "apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
             "name": meta.get("name"), "namespace": meta.get("namespace"),
             "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
@@ -356,7 +356,8 @@ def translate(exc: ApiException, *, verb: str, kind: Kind, what: str) -> Reconci
 def unreachable(exc: BaseException, *, verb: str, kind: Kind, what: str,
                 host: str) -> ClusterError:
     reason = getattr(exc, "reason", None) or exc
-    text = re.sub(r"<urllib3[^>]*>:?\s*", "", str(reason)).strip() or type(exc).__name__
+    text = re.sub(r"^\w*Connection\([^)]*\):\s*", "", str(reason)).strip()
+    text = re.sub(r"<urllib3[^>]*>:?\s*", "", text).strip() or type(exc).__name__
     return ClusterError(f"cannot {verb} {kind.resource} {what}: API server at {host} "
                         f"unreachable: {text}")
 

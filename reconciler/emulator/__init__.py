@@ -7,10 +7,14 @@ package and imports neither ``kubernetes`` nor the adapters; it shares only the
 pure label-selector code in ``reconciler.core.selectors``.
 
 ``resources``  which resources exist and how a URL names one
-``store``      objects, resourceVersions, generations, event history, watches
+``store``      objects, resourceVersions, generations, preconditions, event history
+``watches``    change records, per-watch filters (selectors) and queues
+``status``     ``Status`` error bodies (``ApiError``)
 ``patches``    merge patch (RFC 7386) and JSON patch (RFC 6902)
-``api``        HTTP method + path + query → store call → reply
-``server``     ``Emulator``: the HTTP server and the Python test hooks
+``api``        HTTP method + path + query → store call → reply; discovery
+``handler``    connections, keep-alive, chunked watch streams, clean shutdown
+``server``     ``Emulator``: lifecycle and the Python test hooks
+``flux``       ``FakeFlux``: a stand-in for kustomize-controller (demo, e2e tests)
 
 Run ``python -m reconciler.emulator --kubeconfig /tmp/emu.yaml`` to use it by hand.
 """

@@ -23,11 +23,18 @@ from dataclasses import dataclass
 
 from reconciler.core import selectors
 from reconciler.emulator.resources import Registry, Resource, Route, route
-from reconciler.emulator.store import ApiError, Obj, Store, Subscription, WatchFilter, parse_fields
+from reconciler.emulator.status import ApiError, Obj
+from reconciler.emulator.store import Store
+from reconciler.emulator.watches import Subscription, WatchFilter, parse_fields
 from reconciler.errors import InvalidSelector
 
 __all__ = ["Reply", "Request", "WatchReply", "dispatch", "verb"]
 
+# What ``kubectl get ns`` and friends resolve through discovery.
+SHORT_NAMES = {"namespaces": ("ns",), "events": ("ev",), "configmaps": ("cm",),
+               "serviceaccounts": ("sa",), "services": ("svc",), "pods": ("po",),
+               "nodes": ("no",), "kustomizations": ("ks",), "gitrepositories": ("gitrepo",),
+               "ocirepositories": ("ocirepo",), "helmreleases": ("hr",)}
 KUBERNETES_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-reconciler-emulator",
                       "platform": "python"}
 
@@ -204,15 +211,18 @@ def _resource_list(registry: Registry, group: str, version: str) -> Obj:
     for res in registry.all():
         if (res.group, res.version) != (group, version):
             continue
-        resources.append({"name": res.plural, "singularName": res.singular,
-                          "namespaced": res.namespaced, "kind": res.kind, "verbs": verbs})
+        entry: Obj = {"name": res.plural, "singularName": res.singular,
+                      "namespaced": res.namespaced, "kind": res.kind, "verbs": verbs}
+        if res.plural in SHORT_NAMES:
+            entry["shortNames"] = list(SHORT_NAMES[res.plural])
+        resources.append(entry)
         if res.status_subresource:
             resources.append({"name": f"{res.plural}/status", "singularName": "",
                               "namespaced": res.namespaced, "kind": res.kind,
                               "verbs": ["get", "patch", "update"]})
     return {"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": res_gv(group, version), "resources": resources}
+            "groupVersion": _gv(group, version), "resources": resources}
 
 
-def res_gv(group: str, version: str) -> str:
+def _gv(group: str, version: str) -> str:
     return version if not group else f"{group}/{version}"

@@ -25,29 +25,22 @@ ResourceWarning.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import select
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from queue import Empty
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from reconciler.emulator import api
+from reconciler.emulator.handler import HTTPServer
 from reconciler.emulator.resources import Registry, Resource
-from reconciler.emulator.store import ApiError, Change, Obj, Store, Subscription, status_body
+from reconciler.emulator.status import ApiError, Obj, status_body
+from reconciler.emulator.store import Store
 
 __all__ = ["Emulator", "LoggedRequest"]
 
 log = logging.getLogger(__name__)
-
-_TICK = 0.05  # how often a watch stream checks for stop, drops and a vanished client
 
 
 @dataclass
@@ -69,224 +62,6 @@ class _Failure:
     verb: str | None
     path: str | None
     message: str | None
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """Tracks its connections so ``close_all`` can end them and join their threads."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.stopping = threading.Event()
-        self.drops = 0  # bumped by drop_watches; a stream that sees it change ends
-        self._conn_lock = threading.Lock()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self.streaming: set[threading.Thread] = set()  # connections serving a watch
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        t = threading.Thread(target=self._serve, args=(request, client_address), daemon=True,
-                             name=f"emulator-conn-{client_address[1]}")
-        with self._conn_lock:
-            self._connections[request] = t
-        t.start()
-
-    def _serve(self, request: socket.socket, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:  # a broken client must not take the server down
-            log.debug("emulator: connection from %s failed", client_address, exc_info=True)
-        finally:
-            with self._conn_lock:
-                self._connections.pop(request, None)
-            self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("emulator: error serving %s", client_address, exc_info=True)
-
-    def close_all(self, timeout: float) -> None:
-        """End watch streams politely, then cut idle keep-alive connections; join."""
-        deadline = time.monotonic() + timeout
-        self.stopping.set()
-        self.emulator.store.close_watches()
-        with self._conn_lock:
-            streams = list(self.streaming)
-        for t in streams:  # watch streams notice ``stopping`` within one tick
-            t.join(max(0.0, min(1.0, deadline - time.monotonic())))
-        with self._conn_lock:
-            conns = list(self._connections.items())
-        for sock, _ in conns:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, t in conns:
-            t.join(max(0.0, deadline - time.monotonic()))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-    timeout = 120  # an idle keep-alive connection is closed after this many seconds
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("emulator: " + format, *args)
-
-    def _handle(self, method: str) -> None:
-        emu = self.server.emulator
-        url = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = [unquote(p) for p in url.path.strip("/").split("/") if p != ""]
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        req = api.Request(method, parts, query, content_type, body)
-        entry = emu._record(method, url.path, query, api.verb(req))
-        if emu.latency > 0:
-            self.server.stopping.wait(emu.latency)
-        refused = emu._refusal(entry, self.headers.get("Authorization"))
-        reply = refused or api.dispatch(emu.store, emu.registry, req)
-        if isinstance(reply, api.WatchReply):
-            entry.code = 200
-            self._stream(reply)
-        else:
-            entry.code = reply.code
-            self._send(reply)
-
-    def _send(self, reply: api.Reply) -> None:
-        if isinstance(reply.body, str):
-            data, ctype = reply.body.encode(), "text/plain; charset=utf-8"
-        else:
-            data, ctype = json.dumps(reply.body).encode(), "application/json"
-        self.send_response(reply.code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    # -- watch streams -------------------------------------------------------
-
-    def _stream(self, watch: api.WatchReply) -> None:
-        me = threading.current_thread()
-        with self.server._conn_lock:
-            self.server.streaming.add(me)
-        try:
-            self._stream_events(watch)
-        finally:
-            with self.server._conn_lock:
-                self.server.streaming.discard(me)
-
-    def _stream_events(self, watch: api.WatchReply) -> None:
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        emu = self.server.emulator
-        clean = True
-        try:
-            if watch.error is not None or watch.sub is None:
-                self._event("ERROR", watch.error or status_body(500, "watch failed"))
-                return
-            clean = self._pump(watch, watch.sub)
-        except OSError:  # the client went away
-            clean = False
-        finally:
-            if watch.sub is not None:
-                emu.store.unsubscribe(watch.sub)
-            if clean:
-                with contextlib.suppress(OSError):
-                    self.wfile.write(b"0\r\n\r\n")
-            else:
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
-
-    def _pump(self, watch: api.WatchReply, sub: Subscription) -> bool:
-        """Send events until the timeout, a stop or a drop; True for a clean end."""
-        srv, store = self.server, self.server.emulator.store
-        drops = srv.drops
-        start = time.monotonic()
-        deadline = start + watch.timeout if watch.timeout else None
-        interval = self.server.emulator.bookmark_interval
-        next_bookmark = start + interval if watch.bookmarks and interval > 0 else None
-        for first in sub.initial:
-            self._send_change(watch, first)
-        after = sub.after
-        while True:
-            ended = self._ended(drops, deadline)
-            if ended is not None:
-                return ended
-            now = time.monotonic()
-            wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
-            try:
-                change: Change | None = sub.queue.get(timeout=wait)
-            except Empty:
-                pass
-            else:
-                if change is None:
-                    return True
-                # Checked again so that a write made after pause() or drop_watches()
-                # returned is never sent on the stream being cut.
-                ended = self._ended(drops, deadline)
-                if ended is not None:
-                    return ended
-                if change.rv > after:
-                    self._send_change(watch, change)
-                continue
-            if next_bookmark is not None and time.monotonic() >= next_bookmark:
-                rv = store.bookmark(sub)
-                if rv is not None:
-                    self._event("BOOKMARK", {"kind": watch.res.kind,
-                                             "apiVersion": watch.res.api_version,
-                                             "metadata": {"resourceVersion": rv}})
-                    next_bookmark = time.monotonic() + interval
-            if self._client_gone():
-                return False
-
-    def _ended(self, drops: int, deadline: float | None) -> bool | None:
-        """None while the stream should go on; True to end it cleanly (stop, timeout),
-        False to cut it (drop_watches, pause)."""
-        srv = self.server
-        if srv.stopping.is_set():
-            return True
-        if srv.drops != drops or srv.emulator._paused is not None:
-            return False
-        if deadline is not None and time.monotonic() >= deadline:
-            return True
-        return None
-
-    def _send_change(self, watch: api.WatchReply, change: Change) -> None:
-        seen = watch.flt.view(change)
-        if seen is not None:
-            type_, obj = seen
-            self._event(type_, {**obj, "apiVersion": watch.res.api_version})
-
-    def _event(self, type_: str, obj: Obj) -> None:
-        line = json.dumps({"type": type_, "object": obj}).encode() + b"\n"
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-
-    def _client_gone(self) -> bool:
-        try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
 
 
 class Emulator:
@@ -312,7 +87,7 @@ class Emulator:
         self._log_lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._paused: int | None = None
-        self._httpd: _HTTPServer | None = None
+        self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle = threading.Lock()
 
@@ -323,7 +98,7 @@ class Emulator:
         with self._lifecycle:
             if self._httpd is not None:
                 return self
-            httpd = _HTTPServer((self.host, self.port), self)
+            httpd = HTTPServer((self.host, self.port), self)
             self.port = httpd.server_address[1]
             self._httpd = httpd
             self._thread = threading.Thread(target=httpd.serve_forever, kwargs={
@@ -362,17 +137,37 @@ class Emulator:
 
     def pause(self, status: int = 503) -> None:
         """Stay reachable but answer every request with ``status`` (a load balancer with
-        no API server behind it); open watches are cut. Requests are still logged."""
+        no API server behind it). Open watches are cut before this returns, so nothing
+        written afterwards reaches a client until ``resume``. Requests are still logged."""
+        streams = self._streams()
         self._paused = status
+        self._wait_cut(streams)
 
     def resume(self) -> None:
         self._paused = None
 
+    @property
+    def paused(self) -> int | None:
+        """The status every request gets while paused, else None."""
+        return self._paused
+
     def drop_watches(self) -> None:
-        """Cut every open watch stream mid-flight (clients see an incomplete response)."""
+        """Cut every open watch stream mid-flight (clients see an incomplete response);
+        returns once they are cut."""
         httpd = self._httpd
         if httpd is not None:
+            streams = self._streams()
             httpd.drops += 1
+            self._wait_cut(streams)
+
+    def _streams(self) -> set[threading.Thread]:
+        httpd = self._httpd
+        return httpd.streams() if httpd is not None else set()
+
+    def _wait_cut(self, streams: set[threading.Thread], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while streams & self._streams() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def compact(self) -> None:
         self.store.compact()
@@ -475,14 +270,16 @@ class Emulator:
         with self._log_lock:
             self.request_log.clear()
 
-    def _record(self, method: str, path: str, query: dict[str, str],
-                verb: str) -> LoggedRequest:
+    def record_request(self, method: str, path: str, query: dict[str, str],
+                       verb: str) -> LoggedRequest:
         entry = LoggedRequest(time.monotonic(), method, path, query, verb)
         with self._log_lock:
             self.request_log.append(entry)
         return entry
 
-    def _refusal(self, entry: LoggedRequest, authorization: str | None) -> api.Reply | None:
+    def refusal(self, entry: LoggedRequest, authorization: str | None) -> api.Reply | None:
+        """The answer to a request that must not reach the API (paused, wrong token,
+        an injected failure), or None."""
         if self._paused is not None:
             return api.Reply(self._paused, status_body(
                 self._paused, "the API server is unavailable (paused by the test)"))

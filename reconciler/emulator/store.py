@@ -15,175 +15,30 @@ reconciler's informers and its conflict handling depend on these rules:
 - the event history is bounded (and can be dropped with ``compact``); a watch from a
   resourceVersion older than the history is answered with 410 Expired.
 
-Errors are ``ApiError`` carrying the ``Status`` body the server sends.
+Refusals are ``status.ApiError``; what each watch sees is in ``watches``.
 """
 
 from __future__ import annotations
 
 import copy
-import queue
 import secrets
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core import selectors
 from reconciler.emulator import patches
 from reconciler.emulator.resources import Registry, Resource
+from reconciler.emulator.status import ApiError, Obj, conflict, invalid, not_found
+from reconciler.emulator.watches import Change, Subscription, WatchFilter
 
-__all__ = ["ApiError", "Change", "Obj", "Store", "Subscription", "WatchFilter", "status_body"]
-
-Obj = dict[str, Any]
-
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-            405: "MethodNotAllowed", 409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
-            503: "ServiceUnavailable", 504: "Timeout"}
-# Fields every resource can be selected by; Events add their own (as kube-apiserver does).
-_FIELDS = ("metadata.name", "metadata.namespace")
-_EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                 "involvedObject.uid", "involvedObject.apiVersion", "reason", "type",
-                 "source", "reportingComponent")
-
-
-def status_body(code: int, message: str, *, reason: str | None = None,
-                details: Obj | None = None) -> Obj:
-    """A ``metav1.Status`` failure as the API server writes it."""
-    body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                 "message": message, "reason": reason or _REASONS.get(code, "Unknown"),
-                 "code": code}
-    if details:
-        body["details"] = details
-    return body
-
-
-class ApiError(Exception):
-    """A request the API server refuses; ``body`` is the ``Status`` to send."""
-
-    def __init__(self, code: int, message: str, *, reason: str | None = None,
-                 res: Resource | None = None, name: str | None = None) -> None:
-        super().__init__(message)
-        details: Obj = {}
-        if name:
-            details["name"] = name
-        if res is not None:
-            details.update(group=res.group, kind=res.plural)
-        self.code = code
-        self.body = status_body(code, message, reason=reason, details=details or None)
-
-
-def not_found(res: Resource, name: str) -> ApiError:
-    return ApiError(404, f'{res.qualified} "{name}" not found', res=res, name=name)
-
-
-def conflict(res: Resource, name: str, why: str | None = None) -> ApiError:
-    why = why or ("the object has been modified; please apply your changes to the latest "
-                  "version and try again")
-    return ApiError(409, f'Operation cannot be fulfilled on {res.qualified} "{name}": {why}',
-                    res=res, name=name)
-
-
-def invalid(res: Resource, name: str, why: str) -> ApiError:
-    return ApiError(422, f'{res.kind} "{name}" is invalid: {why}', res=res, name=name)
+__all__ = ["Store"]
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-@dataclass(frozen=True)
-class Change:
-    """One write, as watchers see it. ``old`` is the object before the write."""
-
-    rv: int
-    group: str
-    plural: str
-    type: str  # ADDED | MODIFIED | DELETED
-    obj: Obj
-    old: Obj | None
-
-
-@dataclass(frozen=True)
-class WatchFilter:
-    """What one watch asks for: a namespace (or all) and label/field selectors."""
-
-    namespace: str | None = None
-    labels: selectors.LabelSelector = field(default_factory=lambda: selectors.LabelSelector())
-    fields: tuple[tuple[str, str, str], ...] = ()  # (path, "="|"!=", value)
-
-    def accepts(self, obj: Obj | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if self.namespace is not None and meta.get("namespace") != self.namespace:
-            return False
-        if not selectors.matches(self.labels, meta.get("labels") or {}):
-            return False
-        for path, op, value in self.fields:
-            have = _field(obj, path)
-            if (have == value) != (op == "="):
-                return False
-        return True
-
-    def view(self, change: Change) -> tuple[str, Obj] | None:
-        """The event this watcher gets for ``change``: an object that starts or stops
-        matching the selectors is ADDED or DELETED, like the real watch cache does."""
-        now, before = self.accepts(change.obj), self.accepts(change.old)
-        if change.type == "DELETED":
-            return ("DELETED", change.obj) if before or now else None
-        if change.type == "ADDED":
-            return ("ADDED", change.obj) if now else None
-        if now and before:
-            return "MODIFIED", change.obj
-        if now:
-            return "ADDED", change.obj
-        if before:
-            return "DELETED", change.obj
-        return None
-
-
-def _field(obj: Obj, path: str) -> str:
-    node: Any = obj
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict) and path == "source":
-        node = node.get("component")
-    return "" if node is None else str(node)
-
-
-def parse_fields(text: str, res: Resource) -> tuple[tuple[str, str, str], ...]:
-    """``metadata.name=x,metadata.namespace!=y`` → requirements; unknown fields are 400."""
-    allowed = _FIELDS + (_EVENT_FIELDS if res.plural == "events" else ())
-    result = []
-    for term in filter(None, (t.strip() for t in text.split(","))):
-        for op in ("!=", "==", "="):
-            if op in term:
-                path, _, value = term.partition(op)
-                break
-        else:
-            raise ApiError(400, f"invalid field selector: {term!r}")
-        path = path.strip()
-        if path not in allowed:
-            raise ApiError(400, f'field label not supported: {path}')
-        result.append((path, "!=" if op == "!=" else "=", value.strip()))
-    return tuple(result)
-
-
-class Subscription:
-    """A live watch: changes to one resource, queued for the serving thread."""
-
-    def __init__(self, res: Resource, after: int, initial: list[Change]) -> None:
-        self.res = res
-        self.after = after  # changes at or before this resourceVersion are not sent
-        self.initial = initial
-        self.queue: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
-
-    def close(self) -> None:
-        self.queue.put(None)
 
 
 class Store:

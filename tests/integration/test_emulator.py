@@ -8,9 +8,13 @@ the status subresource, generation, selectors, watch replay, 410 and timeouts.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -605,3 +609,38 @@ def test_discovery_lists_the_status_subresource(custom: client.CustomObjectsApi)
     resources = custom.get_api_resources(GROUP, VERSION)
     names_ = {r.name for r in resources.resources}
     assert {"rollouts", "rollouts/status", "healthchecks", "rolloutgates"} <= names_
+
+
+def test_injected_latency_slows_every_request(custom: client.CustomObjectsApi,
+                                              server: Emulator) -> None:
+    create(custom, rollout("a"))
+    server.latency = 0.2
+    started = time.monotonic()
+    get(custom, "a")
+    assert time.monotonic() - started >= 0.2
+    server.latency = 0.0
+    started = time.monotonic()
+    get(custom, "a")
+    assert time.monotonic() - started < 0.2
+
+
+def test_python_dash_m_prints_the_url_and_writes_a_kubeconfig(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler.emulator", "--port", "0",
+         "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        deadline = time.monotonic() + 5
+        while not kubeconfig.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert f'server: "{url}"' in kubeconfig.read_text()
+        with client.ApiClient(client.Configuration(host=url)) as api:
+            assert client.CoreV1Api(api).list_namespace().items == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
