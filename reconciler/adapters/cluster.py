@@ -290,7 +290,7 @@ class Cluster:
     def _scope(self, kind: Kind, namespace: str | None) -> str | None:
         if not kind.namespaced:
             return None
-        return namespace if namespace is not None else self.namespace
+        return namespace or self.namespace or None
 
     def _list_call(self, kind: Kind, namespace: str | None) -> tuple[Callable[..., Any],
                                                                      tuple[Any, ...]]:

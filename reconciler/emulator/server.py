@@ -3,7 +3,8 @@
 ``Emulator`` serves the Kubernetes REST API on loopback (``http.server``, one thread
 per connection, HTTP/1.1 keep-alive, chunked watch streams) so that the official
 ``kubernetes`` client, ``kubectl`` and the reconciler talk to it exactly as they
-talk to kube-apiserver. Routing is in ``api``, storage rules in ``store``.
+talk to kube-apiserver. Connections and watch streams are in ``handler``, routing
+in ``api``, storage rules in ``store``; this module is the lifecycle and the hooks.
 
 Hooks for tests and the demo (all thread-safe)::
 
