@@ -91,11 +91,17 @@ def _find(kept: Sequence[Bookkeeping], commit: str) -> Bookkeeping | None:
     return next((k for k in kept if k.commit == commit), None)
 
 
-def _settle_older(kept: Sequence[Bookkeeping], newest: str | None) -> list[Bookkeeping]:
-    """Releases still marked in flight but no longer the newest record: cancelled."""
+def _settle_older(kept: Sequence[Bookkeeping], newest: str | None,
+                  reverted: frozenset[str] = frozenset()) -> list[Bookkeeping]:
+    """Releases no longer the newest record: failed when git says a commit reverted
+    them (git wins over whatever status remembered), else cancelled if unsettled."""
     out = []
     for k in kept:
-        if k.commit != newest and k.bake_status not in SETTLED:
+        if k.commit in reverted and k.bake_status != "Failed":
+            k = replace(k, bake_status="Failed",
+                        message=k.message if k.bake_status not in SETTLED and k.message
+                        else "reverted")
+        elif k.commit != newest and k.bake_status not in SETTLED:
             k = replace(k, bake_status="Cancelled",
                         message="superseded by a newer commit before its bake ended")
         out.append(k)
@@ -107,7 +113,8 @@ def decide(o: Observed) -> Step:
     policy = o.policy.selection
     current, disagree = planning.current_release(o.targets)
     newest = o.records[0] if o.records else None
-    kept = _settle_older(o.kept, newest.commit if newest else None)
+    reverted = frozenset(r.trailers.reverts for r in o.records if r.trailers.reverts)
+    kept = _settle_older(o.kept, newest.commit if newest else None, reverted)
 
     def step(action: Action, reason: str, message: str, **kw: Any) -> Step:
         return Step(action=action, reason=reason, message=message, current=current,

@@ -66,6 +66,7 @@ def available(previous: Sequence[str], seen: Sequence[str]) -> list[str]:
 def _history(records: Sequence[trailers.Record], kept: Sequence[progress.Bookkeeping],
              limit: int) -> list[dict[str, Any]]:
     by_commit = {k.commit: k for k in kept}
+    reverted = {r.trailers.reverts for r in records if r.trailers.reverts}
     entries = []
     for record in records[:limit]:
         t = record.trailers
@@ -84,6 +85,8 @@ def _history(records: Sequence[trailers.Record], kept: Sequence[progress.Bookkee
                 entry["failedHealthChecks"] = list(k.failed_checks)
             if k.message:
                 entry["message"] = k.message
+        elif record.commit in reverted:
+            entry["bakeStatus"] = "Failed"
         elif t.action != "release":
             entry["message"] = (f"{t.action} of {t.previous_release}: {t.reason}"
                                 if t.reason else f"{t.action} of {t.previous_release}")

@@ -103,6 +103,7 @@ class Daemon:
         self.git_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._errors = _Errors()
+        self._conflicts = _Errors()
         self._threads: list[threading.Thread] = []
         self._snapshot: Snapshot | None = None
         # Rollouts waiting for Flux, and the Kustomizations each waits on: a
@@ -250,13 +251,16 @@ class Daemon:
 
     def _retry_later(self, key: str) -> None:
         first, cap = self.options.error_backoff
-        self._wake(key, self.clock() + timedelta(seconds=self._errors.delay(key, first, cap)))
+        self._wake(key, self.clock() + timedelta(seconds=self._errors.delay(key, first, cap)),
+                   purpose="retry")
 
-    def _wake(self, key: str, when: datetime) -> None:
+    def _wake(self, key: str, when: datetime, *, purpose: str = "wake") -> None:
+        """Reconcile ``key`` at ``when``. One timer per (purpose, key): a retry never
+        replaces the wake-up at the end of a bake, nor the other way round."""
         if self.stop.is_set() or not self.scheduler.running:
             return
         self.scheduler.add_job(self.enqueue, "date", run_date=when, args=[key],
-                               id=f"wake:{key}", replace_existing=True)
+                               id=f"{purpose}:{key}", replace_existing=True)
 
     def reconcile(self, key: str) -> progress.Step | None:
         self.reconciles += 1
@@ -474,16 +478,24 @@ class Daemon:
         if status.same(previous, new):
             return
         meta = obj.get("metadata") or {}
+        key = _key(obj)
         try:
+            # Precondition on the resourceVersion we decided from: a status computed
+            # from a stale copy (our watch has not delivered our own last write yet)
+            # must not overwrite a newer one. Retry shortly, backing off, once the
+            # watch has caught up.
             self.cluster.patch_status(k8s.ROLLOUT, namespace=meta["namespace"],
-                                      name=meta["name"], status=new)
+                                      name=meta["name"], status=new,
+                                      resource_version=meta.get("resourceVersion"))
         except ConflictError:
-            self.enqueue(_key(obj))
+            self._wake(key, self.clock() + timedelta(
+                seconds=self._conflicts.delay(key, 0.05, 5.0)), purpose="conflict")
             return
         except ReconcilerError as exc:
             log.warning("%s: cannot write status: %s", _key(obj), exc)
             self._retry_later(_key(obj))
             return
+        self._conflicts.clear(key)
         if old_reason != new_reason:
             if step is not None and step.action in ("release", "revert"):
                 pass  # _act recorded these before writing to git
