@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -145,8 +146,9 @@ def measure(n: int, events: int, work: Path) -> dict[str, list[float]]:
     seed(emulator, n, read())
     kubeconfig = emulator.write_kubeconfig(work / "kubeconfig")
     log = (work / "daemon.log").open("w")
+    prefix = os.environ.get("BENCH_DAEMON_PREFIX", "").split()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "run", "--repo", f"file://{bare}",
+        [*prefix, sys.executable, "-m", "reconciler", "run", "--repo", f"file://{bare}",
          "--kubeconfig", str(kubeconfig), "--fetch-interval", "30",
          "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge"],
         env={**ENV, "RECONCILER_CACHE_DIR": str(work / "cache")}, stdout=log, stderr=log)
@@ -190,7 +192,8 @@ def measure(n: int, events: int, work: Path) -> dict[str, list[float]]:
                 out["release"].append(t1 - t0)
                 out["revert"].append(t3 - t2)
     finally:
-        proc.terminate()
+        # SIGINT lets a profiler given in BENCH_DAEMON_PREFIX (py-spy) write its output.
+        proc.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:

@@ -178,7 +178,7 @@ class Daemon:
         self.queue.add(key)
 
     def resync(self) -> None:
-        for obj in self.stores["rollouts"].list():
+        for obj in self.stores["rollouts"].list(copy_objects=False):
             self.enqueue(_key(obj))
 
     def fetch(self) -> None:
@@ -211,7 +211,7 @@ class Daemon:
                 if name in waits_on:
                     self.enqueue(key)
             return
-        for rollout in self.stores["rollouts"].list():
+        for rollout in self.stores["rollouts"].list(copy_objects=False):
             if self._concerns(rollout, kind, obj) or (old and self._concerns(rollout, kind, old)):
                 self.enqueue(_key(rollout))
 
@@ -367,8 +367,10 @@ class Daemon:
                        for n in self.stores["namespaces"].list(label_selector=ns_selector)}
         else:
             allowed = {namespace}
-        return [hc for hc in self.stores["healthchecks"].list(label_selector=label)
-                if (hc.get("metadata") or {}).get("namespace") in allowed]
+        found: list[dict[str, Any]] = []
+        for ns in allowed:
+            found += self.stores["healthchecks"].list(ns, label_selector=label)
+        return found
 
     def _applied(self, key: str, record: trailers.Record,
                  targets: list[manifests.Target]) -> progress.Applied:

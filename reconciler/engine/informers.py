@@ -59,7 +59,8 @@ class Store:
             return copy.deepcopy(obj) if obj is not None else None
 
     def list(self, namespace: str | None = None,
-             label_selector: Mapping[str, Any] | str | None = None) -> list[Obj]:
+             label_selector: Mapping[str, Any] | str | None = None, *,
+             copy_objects: bool = True) -> list[Obj]:
         """Copies of the objects in ``namespace`` (None: all), sorted by (namespace,
         name), that match ``label_selector`` (a LabelSelector dict or its string form;
         None: no filter). Raises ``InvalidSelector`` for a malformed selector."""
@@ -71,7 +72,9 @@ class Store:
             found = [obj for (ns, _), obj in sorted(self._objects.items())
                      if (namespace is None or ns == namespace)
                      and (selector is None or selectors.matches(selector, _labels(obj)))]
-            return copy.deepcopy(found)
+            # copy_objects=False hands out the stored dicts themselves: for callers that
+            # only read (routing a watch event to rollouts), and never keep or change them.
+            return copy.deepcopy(found) if copy_objects else found
 
     def __len__(self) -> int:
         with self._lock:
