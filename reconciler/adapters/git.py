@@ -77,6 +77,10 @@ _NON_FAST_FORWARD = ("non-fast-forward", "non-fastforward", "fetch first", "stal
 # second push of a large repository markedly cheaper. Process-wide, set once.
 _TREE_CACHE_LIMIT = 1 << 20
 pygit2.settings.cache_object_limit(ObjectType.TREE, _TREE_CACHE_LIMIT)
+# libgit2 waits forever by default: a half-open connection would hang a fetch (and the
+# daemon's git lock with it). Bound connecting and every read/write on the socket.
+pygit2.settings.server_connect_timeout = 10_000  # ms
+pygit2.settings.server_timeout = 60_000  # ms
 
 
 class Mirror:

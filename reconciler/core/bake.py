@@ -68,7 +68,9 @@ def check_from(obj: Mapping[str, Any]) -> Check:
     try:
         last_error = parse_time(status.get("lastErrorTime"))
     except ValueError as exc:
-        return Check(name=name, status=None, malformed=f"status.lastErrorTime: {exc}")
+        # An unreadable timestamp must not hide an Unhealthy verdict.
+        return Check(name=name, status=value if value == UNHEALTHY else None,
+                     malformed=f"status.lastErrorTime: {exc}")
     message = status.get("message")
     return Check(name=name, status=value, last_error=last_error,
                  message=message if isinstance(message, str) else "")
@@ -104,6 +106,10 @@ def evaluate(
             for c in failed)
         return Verdict("Failed", bake_start, f"HealthCheck failed after deploy: {detail}",
                        failed=tuple(c.name for c in failed))
+    if bake_start is not None and any(c.status != HEALTHY for c in checks):
+        # Every check must stay healthy for the whole bake: one that went Pending or
+        # lost its status starts the clock over once all are healthy again.
+        bake_start = None
     if bake_start is None:
         waiting = [c for c in checks if c.status != HEALTHY]
         if not waiting:

@@ -126,13 +126,17 @@ def decide(o: Observed) -> Step:
 
     # A person changed a target since the reconciler's last commit.
     expected = newest.trailers.release if newest else None
-    if newest is not None and current != expected and not policy.wanted_version:
-        by = f" (commit {o.manual_commit[:12]})" if o.manual_commit else ""
-        what = disagree or f"the targets hold {current}"
+    if newest is not None and current != expected:
         kept = [replace(k, bake_status="Cancelled",
                         message="a manual change replaced this release")
                 if k.commit == newest.commit and k.bake_status not in SETTLED else k
                 for k in kept]
+        if policy.wanted_version:
+            # A pin is an explicit instruction: write it (or report it pinned), but
+            # never bake or revert a record the targets no longer hold.
+            return _select(o, kept, current, disagree)
+        by = f" (commit {o.manual_commit[:12]})" if o.manual_commit else ""
+        what = disagree or f"the targets hold {current}"
         return step(
             "held", reasons.HELD_BY_MANUAL_CHANGE,
             f"held: {what}, set by hand{by} after the reconciler wrote {expected}; "

@@ -136,10 +136,13 @@ def conditions(step: progress.Step | None, *, generation: int | None,
 def render(*, step: progress.Step | None, records: Sequence[trailers.Record],
            previous: Mapping[str, Any] | None, generation: int | None, revision: str | None,
            candidates: Sequence[str], limit: int, now: datetime,
-           error: tuple[str, str, bool] | None = None) -> dict[str, Any]:
-    """The whole status to write. Pure."""
+           error: tuple[str, str, bool] | None = None,
+           kept: Sequence[progress.Bookkeeping] | None = None) -> dict[str, Any]:
+    """The whole status to write. Pure. ``kept`` overrides the bookkeeping (a step
+    whose git write failed still records what it decided, e.g. a failed bake)."""
     previous = previous or {}
-    kept = list(step.kept) if step is not None else kept_from(previous)
+    if kept is None:
+        kept = list(step.kept) if step is not None else kept_from(previous)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": conditions(step, generation=generation,
@@ -162,7 +165,7 @@ def same(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
     def strip(s: Mapping[str, Any] | None) -> Any:
         if not s:
             return None
-        out = dict(s)
+        out = {k: v for k, v in s.items() if v is not None}
         out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                              for c in s.get("conditions") or [] if isinstance(c, Mapping)]
         return out

@@ -51,11 +51,16 @@ from reconciler.errors import (
     ClusterNotFound,
     ConflictError,
     GitError,
+    NothingToRevert,
     PermanentError,
     PushRejected,
     ReconcilerError,
     TransientError,
 )
+
+
+class SetupProblem(PermanentError):
+    """The cluster or the repository is set up so that the rollout cannot proceed."""
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ class _Errors:
     count: dict[str, int] = field(default_factory=dict)
 
     def delay(self, key: str, first: float, cap: float) -> float:
-        n = self.count.get(key, 0)
+        n = min(self.count.get(key, 0), 30)  # 2**30 s is past any cap; never overflows
         self.count[key] = n + 1
         return float(min(cap, first * 2 ** n) * (0.75 + 0.5 * random.random()))
 
@@ -126,9 +131,12 @@ class Daemon:
             self._snapshot = self.releaser.snapshot(fetch=False)
         self._pick_image_policy_version()
         for store in self.stores.values():
+            # --namespace scopes the Rollouts and what lives beside them; Flux's
+            # Kustomizations and ImagePolicies usually live elsewhere (flux-system).
+            scoped = store.kind.plural in ("rollouts", "healthchecks", "rolloutgates")
             handle = self.cluster.watch(store.kind, store.on_event, stop=self.stop,
                                         on_sync=store.on_sync,
-                                        namespace=self.options.namespace)
+                                        namespace=self.options.namespace if scoped else None)
             self._threads.append(handle.thread)
         # Decide nothing before every store has its first list: a rollout judged
         # against an empty ImagePolicy store would report a missing ImagePolicy.
@@ -151,7 +159,7 @@ class Daemon:
     def _pick_image_policy_version(self) -> None:
         """Flux before 2.6 serves ImagePolicy only as v1beta2 (``status.latestImage``)."""
         try:
-            self.cluster.list(k8s.IMAGEPOLICY, namespace=self.options.namespace)
+            self.cluster.list(k8s.IMAGEPOLICY)
         except ClusterNotFound:
             log.info("image.toolkit.fluxcd.io/v1 is not served; watching v1beta2 ImagePolicies")
             self.stores["imagepolicies"] = Store(k8s.IMAGEPOLICY_V1BETA2,
@@ -212,7 +220,12 @@ class Daemon:
                     self.enqueue(key)
             return
         for rollout in self.stores["rollouts"].list(copy_objects=False):
-            if self._concerns(rollout, kind, obj) or (old and self._concerns(rollout, kind, old)):
+            try:
+                hit = self._concerns(rollout, kind, obj) or (
+                    old is not None and self._concerns(rollout, kind, old))
+            except Exception:  # a malformed object: let reconcile judge (and report) it
+                hit = True
+            if hit:
                 self.enqueue(_key(rollout))
 
     def _concerns(self, rollout: Mapping[str, Any], kind: k8s.Kind,
@@ -245,7 +258,10 @@ class Daemon:
                 self.reconcile(key)
             except Exception:  # one rollout never takes the daemon down
                 log.exception("reconcile of %s failed unexpectedly", key)
-                self._retry_later(key)
+                try:
+                    self._retry_later(key)
+                except Exception:
+                    log.exception("cannot schedule a retry of %s", key)
             finally:
                 self.queue.done(key)
 
@@ -260,7 +276,8 @@ class Daemon:
         if self.stop.is_set() or not self.scheduler.running:
             return
         self.scheduler.add_job(self.enqueue, "date", run_date=when, args=[key],
-                               id=f"{purpose}:{key}", replace_existing=True)
+                               id=f"{purpose}:{key}", replace_existing=True,
+                               misfire_grace_time=None, coalesce=True)
 
     def reconcile(self, key: str) -> progress.Step | None:
         self.reconciles += 1
@@ -290,22 +307,26 @@ class Daemon:
         if setup:
             self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, setup, True))
             return None
+        decided: progress.Step | None = None
         try:
-            step = self._decide(key, obj, spec, snap, previous, now)
+            decided = self._decide(key, obj, spec, snap, previous, now)
             newest = next((r.commit for r in snap.records(key)), None)
-            step = self._act(key, obj, step, Expect(newest=newest, current=step.current))
+            step = self._act(key, obj, decided, Expect(newest=newest, current=decided.current))
         except TransientError as exc:
             reason = (reasons.PUSH_REJECTED if isinstance(exc, PushRejected) else
                       reasons.CLUSTER_ERROR if isinstance(exc, ClusterError) else
                       reasons.GIT_ERROR)
             log.warning("%s: %s", key, exc)
             self._retry_later(key)
-            self._fail(obj, previous, generation, now, (reason, str(exc), False))
+            # What was decided (a failed bake, say) is kept even though git was not
+            # written: the next pass asks for the revert again.
+            self._fail(obj, previous, generation, now, (reason, str(exc), False),
+                       kept=decided.kept if decided else None)
             return None
         except PermanentError as exc:
-            self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, str(exc), True))
+            self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, str(exc), True),
+                       kept=decided.kept if decided else None)
             return None
-        self._errors.clear(key)
         if step.reason != reasons.DEPLOYING:
             self._deploying.pop(key, None)
         records = list(self._snapshot.records(key)) if self._snapshot else []
@@ -314,7 +335,8 @@ class Daemon:
                             revision=self._snapshot.commit if self._snapshot else None,
                             candidates=self._candidates(obj, spec)[0],
                             limit=spec.versionHistoryLimit, now=now)
-        self._write_status(obj, previous, new, step)
+        if self._write_status(obj, previous, new, step):
+            self._errors.clear(key)
         if step.wake_at is not None:
             self._wake(key, step.wake_at)
         return step
@@ -404,7 +426,9 @@ class Daemon:
                 continue
             sha = inputs.applied_sha(k)
             if k is None:
-                pending.append(f"Kustomization {name} not found")
+                # A set-up problem, not a failed deploy: stall instead of reverting.
+                raise SetupProblem(f"Kustomization {name}, which applies a target of {key}, "
+                                   f"is not in the cluster")
             elif sha is None or not self._descends(sha, record.commit):
                 pending.append(f"Kustomization {name} at "
                                f"{inputs.applied_revision(k) or 'nothing yet'}")
@@ -416,8 +440,7 @@ class Daemon:
         if sha == commit:
             return True
         try:
-            with self.git_lock:
-                return self.mirror.is_ancestor(commit, sha)
+            return self.mirror.is_ancestor(commit, sha)
         except GitError:
             return False  # Flux may have applied a commit we have not fetched yet
 
@@ -425,8 +448,6 @@ class Daemon:
              expect: Expect) -> progress.Step:
         if step.action not in ("release", "revert"):
             return step
-        for type_, reason, message in step.events:
-            self._emit(obj, type_, reason, message)
         with self.git_lock:
             if step.action == "release":
                 assert step.release is not None
@@ -437,7 +458,15 @@ class Daemon:
             self._snapshot = self.releaser.snapshot(fetch=False)
         if result.outcome == "stale":
             log.info("%s: %s", key, result.message)
+        if step.action == "revert" and result.outcome == "unchanged":
+            # Nothing to undo in git (e.g. the failed release was a record-only adopt
+            # commit): stall with the reason instead of asking again forever.
+            raise NothingToRevert(f"{step.message}; the revert changes nothing "
+                                  f"({result.message}); set a release with "
+                                  f"`reconciler release {key} <tag> --push`")
         if result.outcome == "pushed":
+            for type_, reason, message in step.events:
+                self._emit(obj, type_, reason, message)
             log.info("%s: %s %s -> %s pushed as %s", key, result.action, result.previous,
                      result.release, (result.commit or "")[:12])
             self._emit(obj, "Normal" if step.action == "release" else "Warning",
@@ -446,7 +475,8 @@ class Daemon:
                        f"{result.action} {result.previous} -> {result.release} "
                        f"(commit {(result.commit or '')[:12]})")
             self._nudge_flux()
-        self.enqueue(key)  # the next pass sees the new commit and starts the deploy wait
+        if result.outcome in ("pushed", "stale"):
+            self.enqueue(key)  # the next pass sees the new head and goes on from there
         return step
 
     def _nudge_flux(self) -> None:
@@ -463,22 +493,24 @@ class Daemon:
 
     def _fail(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None,
               generation: int | None, now: datetime,
-              error: tuple[str, str, bool]) -> None:
+              error: tuple[str, str, bool],
+              kept: tuple[progress.Bookkeeping, ...] | None = None) -> None:
         """Write a status that reports ``error`` (reason, message, permanent)."""
         key = _key(obj)
         records = list(self._snapshot.records(key)) if self._snapshot else []
         new = status.render(step=None, records=records, previous=previous,
                             generation=generation,
                             revision=self._snapshot.commit if self._snapshot else None,
-                            candidates=[], limit=10, now=now, error=error)
+                            candidates=[], limit=10, now=now, error=error, kept=kept)
         self._write_status(obj, previous, new, None)
 
     def _write_status(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                      new: dict[str, Any], step: progress.Step | None) -> None:
+                      new: dict[str, Any], step: progress.Step | None) -> bool:
+        """Write ``new`` if it differs; True when the status is as wanted afterwards."""
         old_reason = _ready_reason(previous)
         new_reason = _ready_reason(new)
         if status.same(previous, new):
-            return
+            return True
         meta = obj.get("metadata") or {}
         key = _key(obj)
         try:
@@ -492,11 +524,15 @@ class Daemon:
         except ConflictError:
             self._wake(key, self.clock() + timedelta(
                 seconds=self._conflicts.delay(key, 0.05, 5.0)), purpose="conflict")
-            return
+            return False
+        except PermanentError as exc:
+            log.error("%s: cannot write status (not retried until the Rollout changes): %s",
+                      key, exc)
+            return False
         except ReconcilerError as exc:
-            log.warning("%s: cannot write status: %s", _key(obj), exc)
-            self._retry_later(_key(obj))
-            return
+            log.warning("%s: cannot write status: %s", key, exc)
+            self._retry_later(key)
+            return False
         self._conflicts.clear(key)
         if old_reason != new_reason:
             if step is not None and step.action in ("release", "revert"):
@@ -509,7 +545,9 @@ class Daemon:
                                 if c.get("type") == reasons.READY), "")
                 self._emit(obj, "Warning", new_reason, message)
             elif step is not None and step.action in ("held", "blocked", "wait"):
-                self._emit(obj, "Normal", step.reason, step.message)
+                self._emit(obj, "Warning" if step.action == "held" else "Normal",
+                           step.reason, step.message)
+        return True
 
     def _emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         try:

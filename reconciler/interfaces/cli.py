@@ -111,6 +111,13 @@ def repo_options(fn: F) -> F:
     return fn
 
 
+def _ns_name(value: str, what: str) -> str:
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise click.BadParameter(f"{value!r}: expected NAMESPACE/NAME", param_hint=f"--{what}")
+    return value
+
+
 def open_releaser(opts: dict[str, Any]) -> Releaser:
     """Build the mirror and releaser from the shared options (which it consumes)."""
     password_env = opts.pop("password_env")
@@ -348,7 +355,8 @@ def validate(**opts: Any) -> None:
               show_default=True, envvar="RECONCILER_FETCH_INTERVAL",
               help="Seconds between fetches of the config repository.")
 @click.option("--flux-source", default="flux-system/flux-system", show_default=True,
-              envvar="RECONCILER_FLUX_SOURCE",
+              envvar="RECONCILER_FLUX_SOURCE", callback=lambda ctx, param, value: _ns_name(
+                  value, "flux-source"),
               help="NS/NAME of the Flux GitRepository serving the config repository.")
 @click.option("--flux-nudge/--no-flux-nudge", default=True, show_default=True,
               envvar="RECONCILER_FLUX_NUDGE",

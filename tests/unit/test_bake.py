@@ -248,3 +248,28 @@ def test_parse_time() -> None:
         bake.parse_time(12)
     with pytest.raises(ValueError):
         bake.parse_time("soon")
+
+
+def test_a_check_that_stops_being_healthy_mid_bake_restarts_the_clock() -> None:
+    """Every check must *stay* healthy for the whole bake: Pending mid-bake does not
+    fail the release, but the bake clock starts over once all are healthy again."""
+    t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    started = t0 + timedelta(minutes=1)
+    pending = bake.evaluate([bake.Check("apps/a", "Pending")], deployed_at=t0,
+                            bake_start=started, bake_time=timedelta(minutes=10),
+                            now=t0 + timedelta(minutes=20))
+    assert pending.state == "Pending" and pending.bake_start is None
+    again = bake.evaluate([bake.Check("apps/a", "Healthy")], deployed_at=t0,
+                          bake_start=pending.bake_start, bake_time=timedelta(minutes=10),
+                          now=t0 + timedelta(minutes=21))
+    assert again.state == "InProgress"
+    assert again.bake_start == t0 + timedelta(minutes=21)
+
+
+def test_unhealthy_with_an_unreadable_error_time_still_fails() -> None:
+    check = bake.check_from({"metadata": {"namespace": "apps", "name": "a"},
+                             "status": {"status": "Unhealthy", "lastErrorTime": "yesterday"}})
+    t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    verdict = bake.evaluate([check], deployed_at=t0, bake_start=t0,
+                            bake_time=timedelta(minutes=10), now=t0 + timedelta(minutes=20))
+    assert verdict.state == "Failed" and verdict.failed == ("apps/a",)

@@ -555,3 +555,22 @@ def test_the_whole_loop_release_deploy_bake_next() -> None:
                                      candidates=["1.1.0", "1.1.1"], checks=[healthy()]))
     assert (step.action, step.reason, step.release) == (
         "release", reasons.RELEASE_WRITTEN, "1.1.1")
+
+
+def test_a_pin_to_the_in_flight_release_after_a_manual_edit_writes_the_pin_never_bakes() -> None:
+    """1.1.0 is baking, a person hot-fixes the targets to 1.1.1, then someone pins
+    1.1.0: the pin is written as a release; the old record is neither baked nor
+    reverted (a revert would undo the person's edit and write 1.0.0)."""
+    step = progress.decide(in_flight(
+        targets=targets("1.1.1"), policy=policy(wantedVersion="1.1.0"),
+        kept=[baking(4 * M), SETTLED_100], applied=APPLIED,
+        checks=[bake.Check("apps/podinfo", "Unhealthy", message="errors")]))
+    assert (step.action, step.release) == ("release", "1.1.0")
+    assert mine(step).bake_status == "Cancelled"
+
+
+def test_a_pin_equal_to_the_hand_set_value_is_reported_pinned() -> None:
+    step = progress.decide(in_flight(
+        targets=targets("1.1.1"), policy=policy(wantedVersion="1.1.1"),
+        kept=[baking(4 * M), SETTLED_100], applied=APPLIED))
+    assert (step.action, step.reason) == ("idle", reasons.PINNED)
