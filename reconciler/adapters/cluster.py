@@ -62,7 +62,7 @@ from reconciler.errors import (
 )
 
 __all__ = [
-    "EVENT", "GITREPOSITORY", "HEALTHCHECK", "IMAGEPOLICY", "IMAGEPOLICY_V1BETA2",
+    "EVENT", "GITREPOSITORY", "HEALTHCHECK", "IMAGEPOLICY", "IMAGEPOLICY_V1BETA2", "LEASE",
     "KUSTOMIZATION", "NAMESPACE", "OCIREPOSITORY", "ROLLOUT", "ROLLOUTGATE",
     "Cluster", "Kind", "WatchHandle",
 ]
@@ -107,6 +107,7 @@ GITREPOSITORY = Kind("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRe
 OCIREPOSITORY = Kind("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
 NAMESPACE = Kind("", "v1", "namespaces", "Namespace", namespaced=False)
 EVENT = Kind("", "v1", "events", "Event")
+LEASE = Kind("coordination.k8s.io", "v1", "leases", "Lease")
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the API server
 REQUEST_TIMEOUT = 30.0  # seconds to wait for the answer to a plain request
@@ -240,6 +241,21 @@ class Cluster:
             args = (name, namespace, body) if kind.namespaced else (name, body)
         return self._call("patch", kind, _object(kind, namespace, name, "status"), fn, *args,
                           _content_type=_MERGE_PATCH)
+
+    def create(self, kind: Kind, *, namespace: str, body: Mapping[str, Any]) -> Obj:
+        """Create an object of a grouped kind (a Lease, say); ``ConflictError`` when it
+        already exists."""
+        meta = body.get("metadata") or {}
+        return self._call("create", kind, _object(kind, namespace, str(meta.get("name", ""))),
+                          self._custom.create_namespaced_custom_object, kind.group,
+                          kind.version, namespace, kind.plural, dict(body))
+
+    def replace(self, kind: Kind, *, namespace: str, name: str, body: Mapping[str, Any]) -> Obj:
+        """Replace an object of a grouped kind; the body's ``metadata.resourceVersion`` is
+        the precondition (``ConflictError`` when someone else wrote first)."""
+        return self._call("update", kind, _object(kind, namespace, name),
+                          self._custom.replace_namespaced_custom_object,
+                          *_custom_args(kind, namespace, name), dict(body))
 
     def annotate(self, kind: Kind, *, namespace: str, name: str,
                  annotations: Mapping[str, str | None]) -> None:
