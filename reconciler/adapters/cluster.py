@@ -62,9 +62,20 @@ from reconciler.errors import (
 )
 
 __all__ = [
-    "EVENT", "GITREPOSITORY", "HEALTHCHECK", "IMAGEPOLICY", "IMAGEPOLICY_V1BETA2", "LEASE",
-    "KUSTOMIZATION", "NAMESPACE", "OCIREPOSITORY", "ROLLOUT", "ROLLOUTGATE",
-    "Cluster", "Kind", "WatchHandle",
+    "EVENT",
+    "GITREPOSITORY",
+    "HEALTHCHECK",
+    "IMAGEPOLICY",
+    "IMAGEPOLICY_V1BETA2",
+    "KUSTOMIZATION",
+    "LEASE",
+    "NAMESPACE",
+    "OCIREPOSITORY",
+    "ROLLOUT",
+    "ROLLOUTGATE",
+    "Cluster",
+    "Kind",
+    "WatchHandle",
 ]
 
 log = logging.getLogger(__name__)
