@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import ValidationError
@@ -81,6 +82,41 @@ class Options:
     error_backoff: tuple[float, float] = (1.0, 300.0)  # first, cap (seconds)
 
 
+class MetricsSink(Protocol):
+    """What the daemon reports; ``interfaces.metrics.Metrics`` implements it."""
+
+    def observe_reconcile(self, result: str, seconds: float) -> None: ...
+    def release_pushed(self) -> None: ...
+    def revert_pushed(self, reason: str) -> None: ...
+    def bake_ended(self, result: str) -> None: ...
+    def observe_push(self, result: str, seconds: float) -> None: ...
+    def track_queue(self, depth: Callable[[], int]) -> None: ...
+    def set_leader(self, leading: bool) -> None: ...
+
+
+class NoMetrics:
+    def observe_reconcile(self, result: str, seconds: float) -> None:
+        pass
+
+    def release_pushed(self) -> None:
+        pass
+
+    def revert_pushed(self, reason: str) -> None:
+        pass
+
+    def bake_ended(self, result: str) -> None:
+        pass
+
+    def observe_push(self, result: str, seconds: float) -> None:
+        pass
+
+    def track_queue(self, depth: Callable[[], int]) -> None:
+        pass
+
+    def set_leader(self, leading: bool) -> None:
+        pass
+
+
 @dataclass
 class _Errors:
     count: dict[str, int] = field(default_factory=dict)
@@ -96,11 +132,19 @@ class _Errors:
 
 class Daemon:
     def __init__(self, *, cluster: k8s.Cluster, mirror: git.Mirror, options: Options,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 metrics: MetricsSink | None = None,
+                 is_leader: Callable[[], bool] = lambda: True) -> None:
         self.cluster = cluster
         self.mirror = mirror
         self.options = options
         self.clock = clock
+        self.metrics: MetricsSink = metrics or NoMetrics()
+        # Only the leader reconciles and writes; asked again right before every write.
+        self.is_leader = is_leader
+        self._registered: dict[str, set[str]] = {}
+        self._registered_lock = threading.Lock()
+        self._fetch_error: str | None = None
         self.releaser = Releaser(mirror)
         self.presets = preset_files.load(options.policies_dir)
         self.queue = WorkQueue()
@@ -122,6 +166,7 @@ class Daemon:
             kinds.append(k8s.NAMESPACE)
         self.stores = {kind.plural: Store(kind, on_change=self._on_change) for kind in kinds}
         self.reconciles = 0
+        self.metrics.track_queue(lambda: len(self.queue))
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -198,7 +243,9 @@ class Daemon:
                 self._snapshot = self.releaser.snapshot(fetch=False)
         except ReconcilerError as exc:
             log.warning("fetch failed: %s", exc)
+            self._fetch_error = str(exc)
             return
+        self._fetch_error = None
         if self._snapshot.commit != before:
             log.info("config repository moved to %s", self._snapshot.commit[:12])
             self.resync()
@@ -280,6 +327,18 @@ class Daemon:
                                misfire_grace_time=None, coalesce=True)
 
     def reconcile(self, key: str) -> progress.Step | None:
+        if not self.is_leader():
+            return None  # a standby keeps its stores warm; the leader does the work
+        started = time.perf_counter()
+        result = "error"
+        try:
+            step = self._reconcile(key)
+            result = "ok" if step is not None else "stalled"
+            return step
+        finally:
+            self.metrics.observe_reconcile(result, time.perf_counter() - started)
+
+    def _reconcile(self, key: str) -> progress.Step | None:
         self.reconciles += 1
         namespace, name = key.split("/", 1)
         obj = self.stores["rollouts"].get(namespace, name)
@@ -353,13 +412,16 @@ class Daemon:
     def _candidates(self, obj: Mapping[str, Any],
                     spec: models.RolloutSpec) -> tuple[list[str], str | None]:
         previous = (obj.get("status") or {}).get("availableReleases") or []
+        with self._registered_lock:
+            seen = sorted(self._registered.get(_key(obj), ()))
         ref = spec.releasesImagePolicy
         if ref is None:
-            return list(previous), None
+            return status.available(list(previous), seen), None
         ns = ref.namespace or (obj.get("metadata") or {}).get("namespace", "")
         policy = self.stores["imagepolicies"].get(ns, ref.name)
         found = inputs.image_policy_tag(policy, name=f"{ns}/{ref.name}")
-        seen = [found.tag] if found.tag else []
+        if found.tag:
+            seen.append(found.tag)
         return status.available(list(previous), seen), found.problem
 
     def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
@@ -448,6 +510,8 @@ class Daemon:
              expect: Expect) -> progress.Step:
         if step.action not in ("release", "revert"):
             return step
+        if not self.is_leader():
+            raise ClusterError("lost the leader election before writing to git")
         with self.git_lock:
             if step.action == "release":
                 assert step.release is not None
@@ -465,6 +529,10 @@ class Daemon:
                                   f"({result.message}); set a release with "
                                   f"`reconciler release {key} <tag> --push`")
         if result.outcome == "pushed":
+            if step.action == "release":
+                self.metrics.release_pushed()
+            else:
+                self.metrics.revert_pushed(step.reason)
             for type_, reason, message in step.events:
                 self._emit(obj, type_, reason, message)
             log.info("%s: %s %s -> %s pushed as %s", key, result.action, result.previous,
@@ -511,6 +579,8 @@ class Daemon:
         new_reason = _ready_reason(new)
         if status.same(previous, new):
             return True
+        if not self.is_leader():
+            return False
         meta = obj.get("metadata") or {}
         key = _key(obj)
         try:
@@ -534,6 +604,7 @@ class Daemon:
             self._retry_later(key)
             return False
         self._conflicts.clear(key)
+        self._count_bakes(previous, new)
         if old_reason != new_reason:
             if step is not None and step.action in ("release", "revert"):
                 pass  # _act recorded these before writing to git
@@ -548,6 +619,59 @@ class Daemon:
                 self._emit(obj, "Warning" if step.action == "held" else "Normal",
                            step.reason, step.message)
         return True
+
+    def _count_bakes(self, previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
+        def states(s: Mapping[str, Any] | None) -> dict[Any, Any]:
+            return {h.get("commit"): h.get("bakeStatus") for h in (s or {}).get("history") or []
+                    if isinstance(h, Mapping)}
+        before = states(previous)
+        for commit, state in states(new).items():
+            if state in progress.SETTLED and before.get(commit) != state:
+                self.metrics.bake_ended(state)
+
+    # -- what the HTTP server asks (interfaces.http.Backend) -------------------
+
+    def alive(self) -> bool:
+        return not self.stop.is_set() and self.scheduler.running
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.synced():
+            return False, "watches have not listed every kind yet"
+        if self._fetch_error:
+            return False, f"config repository not reachable: {self._fetch_error}"
+        role = "leader" if self.is_leader() else "standby"
+        return True, f"watches synced, config repository reachable, {role}"
+
+    def rollouts(self) -> Sequence[Mapping[str, Any]]:
+        return self.stores["rollouts"].list()
+
+    def rollout(self, *, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.stores["rollouts"].get(namespace, name)
+
+    def history(self, *, namespace: str, name: str) -> Sequence[Mapping[str, Any]]:
+        snap = self._snapshot
+        return [r.as_dict() for r in snap.records(f"{namespace}/{name}")] if snap else []
+
+    def knows(self, *, namespace: str, name: str) -> bool:
+        return self.stores["rollouts"].get(namespace, name) is not None
+
+    def request_fetch(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.modify_job("fetch", next_run_time=datetime.now(UTC))
+
+    def register_release(self, *, namespace: str, name: str, tag: str) -> bool:
+        """A CI pipeline's release candidate: selection, gates and bake still apply.
+        It is kept in ``status.availableReleases`` once reconciled, so it survives a
+        restart."""
+        key = f"{namespace}/{name}"
+        obj = self.stores["rollouts"].get(namespace, name) or {}
+        known = (obj.get("status") or {}).get("availableReleases") or []
+        with self._registered_lock:
+            seen = self._registered.setdefault(key, set())
+            new = tag not in seen and tag not in known
+            seen.add(tag)
+        self.enqueue(key)
+        return new
 
     def _emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         try:

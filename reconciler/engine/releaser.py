@@ -23,8 +23,10 @@ from reconciler.core import manifests, models, planning, rewrite, trailers, vers
 from reconciler.core.changes import ChangeSet
 from reconciler.engine.snapshot import Scanner, Snapshot
 from reconciler.errors import (
+    GitError,
     ManifestError,
     NonFastForward,
+    PushRejected,
     NothingToRevert,
     RevertConflict,
     UnknownRollout,
@@ -77,8 +79,11 @@ class Releaser:
     """Release operations against one branch of one config repository."""
 
     def __init__(self, mirror: git.Mirror, *, retry: Retry = Retry(),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_push: Callable[[str, float], None] | None = None) -> None:
         self.mirror = mirror
+        # Told each push's result ("pushed", "rejected", "error") and its seconds.
+        self.on_push = on_push or (lambda result, seconds: None)
         self.scanner = Scanner(mirror)
         self.retry = retry
         self._sleep = sleep
@@ -202,9 +207,11 @@ class Releaser:
                                      allow_empty=not files)
             if not push:
                 return _with(result, commit=sha, attempts=attempt, files=files)
+            started = time.perf_counter()
             try:
                 self.mirror.push(sha)
             except NonFastForward:
+                self.on_push("rejected", time.perf_counter() - started)
                 if attempt == attempts:
                     raise
                 delay = self.retry.delay(attempt)
@@ -212,6 +219,13 @@ class Releaser:
                          "%.2fs (attempt %d of %d)", sha[:12], delay, attempt, attempts)
                 self._sleep(delay)
                 continue
+            except PushRejected:
+                self.on_push("rejected", time.perf_counter() - started)
+                raise
+            except GitError:
+                self.on_push("error", time.perf_counter() - started)
+                raise
+            self.on_push("pushed", time.perf_counter() - started)
             return _with(result, outcome="pushed", commit=sha, attempts=attempt, files=files)
         raise AssertionError("unreachable: the loop returns or raises")
 

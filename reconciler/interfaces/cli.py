@@ -363,10 +363,26 @@ def validate(**opts: Any) -> None:
               help="After a push, ask Flux to fetch at once (reconcile.fluxcd.io/requestedAt).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               envvar="RECONCILER_LOG_FORMAT", help="Log line format.")
+@click.option("--http-address", default="0.0.0.0:8080", show_default=True,
+              envvar="RECONCILER_HTTP_ADDRESS",
+              help="HOST:PORT for /healthz, /readyz, /metrics, webhooks and the API "
+                   "('off' to disable).")
+@click.option("--webhook-secret-file", type=click.Path(path_type=Path),
+              envvar="RECONCILER_WEBHOOK_SECRET_FILE",
+              help="File with the HMAC secret for /hooks/*; without it the hooks are off.")
+@click.option("--leader-elect/--no-leader-elect", default=False, show_default=True,
+              envvar="RECONCILER_LEADER_ELECT",
+              help="Run as one of several replicas: only the Lease holder reconciles.")
+@click.option("--leader-election-namespace", default="reconciler-system", show_default=True,
+              envvar="RECONCILER_LEADER_ELECTION_NAMESPACE",
+              help="Namespace of the leader election Lease.")
+@click.option("--leader-election-name", default="reconciler-leader", show_default=True,
+              envvar="RECONCILER_LEADER_ELECTION_NAME", help="Name of the Lease.")
 @handle_errors
 def run(kubeconfig: Path | None, namespace: str | None, workers: int, resync_interval: float,
         fetch_interval: float, flux_source: str, flux_nudge: bool, log_format: str,
-        **opts: Any) -> None:
+        http_address: str, webhook_secret_file: Path | None, leader_elect: bool,
+        leader_election_namespace: str, leader_election_name: str, **opts: Any) -> None:
     """The daemon: release, bake and revert every Rollout, beside Flux."""
     from reconciler.interfaces import daemon_main
 
@@ -376,7 +392,10 @@ def run(kubeconfig: Path | None, namespace: str | None, workers: int, resync_int
         mirror=releaser.mirror, kubeconfig=kubeconfig, namespace=namespace,
         workers=workers, resync_interval=resync_interval, fetch_interval=fetch_interval,
         flux_source=flux_source, flux_nudge=flux_nudge, policies_dir=policies_dir,
-        log_format=log_format)
+        log_format=log_format, http_address=http_address,
+        webhook_secret_file=webhook_secret_file,
+        leader_election=(leader_election_namespace, leader_election_name)
+        if leader_elect else None)
 
 
 @cli.command()

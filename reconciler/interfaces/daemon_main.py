@@ -1,8 +1,12 @@
-"""``reconciler run``: connect, start the daemon, stop it cleanly on SIGTERM/SIGINT.
+"""``reconciler run``: connect, serve HTTP, elect a leader, run the daemon, stop cleanly.
 
-On a signal the daemon stops taking work; a reconcile in the middle of a push
-finishes it (the push either lands whole or not at all; the next start sees
-which from git), the watches stop, and the process exits 0.
+Start-up order: the webhook secret is read first (a missing file stops start-up
+with one line), the HTTP server starts so the kubelet's probes answer while the
+watches sync (``/readyz`` says 503 until then), then leader election (when on) and
+the daemon. On SIGTERM/SIGINT the daemon stops taking work; a reconcile in the
+middle of a push finishes it (the push lands whole or not at all; the next start
+sees which from git); a leader releases its Lease so a standby takes over at once;
+the HTTP server stops; the process exits 0.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from pythonjsonlogger.json import JsonFormatter
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.engine.daemon import Daemon, Options
+from reconciler.engine.leader import LeaderElector
+from reconciler.errors import InputError
+from reconciler.interfaces import http
+from reconciler.interfaces.metrics import Metrics
 
 log = logging.getLogger("reconciler")
 
@@ -39,15 +47,49 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+def _address(value: str) -> tuple[str, int] | None:
+    if value == "off":
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InputError(f"--http-address {value!r}: expected HOST:PORT or 'off'")
+    return host or "0.0.0.0", int(port)
+
+
 def run(*, mirror: git.Mirror, kubeconfig: Path | None, namespace: str | None, workers: int,
         resync_interval: float, fetch_interval: float, flux_source: str, flux_nudge: bool,
-        policies_dir: Path | None, log_format: str) -> None:
+        policies_dir: Path | None, log_format: str, http_address: str = "off",
+        webhook_secret_file: Path | None = None,
+        leader_election: tuple[str, str] | None = None) -> None:
     setup_logging(log_format)
+    secret = http.load_secret(webhook_secret_file) if webhook_secret_file else None
+    address = _address(http_address)
     cluster = k8s.Cluster.connect(kubeconfig=kubeconfig, namespace=namespace)
-    daemon = Daemon(cluster=cluster, mirror=mirror, options=Options(
-        namespace=namespace, workers=workers, resync_interval=resync_interval,
-        fetch_interval=fetch_interval, flux_source=flux_source, flux_nudge=flux_nudge,
-        policies_dir=policies_dir))
+    metrics = Metrics()
+    elector: LeaderElector | None = None
+    if leader_election is not None:
+        lease_ns, lease_name = leader_election
+        elector = LeaderElector(cluster, namespace=lease_ns, name=lease_name)
+    daemon = Daemon(
+        cluster=cluster, mirror=mirror, metrics=metrics,
+        is_leader=elector.is_leader if elector else (lambda: True),
+        options=Options(namespace=namespace, workers=workers, resync_interval=resync_interval,
+                        fetch_interval=fetch_interval, flux_source=flux_source,
+                        flux_nudge=flux_nudge, policies_dir=policies_dir))
+    if elector is not None:
+        def started() -> None:
+            metrics.set_leader(True)
+            daemon.resync()  # the new leader reconciles everything at once
+
+        elector.on_started = started
+        elector.on_stopped = lambda: metrics.set_leader(False)
+    else:
+        metrics.set_leader(True)
+    server = None
+    if address is not None:
+        app = http.create_app(daemon, webhook_secret=secret, metrics=metrics)
+        server = http.serve(app, *address)
+        log.info("serving HTTP on %s:%d", address[0], server[0].config.port)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -56,8 +98,16 @@ def run(*, mirror: git.Mirror, kubeconfig: Path | None, namespace: str | None, w
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    daemon.start()
-    log.info("reconciling %s (branch %s)", mirror.url, mirror.branch)
-    while not stopping.wait(1.0):
-        pass
-    daemon.shutdown()
+    try:
+        daemon.start()
+        if elector is not None:
+            elector.start()
+        log.info("reconciling %s (branch %s)", mirror.url, mirror.branch)
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        daemon.shutdown()
+        if elector is not None:
+            elector.stop()
+        if server is not None:
+            http.shutdown(*server)
