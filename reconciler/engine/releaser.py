@@ -26,8 +26,8 @@ from reconciler.errors import (
     GitError,
     ManifestError,
     NonFastForward,
-    PushRejected,
     NothingToRevert,
+    PushRejected,
     RevertConflict,
     UnknownRollout,
 )
