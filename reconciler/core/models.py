@@ -11,7 +11,7 @@ from these classes (``python -m reconciler.interfaces.schemas``).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -220,3 +220,130 @@ def describe_error(error: ValidationError) -> list[tuple[str, str]]:
             msg = msg[len("Value error, "):]
         out.append((path, msg))
     return out
+
+
+# -- status and the other kuberik.com kinds ------------------------------------
+#
+# These describe objects the reconciler writes (Rollout status) or only reads
+# (HealthCheck, RolloutGate). They exist so that the CRDs in ``schemas/crds/`` are
+# generated from one place; the daemon itself reads those objects defensively
+# (``core.inputs``, ``core.bake``) and never rejects one for an unknown field.
+
+
+class Condition(_Model):
+    """A kstatus condition (``Ready``, ``Reconciling``, ``Stalled``)."""
+
+    type: str = Field(description="Ready, Reconciling or Stalled.")
+    status: Literal["True", "False", "Unknown"] = Field(
+        description="Whether the condition holds.")
+    reason: str = Field(description="One CamelCase word saying why.")
+    message: str = Field(default="", description="What a person should know.")
+    lastTransitionTime: datetime = Field(description="When status last changed.")
+    observedGeneration: int | None = Field(
+        default=None, description="The spec generation the condition describes.")
+
+
+class HistoryEntry(_Model):
+    """One release, revert or rollback of the Rollout, newest first in status."""
+
+    version: str = Field(description="The release this entry deployed.")
+    timestamp: datetime = Field(description="Commit time of the entry's git commit.")
+    commit: str | None = Field(default=None, description="The git commit that wrote it.")
+    action: Literal["release", "revert", "rollback"] | None = Field(
+        default=None, description="The commit's Action trailer.")
+    bakeStatus: Literal["Deploying", "InProgress", "Succeeded", "Failed",
+                        "Cancelled"] | None = Field(
+        default=None, description="Where the release is in its bake.")
+    appliedTime: datetime | None = Field(
+        default=None, description="When Flux reported the commit applied.")
+    bakeStartTime: datetime | None = Field(
+        default=None, description="When every selected HealthCheck was first healthy.")
+    bakeEndTime: datetime | None = Field(default=None, description="When the bake ended.")
+    failedHealthChecks: list[str] = Field(
+        default_factory=list, description="namespace/name of the HealthChecks that failed.")
+    message: str | None = Field(default=None, description="Why, for people.")
+
+
+class Hold(_Model):
+    """A target was changed by hand: the reconciler leaves the rollout alone."""
+
+    version: str | None = Field(default=None, description="The version found in git.")
+    message: str = Field(default="", description="What changed and how to resume.")
+
+
+class RolloutStatus(_Model):
+    """What the reconciler last observed and did, in kuberik's shape."""
+
+    observedGeneration: int | None = Field(
+        default=None, description="The spec generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Reconciling and Stalled, kstatus style.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list, description="Releases, newest first, up to versionHistoryLimit.")
+    availableReleases: list[str] = Field(
+        default_factory=list, description="Known release candidates, highest first.")
+    gitRevision: str | None = Field(
+        default=None, description="The config repository commit last read.")
+    currentVersion: str | None = Field(
+        default=None, description="The release the config repository holds now.")
+    phase: str | None = Field(
+        default=None,
+        description="The next step: release, revert, wait, idle, held, blocked or suspended.")
+    hold: Hold | None = Field(default=None, description="Set while a manual change holds it.")
+
+
+class HealthCheckStatus(_Model):
+    """What a health controller reports about one check."""
+
+    status: Literal["Healthy", "Unhealthy", "Pending"] | None = Field(
+        default=None, description="Healthy, Unhealthy or Pending.")
+    lastErrorTime: datetime | None = Field(
+        default=None, description="When the check last saw an error.")
+    lastChangeTime: datetime | None = Field(
+        default=None, description="When status last changed.")
+    message: str | None = Field(default=None, description="Details for people.")
+
+
+class HealthCheck(_Model):
+    """A ``kuberik.com/v1alpha1`` HealthCheck: a signal a Rollout's bake watches.
+
+    The spec belongs to whichever controller evaluates the check; the reconciler
+    reads only the status."""
+
+    apiVersion: Literal["kuberik.com/v1alpha1"] = Field(
+        default=API_VERSION, description="Always kuberik.com/v1alpha1.")
+    kind: Literal["HealthCheck"] = Field(default="HealthCheck", description="Always HealthCheck.")
+    metadata: ObjectMeta
+    spec: dict[str, Any] = Field(
+        default_factory=dict, description="Owned by the controller that evaluates the check.")
+    status: HealthCheckStatus | None = Field(
+        default=None, description="Written by the controller that evaluates the check.")
+
+
+class LocalObjectReference(_Model):
+    """A reference to an object in the same namespace."""
+
+    name: str = Field(min_length=1, description="Name of the referenced object.")
+
+
+class RolloutGateSpec(_Model):
+    """A condition outside the reconciler that a release must meet."""
+
+    rolloutRef: LocalObjectReference = Field(description="The Rollout this gate applies to.")
+    passing: bool | None = Field(
+        default=None, description="false blocks every automatic release of the Rollout.")
+    allowedVersions: list[str] | None = Field(
+        default=None,
+        description="When set, only these tags may be released (gates intersect).")
+
+
+class RolloutGate(_Model):
+    """A ``kuberik.com/v1alpha1`` RolloutGate."""
+
+    apiVersion: Literal["kuberik.com/v1alpha1"] = Field(
+        default=API_VERSION, description="Always kuberik.com/v1alpha1.")
+    kind: Literal["RolloutGate"] = Field(default="RolloutGate", description="Always RolloutGate.")
+    metadata: ObjectMeta
+    spec: RolloutGateSpec
+    status: dict[str, Any] | None = Field(
+        default=None, description="Written by whatever manages the gate.")

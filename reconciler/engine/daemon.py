@@ -145,6 +145,7 @@ class Daemon:
         self._registered: dict[str, set[str]] = {}
         self._registered_lock = threading.Lock()
         self._fetch_error: str | None = None
+        self._running = False  # set once start() has started the scheduler
         self.releaser = Releaser(mirror)
         self.presets = preset_files.load(options.policies_dir)
         self.queue = WorkQueue()
@@ -198,6 +199,7 @@ class Daemon:
         self.scheduler.add_job(self.fetch, "interval", seconds=self.options.fetch_interval,
                                id="fetch", max_instances=1, coalesce=True)
         self.scheduler.start()
+        self._running = True
         log.info("daemon started: %d workers, watching %s", self.options.workers,
                  self.options.namespace or "all namespaces")
 
@@ -632,7 +634,11 @@ class Daemon:
     # -- what the HTTP server asks (interfaces.http.Backend) -------------------
 
     def alive(self) -> bool:
-        return not self.stop.is_set() and self.scheduler.running
+        """Alive while starting (the watches may take a while to list) and running;
+        not once stopping, nor when a started daemon has lost its scheduler."""
+        if self.stop.is_set():
+            return False
+        return self.scheduler.running or not self._running
 
     def ready(self) -> tuple[bool, str]:
         if not self.synced():

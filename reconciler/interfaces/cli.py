@@ -378,11 +378,15 @@ def validate(**opts: Any) -> None:
               help="Namespace of the leader election Lease.")
 @click.option("--leader-election-name", default="reconciler-leader", show_default=True,
               envvar="RECONCILER_LEADER_ELECTION_NAME", help="Name of the Lease.")
+@click.option("--leader-election-timings", default="15,10,2", show_default=True,
+              envvar="RECONCILER_LEADER_ELECTION_TIMINGS", metavar="LEASE,RENEW,RETRY",
+              help="Lease duration, renew deadline and retry period, in seconds.")
 @handle_errors
 def run(kubeconfig: Path | None, namespace: str | None, workers: int, resync_interval: float,
         fetch_interval: float, flux_source: str, flux_nudge: bool, log_format: str,
         http_address: str, webhook_secret_file: Path | None, leader_elect: bool,
-        leader_election_namespace: str, leader_election_name: str, **opts: Any) -> None:
+        leader_election_namespace: str, leader_election_name: str,
+        leader_election_timings: str, **opts: Any) -> None:
     """The daemon: release, bake and revert every Rollout, beside Flux."""
     from reconciler.interfaces import daemon_main
 
@@ -394,8 +398,20 @@ def run(kubeconfig: Path | None, namespace: str | None, workers: int, resync_int
         flux_source=flux_source, flux_nudge=flux_nudge, policies_dir=policies_dir,
         log_format=log_format, http_address=http_address,
         webhook_secret_file=webhook_secret_file,
-        leader_election=(leader_election_namespace, leader_election_name)
-        if leader_elect else None)
+        leader_election=(leader_election_namespace, leader_election_name,
+                         _timings(leader_election_timings)) if leader_elect else None)
+
+
+def _timings(value: str) -> tuple[float, float, float]:
+    try:
+        lease, renew, retry = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected LEASE,RENEW,RETRY seconds",
+                                 param_hint="--leader-election-timings") from None
+    if not 0 < retry < renew < lease:
+        raise click.BadParameter(f"{value!r}: needs 0 < retry < renew < lease",
+                                 param_hint="--leader-election-timings")
+    return lease, renew, retry
 
 
 @cli.command()

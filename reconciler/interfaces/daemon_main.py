@@ -60,7 +60,7 @@ def run(*, mirror: git.Mirror, kubeconfig: Path | None, namespace: str | None, w
         resync_interval: float, fetch_interval: float, flux_source: str, flux_nudge: bool,
         policies_dir: Path | None, log_format: str, http_address: str = "off",
         webhook_secret_file: Path | None = None,
-        leader_election: tuple[str, str] | None = None) -> None:
+        leader_election: tuple[str, str, tuple[float, float, float]] | None = None) -> None:
     setup_logging(log_format)
     secret = http.load_secret(webhook_secret_file) if webhook_secret_file else None
     address = _address(http_address)
@@ -68,8 +68,9 @@ def run(*, mirror: git.Mirror, kubeconfig: Path | None, namespace: str | None, w
     metrics = Metrics()
     elector: LeaderElector | None = None
     if leader_election is not None:
-        lease_ns, lease_name = leader_election
-        elector = LeaderElector(cluster, namespace=lease_ns, name=lease_name)
+        lease_ns, lease_name, (lease, renew, retry) = leader_election
+        elector = LeaderElector(cluster, namespace=lease_ns, name=lease_name,
+                                lease_duration=lease, renew_deadline=renew, retry_period=retry)
     daemon = Daemon(
         cluster=cluster, mirror=mirror, metrics=metrics,
         is_leader=elector.is_leader if elector else (lambda: True),

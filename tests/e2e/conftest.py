@@ -148,17 +148,18 @@ class E2E:
                    RECONCILER_CACHE_DIR=str(cache_dir))
         return env
 
-    def start_daemon(self, *extra: str) -> DaemonProcess:
-        """``reconciler run`` as a child process, output to ``daemon-<n>.log``."""
+    def start_daemon(self, *extra: str, cache_dir: Path | None = None) -> DaemonProcess:
+        """``reconciler run`` as a child process, output to ``daemon-<n>.log``; its HTTP
+        server on a free loopback port (the log says which)."""
         log_path = self.tmp / f"daemon-{len(self.daemons) + 1}.log"
         cmd = [sys.executable, "-m", "reconciler", "run", "--repo", self.url,
                "--username", self.server.username, "--kubeconfig", str(self.kubeconfig),
                "--fetch-interval", FETCH_INTERVAL, "--resync-interval", str(RESYNC),
-               "--workers", "2", *extra]
+               "--workers", "2", "--http-address", "127.0.0.1:0", *extra]
         with log_path.open("wb") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=self.env(self.cache_dir),
-                                    cwd=self.tmp)
+                                    stderr=subprocess.STDOUT,
+                                    env=self.env(cache_dir or self.cache_dir), cwd=self.tmp)
         daemon = DaemonProcess(proc, log_path)
         self.daemons.append(daemon)
         return daemon
