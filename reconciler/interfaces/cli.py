@@ -120,6 +120,13 @@ def _ns_name(value: str, what: str) -> str:
 
 def open_releaser(opts: dict[str, Any]) -> Releaser:
     """Build the mirror and releaser from the shared options (which it consumes)."""
+    for option in ("ssh_key", "known_hosts", "ssh_key_passphrase_file", "ca_bundle",
+                   "password_file"):
+        path = opts.get(option)
+        if path is not None and not Path(path).is_file():
+            flag = "--" + option.replace("_", "-")
+            raise InputError(f"{flag} {path}: no such file (credentials and known_hosts "
+                             f"are read from mounted files)")
     password_env = opts.pop("password_env")
     password_file = opts.pop("password_file")
     if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):

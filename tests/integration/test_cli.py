@@ -191,3 +191,14 @@ def test_release_of_a_reverted_tag_warns_first(fleet: gitrepo.BareRepo, tmp_path
                cache=tmp_path)
     assert proc.returncode == 0
     assert "6.5.0 was reverted before" in proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--ssh-key", "--known-hosts", "--password-file",
+                                  "--ca-bundle"])
+def test_missing_credentials_file_stops_with_one_line(fleet: gitrepo.BareRepo, tmp_path: Path,
+                                                      flag: str) -> None:
+    missing = tmp_path / "not-mounted"
+    proc = run("plan", "--repo", fleet.url, flag, str(missing), cache=tmp_path)
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert flag in line and str(missing) in line
