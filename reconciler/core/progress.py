@@ -70,7 +70,7 @@ class Observed:
     checks: Sequence[bake.Check] = ()
     kept: Sequence[Bookkeeping] = ()
     waiting_for: str | None = None  # e.g. the ImagePolicy has no status yet
-    manual_commit: str | None = None  # the commit that changed a target by hand
+    manual_commit: str | None = None  # "<sha> by <author>": the commit that changed a target
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def decide(o: Observed) -> Step:
             # A pin is an explicit instruction: write it (or report it pinned), but
             # never bake or revert a record the targets no longer hold.
             return _select(o, kept, current, disagree)
-        by = f" (commit {o.manual_commit[:12]})" if o.manual_commit else ""
+        by = f" in commit {o.manual_commit}" if o.manual_commit else ""
         what = disagree or f"the targets hold {current}"
         return step(
             "held", reasons.HELD_BY_MANUAL_CHANGE,

@@ -35,6 +35,7 @@ from reconciler.core import (
     inputs,
     manifests,
     models,
+    planning,
     policies,
     progress,
     reasons,
@@ -441,7 +442,28 @@ class Daemon:
             rollout=key, policy=policies.effective(spec, self.presets), targets=targets,
             records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
             gate_allowed=gates.allowed, applied=applied, checks=checks,
-            kept=status.kept_from(previous), waiting_for=problem))
+            kept=status.kept_from(previous), waiting_for=problem,
+            manual_commit=self._manual_commit(snap, newest, targets)))
+
+    def _manual_commit(self, snap: Snapshot, newest: trailers.Record | None,
+                       targets: list[manifests.Target]) -> str | None:
+        """The newest commit since the rollout's last reconciler commit that changed one
+        of its target files without reconciler trailers: who the hold is about."""
+        current, _ = planning.current_release(targets)
+        if newest is None or current == newest.trailers.release:
+            return None
+        files = {t.file for t in targets}
+        try:
+            for commit in self.mirror.log(snap.commit, stop=newest.commit, limit=200):
+                if trailers.parse(commit.message) is not None or not commit.parents:
+                    continue
+                changed = self.mirror.changed_files(commit.parents[0], commit.sha,
+                                                    suffixes=manifests.SUFFIXES)
+                if files & {path for path, _ in changed}:
+                    return f"{commit.sha[:12]} by {commit.author_name}"
+        except GitError:
+            return None
+        return None
 
     def _health_checks(self, namespace: str,
                        spec: models.RolloutSpec) -> list[dict[str, Any]]:

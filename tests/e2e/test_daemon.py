@@ -152,6 +152,7 @@ def test_manual_rollback_is_respected(e2e: E2E) -> None:
     ready = e2e.condition("Ready")
     assert ready["reason"] == "HeldByManualChange"
     assert "reconciler release apps/podinfo <tag> --push" in ready["message"]
+    assert f"in commit {manual[:12]} by Test Human" in ready["message"], ready
     assert e2e.status()["hold"]["version"] == "6.4.0"
     e2e.wait_until("a HeldByManualChange Event", lambda: e2e.events("HeldByManualChange"))
 
