@@ -118,6 +118,14 @@ class GitHookAccepted(BaseModel):
     accepted: bool = True
 
 
+# What /hooks/release accepts as a tag, for the OpenAPI document: a full semantic
+# version, optionally with a leading v, without build metadata (not an OCI character).
+# versions.parse still has the last word (length, leading zeros in prerelease parts).
+_PRE_ID = r"(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"  # semver: no leading zeros
+RELEASE_TAG_PATTERN = (r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+                       rf"(-{_PRE_ID}(\.{_PRE_ID})*)?$")
+
+
 class ReleaseHook(BaseModel):
     """A CI pipeline registering a release candidate. Other fields are ignored."""
 
@@ -127,7 +135,8 @@ class ReleaseHook(BaseModel):
                          examples=["apps/podinfo"], json_schema_extra={
                              "pattern": f"^{_ROLLOUT.pattern}$"})
     tag: str = Field(description="The release tag: semver and a valid OCI tag.",
-                     examples=["6.5.0"], max_length=versions.OCI_TAG_MAX)
+                     examples=["6.5.0"], max_length=versions.OCI_TAG_MAX,
+                     json_schema_extra={"pattern": RELEASE_TAG_PATTERN})
 
     @field_validator("rollout")
     @classmethod
@@ -251,6 +260,9 @@ def _json(body: bytes) -> Any:
                             f"column {exc.colno}") from None
     except (UnicodeDecodeError, RecursionError):
         raise _Refused(400, "body is not JSON: undecodable or nested too deeply") from None
+    except ValueError:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise _Refused(400, "body is not JSON this server accepts: a number is too long") \
+            from None
 
 
 def _shape(exc: ValidationError) -> str:
