@@ -629,10 +629,10 @@ class Daemon:
             return False
         self._conflicts.clear(key)
         self._count_bakes(previous, new)
-        if old_reason != new_reason:
-            if step is not None and step.action in ("release", "revert"):
-                pass  # _act recorded these before writing to git
-            elif step is not None and step.events:
+        # A release or revert recorded its Events in _act, once it was pushed.
+        acted = step is not None and step.action in ("release", "revert")
+        if old_reason != new_reason and not acted:
+            if step is not None and step.events:
                 for type_, reason, message in step.events:
                     self._emit(obj, type_, reason, message)
             elif new_reason and step is None:
