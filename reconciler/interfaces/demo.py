@@ -83,8 +83,9 @@ def make_remote(work: Path) -> Path:
     return bare
 
 
-def seed(emulator: Emulator) -> None:
-    """The cluster as Flux would have built it from sample-repo/, with a short bake."""
+def seed(emulator: Emulator, *, bake: str = BAKE, deploy_timeout: str = "30s") -> None:
+    """The cluster as Flux would have built it from sample-repo/, with short timings
+    (the end-to-end tests seed their emulator with this too)."""
     yaml = YAML(typ="safe")
     for path in sorted(SAMPLE.rglob("*.yaml")):
         for doc in yaml.load_all(path.read_text()):
@@ -97,8 +98,8 @@ def seed(emulator: Emulator) -> None:
                         "GitRepository"):
                 obj = copy.deepcopy(doc)
                 if kind == "Rollout":
-                    obj["spec"]["bakeTime"] = BAKE  # minutes in sample-repo; seconds here
-                    obj["spec"]["deployTimeout"] = "30s"
+                    obj["spec"]["bakeTime"] = bake  # minutes in sample-repo; seconds here
+                    obj["spec"]["deployTimeout"] = deploy_timeout
                 emulator.apply(obj)
     emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="podinfo",
                         status={"latestRef": {"name": "ghcr.io/stefanprodan/podinfo",

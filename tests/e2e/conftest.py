@@ -18,7 +18,6 @@ over a window (``stays``).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -33,11 +32,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from ruamel.yaml import YAML
 
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
-from tests.integration.conftest import SAMPLE, sample_files
+from reconciler.interfaces import demo
+from tests.integration.conftest import sample_files
 from tests.support import githttp, gitrepo
 
 T = TypeVar("T")
@@ -46,8 +45,6 @@ ROLLOUT_API = "kuberik.com/v1alpha1"
 HC_API = "kuberik.com/v1alpha1"
 GATE_API = "kuberik.com/v1alpha1"
 IMAGE_API = "image.toolkit.fluxcd.io/v1"
-SEEDED_KINDS = ("Rollout", "ImagePolicy", "HealthCheck", "Kustomization", "GitRepository")
-HEALTH_CHECKS = ("podinfo-error-rate", "podinfo-latency")
 APPS = "clusters/production/apps.yaml"
 
 BAKE = "2s"
@@ -334,27 +331,7 @@ class E2E:
 
 def seed(emulator: Emulator) -> None:
     """The cluster as Flux would have built it from sample-repo/, with short timings."""
-    yaml = YAML(typ="safe")
-    for path in sorted(SAMPLE.rglob("*.yaml")):
-        for doc in yaml.load_all(path.read_text()):
-            if not isinstance(doc, dict) or doc.get("kind") not in SEEDED_KINDS:
-                continue
-            if str(doc.get("apiVersion", "")).startswith("kustomize.config.k8s.io"):
-                continue  # kustomize's own kustomization.yaml, not a cluster object
-            obj = copy.deepcopy(doc)
-            if obj["kind"] == "Rollout":
-                obj["spec"]["bakeTime"] = BAKE  # minutes in sample-repo; seconds here
-                obj["spec"]["deployTimeout"] = DEPLOY_TIMEOUT
-            emulator.apply(obj)
-    emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="podinfo",
-                        status={"latestRef": {"name": "ghcr.io/stefanprodan/podinfo",
-                                              "tag": "6.4.0"}})
-    emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="frontend",
-                        status={"latestRef": {"name": "ghcr.io/example/frontend",
-                                              "tag": "1.4.2"}})
-    for name in HEALTH_CHECKS:
-        emulator.set_status(HC_API, "HealthCheck", namespace="apps", name=name, status={
-            "status": "Healthy", "message": "within objectives", "lastChangeTime": now()})
+    demo.seed(emulator, bake=BAKE, deploy_timeout=DEPLOY_TIMEOUT)
 
 
 @pytest.fixture
