@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters import git
-from reconciler.adapters.gitauth import Credentials
 from reconciler.engine.releaser import Releaser, Retry
-from tests.support import githttp, gitrepo
-from tests.support.fixtures import Remote
+from tests.support import gitrepo
+from tests.support.fixtures import Remote, remote_over
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample-repo"
@@ -33,12 +32,8 @@ def fleet(tmp_path: Path, git_home: Path) -> gitrepo.BareRepo:
 @pytest.fixture(params=["file", "http"])
 def fleet_remote(request: pytest.FixtureRequest, git_home: Path,
                  fleet: gitrepo.BareRepo) -> Iterator[Remote]:
-    if request.param == "file":
-        yield Remote("file", fleet.url, None, fleet)
-        return
-    with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
-        creds = Credentials(username=server.username, password=server.password)
-        yield Remote("http", server.url_for(fleet.path), creds, fleet, server)
+    with remote_over(request.param, fleet, home=git_home) as remote:
+        yield remote
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +75,22 @@ class Remote:
     server: githttp.GitHTTPServer | None = None
 
 
+@contextmanager
+def remote_over(transport: str, repo: gitrepo.BareRepo, *, home: Path) -> Iterator[Remote]:
+    """``repo`` reached over ``file://`` or over git http-backend with basic auth."""
+    if transport == "file":
+        yield Remote("file", repo.url, None, repo)
+        return
+    with githttp.serve_git_http(repo.path.parent, home=home / "http") as server:
+        creds = Credentials(username=server.username, password=server.password)
+        yield Remote("http", server.url_for(repo.path), creds, repo, server)
+
+
 @pytest.fixture(params=["file", "http"])
 def git_remote(request: pytest.FixtureRequest, tmp_path: Path, git_home: Path,
                config_repo: gitrepo.BareRepo) -> Iterator[Remote]:
-    if request.param == "file":
-        yield Remote("file", config_repo.url, None, config_repo)
-        return
-    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "http") as server:
-        creds = Credentials(username=server.username, password=server.password)
-        yield Remote("http", server.url_for(config_repo.path), creds, config_repo, server)
+    with remote_over(request.param, config_repo, home=git_home) as remote:
+        yield remote
 
 
 @pytest.fixture
