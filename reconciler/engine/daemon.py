@@ -43,6 +43,7 @@ from reconciler.core import (
     status,
     trailers,
 )
+from reconciler.engine import faults
 from reconciler.engine import presets as preset_files
 from reconciler.engine.informers import Store
 from reconciler.engine.releaser import Expect, Releaser
@@ -553,6 +554,7 @@ class Daemon:
                                   f"({result.message}); set a release with "
                                   f"`reconciler release {key} <tag> --push`")
         if result.outcome == "pushed":
+            faults.hit("release-pushed" if step.action == "release" else "revert-pushed")
             if step.action == "release":
                 self.metrics.release_pushed()
             else:
@@ -629,6 +631,8 @@ class Daemon:
             return False
         self._conflicts.clear(key)
         self._count_bakes(previous, new)
+        if faults.armed and _bake_started(previous, new):
+            faults.hit("bake-started")
         # A release or revert recorded its Events in _act, once it was pushed.
         acted = step is not None and step.action in ("release", "revert")
         if old_reason != new_reason and not acted:
@@ -721,3 +725,10 @@ def _ready_reason(s: Mapping[str, Any] | None) -> str | None:
             return reason if isinstance(reason, str) else None
     return None
 
+
+def _bake_started(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Did this status write start a bake (a bakeStartTime the old status lacked)?"""
+    def started(s: Mapping[str, Any] | None) -> set[Any]:
+        return {h.get("commit") for h in (s or {}).get("history") or []
+                if isinstance(h, Mapping) and h.get("bakeStartTime")}
+    return bool(started(new) - started(previous))

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.adapters import cluster as k8s
+from reconciler.engine import faults
 from reconciler.errors import ConflictError, ReconcilerError
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class LeaderElector:
                     # lapsed in between, so say so before leading again.
                     self._set_leading(False)
                 self._renewed_at = self.monotonic()
+                if not self._leading:
+                    faults.hit("lease-acquired")
                 self._set_leading(True)
             elif not self.is_leader():
                 self._set_leading(False)

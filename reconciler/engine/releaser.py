@@ -21,6 +21,7 @@ from typing import Literal
 from reconciler.adapters import git
 from reconciler.core import manifests, models, planning, rewrite, trailers, versions
 from reconciler.core.changes import ChangeSet
+from reconciler.engine import faults
 from reconciler.engine.snapshot import Scanner, Snapshot
 from reconciler.errors import (
     GitError,
@@ -207,6 +208,8 @@ class Releaser:
                                      allow_empty=not files)
             if not push:
                 return _with(result, commit=sha, attempts=attempt, files=files)
+            faults.hit("revert-built" if result.action in ("revert", "rollback")
+                       else "release-built")
             started = time.perf_counter()
             try:
                 self.mirror.push(sha)

@@ -22,6 +22,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
+from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon, Options
 from reconciler.engine.leader import LeaderElector
 from reconciler.errors import InputError
@@ -62,6 +63,7 @@ def run(*, mirror: git.Mirror, kubeconfig: Path | None, namespace: str | None, w
         webhook_secret_file: Path | None = None,
         leader_election: tuple[str, str, tuple[float, float, float]] | None = None) -> None:
     setup_logging(log_format)
+    faults.check()
     secret = http.load_secret(webhook_secret_file) if webhook_secret_file else None
     address = _address(http_address)
     cluster = k8s.Cluster.connect(kubeconfig=kubeconfig, namespace=namespace)
