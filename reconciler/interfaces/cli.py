@@ -4,8 +4,8 @@ Every command reads the config repository through a persistent local mirror
 (``--cache-dir``), so a second run only fetches what is new. Exit codes: 0
 success, 1 the command ran and found problems (or the remote failed), 2 usage or
 input error. Errors are one line on stderr; credentials never appear in them.
-Every option can also be set through an environment variable
-(``RECONCILER_<OPTION>``, e.g. ``RECONCILER_REPO``).
+Every option can also be set through the environment variable its help names
+(reconciler/interfaces/settings.py defines them all, e.g. ``RECONCILER_REPO``).
 """
 
 from __future__ import annotations
@@ -28,17 +28,13 @@ from reconciler.core import manifests, planning, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
+from reconciler.interfaces import settings
+from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
-DEFAULT_PASSWORD_ENV = "RECONCILER_GIT_PASSWORD"
-
-
-def _default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "reconciler"
 
 
 def _fail(message: str, code: int) -> None:
@@ -67,88 +63,45 @@ def handle_errors(fn: F) -> F:
 
 def repo_options(fn: F) -> F:
     """Options every command that reads the config repository shares."""
-    options = [
-        click.option("--repo", required=True, envvar="RECONCILER_REPO",
-                     help="Config repository: a local path, file://, https:// or ssh:// URL."),
-        click.option("--branch", default="main", show_default=True,
-                     envvar="RECONCILER_BRANCH", help="Branch Flux applies."),
-        click.option("--cache-dir", type=click.Path(path_type=Path),
-                     default=_default_cache, envvar="RECONCILER_CACHE_DIR",
-                     help="Where the local mirror of the repository lives."),
-        click.option("--username", envvar="RECONCILER_GIT_USERNAME",
-                     help="HTTPS user name."),
-        click.option("--password-file", type=click.Path(path_type=Path),
-                     envvar="RECONCILER_GIT_PASSWORD_FILE",
-                     help="File holding the HTTPS password or token."),
-        click.option("--password-env", metavar="NAME",
-                     help="Environment variable holding the HTTPS password or token "
-                          "(RECONCILER_GIT_PASSWORD is read when it is set)."),
-        click.option("--ssh-key", type=click.Path(path_type=Path),
-                     envvar="RECONCILER_GIT_SSH_KEY", help="SSH private key file."),
-        click.option("--ssh-key-passphrase-file", type=click.Path(path_type=Path),
-                     envvar="RECONCILER_GIT_SSH_KEY_PASSPHRASE_FILE",
-                     help="File holding the SSH key's passphrase."),
-        click.option("--known-hosts", type=click.Path(path_type=Path),
-                     envvar="RECONCILER_GIT_KNOWN_HOSTS",
-                     help="known_hosts file for SSH host key checks "
-                          "(default ~/.ssh/known_hosts)."),
-        click.option("--insecure-skip-host-key-check", is_flag=True,
-                     envvar="RECONCILER_GIT_INSECURE_SKIP_HOST_KEY_CHECK",
-                     help="Accept any SSH host key. Only for throw-away test set-ups."),
-        click.option("--ca-bundle", type=click.Path(path_type=Path),
-                     envvar="RECONCILER_GIT_CA_BUNDLE",
-                     help="CA certificates for HTTPS remotes with a private CA."),
-        click.option("--author-name", default="reconciler", show_default=True,
-                     envvar="RECONCILER_AUTHOR_NAME", help="Commit author name."),
-        click.option("--author-email", default="reconciler@localhost", show_default=True,
-                     envvar="RECONCILER_AUTHOR_EMAIL", help="Commit author email."),
-        click.option("--policies", type=click.Path(path_type=Path, file_okay=False),
-                     envvar="RECONCILER_POLICIES",
-                     help="Directory of release policy presets (default: built-in)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _ns_name(value: str, what: str) -> str:
-    namespace, sep, name = value.partition("/")
-    if not sep or not namespace or not name or "/" in name:
-        raise click.BadParameter(f"{value!r}: expected NAMESPACE/NAME", param_hint=f"--{what}")
-    return value
+    return settings.options(settings.GitSettings, settings.ReleaseSettings)(fn)
 
 
 def open_releaser(opts: dict[str, Any]) -> Releaser:
-    """Build the mirror and releaser from the shared options (which it consumes)."""
-    for option in ("ssh_key", "known_hosts", "ssh_key_passphrase_file", "ca_bundle",
-                   "password_file"):
-        path = opts.get(option)
-        if path is not None and not Path(path).is_file():
-            flag = "--" + option.replace("_", "-")
-            raise InputError(f"{flag} {path}: no such file (credentials and known_hosts "
-                             f"are read from mounted files)")
-    password_env = opts.pop("password_env")
-    password_file = opts.pop("password_file")
+    """Build the mirror and releaser from the git settings given as flags (consumed
+    from ``opts``), the environment and the defaults."""
+    config = settings.load(settings.GitSettings, opts)
+    for name in settings.GitSettings.model_fields:
+        opts.pop(name, None)
+    return releaser_for(config)
+
+
+def releaser_for(config: settings.GitSettings) -> Releaser:
+    config.check_files()
+    password_env, password_file = config.password_env, config.password_file
     if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
         password_env = DEFAULT_PASSWORD_ENV
     credentials = git.Credentials.from_sources(
-        username=opts.pop("username"),
+        username=config.username,
         password_file=password_file,
         password_env=password_env,
-        ssh_key=opts.pop("ssh_key"),
-        ssh_passphrase_file=opts.pop("ssh_key_passphrase_file"),
-        known_hosts=opts.pop("known_hosts"),
-        insecure_skip_host_key_check=opts.pop("insecure_skip_host_key_check"),
-        ca_bundle=opts.pop("ca_bundle"),
+        ssh_key=config.ssh_key,
+        ssh_passphrase_file=config.ssh_key_passphrase_file,
+        known_hosts=config.known_hosts,
+        insecure_skip_host_key_check=config.insecure_skip_host_key_check,
+        ca_bundle=config.ca_bundle,
     )
     mirror = git.Mirror.open(
-        opts.pop("repo"),
-        cache_dir=opts.pop("cache_dir"),
-        branch=opts.pop("branch"),
+        config.repo,
+        cache_dir=config.cache_dir,
+        branch=config.branch,
         credentials=credentials,
-        author=git.Author(name=opts.pop("author_name"), email=opts.pop("author_email")),
+        author=git.Author(name=config.author_name, email=config.author_email),
     )
     return Releaser(mirror)
+
+
+def _policies(opts: dict[str, Any]) -> Path | None:
+    return settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")}).policies
 
 
 def _report_unparsable(inventory: manifests.Inventory) -> None:
@@ -181,7 +134,7 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
         if not sep or "/" not in key or not tag:
             raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
         candidates.setdefault(key, []).append(tag)
-    policies = preset_files.load(opts.pop("policies"))
+    policies = preset_files.load(_policies(opts))
     releaser = open_releaser(opts)
     snap = releaser.snapshot()
     inv = snap.inventory
@@ -238,7 +191,7 @@ def _print_result(result: Result, *, show_diff: bool, old: dict[str, bytes]) -> 
 def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> None:
     """Write TAG into every target of NS/NAME as one commit."""
     versions.parse(tag)
-    opts.pop("policies")
+    _policies(opts)
     releaser = open_releaser(opts)
     snap = releaser.snapshot()
     _report_unparsable(snap.inventory)
@@ -259,7 +212,7 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
 @handle_errors
 def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) -> None:
     """Revert NS/NAME's last release commit (git's revert shape, with trailers)."""
-    opts.pop("policies")
+    _policies(opts)
     releaser = open_releaser(opts)
     result = releaser.revert(rollout, reason=reason, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
@@ -281,7 +234,7 @@ def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
 @handle_errors
 def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
     """The audit trail, newest first, read from git trailers alone."""
-    opts.pop("policies")
+    _policies(opts)
     releaser = open_releaser(opts)
     records = list(releaser.scanner.history(releaser.mirror.fetch()))
     if rollout:
@@ -308,7 +261,7 @@ def history(rollout: str | None, output: str, limit: int | None, **opts: Any) ->
 @handle_errors
 def validate(**opts: Any) -> None:
     """Lint the repository's rollout set-up; exit 1 when anything is wrong."""
-    policies = preset_files.load(opts.pop("policies"))
+    policies = preset_files.load(_policies(opts))
     releaser = open_releaser(opts)
     snap = releaser.snapshot()
     inv = snap.inventory
@@ -348,77 +301,17 @@ def validate(**opts: Any) -> None:
 
 
 @cli.command()
-@repo_options
-@click.option("--kubeconfig", type=click.Path(path_type=Path), envvar="RECONCILER_KUBECONFIG",
-              help="kubeconfig file; default: in-cluster config, then $KUBECONFIG.")
-@click.option("--namespace", envvar="RECONCILER_NAMESPACE",
-              help="Watch Rollouts in this namespace only (default: all).")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              envvar="RECONCILER_WORKERS", help="Rollouts reconciled in parallel.")
-@click.option("--resync-interval", type=click.FloatRange(min=1), default=300.0,
-              show_default=True, envvar="RECONCILER_RESYNC_INTERVAL",
-              help="Seconds between full reconciles of every Rollout.")
-@click.option("--fetch-interval", type=click.FloatRange(min=0.1), default=30.0,
-              show_default=True, envvar="RECONCILER_FETCH_INTERVAL",
-              help="Seconds between fetches of the config repository.")
-@click.option("--flux-source", default="flux-system/flux-system", show_default=True,
-              envvar="RECONCILER_FLUX_SOURCE", callback=lambda ctx, param, value: _ns_name(
-                  value, "flux-source"),
-              help="NS/NAME of the Flux GitRepository serving the config repository.")
-@click.option("--flux-nudge/--no-flux-nudge", default=True, show_default=True,
-              envvar="RECONCILER_FLUX_NUDGE",
-              help="After a push, ask Flux to fetch at once (reconcile.fluxcd.io/requestedAt).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              envvar="RECONCILER_LOG_FORMAT", help="Log line format.")
-@click.option("--http-address", default="0.0.0.0:8080", show_default=True,
-              envvar="RECONCILER_HTTP_ADDRESS",
-              help="HOST:PORT for /healthz, /readyz, /metrics, webhooks and the API "
-                   "('off' to disable).")
-@click.option("--webhook-secret-file", type=click.Path(path_type=Path),
-              envvar="RECONCILER_WEBHOOK_SECRET_FILE",
-              help="File with the HMAC secret for /hooks/*; without it the hooks are off.")
-@click.option("--leader-elect/--no-leader-elect", default=False, show_default=True,
-              envvar="RECONCILER_LEADER_ELECT",
-              help="Run as one of several replicas: only the Lease holder reconciles.")
-@click.option("--leader-election-namespace", default="reconciler-system", show_default=True,
-              envvar="RECONCILER_LEADER_ELECTION_NAMESPACE",
-              help="Namespace of the leader election Lease.")
-@click.option("--leader-election-name", default="reconciler-leader", show_default=True,
-              envvar="RECONCILER_LEADER_ELECTION_NAME", help="Name of the Lease.")
-@click.option("--leader-election-timings", default="15,10,2", show_default=True,
-              envvar="RECONCILER_LEADER_ELECTION_TIMINGS", metavar="LEASE,RENEW,RETRY",
-              help="Lease duration, renew deadline and retry period, in seconds.")
+@settings.options(*settings.RUN_GROUPS)
 @handle_errors
-def run(kubeconfig: Path | None, namespace: str | None, workers: int, resync_interval: float,
-        fetch_interval: float, flux_source: str, flux_nudge: bool, log_format: str,
-        http_address: str, webhook_secret_file: Path | None, leader_elect: bool,
-        leader_election_namespace: str, leader_election_name: str,
-        leader_election_timings: str, **opts: Any) -> None:
-    """The daemon: release, bake and revert every Rollout, beside Flux."""
+def run(**given: Any) -> None:
+    """The daemon: release, bake and revert every Rollout, beside Flux.
+
+    Every option can also be set with the environment variable named in its help
+    (a flag wins over the variable)."""
     from reconciler.interfaces import daemon_main
 
-    policies_dir = opts.pop("policies")
-    releaser = open_releaser(opts)
-    daemon_main.run(
-        mirror=releaser.mirror, kubeconfig=kubeconfig, namespace=namespace,
-        workers=workers, resync_interval=resync_interval, fetch_interval=fetch_interval,
-        flux_source=flux_source, flux_nudge=flux_nudge, policies_dir=policies_dir,
-        log_format=log_format, http_address=http_address,
-        webhook_secret_file=webhook_secret_file,
-        leader_election=(leader_election_namespace, leader_election_name,
-                         _timings(leader_election_timings)) if leader_elect else None)
-
-
-def _timings(value: str) -> tuple[float, float, float]:
-    try:
-        lease, renew, retry = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected LEASE,RENEW,RETRY seconds",
-                                 param_hint="--leader-election-timings") from None
-    if not 0 < retry < renew < lease:
-        raise click.BadParameter(f"{value!r}: needs 0 < retry < renew < lease",
-                                 param_hint="--leader-election-timings")
-    return lease, renew, retry
+    config = settings.RunSettings.load(given)
+    daemon_main.run(config, mirror=releaser_for(config.git).mirror)
 
 
 @cli.command()

@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 
 from pythonjsonlogger.json import JsonFormatter
@@ -25,9 +24,9 @@ from reconciler.adapters import git
 from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon, Options
 from reconciler.engine.leader import LeaderElector
-from reconciler.errors import InputError
 from reconciler.interfaces import http
 from reconciler.interfaces.metrics import Metrics
+from reconciler.interfaces.settings import RunSettings
 
 log = logging.getLogger("reconciler")
 
@@ -48,37 +47,30 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def _address(value: str) -> tuple[str, int] | None:
-    if value == "off":
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise InputError(f"--http-address {value!r}: expected HOST:PORT or 'off'")
-    return host or "0.0.0.0", int(port)
-
-
-def run(*, mirror: git.Mirror, kubeconfig: Path | None, namespace: str | None, workers: int,
-        resync_interval: float, fetch_interval: float, flux_source: str, flux_nudge: bool,
-        policies_dir: Path | None, log_format: str, http_address: str = "off",
-        webhook_secret_file: Path | None = None,
-        leader_election: tuple[str, str, tuple[float, float, float]] | None = None) -> None:
-    setup_logging(log_format)
+def run(config: RunSettings, *, mirror: git.Mirror) -> None:
+    server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
+    setup_logging(server_cfg.log_format)
     faults.check()
-    secret = http.load_secret(webhook_secret_file) if webhook_secret_file else None
-    address = _address(http_address)
-    cluster = k8s.Cluster.connect(kubeconfig=kubeconfig, namespace=namespace)
+    secret = (http.load_secret(server_cfg.webhook_secret_file)
+              if server_cfg.webhook_secret_file else None)
+    address = server_cfg.address
+    namespace = cluster_cfg.namespace
+    cluster = k8s.Cluster.connect(kubeconfig=cluster_cfg.kubeconfig, namespace=namespace)
     metrics = Metrics()
     elector: LeaderElector | None = None
-    if leader_election is not None:
-        lease_ns, lease_name, (lease, renew, retry) = leader_election
-        elector = LeaderElector(cluster, namespace=lease_ns, name=lease_name,
+    if config.leader.leader_elect:
+        lease, renew, retry = config.leader.timings
+        elector = LeaderElector(cluster, namespace=config.leader.leader_election_namespace,
+                                name=config.leader.leader_election_name,
                                 lease_duration=lease, renew_deadline=renew, retry_period=retry)
     daemon = Daemon(
         cluster=cluster, mirror=mirror, metrics=metrics,
         is_leader=elector.is_leader if elector else (lambda: True),
-        options=Options(namespace=namespace, workers=workers, resync_interval=resync_interval,
-                        fetch_interval=fetch_interval, flux_source=flux_source,
-                        flux_nudge=flux_nudge, policies_dir=policies_dir))
+        options=Options(namespace=namespace, workers=sched.workers,
+                        resync_interval=sched.resync_interval,
+                        fetch_interval=sched.fetch_interval,
+                        flux_source=cluster_cfg.flux_source, flux_nudge=cluster_cfg.flux_nudge,
+                        policies_dir=config.release.policies))
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)

@@ -279,9 +279,9 @@ def test_lease_role_is_namespaced_and_minimal() -> None:
     assert grants(role) == EXPECTED_LEASE_RULES
     used = {u for u in daemon_uses() if u[0] == "coordination.k8s.io"}
     assert used <= EXPECTED_LEASE_RULES, sorted(used - EXPECTED_LEASE_RULES)
-    from reconciler.interfaces import cli
+    from reconciler.interfaces.settings import LeaderSettings
 
-    lease = {p.name: p for p in cli.run.params}["leader_election_name"].default
+    lease = LeaderSettings.model_fields["leader_election_name"].default
     for rule in role["rules"]:
         if rule["verbs"] != ["create"]:  # create cannot be limited to a name
             assert rule["resourceNames"] == [lease], rule
@@ -342,37 +342,37 @@ def settings() -> dict[str, str]:
 
 
 def test_every_reconciler_variable_is_a_documented_run_option() -> None:
-    from reconciler.interfaces import cli
+    from reconciler.interfaces import settings as config
 
     proc = subprocess.run([sys.executable, "-m", "reconciler", "run", "--help"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    by_env = {p.envvar: p for p in cli.run.params if isinstance(p.envvar, str)}
+    known = {group.env_name(field): group.flag(field) for group in config.RUN_GROUPS
+             for field in group.model_fields}
     variables = {*settings(), *sample_settings()}
     assert {"RECONCILER_REPO", "RECONCILER_GIT_SSH_KEY", "RECONCILER_GIT_KNOWN_HOSTS",
             "RECONCILER_CACHE_DIR"} <= variables
     for var in sorted(variables):
-        if var in proc.stdout:
-            continue
-        assert var in by_env, f"{var} is set in deploy/ but `reconciler run` has no such option"
-        flag = max(by_env[var].opts, key=len)
-        assert flag in proc.stdout, f"{var} ({flag}) is not in `reconciler run --help`"
+        assert var in known, f"{var} is set in deploy/ but `reconciler run` has no such setting"
+        assert var in proc.stdout and known[var] in proc.stdout, (
+            f"{var} ({known[var]}) is not in `reconciler run --help`")
 
 
 @pytest.mark.parametrize("source", ["deploy", "sample-repo"])
 def test_run_accepts_the_settings(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The values parse as `reconciler run` parses them (types, ranges, NS/NAME)."""
-    from reconciler.interfaces import cli
+    from reconciler.interfaces import settings as config
 
     values = settings() if source == "deploy" else {**settings(), **sample_settings()}
     for name in [n for n in os.environ if n.startswith("RECONCILER_")]:
         monkeypatch.delenv(name)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    ctx = cli.run.make_context("run", [])
-    assert ctx.params["repo"] == values["RECONCILER_REPO"]
-    assert str(ctx.params["cache_dir"]) == values["RECONCILER_CACHE_DIR"]
-    assert ctx.params["log_format"] == "json"
+    loaded = config.RunSettings.load({})
+    assert loaded.git.repo == values["RECONCILER_REPO"]
+    assert str(loaded.git.cache_dir) == values["RECONCILER_CACHE_DIR"]
+    assert loaded.server.log_format == "json"
+    assert loaded.leader.leader_elect
 
 
 # -- sample-repo: installed beside Flux ----------------------------------------------
