@@ -12,6 +12,7 @@ Hooks for tests and the demo (all thread-safe)::
         server.url, server.write_kubeconfig(path)
         server.apply(obj); server.set_status(...); server.objects(...)   # act as Flux
         server.compact()                      # old resourceVersions now get 410
+        server.expire_watches()               # every watch is cut; resuming gets 410
         server.drop_watches()                 # cut every open watch stream
         server.stop(); server.start()         # the API server goes away, comes back
         server.pause(); server.resume()       # reachable, but every request gets 503
@@ -172,6 +173,13 @@ class Emulator:
 
     def compact(self) -> None:
         self.store.compact()
+
+    def expire_watches(self) -> None:
+        """Every client must relist: no resourceVersion handed out so far can be watched
+        from (410 Expired, in the stream as real servers send it), and every open watch
+        is cut so that its client meets that at once. Returns once they are cut."""
+        self.store.expire()
+        self.drop_watches()
 
     def watchers(self) -> int:
         """How many watch streams are open right now."""

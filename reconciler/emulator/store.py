@@ -204,6 +204,14 @@ class Store:
             self._history.clear()
             self._compacted = self._rv
 
+    def expire(self) -> None:
+        """Like ``compact``, and move the resourceVersion on (no object changes), so
+        that a watch resumed from any resourceVersion handed out so far, the current
+        one included, gets 410; a fresh list hands out one that works."""
+        with self._lock:
+            self._rv += 1
+            self.compact()
+
     # -- watches -------------------------------------------------------------
 
     def subscribe(self, res: Resource, flt: WatchFilter, resource_version: str | None) -> (

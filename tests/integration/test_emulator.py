@@ -442,6 +442,22 @@ def test_watch_from_a_compacted_resource_version_is_gone(
         ("ADDED", "c")]
 
 
+def test_expire_watches_makes_every_client_relist(
+        custom: client.CustomObjectsApi, server: Emulator) -> None:
+    create(custom, rollout("a"))
+    current = server.resource_version  # even the newest resourceVersion handed out
+    server.expire_watches()
+    with pytest.raises(ApiException) as caught:
+        take(stream(custom, resource_version=current, timeout_seconds=5), 1)
+    assert caught.value.status == 410
+    # A fresh list hands out a resourceVersion that can be watched from.
+    listed = custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)
+    assert [o["metadata"]["name"] for o in listed["items"]] == ["a"]
+    create(custom, rollout("b"))
+    assert take(stream(custom, resource_version=listed["metadata"]["resourceVersion"],
+                       timeout_seconds=5), 1) == [("ADDED", "b")]
+
+
 def test_a_bounded_history_expires_old_resource_versions() -> None:
     with Emulator(history_limit=3) as emu, client.ApiClient(
             client.Configuration(host=emu.url)) as api:

@@ -5,6 +5,14 @@ GitLab all speak smart HTTP), with the parts tests need to see: server-side hook
 run (``file://`` skips them), pushes can be refused, credentials can be wrong, and
 the server counts what it answered so a test can prove a client did not loop.
 
+Faults, switched on and off while a client runs (for tests/reliability)::
+
+    server.go_offline(); server.go_online()   # connection refused, then back on the
+                                              # same port
+    server.unavailable = 503                  # reachable, every request answered 503
+    server.set_password("rotated")            # the old credentials are revoked
+    server.stats.count(since=t)               # requests answered since monotonic t
+
 Optional TLS: pass ``tls=TLSFiles(...)`` (see ``make_tls_files``) to serve HTTPS
 with a certificate signed by a throwaway CA.
 """
@@ -17,6 +25,7 @@ import os
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,19 +40,25 @@ class ServerStats:
     """What the server answered, for assertions (thread-safe enough: GIL + a lock)."""
 
     requests: list[tuple[str, str, int]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, method: str, path: str, status: int) -> None:
         with self.lock:
             self.requests.append((method, path, status))
+            self.times.append(time.monotonic())
 
-    def count(self, status: int) -> int:
+    def count(self, status: int | None = None, *, since: float | None = None) -> int:
+        """Requests answered with ``status`` (None: any) at or after ``since``."""
         with self.lock:
-            return sum(1 for _, _, code in self.requests if code == status)
+            return sum(1 for (_, _, code), at in zip(self.requests, self.times, strict=True)
+                       if (status is None or code == status)
+                       and (since is None or at >= since))
 
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.times.clear()
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ class _GitHTTPServer(http.server.ThreadingHTTPServer):
     password: str
     stats: ServerStats
     home: Path
+    unavailable: int | None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -114,6 +130,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
+        if self.server.unavailable is not None:
+            self._send(self.server.unavailable, [("Content-Type", "text/plain"),
+                                                 ("Retry-After", "1")],
+                       b"service unavailable (switched off by the test)\n")
+            return
         if not self._authorized():
             self._send(401, [("WWW-Authenticate", 'Basic realm="git"'),
                              ("Content-Type", "text/plain")], b"authentication required\n")
@@ -168,6 +189,7 @@ class GitHTTPServer:
     username: str
     password: str
     stats: ServerStats
+    _runner: _Runner | None = field(default=None, repr=False)
 
     def url_for(self, repo: Path, *, with_user: bool = False) -> str:
         rel = repo.relative_to(self.project_root).as_posix()
@@ -175,6 +197,89 @@ class GitHTTPServer:
             scheme, rest = self.base_url.split("://", 1)
             return f"{scheme}://{self.username}@{rest}/{rel}"
         return f"{self.base_url}/{rel}"
+
+    @property
+    def unavailable(self) -> int | None:
+        """While set, every request is answered with this status (503: a proxy with
+        no git server behind it)."""
+        return self._runner_or_fail().unavailable
+
+    @unavailable.setter
+    def unavailable(self, status: int | None) -> None:
+        runner = self._runner_or_fail()
+        runner.unavailable = status
+        if runner.server is not None:
+            runner.server.unavailable = status
+
+    def set_password(self, password: str) -> None:
+        """Accept only ``password`` from now on (the old one is revoked)."""
+        runner = self._runner_or_fail()
+        self.password = runner.password = password
+        if runner.server is not None:
+            runner.server.password = password
+
+    def go_offline(self) -> None:
+        """Close the listening socket: clients get connection refused."""
+        self._runner_or_fail().stop()
+
+    def go_online(self) -> None:
+        """Listen again on the same port, with the same stats, password and switches."""
+        self._runner_or_fail().start()
+
+    @property
+    def online(self) -> bool:
+        return self._runner_or_fail().server is not None
+
+    def _runner_or_fail(self) -> _Runner:
+        if self._runner is None:
+            raise RuntimeError("not a running server")
+        return self._runner
+
+
+class _Runner:
+    """Owns the listening server and its thread; can stop and listen again on the port."""
+
+    def __init__(self, project_root: Path, *, home: Path, username: str, password: str,
+                 tls: TLSFiles | None) -> None:
+        self.project_root, self.home = project_root, home
+        self.username, self.password = username, password
+        self.tls = tls
+        self.stats = ServerStats()
+        self.unavailable: int | None = None
+        self.port = 0
+        self.server: _GitHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.server is not None:
+            return
+        server = _GitHTTPServer(("127.0.0.1", self.port), _Handler)
+        server.project_root = self.project_root
+        server.username = self.username
+        server.password = self.password
+        server.stats = self.stats
+        server.home = self.home
+        server.unavailable = self.unavailable
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls.server_cert, self.tls.server_key)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        self.port = server.server_address[1]
+        self.thread = threading.Thread(target=server.serve_forever,
+                                       kwargs={"poll_interval": 0.05},
+                                       name=f"git-http-{self.port}")
+        self.server = server
+        self.thread.start()
+
+    def stop(self) -> None:
+        server, thread = self.server, self.thread
+        self.server = self.thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
 
 
 @contextmanager
@@ -187,30 +292,16 @@ def serve_git_http(
     tls: TLSFiles | None = None,
 ) -> Iterator[GitHTTPServer]:
     """Serve every repository under ``project_root`` on 127.0.0.1:<free port>."""
-    server = _GitHTTPServer(("127.0.0.1", 0), _Handler)
-    server.project_root = project_root
-    server.username = username
-    server.password = password
-    server.stats = ServerStats()
-    server.home = home
     home.mkdir(parents=True, exist_ok=True)
-    scheme = "http"
-    if tls is not None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(tls.server_cert, tls.server_key)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
-    port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name=f"git-http-{port}")
-    thread.start()
+    runner = _Runner(project_root, home=home, username=username, password=password, tls=tls)
+    runner.start()
+    scheme = "https" if tls is not None else "http"
     try:
-        yield GitHTTPServer(base_url=f"{scheme}://127.0.0.1:{port}", project_root=project_root,
-                            username=username, password=password, stats=server.stats)
+        yield GitHTTPServer(base_url=f"{scheme}://127.0.0.1:{runner.port}",
+                            project_root=project_root, username=username, password=password,
+                            stats=runner.stats, _runner=runner)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        runner.stop()
 
 
 def make_tls_files(directory: Path, *, host: str = "127.0.0.1") -> TLSFiles:
