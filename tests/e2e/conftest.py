@@ -37,7 +37,7 @@ from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
 from reconciler.interfaces import demo
 from tests.integration.conftest import sample_files
-from tests.support import githttp, gitrepo
+from tests.support import githttp, gitrepo, secretscan
 
 T = TypeVar("T")
 
@@ -145,9 +145,11 @@ class E2E:
                    RECONCILER_CACHE_DIR=str(cache_dir))
         return env
 
-    def start_daemon(self, *extra: str, cache_dir: Path | None = None) -> DaemonProcess:
+    def start_daemon(self, *extra: str, cache_dir: Path | None = None,
+                     env: dict[str, str] | None = None) -> DaemonProcess:
         """``reconciler run`` as a child process, output to ``daemon-<n>.log``; its HTTP
-        server on a free loopback port (the log says which)."""
+        server on a free loopback port (the log says which); ``env`` adds variables
+        (e.g. RECONCILER_FAULT_POINT)."""
         log_path = self.tmp / f"daemon-{len(self.daemons) + 1}.log"
         cmd = [sys.executable, "-m", "reconciler", "run", "--repo", self.url,
                "--username", self.server.username, "--kubeconfig", str(self.kubeconfig),
@@ -156,18 +158,22 @@ class E2E:
         with log_path.open("wb") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT,
-                                    env=self.env(cache_dir or self.cache_dir), cwd=self.tmp)
+                                    env={**self.env(cache_dir or self.cache_dir),
+                                         **(env or {})}, cwd=self.tmp)
         daemon = DaemonProcess(proc, log_path)
+        secretscan.watch_file(log_path, "daemon log")
         self.daemons.append(daemon)
         return daemon
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A person running the ``reconciler`` CLI from their own machine (own cache)."""
-        return subprocess.run(
+        proc = subprocess.run(
             [sys.executable, "-m", "reconciler", *args, "--repo", self.url,
              "--username", self.server.username],
             env=self.env(self.tmp / "cli-cache"), cwd=self.tmp, capture_output=True,
             text=True, timeout=60, check=False)
+        secretscan.capture_process(proc, f"reconciler {args[0]}")
+        return proc
 
     def stop(self) -> None:
         for daemon in self.daemons:
