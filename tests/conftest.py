@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.support.fixtures"]
+# secretscan fails the session when a secret the tests use appears in any log record
+# or captured output (see its docstring).
+pytest_plugins = ["tests.support.secretscan", "tests.support.fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -154,7 +154,7 @@ def decide(o: Observed) -> Step:
                         mine.message or f"{newest.trailers.release} failed",
                         revert=newest.commit, in_flight=newest.commit)
         if mine.bake_status not in SETTLED:
-            superseding = _superseding(o, newest.trailers.release)
+            superseding = _superseding(o, newest.trailers.release, kept)
             if superseding is not None:
                 if _find(kept, newest.commit) is None:
                     kept = [mine, *kept]
@@ -172,12 +172,22 @@ def decide(o: Observed) -> Step:
     return _select(o, kept, current, disagree)
 
 
-def _superseding(o: Observed, in_flight: str) -> str | None:
+def _quarantined(o: Observed, kept: Sequence[Bookkeeping]) -> frozenset[str]:
+    """Releases never picked again on their own: those a revert or rollback took out
+    (git), and those whose bake failed with no revert to write because a person had
+    already changed the targets (status remembers the failure; git does not)."""
+    failed = {k.commit for k in kept if k.bake_status == "Failed"}
+    return trailers.quarantined(o.records, o.rollout) | {
+        r.trailers.release for r in o.records
+        if r.commit in failed and r.trailers.action == "release"}
+
+
+def _superseding(o: Observed, in_flight: str, kept: Sequence[Bookkeeping]) -> str | None:
     # selection validates a wantedVersion pin like any tag (an invalid one is never
     # written); a pin overrides gates, an automatic choice does not.
     decision = selection.choose(
         current=in_flight, candidates=o.candidates, policy=o.policy.selection,
-        quarantined=trailers.quarantined(o.records, o.rollout), gates=o.gate_allowed)
+        quarantined=_quarantined(o, kept), gates=o.gate_allowed)
     if decision.action == "release" and (o.policy.selection.wanted_version
                                          or not o.gate_blocks):
         return decision.next
@@ -263,7 +273,7 @@ def _select(o: Observed, kept: list[Bookkeeping], current: str | None,
         return step("blocked", reasons.SELECTION_BLOCKED, disagree)
     decision = selection.choose(
         current=current, candidates=o.candidates, policy=policy,
-        quarantined=trailers.quarantined(o.records, o.rollout), gates=o.gate_allowed)
+        quarantined=_quarantined(o, kept), gates=o.gate_allowed)
     message = " ".join(decision.reasons)
     if decision.action == "release" and decision.next is not None:
         return step("release", reasons.RELEASE_WRITTEN, message, release=decision.next)

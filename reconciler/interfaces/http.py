@@ -431,7 +431,7 @@ def load_secret(path: Path | str) -> bytes:
         raise PermanentError(f"webhook secret file {path} does not exist") from None
     except OSError as exc:
         raise PermanentError(f"cannot read webhook secret file {path}: {exc.strerror}") from None
-    if not secret:
+    if not secret.strip():  # blanks only: a key anyone could guess
         raise PermanentError(f"webhook secret file {path} is empty")
     return secret
 

@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 from tests.e2e.conftest import E2E, DaemonProcess
+from tests.support import secretscan
 
 LEASE_API = "coordination.k8s.io/v1"
 
@@ -71,7 +72,7 @@ def test_standby_finishes_the_rollout_when_the_leader_is_killed(e2e: E2E) -> Non
 
 
 def test_http_probes_metrics_webhook_and_api(e2e: E2E) -> None:
-    secret = b"webhook-secret-never-logged"
+    secret = secretscan.generate("webhook secret (e2e)").encode()
     (e2e.tmp / "hook-secret").write_bytes(secret + b"\n")
     daemon = e2e.start_daemon("--webhook-secret-file", str(e2e.tmp / "hook-secret"))
     port = port_of(daemon, e2e)

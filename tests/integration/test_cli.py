@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import APPS
-from tests.support import githttp, gitrepo
+from tests.support import githttp, gitrepo, secretscan
 from tests.support.fixtures import Remote
 
 
@@ -19,8 +19,10 @@ def run(*args: str, cache: Path, env: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     full_env.update({"RECONCILER_CACHE_DIR": str(cache), **(env or {})})
-    return subprocess.run([sys.executable, "-m", "reconciler", *args], env=full_env,
+    proc = subprocess.run([sys.executable, "-m", "reconciler", *args], env=full_env,
                           capture_output=True, text=True, timeout=60, check=False)
+    secretscan.capture_process(proc, f"reconciler {args[0]}")
+    return proc
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -107,7 +109,8 @@ def test_unreachable_remote_exit_1(tmp_path: Path) -> None:
 
 def test_wrong_password_exit_1_and_never_printed(fleet: gitrepo.BareRepo, git_home: Path,
                                                  tmp_path: Path) -> None:
-    secret = "s3cr3t-token-that-must-not-leak"
+    secret = secretscan.register("s3cr3t-token-that-must-not-leak", "wrong git password "
+                                 "(test_cli.py)")
     with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
         proc = run("plan", "--repo", server.url_for(fleet.path), "--username", server.username,
                    cache=tmp_path, env={"RECONCILER_GIT_PASSWORD": secret})

@@ -12,15 +12,32 @@ import pytest
 
 from reconciler.adapters.gitauth import Credentials, RemoteURL, host_key_problem, mask
 from reconciler.errors import InputError
+from tests.support import secretscan
 
 
 def test_password_from_a_file_loses_one_trailing_newline(tmp_path: Path) -> None:
     secret = tmp_path / "token"
-    secret.write_text("ghp_abc def \n")
+    secret.write_text(secretscan.register("ghp_abc def ", "token (test_git_credentials.py)")
+                      + "\n")
     creds = Credentials.from_sources(username="bot", password_file=secret)
     assert creds.password == "ghp_abc def "
-    secret.write_text("crlf-token\r\n")
+    secret.write_text(secretscan.register("crlf-token", "token (test_git_credentials.py)")
+                      + "\r\n")
     assert Credentials.from_sources(password_file=str(secret)).password == "crlf-token"
+
+
+def test_a_rotated_password_file_is_read_again(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    old = secretscan.generate("old token (test_git_credentials.py)")
+    new = secretscan.generate("rotated token (test_git_credentials.py)")
+    secret.write_text(old + "\n")
+    creds = Credentials.from_sources(username="bot", password_file=secret)
+    assert creds.refreshed() is creds  # unchanged: the same object, nothing re-built
+    secret.write_text(new + "\n")  # the Secret was rotated
+    assert creds.refreshed().password == new
+    secret.write_text("")  # half-written, or removed: keep what worked before
+    assert creds.refreshed().password == old
+    assert Credentials(password=old).refreshed().password == old  # no file: as given
 
 
 def test_password_from_an_environment_variable() -> None:

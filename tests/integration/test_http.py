@@ -23,8 +23,9 @@ from fastapi.testclient import TestClient
 from reconciler.errors import PermanentError
 from reconciler.interfaces import http
 from reconciler.interfaces.metrics import Metrics
+from tests.support import secretscan
 
-SECRET = b"hunter2-webhook-key-5f3a"
+SECRET = secretscan.generate("webhook secret (tests/integration/test_http.py)").encode()
 LIMIT = 4096
 
 PODINFO: dict[str, Any] = {
@@ -329,7 +330,7 @@ def test_a_failing_daemon_gives_500_and_the_server_carries_on(
 
 def test_logs_never_hold_the_body_or_the_secret(client: TestClient,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    canary = "canary-7f1e"
+    canary = secretscan.register("canary-7f1e", "webhook body canary (test_http.py)")
     bodies = [
         f'{{"rollout": "apps/podinfo", "tag": "{canary}"}}'.encode(),
         f'{{"rollout": "apps/podinfo", "tag": "6.6.0", "x": "{canary}"'.encode(),

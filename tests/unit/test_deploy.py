@@ -35,13 +35,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 NAMESPACE = "reconciler-system"
 USER = 65532
-READ = ("get", "list", "watch")
+READ = ("list", "watch")  # an informer lists, then watches; nothing gets one object
 
 # What the daemon does through reconciler/adapters/cluster.py, as RBAC rules
 # (apiGroup, resource, verb). Kept small on purpose; test_rbac_table_is_the_daemons_use
 # derives the same set from the code, so a new call fails here until RBAC follows.
 EXPECTED_CLUSTER_RULES = {
-    # informers: list + watch of every input (get for single reads)
+    # informers: list + watch of every input
     *(("kuberik.com", r, v) for r in ("rollouts", "healthchecks", "rolloutgates")
       for v in READ),
     *(("image.toolkit.fluxcd.io", "imagepolicies", v) for v in READ),  # v1 and v1beta2
@@ -211,7 +211,7 @@ VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create",
 def _kind_uses(path: Path) -> Iterator[tuple[str, str, str]]:
     """(group, resource, verb) for every use of a cluster Kind in one source file: the
     Kind passed to a Cluster method needs that method's verb; a Kind used as data
-    (the daemon's list of informer kinds) is watched, which needs get, list and watch."""
+    (the daemon's list of informer kinds) is watched, which needs list and watch."""
     kinds = {n: k for n, k in vars(cluster).items() if isinstance(k, cluster.Kind)}
     tree = ast.parse(path.read_text(encoding="utf-8"))
     aliases, direct = set(), set()

@@ -31,6 +31,7 @@ R110 = "b" * 40
 REVERT = "c" * 40
 R111 = "d" * 40
 MANUAL = "e" * 40
+ADOPT = "f" * 40
 
 
 def policy(**spec: Any) -> policies.Effective:
@@ -319,6 +320,20 @@ SCENARIOS = [
     S("after-a-revert-a-newer-fix-is-released",
       observe(records=REVERTED, candidates=["1.1.0", "1.1.1"], now=T0 + 21 * M),
       "release", reasons.RELEASE_WRITTEN, release="1.1.1"),
+    S("a-release-that-failed-with-no-revert-is-quarantined-too",
+      # 1.1.0's bake failed just as a person set 1.0.1 by hand (nothing to revert);
+      # they adopted it with `reconciler release`. The ImagePolicy still offers 1.1.0:
+      # the failure in status keeps it out although git has no revert of it.
+      observe(records=history((ADOPT, trailers.adopt_message(
+                  rollout=ROLLOUT, release="1.0.1", previous="1.1.0"), T0 + 30 * M))
+              + IN_FLIGHT,
+              targets=targets("1.0.1"),
+              kept=[progress.Bookkeeping(ADOPT, "Succeeded", applied_at=T0 + 30 * M,
+                                         bake_start=T0 + 30 * M, bake_end=T0 + 40 * M),
+                    replace(baking(4 * M), bake_status="Failed")],
+              candidates=["1.0.1", "1.1.0"], now=T0 + 41 * M),
+      "blocked", reasons.SELECTION_BLOCKED, current="1.0.1",
+      says=("1.1.0: quarantined after a failed release",)),
     S("wanted-version-overrides-the-quarantine",
       observe(records=REVERTED, candidates=["1.1.0"], policy=policy(wantedVersion="1.1.0")),
       "release", reasons.RELEASE_WRITTEN, release="1.1.0", says=("quarantined",)),
