@@ -65,6 +65,15 @@ class NothingToRevert(PermanentError):
     """The rollout has no release commit on the branch that could be reverted."""
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python would
+    (``\\n``, ``\\x1b``, ``\\u202e``), so a message stays on one line and a file name
+    or value from the repository cannot forge output or drive a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 class ManifestError(PermanentError):
     """Something in the config repository is wrong; carries where."""
 
@@ -82,7 +91,7 @@ class ManifestError(PermanentError):
             where += f" (document {self.document + 1})"
         if self.field:
             where += f" {self.field}"
-        return f"{where}: {self.detail}"
+        return printable(f"{where}: {self.detail}")
 
 
 class HostKeyError(PermanentError):

@@ -7,13 +7,17 @@ decisions, so they are in one place:
 - list, hand the full list to ``on_sync``, then watch from the list's
   resourceVersion with ``allowWatchBookmarks`` and a server-side ``timeoutSeconds``;
 - a stream that ends normally is resumed at once from the last resourceVersion seen
-  (objects and BOOKMARKs), so no event is lost and none is repeated;
+  (objects and BOOKMARKs), so no event is lost and none is repeated; so is a stream
+  cut after it delivered an event or stayed open for a second (it worked: whatever
+  backoff an earlier outage built up starts again from the first step);
 - 410 Gone (an ERROR event or an answer with that code: the history was compacted)
   means relist: ``on_sync`` again with the complete state;
 - anything else that fails (connection refused or reset, a cut stream, timeouts,
   5xx, 403) waits 0.2 s, doubling up to 30 s, times a random factor in [0.8, 1.2),
   and tries again; a stream that ends within a second having delivered nothing
   counts as a failure too, so a misbehaving server cannot cause a busy loop;
+  ``WatchHandle.failing`` holds the error from the last failed attempt until a list or
+  a stream succeeds again (the daemon's readiness reports it);
 - ``stop`` is honoured at once: a helper thread waits for it and shuts down the
   socket of the open stream (the watcher then ignores whatever error that causes,
   the ``ProtocolError`` included), and every sleep is ``stop.wait``.
@@ -56,7 +60,9 @@ _QUICK = 1.0  # a stream shorter than this that delivered nothing is treated as 
 class WatchHandle:
     """What ``Cluster.watch`` returns: the thread, and ``synced``, set once the first
     list was delivered to ``on_sync``. ``lists`` and ``streams`` count the list and
-    watch requests made, ``errors`` the failed attempts (for metrics and tests)."""
+    watch requests made, ``errors`` the failed attempts (for metrics and tests).
+    ``failing`` is the error of the last attempt while the watch cannot reach the
+    API server, None once a list or a stream works again."""
 
     kind: Kind
     thread: threading.Thread
@@ -64,6 +70,7 @@ class WatchHandle:
     lists: int = 0
     streams: int = 0
     errors: int = 0
+    failing: str | None = None
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end (after ``stop`` is set); True if it did."""
@@ -135,6 +142,7 @@ class Watcher:
                 if rv is None:
                     self._count("lists")
                     items, rv = self.relist()
+                    self._failing(None)
                     self._call(self.on_sync, items)
                     self.synced.set()
                 started = time.monotonic()
@@ -154,6 +162,7 @@ class Watcher:
                 if self.stop.is_set():
                     break
                 self._count("errors")
+                self._failing(str(exc))
                 delay = self.backoff.next()
                 log.warning("watch %s: %s; retrying in %.1fs", self.kind, exc, delay)
             if delay:
@@ -165,9 +174,10 @@ class Watcher:
         whether any object event arrived."""
         self._count("streams")
         delivered = False
+        opened: list[float] = []  # when the server answered (set by _opened)
         # A lambda has no return annotation and no docstring, so Watch does not try to
         # deserialize into a model: events keep the plain dicts (``raw_object``).
-        call = lambda *a, **kw: self._opened(self.stream_fn(*a, **kw))  # noqa: E731
+        call = lambda *a, **kw: self._opened(self.stream_fn(*a, **kw), opened)  # noqa: E731
         stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
             call, *self.stream_args, resource_version=rv, allow_watch_bookmarks=True,
             timeout_seconds=self.timeout_seconds, label_selector=self.label_selector,
@@ -195,7 +205,8 @@ class Watcher:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if self.stop.is_set():  # our own socket shutdown, surfacing as ProtocolError
                 return rv, delivered
-            if delivered:  # the server cut a stream that worked: resume at once
+            if delivered or (opened and time.monotonic() - opened[0] >= _QUICK):
+                # The server cut a stream that worked: resume at once.
                 log.info("watch %s: stream cut (%s); resuming from %s", self.kind,
                          type(exc).__name__, rv)
                 return rv, delivered
@@ -206,7 +217,9 @@ class Watcher:
                 self._resp = None
         return rv, delivered
 
-    def _opened(self, resp: Any) -> Any:
+    def _opened(self, resp: Any, opened: list[float]) -> Any:
+        opened.append(time.monotonic())
+        self._failing(None)
         with self._lock:
             self._resp = resp
             stopping = self.stop.is_set()
@@ -229,6 +242,10 @@ class Watcher:
         except Exception:  # a bug in a callback must not end the watch
             log.exception("watch %s: callback %s failed", self.kind,
                           getattr(fn, "__qualname__", fn))
+
+    def _failing(self, error: str | None) -> None:
+        if self.handle is not None:
+            self.handle.failing = error
 
     def _count(self, name: str) -> None:
         if self.handle is not None:

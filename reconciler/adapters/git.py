@@ -41,7 +41,7 @@ from pygit2.enums import FetchPrune, ObjectType
 
 from reconciler.adapters import gitauth, gitobjects
 from reconciler.adapters.gitauth import Credentials, RemoteURL
-from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo
+from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.errors import (
     AuthenticationFailed,
     GitError,
@@ -52,7 +52,7 @@ from reconciler.errors import (
     RemoteUnreachable,
 )
 
-__all__ = ["Author", "CommitInfo", "Credentials", "Mirror"]
+__all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Mirror:
         self._author = author
         self._lock = threading.RLock()
         self._head: str | None = None
-        self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]]
+        self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]
         self._listing = OrderedDict()
         self.last_fetch_objects = 0
         """Objects received by the last ``fetch`` (0 when already up to date)."""
@@ -228,6 +228,7 @@ class Mirror:
     @contextmanager
     def _network(self, doing: str, *, ref: str | None = None) -> Iterator[gitauth.Callbacks]:
         """Run one libgit2 network call; translate what it raises (``ref``: a push)."""
+        self._credentials = self._credentials.refreshed()  # a rotated password file
         callbacks = gitauth.Callbacks(self._credentials, self._remote)
         try:
             with gitauth.network_settings(self._credentials, self._remote):
@@ -261,15 +262,24 @@ class Mirror:
                    suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[tuple[str, str]]:
         """``(path, blob_sha)`` of every regular file in ``commit`` ending in a suffix.
 
-        Read from the tree objects; symlinks and submodules are skipped; git's tree
-        order. The listings of the last few trees are cached (trees never change).
+        Read from the tree objects; symlinks, submodules and paths git refuses
+        (``..``, ``.git``) are skipped; git's tree order.
         """
+        return [(e.path, e.blob) for e in self.list_entries(commit, suffixes=suffixes)
+                if e.kind == "file" and e.blob is not None]
+
+    def list_entries(self, commit: str, *,
+                     suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
+        """Like ``list_files``, plus what it skips (symlinks and submodules ending in a
+        suffix, entries with invalid names), each an ``Entry`` saying why, so that a
+        scan can report them. The listings of the last few trees are cached (trees
+        never change)."""
         with self._lock:
             tree = self._commit(commit).tree
             key = (str(tree.id), tuple(suffixes))
             cached = self._listing.get(key)
             if cached is None:
-                cached = tuple(gitobjects.list_files(self._repo, tree, tuple(suffixes)))
+                cached = tuple(gitobjects.list_entries(self._repo, tree, tuple(suffixes)))
                 self._listing[key] = cached
                 while len(self._listing) > _LIST_CACHE_SIZE:
                     self._listing.popitem(last=False)
@@ -279,10 +289,19 @@ class Mirror:
     def changed_files(self, old: str, new: str, *, suffixes: tuple[str, ...] = (".yaml", ".yml"),
                       ) -> list[tuple[str, str | None]]:
         """Files ending in a suffix that differ between two commits' trees:
-        ``(path, blob_sha)`` when added or changed, ``(path, None)`` when gone."""
+        ``(path, blob_sha)`` when added or changed, ``(path, None)`` when gone (or no
+        longer a regular file)."""
         with self._lock:
             return gitobjects.changed_files(self._repo, self._commit(old).tree,
                                             self._commit(new).tree, tuple(suffixes))
+
+    def changed_entries(self, old: str, new: str, *,
+                        suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
+        """Like ``changed_files``, as ``Entry``s: what ``list_entries`` shows that
+        differs between two commits' trees (``blob`` None: gone)."""
+        with self._lock:
+            return gitobjects.changed_entries(self._repo, self._commit(old).tree,
+                                              self._commit(new).tree, tuple(suffixes))
 
     def read_blob(self, blob_sha: str) -> bytes:
         with self._lock:

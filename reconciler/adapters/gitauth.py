@@ -10,6 +10,9 @@ decision, so that the rules live in one place:
 * libgit2 asks for credentials again after every refusal, forever. ``Callbacks``
   answers at most ``MAX_CREDENTIAL_ATTEMPTS`` times, then raises
   ``AuthenticationFailed``.
+* A password read from a file (a mounted Kubernetes Secret) is read again by
+  ``Credentials.refreshed`` before every network operation, so a rotated token is
+  used without a restart.
 * pygit2 accepts *any* SSH host key unless ``certificate_check`` returns libgit2's own
   verdict. ``Callbacks.certificate_check`` returns that verdict and turns a refusal
   into ``HostKeyError`` (SSH) or ``RemoteUnreachable`` (TLS), naming the host and the
@@ -31,7 +34,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -74,6 +77,8 @@ class Credentials:
     known_hosts: Path | None = None
     insecure_skip_host_key_check: bool = False
     ca_bundle: Path | None = None
+    password_file: Path | None = None
+    """Where ``password`` was read from; ``refreshed`` reads it again."""
 
     def __repr__(self) -> str:
         def secret(value: str | None) -> str:
@@ -84,7 +89,7 @@ class Credentials:
             f"ssh_key={self.ssh_key!r}, ssh_public_key={self.ssh_public_key!r}, "
             f"ssh_passphrase={secret(self.ssh_passphrase)}, known_hosts={self.known_hosts!r}, "
             f"insecure_skip_host_key_check={self.insecure_skip_host_key_check!r}, "
-            f"ca_bundle={self.ca_bundle!r})"
+            f"ca_bundle={self.ca_bundle!r}, password_file={self.password_file!r})"
         )
 
     __str__ = __repr__
@@ -124,10 +129,31 @@ class Credentials:
             known_hosts=_path(known_hosts),
             insecure_skip_host_key_check=insecure_skip_host_key_check,
             ca_bundle=_path(ca_bundle),
+            password_file=_path(password_file),
         )
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.password, self.ssh_passphrase) if s)
+
+    def refreshed(self) -> Credentials:
+        """These credentials with the password read again from ``password_file``.
+
+        A Secret mounted as a file is updated in place when it is rotated; reading it
+        before each operation lets a long-running daemon recover from revoked
+        credentials without a restart. A file that cannot be read or is empty now
+        keeps the password read before (the operation then fails as it would have).
+        """
+        if self.password_file is None:
+            return self
+        try:
+            password = _read_secret_file("password", self.password_file)
+        except InputError as exc:
+            log.warning("keeping the password read before: %s", exc)
+            return self
+        if password == self.password:
+            return self
+        log.info("password file %s changed; using the new password", self.password_file)
+        return replace(self, password=password)
 
 
 def _path(value: Path | str | None) -> Path | None:
@@ -141,18 +167,24 @@ def _read_secret(what: str, *, value: str | None, path: Path | str | None,
         raise InputError(f"{what}: give it inline, from a file or from an environment "
                          "variable, not several")
     if path is not None:
-        try:
-            text = Path(path).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read {what} file {path}: {exc.strerror}") from exc
-        value = text[:-1] if text.endswith("\n") else text
-        value = value[:-1] if value.endswith("\r") else value
-        if not value:
-            raise InputError(f"{what} file {path} is empty")
+        value = _read_secret_file(what, path)
     elif env_name is not None:
         if not environ.get(env_name):
             raise InputError(f"environment variable {env_name} (the {what}) is not set")
         value = environ[env_name].rstrip("\r\n")
+    return value
+
+
+def _read_secret_file(what: str, path: Path | str) -> str:
+    """The secret in ``path`` without one trailing newline (``\n`` or ``\r\n``)."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file {path}: {exc.strerror}") from exc
+    value = text[:-1] if text.endswith("\n") else text
+    value = value[:-1] if value.endswith("\r") else value
+    if not value:
+        raise InputError(f"{what} file {path} is empty")
     return value
 
 
@@ -296,10 +328,13 @@ class Callbacks(pygit2.RemoteCallbacks):
                 return True
             raise HostKeyError(host_key_problem(name, self._remote.port,
                                                 self._creds.known_hosts))
-        raise RemoteUnreachable(
-            f"{self._remote}: TLS certificate of {name} is not trusted; "
-            "configure a CA bundle (ca_bundle) that signs it"
-        )
+        if self._creds.ca_bundle is None:
+            hint = "configure a CA bundle (--ca-bundle) that signs it"
+        else:
+            hint = (f"the CA bundle {self._creds.ca_bundle} does not vouch for it (signed "
+                    f"by another CA, issued for another host name, or expired)")
+        raise RemoteUnreachable(f"{self._remote}: TLS certificate of {name} is not trusted; "
+                                f"{hint}")
 
 
 def _describe(allowed: CredentialType) -> str:

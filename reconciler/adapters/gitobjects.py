@@ -12,10 +12,12 @@ Errors: pygit2's ``GitError``/``KeyError``/``ValueError`` become ``reconciler.er
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal, NamedTuple
 
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, SortMode
@@ -23,7 +25,31 @@ from pygit2.enums import DeltaStatus, FileMode, SortMode
 from reconciler.errors import GitError, RevertConflict
 
 # Raw modes as ints: the tree walk is the hot loop of every scan.
-_TREE, _BLOB, _BLOB_EXECUTABLE = 0o040000, 0o100644, 0o100755
+_TREE, _BLOB, _BLOB_EXECUTABLE, _LINK, _GITLINK = 0o040000, 0o100644, 0o100755, 0o120000, 0o160000
+_FILE_MODES = (_BLOB, _BLOB_EXECUTABLE)
+
+EntryKind = Literal["file", "symlink", "symlink-outside", "submodule", "invalid-name"]
+
+
+class Entry(NamedTuple):
+    """One path of a tree that a scan must know about (a tuple: the walk makes many).
+
+    ``kind`` "file" is a regular (or executable) file ending in a wanted suffix: the
+    only kind ever read or rewritten. The others are there so they can be reported,
+    never followed: "symlink" (to a path inside the repository) and "symlink-outside"
+    (absolute, or climbing out with ``..``), ``detail`` the link's target as written;
+    "submodule"; "invalid-name", any entry (file or directory, whatever its suffix)
+    whose name git itself refuses as a path component (``..``, ``.git``, or one with a
+    ``/`` in it, which only a hand-crafted tree object can hold), ``detail`` the name;
+    its ``path`` quotes that name (``apps/'..'``), so it never equals the path of a
+    real file (an entry named ``clusters/apps.yaml`` cannot stand in for the file).
+    In a diff, ``blob`` None means the path is gone.
+    """
+
+    path: str
+    blob: str | None
+    kind: EntryKind = "file"
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,13 +73,12 @@ class CommitInfo:
     author_email: str
 
 
-def list_files(repo: pygit2.Repository, tree: pygit2.Tree,
-               suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
-    """``(path, blob_sha)`` of the regular files under ``tree`` ending in a suffix.
-
-    Symlinks (120000) and submodules (160000) are skipped. Order: git's tree order.
-    """
-    found: list[tuple[str, str]] = []
+def list_entries(repo: pygit2.Repository, tree: pygit2.Tree,
+                 suffixes: tuple[str, ...]) -> list[Entry]:
+    """Every ``Entry`` under ``tree``: regular files, symlinks and submodules ending
+    in a suffix, and entries with invalid names (never descended into). Git's tree
+    order."""
+    found: list[Entry] = []
     try:
         _walk(repo, tree, "", suffixes, found)
     except (pygit2.GitError, KeyError) as exc:
@@ -61,21 +86,77 @@ def list_files(repo: pygit2.Repository, tree: pygit2.Tree,
     return found
 
 
-def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree,
-                  suffixes: tuple[str, ...]) -> list[tuple[str, str | None]]:
-    """What differs between two trees, for files ending in a suffix.
+def list_files(repo: pygit2.Repository, tree: pygit2.Tree,
+               suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(path, blob_sha)`` of the regular files under ``tree`` ending in a suffix.
 
-    ``(path, blob_sha)`` for a regular file added or changed in ``new``;
-    ``(path, None)`` for one deleted, or turned into a symlink or submodule. Subtrees
+    Symlinks (120000), submodules (160000) and invalid names are skipped. Order:
+    git's tree order.
+    """
+    return [(e.path, e.blob) for e in list_entries(repo, tree, suffixes)
+            if e.kind == "file" and e.blob is not None]
+
+
+def changed_entries(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree,
+                    suffixes: tuple[str, ...]) -> list[Entry]:
+    """The entries (as ``list_entries`` sees them) that differ between two trees: the
+    new ``Entry`` when added or changed, ``Entry(path, None)`` when gone. Subtrees
     with equal ids are never opened, so the cost follows the size of the change, not
     the size of the tree (libgit2's tree-to-tree diff walks every entry).
     """
-    out: list[tuple[str, str | None]] = []
+    out: list[Entry] = []
     try:
         _diff(repo, old, new, "", suffixes, out)
     except (pygit2.GitError, KeyError) as exc:
         raise GitError(f"cannot diff trees {old.id} and {new.id}: {line(exc)}") from exc
     return out
+
+
+def changed_files(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree,
+                  suffixes: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """What differs between two trees, for files ending in a suffix.
+
+    ``(path, blob_sha)`` for a regular file added or changed in ``new``;
+    ``(path, None)`` for one deleted, or turned into a symlink or submodule (or
+    anything else that is not a regular file).
+    """
+    return [(e.path, e.blob if e.kind == "file" else None)
+            for e in changed_entries(repo, old, new, suffixes)]
+
+
+_BAD_NAMES = frozenset(("", ".", ".."))
+
+
+def _invalid(name: str) -> bool:
+    # What git's verify_path refuses in a path component (case-insensitive ``.git``).
+    return name in _BAD_NAMES or "/" in name or "\0" in name \
+        or (name[0] == "." and name.lower() == ".git")
+
+
+def _listed(name: str, mode: int, suffixes: tuple[str, ...]) -> bool:
+    """Whether ``list_entries`` shows an entry of this name and mode."""
+    if _invalid(name):
+        return True
+    return mode != _TREE and mode in (*_FILE_MODES, _LINK, _GITLINK) \
+        and name.endswith(suffixes)
+
+
+def _entry_for(repo: pygit2.Repository, path: str, name: str, oid: pygit2.Oid,
+               mode: int) -> Entry:
+    """The ``Entry`` of a listed tree entry (``_listed`` holds)."""
+    if _invalid(name):
+        return Entry(path, str(oid), "invalid-name", repr(name))
+    if mode in _FILE_MODES:
+        return Entry(path, str(oid))
+    if mode == _GITLINK:
+        return Entry(path, str(oid), "submodule")
+    link = repo[oid]
+    assert isinstance(link, pygit2.Blob)
+    target = link.data.decode("utf-8", "replace")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    outside = target.startswith("/") or resolved == ".." or resolved.startswith("../")
+    shown = repr(target if len(target) <= 200 else target[:200] + "...")
+    return Entry(path, str(oid), "symlink-outside" if outside else "symlink", shown)
 
 
 def _entries(tree: pygit2.Tree | None) -> dict[str, tuple[pygit2.Oid, int]]:
@@ -85,7 +166,7 @@ def _entries(tree: pygit2.Tree | None) -> dict[str, tuple[pygit2.Oid, int]]:
 
 
 def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
-          prefix: str, suffixes: tuple[str, ...], out: list[tuple[str, str | None]]) -> None:
+          prefix: str, suffixes: tuple[str, ...], out: list[Entry]) -> None:
     if old is not None and new is not None and old.id == new.id:
         return
     before, after = _entries(old), _entries(new)
@@ -93,36 +174,40 @@ def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | N
         was, now = before.get(name), after.get(name)
         if was == now:
             continue
-        was_tree = was is not None and was[1] == _TREE
-        now_tree = now is not None and now[1] == _TREE
+        invalid = _invalid(name)  # never descended into, as in _walk
+        path = prefix + (repr(name) if invalid else name)
+        was_tree = was is not None and was[1] == _TREE and not invalid
+        now_tree = now is not None and now[1] == _TREE and not invalid
         if was_tree or now_tree:
             old_sub = repo[was[0]] if was is not None and was_tree else None
             new_sub = repo[now[0]] if now is not None and now_tree else None
             assert old_sub is None or isinstance(old_sub, pygit2.Tree)
             assert new_sub is None or isinstance(new_sub, pygit2.Tree)
-            _diff(repo, old_sub, new_sub, f"{prefix}{name}/", suffixes, out)
-        if not name.endswith(suffixes):
-            continue
-        if now is not None and now[1] in (_BLOB, _BLOB_EXECUTABLE):
-            out.append((prefix + name, str(now[0])))
-        elif was is not None and was[1] in (_BLOB, _BLOB_EXECUTABLE):
-            out.append((prefix + name, None))
+            _diff(repo, old_sub, new_sub, f"{path}/", suffixes, out)
+        if now is not None and _listed(name, now[1], suffixes):
+            out.append(_entry_for(repo, path, name, now[0], now[1]))
+        elif was is not None and _listed(name, was[1], suffixes):
+            out.append(Entry(path, None))
 
 
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
-          out: list[tuple[str, str]]) -> None:
+          out: list[Entry]) -> None:
     lookup = repo.__getitem__
     append = out.append
     for entry in tree:
         mode = entry.filemode
-        if mode == _TREE:
+        name = entry.name or ""
+        if name in _BAD_NAMES or "/" in name or "\0" in name or (name[0] == "." and _invalid(name)):
+            append(_entry_for(repo, prefix + repr(name), name, entry.id, mode))
+        elif mode == _TREE:
             subtree = lookup(entry.id)
             assert isinstance(subtree, pygit2.Tree)
-            _walk(repo, subtree, f"{prefix}{entry.name}/", suffixes, out)
-        elif mode in (_BLOB, _BLOB_EXECUTABLE):
-            name = entry.name
-            if name is not None and name.endswith(suffixes):
-                append((prefix + name, str(entry.id)))
+            _walk(repo, subtree, f"{prefix}{name}/", suffixes, out)
+        elif mode in _FILE_MODES:
+            if name.endswith(suffixes):
+                append(Entry(prefix + name, str(entry.id)))
+        elif mode in (_LINK, _GITLINK) and name.endswith(suffixes):
+            append(_entry_for(repo, prefix + name, name, entry.id, mode))
 
 
 def check_path(path: str) -> None:

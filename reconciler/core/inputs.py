@@ -16,6 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core import versions
+from reconciler.errors import InvalidTag
+
 _SHA = re.compile(r"(?:^|[@:])(?:sha1:)?([0-9a-f]{40})$")
 
 
@@ -26,7 +29,21 @@ class Candidate:
 
 
 def image_policy_tag(obj: Mapping[str, Any] | None, *, name: str) -> Candidate:
-    """The latest tag an ImagePolicy reports, or why there is none."""
+    """The latest tag an ImagePolicy reports, or why there is none. A tag that is not
+    a valid semver OCI tag (a newline, a quote, ``$(...)``) is no candidate: the
+    problem says why, escaped, so the status shows it on one line."""
+    found = _image_policy_tag(obj, name=name)
+    if found.tag is None:
+        return found
+    try:
+        versions.parse(found.tag)
+    except InvalidTag as exc:
+        return Candidate(None, f"ImagePolicy {name} reports a tag that is never released: "
+                               f"{exc}")
+    return found
+
+
+def _image_policy_tag(obj: Mapping[str, Any] | None, *, name: str) -> Candidate:
     if obj is None:
         return Candidate(None, f"ImagePolicy {name} not found")
     status = obj.get("status")

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from reconciler.core import models, yamldoc
-from reconciler.errors import ManifestError
+from reconciler.errors import ManifestError, printable
 
 SUFFIXES = (".yaml", ".yml")
 # Every file that can matter names the kuberik.com API group (Rollouts) or an
@@ -56,6 +56,9 @@ class Problem:
     field: str | None = None
     severity: Severity = "error"
     line: int | None = None
+    # The rollout a broken target annotation names: an error here stops all of its
+    # targets (writing only the others would leave the release half done).
+    rollout: str | None = None
 
     def render(self) -> str:
         where = self.file
@@ -65,7 +68,8 @@ class Problem:
             where += f" (document {self.document + 1})"
         if self.field:
             where += f" {self.field}"
-        return f"{self.severity}: {where}: {self.message}"
+        # One line, whatever the file name, field or value holds (a newline, an escape).
+        return printable(f"{self.severity}: {where}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,19 @@ class Inventory:
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
 
+    def no_target(self, key: str) -> str:
+        """Why ``key`` has no target, naming a file that was skipped (it does not
+        parse, or is a symlink): it may be where the targets are."""
+        message = f"no annotated target for {key} in the repository, so nothing to write"
+        if not self.unparsable:
+            return message
+        first = min((p for p in self.problems if p.file in self.unparsable),
+                    key=lambda p: (p.severity != "error", p.file))
+        more = len(self.unparsable) - 1
+        others = f" and {more} other file{'s' if more > 1 else ''}" if more else ""
+        return (f"{message}; it may be in a file that was skipped, which is never read or "
+                f"rewritten: {first.render()}{others}")
+
 
 def wants(path: str) -> bool:
     """Whether a repository path is a YAML file worth reading at all."""
@@ -150,6 +167,27 @@ def _dig(data: Any, path: Iterable[str]) -> Any:
     return data
 
 
+SKIPPED = {
+    "symlink": "a symbolic link to {detail}; links are never followed, read or "
+               "rewritten (the file it names is read where it is)",
+    "symlink-outside": "a symbolic link to {detail}, outside the repository; it is never "
+                       "followed, read or rewritten",
+    "submodule": "a submodule (gitlink); never read or rewritten",
+    "invalid-name": "a tree entry named {detail}, which git itself refuses as a path "
+                    "(path traversal?); never read or rewritten",
+}
+
+
+def skipped(path: str, *, kind: str, detail: str = "") -> FileScan:
+    """The scan of a repository entry that is not read at all: a symlink, a submodule
+    or a path git refuses. Pure. A link inside the repository is a warning (the file
+    it names is scanned on its own); the others are errors."""
+    severity: Severity = "warning" if kind == "symlink" else "error"
+    message = SKIPPED[kind].format(detail=detail)
+    return FileScan(file=path, parsed=False, problems=(
+        Problem(file=path, message=message, severity=severity),))
+
+
 def scan_file(path: str, data: bytes) -> FileScan:
     """Scan one file's bytes. Pure; never raises for bad content, reports it."""
     if not screen(data):
@@ -158,7 +196,7 @@ def scan_file(path: str, data: bytes) -> FileScan:
         documents = yamldoc.parse(data, file=path)
     except ManifestError as exc:
         return FileScan(file=path, parsed=False, problems=(
-            Problem(file=path, document=exc.document, message=exc.detail),))
+            Problem(file=path, document=exc.document, field=exc.field, message=exc.detail),))
     rollouts: list[RolloutEntry] = []
     targets: list[Target] = []
     problems: list[Problem] = []
@@ -234,32 +272,16 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
     name = meta.get("name") if isinstance(meta, dict) else None
     obj = f"{namespace}/{name}"
 
-    def problem(message: str, *, fld: str, severity: Severity = "error") -> None:
+    def problem(message: str, *, fld: str, severity: Severity = "error",
+                rollout: str | None = None) -> None:
         problems.append(Problem(file=path, document=doc.index, line=doc.line, field=fld,
-                                message=message, severity=severity))
+                                message=message, severity=severity, rollout=rollout))
 
     for key, ref in sorted(ours.items()):
         afield = f"metadata.annotations[{key}]"
         fpath: tuple[str, ...]
         m = _SUBSTITUTE.match(key)
-        if m:
-            if kind != "Kustomization" or group != FLUX_KUSTOMIZE_GROUP:
-                problem(f"substitute annotations only work on a Flux Kustomization "
-                        f"({FLUX_KUSTOMIZE_GROUP}), not on {group}/{kind}", fld=afield)
-                continue
-            var = m.group("var")
-            if not _VAR.match(var):
-                problem(f"{var!r} is not a valid substitution variable name", fld=afield)
-                continue
-            fpath = ("spec", "postBuild", "substitute", var)
-        elif key == ROLLOUT_ANNOTATION:
-            if kind != "OCIRepository" or group != FLUX_SOURCE_GROUP:
-                problem(f"{ROLLOUT_ANNOTATION} only works on a Flux OCIRepository "
-                        f"({FLUX_SOURCE_GROUP}); on a Kustomization use "
-                        f"rollout.kuberik.com/substitute.<VAR>.from", fld=afield)
-                continue
-            fpath = ("spec", "ref", "tag")
-        else:
+        if not m and key != ROLLOUT_ANNOTATION:
             problem("unknown rollout.kuberik.com annotation; it is ignored",
                     fld=afield, severity="warning")
             continue
@@ -270,19 +292,41 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
         if len(parts) > 2 or not all(_DNS_NAME.match(p) for p in parts):
             problem(f"{ref!r} is not a rollout name (name or namespace/name)", fld=afield)
             continue
+        # From here on the rollout is known: a mistake stops it (see Problem.rollout).
         rollout = rollout_key(ref.strip(), namespace=namespace)
+        if m:
+            if kind != "Kustomization" or group != FLUX_KUSTOMIZE_GROUP:
+                problem(f"substitute annotations only work on a Flux Kustomization "
+                        f"({FLUX_KUSTOMIZE_GROUP}), not on {group}/{kind}", fld=afield,
+                        rollout=rollout)
+                continue
+            var = m.group("var")
+            if not _VAR.match(var):
+                problem(f"{var!r} is not a valid substitution variable name", fld=afield,
+                        rollout=rollout)
+                continue
+            fpath = ("spec", "postBuild", "substitute", var)
+        else:
+            if kind != "OCIRepository" or group != FLUX_SOURCE_GROUP:
+                problem(f"{ROLLOUT_ANNOTATION} only works on a Flux OCIRepository "
+                        f"({FLUX_SOURCE_GROUP}); on a Kustomization use "
+                        f"rollout.kuberik.com/substitute.<VAR>.from", fld=afield,
+                        rollout=rollout)
+                continue
+            fpath = ("spec", "ref", "tag")
         fname = ".".join(fpath)
         try:
             scalar = doc.find(fpath)
         except ManifestError as exc:
-            problem(exc.detail, fld=fname)
+            problem(exc.detail, fld=fname, rollout=rollout)
             continue
         if scalar is None:
             problem(f"annotated for rollout {rollout} but the field is missing; add it "
-                    f"with the current release", fld=fname)
+                    f"with the current release", fld=fname, rollout=rollout)
             continue
         if scalar.value is not None and not isinstance(scalar.value, str):
-            problem(f"must be a string, found {scalar.value!r}; quote it", fld=fname)
+            problem(f"must be a string, found {scalar.value!r}; quote it", fld=fname,
+                    rollout=rollout)
             continue
         targets.append(Target(rollout=rollout, file=path, document=doc.index, kind=str(kind),
                               object=obj, path=fpath, value=scalar.value, line=scalar.line))
@@ -294,8 +338,13 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
     inv = Inventory()
     all_targets: list[Target] = []
     seen: dict[str, list[RolloutEntry]] = {}
-    for scan in sorted(scans, key=lambda s: s.file):
+    first_error: dict[tuple[str, int | None], Problem] = {}
+    scans_sorted = sorted(scans, key=lambda s: s.file)
+    for scan in scans_sorted:
         inv.problems.extend(scan.problems)
+        for p in scan.problems:
+            if p.severity == "error":
+                first_error.setdefault((p.file, p.document), p)
         if not scan.parsed and scan.problems:
             inv.unparsable.add(scan.file)
         for entry in scan.rollouts:
@@ -305,9 +354,13 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
     for key, entries in sorted(seen.items()):
         inv.rollouts[key] = entries[0]
         if entries[0].rollout is None:
+            # Name the field at fault: this is the one line `release` prints.
+            cause = first_error.get((entries[0].file, entries[0].document))
+            detail = f": {cause.message}" if cause else ""
             inv.broken.setdefault(key, []).append(Problem(
                 file=entries[0].file, document=entries[0].document,
-                message=f"Rollout {key} has an invalid spec"))
+                line=entries[0].line, field=cause.field if cause else None,
+                message=f"Rollout {key} has an invalid spec{detail}"))
         for dup in entries[1:]:
             p = Problem(file=dup.file, document=dup.document, line=dup.line,
                         field="metadata.name",
@@ -316,6 +369,11 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
                                 f"is ambiguous")
             inv.problems.append(p)
             inv.broken.setdefault(key, []).append(p)
+
+    for scan in scans_sorted:
+        for p in scan.problems:
+            if p.rollout in inv.rollouts and p.severity == "error":
+                inv.broken.setdefault(p.rollout, []).append(p)
 
     claims: dict[tuple[str, str, tuple[str, ...]], set[str]] = {}
     for t in all_targets:

@@ -218,6 +218,10 @@ def describe_error(error: ValidationError) -> list[tuple[str, str]]:
             msg = "is required"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
+        elif "input" in item:
+            # "Input should be a valid string" says what is wanted; say what was found.
+            found = repr(item["input"])
+            msg = f"{msg}, got {found if len(found) <= 64 else found[:60] + ' ...'}"
         out.append((path, msg))
     return out
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from reconciler.core import manifests, models, policies, selection, trailers
 from reconciler.core.changes import Change, ChangeSet
+from reconciler.errors import printable
 
 PlanAction = Literal["release", "none", "blocked"]
 
@@ -57,7 +58,7 @@ def current_release(targets: Sequence[manifests.Target]) -> tuple[str | None, st
         return values[0], None
     if values == [""]:
         return None, "no target holds a value yet"
-    detail = ", ".join(f"{t.file} {t.field_name}={t.value}" for t in targets)
+    detail = printable(", ".join(f"{t.file} {t.field_name}={t.value}" for t in targets))
     return None, f"targets disagree ({detail}); the next release sets them all"
 
 
@@ -96,7 +97,7 @@ def plan(
         return blocked("the rollout's set-up has errors; run `reconciler validate`",
                        *dict.fromkeys(problems))
     if not targets:
-        return blocked("no annotated target in the repository; nothing to write")
+        return blocked(inventory.no_target(rollout))
     spec = entry.rollout.spec
     if spec.policy and spec.policy not in presets:
         return blocked(f"spec.policy names unknown preset {spec.policy!r} "

@@ -32,5 +32,6 @@ SETUP_ERROR = "SetupError"
 IMAGE_POLICY_NOT_READY = "ImagePolicyNotReady"
 HEALTH_CHECK_NOT_READY = "HealthCheckNotReady"
 GIT_ERROR = "GitError"
+AUTHENTICATION_FAILED = "AuthenticationFailed"  # the git remote refused the credentials
 PUSH_REJECTED = "PushRejected"
 CLUSTER_ERROR = "ClusterError"

@@ -28,10 +28,28 @@ def _time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _list(status: object, key: str) -> list[Any]:
+    """``status[key]`` when the status is a mapping and that is a list, else ``[]``:
+    anyone allowed to write the status subresource may have written anything."""
+    value = status.get(key) if isinstance(status, Mapping) else None
+    return value if isinstance(value, list) else []
+
+
+def entries(status: object, key: str) -> list[Mapping[str, Any]]:
+    """The mappings in ``status[key]`` (``history``, ``conditions``); anything else in
+    a status someone else wrote is skipped."""
+    return [e for e in _list(status, key) if isinstance(e, Mapping)]
+
+
+def known_releases(status: object) -> list[str]:
+    """The ``availableReleases`` a previous status recorded; malformed ones are dropped."""
+    return [tag for tag in _list(status, "availableReleases") if isinstance(tag, str)]
+
+
 def kept_from(status: Mapping[str, Any] | None) -> list[progress.Bookkeeping]:
     """Bake bookkeeping stored in a previous status; malformed entries are skipped."""
     out = []
-    for entry in (status or {}).get("history") or []:
+    for entry in _list(status, "history"):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("commit"), str):
             continue
         state = entry.get("bakeStatus")
@@ -55,6 +73,8 @@ def available(previous: Sequence[str], seen: Sequence[str]) -> list[str]:
     """Known release candidates, highest first, bounded; only valid tags are kept."""
     tags = {}
     for tag in [*previous, *seen]:
+        if not isinstance(tag, str):
+            continue
         try:
             tags[tag] = versions.parse(tag)
         except InvalidTag:  # an invalid tag is simply not a candidate
@@ -101,6 +121,8 @@ def _condition(kind: str, status: bool, reason: str, message: str, *,
     old = next((c for c in previous if isinstance(c, Mapping) and c.get("type") == kind),
                None)
     since = old.get("lastTransitionTime") if old and old.get("status") == value else None
+    if not isinstance(since, str):
+        since = None
     cond: dict[str, Any] = {"type": kind, "status": value, "reason": reason,
                             "message": message[:32768],
                             "lastTransitionTime": since or _time(now)}
@@ -146,10 +168,10 @@ def render(*, step: progress.Step | None, records: Sequence[trailers.Record],
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": conditions(step, generation=generation,
-                                 previous=previous.get("conditions") or [], now=now,
+                                 previous=_list(previous, "conditions"), now=now,
                                  error=error),
         "history": _history(records, kept, limit),
-        "availableReleases": available(previous.get("availableReleases") or [], candidates),
+        "availableReleases": available(known_releases(previous), candidates),
         "gitRevision": revision,
     }
     if step is not None:

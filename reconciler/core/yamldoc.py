@@ -13,9 +13,10 @@ composer and constructor, so that
 - every document of the stream keeps its index, empty ones included
   (``Document.index`` is what a person counts, from 0);
 - an alias stays a reference in the tree and is expanded only when converting to
-  plain data, under a budget (``MAX_ALIAS_NODES``), so an alias bomb is refused
-  instead of eating memory;
-- nesting is capped (``MAX_DEPTH``) without recursion in the parser;
+  plain data, under a budget for the whole file (``MAX_ALIAS_NODES``), so an alias
+  bomb is refused instead of eating memory;
+- nesting is capped (``MAX_DEPTH``) without recursion in the parser, and so is the
+  number of nodes in a file (``MAX_NODES``), so no file can cost unbounded time;
 - duplicate keys are an error, as they are for Kubernetes;
 - scalars resolve with YAML 1.2 rules (``%YAML 1.1`` documents with 1.1 rules),
   and mapping keys become strings the way Kubernetes turns YAML into JSON.
@@ -57,7 +58,17 @@ MAX_DEPTH = 100
 """Deepest nesting of collections accepted, counting through aliases."""
 
 MAX_ALIAS_NODES = 100_000
-"""How many nodes aliases may add to a document's plain data (alias bombs stop here)."""
+"""How many nodes aliases may add to a file's plain data, all its documents together
+(alias bombs stop here, also one spread over many documents)."""
+
+MAX_NODES = 100_000
+"""Most nodes (scalars, aliases and collections, keys included) accepted in one file.
+
+The parser is pure Python (tens of microseconds and a few hundred bytes a node), so
+this bounds the time and memory one file can cost: a 10 MiB flow sequence of
+one-character items would otherwise hold five million nodes (minutes, gigabytes).
+Ordinary manifests run at about 25 bytes a node, so the limit sits near 2.5 MB of
+them, well above any file of Rollouts and Flux objects."""
 
 ScalarValue = str | int | float | bool | None
 
@@ -365,6 +376,8 @@ class _Composer:
         self.root: _Node | None = None
         self.doc_line = 1
         self.nodes = 0
+        self.total_nodes = 0
+        self.alias_left = MAX_ALIAS_NODES
 
     def run(self) -> list[Document]:
         yaml = YAML(typ="safe", pure=True)
@@ -483,6 +496,10 @@ class _Composer:
 
     def attach(self, node: _Node, event: Event) -> None:
         self.nodes += 1
+        self.total_nodes += 1
+        if self.total_nodes > MAX_NODES:
+            raise self.fail(f"more than {MAX_NODES} nodes in one file are refused (split "
+                            f"it into smaller files)", event)
         if not self.stack:
             self.root = node
             return
@@ -540,8 +557,12 @@ class _Composer:
             self.root = _Scalar(start=0, end=0, line=self.doc_line, anchor=None, raw="",
                                 value=None, style="", tagged=False)
         index = len(self.documents)
-        expander = _Expander(budget=self.nodes + MAX_ALIAS_NODES, file=self.file, document=index)
+        budget = self.nodes + self.alias_left
+        expander = _Expander(budget=budget, file=self.file, document=index)
         data = expander.plain(self.root, 0)
+        # What aliases added (keys count in ``nodes`` but are not visited) is taken
+        # from the file's budget, so many small expansions add up like one big one.
+        self.alias_left -= max(0, budget - expander.left - self.nodes)
         self.documents.append(Document(index=index, line=self.doc_line, data=data,
                                        file=self.file, _root=self.root, _text=self.text))
 
@@ -559,7 +580,8 @@ class _Expander:
         self.left -= 1
         if self.left < 0:
             raise self.fail(self.via or node, f"aliases expand to more than {MAX_ALIAS_NODES} "
-                                              "extra nodes; refusing a possible alias bomb")
+                                              "extra nodes in this file; refusing a possible "
+                                              "alias bomb")
         if isinstance(node, _Alias):
             if self.via is not None:
                 return self.plain(node.target, depth)

@@ -50,6 +50,7 @@ from reconciler.engine.releaser import Expect, Releaser
 from reconciler.engine.snapshot import Snapshot
 from reconciler.engine.workqueue import WorkQueue
 from reconciler.errors import (
+    AuthenticationFailed,
     ClusterError,
     ClusterNotFound,
     ConflictError,
@@ -147,6 +148,8 @@ class Daemon:
         self._registered: dict[str, set[str]] = {}
         self._registered_lock = threading.Lock()
         self._fetch_error: str | None = None
+        self._fetch_failures = _Errors()  # backs the periodic fetch off while it fails
+        self._watches: list[k8s.WatchHandle] = []
         self._running = False  # set once start() has started the scheduler
         self.releaser = Releaser(mirror)
         self.presets = preset_files.load(options.policies_dir)
@@ -158,6 +161,7 @@ class Daemon:
         self._conflicts = _Errors()
         self._threads: list[threading.Thread] = []
         self._snapshot: Snapshot | None = None
+        self._reported: set[str] = set()  # repository errors already logged
         # Rollouts waiting for Flux, and the Kustomizations each waits on: a
         # Kustomization's status change wakes only these, not every rollout.
         self._deploying: dict[str, frozenset[str]] = {}
@@ -177,6 +181,7 @@ class Daemon:
         with self.git_lock:
             self.mirror.fetch()
             self._snapshot = self.releaser.snapshot(fetch=False)
+        self._report_problems(self._snapshot)
         self._pick_image_policy_version()
         for store in self.stores.values():
             # --namespace scopes the Rollouts and what lives beside them; Flux's
@@ -186,6 +191,7 @@ class Daemon:
                                         on_sync=store.on_sync,
                                         namespace=self.options.namespace if scoped else None)
             self._threads.append(handle.thread)
+            self._watches.append(handle)
         # Decide nothing before every store has its first list: a rollout judged
         # against an empty ImagePolicy store would report a missing ImagePolicy.
         for store in self.stores.values():
@@ -239,20 +245,54 @@ class Daemon:
             self.enqueue(_key(obj))
 
     def fetch(self) -> None:
-        """Fetch the config repository; reconcile everything when the head moved."""
+        """Fetch the config repository; reconcile everything when the head moved.
+
+        While fetches fail (remote unreachable, credentials refused), the next one
+        waits longer each time: the fetch interval doubling up to the error backoff
+        cap, jittered. The first fetch that works again reconciles every rollout, so
+        those that failed on git do not wait out their own retry timers."""
         try:
             with self.git_lock:
                 before = self._snapshot.commit if self._snapshot else None
                 self.mirror.fetch()
                 self._snapshot = self.releaser.snapshot(fetch=False)
         except ReconcilerError as exc:
-            log.warning("fetch failed: %s", exc)
+            interval, cap = self.options.fetch_interval, self.options.error_backoff[1]
+            delay = self._fetch_failures.delay("fetch", interval, max(interval, cap))
+            log.warning("fetch failed: %s; next fetch in %.1fs", exc, delay)
             self._fetch_error = str(exc)
+            self._postpone_fetch(delay)
             return
+        recovered = self._fetch_error is not None
         self._fetch_error = None
-        if self._snapshot.commit != before:
+        self._fetch_failures.clear("fetch")
+        self._report_problems(self._snapshot)
+        if recovered:
+            log.info("config repository reachable again at %s", self._snapshot.commit[:12])
+            self.resync()
+        elif self._snapshot.commit != before:
             log.info("config repository moved to %s", self._snapshot.commit[:12])
             self.resync()
+
+    def _report_problems(self, snap: Snapshot, limit: int = 20) -> None:
+        """Log each error in the config repository once, when it appears: a file that
+        does not parse or a symlink concerns no rollout's status, so the log is where
+        a person sees it (``reconciler validate`` lists them all)."""
+        errors = [p.render() for p in snap.inventory.errors()]
+        new = [line for line in errors if line not in self._reported]
+        self._reported = set(errors)
+        for line in new[:limit]:
+            log.warning("config repository at %s: %s", snap.commit[:12], line)
+        if len(new) > limit:
+            log.warning("config repository at %s: %d more errors; run `reconciler validate`",
+                        snap.commit[:12], len(new) - limit)
+
+    def _postpone_fetch(self, delay: float) -> None:
+        if self.stop.is_set() or not self.scheduler.running or \
+                self.scheduler.get_job("fetch") is None:
+            return
+        self.scheduler.modify_job("fetch", next_run_time=datetime.now(UTC)
+                                  + timedelta(seconds=delay))
 
     def _on_change(self, kind: k8s.Kind, old: dict[str, Any] | None,
                    new: dict[str, Any] | None) -> None:
@@ -377,7 +417,8 @@ class Daemon:
             step = self._act(key, obj, decided, Expect(newest=newest, current=decided.current))
         except TransientError as exc:
             reason = (reasons.PUSH_REJECTED if isinstance(exc, PushRejected) else
-                      reasons.CLUSTER_ERROR if isinstance(exc, ClusterError) else
+                      reasons.AUTHENTICATION_FAILED if isinstance(exc, AuthenticationFailed)
+                      else reasons.CLUSTER_ERROR if isinstance(exc, ClusterError) else
                       reasons.GIT_ERROR)
             log.warning("%s: %s", key, exc)
             self._retry_later(key)
@@ -409,24 +450,23 @@ class Daemon:
         if key in inv.broken:
             return "; ".join(p.render() for p in inv.broken[key])
         if not inv.targets.get(key):
-            return (f"no target in the config repository at {snap.commit[:12]} is "
-                    f"annotated for {key}")
+            return f"at {snap.commit[:12]}: {inv.no_target(key)}"
         return None
 
     def _candidates(self, obj: Mapping[str, Any],
                     spec: models.RolloutSpec) -> tuple[list[str], str | None]:
-        previous = (obj.get("status") or {}).get("availableReleases") or []
+        previous = status.known_releases(obj.get("status"))
         with self._registered_lock:
             seen = sorted(self._registered.get(_key(obj), ()))
         ref = spec.releasesImagePolicy
         if ref is None:
-            return status.available(list(previous), seen), None
+            return status.available(previous, seen), None
         ns = ref.namespace or (obj.get("metadata") or {}).get("namespace", "")
         policy = self.stores["imagepolicies"].get(ns, ref.name)
         found = inputs.image_policy_tag(policy, name=f"{ns}/{ref.name}")
         if found.tag:
             seen.append(found.tag)
-        return status.available(list(previous), seen), found.problem
+        return status.available(previous, seen), found.problem
 
     def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
                 snap: Snapshot, previous: Mapping[str, Any] | None,
@@ -449,7 +489,8 @@ class Daemon:
     def _manual_commit(self, snap: Snapshot, newest: trailers.Record | None,
                        targets: list[manifests.Target]) -> str | None:
         """The newest commit since the rollout's last reconciler commit that changed one
-        of its target files without reconciler trailers: who the hold is about."""
+        of its target values without reconciler trailers: who the hold is about. An
+        edit elsewhere in a target's file (the line next to it, say) is not."""
         current, _ = planning.current_release(targets)
         if newest is None or current == newest.trailers.release:
             return None
@@ -458,13 +499,28 @@ class Daemon:
             for commit in self.mirror.log(snap.commit, stop=newest.commit, limit=200):
                 if trailers.parse(commit.message) is not None or not commit.parents:
                     continue
-                changed = self.mirror.changed_files(commit.parents[0], commit.sha,
-                                                    suffixes=manifests.SUFFIXES)
-                if files & {path for path, _ in changed}:
+                parent = commit.parents[0]
+                after = dict(self.mirror.changed_files(parent, commit.sha,
+                                                       suffixes=manifests.SUFFIXES))
+                touched = files & after.keys()
+                if not touched:
+                    continue
+                before = dict(self.mirror.changed_files(commit.sha, parent,
+                                                        suffixes=manifests.SUFFIXES))
+                if any(self._target_values(path, after[path], newest.trailers.rollout)
+                       != self._target_values(path, before.get(path), newest.trailers.rollout)
+                       for path in touched):
                     return f"{commit.sha[:12]} by {commit.author_name}"
         except GitError:
             return None
         return None
+
+    def _target_values(self, path: str, blob: str | None,
+                       rollout: str) -> list[tuple[int, tuple[str, ...], str | None]]:
+        if blob is None:
+            return []
+        scan = manifests.scan_file(path, self.mirror.read_blob(blob))
+        return [(t.document, t.path, t.value) for t in scan.targets if t.rollout == rollout]
 
     def _health_checks(self, namespace: str,
                        spec: models.RolloutSpec) -> list[dict[str, Any]]:
@@ -545,6 +601,10 @@ class Daemon:
                 result = self.releaser.revert(key, reason=step.message, push=True,
                                               expect=expect)
             self._snapshot = self.releaser.snapshot(fetch=False)
+        if self._fetch_error is not None:
+            # This fetch (and push) worked while the periodic one is backing off:
+            # fetch now, so readiness and the other rollouts recover at once too.
+            self.request_fetch()
         if result.outcome == "stale":
             log.info("%s: %s", key, result.message)
         if step.action == "revert" and result.outcome == "unchanged":
@@ -650,8 +710,8 @@ class Daemon:
 
     def _count_bakes(self, previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
         def states(s: Mapping[str, Any] | None) -> dict[Any, Any]:
-            return {h.get("commit"): h.get("bakeStatus") for h in (s or {}).get("history") or []
-                    if isinstance(h, Mapping)}
+            return {h.get("commit"): h.get("bakeStatus") for h in status.entries(s, "history")
+                    if isinstance(h.get("commit"), str)}
         before = states(previous)
         for commit, state in states(new).items():
             if state in progress.SETTLED and before.get(commit) != state:
@@ -671,6 +731,10 @@ class Daemon:
             return False, "watches have not listed every kind yet"
         if self._fetch_error:
             return False, f"config repository not reachable: {self._fetch_error}"
+        failing = [h.failing for h in self._watches if h.failing]
+        if failing:
+            more = f" (and {len(failing) - 1} more watches)" if len(failing) > 1 else ""
+            return False, f"API server not reachable: {failing[0]}{more}"
         role = "leader" if self.is_leader() else "standby"
         return True, f"watches synced, config repository reachable, {role}"
 
@@ -719,8 +783,8 @@ def _key(obj: Mapping[str, Any]) -> str:
 
 
 def _ready_reason(s: Mapping[str, Any] | None) -> str | None:
-    for c in (s or {}).get("conditions") or []:
-        if isinstance(c, Mapping) and c.get("type") == reasons.READY:
+    for c in status.entries(s, "conditions"):
+        if c.get("type") == reasons.READY:
             reason = c.get("reason")
             return reason if isinstance(reason, str) else None
     return None
@@ -729,6 +793,6 @@ def _ready_reason(s: Mapping[str, Any] | None) -> str | None:
 def _bake_started(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """Did this status write start a bake (a bakeStartTime the old status lacked)?"""
     def started(s: Mapping[str, Any] | None) -> set[Any]:
-        return {h.get("commit") for h in (s or {}).get("history") or []
-                if isinstance(h, Mapping) and h.get("bakeStartTime")}
+        return {h.get("commit") for h in status.entries(s, "history")
+                if isinstance(h.get("commit"), str) and h.get("bakeStartTime")}
     return bool(started(new) - started(previous))

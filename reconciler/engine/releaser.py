@@ -261,8 +261,7 @@ def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
     targets = inv.targets.get(rollout, [])
     if not targets:
         entry = inv.rollouts[rollout]
-        raise ManifestError(f"Rollout {rollout} has no annotated target to write",
-                            file=entry.file, document=entry.document)
+        raise ManifestError(inv.no_target(rollout), file=entry.file, document=entry.document)
     return targets
 
 

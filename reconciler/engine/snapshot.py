@@ -81,17 +81,25 @@ class Scanner:
         stats = ScanStats()
         if self._commit is None:
             self._blobs, self._relevant = {}, {}
-            changes: list[tuple[str, str | None]] = list(
-                self.mirror.list_files(commit, suffixes=manifests.SUFFIXES))
+            changes: list[git.Entry] = self.mirror.list_entries(
+                commit, suffixes=manifests.SUFFIXES)
         elif self._commit == commit:
             changes = []
         else:
-            changes = self.mirror.changed_files(self._commit, commit,
-                                                suffixes=manifests.SUFFIXES)
-        for path, blob in changes:
+            changes = self.mirror.changed_entries(self._commit, commit,
+                                                  suffixes=manifests.SUFFIXES)
+        for entry in changes:
+            path, blob = entry.path, entry.blob
             self._relevant.pop(path, None)
+            self._blobs.pop(path, None)
             if blob is None:
-                self._blobs.pop(path, None)
+                continue
+            if entry.kind != "file":
+                # A symlink, submodule or invalid path: reported, never read (so
+                # never followed out of the repository) and never in ``blobs``, the
+                # files a release may rewrite.
+                self._relevant[path] = manifests.skipped(path, kind=entry.kind,
+                                                         detail=entry.detail)
                 continue
             self._blobs[path] = blob
             scan = self._by_blob.get((blob, path))
@@ -114,7 +122,8 @@ class Scanner:
         history = self.history(commit)
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
-                        blobs={p: self._blobs[p] for p in self._relevant}, stats=stats)
+                        blobs={p: self._blobs[p] for p in self._relevant if p in self._blobs},
+                        stats=stats)
 
     def _remember(self, blob: str, path: str, scan: manifests.FileScan) -> None:
         self._by_blob[(blob, path)] = scan

@@ -24,6 +24,8 @@ reason, never with the body or the secret:
     404  no secret configured: the hooks are disabled (and left out of the OpenAPI
          document), so an unauthenticated endpoint can never exist by mistake
     401  no signature header
+    400  both Content-Length and Transfer-Encoding (ambiguous framing); the
+         connection is closed after the answer
     413  Content-Length over the limit, or more bytes than the limit actually sent
          (a chunked body, or one whose Content-Length lies)
     401  a signature that is malformed or does not match
@@ -215,15 +217,23 @@ def view(obj: Mapping[str, Any]) -> RolloutView:
 # -- webhook checks -----------------------------------------------------------------
 
 class _Refused(Exception):
-    """A refusal: ``detail`` goes to the caller, ``logged`` (no body content) to the log."""
+    """A refusal: ``detail`` goes to the caller, ``logged`` (no body content) to the log;
+    ``close``: end the connection after answering (its framing cannot be trusted)."""
 
-    def __init__(self, code: int, detail: str, logged: str | None = None) -> None:
+    def __init__(self, code: int, detail: str, logged: str | None = None, *,
+                 close: bool = False) -> None:
         super().__init__(detail)
         self.code, self.detail, self.logged = code, detail, logged or detail
+        self.close = close
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
+    if declared is not None and "transfer-encoding" in request.headers:
+        # RFC 9112 6.3: a proxy in front may have framed this body differently (request
+        # smuggling); refuse, and close the connection as the RFC requires.
+        raise _Refused(400, "both Content-Length and Transfer-Encoding: ambiguous framing",
+                       close=True)
     if declared is not None:
         if not _DIGITS.fullmatch(declared.strip()):
             raise _Refused(400, "Content-Length is not a number")
@@ -332,7 +342,8 @@ def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int 
         log.warning("refused POST %s from %s: %d %s", request.url.path, client, r.code,
                     r.logged)
         metrics.webhook(endpoint, r.code)
-        return JSONResponse({"detail": r.detail}, status_code=r.code)
+        return JSONResponse({"detail": r.detail}, status_code=r.code,
+                            headers={"Connection": "close"} if r.close else None)
 
     async def on_git(body: bytes) -> JSONResponse:
         if not isinstance(_json(body), dict):

@@ -91,8 +91,11 @@ def test_http_probes_metrics_webhook_and_api(e2e: E2E) -> None:
     [release] = e2e.wait_until("the release from the webhook",
                                lambda: e2e.reconciler_commits(action="release"))
     assert release.trailers["Release"] == "6.5.0"
-    code, history = request(port, "/api/v1/rollouts/apps/podinfo/history")
-    assert code == 200 and history[0]["release"] == "6.5.0"
-    code, metrics = request(port, "/metrics")
-    assert code == 200 and re.search(r"^reconciler_releases_total 1\.0$", metrics, re.M)
+    # The commit reaches the remote a moment before the daemon's own snapshot and
+    # counters move on: poll the API and the metrics until they show it.
+    e2e.wait_until("the API to list the release", lambda: (
+        (answer := request(port, "/api/v1/rollouts/apps/podinfo/history"))[0] == 200
+        and answer[1] and answer[1][0]["release"] == "6.5.0"))
+    e2e.wait_until("the release counter", lambda: re.search(
+        r"^reconciler_releases_total 1\.0$", request(port, "/metrics")[1], re.M))
     assert secret.decode() not in daemon.log()

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import APPS
 from tests.support import githttp, gitrepo, secretscan
+from tests.support.cli import one_error_line, run
 from tests.support.fixtures import Remote
-
-
-def run(*args: str, cache: Path, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    full_env.update({"RECONCILER_CACHE_DIR": str(cache), **(env or {})})
-    proc = subprocess.run([sys.executable, "-m", "reconciler", *args], env=full_env,
-                          capture_output=True, text=True, timeout=60, check=False)
-    secretscan.capture_process(proc, f"reconciler {args[0]}")
-    return proc
-
-
-def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("reconciler: error: ")
-    return lines[0]
 
 
 def test_plan_json_contract(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from reconciler.errors import (
     PermanentError,
     TransientError,
 )
+from tests.support import secretscan
 
 NS = "apps"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
@@ -300,8 +301,11 @@ def test_api_errors_become_project_errors(cluster: k8s.Cluster, server: Emulator
 
 
 def test_forbidden_names_verb_and_resource_and_never_the_token(tmp_path: Path) -> None:
-    with Emulator(token="right-token") as emu:
-        config = emu.write_kubeconfig(tmp_path / "kc", token="wrong-token-12345")
+    right = secretscan.register("right-token", "API server token (test_cluster_adapter.py)")
+    wrong = secretscan.register("wrong-token-12345", "wrong API server token "
+                                "(test_cluster_adapter.py)")
+    with Emulator(token=right) as emu:
+        config = emu.write_kubeconfig(tmp_path / "kc", token=wrong)
         with k8s.Cluster.connect(kubeconfig=config) as c:
             with pytest.raises(ClusterForbidden) as caught:
                 c.list(k8s.HEALTHCHECK, namespace=NS)
@@ -430,6 +434,28 @@ def test_watch_reconnects_after_the_server_restarts(watches: Watches,
     server.apply(rollout("after"))
     wait_for(lambda: ("ADDED", "after") in rec.names())
     assert server.count(verb="list", since=since) == 0
+
+
+def test_failing_reports_an_outage_and_a_working_stream_resets_the_backoff(
+        watches: Watches, server: Emulator) -> None:
+    rec = Recorder()
+    handle = watches.start(k8s.ROLLOUT, rec.on_event, on_sync=rec.on_sync)
+    assert handle.synced.wait(5)
+    assert handle.failing is None
+    server.stop()
+    wait_for(lambda: handle.errors >= 4, timeout=10)  # the next delay is now >= 2.5 s
+    assert "unreachable" in (handle.failing or ""), handle.failing
+    server.start()
+    wait_for(lambda: handle.failing is None, timeout=10)
+    time.sleep(1.2)  # the new stream works for more than a second, delivering nothing
+    errors = handle.errors
+    server.drop_watches()
+    server.apply(rollout("after-cut"))
+    wait_for(lambda: ("ADDED", "after-cut") in rec.names(), timeout=8)
+    # Resumed at once: the cut of a stream that worked is not one more failure on
+    # top of the outage's backoff.
+    assert handle.errors == errors
+    assert handle.failing is None
 
 
 def test_stop_ends_the_watch_promptly(watches: Watches, server: Emulator) -> None:

@@ -25,7 +25,7 @@ from reconciler.errors import (
     RemoteUnreachable,
     RevertConflict,
 )
-from tests.support import githttp, gitrepo
+from tests.support import githttp, gitrepo, secretscan
 from tests.support.fixtures import KUSTOMIZATION, Remote
 
 KUST = "apps/podinfo/kustomization.yaml"
@@ -359,7 +359,7 @@ def test_force_is_never_used_even_for_a_rewound_remote(
 
 def test_wrong_password_fails_fast_with_bounded_retries(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
-    secret = "not-the-token-XYZZY"
+    secret = secretscan.register("not-the-token-XYZZY", "wrong git password (test_git_adapter.py)")
     mirror = Mirror.open(git_http.url_for(config_repo.path), cache_dir=cache_dir,
                          credentials=Credentials(username="reconciler", password=secret))
     git_http.stats.reset()
@@ -398,6 +398,7 @@ def test_token_in_url_works_but_is_never_stored_or_shown(
     assert git_http.password not in mirror_git(mirror, git_home, "config", "--list")
 
     bad_token = "wr%40ng-token-QUUX"  # percent-encoded in the URL, "wr@ng-..." decoded
+    secretscan.register("wr@ng-token-QUUX", "wrong token in a URL (test_git_adapter.py)")
     bad = Mirror.open(good.replace(git_http.password, bad_token), cache_dir=cache_dir / "b")
     with pytest.raises(AuthenticationFailed) as info:
         bad.fetch()
@@ -413,7 +414,9 @@ def test_token_in_url_works_but_is_never_stored_or_shown(
 
 
 def test_credentials_never_show_secrets() -> None:
-    creds = Credentials(username="bot", password="hunter2", ssh_passphrase="open-sesame")
+    creds = Credentials(username="bot", password="hunter2",
+                        ssh_passphrase=secretscan.register("open-sesame", "SSH passphrase "
+                                                           "(test_git_adapter.py)"))
     for text in (repr(creds), str(creds), f"{creds}", repr([creds])):
         assert "hunter2" not in text
         assert "open-sesame" not in text
@@ -431,7 +434,8 @@ def _closed_port() -> int:
 def test_closed_port_is_remote_unreachable(cache_dir: Path, scheme: str) -> None:
     url = f"{scheme}://git@127.0.0.1:{_closed_port()}/config.git"
     mirror = Mirror.open(url, cache_dir=cache_dir,
-                         credentials=Credentials(password="pw-123456"))
+                         credentials=Credentials(password=secretscan.register(
+                             "pw-123456", "git password (test_git_adapter.py)")))
     with pytest.raises(RemoteUnreachable, match=r"127\.0\.0\.1"):
         mirror.fetch()
 

@@ -48,6 +48,8 @@ from reconciler.errors import GitError, HostKeyError, PermanentError, RemoteUnre
 from reconciler.interfaces import http
 from tests.integration.test_http import SECRET, FakeDaemon, post, release_body, sign
 from tests.support import githttp, gitrepo, secretscan, sshd
+from tests.support.cli import one_error_line as error_line
+from tests.support.cli import run as reconciler_cli
 from tests.support.fixtures import KUSTOMIZATION
 from tests.unit import test_deploy as deploy_checks
 
@@ -55,22 +57,6 @@ ROOT = Path(__file__).resolve().parents[2]
 KUST = "apps/podinfo/kustomization.yaml"
 
 
-def reconciler_cli(*args: str, cache: Path, env: dict[str, str] | None = None,
-                   ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith("RECONCILER_") and k != "SSH_AUTH_SOCK"}
-    full_env.update({"RECONCILER_CACHE_DIR": str(cache), **(env or {})})
-    proc = subprocess.run([sys.executable, "-m", "reconciler", *args], env=full_env,
-                          capture_output=True, text=True, timeout=60, check=False)
-    secretscan.capture_process(proc, f"reconciler {args[0]}")
-    return proc
-
-
-def error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("reconciler: error: "), lines
-    return lines[0]
 
 
 # -- SSH host keys ----------------------------------------------------------------------
@@ -193,7 +179,8 @@ def test_https_self_signed_certificate_is_refused_unless_it_is_the_ca_bundle(
         config_repo: gitrepo.BareRepo, tmp_path: Path, cache_dir: Path) -> None:
     tls = self_signed(tmp_path / "tls")
     server = https_server(tls)
-    refused(server, config_repo, cache_dir, None)
+    assert "configure a CA bundle (--ca-bundle)" in refused(server, config_repo, cache_dir,
+                                                            None)
     creds = Credentials(username=server.username, password=server.password,
                         ca_bundle=tls.ca_cert)
     assert Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
@@ -205,7 +192,8 @@ def test_https_certificate_for_another_host_is_refused_even_with_its_ca_bundle(
         config_repo: gitrepo.BareRepo, tmp_path: Path, cache_dir: Path) -> None:
     tls = githttp.make_tls_files(tmp_path / "tls", host="127.0.0.2")  # served on 127.0.0.1
     server = https_server(tls)
-    refused(server, config_repo, cache_dir, tls.ca_cert)
+    message = refused(server, config_repo, cache_dir, tls.ca_cert)
+    assert f"the CA bundle {tls.ca_cert} does not vouch for it" in message
 
 
 def test_https_expired_certificate_is_refused_even_with_its_ca_bundle(
@@ -213,7 +201,7 @@ def test_https_expired_certificate_is_refused_even_with_its_ca_bundle(
         config_repo: gitrepo.BareRepo, tmp_path: Path, cache_dir: Path) -> None:
     tls = expired(tmp_path / "tls")
     server = https_server(tls)
-    refused(server, config_repo, cache_dir, tls.ca_cert)
+    assert "expired" in refused(server, config_repo, cache_dir, tls.ca_cert)
 
 
 # -- webhooks ---------------------------------------------------------------------------

@@ -32,7 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support import secretscan
+
 HTTP_BACKEND = Path("/usr/lib/git-core/git-http-backend")
+# One random password per test session, registered so that tests/support/secretscan.py
+# fails the run if it ever appears in a log line or an output.
+PASSWORD = secretscan.generate("git HTTP password (tests/support/githttp.py)")
 
 
 @dataclass
@@ -213,6 +218,7 @@ class GitHTTPServer:
 
     def set_password(self, password: str) -> None:
         """Accept only ``password`` from now on (the old one is revoked)."""
+        secretscan.register(password, "git HTTP password set by a test")
         runner = self._runner_or_fail()
         self.password = runner.password = password
         if runner.server is not None:
@@ -288,10 +294,11 @@ def serve_git_http(
     *,
     home: Path,
     username: str = "reconciler",
-    password: str = "s3cret-token",
+    password: str = PASSWORD,
     tls: TLSFiles | None = None,
 ) -> Iterator[GitHTTPServer]:
     """Serve every repository under ``project_root`` on 127.0.0.1:<free port>."""
+    secretscan.register(password, "git HTTP password given by a test")
     home.mkdir(parents=True, exist_ok=True)
     runner = _Runner(project_root, home=home, username=username, password=password, tls=tls)
     runner.start()

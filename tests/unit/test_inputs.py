@@ -184,3 +184,13 @@ def test_applied_revision_is_the_raw_text() -> None:
     assert inputs.applied_revision(kustomization("6.5.0@sha256:abc")) == "6.5.0@sha256:abc"
     assert inputs.applied_revision(kustomization(42)) is None
     assert inputs.applied_revision(None) is None
+
+
+@pytest.mark.parametrize("tag", ["6.5.0\nrm -rf /", "$(reboot)", "latest", "6.5.0 # x",
+                                 "\uff16.\uff15.\uff10"])
+def test_image_policy_tag_that_is_never_released_is_no_candidate(tag: str) -> None:
+    found = inputs.image_policy_tag(policy({"latestRef": {"tag": tag}}), name=NAME)
+    assert found.tag is None
+    assert found.problem is not None
+    assert found.problem.startswith(f"ImagePolicy {NAME} reports a tag that is never released: "
+                                    f"{tag!r}")

@@ -139,3 +139,41 @@ def test_sample_repo_is_clean() -> None:
     assert inv.errors() == []
     assert sorted(inv.rollouts) == ["apps/frontend", "apps/podinfo"]
     assert len(inv.targets["apps/podinfo"]) == 2
+
+
+def test_a_broken_target_stops_its_rollout_not_others() -> None:
+    # UI is not a string: writing only VERSION would leave the release half done.
+    inv = scan({"r.yaml": ROLLOUT, "k.yaml": KUSTOMIZATION.replace(b"UI: 6.4.0", b"UI: 6.4"),
+                "f.yaml": ROLLOUT.replace(b"podinfo", b"frontend"), "o.yaml": OCI})
+    [problem] = inv.broken["apps/podinfo"]
+    assert (problem.file, problem.document, problem.field) == (
+        "k.yaml", 0, "spec.postBuild.substitute.UI")
+    assert "must be a string, found 6.4" in problem.message
+    assert "apps/frontend" not in inv.broken and inv.targets["apps/frontend"]
+
+
+def test_an_invalid_spec_names_its_field_where_release_reports_it() -> None:
+    inv = scan({"r.yaml": ROLLOUT.replace(b"policy: standard", b"bakeTime: 5")})
+    [problem] = inv.broken["apps/podinfo"]
+    assert problem.field == "spec.bakeTime"
+    assert problem.message == ("Rollout apps/podinfo has an invalid spec: Input should be a "
+                               "valid string, got 5")
+
+
+def test_rendered_problems_stay_on_one_line() -> None:
+    problem = manifests.Problem(file="apps/x\nerror: forged.yaml", field="a\tb",
+                                message="bad \x1b[2J value \u202e")
+    assert problem.render() == ("error: apps/x\\nerror: forged.yaml a\\tb: bad \\x1b[2J value "
+                                "\\u202e")
+
+
+def test_skipped_entries() -> None:
+    inside = manifests.skipped("a.yaml", kind="symlink", detail="'b.yaml'")
+    outside = manifests.skipped("c.yaml", kind="symlink-outside", detail="'/etc/passwd'")
+    named = manifests.skipped("'..'", kind="invalid-name", detail="'..'")
+    assert [s.problems[0].severity for s in (inside, outside, named)] == [
+        "warning", "error", "error"]
+    assert "outside the repository" in outside.problems[0].message
+    inv = manifests.resolve([outside, manifests.scan_file("r.yaml", ROLLOUT)])
+    assert inv.unparsable == {"c.yaml"}
+    assert "may be in a file that was skipped" in inv.no_target("apps/podinfo")

