@@ -63,13 +63,16 @@ class Scanner:
     only the files whose blob changed.
     """
 
-    def __init__(self, mirror: git.Mirror, *, cache_size: int = 50_000) -> None:
+    def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000) -> None:
         self.mirror = mirror
         # Scans by (blob id, path): a file that goes back to an earlier content (a
         # revert does exactly that) or a tree that jumps to an unrelated commit is
-        # not read or parsed again. Bounded, least recently used out first.
+        # not read or parsed again. Bounded to the files of the current tree plus
+        # ``older_versions`` earlier contents (plenty for any revert), least
+        # recently used out first: a fixed count grew a daemon by ~4 KiB a release
+        # for days (the soak, docs/reliability.md).
         self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
-        self._cache_size = cache_size
+        self._older_versions = older_versions
         self._commit: str | None = None
         self._blobs: dict[str, str] = {}
         self._relevant: dict[str, manifests.FileScan] = {}
@@ -127,7 +130,7 @@ class Scanner:
 
     def _remember(self, blob: str, path: str, scan: manifests.FileScan) -> None:
         self._by_blob[(blob, path)] = scan
-        while len(self._by_blob) > self._cache_size:
+        while len(self._by_blob) > len(self._blobs) + self._older_versions:
             self._by_blob.popitem(last=False)
 
     def history(self, head: str) -> tuple[trailers.Record, ...]:
