@@ -519,7 +519,7 @@ class Daemon:
                        rollout: str) -> list[tuple[int, tuple[str, ...], str | None]]:
         if blob is None:
             return []
-        scan = manifests.scan_file(path, self.mirror.read_blob(blob))
+        scan = self.releaser.scanner.scan(path, blob)
         return [(t.document, t.path, t.value) for t in scan.targets if t.rollout == rollout]
 
     def _health_checks(self, namespace: str,

@@ -14,6 +14,7 @@ snapshot of a mostly unchanged tree reuses the first:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Scanner:
         # for days (the soak, docs/reliability.md).
         self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
         self._older_versions = older_versions
+        self._cache_lock = threading.Lock()  # scan() is called outside the git lock
         self._commit: str | None = None
         self._blobs: dict[str, str] = {}
         self._relevant: dict[str, manifests.FileScan] = {}
@@ -105,17 +107,13 @@ class Scanner:
                                                          detail=entry.detail)
                 continue
             self._blobs[path] = blob
-            scan = self._by_blob.get((blob, path))
-            if scan is not None:
-                self._by_blob.move_to_end((blob, path))
+            scan, hit = self._scan(path, blob)
+            if hit:
                 stats.cache_hits += 1
+            elif scan.parsed or scan.problems:
+                stats.parsed += 1
             else:
-                scan = manifests.scan_file(path, self.mirror.read_blob(blob))
-                self._remember(blob, path, scan)
-                if scan.parsed or scan.problems:
-                    stats.parsed += 1
-                else:
-                    stats.screened_out += 1
+                stats.screened_out += 1
             if scan.parsed or scan.problems:
                 self._relevant[path] = scan
         self._commit = commit
@@ -128,10 +126,25 @@ class Scanner:
                         blobs={p: self._blobs[p] for p in self._relevant if p in self._blobs},
                         stats=stats)
 
-    def _remember(self, blob: str, path: str, scan: manifests.FileScan) -> None:
-        self._by_blob[(blob, path)] = scan
-        while len(self._by_blob) > len(self._blobs) + self._older_versions:
-            self._by_blob.popitem(last=False)
+    def scan(self, path: str, blob: str) -> manifests.FileScan:
+        """The scan of one file version, from the cache when it was scanned before
+        (any commit: e.g. the versions before and after a person's edit)."""
+        return self._scan(path, blob)[0]
+
+    def _scan(self, path: str, blob: str) -> tuple[manifests.FileScan, bool]:
+        """``(scan, cache hit)``; read and parsed only on a miss."""
+        key = (blob, path)
+        with self._cache_lock:
+            scan = self._by_blob.get(key)
+            if scan is not None:
+                self._by_blob.move_to_end(key)
+                return scan, True
+        scan = manifests.scan_file(path, self.mirror.read_blob(blob))
+        with self._cache_lock:
+            self._by_blob[key] = scan
+            while len(self._by_blob) > len(self._blobs) + self._older_versions:
+                self._by_blob.popitem(last=False)
+        return scan, False
 
     def history(self, head: str) -> tuple[trailers.Record, ...]:
         """Reconciler commits reachable from ``head``, newest first."""
