@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.adapters import git
-from reconciler.engine.daemon import Daemon, Options
+from reconciler.engine import holds
+from reconciler.engine.releaser import Releaser
 from tests.integration.conftest import APPS
 from tests.support import gitrepo
 
@@ -29,11 +30,12 @@ Action: release
 def _manual_commit(fleet: gitrepo.BareRepo, tmp_path: Path) -> str | None:
     mirror = git.Mirror.open(fleet.url, cache_dir=tmp_path / "cache")
     # The cluster is never asked: the search reads git only.
-    daemon = Daemon(cluster=None, mirror=mirror, options=Options())  # type: ignore[arg-type]
+    releaser = Releaser(mirror)
     try:
-        snap = daemon.releaser.snapshot()
-        return daemon._manual_commit(snap, snap.records("apps/podinfo")[0],
-                                     snap.inventory.targets["apps/podinfo"])
+        snap = releaser.snapshot()
+        return holds.manual_commit(mirror=mirror, scanner=releaser.scanner, snap=snap,
+                                   newest=snap.records("apps/podinfo")[0],
+                                   targets=snap.inventory.targets["apps/podinfo"])
     finally:
         mirror.close()
 

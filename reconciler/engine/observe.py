@@ -1,0 +1,75 @@
+"""Observe: gather the plain inputs of one rollout's decision from the watch stores.
+
+Where it fits: the daemon calls these before ``core.progress.decide``; each returns
+plain data (candidate tags, HealthCheck states, gates) so the decision stays pure.
+Candidates a CI pipeline registered over HTTP are kept here until the status
+records them in ``availableReleases``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.core import bake, inputs, models, status
+from reconciler.engine.informers import Store
+from reconciler.engine.routing import key_of
+
+
+class Observer:
+    def __init__(self, *, stores: Callable[[str], Store | None]) -> None:
+        # ``stores(plural)`` gives the current store of a kind (the ImagePolicy
+        # store may be swapped for its v1beta2 twin at start-up), or None.
+        self._stores = stores
+        self._registered: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def _store(self, plural: str) -> Store:
+        store = self._stores(plural)
+        assert store is not None, plural
+        return store
+
+    def register(self, key: str, tag: str, *, known: list[Any]) -> bool:
+        """Remember ``tag`` as a candidate of ``key``; False when already known."""
+        with self._lock:
+            seen = self._registered.setdefault(key, set())
+            new = tag not in seen and tag not in known
+            seen.add(tag)
+        return new
+
+    def candidates(self, obj: Mapping[str, Any],
+                   spec: models.RolloutSpec) -> tuple[list[str], str | None]:
+        """Every candidate tag known for the rollout, and why the ImagePolicy offers
+        none (when it does not)."""
+        previous = status.known_releases(obj.get("status"))
+        with self._lock:
+            seen = sorted(self._registered.get(key_of(obj), ()))
+        ref = spec.releasesImagePolicy
+        if ref is None:
+            return status.available(previous, seen), None
+        ns = ref.namespace or (obj.get("metadata") or {}).get("namespace", "")
+        policy = self._store("imagepolicies").get(ns, ref.name)
+        found = inputs.image_policy_tag(policy, name=f"{ns}/{ref.name}")
+        if found.tag:
+            seen.append(found.tag)
+        return status.available(previous, seen), found.problem
+
+    def health_checks(self, namespace: str, spec: models.RolloutSpec) -> list[bake.Check]:
+        """The HealthChecks the rollout's selector picks, as bake inputs."""
+        sel = spec.healthCheckSelector
+        label = sel.selector.model_dump(exclude_none=True) if sel and sel.selector else {}
+        namespaces = self._stores("namespaces")
+        if sel and sel.namespaceSelector and namespaces is not None:
+            ns_selector = sel.namespaceSelector.model_dump(exclude_none=True)
+            allowed = {(n.get("metadata") or {}).get("name")
+                       for n in namespaces.list(label_selector=ns_selector)}
+        else:
+            allowed = {namespace}
+        found: list[dict[str, Any]] = []
+        for ns in allowed:
+            found += self._store("healthchecks").list(ns, label_selector=label)
+        return [bake.check_from(hc) for hc in found]
+
+    def gates(self, namespace: str, name: str) -> inputs.Gates:
+        return inputs.gates_for(name, self._store("rolloutgates").list(namespace))

@@ -1,0 +1,97 @@
+"""Timers: every delayed reconcile goes through APScheduler, one job per purpose and key.
+
+Where it fits: the daemon's components ask for a wake-up (the end of a bake, a
+deploy deadline, a retry after an error, a status write that lost a race) through
+``Timers`` instead of sleeping; a restart loses nothing, since each wake-up is
+recomputed from git and the cluster on the next pass.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+
+@dataclass
+class Backoff:
+    """Jittered exponential delays per key: ``first`` doubling up to ``cap``."""
+
+    count: dict[str, int] = field(default_factory=dict)
+
+    def delay(self, key: str, first: float, cap: float) -> float:
+        n = min(self.count.get(key, 0), 30)  # 2**30 s is past any cap; never overflows
+        self.count[key] = n + 1
+        return float(min(cap, first * 2 ** n) * (0.75 + 0.5 * random.random()))
+
+    def clear(self, key: str) -> None:
+        self.count.pop(key, None)
+
+
+class Timers:
+    """Wake-ups of rollouts and the periodic jobs, on one background scheduler."""
+
+    def __init__(self, *, enqueue: Callable[[str], None], stop: threading.Event,
+                 clock: Callable[[], datetime],
+                 error_backoff: tuple[float, float]) -> None:
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._enqueue = enqueue
+        self._stop = stop
+        self._clock = clock
+        self._error_backoff = error_backoff
+        self._errors = Backoff()
+        self._conflicts = Backoff()
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running)
+
+    def every(self, job_id: str, seconds: float, func: Callable[[], None]) -> None:
+        self.scheduler.add_job(func, "interval", seconds=seconds, id=job_id,
+                               max_instances=1, coalesce=True)
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def wake(self, key: str, when: datetime, *, purpose: str = "wake") -> None:
+        """Reconcile ``key`` at ``when``. One timer per (purpose, key): a retry never
+        replaces the wake-up at the end of a bake, nor the other way round."""
+        if self._stop.is_set() or not self.scheduler.running:
+            return
+        self.scheduler.add_job(self._enqueue, "date", run_date=when, args=[key],
+                               id=f"{purpose}:{key}", replace_existing=True,
+                               misfire_grace_time=None, coalesce=True)
+
+    def retry_later(self, key: str) -> None:
+        """After an error: again later, backing off while the error lasts."""
+        first, cap = self._error_backoff
+        self.wake(key, self._clock() + timedelta(seconds=self._errors.delay(key, first, cap)),
+                  purpose="retry")
+
+    def succeeded(self, key: str) -> None:
+        self._errors.clear(key)
+
+    def conflicted(self, key: str) -> None:
+        """A status write lost to a newer resourceVersion: retry shortly, once the
+        watch has delivered the newer object."""
+        self.wake(key, self._clock() + timedelta(seconds=self._conflicts.delay(key, 0.05, 5.0)),
+                  purpose="conflict")
+
+    def wrote(self, key: str) -> None:
+        self._conflicts.clear(key)
+
+    def run_soon(self, job_id: str, *, delay: float = 0.0) -> None:
+        """Move a periodic job's next run to ``delay`` seconds from now."""
+        if self._stop.is_set() or not self.scheduler.running or \
+                self.scheduler.get_job(job_id) is None:
+            return
+        self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC)
+                                  + timedelta(seconds=delay))

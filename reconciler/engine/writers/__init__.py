@@ -1,0 +1,1 @@
+"""Writers: how a decided release or revert reaches the branch Flux applies."""
