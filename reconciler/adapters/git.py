@@ -10,19 +10,8 @@ live in ``gitauth``, object-level work (trees, commits, reverts, history) in
 ``gitobjects``; these three are the only modules importing pygit2.
 
 Library errors become project errors (``reconciler.errors``), raised ``from`` the
-original, with a one-line message naming the remote (never a password):
-
-    pygit2 / libgit2                                    project error
-    ------------------------------------------------    ----------------------------
-    connect/resolve/timeout/TLS, missing local repo     RemoteUnreachable
-    GIT_EAUTH, HTTP 401/403, retries exhausted          AuthenticationFailed
-    SSH host key unknown or changed                     HostKeyError (permanent)
-    push_update_reference(ref, msg), msg not None       PushRejected(reason=msg + hook text)
-      ... msg says non-fast-forward / fetch first       NonFastForward
-    "cannot push non-fastforwardable reference" and
-      "... commits that are not present locally"        NonFastForward
-    revert index with conflicts                         RevertConflict
-    missing branch, unknown object, anything else       GitError
+original, with a one-line message naming the remote (never a password); the
+table is in ``giterrors``.
 """
 
 from __future__ import annotations
@@ -37,19 +26,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FetchPrune, ObjectType
+from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitobjects
+from reconciler.adapters import gitauth, giterrors, gitnotes, gitobjects
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.errors import (
-    AuthenticationFailed,
     GitError,
     InputError,
     NonFastForward,
     PushRejected,
     ReconcilerError,
-    RemoteUnreachable,
 )
 
 __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
@@ -58,35 +45,7 @@ log = logging.getLogger(__name__)
 
 _REMOTE = "origin"
 _LIST_CACHE_SIZE = 8
-# libgit2 error classes (git_error_t) that mean "could not talk to the remote".
-_ERROR_OS, _ERROR_NET, _ERROR_SSL, _ERROR_SSH, _ERROR_HTTP = 2, 12, 16, 23, 34
-_UNREACHABLE = ("failed to connect", "connection refused", "failed to resolve",
-                "could not resolve", "timed out", "timeout", "unreachable", "no route",
-                "connection reset", "broken pipe", "early eof", "unexpected eof",
-                "ssl", "tls", "certificate", "failed to start ssh session",
-                "could not find repository")
-_AUTH = ("authentication", "unexpected http status code: 401",
-         "unexpected http status code: 403")
-_NON_FAST_FORWARD = ("non-fast-forward", "non-fastforward", "fetch first", "stale info",
-                     "not present locally", "but expected", "cannot lock ref",
-                     "incorrect old value")
-
-# libgit2 caches trees up to 4 KiB only; a directory of a few hundred manifests is
-# larger. Every push walks the parent's whole tree (libgit2's packbuilder marks it
-# uninteresting), so keeping trees in the object cache makes the second push of a
-# large repository markedly cheaper. Process-wide, set once.
-_TREE_CACHE_LIMIT = 1 << 20
-pygit2.settings.cache_object_limit(ObjectType.TREE, _TREE_CACHE_LIMIT)
-# With every version of every tree cached, the cache fills up to libgit2's default
-# 256 MiB (about 550 MiB of real memory): the soak (docs/reliability.md) saw a daemon
-# grow ~7 KiB a commit from it. 32 MiB still holds the current trees of a
-# 10,000-file repository, which is what the push needs.
-_OBJECT_CACHE_MAX = 32 << 20
-pygit2.settings.cache_max_size(_OBJECT_CACHE_MAX)
-# libgit2 waits forever by default: a half-open connection would hang a fetch (and the
-# daemon's git lock with it). Bound connecting and every read/write on the socket.
-pygit2.settings.server_connect_timeout = 10_000  # ms
-pygit2.settings.server_timeout = 60_000  # ms
+# libgit2's process-wide cache sizes and network timeouts are set in gitobjects.
 
 
 class Mirror:
@@ -169,7 +128,10 @@ class Mirror:
         ref = f"refs/heads/{self._branch}"
         with self._lock, self._network("fetch") as callbacks:
             remote = self._repo.remotes[_REMOTE]
-            stats = remote.fetch([f"+{ref}:{self._tracking_ref}"], callbacks=callbacks,
+            # Notes (bake verdicts) are fetched beside the branch; a wildcard, since a
+            # repository without notes yet has no such ref to name.
+            stats = remote.fetch([f"+{ref}:{self._tracking_ref}", gitnotes.FETCH_REFSPEC],
+                                 callbacks=callbacks,
                                  prune=FetchPrune.NO_PRUNE, proxy=True)
             heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
             if ref not in heads:
@@ -204,24 +166,63 @@ class Mirror:
         ref = f"refs/heads/{self._branch}"
         with self._lock:
             sha = str(self._commit(commit).id)
-            with self._network("push to", ref=ref) as callbacks:
-                self._repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
-                                                 proxy=True)
-            if callbacks.rejections:
-                raise self._rejection(ref, callbacks)
-            try:
-                self._repo.references.create(self._tracking_ref, sha, force=True)
-            except pygit2.GitError as exc:
-                raise GitError(f"pushed {sha} to {self._remote} but could not record it in "
-                               f"{self.path}: {_line(exc)}") from exc
+            self._push_ref(sha, ref, tracking=self._tracking_ref)
             self._head = sha
         log.info("pushed %s to %s %s", sha, self._remote, self._branch)
+
+    def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None:
+        """Push ``sha`` to ``ref`` on the remote (fast-forward only); record it in
+        the local ``tracking`` ref. Call with the lock held."""
+        with self._network("push to", ref=ref) as callbacks:
+            self._repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
+                                             proxy=True)
+        if callbacks.rejections:
+            raise self._rejection(ref, callbacks)
+        try:
+            self._repo.references.create(tracking, sha, force=True)
+        except pygit2.GitError as exc:
+            raise GitError(f"pushed {sha} to {self._remote} but could not record it in "
+                           f"{self.path}: {_line(exc)}") from exc
+
+    # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
+
+    def notes_head(self, ref: str) -> str | None:
+        """The commit the notes ref points at, as last fetched; None without notes."""
+        with self._lock:
+            found = self._repo.references.get(ref)
+            return str(found.target) if found is not None else None
+
+    def notes(self, ref: str) -> list[tuple[str, str]]:
+        """Every note under ``ref``: ``(annotated commit sha, note text)``."""
+        with self._lock:
+            return gitnotes.read_all(self._repo, ref)
+
+    def note(self, commit: str, ref: str) -> str | None:
+        with self._lock:
+            return gitnotes.read(self._repo, ref, commit)
+
+    def add_note(self, commit: str, text: str, ref: str) -> str:
+        """Set the note on ``commit`` to ``text`` and push the notes ref (fast-forward
+        only, never forced). ``NonFastForward`` when another writer pushed notes
+        first: fetch, merge the text again and retry. Returns the notes commit."""
+        with self._lock:
+            self._commit(commit)  # the annotated commit must exist
+            previous = self.notes_head(ref)
+            sha = gitnotes.write(self._repo, ref, commit=commit, text=text,
+                                 author=self._author)
+            try:
+                self._push_ref(sha, ref, tracking=ref)
+            except ReconcilerError:
+                gitnotes.reset(self._repo, ref, previous)  # nothing unpushed stays
+                raise
+        log.info("recorded a note on %s in %s", commit[:12], ref)
+        return sha
 
     def _rejection(self, ref: str, callbacks: gitauth.Callbacks) -> PushRejected:
         status = "; ".join(message for _, message in callbacks.rejections)
         server = callbacks.server_messages
         reason = f"{status}: {server}" if server else status
-        if _matches(f"{status} {server}", _NON_FAST_FORWARD):
+        if giterrors.non_fast_forward(f"{status} {server}"):
             return self._non_fast_forward(ref, reason)
         return PushRejected(f"push to {self._remote} {self._branch} refused by the server: "
                             f"{reason}", ref=ref, reason=reason)
@@ -247,20 +248,10 @@ class Mirror:
     def _translate(self, exc: BaseException, context: str, *,
                    push_ref: str | None = None) -> GitError:
         detail = gitauth.mask(_line(exc), self._credentials.secrets())
-        message = f"{context}: {detail}"
-        lowered = detail.lower()
-        if push_ref is not None and _matches(lowered, _NON_FAST_FORWARD):
+        if push_ref is not None and giterrors.non_fast_forward(detail):
             # libgit2 checks fast-forward itself before sending anything.
             return self._non_fast_forward(push_ref, detail)
-        if isinstance(exc, pygit2.AuthError) or _matches(lowered, _AUTH):
-            return AuthenticationFailed(message)
-        error_class = getattr(exc, "error_class", None)
-        if isinstance(exc, pygit2.CertificateError) or (
-            error_class in (_ERROR_OS, _ERROR_NET, _ERROR_SSL, _ERROR_SSH, _ERROR_HTTP)
-            and _matches(lowered, _UNREACHABLE)
-        ):
-            return RemoteUnreachable(message)
-        return GitError(message)
+        return giterrors.translate(exc, context=context, detail=detail)
 
     # -- objects (in memory: no checkout, no ref moves; see gitobjects) ------------------
 
@@ -403,9 +394,4 @@ class Mirror:
 
 
 _line = gitobjects.line
-
-
-def _matches(text: str, needles: tuple[str, ...]) -> bool:
-    lowered = text.lower()
-    return any(needle in lowered for needle in needles)
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 import pygit2
-from pygit2.enums import DeltaStatus, FileMode, SortMode
+from pygit2.enums import DeltaStatus, FileMode, ObjectType, SortMode
 
 from reconciler.errors import GitError, RevertConflict
 
@@ -29,6 +29,24 @@ _TREE, _BLOB, _BLOB_EXECUTABLE, _LINK, _GITLINK = 0o040000, 0o100644, 0o100755, 
 _FILE_MODES = (_BLOB, _BLOB_EXECUTABLE)
 
 EntryKind = Literal["file", "symlink", "symlink-outside", "submodule", "invalid-name"]
+
+
+# libgit2 caches trees up to 4 KiB only; a directory of a few hundred manifests is
+# larger. Every push walks the parent's whole tree (libgit2's packbuilder marks it
+# uninteresting), so keeping trees in the object cache makes the second push of a
+# large repository markedly cheaper. Process-wide, set once.
+_TREE_CACHE_LIMIT = 1 << 20
+pygit2.settings.cache_object_limit(ObjectType.TREE, _TREE_CACHE_LIMIT)
+# With every version of every tree cached, the cache fills up to libgit2's default
+# 256 MiB (about 550 MiB of real memory): the soak (docs/reliability.md) saw a daemon
+# grow ~7 KiB a commit from it. 32 MiB still holds the current trees of a
+# 10,000-file repository, which is what the push needs.
+_OBJECT_CACHE_MAX = 32 << 20
+pygit2.settings.cache_max_size(_OBJECT_CACHE_MAX)
+# libgit2 waits forever by default: a half-open connection would hang a fetch (and the
+# daemon's git lock with it). Bound connecting and every read/write on the socket.
+pygit2.settings.server_connect_timeout = 10_000  # ms
+pygit2.settings.server_timeout = 60_000  # ms
 
 
 class Entry(NamedTuple):

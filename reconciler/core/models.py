@@ -94,6 +94,26 @@ class HealthCheckSelector(_Model):
     )
 
 
+class Promotion(_Model):
+    """Take a release only after other environments have baked it (DESIGN.md,
+    "Fleet repositories")."""
+
+    from_: list[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]] = \
+        Field(alias="from", min_length=1,
+              description="Environments whose bake verdict for a release must be Succeeded.")
+    soakTime: Duration | None = Field(
+        default=None,
+        description="How long after the newest of those verdicts the release waits.",
+    )
+    rollout: str | None = Field(
+        default=None, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="The upstream rollout (name or namespace/name); default: this one's.",
+    )
+
+    def soak_time(self) -> timedelta | None:
+        return durations.parse(self.soakTime) if self.soakTime else None
+
+
 class RolloutSpec(_Model):
     """What a Rollout asks for. kuberik's fields plus our extensions."""
 
@@ -132,6 +152,10 @@ class RolloutSpec(_Model):
         description="Name of a release policy preset; explicit fields win over it.",
     )
     suspend: bool = Field(default=False, description="Stop every automatic action.")
+    promotion: Promotion | None = Field(
+        default=None,
+        description="Environments that must have baked a release before this one takes it.",
+    )
 
     @field_validator("versionConstraint")
     @classmethod

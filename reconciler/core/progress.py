@@ -22,7 +22,7 @@ bake bookkeeping to store).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -71,6 +71,8 @@ class Observed:
     kept: Sequence[Bookkeeping] = ()
     waiting_for: str | None = None  # e.g. the ImagePolicy has no status yet
     manual_commit: str | None = None  # "<sha> by <author>": the commit that changed a target
+    # Candidates not yet promoted from the environments spec.promotion names, and why.
+    promotion: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def _superseding(o: Observed, in_flight: str, kept: Sequence[Bookkeeping]) -> st
     # written); a pin overrides gates, an automatic choice does not.
     decision = selection.choose(
         current=in_flight, candidates=o.candidates, policy=o.policy.selection,
-        quarantined=_quarantined(o, kept), gates=o.gate_allowed)
+        quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion)
     if decision.action == "release" and (o.policy.selection.wanted_version
                                          or not o.gate_blocks):
         return decision.next
@@ -273,7 +275,7 @@ def _select(o: Observed, kept: list[Bookkeeping], current: str | None,
         return step("blocked", reasons.SELECTION_BLOCKED, disagree)
     decision = selection.choose(
         current=current, candidates=o.candidates, policy=policy,
-        quarantined=_quarantined(o, kept), gates=o.gate_allowed)
+        quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion)
     message = " ".join(decision.reasons)
     if decision.action == "release" and decision.next is not None:
         return step("release", reasons.RELEASE_WRITTEN, message, release=decision.next)

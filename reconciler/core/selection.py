@@ -15,8 +15,9 @@ Rules, in order:
 3. Otherwise every distinct candidate gets a ``Verdict``. A candidate is refused when
    it is not a valid semver OCI tag, not newer than the current version, quarantined,
    outside ``versionConstraint`` (or a prerelease the policy does not admit), beyond
-   ``maxBump``, or not among the versions the gates allow; the first failing rule in
-   that order is the verdict's reason. The highest accepted candidate, by semver
+   ``maxBump``, not among the versions the gates allow, or not yet promoted from the
+   environments ``spec.promotion.from`` names (``core.promotion``); the first failing
+   rule in that order is the verdict's reason. The highest accepted candidate, by semver
    precedence, is released.
 4. Nothing accepted: ``none`` when no valid candidate is newer than the current
    version (up to date), ``blocked`` when newer ones exist but all were refused.
@@ -27,7 +28,7 @@ candidate counts as newer. Quarantine and gates match tags by exact text.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,11 +85,14 @@ def choose(
     policy: Policy,
     quarantined: Collection[str] = (),
     gates: Collection[str] | None = None,
+    promotion: Mapping[str, str] | None = None,
 ) -> Decision:
     """Decide the next release from plain data; see the module docstring for the rules.
 
     ``gates`` is the set of versions the rollout's gates allow, or ``None`` when no
-    gate restricts versions. Output order is deterministic whatever the input order.
+    gate restricts versions. ``promotion`` maps the candidates that wait for an
+    upstream environment to why ("waiting for staging"). Output order is
+    deterministic whatever the input order.
     """
     if policy.suspend:
         return Decision("blocked", current, None,
@@ -102,7 +106,8 @@ def choose(
         except InvalidConstraint as error:
             return Decision("blocked", current, None, (f"versionConstraint: {error}.",))
     return _automatic(current=current, candidates=candidates, policy=policy,
-                      constraint=constraint, quarantined=quarantined, gates=gates)
+                      constraint=constraint, quarantined=quarantined, gates=gates,
+                      promotion=promotion or {})
 
 
 def _pinned(*, current: str | None, wanted: str, quarantined: Collection[str]) -> Decision:
@@ -142,6 +147,7 @@ def _automatic(
     constraint: versions.Constraint | None,
     quarantined: Collection[str],
     gates: Collection[str] | None,
+    promotion: Mapping[str, str],
 ) -> Decision:
     notes: list[str] = []
     current_version: versions.Version | None = None
@@ -169,7 +175,8 @@ def _automatic(
     eligible: list[versions.Version] = []
     for version in valid:
         newer = current_version is None or versions.is_upgrade(current_version, version)
-        why = _refusal(version, current_version, policy, constraint, quarantined, gates)
+        why = _refusal(version, current_version, policy, constraint, quarantined, gates) \
+            or promotion.get(version.tag)
         if why is None:
             eligible.append(version)
             verdicts.append(Verdict(version.tag, True, f"{version.tag}: eligible"))

@@ -36,6 +36,7 @@ PREVIOUS = "Previous-Release"
 ACTION = "Action"
 REVERTS = "Reverts"
 REASON = "Reason"
+ENVIRONMENT = "Environment"
 
 _TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): ?(.*)$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -60,12 +61,17 @@ class Trailers:
     previous_release: str | None = None
     reverts: str | None = None
     reason: str | None = None
+    # The cluster's environment (``--environment``); None on commits written before
+    # environments existed, which count for every environment.
+    environment: str | None = None
 
     def render(self) -> str:
         lines = [f"{ROLLOUT}: {self.rollout}", f"{RELEASE}: {self.release}"]
         if self.previous_release is not None:
             lines.append(f"{PREVIOUS}: {self.previous_release}")
         lines.append(f"{ACTION}: {self.action}")
+        if self.environment:
+            lines.append(f"{ENVIRONMENT}: {_one_line(self.environment)}")
         if self.reverts:
             lines.append(f"{REVERTS}: {self.reverts}")
         if self.reason:
@@ -81,17 +87,20 @@ def _change_lines(changes: ChangeSet) -> list[str]:
     return out
 
 
-def release_message(changes: ChangeSet, *, release: str, previous: str | None) -> str:
+def release_message(changes: ChangeSet, *, release: str, previous: str | None,
+                    environment: str | None = None) -> str:
     """The message of a release commit, rendered from its change set."""
     subject = f"{_short(changes.rollout)}: {previous or '(none)'} -> {release}"
     body = [f"Release {release} of {changes.rollout}.", "", *_change_lines(changes)]
     trailers = Trailers(
-        rollout=changes.rollout, action="release", release=release, previous_release=previous
+        rollout=changes.rollout, action="release", release=release, previous_release=previous,
+        environment=environment,
     )
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
-def adopt_message(*, rollout: str, release: str, previous: str | None) -> str:
+def adopt_message(*, rollout: str, release: str, previous: str | None,
+                  environment: str | None = None) -> str:
     """A record-only commit: the targets already hold ``release`` (set by hand), and
     from now on the reconciler treats it as its own; automatic releases resume."""
     subject = f"{_short(rollout)}: adopt {release} (set by hand)"
@@ -99,13 +108,14 @@ def adopt_message(*, rollout: str, release: str, previous: str | None) -> str:
             "reconciler trailers. This commit changes no file; it records that release",
             "as the reconciler's, which lifts the hold on automatic releases."]
     trailers = Trailers(rollout=rollout, action="release", release=release,
-                        previous_release=previous, reason="adopted a manual change")
+                        previous_release=previous, reason="adopted a manual change",
+                        environment=environment)
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
 def revert_message(
     *, reverted_subject: str, reverted_sha: str, rollout: str, release: str,
-    previous: str, reason: str,
+    previous: str, reason: str, environment: str | None = None,
 ) -> str:
     """git's own revert shape, plus a sentence for people and the trailers.
 
@@ -120,13 +130,14 @@ def revert_message(
     ]
     trailers = Trailers(
         rollout=rollout, action="revert", release=release, previous_release=previous,
-        reverts=reverted_sha, reason=reason,
+        reverts=reverted_sha, reason=reason, environment=environment,
     )
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
 def rollback_message(
     changes: ChangeSet, *, release: str, previous: str, reverted_sha: str, reason: str,
+    environment: str | None = None,
 ) -> str:
     """A commit that sets the previous release again when ``git revert`` conflicts."""
     why = (
@@ -143,7 +154,7 @@ def rollback_message(
     ]
     trailers = Trailers(
         rollout=changes.rollout, action="rollback", release=release,
-        previous_release=previous, reason=why,
+        previous_release=previous, reason=why, environment=environment,
     )
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
@@ -177,6 +188,7 @@ def parse(message: str) -> Trailers | None:
         previous_release=fields.get(PREVIOUS),
         reverts=fields.get(REVERTS),
         reason=fields.get(REASON),
+        environment=fields.get(ENVIRONMENT) or None,
     )
 
 
@@ -201,6 +213,7 @@ class Record:
             "reason": t.reason,
             "reverts": t.reverts,
             "subject": self.subject,
+            "environment": t.environment,
         }
 
 

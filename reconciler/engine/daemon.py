@@ -26,9 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,12 +39,14 @@ from reconciler.engine import faults, holds
 from reconciler.engine import presets as preset_files
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
-from reconciler.engine.releaser import Expect
+from reconciler.engine.options import Options
+from reconciler.engine.releaser import Expect, Releaser
 from reconciler.engine.reporting import MetricsSink, NoMetrics, Reporter
 from reconciler.engine.repository import Repository
 from reconciler.engine.routing import Router, key_of
 from reconciler.engine.snapshot import Snapshot
 from reconciler.engine.timers import Timers
+from reconciler.engine.verdicts import Verdicts
 from reconciler.engine.workqueue import WorkQueue
 from reconciler.engine.writers.direct import DirectWriter
 from reconciler.errors import (
@@ -60,20 +60,6 @@ from reconciler.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class Options:
-    """What the daemon needs beyond the adapters (built from the ``run`` flags)."""
-
-    namespace: str | None = None
-    workers: int = 4
-    resync_interval: float = 300.0
-    fetch_interval: float = 30.0
-    flux_nudge: bool = True
-    flux_source: str = "flux-system/flux-system"  # the GitRepository serving the repo
-    policies_dir: Path | None = None
-    error_backoff: tuple[float, float] = (1.0, 300.0)  # first, cap (seconds)
-
 
 class Daemon:
     def __init__(self, *, cluster: k8s.Cluster, mirror: git.Mirror, options: Options,
@@ -89,12 +75,15 @@ class Daemon:
         self.presets = preset_files.load(options.policies_dir)
         self.queue = WorkQueue()
         self.stop = threading.Event()
-        self.repository = Repository(mirror=mirror)
+        self.repository = Repository(mirror=mirror, releaser=Releaser(
+            mirror, environment=options.environment))
         self.releaser = self.repository.releaser
+        self.verdicts = Verdicts(repository=self.repository, environment=options.environment)
         self.timers = Timers(enqueue=self.enqueue, stop=self.stop, clock=clock,
                              error_backoff=options.error_backoff)
         self.router = Router(enqueue=self.enqueue, rollouts=lambda: self.stores["rollouts"])
-        self.observer = Observer(stores=lambda plural: self.stores.get(plural))
+        self.observer = Observer(stores=lambda plural: self.stores.get(plural),
+                                 verdicts=self.verdicts.all)
         self.applied = flux.Applied(kustomizations=lambda: self.stores["kustomizations"],
                                     descends=self.repository.descends,
                                     flux_source=options.flux_source)
@@ -253,7 +242,7 @@ class Daemon:
                 f"(known: {', '.join(sorted(self.presets))})", True))
             return None
         snap = self.repository.snapshot
-        setup = _setup_problem(snap, key)
+        setup = snap.setup_problem(key)
         if setup:
             self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, setup, True))
             return None
@@ -287,6 +276,7 @@ class Daemon:
                             limit=spec.versionHistoryLimit, now=now)
         if self.reporter.write_status(obj, previous, new, step):
             self.timers.succeeded(key)
+        self._record_verdicts(key, step, snap)
         if step.wake_at is not None:
             self.timers.wake(key, step.wake_at)
         return step
@@ -311,9 +301,22 @@ class Daemon:
             gate_allowed=gates.allowed, applied=applied,
             checks=self.observer.health_checks(namespace, spec),
             kept=status.kept_from(previous), waiting_for=problem,
+            promotion=self.observer.promotion(key, spec, candidates,
+                                              history=snap.fleet_history, now=now),
             manual_commit=holds.manual_commit(mirror=self.mirror,
                                               scanner=self.releaser.scanner, snap=snap,
                                               newest=newest, targets=targets)))
+
+    def _record_verdicts(self, key: str, step: progress.Step, snap: Snapshot) -> None:
+        """Record every ended bake in git (a note on its release commit); on failure
+        try again later: the bookkeeping stays in the status until it is written."""
+        if not self.is_leader():
+            return
+        try:
+            self.verdicts.record(key, step.kept, snap.records(key))
+        except ReconcilerError as exc:
+            log.warning("%s: cannot record the bake verdict in git yet: %s", key, exc)
+            self.timers.retry_later(key)
 
     def _act(self, key: str, obj: Mapping[str, Any], step: progress.Step,
              expect: Expect) -> progress.Step:
@@ -388,11 +391,3 @@ class Daemon:
         self.enqueue(key)
         return new
 
-
-def _setup_problem(snap: Snapshot, key: str) -> str | None:
-    inv = snap.inventory
-    if key in inv.broken:
-        return "; ".join(p.render() for p in inv.broken[key])
-    if not inv.targets.get(key):
-        return f"at {snap.commit[:12]}: {inv.no_target(key)}"
-    return None

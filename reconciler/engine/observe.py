@@ -9,19 +9,22 @@ records them in ``availableReleases``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from reconciler.core import bake, inputs, models, status
+from reconciler.core import bake, inputs, models, promotion, status, trailers, verdicts
 from reconciler.engine.informers import Store
 from reconciler.engine.routing import key_of
 
 
 class Observer:
-    def __init__(self, *, stores: Callable[[str], Store | None]) -> None:
+    def __init__(self, *, stores: Callable[[str], Store | None],
+                 verdicts: Callable[[], Sequence[verdicts.Verdict]] = tuple) -> None:
         # ``stores(plural)`` gives the current store of a kind (the ImagePolicy
         # store may be swapped for its v1beta2 twin at start-up), or None.
         self._stores = stores
+        self._verdicts = verdicts
         self._registered: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
@@ -73,3 +76,14 @@ class Observer:
 
     def gates(self, namespace: str, name: str) -> inputs.Gates:
         return inputs.gates_for(name, self._store("rolloutgates").list(namespace))
+
+    def promotion(self, key: str, spec: models.RolloutSpec, candidates: Sequence[str], *,
+                  history: Sequence[trailers.Record], now: datetime) -> dict[str, str]:
+        """The candidates ``spec.promotion`` holds back, and why: the upstream
+        environments' verdicts (git notes) and reverts (``history``, every
+        environment's)."""
+        if spec.promotion is None:
+            return {}
+        return promotion.waiting(rule=promotion.rule_for(key, spec.promotion),
+                                 candidates=candidates, found=self._verdicts(),
+                                 history=history, now=now)

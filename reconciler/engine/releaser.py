@@ -81,11 +81,14 @@ class Releaser:
 
     def __init__(self, mirror: git.Mirror, *, retry: Retry = Retry(),
                  sleep: Callable[[float], None] = time.sleep,
-                 on_push: Callable[[str, float], None] | None = None) -> None:
+                 on_push: Callable[[str, float], None] | None = None,
+                 environment: str | None = None) -> None:
         self.mirror = mirror
+        # Written as the ``Environment`` trailer of every commit (``--environment``).
+        self.environment = environment
         # Told each push's result ("pushed", "rejected", "error") and its seconds.
         self.on_push = on_push or (lambda result, seconds: None)
-        self.scanner = Scanner(mirror)
+        self.scanner = Scanner(mirror, environment=environment)
         self.retry = retry
         self._sleep = sleep
 
@@ -114,14 +117,16 @@ class Releaser:
                     # Held: a person set the targets to ``tag``. An explicit release of
                     # that same tag adopts it with a record-only commit.
                     message = trailers.adopt_message(rollout=rollout, release=tag,
-                                                     previous=newest.trailers.release)
+                                                     previous=newest.trailers.release,
+                                                     environment=self.environment)
                     return Result("committed", rollout, "release", tag,
                                   newest.trailers.release, None, changes,
                                   message=message), {}
                 return Result("unchanged", rollout, "release", tag, current, None,
                               changes, message=f"{rollout} already holds {tag}"), {}
             files = write(snap, changes, self.mirror)
-            message = trailers.release_message(changes, release=tag, previous=current)
+            message = trailers.release_message(changes, release=tag, previous=current,
+                                               environment=self.environment)
             return Result("committed", rollout, "release", tag, current, None, changes,
                           message=message), files
 
@@ -174,7 +179,7 @@ class Releaser:
                 files = write(snap, changes, self.mirror)
                 message = trailers.rollback_message(
                     changes, release=previous, previous=released,
-                    reverted_sha=record.commit, reason=reason)
+                    reverted_sha=record.commit, reason=reason, environment=self.environment)
                 return Result("committed", rollout, "rollback", previous, released, None,
                               changes, message=message), files
             changes = planning.changes_for(rollout, targets, previous)
@@ -184,7 +189,8 @@ class Releaser:
                                       f"on the branch"), {}
             message = trailers.revert_message(
                 reverted_subject=record.subject, reverted_sha=record.commit,
-                rollout=rollout, release=previous, previous=released, reason=reason)
+                rollout=rollout, release=previous, previous=released, reason=reason,
+                environment=self.environment)
             return Result("committed", rollout, "revert", previous, released, None,
                           changes, message=message), files
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from reconciler.adapters import git
+from reconciler.core import verdicts
 from reconciler.engine.releaser import Releaser
 from reconciler.engine.snapshot import Snapshot
 from reconciler.engine.timers import Backoff
@@ -72,8 +73,12 @@ class Repository:
         try:
             with self.lock:
                 before = self._snapshot.commit if self._snapshot else None
+                notes_before = self.mirror.notes_head(verdicts.NOTES_REF)
                 self.mirror.fetch()
                 snap = self._snapshot = self.releaser.snapshot(fetch=False)
+                # A new bake verdict from another cluster moves the notes, not the
+                # branch, and may make a release eligible for promotion here.
+                notes_moved = self.mirror.notes_head(verdicts.NOTES_REF) != notes_before
         except ReconcilerError as exc:
             delay = self._failures.delay("fetch", interval, max(interval, cap))
             log.warning("fetch failed: %s; next fetch in %.1fs", exc, delay)
@@ -87,7 +92,9 @@ class Repository:
             log.info("config repository reachable again at %s", snap.commit[:12])
         elif snap.commit != before:
             log.info("config repository moved to %s", snap.commit[:12])
-        return Fetched(moved=snap.commit != before, recovered=recovered)
+        elif notes_moved:
+            log.info("bake verdicts in the config repository changed")
+        return Fetched(moved=snap.commit != before or notes_moved, recovered=recovered)
 
     def write(self, action: Callable[[Releaser], T]) -> T:
         """Run one git write with the lock held; the snapshot follows the new head."""

@@ -37,6 +37,8 @@ class ScanStats:
 class Snapshot:
     commit: str
     inventory: manifests.Inventory
+    # This environment's reconciler commits, newest first: those with its
+    # ``Environment`` trailer, and those written before environments existed.
     history: tuple[trailers.Record, ...]
     # Blob ids of the files that hold rollouts, targets or problems: the only
     # files a release can rewrite (the full listing stays inside the Scanner).
@@ -44,6 +46,8 @@ class Snapshot:
     stats: ScanStats = field(default_factory=ScanStats)
     _by_rollout: dict[str, tuple[trailers.Record, ...]] = field(
         default_factory=dict, repr=False, compare=False)
+    # Every environment's reconciler commits (promotion reads the others' reverts).
+    fleet_history: tuple[trailers.Record, ...] = ()
 
     def records(self, rollout: str) -> tuple[trailers.Record, ...]:
         """The reconciler commits of one rollout, newest first (indexed on first use)."""
@@ -53,6 +57,15 @@ class Snapshot:
                 index.setdefault(record.trailers.rollout, []).append(record)
             self._by_rollout.update({k: tuple(v) for k, v in index.items()})
         return self._by_rollout.get(rollout, ())
+
+    def setup_problem(self, rollout: str) -> str | None:
+        """Why ``rollout`` cannot be released from this commit at all, or None."""
+        inv = self.inventory
+        if rollout in inv.broken:
+            return "; ".join(p.render() for p in inv.broken[rollout])
+        if not inv.targets.get(rollout):
+            return f"at {self.commit[:12]}: {inv.no_target(rollout)}"
+        return None
 
 
 class Scanner:
@@ -64,8 +77,10 @@ class Scanner:
     only the files whose blob changed.
     """
 
-    def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000) -> None:
+    def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000,
+                 environment: str | None = None) -> None:
         self.mirror = mirror
+        self.environment = environment
         # Scans by (blob id, path): a file that goes back to an earlier content (a
         # revert does exactly that) or a tree that jumps to an unrelated commit is
         # not read or parsed again. Bounded to the files of the current tree plus
@@ -120,9 +135,12 @@ class Scanner:
         stats.files = len(self._blobs)
         stats.unchanged = stats.files - len(changes)
         inventory = manifests.resolve(self._relevant.values())
-        history = self.history(commit)
+        fleet = self.history(commit)
+        history = fleet if self.environment is None else tuple(
+            r for r in fleet if r.trailers.environment in (None, self.environment))
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
+                        fleet_history=fleet,
                         blobs={p: self._blobs[p] for p in self._relevant if p in self._blobs},
                         stats=stats)
 

@@ -22,8 +22,9 @@ from pythonjsonlogger.json import JsonFormatter
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.engine import faults
-from reconciler.engine.daemon import Daemon, Options
+from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
+from reconciler.engine.options import Options
 from reconciler.interfaces import http
 from reconciler.interfaces.metrics import Metrics
 from reconciler.interfaces.settings import RunSettings

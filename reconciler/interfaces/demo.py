@@ -36,7 +36,8 @@ from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
-from reconciler.engine.daemon import Daemon, Options
+from reconciler.engine.daemon import Daemon
+from reconciler.engine.options import Options
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-repo"
 BAKE = "4s"

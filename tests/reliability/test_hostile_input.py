@@ -42,7 +42,8 @@ from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
-from reconciler.engine.daemon import Daemon, Options
+from reconciler.engine.daemon import Daemon
+from reconciler.engine.options import Options
 from reconciler.interfaces import demo, http
 from reconciler.interfaces.cli import cli
 from tests.e2e.conftest import E2E

@@ -1,0 +1,63 @@
+"""git notes: read and write the notes of one notes ref, in the mirror.
+
+Where it fits: bake verdicts (``core/verdicts``) are notes on release commits under
+``refs/notes/reconciler``; ``git.Mirror`` fetches the notes ref beside the branch
+and pushes it fast-forward only (never forced), through these object-level helpers.
+"""
+
+from __future__ import annotations
+
+import pygit2
+
+from reconciler.adapters.gitobjects import Author
+from reconciler.errors import GitError
+
+# Every notes ref of the remote, mirrored as is: forced, since the local copy never
+# holds anything unpushed (a refused notes push is reset at once).
+FETCH_REFSPEC = "+refs/notes/*:refs/notes/*"
+
+
+def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
+    if repo.references.get(ref) is None:
+        return None
+    try:
+        note = repo.lookup_note(commit, ref)
+    except KeyError:
+        return None
+    except pygit2.GitError as exc:
+        raise GitError(f"cannot read the note on {commit[:12]} in {ref}: {exc}") from exc
+    return str(note.message)
+
+
+def read_all(repo: pygit2.Repository, ref: str) -> list[tuple[str, str]]:
+    if repo.references.get(ref) is None:
+        return []
+    out = []
+    try:
+        # The stubs omit ``notes(ref)``'s argument; the C API takes it.
+        for note in repo.notes(ref):  # type: ignore[call-arg]
+            out.append((str(note.annotated_id), str(note.message)))
+    except pygit2.GitError as exc:
+        raise GitError(f"cannot read the notes in {ref}: {exc}") from exc
+    return out
+
+
+def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
+          author: Author) -> str:
+    """Set the note on ``commit`` (replacing any) with a new commit on ``ref``."""
+    signature = pygit2.Signature(author.name, author.email)
+    try:
+        repo.create_note(text, signature, signature, commit, ref, True)
+        return str(repo.references[ref].target)
+    except (pygit2.GitError, KeyError) as exc:
+        raise GitError(f"cannot write the note on {commit[:12]} in {ref}: {exc}") from exc
+
+
+def reset(repo: pygit2.Repository, ref: str, sha: str | None) -> None:
+    """Put ``ref`` back where it was (``None``: no notes yet)."""
+    if sha is None:
+        found = repo.references.get(ref)
+        if found is not None:
+            found.delete()
+    else:
+        repo.references.create(ref, sha, force=True)

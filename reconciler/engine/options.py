@@ -1,0 +1,25 @@
+"""What the daemon needs beyond the adapters, built from the ``run`` flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the daemon needs beyond the adapters (built from the ``run`` flags)."""
+
+    namespace: str | None = None
+    workers: int = 4
+    resync_interval: float = 300.0
+    fetch_interval: float = 30.0
+    flux_nudge: bool = True
+    flux_source: str = "flux-system/flux-system"  # the GitRepository serving the repo
+    policies_dir: Path | None = None
+    error_backoff: tuple[float, float] = (1.0, 300.0)  # first, cap (seconds)
+    # The cluster's environment: the ``Environment`` trailer of every commit and the
+    # name its bake verdicts are recorded under.
+    environment: str = "default"
+    # The cluster's root in the repository (``--path``); None: the whole tree.
+    path: str | None = None

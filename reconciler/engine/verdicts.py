@@ -1,0 +1,115 @@
+"""Recording bake verdicts in git, and reading everyone's back.
+
+Where it fits: after each decision the daemon hands the step's bake bookkeeping to
+``Verdicts.record``: every bake that has ended (Succeeded or Failed) and has no
+verdict of this environment yet is written as a git note on its release commit
+(format: ``core/verdicts``; I/O: the git adapter) and pushed. It is level-triggered
+— the bookkeeping lives in the Rollout status, so a daemon killed between the end
+of a bake and the record writes it once after the restart — and idempotent (a note
+that already holds the verdict is left alone). ``Verdicts.all`` reads every
+environment's verdicts (for promotion, the history), cached per notes commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from reconciler.core import progress, trailers, verdicts
+from reconciler.engine.repository import Repository
+from reconciler.errors import NonFastForward
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+
+
+class Verdicts:
+    def __init__(self, *, repository: Repository, environment: str) -> None:
+        self._repository = repository
+        self.environment = environment
+        self._recorded: set[tuple[str, str]] = set()  # (commit, rollout) known in git
+        self._lock = threading.Lock()
+        self._cache: tuple[str | None, tuple[verdicts.Verdict, ...]] = (None, ())
+
+    def all(self) -> tuple[verdicts.Verdict, ...]:
+        """Every verdict in the mirror's notes, newest first."""
+        mirror = self._repository.mirror
+        head = mirror.notes_head(verdicts.NOTES_REF)
+        with self._lock:
+            if head is not None and self._cache[0] == head:
+                return self._cache[1]
+        found: list[verdicts.Verdict] = []
+        if head is not None:
+            for commit, text in mirror.notes(verdicts.NOTES_REF):
+                found += verdicts.parse(commit, text)
+        result = tuple(verdicts.newest_first(found))
+        with self._lock:
+            self._cache = (head, result)
+        return result
+
+    def pending(self, key: str, kept: Sequence[progress.Bookkeeping],
+                records: Sequence[trailers.Record]) -> list[verdicts.Verdict]:
+        """The ended bakes of ``key`` that have no verdict in git yet (pure but for
+        the memo of what is already recorded)."""
+        by_commit = {r.commit: r for r in records}
+        out = []
+        for k in kept:
+            record = by_commit.get(k.commit)
+            if k.bake_status not in verdicts.RESULTS or record is None or k.bake_end is None:
+                continue
+            if (k.commit, key) in self._recorded:
+                continue
+            out.append(verdicts.Verdict(
+                commit=k.commit, rollout=key, release=record.trailers.release,
+                environment=self.environment,
+                result="Succeeded" if k.bake_status == "Succeeded" else "Failed",
+                started=k.bake_start, ended=k.bake_end,
+                failed=tuple(verdicts.FailedCheck(name=name, message=_detail(k.message, name))
+                             for name in k.failed_checks)))
+        return out
+
+    def record(self, key: str, kept: Sequence[progress.Bookkeeping],
+               records: Sequence[trailers.Record]) -> int:
+        """Write the verdicts ``pending`` finds; returns how many were written. A
+        failure is raised (the caller retries later); nothing is ever forced."""
+        written = 0
+        for verdict in self.pending(key, kept, records):
+            if self._write(verdict):
+                written += 1
+                log.info("%s: recorded %s verdict of %s (%s) in %s", key, verdict.result,
+                         verdict.release, verdict.commit[:12], self.environment)
+            self._recorded.add((verdict.commit, key))
+        return written
+
+    def _write(self, verdict: verdicts.Verdict) -> bool:
+        mirror = self._repository.mirror
+        for attempt in range(1, ATTEMPTS + 1):
+            with self._repository.lock:
+                text = verdicts.add(mirror.note(verdict.commit, verdicts.NOTES_REF), verdict)
+                if text is None:
+                    return False  # already in git (written before a restart)
+                try:
+                    mirror.add_note(verdict.commit, text, verdicts.NOTES_REF)
+                    return True
+                except NonFastForward:
+                    if attempt == ATTEMPTS:
+                        raise
+                    # Another cluster recorded a verdict meanwhile: take its notes
+                    # and add ours on top, never over it.
+                    mirror.fetch()
+        return False
+
+
+def _detail(message: str, name: str) -> str:
+    """The part of a failed bake's message about HealthCheck ``name``."""
+    marker = f"{name}: "
+    at = message.find(marker)
+    if at < 0:
+        return ""
+    rest = message[at + len(marker):]
+    return rest.split("; ", 1)[0].strip()
+
+
+
