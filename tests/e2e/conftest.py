@@ -278,6 +278,13 @@ class E2E:
         self.human_commits.append(sha)
         return sha
 
+    def note(self, commit: str) -> str:
+        """The reconciler's note (bake verdicts) on ``commit`` in the remote, or ""."""
+        try:
+            return self.bare.git("notes", "--ref=reconciler", "show", commit).decode()
+        except AssertionError:  # no note on that commit (git exits 1)
+            return ""
+
     def file(self, path: str, rev: str | None = None) -> bytes:
         return self.bare.show(rev or self.head(), path)
 

@@ -35,7 +35,8 @@ def test_good_release_is_baked_and_kept(e2e: E2E) -> None:
     assert commit.subject == "podinfo: 6.4.0 -> 6.5.0"
     assert commit.parents == [e2e.initial]
     assert commit.trailers == {"Rollout": "apps/podinfo", "Release": "6.5.0",
-                               "Previous-Release": "6.4.0", "Action": "release"}
+                               "Previous-Release": "6.4.0", "Action": "release",
+                               "Environment": "default"}
     apps = e2e.file(APPS).decode()
     assert 'PODINFO_VERSION: "6.5.0"   # written by reconciler' in apps
     assert 'PODINFO_UI_TAG: "6.5.0"' in apps
@@ -45,8 +46,14 @@ def test_good_release_is_baked_and_kept(e2e: E2E) -> None:
     assert baked >= 2, f"baked for {baked}s, bakeTime is 2s"
     assert e2e.status()["currentVersion"] == "6.5.0"
     e2e.wait_until("a BakeSucceeded Event", lambda: e2e.events("BakeSucceeded"))
+    # The verdict is in git: a note on the release commit, the branch untouched.
+    e2e.wait_until("the verdict in git", lambda: "Bake: Succeeded" in e2e.note(commit.sha))
+    note = e2e.note(commit.sha)
+    assert "Verified in default: 6.5.0 of apps/podinfo stayed healthy" in note
+    assert "Environment: default" in note and "Release: 6.5.0" in note
     # Kept: nothing more is written once the release has baked.
     e2e.stays("no further commit", lambda: e2e.head() == commit.sha, RESYNC)
+    assert e2e.note(commit.sha) == note  # recorded once
     e2e.check_history_intact()
 
 
@@ -90,6 +97,10 @@ def test_bad_release_is_reverted_and_quarantined(e2e: E2E) -> None:
     failed = next(h for h in status["history"] if h.get("commit") == release.sha)
     assert failed["bakeStatus"] == "Failed", failed
     assert failed["failedHealthChecks"] == ["apps/podinfo-error-rate"], failed
+    # git says it too: a Failed verdict naming the HealthCheck, on the release commit.
+    note = e2e.wait_until("the Failed verdict in git", lambda: e2e.note(release.sha))
+    assert "Bake: Failed" in note and "Release: 6.6.0" in note, note
+    assert "Failed-HealthCheck: apps/podinfo-error-rate: error rate 7.2% > 5%" in note, note
     bake_failed = e2e.events("BakeFailed")
     assert bake_failed and all("podinfo-error-rate" in e["message"] for e in bake_failed)
     e2e.check_history_intact()
