@@ -37,6 +37,8 @@ from dataclasses import dataclass
 # Masterminds keeps version numbers in uint64; a larger one is a parse error there,
 # and a larger numeric prerelease identifier compares as text.
 UINT64_MAX = 2**64 - 1
+# Far above any real range (the longest in Flux's docs is under 40 characters).
+MAX_LENGTH = 1024
 
 # Go's regexp ``\s``: ASCII only, and no vertical tab (unlike Python's ``\s``).
 _WS = " \t\n\f\r"
@@ -53,6 +55,7 @@ _CONSTRAINT_VERSION = (
 _CONSTRAINT_VERSION_RE = re.compile(_CONSTRAINT_VERSION)
 _BARE = re.sub(r"\((?!\?)", "(?:", _CONSTRAINT_VERSION)
 _HYPHEN_RANGE = re.compile(rf"{_WS_CLASS}*({_BARE}){_WS_CLASS}+-{_WS_CLASS}+({_BARE}){_WS_CLASS}*")
+_SPACED_DASH = re.compile(rf"{_WS_CLASS}-{_WS_CLASS}")
 _LOOSE = re.compile(
     rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?"
     rf"(?:-({_IDENT}(?:\.{_IDENT})*))?(?:\+({_IDENT}(?:\.{_IDENT})*))?"
@@ -62,6 +65,11 @@ _OPERATOR_CHARS = frozenset("=!<>~^")
 _OPERATORS = {"": "=", "=": "=", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "=>": ">=",
               "<=": "<=", "=<": "<=", "~": "~", "~>": "~", "^": "^"}
 _WILDCARDS = frozenset({"x", "X", "*"})
+
+
+def _quote(text: str) -> str:
+    """repr() of a piece of the constraint, shortened so messages stay one short line."""
+    return repr(text) if len(text) <= 40 else repr(text[:36]) + "..."
 
 
 class RangeSyntaxError(ValueError):
@@ -109,7 +117,7 @@ def _identifier_key(part: str) -> tuple[int, int, str]:
 def _number(text: str) -> int:
     value = int(text)
     if value > UINT64_MAX:
-        raise RangeSyntaxError(f"{text} is larger than a version number can be (2^64-1)")
+        raise RangeSyntaxError(f"{_quote(text)} is larger than a version number can be (2^64-1)")
     return value
 
 
@@ -127,10 +135,10 @@ def loose(text: str) -> Semver:
     """A version as ``NewVersion`` coerces it (``1``, ``v1.2``, ``01.2.3``, ``1.2.3+m``)."""
     match = _LOOSE.fullmatch(text)
     if match is None:
-        raise RangeSyntaxError(f"{text!r} is not a version")
+        raise RangeSyntaxError(f"{_quote(text)} is not a version")
     major, minor, patch, prerelease = match.group(1, 2, 3, 4)
     if prerelease and (problem := prerelease_problem(prerelease)):
-        raise RangeSyntaxError(f"{text!r}: {problem}")
+        raise RangeSyntaxError(f"{_quote(text)}: {problem}")
     return Semver(_number(major), _number(minor or "0"), _number(patch or "0"), prerelease or "")
 
 
@@ -252,7 +260,9 @@ def _comparator(operator: str, match: re.Match[str]) -> Comparator:
         at = loose(spelled)
     except RangeSyntaxError as error:
         hint = "; OR is written '||'" if "|" in text else ""
-        raise RangeSyntaxError(f"{text!r} does not hold a valid version ({error}{hint})") from None
+        raise RangeSyntaxError(
+            f"{_quote(text)} does not hold a valid version ({error}{hint})"
+        ) from None
     return Comparator(text=text, operator=_OPERATORS[operator], at=at,
                       dirty=flags[0], minor_dirty=flags[1], patch_dirty=flags[2])
 
@@ -318,7 +328,7 @@ def _group(segment: str) -> Group:
         version = _CONSTRAINT_VERSION_RE.match(segment, _skip_space(segment, at))
         if operator not in _OPERATORS or version is None:
             raise RangeSyntaxError(
-                f"{_word(segment, start)!r} is not a comparator "
+                f"{_quote(_word(segment, start))} is not a comparator "
                 "(expected e.g. >=1.2.0, !=1.3.4, ^1.2, ~1.2.3, 1.x)"
             )
         comparators.append(_comparator(operator, version))
@@ -329,7 +339,8 @@ def _group(segment: str) -> Group:
             at = _skip_space(segment, at + 1)
         elif at == version.end():
             raise RangeSyntaxError(
-                f"unexpected {_word(segment, at)!r} after {segment[start:at].strip()!r} "
+                f"unexpected {_quote(_word(segment, at))} after "
+                f"{_quote(segment[start:at].strip())} "
                 "(separate comparators with a space or a comma)"
             )
 
@@ -337,6 +348,8 @@ def _group(segment: str) -> Group:
 def _expand_hyphens(text: str) -> str:
     # Masterminds rewrites on the whole text before splitting on '||', replacing the
     # first occurrence of each match's text in turn; doing the same keeps its odd cases.
+    if _SPACED_DASH.search(text) is None:
+        return text  # no range; spares the quadratic scan below (Go's RE2 has none)
     out = text
     for match in _HYPHEN_RANGE.finditer(text):
         out = out.replace(match.group(0), f">= {match.group(1)}, <= {match.group(2)} ", 1)
@@ -344,7 +357,14 @@ def _expand_hyphens(text: str) -> str:
 
 
 def parse(text: str) -> Ranges:
-    """Parse a constraint as ``NewConstraint`` does; raise ``RangeSyntaxError`` (one line)."""
+    """Parse a constraint as ``NewConstraint`` does; raise ``RangeSyntaxError`` (one line).
+
+    One deviation: text longer than ``MAX_LENGTH`` is refused. Python's backtracking
+    regexes take quadratic time on some hostile inputs where Go's take linear, and a
+    ``versionConstraint`` is read on every reconcile.
+    """
+    if len(text) > MAX_LENGTH:
+        raise RangeSyntaxError(f"it is {len(text)} characters long; at most {MAX_LENGTH}")
     expanded = _expand_hyphens(text)
     try:
         return Ranges(tuple(_group(segment) for segment in expanded.split("||")))
@@ -353,6 +373,6 @@ def parse(text: str) -> Ranges:
             raise
         # The piece quoted may come from the rewrite; say so, or it looks invented.
         raise RangeSyntaxError(
-            f"{error}, after reading each 'A - B' as '>= A, <= B' (a hyphen range "
-            "takes bare versions, no operator)"
+            f"{error}, after reading each 'A - B' as '>= A, <= B' the way Flux does "
+            "(a hyphen range takes bare versions and goes first or after a comma)"
         ) from None

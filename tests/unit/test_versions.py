@@ -294,6 +294,9 @@ def test_constraint_prerelease_rule(
         ("1.x|2.x", "OR is written '||'"),
         ("!1.2.3", "'!1.2.3' is not a comparator"),
         ("1.0.0 -2.0.0", "'-2.0.0' is not a comparator"),
+        # Masterminds' rewrite takes the space before a hyphen range with it, so the
+        # range cannot follow another comparator after a space (after a comma it can).
+        ("<=2.0.0 1.0.0 - 2.0.0", "goes first or after a comma"),
         (">>1.0.0", "is not a comparator"),
         ("1.0.0 && 2.0.0", "is not a comparator"),
     ],
@@ -305,6 +308,26 @@ def test_constraint_errors_are_one_line_and_name_the_text(text: str, why: str) -
     assert why in message
     assert repr(text) in message
     assert "\n" not in message
+
+
+def test_constraint_messages_stay_short_on_huge_pieces() -> None:
+    for text in ["x" * 1000, "1.2.3." + "4" * 1000, ">=1.0.0 " + "v" * 1000]:
+        with pytest.raises(InvalidConstraint) as caught:
+            versions.Constraint.parse(text)
+        assert len(str(caught.value)) < 300
+
+
+def test_constraint_length_is_capped() -> None:
+    # Our one deviation from Masterminds: Python's regexes are quadratic on some
+    # hostile inputs; 1024 characters keep the worst case in milliseconds.
+    versions.Constraint.parse(">=1.0.0 " * 128)
+    with pytest.raises(InvalidConstraint, match="1032 characters long; at most 1024"):
+        versions.Constraint.parse(">=1.0.0 " * 129)
+
+
+def test_hyphen_range_after_a_comma_is_read() -> None:
+    constraint = versions.Constraint.parse("<=1.5.0, 1.0.0 - 2.0.0")
+    assert constraint.allows(v("1.5.0")) and not constraint.allows(v("1.6.0"))
 
 
 def test_constraint_equality_is_by_text() -> None:
