@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from reconciler.errors import InvalidConstraint, InvalidTag
 DATA = pathlib.Path(__file__).parent / "data" / "masterminds_cases.json"
 DOCUMENT: dict[str, Any] = json.loads(DATA.read_text(encoding="utf-8"))
 ROWS: list[dict[str, Any]] = DOCUMENT["rows"]
+DOCS = pathlib.Path(__file__).parents[2] / "docs" / "selection.md"
 
 
 def _id(row: dict[str, Any]) -> str:
@@ -81,9 +83,12 @@ def test_reason_for_not_applying_holds(row: dict[str, Any]) -> None:
     reason = row["not_applicable"]
     if reason == "tag":
         # Flux's StrictNewVersion refuses it: it never reaches a range in Flux.
-        assert not _tag_is_valid(row["version"])
         if row["kind"] == "compare":
+            assert not (_tag_is_valid(row["version"]) and _tag_is_valid(row["other"]))
+            left, right = ranges.loose(row["version"]), ranges.loose(row["other"])
+            assert left.compare(right) == row["expected"]
             return
+        assert not _tag_is_valid(row["version"])
         # Still, upstream coerces it with NewVersion; the ranges agree even there.
         parsed = ranges.parse(row["constraint"])
         assert parsed.allows(ranges.loose(row["version"])) is row["expected"]
@@ -102,6 +107,17 @@ def test_reason_for_not_applying_holds(row: dict[str, Any]) -> None:
         assert _tag_is_valid(row["version"]) is _tag_is_valid(row["version"][1:])
     else:
         pytest.fail(f"unknown reason {reason!r}")
+
+
+def test_figures_in_docs_are_current() -> None:
+    applicable = sum(row["not_applicable"] is None for row in ROWS)
+    text = DOCS.read_text(encoding="utf-8")
+    assert f"{len(ROWS)} rows" in text
+    assert f"{applicable} apply to Flux and all {applicable} agree" in text
+    assert f"{len(ROWS) - applicable} do not apply" in text
+    assert DOCUMENT["commit"] in text
+    for reason, count in Counter(r["not_applicable"] for r in ROWS if r["not_applicable"]).items():
+        assert f"| `{reason}` | {count} |" in text
 
 
 def test_table_covers_what_the_issue_names() -> None:
