@@ -123,28 +123,24 @@ def _strict(text: str) -> ranges.Semver | str:
     """``text`` parsed as Masterminds' ``StrictNewVersion`` does, or why it is refused."""
     parts = text.split(".", 2)
     if len(parts) != 3:
-        if _PARTIAL.fullmatch(text):
-            return "partial"
         return _NOT_SEMVER
-    numbers, _, build = parts[2].partition("+")
-    if "+" in parts[2] and any(not piece or not _ALNUM.fullmatch(piece)
-                               for piece in build.split(".")):
+    numbers, plus, build = parts[2].partition("+")
+    if plus and not all(piece and _ALNUM.fullmatch(piece) for piece in build.split(".")):
         return "invalid build metadata"
     patch, dash, prerelease = numbers.partition("-")
     if dash:
-        if not all(piece and _ALNUM.fullmatch(piece) for piece in prerelease.split(".")):
-            return ("empty prerelease identifier" if "" in prerelease.split(".")
-                    else _NOT_SEMVER)
+        if any(piece and not _ALNUM.fullmatch(piece) for piece in prerelease.split(".")):
+            return _NOT_SEMVER
         if (problem := ranges.prerelease_problem(prerelease)) is not None:
             return problem
     fields = (parts[0], parts[1], patch)
     if not all(f.isascii() and f.isdigit() for f in fields):
-        return "partial" if _PARTIAL.fullmatch(text) else _NOT_SEMVER
+        return _NOT_SEMVER
     if any(len(f) > 1 and f[0] == "0" for f in fields):
         return "leading zero in a number"
     major, minor, patch_number = (int(f) for f in fields)
     if max(major, minor, patch_number) > ranges.UINT64_MAX:
-        return "a number larger than 2^64-1"
+        return "a number larger than 2^64-1"  # Go keeps them in uint64
     return ranges.Semver(major, minor, patch_number, prerelease)
 
 
@@ -155,15 +151,16 @@ def parse(tag: str) -> Version:
     problem = _oci_problem(tag)
     if problem is not None:
         raise InvalidTag(f"{_show(tag)} is not a valid OCI tag: {problem}")
-    parsed = _strict(tag[1:] if tag.startswith("v") else tag)
-    if parsed == "partial":
+    text = tag[1:] if tag.startswith("v") else tag  # Flux drops one leading v, no more
+    parsed = _strict(text)
+    if isinstance(parsed, ranges.Semver):
+        return Version(tag=tag, semver=parsed)
+    if _PARTIAL.fullmatch(text):
         raise InvalidTag(
             f"{_show(tag)} is a partial version; a release tag needs MAJOR.MINOR.PATCH "
             "(partial tags usually move)"
         )
-    if isinstance(parsed, str):
-        raise InvalidTag(f"{_show(tag)} is not a semantic version: {parsed}")
-    return Version(tag=tag, semver=parsed)
+    raise InvalidTag(f"{_show(tag)} is not a semantic version: {parsed}")
 
 
 def is_upgrade(current: Version, candidate: Version) -> bool:
