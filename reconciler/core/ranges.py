@@ -30,6 +30,7 @@ that alternative, comparisons use plain semver precedence.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class Semver:
     patch: int
     prerelease: str = ""
 
-    @property
+    @functools.cached_property  # sorting compares each version many times
     def key(self) -> tuple[int, int, int, tuple[tuple[int, int, str], ...]]:
         """Sort key equal to Masterminds' precedence (``Version.Compare``).
 

@@ -97,7 +97,7 @@ class Version:
     tag: str
     semver: ranges.Semver = field(repr=False)
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[tuple[int, int, int, tuple[tuple[int, int, str], ...]], str]:
         """Sort key: semver precedence, then the tag text to break ties."""
         return (self.semver.key, self.tag)
