@@ -70,6 +70,15 @@ def test_applicable_row_agrees(row: dict[str, Any]) -> None:
         assert comparator.at == versions.parse(row["version"]).semver
     elif kind == "tag":
         assert _tag_is_valid(row["version"]) is row["valid"]
+    elif kind == "loose":
+        # NewVersion in its default, coercing mode: how a version inside a
+        # constraint is read (``=1.2``, ``>=v1``, ``<01.2.3``).
+        try:
+            ranges.loose(row["version"])
+        except ranges.RangeSyntaxError:
+            assert not row["valid"]
+        else:
+            assert row["valid"]
     elif kind == "compare":
         left, right = versions.parse(row["version"]), versions.parse(row["other"])
         assert left.semver.compare(right.semver) == row["expected"]

@@ -69,6 +69,9 @@ TABLES = [
     ("constraints_test.go", "TestTextMarshalConstraints", "valid-constraint"),
     ("constraints_test.go", "TestTextUnmarshalConstraints", "valid-constraint"),
     ("version_test.go", "TestStrictNewVersion", "strict"),
+    # Only the first subtest: the second sets CoerceNewVersion = false, which Flux
+    # never does. Every version inside a constraint goes through this parser.
+    ("version_test.go", "TestNewVersion", "loose"),
     ("version_test.go", "TestCompare", "compare"),
 ]
 
@@ -152,6 +155,12 @@ def rows_of(file: str, function: str, kind: str, source: str, commit: str) -> li
                 reason = "build-metadata"
             out.append({"kind": "tag", "origin": origin(match), "version": tag,
                         "valid": valid, "not_applicable": reason})
+    elif kind == "loose":
+        subtest = body[:body.index('t.Run("Without loose NewVersion"')]
+        for match in STRICT_ROW.finditer(subtest):
+            out.append({"kind": "loose", "origin": origin(match),
+                        "version": go_string(match.group(1)),
+                        "valid": match.group(2) == "false", "not_applicable": None})
     elif kind == "compare":
         for match in COMPARE_ROW.finditer(body):
             left, right = go_string(match.group(1)), go_string(match.group(2))
