@@ -2,38 +2,35 @@
 
 Where it fits: the vocabulary ``selection`` decides with, and what ``validate`` and
 the ``Rollout`` model use to check ``versionConstraint``. Pure: strings in, values
-out, no I/O. The semantics follow Flux's ``ImagePolicy`` semver policy (Go
-Masterminds/semver v3), parsed with the ``semantic_version`` library.
+out, no I/O. The semantics are Flux's ``ImagePolicy`` semver policy, which uses Go's
+Masterminds/semver v3; ``ranges`` re-implements that library's constraint grammar,
+comparators and precedence, and is checked against its own test tables.
 
-Tags. A release tag must be both a valid OCI tag (``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``)
-and a full semantic version ``MAJOR.MINOR.PATCH[-PRERELEASE]``, optionally prefixed
-with ``v``. ``Version.tag`` keeps the exact text, because that is what goes into git.
-Refused, unlike Masterminds, which coerces them:
+Tags. Flux parses a tag with ``StrictNewVersion`` after dropping one leading ``v``:
+a full ``MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]``, numbers without leading zeros
+and within uint64. We parse the same way, and also require a valid OCI tag
+(``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``), which rules out build metadata (``+``).
+``Version.tag`` keeps the exact text, because that is what goes into git. Partial
+versions (``1.2``, ``v1``) are refused, as Flux refuses them: such tags usually move.
 
-- partial versions (``1.2``, ``v1``): such tags usually move (``1.2`` is re-pushed with
-  every patch), so deploying one would not pin anything;
-- leading zeros (``01.2.3``): they would make two different tags equal in precedence.
+Order. By semver precedence (Masterminds' ``Compare``); two tags of equal
+precedence (``1.2.3`` and ``v1.2.3``) are ordered by their text, so every sort is
+deterministic.
 
-Build metadata (``1.2.3+build``) is refused too, since ``+`` is not allowed in an OCI tag.
+Constraints. Masterminds syntax, read as ``NewConstraint`` reads it (see
+``ranges``): spaces or commas mean AND, ``||`` means OR; operators ``=``, ``!=``,
+``>``, ``<``, ``>=``, ``<=`` (and ``=>``, ``=<``), ``~`` (``~>``), ``^``; partial
+versions and ``x``/``X``/``*`` wildcards name ranges (``!=4.x`` excludes all of
+4.x, ``>1.2`` means 1.3.0 or newer); hyphen ranges ``1.0.0 - 2.0.0`` anywhere;
+``~0.0.0`` and ``~*`` admit everything, as in Masterminds (not npm's ``<0.1.0``).
 
-Order. By semver precedence; two tags of equal precedence (``1.2.3`` and ``v1.2.3``)
-are ordered by their text, so every sort is deterministic.
-
-Constraints. Masterminds/Flux syntax: spaces or commas mean AND, ``||`` means OR,
-``^``, ``~`` (and ``~>``), ``x``/``X``/``*`` wildcards, hyphen ranges ``1.0.0 - 2.0.0``,
-whitespace between operator and version, a ``v`` before any version, ``=>``/``=<``.
-``!=`` is not supported. Stable versions follow the usual npm/Masterminds rules.
-
-Prerelease rule. A prerelease version only ever matches an OR-branch of the
-constraint in which some comparator itself names a prerelease (``>=1.0.0-0``,
-``>=2.0.0-rc.1 <3.0.0``, ``^1.2.3-beta.1``); inside such a branch versions compare by
-plain semver precedence. So ``>=1.0.0-0 <2.0.0`` admits ``1.5.0-rc.1`` and also
-``2.0.0-rc.1`` (write ``<2.0.0-0`` to exclude the latter). The upper bounds that
-``^``, ``~``, wildcards and partial versions imply do exclude the next version's
-prereleases, as in Masterminds: ``^1.2.3-beta.1`` refuses ``2.0.0-rc.1`` and
-``~1.2.3-rc.1`` refuses ``1.3.0-rc.1``. A constraint that names no
-prerelease anywhere never admits one. This is Masterminds v3's per-branch rule, not
-npm's (npm only admits prereleases of the very x.y.z a comparator names).
+Prerelease rule. A prerelease version only ever matches an OR-branch in which some
+comparator names a prerelease (``>=1.0.0-0``, ``>=2.0.0-rc.1 <3.0.0``,
+``^1.2.3-beta.1``, ``>=0-0``); inside such a branch versions compare by plain
+semver precedence, so ``>=1.0.0-0 <2.0.0`` admits ``2.0.0-rc.1`` (write
+``<2.0.0-0`` to exclude it), while ``^1.2.3-beta.1`` refuses ``2.0.0-rc.1``
+because ``^`` demands the same major. A constraint that names no prerelease never
+admits one.
 """
 
 from __future__ import annotations
@@ -41,11 +38,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-import semantic_version
-from semantic_version.base import Range
-
+from reconciler.core import ranges
 from reconciler.errors import InvalidConstraint, InvalidTag
 
 BumpKind = Literal["none", "patch", "minor", "major"]
@@ -55,7 +50,9 @@ OCI_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 OCI_TAG_MAX = 128
 _OCI_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _OCI_REST = _OCI_FIRST | {".", "-"}
-_PARTIAL = re.compile(r"^[0-9]+(\.[0-9]+)?(-[0-9A-Za-z.-]*)?$")
+_PARTIAL = re.compile(r"[0-9]+(\.[0-9]+)?(-[0-9A-Za-z.-]*)?")
+_ALNUM = re.compile(r"[0-9A-Za-z-]+")
+_NOT_SEMVER = "expected MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.2.3 or v1.2.3-rc.1"
 _BUMP_RANK: dict[BumpKind, int] = {"none": 0, "patch": 1, "minor": 2, "major": 3}
 
 
@@ -94,25 +91,25 @@ class Version:
     """A release tag that is valid semver and a valid OCI tag. Build with ``parse``.
 
     ``tag`` is the original text, exactly as it must be written to git; ``semver``
-    is the parsed ``semantic_version.Version`` (without the ``v`` prefix).
+    is the parsed version (without the ``v`` prefix).
     """
 
     tag: str
-    semver: semantic_version.Version = field(repr=False)
+    semver: ranges.Semver = field(repr=False)
 
-    @property
-    def key(self) -> tuple[Any, str]:
+    @functools.cached_property
+    def key(self) -> tuple[tuple[int, int, int, tuple[tuple[int, int, str], ...]], str]:
         """Sort key: semver precedence, then the tag text to break ties."""
-        return (self.semver, self.tag)
+        return (self.semver.key, self.tag)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return bool(self.key < other.key)
+        return self.key < other.key
 
     @property
     def core(self) -> tuple[int, int, int]:
-        return (int(self.semver.major), int(self.semver.minor), int(self.semver.patch))
+        return (self.semver.major, self.semver.minor, self.semver.patch)
 
     @property
     def is_prerelease(self) -> bool:
@@ -122,6 +119,31 @@ class Version:
         return self.tag
 
 
+def _strict(text: str) -> ranges.Semver | str:
+    """``text`` parsed as Masterminds' ``StrictNewVersion`` does, or why it is refused."""
+    parts = text.split(".", 2)
+    if len(parts) != 3:
+        return _NOT_SEMVER
+    numbers, plus, build = parts[2].partition("+")
+    if plus and not all(piece and _ALNUM.fullmatch(piece) for piece in build.split(".")):
+        return "invalid build metadata"
+    patch, dash, prerelease = numbers.partition("-")
+    if dash:
+        if any(piece and not _ALNUM.fullmatch(piece) for piece in prerelease.split(".")):
+            return _NOT_SEMVER
+        if (problem := ranges.prerelease_problem(prerelease)) is not None:
+            return problem
+    fields = (parts[0], parts[1], patch)
+    if not all(f.isascii() and f.isdigit() for f in fields):
+        return _NOT_SEMVER
+    if any(len(f) > 1 and f[0] == "0" for f in fields):
+        return "leading zero in a number"
+    major, minor, patch_number = (int(f) for f in fields)
+    if max(major, minor, patch_number) > ranges.UINT64_MAX:
+        return "a number larger than 2^64-1"  # Go keeps them in uint64
+    return ranges.Semver(major, minor, patch_number, prerelease)
+
+
 def parse(tag: str) -> Version:
     """Parse a release tag; raise ``InvalidTag`` with one line saying why not."""
     if not isinstance(tag, str):
@@ -129,25 +151,21 @@ def parse(tag: str) -> Version:
     problem = _oci_problem(tag)
     if problem is not None:
         raise InvalidTag(f"{_show(tag)} is not a valid OCI tag: {problem}")
-    text = tag[1:] if tag.startswith("v") else tag
-    try:
-        parsed = semantic_version.Version(text)
-    except ValueError as error:
-        if _PARTIAL.fullmatch(text):
-            raise InvalidTag(
-                f"{_show(tag)} is a partial version; a release tag needs MAJOR.MINOR.PATCH "
-                "(partial tags usually move)"
-            ) from None
-        why = "leading zero in a number" if "leading zero" in str(error) else (
-            "empty prerelease identifier" if "empty identifier" in str(error) else
-            "expected MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.2.3 or v1.2.3-rc.1")
-        raise InvalidTag(f"{_show(tag)} is not a semantic version: {why}") from None
-    return Version(tag=tag, semver=parsed)
+    text = tag[1:] if tag.startswith("v") else tag  # Flux drops one leading v, no more
+    parsed = _strict(text)
+    if isinstance(parsed, ranges.Semver):
+        return Version(tag=tag, semver=parsed)
+    if _PARTIAL.fullmatch(text):
+        raise InvalidTag(
+            f"{_show(tag)} is a partial version; a release tag needs MAJOR.MINOR.PATCH "
+            "(partial tags usually move)"
+        )
+    raise InvalidTag(f"{_show(tag)} is not a semantic version: {parsed}")
 
 
 def is_upgrade(current: Version, candidate: Version) -> bool:
     """Whether ``candidate`` is newer than ``current`` by semver precedence."""
-    return bool(candidate.semver > current.semver)
+    return candidate.semver.compare(current.semver) > 0
 
 
 def bump(current: Version, candidate: Version) -> BumpKind:
@@ -163,7 +181,7 @@ def bump(current: Version, candidate: Version) -> BumpKind:
         return "major"
     if a_minor != b_minor:
         return "minor"
-    if a_patch != b_patch or current.semver != candidate.semver:
+    if a_patch != b_patch or current.semver.compare(candidate.semver) != 0:
         return "patch"
     return "none"
 
@@ -175,132 +193,42 @@ def within(kind: BumpKind, max_bump: MaxBump) -> bool:
 
 # --- constraints -----------------------------------------------------------------
 
-_ALIASES = ((re.compile(r"=>"), ">="), (re.compile(r"=<"), "<="), (re.compile(r"~>"), "~"))
-_OP_SPACE = re.compile(r"(<=|>=|<|>|=|\^|~)\s+")
-_V_PREFIX = re.compile(r"(^|[\s<>=^~|])v(?=[0-9])")
-_BLOCK = semantic_version.NpmSpec.Parser.NPM_SPEC_BLOCK
-_HYPHEN = " - "
-# An explicit comparator on a full version (``<2.0.0``, ``>=1.2.3-rc.1``, ``1.2.3``).
-_FULL_COMPARATOR = re.compile(r"^(<=|>=|<|>|=)?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
-
-
-@dataclass(frozen=True)
-class _Branch:
-    """One ``||`` alternative: comparators that must all hold."""
-
-    ranges: tuple[Any, ...]
-    names_prerelease: bool
-
-    def allows(self, version: Version) -> bool:
-        if version.is_prerelease and not self.names_prerelease:
-            return False
-        return all(r.match(version.semver) for r in self.ranges)
-
-
-def _normalise(text: str) -> str:
-    """Masterminds spelling to the npm spelling ``NpmSpec`` reads."""
-    out = text.strip().replace(",", " ")
-    for pattern, replacement in _ALIASES:
-        out = pattern.sub(replacement, out)
-    out = _OP_SPACE.sub(r"\1", out)
-    out = _V_PREFIX.sub(r"\1", out)
-    return re.sub(r"\s+", " ", out)
-
-
-def _comparators(branch: str) -> list[str]:
-    """The comparator blocks of one branch, hyphen range expanded; ValueError if bad."""
-    if _HYPHEN in branch:
-        parts = branch.split(_HYPHEN)
-        if len(parts) != 2:
-            raise ValueError(f"{branch!r} has more than one hyphen range")
-        for part in parts:
-            match = _BLOCK.match(part)
-            if match is None or match.group("op"):
-                raise ValueError(f"{part!r} in a hyphen range must be a bare version")
-        return [">=" + parts[0], "<=" + parts[1]]
-    blocks = branch.split(" ")
-    for block in blocks:
-        if block.startswith("!="):
-            raise ValueError(f"{block!r}: '!=' is not supported; quarantine the tag instead")
-        if not _BLOCK.match(block):
-            raise ValueError(
-                f"{block!r} is not a comparator (expected e.g. >=1.2.0, ^1.2, ~1.2.3, 1.x)"
-            )
-    return blocks
-
-
-def _branch(branch: str) -> _Branch:
-    ranges: list[Any] = []
-    names_prerelease = False
-    for block in _comparators(branch):
-        try:
-            parsed = semantic_version.NpmSpec.Parser.parse_simple(block)
-        except ValueError:
-            raise ValueError(
-                f"{block!r} is not a valid comparator (a wildcard takes no operator but >=, "
-                "a partial version takes no prerelease)"
-            ) from None
-        # ``^``, ``~``, wildcards and partial versions stand for "this major/minor":
-        # the upper bound they imply must not admit a prerelease of the next one
-        # (Masterminds: ``^1.2.3-beta.1`` refuses ``2.0.0-rc.1``). An explicit ``<2.0.0``
-        # keeps plain precedence, as documented above.
-        implied_upper = not _FULL_COMPARATOR.match(block)
-        for r in parsed:
-            target = r.target
-            names_prerelease = names_prerelease or bool(target.prerelease)
-            if implied_upper and r.operator == "<" and not target.prerelease:
-                target = semantic_version.Version(major=target.major, minor=target.minor,
-                                                  patch=target.patch, prerelease=("0",))
-            # NpmSpec's own clause tree applies npm's same-x.y.z prerelease rule and
-            # truncates prerelease targets for stable versions (so ``<=1.0.0-rc.1``
-            # would admit 1.0.0). Re-create every comparator to compare by plain
-            # precedence; the per-branch prerelease gate lives in ``_Branch``.
-            ranges.append(Range(r.operator, target, prerelease_policy=Range.PRERELEASE_ALWAYS))
-    return _Branch(ranges=tuple(ranges), names_prerelease=names_prerelease)
-
 
 @dataclass(frozen=True)
 class Constraint:
     """A parsed ``versionConstraint``. Build with ``Constraint.parse``."""
 
     text: str
-    branches: tuple[_Branch, ...] = field(repr=False, compare=False)
+    parsed: ranges.Ranges = field(repr=False, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Constraint:
         """Parse Masterminds/Flux range syntax; raise ``InvalidConstraint`` (one line)."""
         if not isinstance(text, str):
             raise InvalidConstraint(f"version constraint {text!r} is not text")
-        normalised = _normalise(text)
-        if not normalised:
+        if not text.strip():
             raise InvalidConstraint(f"version constraint {_show(text)} is empty")
         try:
-            parts = [b.strip() for b in normalised.split("||")]
-            if not all(parts):
-                raise ValueError("an alternative around '||' is empty")
-            branches = tuple(_branch(part) for part in parts)
-            # Our checks above give the clearer messages; the library still has the
-            # last word on the syntax as a whole.
-            semantic_version.NpmSpec(normalised)
-        except ValueError as error:
+            parsed = ranges.parse(text)
+        except ranges.RangeSyntaxError as error:
             raise InvalidConstraint(
                 f"invalid version constraint {_show(text)}: {_one_line(error)}"
             ) from None
-        return cls(text=text, branches=branches)
+        return cls(text=text, parsed=parsed)
 
     def allows(self, version: Version) -> bool:
         """Whether ``version`` satisfies the constraint (prerelease rule included)."""
-        return any(branch.allows(version) for branch in self.branches)
+        return self.parsed.allows(version.semver)
 
     @property
     def names_prerelease(self) -> bool:
         """Whether any comparator names a prerelease, i.e. any prerelease could match."""
-        return any(branch.names_prerelease for branch in self.branches)
+        return self.parsed.names_prerelease
 
     def __str__(self) -> str:
         return self.text
 
 
 def _one_line(error: Exception) -> str:
-    # Our own messages are one line already; the library's might not be.
+    # A quoted piece of the constraint may hold a newline or a tab.
     return " ".join(str(error).split())

@@ -16,7 +16,8 @@ def v(tag: str) -> versions.Version:
 
 
 @pytest.mark.parametrize("tag", ["1.2.3", "v1.2.3", "0.0.0", "1.0.0-rc.1", "1.0.0-0",
-                                 "v2.0.0-beta-2.x.7", "10.20.30", "1.0.0-alpha.beta"])
+                                 "v2.0.0-beta-2.x.7", "10.20.30", "1.0.0-alpha.beta",
+                                 "1.2.3-alpha.-1", "1.2.18446744073709551615"])
 def test_parse_accepts_release_tags_and_keeps_the_text(tag: str) -> None:
     parsed = versions.parse(tag)
     assert parsed.tag == tag
@@ -58,6 +59,8 @@ def test_parse_accepts_release_tags_and_keeps_the_text(tag: str) -> None:
         ("v1", "partial version"),
         ("1.2-rc.1", "partial version"),
         ("1_2_3", "is not a semantic version"),
+        ("1.0.0-alpha_beta", "is not a semantic version"),
+        ("1.2.18446744073709551616", "larger than 2^64-1"),  # Go keeps numbers in uint64
     ],
 )
 def test_parse_refuses_with_a_one_line_reason(tag: str, why: str) -> None:
@@ -105,6 +108,15 @@ def test_order_is_semver_precedence_not_text() -> None:
         "0.99.99", "1.2.0", "1.9.0", "1.10.0-alpha", "1.10.0-rc.1", "1.10.0-rc.2",
         "1.10.0-rc.10", "1.10.0", "10.0.0",
     ]
+
+
+def test_prerelease_identifiers_compare_as_masterminds_does() -> None:
+    # Numbers first, by value; beyond uint64 an identifier is text (Go's ParseUint
+    # fails), so it sorts after every number and by bytes against other text.
+    order = ["1.0.0-2", "1.0.0-10", "1.0.0-18446744073709551615",
+             "1.0.0-18446744073709551616", "1.0.0-9999999999999999999999", "1.0.0-a",
+             "1.0.0-a.1", "1.0.0-a.b", "1.0.0"]
+    assert [x.tag for x in sorted(v(t) for t in reversed(order))] == order
 
 
 def test_equal_precedence_is_broken_by_text() -> None:
@@ -191,6 +203,27 @@ def test_within(kind: versions.BumpKind, max_bump: versions.MaxBump, ok: bool) -
         ("1.x||3.x", ["1.5.0", "3.1.0"], ["2.0.0"]),
         ("<1.0.0 || 1.0.0 - 1.2.0 || ^3", ["0.1.0", "1.1.0", "3.9.0"], ["1.3.0", "4.0.0"]),
         (">=1.0.0\n<2.0.0", ["1.0.0"], ["2.0.0"]),
+        # != (Masterminds, so Flux): a full version excludes one, a partial one or a
+        # wildcard the whole range it names.
+        (">=1.0.0, !=1.3.4", ["1.3.3", "1.3.5"], ["1.3.4", "0.9.0"]),
+        ("!=4.1", ["4.0.9", "4.2.0"], ["4.1.0", "4.1.7"]),
+        ("!=4.x", ["3.9.0", "5.0.0"], ["4.0.0", "4.9.9"]),
+        ("!=4.1.x", ["4.2.0"], ["4.1.3"]),
+        # Masterminds' tilde on 0.0.0 (and on a bare wildcard) has no upper bound.
+        ("~0.0.0", ["0.0.0", "0.5.0", "7.0.0"], []),
+        ("~*", ["7.0.0"], []),
+        ("~x", ["7.0.0"], []),
+        # Wildcards after an operator, as Masterminds reads them.
+        (">*", ["0.0.1", "3.0.0"], ["0.0.0"]),
+        (">=*", ["0.0.0"], []),
+        ("<*", [], ["0.0.0", "1.0.0"]),
+        ("<=*", ["0.0.0", "0.0.9"], ["0.1.0"]),
+        ("^*", ["0.0.0"], ["0.0.1", "1.0.0"]),  # not "any", whatever one would expect
+        ("^x", ["0.0.0"], ["1.0.0"]),
+        # A hyphen range beside other comparators of the same branch.
+        ("1.0.0 - 2.0.0 <=1.5.0", ["1.5.0"], ["1.6.0"]),
+        ("1.0.0 - 2.0.0, !=1.5.0", ["1.4.0"], ["1.5.0", "2.1.0"]),
+        ("0.1 - 0.2 1.0 - 2.0", [], ["0.2.0", "1.5.0"]),
     ],
 )
 def test_constraint_syntax(text: str, allowed: list[str], refused: list[str]) -> None:
@@ -220,6 +253,13 @@ def test_constraint_syntax(text: str, allowed: list[str], refused: list[str]) ->
         ("<=1.0.0-rc.1", ["1.0.0-rc.1", "1.0.0-beta", "0.9.0"], ["1.0.0", "1.0.0-rc.2"], True),
         # Only the branch that names a prerelease admits one.
         (">=2.0.0-rc.1 <3.0.0 || 1.x", ["2.1.0-rc.1", "1.5.0"], ["1.5.0-rc.1"], True),
+        # A partial version or a wildcard may carry the prerelease that opens the gate.
+        (">=0-0", ["0.0.0-alpha", "0.0.1-alpha", "1.0.0"], [], True),
+        (">0.0-0", ["0.1.0-rc.1"], ["0.0.1-alpha"], True),
+        ("<0-z", ["0.0.0-alpha"], ["0.0.0"], True),
+        ("*-0", ["1.2.3-alpha.1", "1.2.3"], [], True),
+        ("~1.1-alpha", ["1.1.1-beta", "1.1.0"], ["1.2.0-beta", "1.0.9"], True),
+        ("!=4.1-alpha", ["4.1.0", "4.1.1-beta"], ["4.1.1-alpha", "4.1.0-alpha"], True),
     ],
 )
 def test_constraint_prerelease_rule(
@@ -239,17 +279,24 @@ def test_constraint_prerelease_rule(
         ("", "is empty"),
         ("   ", "is empty"),
         ("\n", "is empty"),
-        (",", "is empty"),
+        (",", "',' is not a comparator"),
         ("||", "alternative around '||' is empty"),
         ("1.x ||", "alternative around '||' is empty"),
         ("latest", "'latest' is not a comparator"),
         (">=1.0.0 <2.0.0 banana", "'banana' is not a comparator"),
         (">=1.0.0\nbanana", "'banana' is not a comparator"),
-        ("!=1.2.3", "'!=' is not supported"),
-        (">x", "'>x' is not a valid comparator"),
-        ("1.2.x-rc", "is not a valid comparator"),
-        ("1.0.0 - 2.0.0 - 3.0.0", "more than one hyphen range"),
-        (">=1.0 - 2.0", "must be a bare version"),
+        ("1.0.0 - 2.0.0 - 3.0.0", "'-' is not a comparator"),
+        (">=1.0 - 2.0", "a hyphen range takes bare versions"),
+        ("1.2.3.4", "unexpected '.4' after '1.2.3'"),
+        (">=1.0.0<2.0.0", "unexpected '<2.0.0' after '>=1.0.0'"),
+        (">=1.2.3-01", "leading zero"),
+        (">=99999999999999999999", "larger than a version number can be"),
+        ("1.x|2.x", "OR is written '||'"),
+        ("!1.2.3", "'!1.2.3' is not a comparator"),
+        ("1.0.0 -2.0.0", "'-2.0.0' is not a comparator"),
+        # Masterminds' rewrite takes the space before a hyphen range with it, so the
+        # range cannot follow another comparator after a space (after a comma it can).
+        ("<=2.0.0 1.0.0 - 2.0.0", "goes first or after a comma"),
         (">>1.0.0", "is not a comparator"),
         ("1.0.0 && 2.0.0", "is not a comparator"),
     ],
@@ -261,6 +308,26 @@ def test_constraint_errors_are_one_line_and_name_the_text(text: str, why: str) -
     assert why in message
     assert repr(text) in message
     assert "\n" not in message
+
+
+def test_constraint_messages_stay_short_on_huge_pieces() -> None:
+    for text in ["x" * 1000, "1.2.3." + "4" * 1000, ">=1.0.0 " + "v" * 1000]:
+        with pytest.raises(InvalidConstraint) as caught:
+            versions.Constraint.parse(text)
+        assert len(str(caught.value)) < 300
+
+
+def test_constraint_length_is_capped() -> None:
+    # Our one deviation from Masterminds: Python's regexes are quadratic on some
+    # hostile inputs; 1024 characters keep the worst case in milliseconds.
+    versions.Constraint.parse(">=1.0.0 " * 128)
+    with pytest.raises(InvalidConstraint, match="1032 characters long; at most 1024"):
+        versions.Constraint.parse(">=1.0.0 " * 129)
+
+
+def test_hyphen_range_after_a_comma_is_read() -> None:
+    constraint = versions.Constraint.parse("<=1.5.0, 1.0.0 - 2.0.0")
+    assert constraint.allows(v("1.5.0")) and not constraint.allows(v("1.6.0"))
 
 
 def test_constraint_equality_is_by_text() -> None:
