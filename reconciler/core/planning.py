@@ -80,8 +80,12 @@ def plan(
     history: Sequence[trailers.Record],
     presets: Mapping[str, models.PolicyPreset],
     gates: Sequence[str] | None = None,
+    promotion: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Decide the next step for ``rollout`` (``namespace/name``). Pure."""
+    """Decide the next step for ``rollout`` (``namespace/name``). Pure.
+
+    ``promotion``: the candidates ``spec.promotion`` holds back, and why
+    (``core.promotion.waiting``)."""
     entry = inventory.rollouts[rollout]
     targets = inventory.targets.get(rollout, [])
     current, why = current_release(targets)
@@ -114,6 +118,7 @@ def plan(
         policy=eff.selection,
         quarantined=trailers.quarantined(history, rollout),
         gates=gates,
+        promotion=promotion,
     )
     reasons = list(decision.reasons)
     if eff.preset:
