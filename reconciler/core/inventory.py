@@ -56,6 +56,8 @@ class RolloutEntry:
     document: int
     line: int
     rollout: models.Rollout | None
+    name_line: int | None = None
+    """The line of ``metadata.name`` (``line`` is where the document starts)."""
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,11 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
             detail = f": {cause.message}" if cause else ""
             inv.broken.setdefault(key, []).append(Problem(
                 file=entries[0].file, document=entries[0].document,
-                line=entries[0].line, field=cause.field if cause else None,
+                line=cause.line if cause else entries[0].line,
+                field=cause.field if cause else None,
                 message=f"Rollout {key} has an invalid spec{detail}"))
         for dup in entries[1:]:
-            p = Problem(file=dup.file, document=dup.document, line=dup.line,
+            p = Problem(file=dup.file, document=dup.document, line=dup.name_line or dup.line,
                         field="metadata.name",
                         message=f"Rollout {key} is also defined in {entries[0].file} "
                                 f"(document {entries[0].document + 1}); which one counts "

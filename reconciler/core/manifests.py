@@ -54,6 +54,8 @@ _SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$
 _VAR = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "default"
+_LINE = re.compile(r"^line (\d+): ")
+_TYPE_NAMES: dict[type, str] = {bool: "the boolean", int: "the integer", float: "the number"}
 
 FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -134,31 +136,35 @@ def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, lis
     meta = doc.data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     if not isinstance(name, str) or not name:
-        return None, [Problem(file=path, document=doc.index, line=doc.line,
+        return None, [Problem(file=path, document=doc.index,
+                              line=doc.line_of(("metadata", "name")),
                               field="metadata.name", message="a Rollout needs a name")]
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
     if namespace is None:
         namespace = DEFAULT_NAMESPACE
         problems.append(Problem(
-            file=path, document=doc.index, line=doc.line, field="metadata.namespace",
-            severity="warning",
+            file=path, document=doc.index, line=doc.line_of(("metadata",)),
+            field="metadata.namespace", severity="warning",
             message=f"not set; assuming {DEFAULT_NAMESPACE!r} (set it so targets resolve "
                     f"the same way Flux applies them)"))
     key = f"{namespace}/{name}"
+    name_line = doc.line_of(("metadata", "name"))
     try:
         rollout = models.Rollout.model_validate(doc.data)
     except ValidationError as exc:
         for field_path, message in models.describe_error(exc):
-            problems.append(Problem(file=path, document=doc.index, line=doc.line,
+            problems.append(Problem(file=path, document=doc.index,
+                                    line=doc.line_of(field_path.split(".") if field_path else ()),
                                     field=field_path, message=message))
         return RolloutEntry(key=key, file=path, document=doc.index, line=doc.line,
-                            rollout=None), problems
+                            rollout=None, name_line=name_line), problems
     for extra in rollout.spec.unknown_fields():
         problems.append(Problem(
-            file=path, document=doc.index, line=doc.line, field=f"spec.{extra}",
-            severity="warning", message="unknown field; it is kept but has no effect here"))
+            file=path, document=doc.index, line=doc.line_of(("spec", extra)),
+            field=f"spec.{extra}", severity="warning",
+            message="unknown field; it is kept but has no effect here"))
     return RolloutEntry(key=key, file=path, document=doc.index, line=doc.line,
-                        rollout=rollout), problems
+                        rollout=rollout, name_line=name_line), problems
 
 
 def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
@@ -172,49 +178,57 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
     if not ours:
         return [], []
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    own_namespace = namespace if isinstance(namespace, str) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    obj = f"{own_namespace or DEFAULT_NAMESPACE}/{name}"
     targets: list[Target] = []
     problems: list[Problem] = []
-    if not isinstance(namespace, str):
-        namespace = DEFAULT_NAMESPACE
-        problems.append(Problem(
-            file=path, document=doc.index, line=doc.line, field="metadata.namespace",
-            severity="warning",
-            message=f"not set; assuming {DEFAULT_NAMESPACE!r} when resolving rollout names"))
-    name = meta.get("name") if isinstance(meta, dict) else None
-    obj = f"{namespace}/{name}"
+    assumed = False  # the default-namespace warning, once per object
 
-    def problem(message: str, *, fld: str, severity: Severity = "error",
+    def problem(message: str, *, fld: str, line: int, severity: Severity = "error",
                 rollout: str | None = None) -> None:
-        problems.append(Problem(file=path, document=doc.index, line=doc.line, field=fld,
+        problems.append(Problem(file=path, document=doc.index, line=line, field=fld,
                                 message=message, severity=severity, rollout=rollout))
 
     for key, ref in sorted(ours.items()):
         afield = f"metadata.annotations[{key}]"
+        aline = doc.line_of(("metadata", "annotations", key))
         fpath: tuple[str, ...]
         m = _SUBSTITUTE.match(key)
         if not m and key != ROLLOUT_ANNOTATION:
             problem("unknown rollout.kuberik.com annotation; it is ignored",
-                    fld=afield, severity="warning")
+                    fld=afield, line=aline, severity="warning")
             continue
         if not isinstance(ref, str) or not ref.strip():
-            problem("must name a rollout as name or namespace/name", fld=afield)
+            found = "" if ref is None or ref == "" else \
+                f", found {_as_written(doc, ('metadata', 'annotations', key))}"
+            problem(f"must name a rollout as name or namespace/name{found}", fld=afield,
+                    line=aline)
             continue
         parts = ref.strip().split("/")
         if len(parts) > 2 or not all(_DNS_NAME.match(p) for p in parts):
-            problem(f"{ref!r} is not a rollout name (name or namespace/name)", fld=afield)
+            problem(f"{ref!r} is not a rollout name (name or namespace/name)", fld=afield,
+                    line=aline)
             continue
+        if len(parts) == 1 and own_namespace is None and not assumed:
+            # Only a rollout named without its namespace depends on the object's own.
+            assumed = True
+            problem(f"{'not set' if namespace is None else 'not a string'}; assuming "
+                    f"{DEFAULT_NAMESPACE!r} to resolve rollout {ref.strip()!r} of {afield} "
+                    f"(set it, or name the rollout as namespace/name)",
+                    fld="metadata.namespace", line=aline, severity="warning")
         # From here on the rollout is known: a mistake stops it (see Problem.rollout).
-        rollout = rollout_key(ref.strip(), namespace=namespace)
+        rollout = rollout_key(ref.strip(), namespace=own_namespace or DEFAULT_NAMESPACE)
         if m:
             if kind != "Kustomization" or group != FLUX_KUSTOMIZE_GROUP:
                 problem(f"substitute annotations only work on a Flux Kustomization "
                         f"({FLUX_KUSTOMIZE_GROUP}), not on {group}/{kind}", fld=afield,
-                        rollout=rollout)
+                        line=aline, rollout=rollout)
                 continue
             var = m.group("var")
             if not _VAR.match(var):
                 problem(f"{var!r} is not a valid substitution variable name", fld=afield,
-                        rollout=rollout)
+                        line=aline, rollout=rollout)
                 continue
             fpath = ("spec", "postBuild", "substitute", var)
         else:
@@ -222,23 +236,95 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
                 problem(f"{ROLLOUT_ANNOTATION} only works on a Flux OCIRepository "
                         f"({FLUX_SOURCE_GROUP}); on a Kustomization use "
                         f"rollout.kuberik.com/substitute.<VAR>.from", fld=afield,
-                        rollout=rollout)
+                        line=aline, rollout=rollout)
                 continue
             fpath = ("spec", "ref", "tag")
-        fname = ".".join(fpath)
-        try:
-            scalar = doc.find(fpath)
-        except ManifestError as exc:
-            problem(exc.detail, fld=fname, rollout=rollout)
-            continue
-        if scalar is None:
-            problem(f"annotated for rollout {rollout} but the field is missing; add it "
-                    f"with the current release", fld=fname, rollout=rollout)
-            continue
-        if scalar.value is not None and not isinstance(scalar.value, str):
-            problem(f"must be a string, found {scalar.value!r}; quote it", fld=fname,
-                    rollout=rollout)
-            continue
-        targets.append(Target(rollout=rollout, file=path, document=doc.index, kind=str(kind),
-                              object=obj, path=fpath, value=scalar.value, line=scalar.line))
+            overriding = _overriding_refs(doc, rollout=rollout)
+            for fld, line, message in overriding:
+                problem(message, fld=fld, line=line, rollout=rollout)
+            if overriding:
+                continue
+        target, refused = _target(path, doc, rollout=rollout, kind=str(kind), obj=obj,
+                                  fpath=fpath)
+        if refused is not None:
+            problems.append(refused)
+        if target is not None:
+            targets.append(target)
     return targets, problems
+
+
+def _target(path: str, doc: yamldoc.Document, *, rollout: str, kind: str, obj: str,
+            fpath: tuple[str, ...]) -> tuple[Target | None, Problem | None]:
+    """The target at ``fpath``, or the error that keeps the field from being written."""
+    fname = ".".join(fpath)
+
+    def refuse(message: str, line: int) -> tuple[None, Problem]:
+        return None, Problem(file=path, document=doc.index, line=line, field=fname,
+                             message=message, rollout=rollout)
+
+    try:
+        scalar = doc.find(fpath)
+    except ManifestError as exc:
+        # yamldoc puts the line first in its message; the Problem carries it instead.
+        located = _LINE.match(exc.detail)
+        if located:
+            return refuse(exc.detail[located.end():], int(located.group(1)))
+        return refuse(exc.detail, doc.line_of(fpath))
+    if scalar is None:
+        return refuse(f"annotated for rollout {rollout} but the field is missing; add it "
+                      f"with the current release", doc.line_of(fpath))
+    if scalar.value is not None and not isinstance(scalar.value, str):
+        # Quote the text as written: ``1.10`` reads as the float 1.1, which is not
+        # what the person sees in the file.
+        return refuse(f"must be a string, found {scalar.text}, which YAML reads as "
+                      f"{_TYPE_NAMES.get(type(scalar.value), 'a non-string')} "
+                      f"{scalar.value!r}; quote it", scalar.line)
+    sharing = scalar.sharing()
+    if sharing is not None:
+        # The rewrite would refuse it anyway; saying so now keeps validate, plan and
+        # release in agreement, and names every line involved.
+        return refuse(sharing, scalar.line)
+    return Target(rollout=rollout, file=path, document=doc.index, kind=kind, object=obj,
+                  path=fpath, value=scalar.value, line=scalar.line), None
+
+
+def _overriding_refs(doc: yamldoc.Document, *, rollout: str) -> list[tuple[str, int, str]]:
+    """``(field, line, message)`` for each OCIRepository ref field that wins over the tag.
+
+    Flux's source-controller picks the artifact by ``spec.ref.digest``, else
+    ``spec.ref.semver``, else ``spec.ref.tag`` (``getArtifactRef`` in
+    fluxcd/source-controller, internal/controller/ocirepository_controller.go): beside
+    either of the first two, the tag is never read, so a release written there would
+    change nothing in the cluster while the reconciler waited for it.
+    """
+    spec = doc.data.get("spec")
+    ref = spec.get("ref") if isinstance(spec, dict) else None
+    if not isinstance(ref, dict):
+        return []
+    out = []
+    for name in ("digest", "semver"):
+        # Flux tests for the empty string; YAML null reaches Go as "" as well.
+        if ref.get(name) in (None, ""):
+            continue
+        fpath = ("spec", "ref", name)
+        out.append((".".join(fpath), doc.line_of(fpath),
+                    f"is set beside spec.ref.tag, so Flux ignores the tag (it uses digest, "
+                    f"then semver, then tag) and a release written there would change "
+                    f"nothing in the cluster; remove spec.ref.{name} to let rollout "
+                    f"{rollout} set this OCIRepository"))
+    return out
+
+
+def _as_written(doc: yamldoc.Document, path: tuple[str, ...]) -> str:
+    """The source text of a scalar, for a message; its plain value when it cannot be
+    located (it comes through an alias, say)."""
+    try:
+        scalar = doc.find(path)
+    except ManifestError:
+        scalar = None
+    if scalar is not None:
+        return scalar.text
+    node: Any = doc.data
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return repr(node)

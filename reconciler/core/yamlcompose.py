@@ -216,8 +216,10 @@ class Composer:
             problem = ("refers to a node that contains it" if name in self.open_anchors
                        else "is not defined before it is used")
             raise self.fail(f"alias *{name} {problem}", event)
-        return AliasNode(start=event.start_mark.index, end=event.end_mark.index,
+        node = AliasNode(start=event.start_mark.index, end=event.end_mark.index,
                          line=event.start_mark.line + 1, anchor=name, target=target)
+        target.aliases.append(node)
+        return node
 
     def open(self, event: SequenceStartEvent | MappingStartEvent) -> None:
         if len(self.stack) >= MAX_DEPTH:

@@ -33,12 +33,13 @@ from reconciler.core.yamlnodes import (
     Node,
     ScalarNode,
     ScalarValue,
+    SequenceNode,
     plain_tag,
 )
 from reconciler.errors import ManifestError
 
 __all__ = [
-    "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Document", "Scalar",
+    "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Anchor", "Document", "Scalar",
     "ScalarValue", "decode", "line_at", "parse", "plain_tag",
 ]
 
@@ -67,7 +68,8 @@ class Scalar:
     following it. ``style`` is ``""`` (plain), ``'``, ``"``, ``|`` or ``>``.
     ``document`` and ``path`` say where it was found, so a rewrite can check its
     result; ``flow`` says it sits inside ``{...}`` or ``[...]``, where a plain
-    scalar may not contain ``,[]{}``.
+    scalar may not contain ``,[]{}``. ``shared`` lists the anchors on the way to
+    it (its own, or a collection's around it) that aliases elsewhere reuse.
     """
 
     value: ScalarValue
@@ -79,6 +81,34 @@ class Scalar:
     document: int
     path: tuple[str, ...]
     flow: bool = False
+    shared: tuple[Anchor, ...] = ()
+
+    def sharing(self) -> str | None:
+        """Why this value cannot be written in one place, naming the lines of the
+        anchor and of its aliases; ``None`` when nothing else reuses it."""
+        if not self.shared:
+            return None
+        parts = []
+        for anchor in self.shared:
+            inside = "" if anchor.path == self.path else \
+                f"inside {'.'.join(anchor.path) or 'the document'}, "
+            lines = " and ".join(", ".join(str(n) for n in anchor.aliases).rsplit(", ", 1))
+            plural = "s" if len(anchor.aliases) > 1 else ""
+            parts.append(f"{inside}anchored as &{anchor.name} at line {anchor.line} and "
+                         f"reused through *{anchor.name} at line{plural} {lines}")
+        return (f"the value is {'; and '.join(parts)}: writing a release here would change "
+                f"those places too; give this field a value of its own")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An anchor on a scalar, or on a collection holding it, that aliases reuse."""
+
+    name: str
+    line: int
+    path: tuple[str, ...]
+    aliases: tuple[int, ...]
+    """The 1-based lines of the aliases, in file order."""
 
 
 
@@ -112,7 +142,10 @@ class Document:
         node = self._root
         parent: MappingNode | None = None
         flow = False
+        shared: list[Anchor] = []
         for depth, key in enumerate(path):
+            if node is not None and node.aliases:
+                shared.append(_anchor(node, path[:depth]))
             here = ".".join(path[:depth]) or None
             if isinstance(node, AliasNode):
                 raise self._error(f"reached through the alias *{node.anchor}; edit the anchored "
@@ -138,6 +171,8 @@ class Document:
         if not isinstance(node, ScalarNode):
             assert node is not None
             raise self._error(f"expected a scalar value, found {yamlnodes.kind(node)}", path, node)
+        if node.aliases:
+            shared.append(_anchor(node, path))
         start, end = self._token_span(node, parent, path)
         return Scalar(
             value=node.value,
@@ -149,7 +184,26 @@ class Document:
             document=self.index,
             path=tuple(path),
             flow=flow,
+            shared=tuple(shared),
         )
+
+    def line_of(self, path: Sequence[str]) -> int:
+        """The line a person should look at for ``path``: its value's line (the key's,
+        when the value is a collection), or that of the deepest part of the path that
+        exists, or the document's start. Never raises; for messages."""
+        node = self._root
+        line = node.line if node is not None else self.line
+        for key in path:
+            if isinstance(node, MappingNode) and key in node.pairs:
+                key_node, node = node.pairs[key]
+                line = key_node.line if isinstance(node, MappingNode | SequenceNode) \
+                    else node.line
+            elif isinstance(node, SequenceNode) and key.isdigit() and int(key) < len(node.items):
+                node = node.items[int(key)]
+                line = node.line
+            else:
+                break
+        return line
 
     def _token_span(self, node: ScalarNode, parent: MappingNode | None,
                     path: Sequence[str]) -> tuple[int, int]:
@@ -213,6 +267,11 @@ def parse(data: bytes, *, file: str) -> list[Document]:
                      _root=composed.root, _text=text)
             for index, composed in enumerate(composer.run())]
 
+
+
+def _anchor(node: Node, path: Sequence[str]) -> Anchor:
+    return Anchor(name=node.anchor or "", line=node.line, path=tuple(path),
+                  aliases=tuple(alias.line for alias in node.aliases))
 
 
 def _skip_properties(text: str, i: int, end: int) -> int:

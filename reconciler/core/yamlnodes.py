@@ -50,12 +50,14 @@ def plain_tag(value: str, *, version: tuple[int, int] = (1, 2)) -> str:
 
 @dataclass(eq=False)
 class Node:
-    """A node of the tree: its span in the decoded text, its 1-based line, its anchor."""
+    """A node of the tree: its span in the decoded text, its 1-based line, its anchor,
+    and the aliases that reuse it (a value shared so cannot be edited in one place)."""
 
     start: int
     end: int
     line: int
     anchor: str | None
+    aliases: list[AliasNode] = field(default_factory=list, kw_only=True)
 
 
 @dataclass(eq=False)
