@@ -152,7 +152,8 @@ def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, lis
     try:
         rollout = models.Rollout.model_validate(doc.data)
     except ValidationError as exc:
-        for field_path, message in models.describe_error(exc):
+        for field_path, message in models.describe_error(
+                exc, as_written=lambda dotted: _non_string_text(doc, dotted)):
             problems.append(Problem(file=path, document=doc.index,
                                     line=doc.line_of(field_path.split(".") if field_path else ()),
                                     field=field_path, message=message))
@@ -313,6 +314,18 @@ def _overriding_refs(doc: yamldoc.Document, *, rollout: str) -> list[tuple[str, 
                     f"nothing in the cluster; remove spec.ref.{name} to let rollout "
                     f"{rollout} set this OCIRepository"))
     return out
+
+
+def _non_string_text(doc: yamldoc.Document, dotted: str) -> str | None:
+    """The source text of a scalar that YAML does not read as a string (``1.10``), so
+    a message shows what the person wrote; ``None`` for strings and anything else."""
+    try:
+        scalar = doc.find(dotted.split(".")) if dotted else None
+    except ManifestError:
+        return None
+    if scalar is None or isinstance(scalar.value, str) or scalar.value is None:
+        return None
+    return scalar.text
 
 
 def _as_written(doc: yamldoc.Document, path: tuple[str, ...]) -> str:

@@ -92,8 +92,9 @@ class Scalar:
         for anchor in self.shared:
             inside = "" if anchor.path == self.path else \
                 f"inside {'.'.join(anchor.path) or 'the document'}, "
-            lines = " and ".join(", ".join(str(n) for n in anchor.aliases).rsplit(", ", 1))
-            plural = "s" if len(anchor.aliases) > 1 else ""
+            unique = [str(n) for n in dict.fromkeys(anchor.aliases)]
+            lines = " and ".join(", ".join(unique).rsplit(", ", 1))
+            plural = "s" if len(unique) > 1 else ""
             parts.append(f"{inside}anchored as &{anchor.name} at line {anchor.line} and "
                          f"reused through *{anchor.name} at line{plural} {lines}")
         return (f"the value is {'; and '.join(parts)}: writing a release here would change "

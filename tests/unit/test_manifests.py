@@ -309,3 +309,11 @@ def test_a_target_error_from_yamldoc_carries_its_line_once() -> None:
     assert problem.line == lines_of(data)["VERSION: *nope"]
     # The line is in the Problem, not repeated at the start of its message.
     assert problem.message.startswith("the value is the alias *nope")
+
+
+def test_a_rollout_field_that_is_not_a_string_is_quoted_as_written() -> None:
+    data = ROLLOUT + b"  wantedVersion: 1.10\n  maxBump: 1.0\n"
+    problems = {p.field: p for p in scan({"r.yaml": data}).errors()}
+    assert problems["spec.wantedVersion"].message.endswith("got 1.10")
+    assert problems["spec.maxBump"].message.endswith("got 1.0")
+    assert problems["spec.wantedVersion"].line == lines_of(data)["wantedVersion: 1.10"]
