@@ -78,15 +78,18 @@ class ManifestError(PermanentError):
     """Something in the config repository is wrong; carries where."""
 
     def __init__(self, message: str, *, file: str, document: int | None = None,
-                 field: str | None = None) -> None:
+                 field: str | None = None, line: int | None = None) -> None:
         self.file = file
         self.document = document
         self.field = field
+        self.line = line
         self.detail = message
         super().__init__(self.render())
 
     def render(self) -> str:
         where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
         if self.document is not None:
             where += f" (document {self.document + 1})"
         if self.field:

@@ -8,7 +8,8 @@ Two steps, both pure:
   scan of a mostly unchanged tree parses only what changed.
 * ``resolve(scans)`` joins the per-file results: it links targets to Rollouts and
   reports what can only be seen across files (an annotation naming a rollout that
-  does not exist, two rollouts claiming one field, a Rollout defined twice).
+  does not exist, two rollouts claiming one field, a Rollout defined twice). It and
+  the records it joins live in ``core/inventory.py`` and are re-exported here.
 
 Targets (DESIGN.md): a Flux ``Kustomization`` annotated
 ``rollout.kuberik.com/substitute.<VAR>.from: <rollout>`` owns
@@ -20,14 +21,28 @@ Targets (DESIGN.md): a Flux ``Kustomization`` annotated
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from reconciler.core import models, yamldoc
-from reconciler.errors import ManifestError, printable
+from reconciler.core.inventory import (
+    FileScan,
+    Inventory,
+    Problem,
+    RolloutEntry,
+    Severity,
+    Target,
+    resolve,
+)
+from reconciler.errors import ManifestError
+
+__all__ = [
+    "ANNOTATION_PREFIX", "DEFAULT_NAMESPACE", "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP",
+    "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUFFIXES", "FileScan", "Inventory", "Problem",
+    "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
+    "skipped", "wants",
+]
 
 SUFFIXES = (".yaml", ".yml")
 # Every file that can matter names the kuberik.com API group (Rollouts) or an
@@ -39,105 +54,11 @@ _SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$
 _VAR = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "default"
+_LINE = re.compile(r"^line (\d+): ")
+_TYPE_NAMES: dict[type, str] = {bool: "the boolean", int: "the integer", float: "the number"}
 
 FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
-
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong (or doubtful) in the config repository, and where."""
-
-    file: str
-    message: str
-    document: int | None = None
-    field: str | None = None
-    severity: Severity = "error"
-    line: int | None = None
-    # The rollout a broken target annotation names: an error here stops all of its
-    # targets (writing only the others would leave the release half done).
-    rollout: str | None = None
-
-    def render(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}"
-        if self.document is not None:
-            where += f" (document {self.document + 1})"
-        if self.field:
-            where += f" {self.field}"
-        # One line, whatever the file name, field or value holds (a newline, an escape).
-        return printable(f"{self.severity}: {where}: {self.message}")
-
-
-@dataclass(frozen=True)
-class RolloutEntry:
-    """A Rollout manifest; ``rollout`` is None when its spec did not validate."""
-
-    key: str
-    file: str
-    document: int
-    line: int
-    rollout: models.Rollout | None
-
-
-@dataclass(frozen=True)
-class Target:
-    """A field in the repository that holds the release of one rollout."""
-
-    rollout: str
-    file: str
-    document: int
-    kind: str
-    object: str
-    path: tuple[str, ...]
-    value: str | None
-    line: int | None = None
-
-    @property
-    def field_name(self) -> str:
-        return ".".join(self.path)
-
-
-@dataclass(frozen=True)
-class FileScan:
-    """What one file holds; depends only on the file's bytes (cacheable by blob)."""
-
-    file: str
-    parsed: bool
-    rollouts: tuple[RolloutEntry, ...] = ()
-    targets: tuple[Target, ...] = ()
-    problems: tuple[Problem, ...] = ()
-
-
-@dataclass
-class Inventory:
-    """Everything the repository says about rollouts, joined across files."""
-
-    rollouts: dict[str, RolloutEntry] = field(default_factory=dict)
-    targets: dict[str, list[Target]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    # Rollouts whose set-up has an error: never written to automatically.
-    broken: dict[str, list[Problem]] = field(default_factory=dict)
-    unparsable: set[str] = field(default_factory=set)
-
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    def no_target(self, key: str) -> str:
-        """Why ``key`` has no target, naming a file that was skipped (it does not
-        parse, or is a symlink): it may be where the targets are."""
-        message = f"no annotated target for {key} in the repository, so nothing to write"
-        if not self.unparsable:
-            return message
-        first = min((p for p in self.problems if p.file in self.unparsable),
-                    key=lambda p: (p.severity != "error", p.file))
-        more = len(self.unparsable) - 1
-        others = f" and {more} other file{'s' if more > 1 else ''}" if more else ""
-        return (f"{message}; it may be in a file that was skipped, which is never read or "
-                f"rewritten: {first.render()}{others}")
 
 
 def wants(path: str) -> bool:
@@ -157,14 +78,6 @@ def rollout_key(ref: str, *, namespace: str) -> str:
 
 def _group(api_version: Any) -> str:
     return api_version.split("/", 1)[0] if isinstance(api_version, str) else ""
-
-
-def _dig(data: Any, path: Iterable[str]) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 SKIPPED = {
@@ -223,31 +136,36 @@ def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, lis
     meta = doc.data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     if not isinstance(name, str) or not name:
-        return None, [Problem(file=path, document=doc.index, line=doc.line,
+        return None, [Problem(file=path, document=doc.index,
+                              line=doc.line_of(("metadata", "name")),
                               field="metadata.name", message="a Rollout needs a name")]
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
     if namespace is None:
         namespace = DEFAULT_NAMESPACE
         problems.append(Problem(
-            file=path, document=doc.index, line=doc.line, field="metadata.namespace",
-            severity="warning",
+            file=path, document=doc.index, line=doc.line_of(("metadata",)),
+            field="metadata.namespace", severity="warning",
             message=f"not set; assuming {DEFAULT_NAMESPACE!r} (set it so targets resolve "
                     f"the same way Flux applies them)"))
     key = f"{namespace}/{name}"
+    name_line = doc.line_of(("metadata", "name"))
     try:
         rollout = models.Rollout.model_validate(doc.data)
     except ValidationError as exc:
-        for field_path, message in models.describe_error(exc):
-            problems.append(Problem(file=path, document=doc.index, line=doc.line,
+        for field_path, message in models.describe_error(
+                exc, as_written=lambda dotted: _non_string_text(doc, dotted)):
+            problems.append(Problem(file=path, document=doc.index,
+                                    line=doc.line_of(field_path.split(".") if field_path else ()),
                                     field=field_path, message=message))
         return RolloutEntry(key=key, file=path, document=doc.index, line=doc.line,
-                            rollout=None), problems
+                            rollout=None, name_line=name_line), problems
     for extra in rollout.spec.unknown_fields():
         problems.append(Problem(
-            file=path, document=doc.index, line=doc.line, field=f"spec.{extra}",
-            severity="warning", message="unknown field; it is kept but has no effect here"))
+            file=path, document=doc.index, line=doc.line_of(("spec", extra)),
+            field=f"spec.{extra}", severity="warning",
+            message="unknown field; it is kept but has no effect here"))
     return RolloutEntry(key=key, file=path, document=doc.index, line=doc.line,
-                        rollout=rollout), problems
+                        rollout=rollout, name_line=name_line), problems
 
 
 def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
@@ -261,49 +179,57 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
     if not ours:
         return [], []
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    own_namespace = namespace if isinstance(namespace, str) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    obj = f"{own_namespace or DEFAULT_NAMESPACE}/{name}"
     targets: list[Target] = []
     problems: list[Problem] = []
-    if not isinstance(namespace, str):
-        namespace = DEFAULT_NAMESPACE
-        problems.append(Problem(
-            file=path, document=doc.index, line=doc.line, field="metadata.namespace",
-            severity="warning",
-            message=f"not set; assuming {DEFAULT_NAMESPACE!r} when resolving rollout names"))
-    name = meta.get("name") if isinstance(meta, dict) else None
-    obj = f"{namespace}/{name}"
+    assumed = False  # the default-namespace warning, once per object
 
-    def problem(message: str, *, fld: str, severity: Severity = "error",
+    def problem(message: str, *, fld: str, line: int, severity: Severity = "error",
                 rollout: str | None = None) -> None:
-        problems.append(Problem(file=path, document=doc.index, line=doc.line, field=fld,
+        problems.append(Problem(file=path, document=doc.index, line=line, field=fld,
                                 message=message, severity=severity, rollout=rollout))
 
     for key, ref in sorted(ours.items()):
         afield = f"metadata.annotations[{key}]"
+        aline = doc.line_of(("metadata", "annotations", key))
         fpath: tuple[str, ...]
         m = _SUBSTITUTE.match(key)
         if not m and key != ROLLOUT_ANNOTATION:
             problem("unknown rollout.kuberik.com annotation; it is ignored",
-                    fld=afield, severity="warning")
+                    fld=afield, line=aline, severity="warning")
             continue
         if not isinstance(ref, str) or not ref.strip():
-            problem("must name a rollout as name or namespace/name", fld=afield)
+            found = "" if ref is None or ref == "" else \
+                f", found {_as_written(doc, ('metadata', 'annotations', key))}"
+            problem(f"must name a rollout as name or namespace/name{found}", fld=afield,
+                    line=aline)
             continue
         parts = ref.strip().split("/")
         if len(parts) > 2 or not all(_DNS_NAME.match(p) for p in parts):
-            problem(f"{ref!r} is not a rollout name (name or namespace/name)", fld=afield)
+            problem(f"{ref!r} is not a rollout name (name or namespace/name)", fld=afield,
+                    line=aline)
             continue
+        if len(parts) == 1 and own_namespace is None and not assumed:
+            # Only a rollout named without its namespace depends on the object's own.
+            assumed = True
+            problem(f"{'not set' if namespace is None else 'not a string'}; assuming "
+                    f"{DEFAULT_NAMESPACE!r} to resolve rollout {ref.strip()!r} of {afield} "
+                    f"(set it, or name the rollout as namespace/name)",
+                    fld="metadata.namespace", line=aline, severity="warning")
         # From here on the rollout is known: a mistake stops it (see Problem.rollout).
-        rollout = rollout_key(ref.strip(), namespace=namespace)
+        rollout = rollout_key(ref.strip(), namespace=own_namespace or DEFAULT_NAMESPACE)
         if m:
             if kind != "Kustomization" or group != FLUX_KUSTOMIZE_GROUP:
                 problem(f"substitute annotations only work on a Flux Kustomization "
                         f"({FLUX_KUSTOMIZE_GROUP}), not on {group}/{kind}", fld=afield,
-                        rollout=rollout)
+                        line=aline, rollout=rollout)
                 continue
             var = m.group("var")
             if not _VAR.match(var):
                 problem(f"{var!r} is not a valid substitution variable name", fld=afield,
-                        rollout=rollout)
+                        line=aline, rollout=rollout)
                 continue
             fpath = ("spec", "postBuild", "substitute", var)
         else:
@@ -311,96 +237,107 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
                 problem(f"{ROLLOUT_ANNOTATION} only works on a Flux OCIRepository "
                         f"({FLUX_SOURCE_GROUP}); on a Kustomization use "
                         f"rollout.kuberik.com/substitute.<VAR>.from", fld=afield,
-                        rollout=rollout)
+                        line=aline, rollout=rollout)
                 continue
             fpath = ("spec", "ref", "tag")
-        fname = ".".join(fpath)
-        try:
-            scalar = doc.find(fpath)
-        except ManifestError as exc:
-            problem(exc.detail, fld=fname, rollout=rollout)
-            continue
-        if scalar is None:
-            problem(f"annotated for rollout {rollout} but the field is missing; add it "
-                    f"with the current release", fld=fname, rollout=rollout)
-            continue
-        if scalar.value is not None and not isinstance(scalar.value, str):
-            problem(f"must be a string, found {scalar.value!r}; quote it", fld=fname,
-                    rollout=rollout)
-            continue
-        targets.append(Target(rollout=rollout, file=path, document=doc.index, kind=str(kind),
-                              object=obj, path=fpath, value=scalar.value, line=scalar.line))
+            overriding = _overriding_refs(doc, rollout=rollout)
+            for fld, line, message in overriding:
+                problem(message, fld=fld, line=line, rollout=rollout)
+            if overriding:
+                continue
+        target, refused = _target(path, doc, rollout=rollout, kind=str(kind), obj=obj,
+                                  fpath=fpath)
+        if refused is not None:
+            problems.append(refused)
+        if target is not None:
+            targets.append(target)
     return targets, problems
 
 
-def resolve(scans: Iterable[FileScan]) -> Inventory:
-    """Join per-file scans: link targets to rollouts and check what spans files. Pure."""
-    inv = Inventory()
-    all_targets: list[Target] = []
-    seen: dict[str, list[RolloutEntry]] = {}
-    first_error: dict[tuple[str, int | None], Problem] = {}
-    scans_sorted = sorted(scans, key=lambda s: s.file)
-    for scan in scans_sorted:
-        inv.problems.extend(scan.problems)
-        for p in scan.problems:
-            if p.severity == "error":
-                first_error.setdefault((p.file, p.document), p)
-        if not scan.parsed and scan.problems:
-            inv.unparsable.add(scan.file)
-        for entry in scan.rollouts:
-            seen.setdefault(entry.key, []).append(entry)
-        all_targets.extend(scan.targets)
+def _target(path: str, doc: yamldoc.Document, *, rollout: str, kind: str, obj: str,
+            fpath: tuple[str, ...]) -> tuple[Target | None, Problem | None]:
+    """The target at ``fpath``, or the error that keeps the field from being written."""
+    fname = ".".join(fpath)
 
-    for key, entries in sorted(seen.items()):
-        inv.rollouts[key] = entries[0]
-        if entries[0].rollout is None:
-            # Name the field at fault: this is the one line `release` prints.
-            cause = first_error.get((entries[0].file, entries[0].document))
-            detail = f": {cause.message}" if cause else ""
-            inv.broken.setdefault(key, []).append(Problem(
-                file=entries[0].file, document=entries[0].document,
-                line=entries[0].line, field=cause.field if cause else None,
-                message=f"Rollout {key} has an invalid spec{detail}"))
-        for dup in entries[1:]:
-            p = Problem(file=dup.file, document=dup.document, line=dup.line,
-                        field="metadata.name",
-                        message=f"Rollout {key} is also defined in {entries[0].file} "
-                                f"(document {entries[0].document + 1}); which one counts "
-                                f"is ambiguous")
-            inv.problems.append(p)
-            inv.broken.setdefault(key, []).append(p)
+    def refuse(message: str, line: int) -> tuple[None, Problem]:
+        return None, Problem(file=path, document=doc.index, line=line, field=fname,
+                             message=message, rollout=rollout)
 
-    for scan in scans_sorted:
-        for p in scan.problems:
-            if p.rollout in inv.rollouts and p.severity == "error":
-                inv.broken.setdefault(p.rollout, []).append(p)
+    try:
+        scalar = doc.find(fpath)
+    except ManifestError as exc:
+        # yamldoc puts the line first in its message; the Problem carries it instead.
+        located = _LINE.match(exc.detail)
+        if located:
+            return refuse(exc.detail[located.end():], int(located.group(1)))
+        return refuse(exc.detail, doc.line_of(fpath))
+    if scalar is None:
+        return refuse(f"annotated for rollout {rollout} but the field is missing; add it "
+                      f"with the current release", doc.line_of(fpath))
+    if scalar.value is not None and not isinstance(scalar.value, str):
+        # Quote the text as written: ``1.10`` reads as the float 1.1, which is not
+        # what the person sees in the file.
+        return refuse(f"must be a string, found {scalar.text}, which YAML reads as "
+                      f"{_TYPE_NAMES.get(type(scalar.value), 'a non-string')} "
+                      f"{scalar.value!r}; quote it", scalar.line)
+    sharing = scalar.sharing()
+    if sharing is not None:
+        # The rewrite would refuse it anyway; saying so now keeps validate, plan and
+        # release in agreement, and names every line involved.
+        return refuse(sharing, scalar.line)
+    return Target(rollout=rollout, file=path, document=doc.index, kind=kind, object=obj,
+                  path=fpath, value=scalar.value, line=scalar.line), None
 
-    claims: dict[tuple[str, str, tuple[str, ...]], set[str]] = {}
-    for t in all_targets:
-        claims.setdefault((t.kind, t.object, t.path), set()).add(t.rollout)
-    for t in all_targets:
-        owners = claims[(t.kind, t.object, t.path)]
-        if len(owners) > 1:
-            p = Problem(file=t.file, document=t.document, line=t.line, field=t.field_name,
-                        message=f"{t.kind} {t.object} {t.field_name} is claimed by several "
-                                f"rollouts ({', '.join(sorted(owners))}); none of them "
-                                f"will write it")
-            inv.problems.append(p)
-            for owner in owners:
-                inv.broken.setdefault(owner, []).append(p)
+
+def _overriding_refs(doc: yamldoc.Document, *, rollout: str) -> list[tuple[str, int, str]]:
+    """``(field, line, message)`` for each OCIRepository ref field that wins over the tag.
+
+    Flux's source-controller picks the artifact by ``spec.ref.digest``, else
+    ``spec.ref.semver``, else ``spec.ref.tag`` (``getArtifactRef`` in
+    fluxcd/source-controller, internal/controller/ocirepository_controller.go): beside
+    either of the first two, the tag is never read, so a release written there would
+    change nothing in the cluster while the reconciler waited for it.
+    """
+    spec = doc.data.get("spec")
+    ref = spec.get("ref") if isinstance(spec, dict) else None
+    if not isinstance(ref, dict):
+        return []
+    out = []
+    for name in ("digest", "semver"):
+        # Flux tests for the empty string; YAML null reaches Go as "" as well.
+        if ref.get(name) in (None, ""):
             continue
-        if t.rollout not in inv.rollouts:
-            inv.problems.append(Problem(
-                file=t.file, document=t.document, line=t.line, field=t.field_name,
-                message=f"annotation names rollout {t.rollout}, but no Rollout manifest "
-                        f"with that namespace/name exists"))
-            continue
-        inv.targets.setdefault(t.rollout, []).append(t)
-    for key in inv.rollouts:
-        if key not in inv.targets and key not in inv.broken:
-            entry = inv.rollouts[key]
-            inv.problems.append(Problem(
-                file=entry.file, document=entry.document, line=entry.line, severity="warning",
-                message=f"Rollout {key} has no annotated target; nothing would be written"))
-    inv.problems.sort(key=lambda p: (p.file, p.document or 0, p.field or "", p.message))
-    return inv
+        fpath = ("spec", "ref", name)
+        out.append((".".join(fpath), doc.line_of(fpath),
+                    f"is set beside spec.ref.tag, so Flux ignores the tag (it uses digest, "
+                    f"then semver, then tag) and a release written there would change "
+                    f"nothing in the cluster; remove spec.ref.{name} to let rollout "
+                    f"{rollout} set this OCIRepository"))
+    return out
+
+
+def _non_string_text(doc: yamldoc.Document, dotted: str) -> str | None:
+    """The source text of a scalar that YAML does not read as a string (``1.10``), so
+    a message shows what the person wrote; ``None`` for strings and anything else."""
+    try:
+        scalar = doc.find(dotted.split(".")) if dotted else None
+    except ManifestError:
+        return None
+    if scalar is None or isinstance(scalar.value, str) or scalar.value is None:
+        return None
+    return scalar.text
+
+
+def _as_written(doc: yamldoc.Document, path: tuple[str, ...]) -> str:
+    """The source text of a scalar, for a message; its plain value when it cannot be
+    located (it comes through an alias, say)."""
+    try:
+        scalar = doc.find(path)
+    except ManifestError:
+        scalar = None
+    if scalar is not None:
+        return scalar.text
+    node: Any = doc.data
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return repr(node)

@@ -11,6 +11,7 @@ from these classes (``python -m reconciler.interfaces.schemas``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -225,26 +226,31 @@ class PolicyPreset(BaseModel):
     )
 
 
-def describe_error(error: ValidationError) -> list[tuple[str, str]]:
+def describe_error(error: ValidationError, *,
+                   as_written: Callable[[str], str | None] | None = None,
+                   ) -> list[tuple[str, str]]:
     """Turn a pydantic error into ``(field path, message)`` pairs a person can act on.
 
     The field path is dotted with the Kubernetes spelling (``spec.maxBump``).
+    ``as_written`` gives the source text of a field's value when the caller has it:
+    ``wantedVersion: 1.10`` is then reported as ``1.10``, not as the float ``1.1``.
     """
     out: list[tuple[str, str]] = []
     for item in error.errors():
         path = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
         # pydantic appends the union/validator branch to loc; keep the field names only.
         msg = item["msg"]
+        written = as_written(path) if as_written is not None and "input" in item else None
         if item["type"] == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
-            msg = f"must be one of {expected}, got {item.get('input')!r}"
+            msg = f"must be one of {expected}, got {written or repr(item.get('input'))}"
         elif item["type"] == "missing":
             msg = "is required"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         elif "input" in item:
             # "Input should be a valid string" says what is wanted; say what was found.
-            found = repr(item["input"])
+            found = written or repr(item["input"])
             msg = f"{msg}, got {found if len(found) <= 64 else found[:60] + ' ...'}"
         out.append((path, msg))
     return out

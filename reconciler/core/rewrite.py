@@ -11,7 +11,9 @@ The value written always reads back as a **string** in YAML 1.1 and 1.2 readers
 would turn into a number or a boolean, so such values get quotes. After splicing,
 the result is parsed again and compared with the original document data; any
 difference besides the edited fields (an anchor shared with another field, a
-merge key) is refused with a ``ManifestError`` instead of being written.
+merge key) is refused with a ``ManifestError`` instead of being written. A value
+that ``yamldoc`` already knows to be shared (an anchor that aliases reuse) is
+refused before splicing, naming the anchor's line and each alias's.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def set_values(data: bytes, *, file: str,
         scalar = documents[index].find(path)
         if scalar is None:
             raise ManifestError("field not found (a missing field is not created)",
-                                file=file, document=index, field=".".join(path))
+                                file=file, document=index, field=".".join(path),
+                                line=documents[index].line_of(path))
         located.append((scalar, value))
     return _apply(data, located, file=file, before=documents)
 
@@ -122,6 +125,12 @@ def _apply(data: bytes, edits: Sequence[tuple[yamldoc.Scalar, str]], *, file: st
     splices: dict[tuple[int, int], tuple[str, yamldoc.Scalar, str]] = {}
     for scalar, value in edits:
         _check_belongs(scalar, text, before, file)
+        sharing = scalar.sharing()
+        if sharing is not None:
+            # Refused before splicing, so the message names the anchor and every alias
+            # (``_verify`` would only find the first place that changed).
+            raise ManifestError(sharing, file=file, document=scalar.document,
+                                field=".".join(scalar.path), line=scalar.line)
         replacement = render(value, style=scalar.style, flow=scalar.flow)
         if scalar.start == scalar.end and text[scalar.start - 1:scalar.start] not in (" ", "\t"):
             replacement = " " + replacement  # an empty value right after its ":"
@@ -129,7 +138,7 @@ def _apply(data: bytes, edits: Sequence[tuple[yamldoc.Scalar, str]], *, file: st
         if span in splices and splices[span][2] != value:
             raise ManifestError(f"two different values for one field: {splices[span][2]!r} "
                                 f"and {value!r}", file=file, document=scalar.document,
-                                field=".".join(scalar.path))
+                                field=".".join(scalar.path), line=scalar.line)
         splices[span] = (replacement, scalar, value)
 
     pieces: list[str] = []
@@ -137,7 +146,7 @@ def _apply(data: bytes, edits: Sequence[tuple[yamldoc.Scalar, str]], *, file: st
     for (start, end), (replacement, scalar, _) in sorted(splices.items()):
         if start < position:
             raise ManifestError("overlapping edits", file=file, document=scalar.document,
-                                field=".".join(scalar.path))
+                                field=".".join(scalar.path), line=scalar.line)
         pieces += [text[position:start], replacement]
         position = end
     pieces.append(text[position:])
@@ -153,12 +162,12 @@ def _check_belongs(scalar: yamldoc.Scalar, text: str, before: list[yamldoc.Docum
     if not 0 <= scalar.start <= scalar.end <= len(text) or \
             text[scalar.start:scalar.end] != scalar.text:
         raise ManifestError("the file changed since this field was located", file=file,
-                            document=scalar.document, field=where)
+                            document=scalar.document, field=where, line=scalar.line)
     found = (before[scalar.document].find(scalar.path)
              if 0 <= scalar.document < len(before) else None)
     if found is None or (found.start, found.end) != (scalar.start, scalar.end):
         raise ManifestError("the field is not at the recorded place in this file", file=file,
-                            document=scalar.document, field=where)
+                            document=scalar.document, field=where, line=scalar.line)
 
 
 def _verify(result: bytes, before: list[yamldoc.Document],
@@ -186,7 +195,8 @@ def _verify(result: bytes, before: list[yamldoc.Document],
         if difference is not None:
             raise ManifestError("the rewrite would change more than the edited fields (an "
                                 "anchor, alias or merge key shares this value?)", file=file,
-                                document=index, field=".".join(difference) or None)
+                                document=index, field=".".join(difference) or None,
+                                line=got.line_of(difference))
 
 
 def _difference(want: Any, got: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -263,7 +263,7 @@ def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
     if rollout in inv.broken:
         first = inv.broken[rollout][0]
         raise ManifestError(first.message, file=first.file, document=first.document,
-                            field=first.field)
+                            field=first.field, line=first.line)
     targets = inv.targets.get(rollout, [])
     if not targets:
         entry = inv.rollouts[rollout]

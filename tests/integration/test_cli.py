@@ -133,7 +133,8 @@ def test_validate_names_file_document_field(tmp_path: Path, git_home: Path,
     proc = run("validate", "--repo", fleet_remote.url, *extra, cache=tmp_path, env=env)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
-    assert any(ln.startswith("error: apps/frontend/rollout.yaml:1 (document 1) spec.maxBump: "
+    # maxBump is added on line 10, after the policy line: the line of the value.
+    assert any(ln.startswith("error: apps/frontend/rollout.yaml:10 (document 1) spec.maxBump: "
                              "must be one of") for ln in lines), lines
     assert any(ln.startswith("error: apps/broken.yaml") and "line" in ln for ln in lines), lines
     clean = run("validate", "--repo", fleet_remote.url, *extra, cache=tmp_path / "2", env=env)
@@ -186,3 +187,63 @@ def test_missing_credentials_file_stops_with_one_line(fleet: gitrepo.BareRepo, t
     assert proc.returncode == 2
     line = one_error_line(proc)
     assert flag in line and str(missing) in line
+
+
+@pytest.mark.parametrize("field", ["semver", "digest"])
+def test_oci_tag_beside_semver_or_digest_is_refused(fleet: gitrepo.BareRepo, tmp_path: Path,
+                                                    field: str) -> None:
+    # Flux reads digest, then semver, then tag: a release written to the tag would
+    # change nothing in the cluster, so validate reports it and release refuses it.
+    oci = "apps/frontend/ocirepository.yaml"
+    value = ">=1.0.0" if field == "semver" else "sha256:" + "c" * 64
+    fleet.commit({oci: fleet.show(fleet.head(), oci).replace(
+        b'  ref: {tag: "1.4.2"}', f'  ref:\n    tag: "1.4.2"\n    {field}: "{value}"'.encode())},
+        f"pin the frontend by {field}")
+    head = fleet.head()
+    where = f"{oci}:14 (document 1) spec.ref.{field}: "
+
+    proc = run("validate", "--repo", fleet.url, cache=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [ln for ln in proc.stdout.splitlines() if ln.startswith("error: ")] == [
+        ln for ln in proc.stdout.splitlines() if ln.startswith(f"error: {where}")], proc.stdout
+    assert f"error: {where}is set beside spec.ref.tag, so Flux ignores the tag" in proc.stdout
+
+    release = run("release", "apps/frontend", "1.4.3", "--repo", fleet.url, "--push",
+                  cache=tmp_path)
+    assert release.returncode == 2, release.stdout + release.stderr
+    line = one_error_line(release)
+    assert line.startswith(f"reconciler: error: {where}is set beside spec.ref.tag"), line
+    assert fleet.head() == head
+
+    plan = run("plan", "--repo", fleet.url, "-o", "json", cache=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    frontend = next(p for p in json.loads(plan.stdout) if p["rollout"] == "apps/frontend")
+    assert (frontend["action"], frontend["next"], frontend["changes"]) == ("blocked", None, [])
+    assert any(where in reason for reason in frontend["reasons"]), frontend["reasons"]
+
+
+def test_anchored_target_reused_elsewhere_is_refused_up_front(fleet: gitrepo.BareRepo,
+                                                              tmp_path: Path) -> None:
+    apps = fleet.show(fleet.head(), APPS)
+    assert b'PODINFO_UI_TAG: "6.4.0"' in apps
+    fleet.commit({APPS: apps.replace(b'PODINFO_UI_TAG: "6.4.0"', b'PODINFO_UI_TAG: &ui "6.4.0"')
+                  .replace(b'PODINFO_REPLICAS: "2"\n',
+                           b'PODINFO_REPLICAS: "2"\n      SIDECAR_TAG: *ui\n')},
+                 "reuse the UI tag")
+    text = fleet.show(fleet.head(), APPS).decode().splitlines()
+    anchor = next(n for n, ln in enumerate(text, 1) if "&ui" in ln)
+    alias = next(n for n, ln in enumerate(text, 1) if "*ui" in ln)
+    head = fleet.head()
+
+    proc = run("validate", "--repo", fleet.url, cache=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    expected = (f"error: {APPS}:{anchor} (document 1) spec.postBuild.substitute.PODINFO_UI_TAG: "
+                f"the value is anchored as &ui at line {anchor} and reused through *ui at line "
+                f"{alias}")
+    assert any(ln.startswith(expected) for ln in proc.stdout.splitlines()), proc.stdout
+
+    release = run("release", "apps/podinfo", "6.5.0", "--repo", fleet.url, "--push",
+                  cache=tmp_path)
+    assert release.returncode == 2
+    assert f"and reused through *ui at line {alias}" in one_error_line(release)
+    assert fleet.head() == head

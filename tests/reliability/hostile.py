@@ -243,7 +243,7 @@ REPO_CASES: tuple[RepoCase, ...] = (
              says="line 12: duplicate key 'tag' (first at line 12)"),
     RepoCase("duplicate-rollout", "apps/podinfo defined a second time in another file",
              {_h("duplicate-rollout"): rollout("podinfo", "  maxBump: major\n")},
-             where=f"{PODINFO_ROLLOUT}:1 (document 1) metadata.name",
+             where=f"{PODINFO_ROLLOUT}:4 (document 1) metadata.name",
              says="Rollout apps/podinfo is also defined in apps/hostile/duplicate-rollout.yaml",
              release="refused", refused=("Rollout apps/podinfo is also defined in",)),
     # -- aliases -----------------------------------------------------------------------
@@ -269,16 +269,16 @@ REPO_CASES: tuple[RepoCase, ...] = (
                          b'      PODINFO_UI_TAG: *ui\n').replace(
                  b"  interval: 5m\n  path: ./apps/podinfo",
                  b'  interval: &ui "6.4.0"\n  path: ./apps/podinfo')},
-             where=f"{APPS}:3 (document 1) spec.postBuild.substitute.PODINFO_UI_TAG",
-             says="line 25: the value is the alias *ui; edit the anchored node instead",
+             where=f"{APPS}:25 (document 1) spec.postBuild.substitute.PODINFO_UI_TAG",
+             says="the value is the alias *ui; edit the anchored node instead",
              release="refused",
-             refused=(f"{APPS} (document 1) spec.postBuild.substitute.PODINFO_UI_TAG: line 25: "
+             refused=(f"{APPS}:25 (document 1) spec.postBuild.substitute.PODINFO_UI_TAG: "
                       "the value is the alias *ui",)),
     RepoCase("merge-key-target", "the OCIRepository's tag only comes from a merge key",
              {FRONTEND_OCI: edit(FRONTEND_OCI, b'  ref: {tag: "1.4.2"}',
                                  b'  base: &base {tag: "1.4.2"}\n  ref: {<<: *base}')},
-             where=f"{FRONTEND_OCI}:2 (document 1) spec.ref.tag",
-             says="line 13: not set here but possibly through a merge key (<<)"),
+             where=f"{FRONTEND_OCI}:13 (document 1) spec.ref.tag",
+             says="not set here but possibly through a merge key (<<)"),
     # -- size and depth ----------------------------------------------------------------
     RepoCase("manifest-10mb-unrelated", "a 10 MB ConfigMap that names no kuberik.com",
              {_h("manifest-10mb-unrelated"): big_configmap(10_000_000)},
@@ -324,11 +324,11 @@ REPO_CASES: tuple[RepoCase, ...] = (
              {_h("annotation-missing-field"): kustomization(
                  "missing", "    rollout.kuberik.com/substitute.NOPE.from: podinfo\n",
                  '      OTHER: "1"\n')},
-             where=f"{_h('annotation-missing-field')}:1 (document 1) "
+             where=f"{_h('annotation-missing-field')}:12 (document 1) "
                    "spec.postBuild.substitute.NOPE",
              says="annotated for rollout apps/podinfo but the field is missing",
              release="refused",
-             refused=(f"{_h('annotation-missing-field')} (document 1) "
+             refused=(f"{_h('annotation-missing-field')}:12 (document 1) "
                       "spec.postBuild.substitute.NOPE: annotated for rollout apps/podinfo but "
                       "the field is missing",)),
     RepoCase("annotation-other-namespace", "an annotation naming a rollout in a namespace "
@@ -351,7 +351,7 @@ REPO_CASES: tuple[RepoCase, ...] = (
              {_h("annotation-path-traversal"): kustomization(
                  "traversal", "    rollout.kuberik.com/substitute.V.from: ../../podinfo\n",
                  '      V: "6.4.0"\n')},
-             where=f"{_h('annotation-path-traversal')}:1 (document 1) "
+             where=f"{_h('annotation-path-traversal')}:7 (document 1) "
                    "metadata.annotations[rollout.kuberik.com/substitute.V.from]",
              says="'../../podinfo' is not a rollout name"),
     RepoCase("annotation-value-a-list", "an annotation whose value is a list",
@@ -371,7 +371,7 @@ REPO_CASES: tuple[RepoCase, ...] = (
              {_h("annotation-on-configmap"):
               b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: apps\n"
               b"  annotations:\n    rollout.kuberik.com/rollout: podinfo\ndata: {}\n"},
-             where=f"{_h('annotation-on-configmap')}:1 (document 1) "
+             where=f"{_h('annotation-on-configmap')}:7 (document 1) "
                    "metadata.annotations[rollout.kuberik.com/rollout]",
              says="only works on a Flux OCIRepository", release="refused",
              refused=("metadata.annotations[rollout.kuberik.com/rollout]: "
@@ -387,14 +387,15 @@ REPO_CASES: tuple[RepoCase, ...] = (
              {_h("target-a-number"): kustomization(
                  "number", "    rollout.kuberik.com/substitute.V.from: podinfo\n",
                  "      V: 1.10\n")},
-             where=f"{_h('target-a-number')}:1 (document 1) spec.postBuild.substitute.V",
-             says="must be a string, found 1.1; quote it", release="refused",
-             refused=(f"{_h('target-a-number')} (document 1) spec.postBuild.substitute.V: "
-                      "must be a string, found 1.1; quote it",)),
+             where=f"{_h('target-a-number')}:13 (document 1) spec.postBuild.substitute.V",
+             says="must be a string, found 1.10, which YAML reads as the number 1.1; quote it",
+             release="refused",
+             refused=(f"{_h('target-a-number')}:13 (document 1) spec.postBuild.substitute.V: "
+                      "must be a string, found 1.10,",)),
     RepoCase("target-through-a-sequence", "spec.ref is a sequence, not a mapping",
              {FRONTEND_OCI: edit(FRONTEND_OCI, b'ref: {tag: "1.4.2"}', b'ref: ["1.4.2"]')},
-             where=f"{FRONTEND_OCI}:2 (document 1) spec.ref.tag",
-             says="line 12: expected a mapping at spec.ref, found a sequence"),
+             where=f"{FRONTEND_OCI}:12 (document 1) spec.ref.tag",
+             says="expected a mapping at spec.ref, found a sequence"),
     RepoCase("target-holds-hostile-value", "podinfo's target holds a newline and a "
              "shell command",
              {APPS: edit(APPS, b'PODINFO_UI_TAG: "6.4.0"',
@@ -420,26 +421,26 @@ REPO_CASES: tuple[RepoCase, ...] = (
              says="must be one of 'kuberik.com/v1alpha1', got 'kuberik.com/v2'"),
     RepoCase("rollout-without-name", "a Rollout whose name is a list",
              {_h("rollout-without-name"): rollout("[a, b]")},
-             where=f"{_h('rollout-without-name')}:1 (document 1) metadata.name",
+             where=f"{_h('rollout-without-name')}:4 (document 1) metadata.name",
              says="a Rollout needs a name"),
     RepoCase("rollout-spec-a-string", "spec: a string",
              {_h("rollout-spec-a-string"): rollout("spec-string").replace(
                  b"spec:\n  releasesImagePolicy:\n    name: podinfo\n", b"spec: fast please\n")},
-             where=f"{_h('rollout-spec-a-string')}:1 (document 1) spec",
+             where=f"{_h('rollout-spec-a-string')}:6 (document 1) spec",
              says="Input should be a valid dictionary or instance of RolloutSpec, "
                   "got 'fast please'"),
     RepoCase("rollout-podinfo-wrong-type", "podinfo's own bakeTime is the number 5",
              {PODINFO_ROLLOUT: edit(PODINFO_ROLLOUT, b"bakeTime: 5m ", b"bakeTime: 5  ")},
-             where=f"{PODINFO_ROLLOUT}:1 (document 1) spec.bakeTime",
+             where=f"{PODINFO_ROLLOUT}:11 (document 1) spec.bakeTime",
              says="Input should be a valid string, got 5",
              release="refused",
-             refused=(f"{PODINFO_ROLLOUT} (document 1) spec.bakeTime: Rollout apps/podinfo "
+             refused=(f"{PODINFO_ROLLOUT}:11 (document 1) spec.bakeTime: Rollout apps/podinfo "
                       "has an invalid spec: Input should be a valid string, got 5",)),
     RepoCase("rollout-duration-overflow", "bakeTime: 99999999999999999999h (an "
              "OverflowError once)",
              {_h("rollout-duration-overflow"): rollout(
                  "overflow", "  bakeTime: 99999999999999999999h\n")},
-             where=f"{_h('rollout-duration-overflow')}:1 (document 1) spec.bakeTime",
+             where=f"{_h('rollout-duration-overflow')}:7 (document 1) spec.bakeTime",
              says="is longer than the longest Go duration"),
     # -- paths -------------------------------------------------------------------------
     RepoCase("symlink-outside-repository", "a .yaml symlink to /etc/passwd",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reconciler.core import manifests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,3 +179,141 @@ def test_skipped_entries() -> None:
     inv = manifests.resolve([outside, manifests.scan_file("r.yaml", ROLLOUT)])
     assert inv.unparsable == {"c.yaml"}
     assert "may be in a file that was skipped" in inv.no_target("apps/podinfo")
+
+
+# --- what real repositories showed (issue 9) ---------------------------------------
+
+def lines_of(data: bytes) -> dict[str, int]:
+    """1-based line of the first line holding each stripped text, for readable asserts."""
+    out: dict[str, int] = {}
+    for number, line in enumerate(data.decode().splitlines(), 1):
+        out.setdefault(line.strip(), number)
+    return out
+
+
+ANCHORED = KUSTOMIZATION.replace(b'VERSION: "6.4.0"', b'VERSION: &v "6.4.0"').replace(
+    b"OTHER: keep", b"OTHER: keep\n    images:\n      - tag: *v\n      - mirror: *v")
+
+
+def test_an_anchored_target_reused_through_aliases_stops_its_rollout() -> None:
+    lines = lines_of(ANCHORED)
+    inv = scan({"r.yaml": ROLLOUT, "k.yaml": ANCHORED})
+    [problem] = inv.broken["apps/podinfo"]
+    assert (problem.file, problem.document, problem.field, problem.line) == (
+        "k.yaml", 0, "spec.postBuild.substitute.VERSION", lines['VERSION: &v "6.4.0"'])
+    anchor, first, second = (lines['VERSION: &v "6.4.0"'], lines["- tag: *v"],
+                             lines["- mirror: *v"])
+    assert (f"anchored as &v at line {anchor} and reused through *v at lines {first} and "
+            f"{second}") in problem.message
+    assert problem.severity == "error" and problem.rollout == "apps/podinfo"
+    assert [t.path[-1] for t in inv.targets["apps/podinfo"]] == ["UI"]
+
+
+def test_a_target_inside_an_anchored_mapping_that_is_reused_stops_its_rollout() -> None:
+    data = KUSTOMIZATION.replace(b"    substitute:\n", b"    substitute: &subs\n") + \
+        b"  patches:\n    - defaults: *subs\n"
+    inv = scan({"r.yaml": ROLLOUT, "k.yaml": data})
+    messages = {p.field: p.message for p in inv.broken["apps/podinfo"]}
+    assert set(messages) == {"spec.postBuild.substitute.UI", "spec.postBuild.substitute.VERSION"}
+    lines = lines_of(data)
+    assert (f"inside spec.postBuild.substitute, anchored as &subs at line "
+            f"{lines['substitute: &subs']} and reused through *subs at line "
+            f"{lines['- defaults: *subs']}") in messages["spec.postBuild.substitute.UI"]
+
+
+def test_an_anchor_nobody_aliases_is_written_as_before() -> None:
+    data = KUSTOMIZATION.replace(b'VERSION: "6.4.0"', b'VERSION: &v "6.4.0"')
+    inv = scan({"r.yaml": ROLLOUT, "k.yaml": data})
+    assert inv.errors() == []
+    assert len(inv.targets["apps/podinfo"]) == 2
+
+
+@pytest.mark.parametrize(("ref", "fields"), [
+    (b'{tag: "1.4.2", semver: ">=1.0.0"}', ["spec.ref.semver"]),
+    (b'{tag: "1.4.2", digest: "sha256:' + b"a" * 64 + b'"}', ["spec.ref.digest"]),
+    (b'{semver: "1.x", tag: "1.4.2", digest: "sha256:' + b"b" * 64 + b'"}',
+     ["spec.ref.digest", "spec.ref.semver"]),
+    (b'{semver: ">=1.0.0"}', ["spec.ref.semver"]),  # no tag to add either
+])
+def test_oci_tag_beside_semver_or_digest_is_refused(ref: bytes, fields: list[str]) -> None:
+    data = OCI.replace(b'{tag: "1.4.2"}', ref)
+    inv = scan({"f.yaml": ROLLOUT.replace(b"podinfo", b"frontend"), "o.yaml": data})
+    broken = inv.broken["apps/frontend"]
+    assert [p.field for p in broken] == fields
+    for problem in broken:
+        assert (problem.file, problem.document, problem.line) == ("o.yaml", 0, 9)
+        assert "Flux ignores the tag" in problem.message
+        assert problem.render().startswith(f"error: o.yaml:9 (document 1) {problem.field}: ")
+    assert "apps/frontend" not in inv.targets
+
+
+@pytest.mark.parametrize("empty", [b'""', b"", b"null"])
+def test_an_empty_semver_beside_the_tag_is_what_flux_ignores(empty: bytes) -> None:
+    data = OCI.replace(b'{tag: "1.4.2"}', b'{tag: "1.4.2", semver: ' + empty + b"}")
+    inv = scan({"f.yaml": ROLLOUT.replace(b"podinfo", b"frontend"), "o.yaml": data})
+    assert inv.errors() == []
+    assert [t.value for t in inv.targets["apps/frontend"]] == ["1.4.2"]
+
+
+def test_no_namespace_warning_when_every_annotation_names_one() -> None:
+    # KUSTOMIZATION's annotations say apps/podinfo: the object's namespace is not used.
+    data = KUSTOMIZATION.replace(b"  namespace: flux-system\n", b"")
+    inv = scan({"r.yaml": ROLLOUT, "k.yaml": data})
+    assert inv.problems == []
+    assert len(inv.targets["apps/podinfo"]) == 2
+
+
+def test_namespace_warning_once_where_a_bare_name_uses_the_default() -> None:
+    data = KUSTOMIZATION.replace(b"  namespace: flux-system\n", b"").replace(
+        b"from: apps/podinfo", b"from: podinfo")
+    inv = scan({"r.yaml": ROLLOUT.replace(b"namespace: apps", b"namespace: default"),
+                "k.yaml": data})
+    [warning] = inv.problems
+    assert (warning.severity, warning.field) == ("warning", "metadata.namespace")
+    assert warning.line == lines_of(data)["rollout.kuberik.com/substitute.UI.from: podinfo"]
+    assert "assuming 'default' to resolve rollout 'podinfo'" in warning.message
+    assert len(inv.targets["default/podinfo"]) == 2
+
+
+def test_a_number_is_quoted_as_written_on_its_own_line() -> None:
+    data = KUSTOMIZATION.replace(b'VERSION: "6.4.0"', b"VERSION: 1.10")
+    [problem] = scan({"r.yaml": ROLLOUT, "k.yaml": data}).errors()
+    assert problem.line == lines_of(data)["VERSION: 1.10"]
+    assert "found 1.10, which YAML reads as the number 1.1; quote it" in problem.message
+
+
+def test_problems_name_the_line_of_their_value_not_the_document_start() -> None:
+    kustomization = b"# a comment first\n" + KUSTOMIZATION.replace(
+        b"substitute.UI.from: apps/podinfo", b"substitute.UI.from: a/b/c").replace(
+        b'      VERSION: "6.4.0"\n', b"")
+    rollout = ROLLOUT + b"  maxBump: huge\n  rolloutGates: []\n"
+    inv = scan({"r.yaml": rollout, "k.yaml": kustomization,
+                "r2.yaml": b"---\n" + ROLLOUT})
+    k_lines, r_lines = lines_of(kustomization), lines_of(rollout)
+    where = {(p.file, p.field): p.line for p in inv.problems}
+    assert where[("k.yaml", "metadata.annotations[rollout.kuberik.com/substitute.UI.from]")] \
+        == k_lines["rollout.kuberik.com/substitute.UI.from: a/b/c"]
+    # A missing field: the line of the mapping it belongs in.
+    assert where[("k.yaml", "spec.postBuild.substitute.VERSION")] == k_lines["substitute:"]
+    assert where[("r.yaml", "spec.maxBump")] == r_lines["maxBump: huge"]
+    # The duplicate names the line of its name; the first copy's spec error is its cause.
+    assert where[("r2.yaml", "metadata.name")] == 5
+    [cause] = [p for p in inv.broken["apps/podinfo"] if p.field == "spec.maxBump"]
+    assert cause.line == r_lines["maxBump: huge"]
+
+
+def test_a_target_error_from_yamldoc_carries_its_line_once() -> None:
+    data = KUSTOMIZATION.replace(b'      VERSION: "6.4.0"\n', b"").replace(
+        b"OTHER: keep", b"OTHER: &nope keep\n      VERSION: *nope")
+    [problem] = scan({"r.yaml": ROLLOUT, "k.yaml": data}).errors()
+    assert problem.line == lines_of(data)["VERSION: *nope"]
+    # The line is in the Problem, not repeated at the start of its message.
+    assert problem.message.startswith("the value is the alias *nope")
+
+
+def test_a_rollout_field_that_is_not_a_string_is_quoted_as_written() -> None:
+    data = ROLLOUT + b"  wantedVersion: 1.10\n  maxBump: 1.0\n"
+    problems = {p.field: p for p in scan({"r.yaml": data}).errors()}
+    assert problems["spec.wantedVersion"].message.endswith("got 1.10")
+    assert problems["spec.maxBump"].message.endswith("got 1.0")
+    assert problems["spec.wantedVersion"].line == lines_of(data)["wantedVersion: 1.10"]

@@ -86,3 +86,18 @@ def test_oci_target_and_wanted_version_downgrade() -> None:
                       presets=PRESETS)
     assert (p.action, p.current, p.next) == ("release", "1.4.2", "1.3.0")
     assert p.changes.changes[0].pointer == "/spec/ref/tag"
+
+
+def test_plan_blocks_what_release_would_refuse() -> None:
+    # An anchored target that an alias reuses, and an OCI tag that Flux ignores:
+    # plan says blocked up front instead of proposing a release that cannot land.
+    anchored = KUSTOMIZATION.replace(b'VERSION: "6.4.0"', b'VERSION: &v "6.4.0"').replace(
+        b"OTHER: keep", b"OTHER: *v")
+    pinned = OCI.replace(b'{tag: "1.4.2"}', b'{tag: "1.4.2", semver: "^1"}')
+    inv = inventory(r=ROLLOUT, k=anchored, f=ROLLOUT.replace(b"podinfo", b"frontend"), o=pinned)
+    for rollout, fragment in (("apps/podinfo", "reused through *v at line 14"),
+                              ("apps/frontend", "o.yaml:9 (document 1) spec.ref.semver")):
+        p = planning.plan(rollout, inventory=inv, candidates=["6.5.0", "1.4.3"], history=(),
+                          presets=PRESETS)
+        assert (p.action, p.next, p.changes.changes) == ("blocked", None, ()), rollout
+        assert any(fragment in r for r in p.reasons), p.reasons

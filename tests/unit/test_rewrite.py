@@ -6,6 +6,8 @@ The byte-for-byte behaviour on real manifests lives in the golden tests
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from reconciler.core import rewrite, yamldoc
@@ -189,17 +191,33 @@ def test_apply_refuses_a_scalar_with_the_wrong_path() -> None:
 
 
 def test_shared_anchor_is_not_rewritten_behind_the_users_back() -> None:
-    data = b"spec:\n  ref:\n    tag: &v 6.4.0\n  mirror: *v\n"
+    data = b"spec:\n  ref:\n    tag: &v 6.4.0\n  mirror: *v\n  again: *v\n"
     with pytest.raises(ManifestError) as caught:
         rewrite.set_values(data, file="f.yaml", edits=[(0, ("spec", "ref", "tag"), "6.5.0")])
-    assert caught.value.field == "spec.mirror"
+    # Refused up front, naming the edited field, the anchor and every alias.
+    assert (caught.value.field, caught.value.line) == ("spec.ref.tag", 3)
+    assert "anchored as &v at line 3 and reused through *v at lines 4 and 5" in str(caught.value)
+    assert str(caught.value).startswith("f.yaml:3 (document 1) spec.ref.tag: ")
 
 
 def test_merged_mapping_is_not_rewritten_behind_the_users_back() -> None:
     data = b"base: &b\n  tag: 6.4.0\nspec:\n  <<: *b\n"
     with pytest.raises(ManifestError) as caught:
         rewrite.set_values(data, file="f.yaml", edits=[(0, ("base", "tag"), "6.5.0")])
-    assert caught.value.field == "spec.tag"
+    assert (caught.value.field, caught.value.line) == ("base.tag", 2)
+    assert "inside base, anchored as &b at line 1 and reused through *b at line 4" in \
+        caught.value.detail
+
+
+def test_reading_back_still_catches_a_share_the_scalar_does_not_declare() -> None:
+    # Defence in depth: a located scalar stripped of what yamldoc knew about its
+    # anchor is still refused once the result reads back differently.
+    data = b"spec:\n  ref:\n    tag: &v 6.4.0\n  mirror: *v\n"
+    tag = dataclasses.replace(locate(data, ("spec", "ref", "tag")), shared=())
+    with pytest.raises(ManifestError) as caught:
+        rewrite.apply(data, [(tag, "6.5.0")], file="f.yaml")
+    assert (caught.value.field, caught.value.line) == ("spec.mirror", 4)
+    assert "would change more than the edited fields" in caught.value.detail
 
 
 def test_set_values_reports_missing_fields_and_documents() -> None:

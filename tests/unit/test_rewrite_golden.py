@@ -6,6 +6,11 @@ Each directory under ``tests/golden/rewrite/`` holds ``original/*.yaml``, the
 CRLF, a BOM and a missing final newline count (``.gitattributes`` keeps git from
 converting them). Expected files are written by hand or generated and then
 reviewed; this test never rewrites them.
+
+Each directory under ``tests/golden/rewrite-refused/`` holds ``original/*.yaml``,
+``edits.json`` and ``error.txt``: the one line the rewrite refuses with, which the
+manifest scan (``validate``, ``plan``) must report word for word as an error on the
+edited field, so that nothing ``release`` would refuse is planned.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core import rewrite, yamldoc
+from reconciler.core import manifests, rewrite, yamldoc
+from reconciler.errors import ManifestError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "rewrite"
 CASES = sorted(p for p in GOLDEN.iterdir() if p.is_dir()) if GOLDEN.is_dir() else []
+REFUSED = sorted(p for p in (GOLDEN.parent / "rewrite-refused").iterdir() if p.is_dir())
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -72,3 +79,18 @@ def test_golden_rewrite_is_idempotent_and_reads_back(case: Path) -> None:
             assert scalar is not None
             assert scalar.value == value
             assert isinstance(scalar.value, str)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c.name for c in REFUSED])
+def test_rewrite_refuses_as_golden_and_the_scan_says_it_first(case: Path) -> None:
+    originals = _files(case / "original")
+    [want] = (case / "error.txt").read_text(encoding="utf-8").splitlines()
+    [name] = {e["file"] for e in json.loads((case / "edits.json").read_bytes())}
+    edits = _edits(case, name)
+    with pytest.raises(ManifestError) as caught:
+        rewrite.set_values(originals[name], file=name, edits=edits)
+    assert str(caught.value) == want
+    fields = {".".join(path) for _, path, _ in edits}
+    scan = manifests.scan_file(name, originals[name])
+    assert [p.render() for p in scan.problems if p.field in fields] == [f"error: {want}"]
+    assert not [t for t in scan.targets if t.field_name in fields]

@@ -317,3 +317,35 @@ def test_node_limit_bounds_time_and_memory(monkeypatch: pytest.MonkeyPatch) -> N
 def test_duplicate_key_names_the_field() -> None:
     exc = error("spec:\n  ref:\n    tag: a\n    tag: b\n")
     assert exc.field == "spec.ref.tag"
+
+
+# --- shared values and lines for messages -------------------------------------------
+
+def test_a_scalar_knows_the_anchors_that_aliases_reuse() -> None:
+    (doc,) = parse("spec:\n  ref: &r\n    tag: &v '4.0.14'\n  copy: *r\nx: [*v, {y: *v}]\n")
+    tag = doc.find(("spec", "ref", "tag"))
+    assert tag is not None
+    assert [(a.name, a.line, a.path, a.aliases) for a in tag.shared] == [
+        ("r", 2, ("spec", "ref"), (4,)), ("v", 3, ("spec", "ref", "tag"), (5, 5))]
+    assert tag.sharing() == (
+        "the value is inside spec.ref, anchored as &r at line 2 and reused through *r at "
+        "line 4; and anchored as &v at line 3 and reused through *v at line 5: "
+        "writing a release here would change those places too; give this field a value of "
+        "its own")
+
+
+def test_an_anchor_redefined_later_shares_nothing_with_earlier_aliases() -> None:
+    (doc,) = parse("a: &v x\nb: *v\ntag: &v y\n")
+    tag = doc.find(("tag",))
+    assert tag is not None and tag.shared == () and tag.sharing() is None
+    first = doc.find(("a",))
+    assert first is not None and [a.aliases for a in first.shared] == [(2,)]
+
+
+def test_line_of_names_the_value_or_the_deepest_part_that_exists() -> None:
+    (doc,) = parse("# c\nspec:\n  ref:\n    tag: 1.10\n  list:\n    - a\n    - b: c\n")
+    assert doc.line_of(("spec", "ref", "tag")) == 4
+    assert doc.line_of(("spec", "ref")) == 3  # a collection: its key's line
+    assert doc.line_of(("spec", "list", "1", "b")) == 7
+    assert doc.line_of(("spec", "ref", "semver")) == 3
+    assert doc.line_of(("nope",)) == doc.line_of(()) == 2

@@ -1,0 +1,192 @@
+"""What the config repository says about rollouts: the records a scan produces,
+and how they join across files.
+
+Core, pure. ``manifests.scan_file`` turns one file into a ``FileScan`` of
+``RolloutEntry``, ``Target`` and ``Problem`` records; ``resolve(scans)`` joins them
+into an ``Inventory``: it links targets to Rollouts and reports what can only be
+seen across files (an annotation naming a rollout that does not exist, two rollouts
+claiming one field, a Rollout defined twice). ``manifests`` re-exports all of it,
+so callers keep saying ``manifests.resolve`` and ``manifests.Target``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.core import models
+from reconciler.errors import printable
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong (or doubtful) in the config repository, and where."""
+
+    file: str
+    message: str
+    document: int | None = None
+    field: str | None = None
+    severity: Severity = "error"
+    line: int | None = None
+    # The rollout a broken target annotation names: an error here stops all of its
+    # targets (writing only the others would leave the release half done).
+    rollout: str | None = None
+
+    def render(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.document is not None:
+            where += f" (document {self.document + 1})"
+        if self.field:
+            where += f" {self.field}"
+        # One line, whatever the file name, field or value holds (a newline, an escape).
+        return printable(f"{self.severity}: {where}: {self.message}")
+
+
+@dataclass(frozen=True)
+class RolloutEntry:
+    """A Rollout manifest; ``rollout`` is None when its spec did not validate."""
+
+    key: str
+    file: str
+    document: int
+    line: int
+    rollout: models.Rollout | None
+    name_line: int | None = None
+    """The line of ``metadata.name`` (``line`` is where the document starts)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A field in the repository that holds the release of one rollout."""
+
+    rollout: str
+    file: str
+    document: int
+    kind: str
+    object: str
+    path: tuple[str, ...]
+    value: str | None
+    line: int | None = None
+
+    @property
+    def field_name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What one file holds; depends only on the file's bytes (cacheable by blob)."""
+
+    file: str
+    parsed: bool
+    rollouts: tuple[RolloutEntry, ...] = ()
+    targets: tuple[Target, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass
+class Inventory:
+    """Everything the repository says about rollouts, joined across files."""
+
+    rollouts: dict[str, RolloutEntry] = field(default_factory=dict)
+    targets: dict[str, list[Target]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    # Rollouts whose set-up has an error: never written to automatically.
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+    unparsable: set[str] = field(default_factory=set)
+
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def no_target(self, key: str) -> str:
+        """Why ``key`` has no target, naming a file that was skipped (it does not
+        parse, or is a symlink): it may be where the targets are."""
+        message = f"no annotated target for {key} in the repository, so nothing to write"
+        if not self.unparsable:
+            return message
+        first = min((p for p in self.problems if p.file in self.unparsable),
+                    key=lambda p: (p.severity != "error", p.file))
+        more = len(self.unparsable) - 1
+        others = f" and {more} other file{'s' if more > 1 else ''}" if more else ""
+        return (f"{message}; it may be in a file that was skipped, which is never read or "
+                f"rewritten: {first.render()}{others}")
+
+
+
+def resolve(scans: Iterable[FileScan]) -> Inventory:
+    """Join per-file scans: link targets to rollouts and check what spans files. Pure."""
+    inv = Inventory()
+    all_targets: list[Target] = []
+    seen: dict[str, list[RolloutEntry]] = {}
+    first_error: dict[tuple[str, int | None], Problem] = {}
+    scans_sorted = sorted(scans, key=lambda s: s.file)
+    for scan in scans_sorted:
+        inv.problems.extend(scan.problems)
+        for p in scan.problems:
+            if p.severity == "error":
+                first_error.setdefault((p.file, p.document), p)
+        if not scan.parsed and scan.problems:
+            inv.unparsable.add(scan.file)
+        for entry in scan.rollouts:
+            seen.setdefault(entry.key, []).append(entry)
+        all_targets.extend(scan.targets)
+
+    for key, entries in sorted(seen.items()):
+        inv.rollouts[key] = entries[0]
+        if entries[0].rollout is None:
+            # Name the field at fault: this is the one line `release` prints.
+            cause = first_error.get((entries[0].file, entries[0].document))
+            detail = f": {cause.message}" if cause else ""
+            inv.broken.setdefault(key, []).append(Problem(
+                file=entries[0].file, document=entries[0].document,
+                line=cause.line if cause else entries[0].line,
+                field=cause.field if cause else None,
+                message=f"Rollout {key} has an invalid spec{detail}"))
+        for dup in entries[1:]:
+            p = Problem(file=dup.file, document=dup.document, line=dup.name_line or dup.line,
+                        field="metadata.name",
+                        message=f"Rollout {key} is also defined in {entries[0].file} "
+                                f"(document {entries[0].document + 1}); which one counts "
+                                f"is ambiguous")
+            inv.problems.append(p)
+            inv.broken.setdefault(key, []).append(p)
+
+    for scan in scans_sorted:
+        for p in scan.problems:
+            if p.rollout in inv.rollouts and p.severity == "error":
+                inv.broken.setdefault(p.rollout, []).append(p)
+
+    claims: dict[tuple[str, str, tuple[str, ...]], set[str]] = {}
+    for t in all_targets:
+        claims.setdefault((t.kind, t.object, t.path), set()).add(t.rollout)
+    for t in all_targets:
+        owners = claims[(t.kind, t.object, t.path)]
+        if len(owners) > 1:
+            p = Problem(file=t.file, document=t.document, line=t.line, field=t.field_name,
+                        message=f"{t.kind} {t.object} {t.field_name} is claimed by several "
+                                f"rollouts ({', '.join(sorted(owners))}); none of them "
+                                f"will write it")
+            inv.problems.append(p)
+            for owner in owners:
+                inv.broken.setdefault(owner, []).append(p)
+            continue
+        if t.rollout not in inv.rollouts:
+            inv.problems.append(Problem(
+                file=t.file, document=t.document, line=t.line, field=t.field_name,
+                message=f"annotation names rollout {t.rollout}, but no Rollout manifest "
+                        f"with that namespace/name exists"))
+            continue
+        inv.targets.setdefault(t.rollout, []).append(t)
+    for key in inv.rollouts:
+        if key not in inv.targets and key not in inv.broken:
+            entry = inv.rollouts[key]
+            inv.problems.append(Problem(
+                file=entry.file, document=entry.document, line=entry.line, severity="warning",
+                message=f"Rollout {key} has no annotated target; nothing would be written"))
+    inv.problems.sort(key=lambda p: (p.file, p.document or 0, p.field or "", p.message))
+    return inv
