@@ -1,0 +1,105 @@
+"""Which repository files Flux leaves out of a source artifact (``.sourceignore``).
+
+Core, pure: a list of paths and their ignore files in, a predicate out. Flux's
+source-controller packs a ``GitRepository`` into an artifact without the files its
+ignore rules match, so those files never reach kustomize-controller and are never
+part of any cluster's scope. The rules, as read in ``fluxcd/pkg``
+``sourceignore/sourceignore.go`` (used by source-controller):
+
+* default patterns first, at the lowest priority: ``ExcludeVCS`` (``.git/``,
+  ``.gitignore``, ``.gitmodules``, ``.gitattributes``), ``ExcludeExt`` (images and
+  archives), ``ExcludeCI`` (``.github/``, ``.circleci/`` and the CI files) and
+  ``ExcludeExtra`` (``**/.goreleaser.yml``, ``**/.sops.yaml``, ``**/.flux.yaml``);
+* then the repository root's ``.sourceignore``, then every nested ``.sourceignore``
+  (``LoadIgnorePatterns`` walks every directory but ``.git``), each scoped to its
+  own directory (go-git's "domain");
+* gitignore syntax (lines starting with ``#`` and blank lines skipped); the last
+  pattern that matches a path decides (go-git's matcher checks from the end), so a
+  nested ``!keep.yaml`` can take back what the root ignored.
+
+``GitRepository.spec.ignore`` (which replaces the root file's patterns) lives in
+the cluster, not in the repository, and is not modelled here. Matching is the
+``pathspec`` library's gitignore implementation.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pathspec
+
+IGNORE_FILE = ".sourceignore"
+
+# Verbatim from fluxcd/pkg sourceignore/sourceignore.go (ExcludeVCS, ExcludeExt,
+# ExcludeCI, ExcludeExtra), in that order.
+DEFAULT_PATTERNS: tuple[str, ...] = (
+    ".git/", ".gitignore", ".gitmodules", ".gitattributes",
+    "*.jpg", "*.jpeg", "*.gif", "*.png", "*.wmv", "*.flv", "*.tar.gz", "*.zip",
+    ".github/", ".circleci/", ".travis.yml", ".gitlab-ci.yml", "appveyor.yml", ".drone.yml",
+    "cloudbuild.yaml", "codeship-services.yml", "codeship-steps.yml",
+    "**/.goreleaser.yml", "**/.sops.yaml", "**/.flux.yaml",
+)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    domain: str  # the directory the patterns apply under ("" for the whole repository)
+    spec: pathspec.GitIgnoreSpec
+
+
+class Ignore:
+    """The ignore rules of one source: ``ignore.matches(path)`` says whether Flux
+    leaves ``path`` out. Pure; build it with :func:`load`."""
+
+    def __init__(self, rules: Iterable[tuple[str, Iterable[str]]]) -> None:
+        self._rules = tuple(_Rules(domain, pathspec.GitIgnoreSpec.from_lines(lines))
+                            for domain, lines in rules)
+
+    def matches(self, path: str) -> bool:
+        ignored = False
+        for rules in self._rules:
+            if rules.domain:
+                if not path.startswith(rules.domain + "/"):
+                    continue
+                rel = path[len(rules.domain) + 1:]
+            else:
+                rel = path
+            result = rules.spec.check_file(rel)
+            if result.include is not None:
+                ignored = result.include
+        return ignored
+
+    def keep(self, paths: Iterable[str]) -> list[str]:
+        """The paths Flux keeps, in the order given."""
+        return [p for p in paths if not self.matches(p)]
+
+
+def defaults() -> Ignore:
+    """Only Flux's default patterns (what an ``ArtifactGenerator`` applies to the
+    artifact it builds: ``SourceIgnoreFilter(nil, nil)`` in source-watcher)."""
+    return Ignore([("", DEFAULT_PATTERNS)])
+
+
+def patterns(text: str) -> list[str]:
+    """The patterns of one ignore file: comments and blank lines dropped, as
+    ``ReadPatterns`` does (a line is a comment only when ``#`` is its first byte)."""
+    return [line for line in text.splitlines()
+            if not line.startswith("#") and line.strip()]
+
+
+def load(paths: Iterable[str], read: Callable[[str], bytes]) -> Ignore:
+    """The ignore rules of a repository whose files are ``paths``: the defaults, the
+    root ``.sourceignore`` and each nested one, in the order source-controller's
+    ``LoadIgnorePatterns`` walks (depth first, names sorted). ``read(path)`` returns
+    a file's bytes; only ignore files are read. Pure apart from the callable."""
+    files = sorted((p for p in paths if posixpath.basename(p) == IGNORE_FILE),
+                   key=lambda p: tuple(p.split("/")[:-1]))
+    rules: list[tuple[str, Iterable[str]]] = [("", DEFAULT_PATTERNS)]
+    for path in files:
+        domain = posixpath.dirname(path)
+        if domain == ".git" or domain.startswith(".git/"):
+            continue
+        rules.append((domain, patterns(read(path).decode("utf-8", "replace"))))
+    return Ignore(rules)
