@@ -133,10 +133,9 @@ class Pending:
 
 
 class Walk:
-    def __init__(self, files: Iterable[str], read: Reader, source: SourceRef) -> None:
+    def __init__(self, kept: Iterable[str], read: Reader, source: SourceRef) -> None:
         self.read = read
         self.source = source
-        kept = unignored(files, read)
         self.git = View(source, {p: p for p in kept})
         self.files: set[str] = set()
         self.problems: list[manifests.Problem] = []

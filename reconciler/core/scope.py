@@ -144,11 +144,13 @@ def roots(files: Iterable[str], read: Reader) -> list[Root]:
 
 
 def resolve(*, root: str, files: Iterable[str], read: Reader,
-            source: SourceRef = BOOTSTRAP_SOURCE) -> Scope:
+            source: SourceRef = BOOTSTRAP_SOURCE, kept: Iterable[str] | None = None) -> Scope:
     """The scope of the cluster whose root directory is ``root``, applying from the
     GitRepository ``source``. Pure apart from ``read`` (called for the files it
-    needs, never for a file out of scope)."""
-    walk = Walk(files, read, source)
+    needs, never for a file out of scope). ``kept``: the files left after the ignore
+    rules when the caller already knows them (the engine keeps that set up to date
+    incrementally), else computed from ``files``."""
+    walk = Walk(unignored(files, read) if kept is None else kept, read, source)
     top = normalize(root)
     if top is None or not walk.git.is_dir(top):
         walk.problem(root, "no such directory in the repository (after .sourceignore)",

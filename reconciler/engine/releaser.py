@@ -82,13 +82,14 @@ class Releaser:
     def __init__(self, mirror: git.Mirror, *, retry: Retry = Retry(),
                  sleep: Callable[[float], None] = time.sleep,
                  on_push: Callable[[str, float], None] | None = None,
-                 environment: str | None = None) -> None:
+                 environment: str | None = None, path: str | None = None) -> None:
+        """``path``: the cluster's root directory (``--path``); None for the whole tree."""
         self.mirror = mirror
         # Written as the ``Environment`` trailer of every commit (``--environment``).
         self.environment = environment
         # Told each push's result ("pushed", "rejected", "error") and its seconds.
         self.on_push = on_push or (lambda result, seconds: None)
-        self.scanner = Scanner(mirror, environment=environment)
+        self.scanner = Scanner(mirror, environment=environment, path=path)
         self.retry = retry
         self._sleep = sleep
 

@@ -10,17 +10,25 @@ snapshot of a mostly unchanged tree reuses the first:
   bytes: a file that returns to an earlier content is not parsed again;
 * the audit trail is extended by walking only the new commits when the new head
   descends from the last one.
+
+A scanner may be scoped to one cluster (``Scanner(mirror, path="clusters/staging")``,
+DESIGN.md "Fleet repositories"): its snapshots carry the ``Scope`` of that commit
+(computed once per commit, ``core/scope.py``) and only files in scope are scanned,
+so Rollouts and targets resolve per cluster and a file Flux never applies to it is
+never parsed. Without a path the whole tree is one cluster, minus what Flux's
+ignore rules (``.sourceignore`` and the defaults) leave out.
 """
 
 from __future__ import annotations
 
+import posixpath
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from reconciler.adapters import git
-from reconciler.core import manifests, trailers
+from reconciler.core import manifests, scope, sourceignore, trailers
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Snapshot:
     # files a release can rewrite (the full listing stays inside the Scanner).
     blobs: dict[str, str] = field(default_factory=dict)
     stats: ScanStats = field(default_factory=ScanStats)
+    # The cluster this snapshot is of; None: the whole tree (no --path).
+    scope: scope.Scope | None = None
     _by_rollout: dict[str, tuple[trailers.Record, ...]] = field(
         default_factory=dict, repr=False, compare=False)
     # Every environment's reconciler commits (promotion reads the others' reverts).
@@ -78,7 +88,7 @@ class Scanner:
     """
 
     def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000,
-                 environment: str | None = None) -> None:
+                 environment: str | None = None, path: str | None = None) -> None:
         self.mirror = mirror
         self.environment = environment
         # Scans by (blob id, path): a file that goes back to an earlier content (a
@@ -95,34 +105,55 @@ class Scanner:
         self._relevant: dict[str, manifests.FileScan] = {}
         self._history_head: str | None = None
         self._history: tuple[trailers.Record, ...] = ()
+        self.path = path
+        self._scope: scope.Scope | None = None
+        self._ignore = sourceignore.defaults()
+        self._kept: set[str] = set()  # listed files the ignore rules leave in
+        self._skipped: dict[str, manifests.FileScan] = {}  # symlinks, submodules, bad names
+        self._checked: set[str] = set()  # in-scope files scanned at their current blob
 
     def snapshot(self, commit: str) -> Snapshot:
         started = time.perf_counter()
         stats = ScanStats()
-        if self._commit is None:
-            self._blobs, self._relevant = {}, {}
+        first = self._commit is None
+        if first:
+            self._blobs, self._relevant, self._skipped = {}, {}, {}
+            self._checked, self._kept = set(), set()
             changes: list[git.Entry] = self.mirror.list_entries(
-                commit, suffixes=manifests.SUFFIXES)
+                commit, suffixes=scope.LISTED_SUFFIXES)
         elif self._commit == commit:
             changes = []
         else:
+            assert self._commit is not None
             changes = self.mirror.changed_entries(self._commit, commit,
-                                                  suffixes=manifests.SUFFIXES)
+                                                  suffixes=scope.LISTED_SUFFIXES)
         for entry in changes:
             path, blob = entry.path, entry.blob
-            self._relevant.pop(path, None)
-            self._blobs.pop(path, None)
+            for held in (self._relevant, self._blobs, self._skipped):
+                held.pop(path, None)
+            self._checked.discard(path)
             if blob is None:
                 continue
             if entry.kind != "file":
                 # A symlink, submodule or invalid path: reported, never read (so
                 # never followed out of the repository) and never in ``blobs``, the
                 # files a release may rewrite.
-                self._relevant[path] = manifests.skipped(path, kind=entry.kind,
-                                                         detail=entry.detail)
+                if manifests.wants(path) or entry.kind == "invalid-name":
+                    self._skipped[path] = manifests.skipped(path, kind=entry.kind,
+                                                            detail=entry.detail)
                 continue
             self._blobs[path] = blob
-            scan, hit = self._scan(path, blob)
+        self._commit = commit
+        if first or changes:
+            self._rescope(changes, first=first)
+        in_scope = self._in_scope()
+        for path in list(self._relevant):
+            if path not in in_scope:
+                del self._relevant[path]
+        self._checked &= in_scope
+        for path in sorted(in_scope - self._checked):
+            self._checked.add(path)
+            scan, hit = self._scan(path, self._blobs[path])
             if hit:
                 stats.cache_hits += 1
             elif scan.parsed or scan.problems:
@@ -131,10 +162,17 @@ class Scanner:
                 stats.screened_out += 1
             if scan.parsed or scan.problems:
                 self._relevant[path] = scan
-        self._commit = commit
-        stats.files = len(self._blobs)
-        stats.unchanged = stats.files - len(changes)
-        inventory = manifests.resolve(self._relevant.values())
+        scans = list(self._relevant.values())
+        scans.extend(s for p, s in self._skipped.items() if self._reported(p))
+        stats.files = len(in_scope)
+        stats.unchanged = max(0, stats.files - len(changes))
+        inventory = manifests.resolve(scans)
+        if self._scope is not None:
+            # The scope's own problems (a resources entry naming nothing, a spec.path
+            # that does not exist), once per file: a file that does not parse is
+            # reported by the manifest scan already when it names kuberik.com.
+            inventory.problems.extend(p for p in self._scope.problems
+                                      if p.file not in inventory.unparsable)
         fleet = self.history(commit)
         history = fleet if self.environment is None else tuple(
             r for r in fleet if r.trailers.environment in (None, self.environment))
@@ -142,7 +180,42 @@ class Scanner:
         return Snapshot(commit=commit, inventory=inventory, history=history,
                         fleet_history=fleet,
                         blobs={p: self._blobs[p] for p in self._relevant if p in self._blobs},
-                        stats=stats)
+                        stats=stats, scope=self._scope)
+
+    def _read(self, path: str) -> bytes:
+        return self.mirror.read_blob(self._blobs[path])
+
+    def _rescope(self, changes: list[git.Entry], *, first: bool) -> None:
+        """Bring the ignore rules, the kept files and the scope up to ``self._commit``.
+        The rules are reloaded only when an ignore file changed; otherwise only the
+        changed paths are matched (cost follows the change)."""
+        if first or any(posixpath.basename(e.path) == sourceignore.IGNORE_FILE
+                        for e in changes):
+            self._ignore = sourceignore.load(self._blobs, self._read)
+            self._kept = set(self._ignore.keep(self._blobs))
+        else:
+            for entry in changes:
+                self._kept.discard(entry.path)
+                if entry.path in self._blobs and not self._ignore.matches(entry.path):
+                    self._kept.add(entry.path)
+        if self.path is not None:
+            self._scope = scope.resolve(root=self.path, files=self._blobs, read=self._read,
+                                        kept=self._kept)
+
+    def _in_scope(self) -> set[str]:
+        """The manifest files to scan: the cluster's, or every kept one."""
+        files = self._scope.files if self._scope is not None else self._kept
+        return {p for p in files if manifests.wants(p)}
+
+    def _reported(self, path: str) -> bool:
+        """Whether a skipped entry (a symlink...) belongs to what this scanner reads:
+        in a directory of the scope, or anywhere Flux does not ignore."""
+        if self._ignore.matches(path):
+            return False
+        if self._scope is None:
+            return True
+        parent = posixpath.dirname(path)
+        return any(posixpath.dirname(f) == parent for f in self._scope.files)
 
     def scan(self, path: str, blob: str) -> manifests.FileScan:
         """The scan of one file version, from the cache when it was scanned before
