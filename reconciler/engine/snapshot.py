@@ -250,3 +250,11 @@ class Scanner:
                 (c.sha, c.message, c.time) for c in self.mirror.log(head)))
         self._history_head, self._history = head, records
         return records
+
+
+def roots(mirror: git.Mirror, commit: str) -> list[scope.Root]:
+    """The cluster roots of ``commit`` (``core/scope.roots``): each bootstrap
+    ``flux-system`` Kustomization's path; empty when the whole tree is one cluster."""
+    blobs = {e.path: e.blob for e in mirror.list_entries(commit, suffixes=scope.LISTED_SUFFIXES)
+             if e.kind == "file" and e.blob is not None}
+    return scope.roots(blobs, lambda path: mirror.read_blob(blobs[path]))

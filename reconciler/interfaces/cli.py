@@ -6,6 +6,8 @@ success, 1 the command ran and found problems (or the remote failed), 2 usage or
 input error. Errors are one line on stderr; credentials never appear in them.
 Every option can also be set through the environment variable its help names
 (reconciler/interfaces/settings.py defines them all, e.g. ``RECONCILER_REPO``).
+``--path`` scopes a command to one cluster of a fleet repository; without it, a
+repository with several clusters is reported per cluster (interfaces/clusters.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ from reconciler.core import manifests, planning, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
-from reconciler.interfaces import settings
+from reconciler.interfaces import clusters, settings
 from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,7 +99,7 @@ def releaser_for(config: settings.GitSettings) -> Releaser:
         credentials=credentials,
         author=git.Author(name=config.author_name, email=config.author_email),
     )
-    return Releaser(mirror)
+    return Releaser(mirror, path=config.path)
 
 
 def _policies(opts: dict[str, Any]) -> Path | None:
@@ -135,22 +137,42 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
             raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
         candidates.setdefault(key, []).append(tag)
     policies = preset_files.load(_policies(opts))
-    releaser = open_releaser(opts)
-    snap = releaser.snapshot()
-    inv = snap.inventory
+    found = [(c, c.snapshot()) for c in clusters.select(open_releaser(opts))]
+    known = sorted({k for _, snap in found for k in snap.inventory.rollouts})
     for key in candidates:
-        if key not in inv.rollouts:
+        if key not in known:
             raise UnknownRollout(f"--release names {key}, but no Rollout {key} is in the "
-                                 f"repository (known: {', '.join(sorted(inv.rollouts))})")
-    _report_unparsable(inv)
-    plans = [
-        planning.plan(key, inventory=inv, candidates=candidates.get(key, []),
-                      history=snap.history, presets=policies)
-        for key in sorted(inv.rollouts)
-    ]
+                                 f"repository (known: {', '.join(known)})")
+    per_cluster: list[tuple[clusters.Cluster, list[planning.Plan]]] = []
+    for cluster, snap in found:
+        inv = snap.inventory
+        _report_unparsable(inv)
+        per_cluster.append((cluster, [
+            planning.plan(key, inventory=inv, candidates=candidates.get(key, []),
+                          history=snap.history, presets=policies)
+            for key in sorted(inv.rollouts)
+        ]))
     if output == "json":
-        click.echo(json.dumps([p.as_dict() for p in plans], indent=2))
+        click.echo(json.dumps([_tagged(p.as_dict(), cluster) for cluster, plans in per_cluster
+                               for p in plans], indent=2))
         return
+    for cluster, plans in per_cluster:
+        _heading(cluster, several=len(per_cluster) > 1)
+        _print_plans(plans)
+
+
+def _tagged(item: dict[str, Any], cluster: clusters.Cluster) -> dict[str, Any]:
+    """A JSON element with its cluster's ``environment`` (none for the whole tree)."""
+    return item if cluster.environment is None else {**item,
+                                                     "environment": cluster.environment}
+
+
+def _heading(cluster: clusters.Cluster, *, several: bool) -> None:
+    if several:
+        click.echo(f"== {cluster.label} ==")
+
+
+def _print_plans(plans: list[planning.Plan]) -> None:
     for p in plans:
         head = {"release": f"release {p.current or '(none)'} -> {p.next}",
                 "none": f"nothing to do (at {p.current or 'no release yet'})",
@@ -192,7 +214,7 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
     """Write TAG into every target of NS/NAME as one commit."""
     versions.parse(tag)
     _policies(opts)
-    releaser = open_releaser(opts)
+    releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
     snap = releaser.snapshot()
     _report_unparsable(snap.inventory)
     if tag in trailers.quarantined(snap.history, rollout):
@@ -213,7 +235,7 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
 def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) -> None:
     """Revert NS/NAME's last release commit (git's revert shape, with trailers)."""
     _policies(opts)
-    releaser = open_releaser(opts)
+    releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
     result = releaser.revert(rollout, reason=reason, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
@@ -235,16 +257,31 @@ def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
 def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
     """The audit trail, newest first, read from git trailers alone."""
     _policies(opts)
-    releaser = open_releaser(opts)
-    records = list(releaser.scanner.history(releaser.mirror.fetch()))
-    if rollout:
-        if "/" not in rollout:
-            raise InputError(f"{rollout!r}: expected NS/NAME")
-        records = [r for r in records if r.trailers.rollout == rollout]
-    records = records[:limit] if limit else records
+    if rollout and "/" not in rollout:
+        raise InputError(f"{rollout!r}: expected NS/NAME")
+    found = clusters.select(open_releaser(opts))
+    sections: list[tuple[clusters.Cluster, list[trailers.Record]]] = []
+    for cluster in found:
+        if cluster.root is None:
+            records = list(cluster.releaser.scanner.history(cluster.releaser.mirror.head()))
+        else:
+            # Until commits carry an Environment trailer, a cluster's records are those
+            # of the rollouts it defines.
+            snap = cluster.snapshot()
+            records = [r for r in snap.history if r.trailers.rollout in snap.inventory.rollouts]
+        if rollout:
+            records = [r for r in records if r.trailers.rollout == rollout]
+        sections.append((cluster, records[:limit] if limit else records))
     if output == "json":
-        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        click.echo(json.dumps([_tagged(dict(r.as_dict()), cluster)
+                               for cluster, records in sections for r in records], indent=2))
         return
+    for cluster, records in sections:
+        _heading(cluster, several=len(sections) > 1)
+        _print_history(records, rollout)
+
+
+def _print_history(records: list[trailers.Record], rollout: str | None) -> None:
     if not records:
         click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
     for r in records:
@@ -262,8 +299,18 @@ def history(rollout: str | None, output: str, limit: int | None, **opts: Any) ->
 def validate(**opts: Any) -> None:
     """Lint the repository's rollout set-up; exit 1 when anything is wrong."""
     policies = preset_files.load(_policies(opts))
-    releaser = open_releaser(opts)
-    snap = releaser.snapshot()
+    found = clusters.select(open_releaser(opts))
+    errors = 0
+    for cluster in found:
+        _heading(cluster, several=len(found) > 1)
+        errors += _validate(cluster, policies, several=len(found) > 1)
+    if errors:
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _validate(cluster: clusters.Cluster, policies: Mapping[str, Any], *, several: bool) -> int:
+    """Print one cluster's problems and its summary line; the number of errors."""
+    snap = cluster.snapshot()
     inv = snap.inventory
     problems = list(inv.problems)
     for key, entry in sorted(inv.rollouts.items()):
@@ -293,11 +340,11 @@ def validate(**opts: Any) -> None:
         errors += problem.severity == "error"
     rollouts = len(inv.rollouts)
     targets = sum(len(v) for v in inv.targets.values())
-    click.echo(f"{rollouts} rollouts, {targets} targets, {errors} errors, "
+    where = f"{cluster.environment}: " if several else ""
+    click.echo(f"{where}{rollouts} rollouts, {targets} targets, {errors} errors, "
                f"{len(problems) - errors} warnings in {snap.stats.files} YAML files",
                err=True)
-    if errors:
-        sys.exit(EXIT_PROBLEMS)
+    return errors
 
 
 @cli.command()
@@ -311,6 +358,10 @@ def run(**given: Any) -> None:
     from reconciler.interfaces import daemon_main
 
     config = settings.RunSettings.load(given)
+    if config.git.path is not None:
+        # Accepting it and reading the whole tree anyway would be worse than refusing.
+        raise InputError("--path (RECONCILER_PATH): the daemon does not scope itself to one "
+                         "cluster yet; unset it for `reconciler run`")
     daemon_main.run(config, mirror=releaser_for(config.git).mirror)
 
 

@@ -26,6 +26,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reconciler.core import scope
 from reconciler.errors import InputError
 
 ENV_PREFIX = "RECONCILER_"
@@ -69,6 +70,10 @@ class GitSettings(Settings):
     repo: str = Field(description="Config repository: a local path, file://, https:// or "
                                   "ssh:// URL.")
     branch: str = Field("main", description="Branch Flux applies.")
+    path: str | None = Field(
+        None, description="The cluster's directory in the repository, as given to flux "
+                          "bootstrap --path (e.g. clusters/staging); default: every cluster "
+                          "root found, or the whole tree when there is none.")
     cache_dir: Path = Field(default_factory=default_cache_dir,
                             json_schema_extra={"default_text": "$XDG_CACHE_HOME/reconciler"},
                             description="Where the local mirror of the repository lives.")
@@ -96,6 +101,13 @@ class GitSettings(Settings):
                                                "private CA.")
     author_name: str = Field("reconciler", description="Commit author name.")
     author_email: str = Field("reconciler@localhost", description="Commit author email.")
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        if value is not None and scope.normalize(value) is None:
+            raise ValueError("expected a directory inside the repository")
+        return value
 
     def check_files(self) -> None:
         """Credentials and known_hosts arrive as mounted files: a missing one is a

@@ -25,6 +25,7 @@ FIELDS = [(group, field) for group in config.RUN_GROUPS for field in group.model
 SAMPLES: dict[str, tuple[str, Any]] = {
     "repo": ("https://git.example.com/fleet.git", "https://git.example.com/fleet.git"),
     "branch": ("production", "production"),
+    "path": ("clusters/staging", "clusters/staging"),
     "cache_dir": ("/var/cache/rec", Path("/var/cache/rec")),
     "username": ("deploy-bot", "deploy-bot"),
     "password_file": ("/etc/git/token", Path("/etc/git/token")),

@@ -1,0 +1,78 @@
+"""Which cluster(s) of the config repository a command works on (DESIGN.md,
+"Fleet repositories").
+
+``--path DIR`` names one cluster, like ``flux bootstrap --path``. Without it, in a
+repository with several cluster roots (bootstrap ``flux-system`` Kustomizations'
+``spec.path``), the read-only commands report on each cluster, and the writing
+commands pick the one cluster that defines the rollout, or stop with exit 2 asking
+for ``--path`` when several do. A repository with one root or none is read as one
+cluster, the whole tree, as before (minus what Flux's ignore rules leave out): it
+worked that way already, and its problems outside Flux's reach stay visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.core import scope
+from reconciler.engine import snapshot
+from reconciler.engine.releaser import Releaser
+from reconciler.errors import InputError, UnknownRollout
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One cluster and the releaser scoped to it; ``root`` None: the whole tree."""
+
+    releaser: Releaser
+    root: str | None
+
+    @property
+    def environment(self) -> str | None:
+        return None if self.root is None else scope.environment(self.root)
+
+    @property
+    def label(self) -> str:
+        return f"{self.environment} ({self.root or '.'})"
+
+    def snapshot(self) -> snapshot.Snapshot:
+        """The branch head as fetched by :func:`select` (no second fetch)."""
+        return self.releaser.snapshot(fetch=False)
+
+
+def select(releaser: Releaser) -> list[Cluster]:
+    """Fetch once; then the ``--path`` cluster (``releaser`` is scoped to it already,
+    ``Releaser(path=...)``), else every cluster root when there are several, else the
+    whole tree."""
+    path = releaser.scanner.path
+    head = releaser.mirror.fetch()
+    if path is not None:
+        root = scope.normalize(path)
+        if root is None:
+            raise InputError(f"--path {path!r}: must be a directory inside the repository")
+        cluster = Cluster(releaser, root)
+        found = cluster.snapshot().scope
+        if found is not None and not found.files:
+            raise InputError(f"--path {path!r}: no such directory in the repository (or all "
+                             f"of it is left out by .sourceignore)")
+        return [cluster]
+    roots = snapshot.roots(releaser.mirror, head)
+    if len(roots) < 2:
+        return [Cluster(releaser, None)]
+    return [Cluster(Releaser(releaser.mirror, path=r.path), r.path) for r in roots]
+
+
+def for_rollout(releaser: Releaser, *, rollout: str) -> Releaser:
+    """The releaser that writes ``rollout``: the ``--path`` one, or the one cluster
+    that defines it. Several: exit 2 naming them, since a release is per cluster."""
+    found = select(releaser)
+    if len(found) == 1:
+        return found[0].releaser
+    holding = [c for c in found if rollout in c.snapshot().inventory.rollouts]
+    if len(holding) > 1:
+        raise InputError(f"{rollout} is defined in {len(holding)} clusters; choose one with "
+                         f"--path ({', '.join(c.root or '.' for c in holding)})")
+    if not holding:
+        raise UnknownRollout(f"no Rollout {rollout} in any cluster of the repository "
+                             f"({', '.join(c.root or '.' for c in found)})")
+    return holding[0].releaser
