@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,19 +104,38 @@ class View:
     source: SourceRef
     files: dict[str, str]
     dirs: set[str] = field(default_factory=set)
+    ordered: list[str] = field(default_factory=list)
+
+    _kfiles: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        dirs = self.dirs
         for f in self.files:
-            d = posixpath.dirname(f)
-            while d and d not in self.dirs:
-                self.dirs.add(d)
-                d = posixpath.dirname(d)
+            d = f.rpartition("/")[0]
+            while d and d not in dirs:
+                dirs.add(d)
+                d = d.rpartition("/")[0]
+        self.ordered = sorted(self.files)
+
+    def under(self, d: str) -> list[str]:
+        """The files below directory ``d``, sorted; a range of ``ordered`` found by
+        bisection, since a walk builds many directories of one large tree."""
+        if not d:
+            return self.ordered
+        # Every path below "d/" sorts at or after "d/" and before "d0" ("0" follows "/").
+        return self.ordered[bisect_left(self.ordered, d + "/"):bisect_left(self.ordered, d + "0")]
 
     def is_dir(self, path: str) -> bool:
         return path == "" or path in self.dirs
 
     def kustomization(self, d: str) -> list[str]:
-        return [p for p in (posixpath.join(d, k) for k in KUSTOMIZATION_FILES) if p in self.files]
+        """The kustomization files of directory ``d`` (normally none or one)."""
+        found = self._kfiles.get(d)
+        if found is None:
+            found = self._kfiles[d] = [p for p in (posixpath.join(d, k)
+                                                   for k in KUSTOMIZATION_FILES)
+                                       if p in self.files]
+        return found
 
 
 @dataclass(frozen=True)
@@ -177,7 +197,7 @@ class Walk:
             self.kustomize(view, d, kfiles[0], namespace)
             return
         prefix = d + "/" if d else ""
-        for path in sorted(p for p in view.files if p.startswith(prefix)):
+        for path in view.under(d):
             parts = path[len(prefix):].split("/")[:-1]
             sub = next((prefix + "/".join(parts[:i + 1]) for i in range(len(parts))
                         if view.kustomization(prefix + "/".join(parts[:i + 1]))), None)

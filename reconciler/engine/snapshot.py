@@ -111,6 +111,7 @@ class Scanner:
         self._kept: set[str] = set()  # listed files the ignore rules leave in
         self._skipped: dict[str, manifests.FileScan] = {}  # symlinks, submodules, bad names
         self._checked: set[str] = set()  # in-scope files scanned at their current blob
+        self._in: set[str] = set()  # the manifest files to scan: the scope's, or every kept one
 
     def snapshot(self, commit: str) -> Snapshot:
         started = time.perf_counter()
@@ -118,7 +119,7 @@ class Scanner:
         first = self._commit is None
         if first:
             self._blobs, self._relevant, self._skipped = {}, {}, {}
-            self._checked, self._kept = set(), set()
+            self._checked, self._kept, self._in = set(), set(), set()
             changes: list[git.Entry] = self.mirror.list_entries(
                 commit, suffixes=scope.LISTED_SUFFIXES)
         elif self._commit == commit:
@@ -144,14 +145,11 @@ class Scanner:
                 continue
             self._blobs[path] = blob
         self._commit = commit
-        if first or changes:
-            self._rescope(changes, first=first)
-        in_scope = self._in_scope()
-        for path in list(self._relevant):
-            if path not in in_scope:
-                del self._relevant[path]
-        self._checked &= in_scope
-        for path in sorted(in_scope - self._checked):
+        touched = self._rescope(changes, first=first) if first or changes else set()
+        for path in touched - self._in:
+            self._relevant.pop(path, None)
+            self._checked.discard(path)
+        for path in sorted(p for p in touched if p in self._in and p not in self._checked):
             self._checked.add(path)
             scan, hit = self._scan(path, self._blobs[path])
             if hit:
@@ -164,7 +162,7 @@ class Scanner:
                 self._relevant[path] = scan
         scans = list(self._relevant.values())
         scans.extend(s for p, s in self._skipped.items() if self._reported(p))
-        stats.files = len(in_scope)
+        stats.files = len(self._in)
         stats.unchanged = max(0, stats.files - len(changes))
         inventory = manifests.resolve(scans)
         if self._scope is not None:
@@ -185,27 +183,38 @@ class Scanner:
     def _read(self, path: str) -> bytes:
         return self.mirror.read_blob(self._blobs[path])
 
-    def _rescope(self, changes: list[git.Entry], *, first: bool) -> None:
-        """Bring the ignore rules, the kept files and the scope up to ``self._commit``.
-        The rules are reloaded only when an ignore file changed; otherwise only the
-        changed paths are matched (cost follows the change)."""
-        if first or any(posixpath.basename(e.path) == sourceignore.IGNORE_FILE
-                        for e in changes):
+    def _rescope(self, changes: list[git.Entry], *, first: bool) -> set[str]:
+        """Bring the ignore rules, the kept files, the scope and ``self._in`` (the
+        manifest files to scan) up to ``self._commit``; return the paths whose
+        membership or content may have changed. The ignore rules are reloaded only
+        when an ignore file changed, and a whole-tree scanner otherwise matches only
+        the changed paths, so its cost follows the change; a scoped one resolves its
+        scope again (any file may move it)."""
+        changed = {e.path for e in changes}
+        reload = first or any(posixpath.basename(p) == sourceignore.IGNORE_FILE
+                              for p in changed)
+        if reload:
             self._ignore = sourceignore.load(self._blobs, self._read)
             self._kept = set(self._ignore.keep(self._blobs))
         else:
-            for entry in changes:
-                self._kept.discard(entry.path)
-                if entry.path in self._blobs and not self._ignore.matches(entry.path):
-                    self._kept.add(entry.path)
+            for path in changed:
+                self._kept.discard(path)
+                if path in self._blobs and not self._ignore.matches(path):
+                    self._kept.add(path)
         if self.path is not None:
             self._scope = scope.resolve(root=self.path, files=self._blobs, read=self._read,
                                         kept=self._kept)
-
-    def _in_scope(self) -> set[str]:
-        """The manifest files to scan: the cluster's, or every kept one."""
-        files = self._scope.files if self._scope is not None else self._kept
-        return {p for p in files if manifests.wants(p)}
+            files: set[str] | frozenset[str] = self._scope.files
+        elif reload:
+            files = self._kept
+        else:
+            for path in changed:
+                self._in.discard(path)
+                if path in self._kept and manifests.wants(path):
+                    self._in.add(path)
+            return changed
+        before, self._in = self._in, {p for p in files if manifests.wants(p)}
+        return changed | (before ^ self._in)
 
     def _reported(self, path: str) -> bool:
         """Whether a skipped entry (a symlink...) belongs to what this scanner reads:

@@ -26,7 +26,7 @@ import click
 
 from reconciler import __version__
 from reconciler.adapters import git
-from reconciler.core import manifests, planning, trailers, versions
+from reconciler.core import manifests, planning, scope, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
@@ -99,7 +99,9 @@ def releaser_for(config: settings.GitSettings) -> Releaser:
         credentials=credentials,
         author=git.Author(name=config.author_name, email=config.author_email),
     )
-    return Releaser(mirror, path=config.path)
+    # A cluster's commits carry its environment (DESIGN.md, commit contract).
+    environment = None if config.path is None else scope.environment(config.path)
+    return Releaser(mirror, path=config.path, environment=environment)
 
 
 def _policies(opts: dict[str, Any]) -> Path | None:
@@ -265,10 +267,13 @@ def history(rollout: str | None, output: str, limit: int | None, **opts: Any) ->
         if cluster.root is None:
             records = list(cluster.releaser.scanner.history(cluster.releaser.mirror.head()))
         else:
-            # Until commits carry an Environment trailer, a cluster's records are those
-            # of the rollouts it defines.
+            # The cluster's commits by their Environment trailer; a commit written
+            # before environments existed counts where its rollout is defined.
             snap = cluster.snapshot()
-            records = [r for r in snap.history if r.trailers.rollout in snap.inventory.rollouts]
+            records = [r for r in snap.fleet_history
+                       if r.trailers.environment == cluster.environment
+                       or (r.trailers.environment is None
+                           and r.trailers.rollout in snap.inventory.rollouts)]
         if rollout:
             records = [r for r in records if r.trailers.rollout == rollout]
         sections.append((cluster, records[:limit] if limit else records))

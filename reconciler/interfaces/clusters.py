@@ -59,7 +59,8 @@ def select(releaser: Releaser) -> list[Cluster]:
     roots = snapshot.roots(releaser.mirror, head)
     if len(roots) < 2:
         return [Cluster(releaser, None)]
-    return [Cluster(Releaser(releaser.mirror, path=r.path), r.path) for r in roots]
+    return [Cluster(Releaser(releaser.mirror, path=r.path, environment=r.environment), r.path)
+            for r in roots]
 
 
 def for_rollout(releaser: Releaser, *, rollout: str) -> Releaser:

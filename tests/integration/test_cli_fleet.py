@@ -93,10 +93,18 @@ def test_release_with_path_writes_that_cluster_only(fleet: gitrepo.BareRepo,
     assert proc.returncode == 0, proc.stderr
     changed = fleet.git("diff", "--name-only", before, fleet.head()).decode().split()
     assert changed == ["clusters/staging/apps.yaml"]
+    assert "\nEnvironment: staging\n" in fleet.git("log", "-1", "--format=%B").decode()
     hist = run("history", "--repo", fleet.url, "--path", "clusters/staging", "-o", "json",
                cache=tmp_path)
     (entry,) = json.loads(hist.stdout)
     assert (entry["environment"], entry["release"]) == ("staging", "6.5.0")
+    # Per cluster, by the Environment trailer: production has no record of it.
+    every = run("history", "--repo", fleet.url, "-o", "json", cache=tmp_path)
+    assert [(e["environment"], e["release"]) for e in json.loads(every.stdout)] == [
+        ("staging", "6.5.0")]
+    text = run("history", "--repo", fleet.url, cache=tmp_path).stdout.splitlines()
+    assert text[:2] == ["== production (clusters/production) ==", "no reconciler commits"]
+    assert text[2] == "== staging (clusters/staging) ==" and "6.4.0 -> 6.5.0" in text[3]
     plan = run("plan", "--repo", fleet.url, "-o", "json", cache=tmp_path)
     assert {p["environment"]: p["current"] for p in json.loads(plan.stdout)} == {
         "production": "6.4.0", "staging": "6.5.0"}
