@@ -144,20 +144,35 @@ def roots(files: Iterable[str], read: Reader) -> list[Root]:
 
 
 def resolve(*, root: str, files: Iterable[str], read: Reader,
-            source: SourceRef = BOOTSTRAP_SOURCE, kept: Iterable[str] | None = None) -> Scope:
-    """The scope of the cluster whose root directory is ``root``, applying from the
-    GitRepository ``source``. Pure apart from ``read`` (called for the files it
-    needs, never for a file out of scope). ``kept``: the files left after the ignore
-    rules when the caller already knows them (the engine keeps that set up to date
-    incrementally), else computed from ``files``."""
-    walk = Walk(unignored(files, read) if kept is None else kept, read, source)
+            source: SourceRef | None = None, kept: Iterable[str] | None = None) -> Scope:
+    """The scope of the cluster whose root directory is ``root``. Pure apart from
+    ``read`` (called for the files it needs, never for a file out of scope).
+
+    ``source``: the GitRepository the cluster applies from; by default the one its
+    bootstrap ``flux-system`` Kustomization (found under ``root``, with ``root`` as
+    its path) names, else ``flux-system/flux-system``. ``kept``: the files left after
+    the ignore rules when the caller already knows them (the engine keeps that set
+    up to date incrementally), else computed from ``files``."""
+    kept = unignored(files, read) if kept is None else frozenset(kept)
     top = normalize(root)
+    walk = Walk(kept, read, source or BOOTSTRAP_SOURCE)
     if top is None or not walk.git.is_dir(top):
         walk.problem(root, "no such directory in the repository (after .sourceignore)",
                      field="--path")
         return Scope(root=root, environment=environment(root), files=frozenset(),
                      problems=tuple(walk.problems))
     walk.build(walk.git, top, None)
+    if source is None:
+        found = next((p.kustomization.source for p in walk.queue
+                      if p.kustomization.name == BOOTSTRAP == p.kustomization.namespace
+                      and p.kustomization.path == top
+                      and p.kustomization.source.kind == "GitRepository"), BOOTSTRAP_SOURCE)
+        if found != BOOTSTRAP_SOURCE:
+            # Bootstrapped from another GitRepository: walk again knowing it (which
+            # ArtifactGenerators and Kustomizations count depends on it).
+            walk = Walk(kept, read, found)
+            walk.build(walk.git, top, None)
+        source = found
     done: list[FluxKustomization] = []
     waiting: list[Pending] = []
     progress = True

@@ -247,3 +247,20 @@ def test_roots_and_environment_names() -> None:
     (top,) = scope.roots(list(whole.files), whole.read)
     assert (top.path, top.environment) == ("", "default")
     assert scope.environment("clusters/staging/") == "staging"
+
+
+def test_bootstrap_source_is_the_one_the_root_kustomization_names() -> None:
+    repo = Repo({
+        "clusters/a/flux-system/gotk-sync.yaml": flux("flux-system", "./clusters/a",
+                                                      source="fleet"),
+        "clusters/a/apps.yaml": flux("apps", "./apps", source="fleet"),
+        "clusters/a/other.yaml": flux("other", "./other"),  # flux-system/flux-system
+        "apps/x.yaml": cm("x"),
+        "other/y.yaml": cm("y"),
+    })
+    result = repo.scope()
+    assert "apps/x.yaml" in result and "other/y.yaml" not in result
+    assert {k.name: k.followed for k in result.kustomizations} == {
+        "flux-system": True, "apps": True, "other": False}
+    (root,) = scope.roots(list(repo.files), repo.read)
+    assert str(root.source) == "GitRepository/flux-system/fleet"
