@@ -147,3 +147,21 @@ def test_helm_template_never_parsed_in_a_scope(tmp_path: Path, git_home: Path) -
     scoped = run("validate", "--repo", plain.url, "--path", "clusters/staging",
                  cache=tmp_path / "plain")
     assert scoped.returncode == 0, scoped.stdout
+
+
+def test_artifact_generator_layout_per_cluster(tmp_path: Path, git_home: Path) -> None:
+    """The Flux 2.7 layout: apps reach each cluster through an ExternalArtifact whose
+    ArtifactGenerator copies apps/base and apps/<env>; same answers per cluster."""
+    repo = gitrepo.make_bare_repo(tmp_path / "srv" / "artifacts.git", tree("artifacts"),
+                                  home=git_home)
+    proc = run("validate", "--repo", repo.url, cache=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "production: 1 rollouts, 1 targets, 0 errors, 0 warnings in 18 YAML files",
+        "staging: 1 rollouts, 1 targets, 0 errors, 0 warnings in 18 YAML files"]
+    plan = run("plan", "--repo", repo.url, "--release", "podinfo/podinfo=6.5.0", "-o", "json",
+               cache=tmp_path)
+    assert [(p["environment"], [c["file"] for c in p["changes"]])
+            for p in json.loads(plan.stdout)] == [
+        ("production", ["clusters/production/apps.yaml"]),
+        ("staging", ["clusters/staging/apps.yaml"])]
