@@ -69,8 +69,9 @@ def group(doc: dict[str, Any]) -> str:
 
 
 def meta(doc: dict[str, Any], key: str) -> str | None:
-    meta = doc.get("metadata")
-    value = meta.get(key) if isinstance(meta, dict) else None
+    """``metadata.<key>`` when it is a non-empty string."""
+    metadata = doc.get("metadata")
+    value = metadata.get(key) if isinstance(metadata, dict) else None
     return value if isinstance(value, str) and value else None
 
 
