@@ -150,7 +150,9 @@ class _Generator:
 @dataclass(frozen=True)
 class Pending:
     kustomization: FluxKustomization
-    namespace: str | None  # a kustomize ``namespace:`` imposed on what it applies
+    # Its ``spec.targetNamespace``: the namespace of everything it applies (Flux
+    # sets it as the generated kustomization's ``namespace``), child Kustomizations too.
+    namespace: str | None
 
 
 class Walk:
@@ -291,7 +293,9 @@ class Walk:
                     continue
                 k = FluxKustomization(file=repo_path, document=doc.index, namespace=ns,
                                       name=name, path=target, source=ref, followed=False)
-                self.queue.append(Pending(k, namespace))
+                target_ns = spec.get("targetNamespace") if isinstance(spec, dict) else None
+                self.queue.append(Pending(k, target_ns if isinstance(target_ns, str)
+                                          and target_ns else None))
 
     def generator(self, file: str, index: int, d: dict[str, Any], ns: str) -> None:
         raw = d.get("spec")

@@ -264,3 +264,27 @@ def test_bootstrap_source_is_the_one_the_root_kustomization_names() -> None:
         "flux-system": True, "apps": True, "other": False}
     (root,) = scope.roots(list(repo.files), repo.read)
     assert str(root.source) == "GitRepository/flux-system/fleet"
+
+
+def test_namespaces_as_kustomize_and_flux_set_them() -> None:
+    """A kustomization's ``namespace:`` (the outermost wins) and a Flux
+    Kustomization's ``spec.targetNamespace`` move the Kustomizations they apply, and
+    with them the namespace their sourceRef defaults to."""
+    no_ns = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+             "metadata:\n  name: {name}\nspec:\n  path: {path}\n  sourceRef:\n"
+             "    kind: GitRepository\n    name: flux-system\n")
+    repo = Repo({
+        "clusters/a/kustomization.yaml": KUSTOMIZE + "namespace: flux-system\n"
+                                                     "resources:\n  - ../../inner\n",
+        "inner/kustomization.yaml": KUSTOMIZE + "namespace: elsewhere\nresources:\n  - ks.yaml\n",
+        "inner/ks.yaml": no_ns.format(name="outer-wins", path="./one"),
+        "one/ks.yaml": flux("targeted", "./two") .replace(
+            "spec:\n", "spec:\n  targetNamespace: flux-system\n"),
+        "two/ks.yaml": no_ns.format(name="moved", path="./three"),
+        "three/x.yaml": cm("x"),
+    })
+    result = repo.scope()
+    assert {k.name: (k.namespace, k.followed) for k in result.kustomizations} == {
+        "outer-wins": ("flux-system", True), "targeted": ("flux-system", True),
+        "moved": ("flux-system", True)}
+    assert "three/x.yaml" in result
