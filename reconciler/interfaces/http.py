@@ -123,8 +123,11 @@ class GitHookAccepted(BaseModel):
 # What /hooks/release accepts as a tag, for the OpenAPI document: a full semantic
 # version, optionally with a leading v, without build metadata (not an OCI character).
 # versions.parse still has the last word (length, leading zeros in prerelease parts).
+# Version numbers up to 19 digits: Flux skips tags with a number beyond 2^64-1 (20
+# digits), and a pattern cannot draw that line exactly; 19 stays inside it.
+_NUMBER = r"(0|[1-9][0-9]{0,18})"
 _PRE_ID = r"(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"  # semver: no leading zeros
-RELEASE_TAG_PATTERN = (r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+RELEASE_TAG_PATTERN = (rf"^v?{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
                        rf"(-{_PRE_ID}(\.{_PRE_ID})*)?$")
 
 
