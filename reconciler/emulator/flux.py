@@ -183,7 +183,12 @@ class FakeFlux:
                 if obj.get("kind") == "OCIRepository" and fluxstatus.group_of(obj) == SOURCE_GROUP:
                     acted = self._fetch_oci(obj, force) or acted
             due = self._due_consumers(world, force)
-            for obj, src in due:
+            for stale, src in due:
+                # Read it again, as a controller does when it starts: an earlier
+                # reconcile in this pass (its parent's) may have changed its spec.
+                obj = self._fresh(stale)
+                if obj is None:
+                    continue
                 if obj["kind"] == "Kustomization":
                     self._reconcile_kustomization(obj, src)
                 else:
@@ -383,6 +388,11 @@ class FakeFlux:
             status["lastHandledReconcileAt"] = request
         self._status(obj, status)
         self._finish(key, (revision, gen, request, self.failing.get(key)))
+
+    def _fresh(self, obj: Obj) -> Obj | None:
+        meta = obj["metadata"]
+        return self.emulator.get_object(obj["apiVersion"], obj["kind"],
+                                        namespace=meta.get("namespace"), name=meta["name"])
 
     # -- writes --------------------------------------------------------------------
 
