@@ -186,13 +186,13 @@ class FakeFlux:
             for stale, src in due:
                 # Read it again, as a controller does when it starts: an earlier
                 # reconcile in this pass (its parent's) may have changed its spec.
-                obj = self._fresh(stale)
-                if obj is None:
+                fresh = self._fresh(stale)
+                if fresh is None:
                     continue
-                if obj["kind"] == "Kustomization":
-                    self._reconcile_kustomization(obj, src)
+                if fresh["kind"] == "Kustomization":
+                    self._reconcile_kustomization(fresh, src)
                 else:
-                    self._reconcile_helmrelease(obj, src)
+                    self._reconcile_helmrelease(fresh, src)
             if not (acted or due):
                 break
         self._note_applied()
