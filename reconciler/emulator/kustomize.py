@@ -16,12 +16,13 @@ What is modelled, and from where:
   overrides the namespace;
 - post-build substitution (fluxcd/pkg ``kustomize/kustomize_varsub.go`` with
   drone/envsubst, its test table ``eval_test.go``): run on each object's YAML only
-  when at least one variable is set; ``${VAR}``, ``${VAR=default}``,
-  ``${VAR:=default}``, ``${VAR-default}``, ``${VAR:-default}`` (defaults may nest);
-  a variable that is not set becomes the empty string (Flux's default, non-strict
-  mode); ``$${VAR}`` is the escape for a literal ``${VAR}``; ``$VAR`` without braces
-  is left alone; objects labelled or annotated
-  ``kustomize.toolkit.fluxcd.io/substitute: disabled`` are skipped.
+  when at least one variable is set (here on the document's text before the
+  namespace is set, which differs only for a namespace written as a variable);
+  ``${VAR}``, ``${VAR=default}``, ``${VAR:=default}``, ``${VAR-default}``,
+  ``${VAR:-default}`` (defaults may nest); a variable that is not set becomes the
+  empty string (Flux's default, non-strict mode); ``$${VAR}`` is the escape for a
+  literal ``${VAR}``; ``$VAR`` without braces is left alone; objects labelled or
+  annotated ``kustomize.toolkit.fluxcd.io/substitute: disabled`` are skipped.
 
 Not modelled: patches, components, generators, images, remote resources,
 ``substituteFrom`` and the bash string functions of envsubst (``${VAR^^}``...); a
@@ -30,7 +31,7 @@ kustomization.yaml that uses them builds without them.
 
 from __future__ import annotations
 
-import io
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -47,6 +48,7 @@ Tree = Mapping[str, Callable[[], bytes]]  # path in the artifact -> its content
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 _VAR_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+_DOCUMENT_START = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 # Bounds a hostile file cannot get past (alias bombs expand when walked).
 MAX_FILE_BYTES = 4 << 20
 MAX_NODES = 200_000
@@ -65,13 +67,18 @@ def build(tree: Tree, path: str, *, substitute: Mapping[str, str] | None = None,
     root = clean_path(path)
     if root and not any(p == root or p.startswith(root + "/") for p in tree):
         raise BuildError(f"kustomization path not found: {path}")
-    objects = _build_dir(tree, root, namespaced, depth=0)
+    variables = dict(substitute or {})
+    for name in variables:
+        if not _VAR_NAME.fullmatch(name):
+            raise BuildError(f"'{name}' var name is invalid, must match "
+                             f"'^[_[:alpha:]][_[:alpha:][:digit:]]*$'")
+    load = functools.partial(_load, variables={k: str(v).replace("\n", "")
+                                                for k, v in variables.items()})
+    objects = _build_dir(tree, root, namespaced, load, depth=0)
     if target_namespace:
         for obj in objects:
             if namespaced(obj.get("apiVersion", ""), obj.get("kind", "")):
                 obj.setdefault("metadata", {})["namespace"] = target_namespace
-    if substitute:
-        objects = [_substituted(obj, substitute) for obj in objects]
     return objects
 
 
@@ -133,8 +140,8 @@ def merge(current: Obj | None, manifest: Obj, previous: Obj | None) -> Obj:
 
 # -- the build -------------------------------------------------------------------
 
-def _build_dir(tree: Tree, root: str, namespaced: Callable[[str, str], bool], *,
-               depth: int) -> list[Obj]:
+def _build_dir(tree: Tree, root: str, namespaced: Callable[[str, str], bool],
+               load: Callable[[Tree, str], list[Obj]], *, depth: int) -> list[Obj]:
     if depth > 20:
         raise BuildError(f"{root or '.'}: kustomization resources nest too deeply")
     config_path = next((_join(root, n) for n in KUSTOMIZATION_FILES if _join(root, n) in tree),
@@ -145,10 +152,10 @@ def _build_dir(tree: Tree, root: str, namespaced: Callable[[str, str], bool], *,
                              f"directory '{root or '.'}'")
         objects: list[Obj] = []
         for entry in _generated(tree, root):
-            objects += (_load(tree, entry) if entry in tree
-                        else _build_dir(tree, entry, namespaced, depth=depth + 1))
+            objects += (load(tree, entry) if entry in tree
+                        else _build_dir(tree, entry, namespaced, load, depth=depth + 1))
         return objects
-    docs = _load(tree, config_path, manifests=False)
+    docs = _load(tree, config_path, variables={}, manifests=False)
     config = docs[0] if docs else {}
     objects = []
     for entry in config.get("resources") or []:
@@ -157,9 +164,9 @@ def _build_dir(tree: Tree, root: str, namespaced: Callable[[str, str], bool], *,
                              f"is not supported by the stand-in")
         target = clean_path(posixpath.join(root, entry))
         if target in tree:
-            objects += _load(tree, target)
+            objects += load(tree, target)
         elif any(p.startswith(target + "/") for p in tree):
-            objects += _build_dir(tree, target, namespaced, depth=depth + 1)
+            objects += _build_dir(tree, target, namespaced, load, depth=depth + 1)
         else:
             raise BuildError(f"{config_path}: accumulating resources: '{entry}' not found")
     namespace = config.get("namespace")
@@ -190,26 +197,45 @@ def _generated(tree: Tree, root: str) -> list[str]:
     return files + [d for d in owned if not any(d.startswith(o + "/") for o in owned)]
 
 
-def _load(tree: Tree, path: str, *, manifests: bool = True) -> list[Obj]:
+def _load(tree: Tree, path: str, *, variables: Mapping[str, str],
+          manifests: bool = True) -> list[Obj]:
+    """The objects of one file. Substitution runs on each document's own text, so a
+    quoted ``'${VAR}'`` stays a string and a plain ``${VAR}`` takes the value's YAML
+    type, as it does on the YAML kustomize hands to Flux's postBuild."""
     data = tree[path]()
     if len(data) > MAX_FILE_BYTES:
         raise BuildError(f"{path}: {len(data)} bytes is more than the stand-in reads")
     try:
-        docs = list(YAML(typ="safe").load_all(data.decode("utf-8")))
-    except (YAMLError, UnicodeDecodeError, ValueError) as exc:
-        raise BuildError(f"{path}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
-                         ) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BuildError(f"{path}: {exc}") from None
     out: list[Obj] = []
-    for doc in docs:
+    for chunk in _DOCUMENT_START.split(text):
+        doc = _parse(chunk, path)
         if doc is None:
             continue
-        _bounded(doc, path)
-        if not isinstance(doc, dict):
-            raise BuildError(f"{path}: a document is not a mapping")
         if manifests and not (doc.get("apiVersion") and doc.get("kind")):
             raise BuildError(f"{path}: missing apiVersion or kind")
-        out.append(_copy(doc))
+        if variables and manifests and not _substitution_disabled(doc):
+            doc = _parse(envsubst(chunk, variables), path)
+            if doc is None:
+                raise BuildError(f"{path}: variable substitution left an empty document")
+        out.append(doc)
     return out
+
+
+def _parse(chunk: str, path: str) -> Obj | None:
+    try:
+        doc = YAML(typ="safe").load(chunk)
+    except (YAMLError, ValueError) as exc:
+        raise BuildError(f"{path}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                         ) from None
+    if doc is None:
+        return None
+    _bounded(doc, path)
+    if not isinstance(doc, dict):
+        raise BuildError(f"{path}: a document is not a mapping")
+    return dict(_copy(doc))
 
 
 def _bounded(doc: Any, path: str) -> None:
@@ -227,28 +253,10 @@ def _bounded(doc: Any, path: str) -> None:
 
 # -- substitution ----------------------------------------------------------------
 
-def _substituted(obj: Obj, variables: Mapping[str, str]) -> Obj:
+def _substitution_disabled(obj: Obj) -> bool:
     meta = obj.get("metadata") or {}
-    if (meta.get("labels") or {}).get(SUBSTITUTE_KEY) == "disabled" or (
-            meta.get("annotations") or {}).get(SUBSTITUTE_KEY) == "disabled":
-        return obj
-    for name in variables:
-        if not _VAR_NAME.fullmatch(name):
-            raise BuildError(f"'{name}' var name is invalid, must match "
-                             f"'^[_[:alpha:]][_[:alpha:][:digit:]]*$'")
-    clean = {k: str(v).replace("\n", "") for k, v in variables.items()}
-    yaml = YAML(typ="safe")
-    yaml.default_flow_style = False
-    yaml.width = 1 << 30
-    text = io.StringIO()
-    yaml.dump(obj, text)
-    try:
-        result = YAML(typ="safe").load(envsubst(text.getvalue(), clean))
-    except YAMLError as exc:
-        raise BuildError(f"YAMLToJSON: {str(exc).splitlines()[0]}") from None
-    if not isinstance(result, dict):
-        raise BuildError("variable substitution did not leave an object")
-    return result
+    return "disabled" in ((meta.get("labels") or {}).get(SUBSTITUTE_KEY),
+                          (meta.get("annotations") or {}).get(SUBSTITUTE_KEY))
 
 
 def _closing(text: str, start: int) -> int:
