@@ -16,27 +16,20 @@ shapes of ``emulator.fluxstatus``. What it plays, and from which source:
 - kustomize-controller (fluxcd/kustomize-controller ``internal/controller/
   kustomization_controller.go``, ``reconcile`` and ``finalizeStatus``): a
   Kustomization is reconciled when its source has a new artifact or its generation
-  moves. The status is written in that controller's order: Ready Unknown
-  (``Progressing``), then ``lastAttemptedRevision``, then, after the apply and the
-  health checks, ``lastAppliedRevision`` (and ``lastAppliedOriginRevision`` from
-  the artifact's ``org.opencontainers.image.revision``), Ready True
-  ``ReconciliationSucceeded`` "Applied revision: <rev>", and only then
-  ``observedGeneration``. A failure leaves ``lastAppliedRevision`` and
-  ``observedGeneration`` where they were. Objects are applied server-side style
-  (``kustomize.merge``) with the owner labels ``kustomize.toolkit.fluxcd.io/name``
-  and ``/namespace``, skipping objects annotated ``kustomize.toolkit.fluxcd.io/
-  reconcile: disabled`` in git or in the cluster (fluxcd/pkg ``ssa`` exclusions),
-  and only kinds the emulator serves (others are counted in ``skipped``).
+  moves; its status is written in that controller's order: Ready Unknown
+  (``Progressing``), ``lastAttemptedRevision``, then after the apply
+  (``emulator.fluxapply``) and the health checks ``lastAppliedRevision`` (and
+  ``lastAppliedOriginRevision``), Ready True ``ReconciliationSucceeded``, and only
+  then ``observedGeneration``. A failure moves neither of the last two.
 - helm-controller (fluxcd/helm-controller ``internal/controller/
   helmrelease_controller.go``): a HelmRelease whose ``spec.chartRef`` names an
   OCIRepository records ``lastAttemptedRevision`` and ``status.history[0]``.
 
-The race the daemon must survive (DESIGN.md, "The release loop" step 4): a parent
-Kustomization applies its child's spec while the child, sourcing the same commit,
-reconciles on its own. ``child_first=True`` plays the bad order: the child reports
-the new commit having applied its old spec; the parent then moves the child's
-generation and the child reconciles again. Not modelled: ``dependsOn``, pruning,
-``suspend`` beyond skipping, retries on an interval, drift detection between commits.
+The race the daemon must survive (DESIGN.md, "The release loop" step 4):
+``child_first=True`` reconciles a child before the parent that applies its spec, so
+the child reports the release commit with its old spec, then its generation moves
+and it reconciles again. Not modelled: ``dependsOn``, pruning, retry intervals,
+drift correction between commits.
 """
 
 from __future__ import annotations
@@ -63,7 +56,6 @@ Obj = dict[str, Any]
 KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
-HELM_API = "helm.toolkit.fluxcd.io/v2"
 
 
 class _Failed(Exception):
@@ -82,11 +74,12 @@ class FakeFlux:
     ``failing``      ``{"Kind/namespace/name": message}``: that Kustomization's health
                      checks (or that HelmRelease's upgrade) fail
     ``oci_tags``     ``{url: [tags]}``: the registry an OCIRepository ``semver`` reads
+    ``hands_off``    ``{"Kind/namespace/name"}``: objects whose controller the test
+                     plays itself; the stand-in never writes their status
 
     Read back: ``applied`` (the last commit every Kustomization of the served
-    GitRepository has attempted), ``reconciles`` (``(key, revision, generation)`` per
-    reconcile, in order), ``skipped`` (objects not applied, by ``apiVersion/Kind``),
-    ``errors``.
+    GitRepository has attempted), ``reconciles`` (the last 1000 ``(key, revision,
+    generation)``, in order), ``skipped`` (by ``apiVersion/Kind``), ``errors``.
     """
 
     def __init__(self, emulator: Emulator, repo: Path, *, branch: str = "main",
@@ -104,6 +97,7 @@ class FakeFlux:
         self.child_first = child_first
         self.delays: dict[str, float] = dict(delays or {})
         self.failing: dict[str, str] = {}
+        self.hands_off: set[str] = set()
         self.oci_tags: dict[str, list[str]] = dict(oci_tags or {})
         self.paused = False
         self.applied: str | None = None
@@ -154,39 +148,43 @@ class FakeFlux:
             except (subprocess.SubprocessError, OSError, ApiError) as exc:
                 # The branch mid-update, the API paused by a test: try again next tick.
                 self.errors.append(f"{type(exc).__name__}: {exc}")
-                del self.errors[:-50]
+            except Exception as exc:  # a stand-in that dies silently hides every bug
+                log.exception("Flux stand-in pass failed")
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            del self.errors[:-50]
 
     # -- one pass ------------------------------------------------------------------
 
     def _bootstrap(self) -> None:
         """``flux bootstrap`` created the GitRepository; create it if a test did not."""
         ns, _, name = self.source.partition("/")
-        if self.emulator.get_object(SOURCE_API, "GitRepository", namespace=ns, name=name):
-            return
-        self.emulator.apply({"apiVersion": SOURCE_API, "kind": "GitRepository",
-                             "metadata": {"name": name, "namespace": ns},
-                             "spec": {"interval": "1m0s", "ref": {"branch": self.branch},
-                                      "url": self.repo.as_uri()}})
+        if not self.emulator.get_object(SOURCE_API, "GitRepository", namespace=ns, name=name):
+            self.emulator.apply({"apiVersion": SOURCE_API, "kind": "GitRepository",
+                                 "metadata": {"name": name, "namespace": ns},
+                                 "spec": {"interval": "1m0s", "ref": {"branch": self.branch},
+                                          "url": self.repo.as_uri()}})
 
     @property
-    def skipped(self) -> Counter[str]:
-        """Objects built but not applied (kind not served, reconcile disabled)."""
+    def skipped(self) -> Counter[str]:  # not served, or reconcile: disabled
         return self._applier.skipped
 
     def _step(self, *, force: bool) -> None:
-        # Sources, then consumers, until nothing is due: an apply may create or
-        # change a source (an OCIRepository) or a child Kustomization.
+        # Until nothing is due: an apply may change a source or a child Kustomization.
         for _ in range(10):
             world = self.emulator.objects()
             acted = self._fetch_git(world, force)
             for obj in world:
-                if obj.get("kind") == "OCIRepository" and fluxstatus.group_of(obj) == SOURCE_GROUP:
+                if (obj.get("kind") == "OCIRepository" and fluxstatus.group_of(obj) == SOURCE_GROUP
+                        and fluxstatus.key_of(obj) not in self.hands_off):
                     acted = self._fetch_oci(obj, force) or acted
             due = self._due_consumers(world, force)
             for stale, src in due:
                 # Read it again, as a controller does when it starts: an earlier
                 # reconcile in this pass (its parent's) may have changed its spec.
-                fresh = self._fresh(stale)
+                meta = stale["metadata"]
+                fresh = self.emulator.get_object(stale["apiVersion"], stale["kind"],
+                                                 namespace=meta.get("namespace"),
+                                                 name=meta["name"])
                 if fresh is None:
                     continue
                 if fresh["kind"] == "Kustomization":
@@ -196,6 +194,7 @@ class FakeFlux:
             if not (acted or due):
                 break
         self._note_applied()
+        del self.reconciles[:-1000]
 
     def _due(self, key: str, want: tuple[Any, ...], *, force: bool, default: float) -> bool:
         if self._done.get(key) == want:
@@ -278,6 +277,8 @@ class FakeFlux:
             if src is None or not revision:
                 continue
             key, gen, request = fluxstatus.identity(obj)
+            if key in self.hands_off:
+                continue
             status = obj.get("status") or {}
             want = (revision, gen, request, self.failing.get(key))
             if (status.get("lastAttemptedRevision") == revision
@@ -388,11 +389,6 @@ class FakeFlux:
             status["lastHandledReconcileAt"] = request
         self._status(obj, status)
         self._finish(key, (revision, gen, request, self.failing.get(key)))
-
-    def _fresh(self, obj: Obj) -> Obj | None:
-        meta = obj["metadata"]
-        return self.emulator.get_object(obj["apiVersion"], obj["kind"],
-                                        namespace=meta.get("namespace"), name=meta["name"])
 
     # -- writes --------------------------------------------------------------------
 
