@@ -178,19 +178,22 @@ class FakeFlux:
                         and fluxstatus.key_of(obj) not in self.hands_off):
                     acted = self._fetch_oci(obj, force) or acted
             due = self._due_consumers(world, force)
-            for stale, src in due:
+            for stale, src, want in due:
                 # Read it again, as a controller does when it starts: an earlier
                 # reconcile in this pass (its parent's) may have changed its spec.
                 meta = stale["metadata"]
                 fresh = self.emulator.get_object(stale["apiVersion"], stale["kind"],
                                                  namespace=meta.get("namespace"),
                                                  name=meta["name"])
-                if fresh is None:
-                    continue
-                if fresh["kind"] == "Kustomization":
-                    self._reconcile_kustomization(fresh, src)
-                else:
-                    self._reconcile_helmrelease(fresh, src)
+                try:
+                    if fresh is not None and fresh["kind"] == "Kustomization":
+                        self._reconcile_kustomization(fresh, src)
+                    elif fresh is not None:
+                        self._reconcile_helmrelease(fresh, src)
+                except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                    # A malformed object fails alone, once, as with the real controller.
+                    self.errors.append(f"{fluxstatus.key_of(stale)}: {exc!r}")
+                    self._finish(fluxstatus.key_of(stale), want)
             if not (acted or due):
                 break
         self._note_applied()
@@ -246,30 +249,19 @@ class FakeFlux:
             self._finish(key, want)  # stored already, e.g. by an earlier stand-in
         if not self._due(key, want, force=force or requested, default=self.delay):
             return False
-        meta = src["metadata"]
-        digest = fluxstatus.fake_digest(revision, "tarball")
-        path = f"{src['kind'].lower()}/{meta.get('namespace')}/{meta['name']}/{digest[7:19]}"
-        new: Obj = {
-            "observedGeneration": gen,
-            "artifact": {"revision": revision, "digest": digest, "path": f"{path}.tar.gz",
-                         "url": "http://source-controller.flux-system.svc.cluster.local./"
-                                f"{path}.tar.gz", "lastUpdateTime": fluxstatus.now()},
-            "conditions": [
-                fluxstatus.condition("Ready", "True", "Succeeded", message, generation=gen),
-                fluxstatus.condition("ArtifactInStorage", "True", "Succeeded", message,
-                                     generation=gen)],
-        }
-        if request:
-            new["lastHandledReconcileAt"] = request
+        new = fluxstatus.artifact_status(src, revision, message=message, generation=gen,
+                                         request=request)
         self._status(src, new)
         self._finish(key, want)
         return True
 
     # -- consumers: which are due, in which order --------------------------------------
 
-    def _due_consumers(self, world: list[Obj], force: bool) -> list[tuple[Obj, Obj]]:
-        sources = {fluxstatus.key_of(o): o for o in world if fluxstatus.group_of(o) == SOURCE_GROUP}
-        due: list[tuple[Obj, Obj]] = []
+    def _due_consumers(self, world: list[Obj], force: bool,
+                       ) -> list[tuple[Obj, Obj, tuple[Any, ...]]]:
+        sources = {fluxstatus.key_of(o): o for o in world
+                   if fluxstatus.group_of(o) == SOURCE_GROUP}
+        due: list[tuple[Obj, Obj, tuple[Any, ...]]] = []
         for obj in world:
             src = sources.get(fluxstatus.source_key(obj) or "")
             revision = (((src or {}).get("status") or {}).get("artifact") or {}).get(
@@ -288,12 +280,12 @@ class FakeFlux:
                         not request or request == status.get("lastHandledReconcileAt"))):
                 self._finish(key, want)  # already done, e.g. by an earlier stand-in
             if self._due(key, want, force=force, default=0.0):
-                due.append((obj, src))
+                due.append((obj, src, want))
         depth = fluxstatus.inventory_depths(
             [o for o in world if o.get("kind") == "Kustomization"])
         sign = -1 if self.child_first else 1
-        due.sort(key=lambda pair: (sign * depth.get(fluxstatus.key_of(pair[0]), 0),
-                                   fluxstatus.key_of(pair[0])))
+        due.sort(key=lambda item: (sign * depth.get(fluxstatus.key_of(item[0]), 0),
+                                   fluxstatus.key_of(item[0])))
         return due
 
     def _note_applied(self) -> None:

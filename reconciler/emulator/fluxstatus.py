@@ -32,9 +32,10 @@ from typing import Any
 from reconciler.core import versions
 from reconciler.errors import InvalidConstraint, InvalidTag
 
-__all__ = ["condition", "fake_digest", "generation_of", "group_of", "helm_release_status",
-           "helm_snapshot", "identity", "inventory_depths", "inventory_entry", "key_of",
-           "namespace_of", "now", "oci_revision", "ready_of", "requested_at", "source_key"]
+__all__ = ["artifact_status", "condition", "fake_digest", "generation_of", "group_of",
+           "helm_release_status", "helm_snapshot", "identity", "inventory_depths",
+           "inventory_entry", "key_of", "namespace_of", "now", "oci_revision", "ready_of",
+           "requested_at", "source_key"]
 
 Obj = dict[str, Any]
 
@@ -86,6 +87,27 @@ def oci_revision(spec: Obj, *, tags: list[str] | None = None) -> tuple[str | Non
         return f"{best}@{fake_digest(url, best)}", ""
     tag = str(ref.get("tag") or "latest")
     return f"{tag}@{fake_digest(url, tag)}", ""
+
+
+def artifact_status(src: Obj, revision: str, *, message: str, generation: int,
+                    request: str) -> Obj:
+    """A source's status once it stored the artifact of ``revision`` (pure)."""
+    meta = src["metadata"]
+    digest = fake_digest(revision, "tarball")
+    path = f"{src['kind'].lower()}/{meta.get('namespace')}/{meta['name']}/{digest[7:19]}"
+    status: Obj = {
+        "observedGeneration": generation,
+        "artifact": {"revision": revision, "digest": digest, "path": f"{path}.tar.gz",
+                     "url": "http://source-controller.flux-system.svc.cluster.local./"
+                            f"{path}.tar.gz", "lastUpdateTime": now()},
+        "conditions": [
+            condition("Ready", "True", "Succeeded", message, generation=generation),
+            condition("ArtifactInStorage", "True", "Succeeded", message,
+                      generation=generation)],
+    }
+    if request:
+        status["lastHandledReconcileAt"] = request
+    return status
 
 
 def inventory_entry(obj: Obj) -> Obj:
@@ -207,7 +229,9 @@ def source_key(obj: Obj) -> str | None:
     """The ``Kind/namespace/name`` of the source a Kustomization or a HelmRelease
     (``chartRef`` to an OCIRepository) consumes; None for anything else, and for a
     suspended one (its controller skips it)."""
-    group, kind, spec = group_of(obj), obj.get("kind"), obj.get("spec") or {}
+    group, kind, spec = group_of(obj), obj.get("kind"), obj.get("spec")
+    if not isinstance(spec, dict):
+        return None
     if kind == "Kustomization" and group == "kustomize.toolkit.fluxcd.io":
         ref = spec.get("sourceRef") or {}
     elif kind == "HelmRelease" and group == "helm.toolkit.fluxcd.io":
@@ -216,7 +240,7 @@ def source_key(obj: Obj) -> str | None:
             return None
     else:
         return None
-    if spec.get("suspend") is True:
+    if spec.get("suspend") is True or not isinstance(ref, dict):
         return None
     return f"{ref.get('kind')}/{ref.get('namespace') or namespace_of(obj)}/{ref.get('name')}"
 
