@@ -342,3 +342,24 @@ def test_requested_at_shortens_the_fetch(world: World) -> None:
     wait("the requested fetch", lambda: applied(world.child(), release), timeout=5.0)
     git = world.get(SRC, "gitrepositories", "flux-system", "flux-system")
     assert git["status"]["lastHandledReconcileAt"] == "now-1"
+
+
+def test_external_artifact_consumer_reports_the_origin_revision(world: World) -> None:
+    """kustomize-controller reads ``lastAppliedOriginRevision`` from the artifact's
+    ``org.opencontainers.image.revision`` (an ArtifactGenerator's ExternalArtifact)."""
+    world.start()
+    origin = f"main@sha1:{world.repo.head()}"
+    world.emulator.apply({"apiVersion": f"{SRC}/v1", "kind": "ExternalArtifact",
+                          "metadata": {"name": "bundle", "namespace": "flux-system"},
+                          "spec": {}, "status": {"artifact": {
+                              "revision": "latest@sha256:" + "c" * 64,
+                              "metadata": {"org.opencontainers.image.revision": origin}}}})
+    world.emulator.apply({"apiVersion": f"{KS[0]}/v1", "kind": "Kustomization",
+                          "metadata": {"name": "bundle", "namespace": "flux-system"},
+                          "spec": {"path": "./", "sourceRef": {"kind": "ExternalArtifact",
+                                                               "name": "bundle"}}})
+    status = wait("the bundle applied", lambda: world.get(
+        KS[0], KS[2], "flux-system", "bundle").get("status", {}).get("lastAppliedRevision")
+        and world.get(KS[0], KS[2], "flux-system", "bundle")["status"])
+    assert status["lastAppliedRevision"] == "latest@sha256:" + "c" * 64
+    assert status["lastAppliedOriginRevision"] == origin
