@@ -157,8 +157,11 @@ def _build_dir(tree: Tree, root: str, namespaced: Callable[[str, str], bool],
         return objects
     docs = _load(tree, config_path, variables={}, manifests=False)
     config = docs[0] if docs else {}
+    resources = config.get("resources") or []
+    if not isinstance(resources, list):
+        raise BuildError(f"{config_path}: resources is not a list")
     objects = []
-    for entry in config.get("resources") or []:
+    for entry in resources:
         if not isinstance(entry, str) or "://" in entry or entry.startswith("git@"):
             raise BuildError(f"{config_path}: remote or malformed resource {entry!r} "
                              f"is not supported by the stand-in")
