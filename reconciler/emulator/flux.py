@@ -78,7 +78,7 @@ class FakeFlux:
                      plays itself; the stand-in never writes their status
 
     Read back: ``applied`` (the last commit every Kustomization of the served
-    GitRepository has attempted), ``reconciles`` (the last 1000 ``(key, revision,
+    GitRepository has applied), ``reconciles`` (the last 1000 ``(key, revision,
     generation)``, in order), ``skipped`` (by ``apiVersion/Kind``), ``errors``.
     """
 
@@ -295,7 +295,7 @@ class FakeFlux:
         head = str(done[0]).rpartition(":")[2]
         for obj in self.emulator.objects(KUSTOMIZATION_API, "Kustomization"):
             if fluxstatus.source_key(obj) == self.source_key and not str(
-                    (obj.get("status") or {}).get("lastAttemptedRevision")).endswith(head):
+                    (obj.get("status") or {}).get("lastAppliedRevision")).endswith(head):
                 return
         self.applied = head
 

@@ -326,8 +326,10 @@ def test_failing_kustomization_does_not_advance_last_applied_revision(world: Wor
     assert child["status"]["lastAppliedRevision"] == f"main@sha1:{old}"
     assert version(child) == "2.0.0"  # the parent applied; the child's checks failed
     assert child["status"]["observedGeneration"] == child["metadata"]["generation"] - 1
+    assert flux.applied == old
     del flux.failing[CHILD]
     wait("applied once healthy", lambda: applied(world.child(), release))
+    wait("the stand-in to say so", lambda: flux.applied == release)
 
 
 def test_requested_at_shortens_the_fetch(world: World) -> None:
