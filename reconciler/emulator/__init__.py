@@ -14,7 +14,12 @@ pure label-selector code in ``reconciler.core.selectors``.
 ``api``        HTTP method + path + query → store call → reply; discovery
 ``handler``    connections, keep-alive, chunked watch streams, clean shutdown
 ``server``     ``Emulator``: lifecycle and the Python test hooks
-``flux``       ``FakeFlux``: a stand-in for kustomize-controller (demo, e2e tests)
+``flux``       ``FakeFlux``: a stand-in for Flux's source-, kustomize- and
+               helm-controller (demo, e2e and reliability tests)
+``fluxapply``  its apply step (server-side-apply merge, exclusions, owner labels)
+``fluxstatus`` the status shapes the Flux controllers write (pure)
+``kustomize``  what kustomize-controller builds from a tree, postBuild substitution
+``gittree``    the bare repository's branch and trees, through the git CLI
 
 Run ``python -m reconciler.emulator --kubeconfig /tmp/emu.yaml`` to use it by hand.
 """

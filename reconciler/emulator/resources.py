@@ -147,6 +147,15 @@ class Registry:
         return self.register(Resource(group, version, _guess_plural(kind), kind,
                                       status_subresource=group not in BUILTIN_GROUPS))
 
+    def served(self, api_version: str, kind: str) -> Resource | None:
+        """The resource serving ``kind`` at ``api_version`` if one is known (up front,
+        registered, or corrected by an object), without creating one on the way."""
+        group, _, version = api_version.rpartition("/")
+        with self._lock:
+            return next((res for (g, v, _), res in self._by_path.items()
+                         if g == group and v == version and res.kind == kind
+                         and not res.guessed), None)
+
     def all(self) -> list[Resource]:
         with self._lock:
             return sorted(self._by_path.values(),

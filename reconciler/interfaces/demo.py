@@ -7,8 +7,10 @@ What runs, all on loopback and over real protocols:
 * a bare git repository made from ``sample-repo/``, which the daemon fetches from
   and pushes to through libgit2 (``file://``);
 * the daemon itself, exactly as ``reconciler run`` builds it;
-* a stand-in for Flux that reports each new commit as applied a moment after the
-  branch moves, and this script playing the HealthChecks and the ImagePolicy.
+* a stand-in for Flux (``reconciler.emulator.flux``) that fetches each new commit a
+  moment after the branch moves and applies its manifests, substitutes included, as
+  kustomize-controller does; and this script playing the HealthChecks and the
+  ImagePolicy.
 
 The story: 6.5.0 is released, baked and kept; 6.6.0 is released, a HealthCheck
 turns Unhealthy during its bake, and the release is reverted and quarantined.
@@ -40,6 +42,7 @@ from reconciler.engine.daemon import Daemon
 from reconciler.engine.options import Options
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample-repo"
+FLUX_RECONCILE = "kustomize.toolkit.fluxcd.io/reconcile"
 BAKE = "4s"
 TIMEOUT = 60.0
 ROLLOUT_API, IMAGE_API, HC_API = ("kuberik.com/v1alpha1", "image.toolkit.fluxcd.io/v1",
@@ -101,6 +104,9 @@ def seed(emulator: Emulator, *, bake: str = BAKE, deploy_timeout: str = "30s") -
                 if kind == "Rollout":
                     obj["spec"]["bakeTime"] = bake  # minutes in sample-repo; seconds here
                     obj["spec"]["deployTimeout"] = deploy_timeout
+                    # Timings that differ from git: taken out of Flux's hands, as a
+                    # person would, or the Flux stand-in puts git's minutes back.
+                    obj["metadata"].setdefault("annotations", {})[FLUX_RECONCILE] = "disabled"
                 emulator.apply(obj)
     emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="podinfo",
                         status={"latestRef": {"name": "ghcr.io/stefanprodan/podinfo",
