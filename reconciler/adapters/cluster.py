@@ -116,6 +116,7 @@ IMAGEPOLICY_V1BETA2 = Kind("image.toolkit.fluxcd.io", "v1beta2", "imagepolicies"
 KUSTOMIZATION = Kind("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
 GITREPOSITORY = Kind("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
 OCIREPOSITORY = Kind("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
+HELMRELEASE = Kind("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease")
 NAMESPACE = Kind("", "v1", "namespaces", "Namespace", namespaced=False)
 EVENT = Kind("", "v1", "events", "Event")
 LEASE = Kind("coordination.k8s.io", "v1", "leases", "Lease")

@@ -2,26 +2,53 @@
 
 Where it fits: the daemon asks ``Applied.check`` while a release (or revert) is
 deploying; ``core.progress`` turns the answer into "still deploying", "bake" or
-"deploy timed out". The answer names what the release is waiting for, and the
-Flux objects it waits on are registered with the router, so that only their
-status changes wake this rollout.
+"deploy timed out". The answer names the object the release waits for and what it
+reports now, and the Flux objects it waits on are registered with the router, so
+that only their status changes wake this rollout.
+
+A release is live only when Flux has applied *that value* (DESIGN.md, "The
+release loop", step 4). Per target:
+
+* ``Kustomization`` (a ``postBuild.substitute`` variable): the object in the
+  cluster carries the value git holds, ``status.observedGeneration`` equals
+  ``metadata.generation``, Ready is True for that generation, and the applied
+  revision (``lastAppliedRevision``; ``lastAppliedOriginRevision`` when it sources
+  from an ``ExternalArtifact``) is the release commit or a descendant. A child
+  Kustomization reports the new commit as soon as it reconciles it, even when its
+  parent has not yet applied the child's new spec: generation and spec tell the two
+  apart (fluxcd/kustomize-controller sets ``observedGeneration`` and
+  ``lastAppliedRevision`` only at the end of a successful reconcile).
+* ``OCIRepository`` (``spec.ref.tag``): the object in the cluster has that tag and
+  has observed its generation, its ``status.artifact.revision`` starts with
+  ``<tag>@``, and every consumer has applied that artifact: a Kustomization that
+  sources from it (``lastAppliedRevision`` equal to the artifact revision, Ready for
+  its generation) and a ``HelmRelease`` whose ``chartRef`` names it (helm-controller
+  records the artifact digest as ``status.history[0].ociDigest`` of a ``deployed``
+  release, Ready for its generation). With no consumer the artifact itself counts,
+  and the answer says so.
+
+The functions named ``*_pending`` are pure: objects in, a reason (or None) out.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.adapters import cluster as k8s
-from reconciler.core import inputs, manifests, progress, trailers
+from reconciler.core import manifests, progress, trailers
 from reconciler.engine.informers import Store
 from reconciler.errors import PermanentError, ReconcilerError
 
 log = logging.getLogger(__name__)
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+_SHA = re.compile(r"(?:^|sha1:|@)([0-9a-f]{40})$")
+
+Obj = Mapping[str, Any]
 
 
 class SetupProblem(PermanentError):
@@ -35,56 +62,171 @@ class Verdict:
     waits_on: frozenset[str]
 
 
+def _dig(obj: Obj | None, *path: str) -> Any:
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def _generation_pending(kind: str, name: str, obj: Obj) -> str | None:
+    """Has the controller observed the object's current spec, and is it Ready?"""
+    generation = _dig(obj, "metadata", "generation")
+    observed = _dig(obj, "status", "observedGeneration")
+    if generation is not None and observed != generation:
+        return (f"{kind} {name} has not reconciled generation {generation} yet "
+                f"(observed {observed if observed is not None else 'none'})")
+    ready = next((c for c in _dig(obj, "status", "conditions") or []
+                  if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") != "True":
+        why = (f"{ready.get('reason')}: {ready.get('message')}" if ready else "no Ready yet")
+        return f"{kind} {name} is not Ready ({why})"
+    cond_gen = ready.get("observedGeneration")
+    if generation is not None and cond_gen is not None and cond_gen != generation:
+        return f"{kind} {name} is Ready for generation {cond_gen}, not {generation}"
+    return None
+
+
+def revision_of(kustomization: Obj) -> str | None:
+    """The git revision a Kustomization last applied (the origin revision when it
+    sources from an ExternalArtifact)."""
+    source_kind = _dig(kustomization, "spec", "sourceRef", "kind")
+    key = "lastAppliedOriginRevision" if source_kind == "ExternalArtifact" \
+        else "lastAppliedRevision"
+    value = _dig(kustomization, "status", key)
+    return value if isinstance(value, str) else None
+
+
+def kustomization_pending(name: str, obj: Obj, *, path: tuple[str, ...], value: str | None,
+                          commit: str, descends: Callable[[str, str], bool]) -> str | None:
+    """Why the Kustomization ``obj`` has not applied ``value`` at ``commit`` yet."""
+    held = _dig(obj, *path)
+    if held != value:
+        return (f"Kustomization {name} in the cluster has {'.'.join(path[-1:])}="
+                f"{held if held is not None else '(unset)'}, not {value}")
+    waiting = _generation_pending("Kustomization", name, obj)
+    if waiting:
+        return waiting
+    revision = revision_of(obj)
+    m = _SHA.search(revision or "")
+    if m is None or not descends(m.group(1), commit):
+        return f"Kustomization {name} at {revision or 'nothing yet'}"
+    return None
+
+
+def oci_pending(name: str, obj: Obj, *, tag: str | None) -> str | None:
+    """Why the OCIRepository ``obj`` has no artifact of ``tag`` yet."""
+    held = _dig(obj, "spec", "ref", "tag")
+    if held != tag:
+        return f"OCIRepository {name} in the cluster has tag {held}, not {tag}"
+    waiting = _generation_pending("OCIRepository", name, obj)
+    if waiting:
+        return waiting
+    revision = _dig(obj, "status", "artifact", "revision")
+    if not (isinstance(revision, str) and revision.startswith(f"{tag}@")):
+        return f"OCIRepository {name} has artifact {revision or 'none yet'}"
+    return None
+
+
+def consumer_pending(kind: str, name: str, obj: Obj, *, artifact: str) -> str | None:
+    """Why the consumer ``obj`` (a Kustomization or a HelmRelease) has not applied
+    the OCI artifact revision ``artifact`` (``<tag>@sha256:<hex>``) yet."""
+    if kind == "Kustomization":
+        revision = _dig(obj, "status", "lastAppliedRevision")
+        if revision != artifact:
+            return f"Kustomization {name} at {revision or 'nothing yet'}"
+    else:
+        digest = artifact.partition("@")[2]
+        latest = (_dig(obj, "status", "history") or [None])[0]
+        if not isinstance(latest, Mapping) or latest.get("ociDigest") != digest \
+                or latest.get("status") != "deployed":
+            shown = (f"{latest.get('chartVersion')} ({latest.get('status')})"
+                     if isinstance(latest, Mapping) else "nothing yet")
+            return f"HelmRelease {name} at {shown}"
+    return _generation_pending(kind, name, obj)
+
+
 class Applied:
-    def __init__(self, *, kustomizations: Callable[[], Store],
+    def __init__(self, *, stores: Callable[[str], Store | None],
                  descends: Callable[[str, str], bool], flux_source: str) -> None:
-        self._kustomizations = kustomizations
+        self._stores = stores
         self._descends = descends
         self._flux_source = flux_source
 
+    def _list(self, plural: str) -> list[Obj]:
+        store = self._stores(plural)
+        return list(store.list()) if store is not None else []
+
+    def _get(self, plural: str, name: str) -> Obj | None:
+        store = self._stores(plural)
+        ns, nm = name.split("/", 1)
+        return store.get(ns, nm) if store is not None else None
+
     def check(self, key: str, record: trailers.Record,
               targets: list[manifests.Target]) -> Verdict:
-        """Has Flux applied ``record``'s commit? Every Kustomization that holds one of
-        the rollout's targets (or, for OCIRepository targets, sources from one) must
-        report it, or a descendant, as its last applied revision."""
-        kustomizations = self._kustomizations()
-        watched: list[tuple[str, Mapping[str, Any] | None, str | None]] = []
+        """Has Flux applied ``record``'s commit, with the values git holds now?"""
+        pending: list[str] = []
+        waits: set[str] = set()
+        done: set[str] = set()
         for t in targets:
-            ns, nm = t.object.split("/", 1)
             if t.kind == "Kustomization":
-                watched.append((t.object, kustomizations.get(ns, nm), None))
+                waits.add(f"Kustomization/{t.object}")
+                obj = self._get("kustomizations", t.object)
+                if obj is None:
+                    # A set-up problem, not a failed deploy: stall instead of reverting.
+                    raise SetupProblem(f"Kustomization {t.object}, which holds a target of "
+                                       f"{key}, is not in the cluster")
+                why = kustomization_pending(t.object, obj, path=t.path, value=t.value,
+                                            commit=record.commit, descends=self._descends)
+                done.add(f"Kustomization {t.object}")
             else:
-                for source in kustomizations.list():
-                    ref = (source.get("spec") or {}).get("sourceRef") or {}
-                    meta = source.get("metadata") or {}
-                    k_ns = meta.get("namespace")
-                    if ref.get("kind") == "OCIRepository" and ref.get("name") == nm \
-                            and (ref.get("namespace") or k_ns) == ns:
-                        watched.append((f"{k_ns}/{meta.get('name')}", source,
-                                        record.trailers.release))
-        if not watched:
-            src_ns, src = self._flux_source.split("/", 1)
-            watched.append((self._flux_source, kustomizations.get(src_ns, src), None))
-        waits_on = frozenset(f"Kustomization/{w[0]}" for w in watched)
-        pending = []
-        for name, k, oci_tag in watched:
-            if oci_tag is not None:
-                revision = inputs.applied_revision(k) or ""
-                if not (revision == oci_tag or revision.startswith(f"{oci_tag}@")):
-                    pending.append(f"Kustomization {name} at {revision or 'nothing yet'}")
-                continue
-            sha = inputs.applied_sha(k)
-            if k is None:
-                # A set-up problem, not a failed deploy: stall instead of reverting.
-                raise SetupProblem(f"Kustomization {name}, which applies a target of {key}, "
-                                   f"is not in the cluster")
-            if sha is None or not self._descends(sha, record.commit):
-                pending.append(f"Kustomization {name} at "
-                               f"{inputs.applied_revision(k) or 'nothing yet'}")
+                why = self._oci(key, t, waits, done)
+            if why:
+                pending.append(why)
         if pending:
-            return Verdict(progress.Applied(False, "; ".join(sorted(set(pending)))), waits_on)
-        names = ", ".join(sorted({w[0] for w in watched}))
-        return Verdict(progress.Applied(True, f"applied by {names}"), waits_on)
+            return Verdict(progress.Applied(False, "; ".join(sorted(set(pending)))),
+                           frozenset(waits))
+        return Verdict(progress.Applied(True, f"applied by {', '.join(sorted(done))}"),
+                       frozenset(waits))
+
+    def _oci(self, key: str, t: manifests.Target, waits: set[str], done: set[str]) -> str | None:
+        waits.add(f"OCIRepository/{t.object}")
+        oci = self._get("ocirepositories", t.object)
+        if oci is None:
+            raise SetupProblem(f"OCIRepository {t.object}, which holds a target of {key}, "
+                               f"is not in the cluster")
+        why = oci_pending(t.object, oci, tag=t.value)
+        if why:
+            return why
+        artifact = str(_dig(oci, "status", "artifact", "revision"))
+        consumers = self._consumers(t.object)
+        if not consumers:
+            done.add(f"OCIRepository {t.object} (artifact {artifact}; no Kustomization or "
+                     f"HelmRelease in the cluster consumes it)")
+            return None
+        reasons = []
+        for kind, name, obj in consumers:
+            waits.add(f"{kind}/{name}")
+            done.add(f"{kind} {name}")
+            reason = consumer_pending(kind, name, obj, artifact=artifact)
+            if reason:
+                reasons.append(reason)
+        return "; ".join(reasons) or None
+
+    def _consumers(self, oci: str) -> list[tuple[str, str, Obj]]:
+        ns, nm = oci.split("/", 1)
+        found = []
+        for kind, plural, ref in (("Kustomization", "kustomizations", "sourceRef"),
+                                  ("HelmRelease", "helmreleases", "chartRef")):
+            for obj in self._list(plural):
+                r = _dig(obj, "spec", ref) or {}
+                o_ns = _dig(obj, "metadata", "namespace")
+                if isinstance(r, Mapping) and r.get("kind") == "OCIRepository" \
+                        and r.get("name") == nm and (r.get("namespace") or o_ns) == ns:
+                    found.append((kind, f"{o_ns}/{_dig(obj, 'metadata', 'name')}", obj))
+        return found
 
 
 def nudge(cluster: k8s.Cluster, *, source: str, now: str) -> None:

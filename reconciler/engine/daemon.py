@@ -35,7 +35,7 @@ from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.core import models, policies, progress, reasons, status
 from reconciler.engine import applied as flux
-from reconciler.engine import faults, holds
+from reconciler.engine import faults, holds, informers
 from reconciler.engine import presets as preset_files
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
@@ -52,7 +52,6 @@ from reconciler.engine.writers.direct import DirectWriter
 from reconciler.errors import (
     AuthenticationFailed,
     ClusterError,
-    ClusterNotFound,
     PermanentError,
     PushRejected,
     ReconcilerError,
@@ -60,6 +59,10 @@ from reconciler.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# Flux objects whose status says whether an OCIRepository target is applied.
+OPTIONAL_KINDS = (k8s.OCIREPOSITORY, k8s.HELMRELEASE)
+
 
 class Daemon:
     def __init__(self, *, cluster: k8s.Cluster, mirror: git.Mirror, options: Options,
@@ -84,7 +87,7 @@ class Daemon:
         self.router = Router(enqueue=self.enqueue, rollouts=lambda: self.stores["rollouts"])
         self.observer = Observer(stores=lambda plural: self.stores.get(plural),
                                  verdicts=self.verdicts.all)
-        self.applied = flux.Applied(kustomizations=lambda: self.stores["kustomizations"],
+        self.applied = flux.Applied(stores=lambda plural: self.stores.get(plural),
                                     descends=self.repository.descends,
                                     flux_source=options.flux_source)
         self.writer = DirectWriter(repository=self.repository, is_leader=is_leader)
@@ -97,13 +100,13 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self._running = False  # set once start() has started the scheduler
         kinds = [k8s.ROLLOUT, k8s.IMAGEPOLICY, k8s.HEALTHCHECK, k8s.ROLLOUTGATE,
-                 k8s.KUSTOMIZATION]
+                 k8s.KUSTOMIZATION, *OPTIONAL_KINDS]
         if options.namespace is None:
             # HealthCheck namespaceSelectors match namespace labels; a daemon scoped to
             # one namespace looks in that namespace only.
             kinds.append(k8s.NAMESPACE)
-        self.stores = {kind.plural: Store(kind, on_change=self.router.on_change)
-                       for kind in kinds}
+        self.stores: dict[str, Store] = {
+            kind.plural: Store(kind, on_change=self.router.on_change) for kind in kinds}
         self.reconciles = 0
         self.metrics.track_queue(lambda: len(self.queue))
 
@@ -111,7 +114,8 @@ class Daemon:
 
     def start(self, sync_timeout: float = 60.0) -> None:
         self.repository.load()
-        self._pick_image_policy_version()
+        informers.adapt_to_served(self.cluster, self.stores, optional=OPTIONAL_KINDS,
+                                  on_change=self.router.on_change)
         for store in self.stores.values():
             # --namespace scopes the Rollouts and what lives beside them; Flux's
             # Kustomizations and ImagePolicies usually live elsewhere (flux-system).
@@ -137,17 +141,6 @@ class Daemon:
         self._running = True
         log.info("daemon started: %d workers, watching %s", self.options.workers,
                  self.options.namespace or "all namespaces")
-
-    def _pick_image_policy_version(self) -> None:
-        """Flux before 2.6 serves ImagePolicy only as v1beta2 (``status.latestImage``)."""
-        try:
-            self.cluster.list(k8s.IMAGEPOLICY)
-        except ClusterNotFound:
-            log.info("image.toolkit.fluxcd.io/v1 is not served; watching v1beta2 ImagePolicies")
-            self.stores["imagepolicies"] = Store(k8s.IMAGEPOLICY_V1BETA2,
-                                                 on_change=self.router.on_change)
-        except ReconcilerError as exc:
-            log.warning("cannot list ImagePolicies yet: %s", exc)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop taking work; a reconcile in the middle of a push finishes it."""

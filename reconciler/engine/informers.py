@@ -26,10 +26,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from reconciler.adapters import cluster as k8s
 from reconciler.adapters.cluster import Kind
 from reconciler.core import selectors
+from reconciler.errors import ClusterNotFound, ReconcilerError
 
-__all__ = ["OnChange", "Store"]
+__all__ = ["OnChange", "Store", "adapt_to_served"]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +146,28 @@ def _rv(obj: Mapping[str, Any]) -> str | None:
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     labels = (obj.get("metadata") or {}).get("labels")
     return labels if isinstance(labels, Mapping) else {}
+
+
+def adapt_to_served(cluster: k8s.Cluster, stores: dict[str, Store], *,
+                    optional: tuple[k8s.Kind, ...], on_change: OnChange) -> None:
+    """Fit the stores to what the API server serves, before the watches start.
+
+    Flux before 2.6 serves ImagePolicy only as v1beta2 (``status.latestImage``): its
+    store is swapped for that version. The ``optional`` kinds (OCIRepository,
+    HelmRelease) matter only where Flux serves them — a cluster without
+    helm-controller has no HelmRelease API — and are not watched elsewhere."""
+    try:
+        cluster.list(k8s.IMAGEPOLICY)
+    except ClusterNotFound:
+        log.info("image.toolkit.fluxcd.io/v1 is not served; watching v1beta2 ImagePolicies")
+        stores["imagepolicies"] = Store(k8s.IMAGEPOLICY_V1BETA2, on_change=on_change)
+    except ReconcilerError as exc:
+        log.warning("cannot list ImagePolicies yet: %s", exc)
+    for kind in optional:
+        try:
+            cluster.list(kind)
+        except ClusterNotFound:
+            log.info("%s is not served; not watching %s", kind.api_version, kind.plural)
+            stores.pop(kind.plural, None)
+        except ReconcilerError as exc:
+            log.warning("cannot list %s yet: %s", kind.plural, exc)

@@ -46,6 +46,9 @@ EXPECTED_CLUSTER_RULES = {
       for v in READ),
     *(("image.toolkit.fluxcd.io", "imagepolicies", v) for v in READ),  # v1 and v1beta2
     *(("kustomize.toolkit.fluxcd.io", "kustomizations", v) for v in READ),
+    # whether an OCIRepository target's artifact is applied, and by which consumers
+    *(("source.toolkit.fluxcd.io", "ocirepositories", v) for v in READ),
+    *(("helm.toolkit.fluxcd.io", "helmreleases", v) for v in READ),
     *(("", "namespaces", v) for v in READ),  # HealthCheck namespaceSelectors
     ("kuberik.com", "rollouts/status", "patch"),  # Cluster.patch_status
     ("", "events", "create"),  # Cluster.create_event (core/v1 Events)
