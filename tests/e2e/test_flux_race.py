@@ -7,9 +7,8 @@ which applies the child's new substitute 3 s later: for those 3 s the child repo
 ``metadata.generation``, having applied the old value. A bake must not start until
 the in-cluster object carries the release and the child has reconciled it.
 
-Marked xfail until ``engine/applied.py`` checks the in-cluster value: today the
-daemon starts the bake on the stale report (first seen on the stand-in that plays
-this race). Remove the marker with that fix.
+Before ``engine/applied.py`` checked the in-cluster value, the daemon started the
+bake on the stale report (first seen on the stand-in that plays this race).
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from __future__ import annotations
 import json
 import urllib.request
 from typing import Any
-
-import pytest
 
 from tests.e2e.conftest import E2E
 
@@ -49,8 +46,6 @@ def rv(obj: dict[str, Any]) -> int:
     return int(obj["metadata"]["resourceVersion"])
 
 
-@pytest.mark.xfail(reason="engine/applied.py starts the bake on the child's stale report",
-                   strict=False)
 def test_no_bake_before_the_child_applied_the_release(e2e: E2E) -> None:
     e2e.flux.child_first = True
     e2e.flux.delays["Kustomization/flux-system/flux-system"] = 3.0
