@@ -52,6 +52,7 @@ from reconciler.engine.writers.direct import DirectWriter
 from reconciler.errors import (
     AuthenticationFailed,
     ClusterError,
+    InputError,
     PermanentError,
     PushRejected,
     ReconcilerError,
@@ -79,7 +80,7 @@ class Daemon:
         self.queue = WorkQueue()
         self.stop = threading.Event()
         self.repository = Repository(mirror=mirror, releaser=Releaser(
-            mirror, environment=options.environment))
+            mirror, environment=options.environment, path=options.path))
         self.releaser = self.repository.releaser
         self.verdicts = Verdicts(repository=self.repository, environment=options.environment)
         self.timers = Timers(enqueue=self.enqueue, stop=self.stop, clock=clock,
@@ -113,7 +114,11 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------
 
     def start(self, sync_timeout: float = 60.0) -> None:
-        self.repository.load()
+        snap = self.repository.load()
+        if snap.scope is not None and not snap.scope.files:
+            raise InputError(f"--path {self.options.path!r}: no such directory in the "
+                             f"repository at {snap.commit[:12]} (or all of it is left out "
+                             f"by .sourceignore)")
         informers.adapt_to_served(self.cluster, self.stores, optional=OPTIONAL_KINDS,
                                   on_change=self.router.on_change)
         for store in self.stores.values():

@@ -100,7 +100,8 @@ def releaser_for(config: settings.GitSettings) -> Releaser:
         author=git.Author(name=config.author_name, email=config.author_email),
     )
     # A cluster's commits carry its environment (DESIGN.md, commit contract).
-    environment = None if config.path is None else scope.environment(config.path)
+    environment = config.environment or (
+        None if config.path is None else scope.environment(config.path))
     return Releaser(mirror, path=config.path, environment=environment)
 
 
@@ -363,11 +364,10 @@ def run(**given: Any) -> None:
     from reconciler.interfaces import daemon_main
 
     config = settings.RunSettings.load(given)
+    releaser = releaser_for(config.git)
     if config.git.path is not None:
-        # Accepting it and reading the whole tree anyway would be worse than refusing.
-        raise InputError("--path (RECONCILER_PATH): the daemon does not scope itself to one "
-                         "cluster yet; unset it for `reconciler run`")
-    daemon_main.run(config, mirror=releaser_for(config.git).mirror)
+        clusters.select(releaser)  # a --path that is not in the repository: exit 2 now
+    daemon_main.run(config, mirror=releaser.mirror)
 
 
 @cli.command()

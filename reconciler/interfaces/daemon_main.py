@@ -21,6 +21,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
+from reconciler.core import scope
 from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
@@ -51,6 +52,9 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
 def run(config: RunSettings, *, mirror: git.Mirror) -> None:
     server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
     setup_logging(server_cfg.log_format)
+    if config.git.path is not None:
+        log.info("scoped to %s (environment %s)", config.git.path,
+                 config.git.environment or scope.environment(config.git.path))
     faults.check()
     secret = (http.load_secret(server_cfg.webhook_secret_file)
               if server_cfg.webhook_secret_file else None)
@@ -71,7 +75,10 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
                         resync_interval=sched.resync_interval,
                         fetch_interval=sched.fetch_interval,
                         flux_source=cluster_cfg.flux_source, flux_nudge=cluster_cfg.flux_nudge,
-                        policies_dir=config.release.policies))
+                        policies_dir=config.release.policies, path=config.git.path,
+                        environment=config.git.environment or (
+                            scope.environment(config.git.path) if config.git.path
+                            else "default")))
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)

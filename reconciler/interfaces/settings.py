@@ -74,6 +74,11 @@ class GitSettings(Settings):
         None, description="The cluster's directory in the repository, as given to flux "
                           "bootstrap --path (e.g. clusters/staging); default: every cluster "
                           "root found, or the whole tree when there is none.")
+    environment: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="The cluster's environment: the Environment trailer of every commit and "
+                    "the environment its bake verdicts are recorded for (default: the last "
+                    "element of --path; the daemon's default without --path is 'default').")
     cache_dir: Path = Field(default_factory=default_cache_dir,
                             json_schema_extra={"default_text": "$XDG_CACHE_HOME/reconciler"},
                             description="Where the local mirror of the repository lives.")

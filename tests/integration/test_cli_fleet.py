@@ -120,10 +120,16 @@ def test_bad_path_exit_2(fleet: gitrepo.BareRepo, tmp_path: Path, path: str, say
     assert says in one_error_line(proc)
 
 
-def test_daemon_refuses_path_until_it_is_scoped(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
-    proc = run("run", "--repo", fleet.url, "--path", "clusters/staging", cache=tmp_path)
-    assert proc.returncode == 2
-    assert "--path (RECONCILER_PATH): the daemon does not scope itself" in one_error_line(proc)
+def test_daemon_refuses_a_path_that_is_not_in_the_repository(
+        fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+                          "    server: http://127.0.0.1:9\ncontexts:\n- name: c\n  context:\n"
+                          "    cluster: c\ncurrent-context: c\n")
+    proc = run("run", "--repo", fleet.url, "--path", "clusters/nowhere", "--kubeconfig",
+               str(kubeconfig), cache=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "clusters/nowhere" in one_error_line(proc)
 
 
 def test_helm_template_never_parsed_in_a_scope(tmp_path: Path, git_home: Path) -> None:

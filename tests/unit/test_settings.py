@@ -26,6 +26,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "repo": ("https://git.example.com/fleet.git", "https://git.example.com/fleet.git"),
     "branch": ("production", "production"),
     "path": ("clusters/staging", "clusters/staging"),
+    "environment": ("staging-eu", "staging-eu"),
     "cache_dir": ("/var/cache/rec", Path("/var/cache/rec")),
     "username": ("deploy-bot", "deploy-bot"),
     "password_file": ("/etc/git/token", Path("/etc/git/token")),
