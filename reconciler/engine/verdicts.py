@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from reconciler.adapters import git
 from reconciler.core import progress, trailers, verdicts
 from reconciler.engine.repository import Repository
 from reconciler.errors import NonFastForward
@@ -23,6 +24,14 @@ from reconciler.errors import NonFastForward
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 5
+
+
+def read(mirror: git.Mirror) -> tuple[verdicts.Verdict, ...]:
+    """Every verdict in the mirror's notes (as last fetched), newest first."""
+    found: list[verdicts.Verdict] = []
+    for commit, text in mirror.notes(verdicts.NOTES_REF):
+        found += verdicts.parse(commit, text)
+    return tuple(verdicts.newest_first(found))
 
 
 class Verdicts:
@@ -40,11 +49,7 @@ class Verdicts:
         with self._lock:
             if head is not None and self._cache[0] == head:
                 return self._cache[1]
-        found: list[verdicts.Verdict] = []
-        if head is not None:
-            for commit, text in mirror.notes(verdicts.NOTES_REF):
-                found += verdicts.parse(commit, text)
-        result = tuple(verdicts.newest_first(found))
+        result = read(mirror) if head is not None else ()
         with self._lock:
             self._cache = (head, result)
         return result

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,9 +29,10 @@ from reconciler import __version__
 from reconciler.adapters import git
 from reconciler.core import manifests, planning, scope, trailers, versions
 from reconciler.engine import presets as preset_files
+from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
-from reconciler.interfaces import clusters, settings
+from reconciler.interfaces import clusters, settings, trail
 from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,12 +149,15 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
             raise UnknownRollout(f"--release names {key}, but no Rollout {key} is in the "
                                  f"repository (known: {', '.join(known)})")
     per_cluster: list[tuple[clusters.Cluster, list[planning.Plan]]] = []
+    bakes = verdict_notes.read(found[0][0].releaser.mirror) if found else ()
     for cluster, snap in found:
         inv = snap.inventory
         _report_unparsable(inv)
         per_cluster.append((cluster, [
             planning.plan(key, inventory=inv, candidates=candidates.get(key, []),
-                          history=snap.history, presets=policies)
+                          history=snap.history, presets=policies,
+                          promotion=clusters.waiting(snap, key, candidates.get(key, []),
+                                                     found=bakes))
             for key in sorted(inv.rollouts)
         ]))
     if output == "json":
@@ -258,12 +263,14 @@ def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
 @handle_errors
 def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
-    """The audit trail, newest first, read from git trailers alone."""
+    """The audit trail, newest first: the reconciler's commits (trailers) and the
+    bake verdicts recorded on them (git notes)."""
     _policies(opts)
     if rollout and "/" not in rollout:
         raise InputError(f"{rollout!r}: expected NS/NAME")
     found = clusters.select(open_releaser(opts))
-    sections: list[tuple[clusters.Cluster, list[trailers.Record]]] = []
+    bakes = verdict_notes.read(found[0].releaser.mirror) if found else ()
+    sections: list[tuple[clusters.Cluster, list[tuple[datetime, dict[str, Any]]]]] = []
     for cluster in found:
         if cluster.root is None:
             records = list(cluster.releaser.scanner.history(cluster.releaser.mirror.head()))
@@ -277,26 +284,18 @@ def history(rollout: str | None, output: str, limit: int | None, **opts: Any) ->
                            and r.trailers.rollout in snap.inventory.rollouts)]
         if rollout:
             records = [r for r in records if r.trailers.rollout == rollout]
-        sections.append((cluster, records[:limit] if limit else records))
+        merged = trail.entries(records, bakes, rollout=rollout)
+        sections.append((cluster, merged[:limit] if limit else merged))
     if output == "json":
-        click.echo(json.dumps([_tagged(dict(r.as_dict()), cluster)
-                               for cluster, records in sections for r in records], indent=2))
+        click.echo(json.dumps([_tagged(entry, cluster) for cluster, merged in sections
+                               for _, entry in merged], indent=2))
         return
-    for cluster, records in sections:
+    for cluster, merged in sections:
         _heading(cluster, several=len(sections) > 1)
-        _print_history(records, rollout)
-
-
-def _print_history(records: list[trailers.Record], rollout: str | None) -> None:
-    if not records:
-        click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
-    for r in records:
-        t = r.trailers
-        line = (f"{r.time.strftime('%Y-%m-%d %H:%M:%S%z')}  {r.commit[:12]}  {t.rollout:<24} "
-                f"{t.action:<8} {t.previous_release or '(none)'} -> {t.release}")
-        if t.reason:
-            line += f"  ({t.reason})"
-        click.echo(line)
+        if not merged:
+            click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
+        for when, entry in merged:
+            click.echo(trail.line(when, entry))
 
 
 @cli.command()

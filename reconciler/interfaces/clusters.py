@@ -12,9 +12,11 @@ worked that way already, and its problems outside Flux's reach stay visible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from reconciler.core import scope
+from reconciler.core import promotion, scope, verdicts
 from reconciler.engine import snapshot
 from reconciler.engine.releaser import Releaser
 from reconciler.errors import InputError, UnknownRollout
@@ -77,3 +79,15 @@ def for_rollout(releaser: Releaser, *, rollout: str) -> Releaser:
         raise UnknownRollout(f"no Rollout {rollout} in any cluster of the repository "
                              f"({', '.join(c.root or '.' for c in found)})")
     return holding[0].releaser
+
+
+def waiting(snap: snapshot.Snapshot, rollout: str, candidates: Sequence[str], *,
+            found: Sequence[verdicts.Verdict]) -> dict[str, str]:
+    """The candidates of ``rollout`` that its ``spec.promotion`` holds back in this
+    cluster, and why, from every environment's verdicts (``found``) and reverts."""
+    entry = snap.inventory.rollouts.get(rollout)
+    spec = entry.rollout.spec.promotion if entry is not None and entry.rollout else None
+    if spec is None:
+        return {}
+    return promotion.waiting(rule=promotion.rule_for(rollout, spec), candidates=candidates,
+                             found=found, history=snap.fleet_history, now=datetime.now(UTC))
