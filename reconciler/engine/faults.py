@@ -27,6 +27,7 @@ POINTS: dict[str, str] = {
     "release-built": "a release commit exists in the local mirror, not yet pushed",
     "release-pushed": "a release commit is on the remote, the Rollout status not yet written",
     "bake-started": "the status with bakeStartTime is written; the bake is running",
+    "verdict-pending": "a bake has ended and its status is written; its git note is not",
     "revert-built": "a revert (or rollback) commit exists locally, not yet pushed",
     "revert-pushed": "a revert is on the remote, the Rollout status not yet written",
     "lease-acquired": "this replica has just won the leader Lease, before its first reconcile",

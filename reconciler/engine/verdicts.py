@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from reconciler.adapters import git
 from reconciler.core import progress, trailers, verdicts
+from reconciler.engine import faults
 from reconciler.engine.repository import Repository
 from reconciler.errors import NonFastForward
 
@@ -89,6 +90,7 @@ class Verdicts:
         return written
 
     def _write(self, verdict: verdicts.Verdict) -> bool:
+        faults.hit("verdict-pending")
         mirror = self._repository.mirror
         for attempt in range(1, ATTEMPTS + 1):
             with self._repository.lock:
