@@ -36,8 +36,9 @@ HOOK = f"""#!/bin/sh
 echo '{HOOK_MESSAGE}' >&2
 exit 1
 """
-# Watched kinds: Rollout, ImagePolicy, HealthCheck, RolloutGate, Kustomization, Namespace.
-WATCHED_KINDS = 6
+# Watched kinds: Rollout, ImagePolicy, HealthCheck, RolloutGate, Kustomization, Namespace,
+# and (served by the emulator, as by Flux) OCIRepository and HelmRelease.
+WATCHED_KINDS = 8
 
 
 # -- helpers --------------------------------------------------------------------------

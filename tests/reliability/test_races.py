@@ -453,6 +453,14 @@ class Podinfo:
         self.e2e.wait_until("the second of the last error to pass", lambda: now() > error_at)
 
 
+def oci_artifact(e2e: E2E, tag: str) -> str | None:
+    """The frontend OCIRepository's artifact revision once it is of ``tag``."""
+    oci = e2e.emulator.get_object("source.toolkit.fluxcd.io/v1", "OCIRepository",
+                                  namespace="apps", name="frontend")
+    revision = (((oci or {}).get("status") or {}).get("artifact") or {}).get("revision")
+    return revision if isinstance(revision, str) and revision.startswith(f"{tag}@") else None
+
+
 class Frontend(threading.Thread):
     """frontend's rounds (an OCIRepository target): the test plays Flux for it, and a
     release Flux never applies fails on its deploy timeout."""
@@ -479,9 +487,23 @@ class Frontend(threading.Thread):
                                  lambda: released(e2e, FRONTEND, tag))
         t.expected.append(("release", tag, t.current))
         if kind == "good":
+            # kustomize-controller's report once it has applied the OCIRepository's
+            # artifact of ``tag`` (the stand-in serves the source; this test the consumer).
+            artifact = e2e.wait_until(f"the OCIRepository artifact of {tag}",
+                                      lambda: oci_artifact(e2e, tag), ROUND_WAIT)
+            consumer = e2e.emulator.get_object(KUSTOMIZATION_API, "Kustomization",
+                                               namespace="flux-system", name="frontend")
+            generation = ((consumer or {}).get("metadata") or {}).get("generation", 1)
             e2e.emulator.set_status(KUSTOMIZATION_API, "Kustomization",
                                     namespace="flux-system", name="frontend", status={
-                                        "lastAppliedRevision": f"{tag}@sha256:{'0' * 64}"})
+                                        "observedGeneration": generation,
+                                        "lastAppliedRevision": artifact,
+                                        "conditions": [{
+                                            "type": "Ready", "status": "True",
+                                            "reason": "ReconciliationSucceeded",
+                                            "message": f"Applied revision: {artifact}",
+                                            "observedGeneration": generation,
+                                            "lastTransitionTime": now()}]})
             e2e.wait_until(f"frontend {tag} to bake",
                            lambda: settled(e2e, "frontend", commit.sha, "Succeeded"),
                            ROUND_WAIT)
