@@ -20,6 +20,7 @@ from reconciler.errors import (
     ForgeConflict,
     ForgeNotFound,
     ForgeRateLimited,
+    PermanentError,
     TransientError,
 )
 from tests.support import gitrepo, secretscan
@@ -120,6 +121,8 @@ def test_open_find_update_and_read_back(env: Env) -> None:
     assert env.forge.find_last_closed(head=HEAD, base="main") is None
     with pytest.raises(ForgeConflict):
         env.forge.open(title="twice", body="", head=HEAD, base="main")
+    with pytest.raises(PermanentError):
+        env.forge.open(title="nowhere", body="", head="no/such/branch", base="main")
 
 
 def test_mergeable_is_unknown_while_computing_and_again_after_a_push(env: Env) -> None:
@@ -296,6 +299,15 @@ def test_listings_are_followed_across_pages(tmp_path: Path, git_home: Path) -> N
                 pages = [query.get("page") for method, path, query in env.stand_in.requests
                          if method == "GET" and path.endswith("/pulls")]
                 assert "3" in pages, pages
+            if name == "github":
+                # Check runs come as {total_count, check_runs} objects, page by page too.
+                for index in range(5):
+                    env.stand_in.set_check(env.repo, sha=found.head_sha, name=f"job{index}",
+                                           kind="check-run", state="completed",
+                                           conclusion="success")
+                checks = env.forge.checks(number=found.number, sha=found.head_sha,
+                                          required=["job4"])
+                assert len(checks.items) == 5 and checks.verdict is base.Verdict.PASSED
 
 
 @pytest.mark.parametrize("kind", sorted(STAND_INS))

@@ -24,6 +24,7 @@ The token goes in ``Authorization: Bearer`` (fine-grained and classic tokens, ap
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ import httpx2
 
 from reconciler.adapters.forges import base as model
 from reconciler.adapters.forges import transport
-from reconciler.errors import ForgeConflict, ForgeInvalid
+from reconciler.errors import ForgeAuthError, ForgeConflict, ForgeInvalid, ForgeNotFound
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 LIMITS = transport.RateLimitHeaders(remaining="x-ratelimit-remaining", reset="x-ratelimit-reset")
@@ -81,8 +84,14 @@ class GitHub:
         data = self.api.call("GET", f"{self._repo}/pulls/{number}")
         closed_by = None
         if data.get("state") == "closed" and not data.get("merged"):
-            issue = self.api.call("GET", f"{self._repo}/issues/{number}")
-            closed_by = _login(issue.get("closed_by"))
+            try:
+                issue = self.api.call("GET", f"{self._repo}/issues/{number}")
+                closed_by = _login(issue.get("closed_by"))
+            except (ForgeAuthError, ForgeNotFound):
+                # A token without "Issues: read" cannot say who closed it; the decline
+                # itself is still known, so that is no reason to fail the read.
+                log.info("github: cannot read who closed pull request #%d (the token "
+                         "lacks Issues: read)", number)
         return _pull(data, closed_by=closed_by)
 
     def open(self, *, title: str, body: str, head: str, base: str) -> model.PullRequest:

@@ -82,7 +82,7 @@ class TokenFile:
         except OSError as err:
             raise ForgeAuthError(
                 f"cannot read the forge token file {printable(str(self.path))}: "
-                f"{err.strerror or type(err).__name__}") from None
+                f"{err.strerror or type(err).__name__}") from err
         if not token:
             raise ForgeAuthError(f"the forge token file {printable(str(self.path))} is empty")
         return token
@@ -222,10 +222,10 @@ class Api:
                                             headers={name: value})
         except httpx2.TimeoutException as err:
             raise ForgeError(f"{self.kind} {method} {_path(url)}: timed out "
-                             f"({type(err).__name__})") from None
+                             f"({type(err).__name__})") from err
         except httpx2.HTTPError as err:
             raise ForgeError(f"{self.kind} {method} {_path(url)}: cannot reach "
-                             f"{self.base_url} ({type(err).__name__})") from None
+                             f"{self.base_url} ({type(err).__name__})") from err
         log.debug("%s %s %s: %s", self.kind, method, _path(url), response.status_code)
         if response.status_code < 400:
             return response

@@ -127,8 +127,10 @@ class GitLabStandIn(StandIn):
             "source_branch": pull.head, "target_branch": pull.base,
             "author": {"username": pull.author}, "labels": list(pull.labels),
             "merge_status": status, "detailed_merge_status": detailed,
+            # A fast-forward leaves merge_commit_sha empty; so does a squash on a
+            # fast-forward project, which reports the squash commit instead.
             "sha": head_sha, "merge_commit_sha": pull.merge_commit_sha
-            if pull.merge_commit_sha != head_sha else None,
+            if pull.merge_commit_sha not in (head_sha, pull.squash_commit_sha) else None,
             "squash_commit_sha": pull.squash_commit_sha,
             "closed_by": {"username": pull.closed_by} if pull.state == "closed" else None,
             "merge_user": {"username": pull.merged_by} if pull.merged_by else None,
@@ -211,6 +213,8 @@ class GitLabStandIn(StandIn):
             if refused.reason in ("conflict", "need_rebase"):
                 return Response(406, {"message": "Branch cannot be merged"})
             return Response(405, {"message": "405 Method Not Allowed"})
+        if method == "squash":
+            pull.squash_commit_sha = pull.merge_commit_sha
         return Response(200, self._json(repo, pull, read=True))
 
     def mr_pipelines(self, request: Request) -> Response:
