@@ -18,6 +18,7 @@ from reconciler.adapters.forges import base, gitea, github, gitlab
 from reconciler.errors import (
     ForgeAuthError,
     ForgeConflict,
+    ForgeError,
     ForgeNotFound,
     ForgeRateLimited,
     PermanentError,
@@ -270,6 +271,25 @@ def test_closed_unmerged_is_told_from_merged(env: Env) -> None:
     assert declined.state is base.PullState.CLOSED and declined.merge_commit_sha is None
     # Gitea's pull request has no closed_by; the others say who declined it.
     assert declined.closed_by == (None if env.kind == "gitea" else "alice")
+    env.stand_in.reopen_as(env.repo, pull.number, user="alice")
+    reopened = env.forge.find_open(head=HEAD, base="main")
+    assert reopened is not None and reopened.number == pull.number
+    assert reopened.state is base.PullState.OPEN
+
+
+def test_a_failing_or_absent_forge_is_transient(env: Env) -> None:
+    env.stand_in.fail_next(502)
+    with pytest.raises(ForgeError) as failed:
+        env.forge.find_open(head=HEAD, base="main")
+    assert failed.value.status == 502 and isinstance(failed.value, TransientError)
+    assert "Bad Gateway" in str(failed.value)
+    assert not isinstance(failed.value, (ForgeAuthError, ForgeConflict, ForgeRateLimited))
+    assert env.forge.find_open(head=HEAD, base="main") is None
+    closed = ADAPTERS[env.kind](repo=env.repo, token_file=env.token_file, timeout=5,
+                                api_url="http://127.0.0.1:9/api")
+    with pytest.raises(ForgeError, match="cannot reach"):
+        closed.get(number=1)
+    closed.api.close()
 
 
 def test_comment_label_and_close(env: Env) -> None:

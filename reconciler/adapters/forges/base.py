@@ -56,6 +56,7 @@ class PullRequest:
     ``number`` is what the forge shows people (GitHub/Gitea ``number``, GitLab ``iid``).
     ``merge_commit_sha`` is the commit the merge put on the base: the merge commit, the
     squash commit, or the last rebased commit; ``None`` until merged.
+    ``mergeable`` is ``False`` once the pull request is closed or merged.
     ``mergeable_detail`` is the forge's own word for why (GitHub ``mergeable_state``,
     GitLab ``detailed_merge_status``), for a status message; ``None`` where there is none.
     ``closed_by``/``merged_by`` are logins where the forge says who (GitHub answers

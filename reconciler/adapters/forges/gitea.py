@@ -162,7 +162,8 @@ def _pull(data: dict[str, Any]) -> model.PullRequest:
         state=state,
         merge_commit_sha=str(data["merge_commit_sha"])
         if merged and data.get("merge_commit_sha") else None,
-        mergeable=bool(data.get("mergeable")), mergeable_detail=None,
+        mergeable=bool(data.get("mergeable")) and state is model.PullState.OPEN,
+        mergeable_detail=None,
         labels=tuple(str(label["name"]) for label in data.get("labels") or []),
         author=_login(data.get("user")), closed_by=None,
         merged_by=_login(data.get("merged_by")))

@@ -167,7 +167,8 @@ def _pull(data: dict[str, Any], *, closed_by: str | None) -> model.PullRequest:
         head=str(data["head"]["ref"]), base=str(data["base"]["ref"]),
         head_sha=str(data["head"]["sha"]), state=state,
         merge_commit_sha=str(data["merge_commit_sha"]) if merged else None,
-        mergeable=None if mergeable is None else bool(mergeable),
+        mergeable=(None if mergeable is None else bool(mergeable))
+        if state is model.PullState.OPEN else False,
         mergeable_detail=data.get("mergeable_state"),
         labels=tuple(str(label["name"]) for label in data.get("labels") or []),
         author=_login(data.get("user")), closed_by=closed_by,

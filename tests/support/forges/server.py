@@ -5,7 +5,8 @@ its routes on 127.0.0.1 from a thread (stdlib ``http.server``), checks the token
 request (401 otherwise), answers 404 for a repository it does not hold, stamps its
 rate-limit headers on every response, and paginates listings with ``Link`` headers.
 The knobs a test turns are methods here (``exhaust``, ``throttle``, ``close_as``,
-``push_as``, ``set_check``, ``make_unmergeable``, ``require_checks``) and attributes of
+``push_as``, ``reopen_as``, ``set_check``, ``make_unmergeable``, ``require_checks``,
+``fail_next``) and attributes of
 ``model`` (``compute_reads``); the forge subclasses only say how each forge spells it.
 """
 
@@ -63,6 +64,7 @@ class StandIn:
         self.remaining = self.rate_limit
         self.reset_at = int(self.model.clock()) + 3600
         self.throttled: int | None = None
+        self.failures: list[int] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.routes: list[Route] = []
         self._server: ThreadingHTTPServer | None = None
@@ -87,6 +89,19 @@ class StandIn:
     def throttle(self, *, retry_after: int) -> None:
         """The next request hits a secondary limit that says ``Retry-After``."""
         self.throttled = retry_after
+
+    def fail_next(self, *statuses: int) -> None:
+        """The next requests answer these statuses (502, 503...) with an HTML page, as a
+        load balancer in front of the forge does."""
+        self.failures.extend(statuses)
+
+    def reopen_as(self, full_name: str, number: int, *, user: str) -> None:
+        """A person reopens a closed, unmerged pull request."""
+        with self.model.lock:
+            pull = self.pull(full_name, number)
+            assert pull.state == "closed", "only a closed, unmerged pull request reopens"
+            pull.state, pull.closed_by, pull.closed_at = "open", None, None
+            pull.updated_at = self.model.now()
 
     def close_as(self, full_name: str, number: int, *, user: str) -> None:
         """A person closes the pull request without merging it."""
@@ -149,6 +164,8 @@ class StandIn:
         self.requests.append((request.method, request.path, dict(request.query)))
         if not self.authorised(request.headers):
             return self.error(401, "Bad credentials")
+        if self.failures:
+            return Response(self.failures.pop(0), "<html><body>Bad Gateway</body></html>")
         if self.throttled is not None:
             wait, self.throttled = self.throttled, None
             return self.rate_limited(secondary=wait)
@@ -204,12 +221,15 @@ class StandIn:
                 request = Request(self.command, parts.path, query, self.headers,
                                   json.loads(raw) if raw else None)
                 response = stand_in.handle(request)
-                data = b"" if response.body is None else json.dumps(response.body).encode()
+                html = isinstance(response.body, str)
+                data = (b"" if response.body is None else response.body.encode() if html
+                        else json.dumps(response.body).encode())
                 self.send_response(response.status)
                 for key, value in {**stand_in.limit_headers(), **response.headers}.items():
                     self.send_header(key, value)
                 if data:
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Type", "text/html" if html
+                                     else "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
