@@ -271,6 +271,9 @@ def test_closed_unmerged_is_told_from_merged(env: Env) -> None:
     assert declined.state is base.PullState.CLOSED and declined.merge_commit_sha is None
     # Gitea's pull request has no closed_by; the others say who declined it.
     assert declined.closed_by == (None if env.kind == "gitea" else "alice")
+    with pytest.raises(ForgeConflict):
+        env.forge.merge(number=pull.number, head_sha=pull.head_sha, title="t", message="m",
+                        method=base.MergeMethod.MERGE)
     env.stand_in.reopen_as(env.repo, pull.number, user="alice")
     reopened = env.forge.find_open(head=HEAD, base="main")
     assert reopened is not None and reopened.number == pull.number

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from reconciler.adapters.forges import base, transport
-from reconciler.errors import ForgeAuthError, ForgeInvalid
+from reconciler.adapters import forges
+from reconciler.adapters.forges import base, gitea, github, gitlab, transport
+from reconciler.errors import ForgeAuthError, ForgeInvalid, InputError
 from tests.support import secretscan
 
 GITHUB = transport.RateLimitHeaders(remaining="x-ratelimit-remaining", reset="x-ratelimit-reset")
@@ -123,3 +124,22 @@ def test_a_next_link_to_another_host_is_not_followed(tmp_path: Path) -> None:
     with pytest.raises(transport.ForgeError, match="another host"):
         list(client.pages("/items"))
     assert hosts == ["gitlab.test"]
+
+
+@pytest.mark.parametrize(("kind", "cls", "url"), [
+    ("github", github.GitHub, "https://api.github.com"),
+    ("gitlab", gitlab.GitLab, "https://gitlab.com/api/v4"),
+    ("gitea", gitea.Gitea, "https://gitea.com/api/v1"),
+])
+def test_connect_picks_the_adapter_and_its_public_default(tmp_path: Path, kind: str,
+                                                          cls: type, url: str) -> None:
+    forge = forges.connect(kind, repo="team/config", token_file=tmp_path / "token")
+    assert isinstance(forge, cls) and forge.kind == kind
+    assert forge.api.base_url == url  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="OWNER/NAME"):
+        forges.connect(kind, repo="config", token_file=tmp_path / "token")
+
+
+def test_connect_refuses_an_unknown_forge(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="github, gitlab, gitea"):
+        forges.connect("bitbucket", repo="team/config", token_file=tmp_path / "token")

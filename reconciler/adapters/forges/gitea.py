@@ -38,7 +38,7 @@ import httpx2
 
 from reconciler.adapters.forges import base as model
 from reconciler.adapters.forges import transport
-from reconciler.errors import ForgeError
+from reconciler.errors import ForgeConflict, ForgeError
 
 DEFAULT_API_URL = "https://gitea.com/api/v1"
 LIMITS = transport.RateLimitHeaders(remaining=None, reset=None)
@@ -111,9 +111,12 @@ class Gitea:
 
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
+        # Gitea answers 404 to a merge of a pull request that was closed meanwhile
+        # (``ErrIsClosed``): a race with a person, not a wrong repository.
         self.api.call("POST", f"{self._repo}/pulls/{number}/merge", json={
             "Do": _DO[method], "MergeTitleField": title, "MergeMessageField": message,
-            "head_commit_id": head_sha, "delete_branch_after_merge": False})
+            "head_commit_id": head_sha, "delete_branch_after_merge": False},
+            statuses={404: ForgeConflict})
         merged = self.get(number=number)
         if merged.merge_commit_sha is None:
             raise ForgeError(f"gitea pull request #{number}: merged, but no "
