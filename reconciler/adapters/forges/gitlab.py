@@ -8,7 +8,9 @@ pull-request writer uses. Modelled on GitLab's API documentation:
   the source branch), update with ``title``/``description``/``state_event``/``add_labels``,
   get; ``detailed_merge_status`` is ``unchecked``/``checking``/``preparing`` while GitLab
   computes mergeability, ``mergeable`` once it can be merged, a reason word otherwise;
-  the older ``merge_status`` is the fallback). Merge: ``PUT .../merge`` with ``sha``
+  the older ``merge_status`` is the fallback; the order of the words is GitLab's
+  ``MergeRequests::Mergeability::DetailedMergeStatusService``: preparing, checking,
+  unchecked, then ``mergeable`` or the first failing check). Merge: ``PUT .../merge`` with ``sha``
   (409 when the source branch moved), ``squash``, ``merge_commit_message`` and
   ``squash_commit_message``; 405 when it cannot be merged now (draft, closed, pipeline
   pending or failed), 406 on conflicts (some versions answer 405 for that too,
@@ -45,7 +47,7 @@ DEFAULT_API_URL = "https://gitlab.com/api/v4"
 LIMITS = transport.RateLimitHeaders(remaining="ratelimit-remaining", reset="ratelimit-reset")
 
 _COMPUTING = frozenset({"unchecked", "checking", "preparing", "approvals_syncing",
-                        "cannot_be_merged_recheck"})
+                        "cannot_be_merged_recheck", "cannot_be_merged_rechecking"})
 _PIPELINE = {"success": model.Verdict.PASSED, "skipped": model.Verdict.PASSED,
              "failed": model.Verdict.FAILED, "canceled": model.Verdict.FAILED}
 _METHODS_FOR = {"merge": {model.MergeMethod.MERGE, model.MergeMethod.SQUASH},
