@@ -24,7 +24,7 @@ from reconciler.errors import (
     PermanentError,
     TransientError,
 )
-from tests.support import gitrepo, secretscan
+from tests.support import githttp, gitrepo, secretscan
 from tests.support.forges import STAND_INS
 from tests.support.forges.server import StandIn
 
@@ -369,6 +369,19 @@ def test_an_unknown_repository_is_not_found(env: Env) -> None:
     with pytest.raises(ForgeNotFound):
         other.find_open(head=HEAD, base="main")
     other.api.close()
+
+
+@pytest.mark.parametrize("kind", sorted(STAND_INS))
+def test_https_with_a_private_ca(tmp_path: Path, git_home: Path, kind: str) -> None:
+    tls = githttp.make_tls_files(tmp_path / "tls")
+    for env in make_env(kind, tmp_path, git_home, tls=tls):
+        assert env.stand_in.api_url.startswith("https://")
+        with pytest.raises(ForgeError, match="cannot reach"):
+            env.forge.find_open(head=HEAD, base="main")
+        trusting = ADAPTERS[kind](repo=env.repo, token_file=env.token_file, timeout=20,
+                                  api_url=env.stand_in.api_url, ca_bundle=tls.ca_cert)
+        assert trusting.find_open(head=HEAD, base="main") is None
+        trusting.api.close()
 
 
 def test_an_unreadable_token_file_is_an_auth_error(env: Env) -> None:

@@ -26,16 +26,20 @@ DEFAULT_API_URLS = {
 
 
 def connect(kind: str, *, repo: str, token_file: Path | str, api_url: str | None = None,
-            timeout: float = 30.0) -> base.Forge:
+            timeout: float = 30.0, ca_bundle: Path | None = None) -> base.Forge:
     """The adapter for ``kind`` (``github``, ``gitlab`` or ``gitea``; Forgejo is ``gitea``)
-    on ``repo`` (``owner/name``; a GitLab path may have subgroups)."""
+    on ``repo`` (``owner/name``; a GitLab path may have subgroups). ``ca_bundle`` adds a
+    PEM file of CAs to the system's trust store (a self-hosted forge on a private CA)."""
     if kind not in DEFAULT_API_URLS:
         raise InputError(f"unknown forge {kind!r}: expected one of {', '.join(KINDS)}")
     if "/" not in repo.strip("/"):
         raise InputError(f"forge repository {repo!r} is not OWNER/NAME")
     url = api_url or DEFAULT_API_URLS[kind]
     if kind == "github":
-        return github.GitHub(repo=repo, token_file=token_file, api_url=url, timeout=timeout)
+        return github.GitHub(repo=repo, token_file=token_file, api_url=url, timeout=timeout,
+                             ca_bundle=ca_bundle)
     if kind == "gitlab":
-        return gitlab.GitLab(repo=repo, token_file=token_file, api_url=url, timeout=timeout)
-    return gitea.Gitea(repo=repo, token_file=token_file, api_url=url, timeout=timeout)
+        return gitlab.GitLab(repo=repo, token_file=token_file, api_url=url, timeout=timeout,
+                             ca_bundle=ca_bundle)
+    return gitea.Gitea(repo=repo, token_file=token_file, api_url=url, timeout=timeout,
+                             ca_bundle=ca_bundle)

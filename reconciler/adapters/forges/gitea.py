@@ -60,13 +60,14 @@ class Gitea:
 
     def __init__(self, *, repo: str, token_file: Path | str, api_url: str = DEFAULT_API_URL,
                  timeout: float = 30.0, transport_: httpx2.BaseTransport | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 ca_bundle: Path | None = None) -> None:
         self.owner, _, self.name = repo.partition("/")
         self._repo = f"/repos/{self.owner}/{self.name}"
         self.api = transport.Api(
             kind=self.kind, base_url=api_url, token_file=transport.TokenFile(token_file),
             auth_header=lambda token: ("Authorization", f"token {token}"), limits=LIMITS,
-            timeout=timeout, transport=transport_, clock=clock)
+            timeout=timeout, transport=transport_, clock=clock, ca_bundle=ca_bundle)
 
     def __repr__(self) -> str:
         return f"Gitea(repo='{self.owner}/{self.name}', api={self.api!r})"

@@ -54,7 +54,8 @@ class GitHub:
 
     def __init__(self, *, repo: str, token_file: Path | str, api_url: str = DEFAULT_API_URL,
                  timeout: float = 30.0, transport_: httpx2.BaseTransport | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 ca_bundle: Path | None = None) -> None:
         self.owner, _, self.name = repo.partition("/")
         self._repo = f"/repos/{self.owner}/{self.name}"
         self.api = transport.Api(
@@ -62,7 +63,7 @@ class GitHub:
             auth_header=lambda token: ("Authorization", f"Bearer {token}"), limits=LIMITS,
             headers={"Accept": "application/vnd.github+json",
                      "X-GitHub-Api-Version": "2022-11-28"},
-            timeout=timeout, transport=transport_, clock=clock)
+            timeout=timeout, transport=transport_, clock=clock, ca_bundle=ca_bundle)
 
     def __repr__(self) -> str:
         return f"GitHub(repo='{self.owner}/{self.name}', api={self.api!r})"

@@ -62,14 +62,15 @@ class GitLab:
 
     def __init__(self, *, repo: str, token_file: Path | str, api_url: str = DEFAULT_API_URL,
                  timeout: float = 30.0, transport_: httpx2.BaseTransport | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 ca_bundle: Path | None = None) -> None:
         self.repo = repo
         self._project = f"/projects/{quote(repo, safe='')}"
         self._merge_method: str | None = None
         self.api = transport.Api(
             kind=self.kind, base_url=api_url, token_file=transport.TokenFile(token_file),
             auth_header=lambda token: ("PRIVATE-TOKEN", token), limits=LIMITS,
-            timeout=timeout, transport=transport_, clock=clock)
+            timeout=timeout, transport=transport_, clock=clock, ca_bundle=ca_bundle)
 
     def __repr__(self) -> str:
         return f"GitLab(repo={self.repo!r}, api={self.api!r})"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -148,6 +149,7 @@ class Api:
         timeout: float = 30.0,
         clock: Callable[[], float] | None = None,
         transport: httpx2.BaseTransport | None = None,
+        ca_bundle: Path | None = None,
     ) -> None:
         self.kind = kind
         self.base_url = base_url.rstrip("/")
@@ -160,7 +162,8 @@ class Api:
             base_url=self.base_url + "/",
             headers={"User-Agent": "reconciler", "Accept": "application/json",
                      **(headers or {})},
-            timeout=timeout, transport=transport, follow_redirects=False)
+            timeout=timeout, transport=transport, follow_redirects=False,
+            verify=_tls(ca_bundle))
 
     def __repr__(self) -> str:
         return f"Api(kind={self.kind!r}, base_url={self.base_url!r}, token={self._token!r})"
@@ -247,6 +250,20 @@ class Api:
         if issubclass(cls, ForgeError):
             raise cls(message, status=status)
         raise cls(message)
+
+
+def _tls(ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """The system's trust store (``SSL_CERT_FILE`` honoured), plus ``ca_bundle`` for a
+    self-hosted forge behind a private CA, as the git side's ``--ca-bundle`` adds it."""
+    if ca_bundle is None:
+        return True
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError) as err:
+        raise ForgeError(f"cannot load the CA bundle {printable(str(ca_bundle))}: "
+                         f"{type(err).__name__}") from err
+    return context
 
 
 def _path(url: str) -> str:

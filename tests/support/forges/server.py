@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from tests.support.forges.model import Model, Pull, Repo
+from tests.support.githttp import TLSFiles
 from tests.support.gitrepo import BareRepo
 
 
@@ -57,10 +59,12 @@ class StandIn:
     rate_limit: ClassVar[int] = 5000
 
     def __init__(self, *, token: str, compute_reads: int = 1,
-                 clock: Callable[[], float] | None = None, page_size: int = 30) -> None:
+                 clock: Callable[[], float] | None = None, page_size: int = 30,
+                 tls: TLSFiles | None = None) -> None:
         self.model = Model(token=token, compute_reads=compute_reads,
                            **({"clock": clock} if clock else {}))
         self.page_size = page_size
+        self.tls = tls
         self.remaining = self.rate_limit
         self.reset_at = int(self.model.clock()) + 3600
         self.throttled: int | None = None
@@ -150,7 +154,7 @@ class StandIn:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     @property
     def api_url(self) -> str:
@@ -241,6 +245,10 @@ class StandIn:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls.server_cert, self.tls.server_key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         try:
