@@ -3,108 +3,27 @@
 Each test runs once per forge (GitHub, GitLab, Gitea) through ``reconciler.adapters.forges``
 over real HTTP to the stand-ins in tests/support/forges/, whose merges are made by git
 in a real bare repository; the resulting branch is read back with the ``git`` CLI.
+Refusals, limits and transport are in test_forges_errors.py.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from reconciler.adapters.forges import base, gitea, github, gitlab
-from reconciler.errors import (
-    ForgeAuthError,
-    ForgeConflict,
-    ForgeError,
-    ForgeNotFound,
-    ForgeRateLimited,
-    PermanentError,
-    TransientError,
-)
-from tests.support import githttp, gitrepo, secretscan
+from reconciler.adapters.forges import base
+from reconciler.errors import ForgeConflict, PermanentError
+from tests.support import gitrepo
 from tests.support.forges import STAND_INS
-from tests.support.forges.server import StandIn
-
-ADAPTERS = {"github": github.GitHub, "gitlab": gitlab.GitLab, "gitea": gitea.Gitea}
-REPOS = {"github": "team/config", "gitlab": "team/platform/config", "gitea": "team/config"}
-FIRST_READ = {"github": None, "gitlab": None, "gitea": False}
-"""``mergeable`` on the first read after a push: Gitea says false while it checks."""
-HEAD = "reconciler/production/apps/podinfo"
-APPS = "clusters/production/apps.yaml"
-FILES = {APPS: "podinfo: 6.4.0\n", "README.md": "the config repository\n"}
-RELEASE = ("podinfo: 6.4.0 -> 6.5.0\n\nRollout: apps/podinfo\nRelease: 6.5.0\n"
-           "Previous-Release: 6.4.0\nAction: release\nEnvironment: production\n")
-NOW = 1_800_000_000.0
-
-
-@dataclass
-class Env:
-    kind: str
-    stand_in: StandIn
-    forge: base.Forge
-    bare: gitrepo.BareRepo
-    repo: str
-    token_file: Path
-    token: str
-
-    def branch(self, name: str, *commits: tuple[dict[str, str], str]) -> str:
-        """A branch from main's tip with ``commits``, pushed straight into the bare repo."""
-        self.bare.git("branch", name, "refs/heads/main")
-        for files, message in commits:
-            self.bare.commit(files, message, branch=name)
-        return self.bare.head(name)
-
-    def release_branch(self) -> str:
-        return self.branch(HEAD, ({APPS: "podinfo: 6.5.0\n"}, RELEASE))
-
-    def opened(self) -> base.PullRequest:
-        self.release_branch()
-        return self.forge.open(title="podinfo: 6.4.0 -> 6.5.0", body="release",
-                               head=HEAD, base="main")
-
-    def known(self, number: int) -> base.PullRequest:
-        """Read until the forge has computed mergeability (the stand-in says when)."""
-        self.forge.get(number=number)
-        for _ in range(10):
-            if self.stand_in.pull(self.repo, number).reads_left == 0:
-                return self.forge.get(number=number)
-            self.forge.get(number=number)
-        raise AssertionError("mergeability never became known")
-
-    def green(self, sha: str) -> None:
-        """The forge's CI reports success on ``sha`` (each forge's own kind of check)."""
-        if self.kind == "gitlab":
-            self.stand_in.set_check(self.repo, sha=sha, name="pipeline", kind="pipeline",
-                                    state="success")
-        else:
-            self.stand_in.set_check(self.repo, sha=sha, name="ci/build", state="success")
-
-
-def make_env(kind: str, tmp_path: Path, git_home: Path, **options: object) -> Iterator[Env]:
-    token = secretscan.generate(f"{kind} forge token")
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    token_file = tmp_path / f"{kind}-token"
-    token_file.write_text(token + "\n")
-    bare = gitrepo.make_bare_repo(tmp_path / "srv" / f"{kind}.git", FILES, home=git_home)
-    stand_in = STAND_INS[kind](token=token, **options)  # type: ignore[arg-type]
-    stand_in.add_repo(REPOS[kind], bare)
-    clock = options.get("clock")
-    with stand_in.serving():
-        forge = ADAPTERS[kind](repo=REPOS[kind], token_file=token_file,
-                               api_url=stand_in.api_url, timeout=20,
-                               clock=clock)  # type: ignore[arg-type]
-        try:
-            yield Env(kind, stand_in, forge, bare, REPOS[kind], token_file, token)
-        finally:
-            forge.api.close()
+from tests.support.forges.harness import APPS, FIRST_READ, HEAD, RELEASE, Env, running
 
 
 @pytest.fixture(params=sorted(STAND_INS))
 def env(request: pytest.FixtureRequest, tmp_path: Path, git_home: Path) -> Iterator[Env]:
-    yield from make_env(request.param, tmp_path, git_home)
+    with running(request.param, tmp_path, git_home) as env:
+        yield env
 
 
 def test_open_find_update_and_read_back(env: Env) -> None:
@@ -280,21 +199,6 @@ def test_closed_unmerged_is_told_from_merged(env: Env) -> None:
     assert reopened.state is base.PullState.OPEN
 
 
-def test_a_failing_or_absent_forge_is_transient(env: Env) -> None:
-    env.stand_in.fail_next(502)
-    with pytest.raises(ForgeError) as failed:
-        env.forge.find_open(head=HEAD, base="main")
-    assert failed.value.status == 502 and isinstance(failed.value, TransientError)
-    assert "Bad Gateway" in str(failed.value)
-    assert not isinstance(failed.value, (ForgeAuthError, ForgeConflict, ForgeRateLimited))
-    assert env.forge.find_open(head=HEAD, base="main") is None
-    closed = ADAPTERS[env.kind](repo=env.repo, token_file=env.token_file, timeout=5,
-                                api_url="http://127.0.0.1:9/api")
-    with pytest.raises(ForgeError, match="cannot reach"):
-        closed.get(number=1)
-    closed.api.close()
-
-
 def test_comment_label_and_close(env: Env) -> None:
     pull = env.opened()
     env.forge.comment(number=pull.number, body="a person pushed; leaving this alone")
@@ -305,86 +209,3 @@ def test_comment_label_and_close(env: Env) -> None:
     assert held.comments == ["a person pushed; leaving this alone"]
     closed = env.forge.close(number=pull.number)
     assert closed.state is base.PullState.CLOSED
-
-
-def test_listings_are_followed_across_pages(tmp_path: Path, git_home: Path) -> None:
-    for name in sorted(STAND_INS):
-        for env in make_env(name, tmp_path / name, git_home, page_size=2):
-            for index in range(5):
-                env.branch(f"reconciler/production/apps/app{index}",
-                           ({APPS: f"app{index}: 1.0.{index}\n"}, f"app{index}"))
-                env.forge.open(title=f"app{index}", body="", base="main",
-                               head=f"reconciler/production/apps/app{index}")
-            # The oldest sorts last: it is on the third page of two.
-            found = env.forge.find_open(head="reconciler/production/apps/app0", base="main")
-            assert found is not None and found.title == "app0"
-            if name == "gitea":
-                pages = [query.get("page") for method, path, query in env.stand_in.requests
-                         if method == "GET" and path.endswith("/pulls")]
-                assert "3" in pages, pages
-            if name == "github":
-                # Check runs come as {total_count, check_runs} objects, page by page too.
-                for index in range(5):
-                    env.stand_in.set_check(env.repo, sha=found.head_sha, name=f"job{index}",
-                                           kind="check-run", state="completed",
-                                           conclusion="success")
-                checks = env.forge.checks(number=found.number, sha=found.head_sha,
-                                          required=["job4"])
-                assert len(checks.items) == 5 and checks.verdict is base.Verdict.PASSED
-
-
-@pytest.mark.parametrize("kind", sorted(STAND_INS))
-def test_rate_limits_surface_with_the_wait(tmp_path: Path, git_home: Path, kind: str) -> None:
-    for env in make_env(kind, tmp_path, git_home, clock=lambda: NOW):
-        env.stand_in.exhaust(reset_in=120)
-        with pytest.raises(ForgeRateLimited) as limited:
-            env.forge.find_open(head=HEAD, base="main")
-        assert limited.value.retry_after == 120
-        assert isinstance(limited.value, TransientError)
-        env.stand_in.remaining = 100
-        env.stand_in.throttle(retry_after=7)
-        with pytest.raises(ForgeRateLimited) as throttled:
-            env.forge.find_open(head=HEAD, base="main")
-        assert throttled.value.retry_after == 7
-        assert env.forge.find_open(head=HEAD, base="main") is None
-
-
-def test_a_refused_token_and_a_rotated_one(env: Env, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    wrong = secretscan.generate(f"{env.kind} wrong forge token")
-    env.token_file.write_text(wrong)
-    with pytest.raises(ForgeAuthError) as refused:
-        env.forge.find_open(head=HEAD, base="main")
-    assert refused.value.status == 401
-    env.token_file.write_text(env.token)
-    assert env.forge.find_open(head=HEAD, base="main") is None
-    for text in (str(refused.value), repr(refused.value), repr(env.forge), caplog.text):
-        assert wrong not in text and env.token not in text
-    assert "401" in str(refused.value)
-
-
-def test_an_unknown_repository_is_not_found(env: Env) -> None:
-    other = ADAPTERS[env.kind](repo="team/nothing-here", token_file=env.token_file,
-                               api_url=env.stand_in.api_url, timeout=20)
-    with pytest.raises(ForgeNotFound):
-        other.find_open(head=HEAD, base="main")
-    other.api.close()
-
-
-@pytest.mark.parametrize("kind", sorted(STAND_INS))
-def test_https_with_a_private_ca(tmp_path: Path, git_home: Path, kind: str) -> None:
-    tls = githttp.make_tls_files(tmp_path / "tls")
-    for env in make_env(kind, tmp_path, git_home, tls=tls):
-        assert env.stand_in.api_url.startswith("https://")
-        with pytest.raises(ForgeError, match="cannot reach"):
-            env.forge.find_open(head=HEAD, base="main")
-        trusting = ADAPTERS[kind](repo=env.repo, token_file=env.token_file, timeout=20,
-                                  api_url=env.stand_in.api_url, ca_bundle=tls.ca_cert)
-        assert trusting.find_open(head=HEAD, base="main") is None
-        trusting.api.close()
-
-
-def test_an_unreadable_token_file_is_an_auth_error(env: Env) -> None:
-    env.token_file.unlink()
-    with pytest.raises(ForgeAuthError, match="token file"):
-        env.forge.get(number=1)
