@@ -209,3 +209,13 @@ def test_comment_label_and_close(env: Env) -> None:
     assert held.comments == ["a person pushed; leaving this alone"]
     closed = env.forge.close(number=pull.number)
     assert closed.state is base.PullState.CLOSED
+
+
+def test_a_person_squash_merging_it_is_seen_as_merged(env: Env) -> None:
+    pull = env.opened()
+    tip = env.stand_in.merge_as(env.repo, pull.number, user="alice", method="squash")
+    assert env.bare.head("main") == tip
+    merged = env.forge.find_last_closed(head=HEAD, base="main")
+    assert merged is not None and merged.state is base.PullState.MERGED
+    assert (merged.merge_commit_sha, merged.merged_by) == (tip, "alice")
+    assert merged.closed_by is None

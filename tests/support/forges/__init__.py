@@ -4,7 +4,7 @@
 ``StandIn.serving()`` and holds real bare repositories (``add_repo``). ``model`` is the
 pull-request model they share (git-backed merges), ``server`` the HTTP plumbing and the
 knobs; ``github``, ``gitlab`` and ``gitea`` the forge-specific routes and shapes, each
-citing what it models.
+citing what it models; ``harness`` a stand-in plus its adapter for a test.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ its routes on 127.0.0.1 from a thread (stdlib ``http.server``), checks the token
 request (401 otherwise), answers 404 for a repository it does not hold, stamps its
 rate-limit headers on every response, and paginates listings with ``Link`` headers.
 The knobs a test turns are methods here (``exhaust``, ``throttle``, ``close_as``,
-``push_as``, ``reopen_as``, ``set_check``, ``make_unmergeable``, ``require_checks``,
+``push_as``, ``merge_as``, ``reopen_as``, ``set_check``, ``make_unmergeable``, ``require_checks``,
 ``fail_next``) and attributes of
 ``model`` (``compute_reads``); the forge subclasses only say how each forge spells it.
 """
@@ -98,6 +98,17 @@ class StandIn:
         """The next requests answer these statuses (502, 503...) with an HTML page, as a
         load balancer in front of the forge does."""
         self.failures.extend(statuses)
+
+    def merge_as(self, full_name: str, number: int, *, user: str, method: str = "merge",
+                 message: str | None = None) -> str:
+        """A person presses the merge button (``merge``, ``squash``, ``rebase``, ``ff``),
+        with the forge's default message unless ``message``; returns the new base tip."""
+        with self.model.lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls[number]
+            return self.model.merge(
+                repo, pull, head_sha=None, method=method, refuse_while_computing=False,
+                message=message or f"Merge pull request #{number} from {pull.head}", by=user)
 
     def reopen_as(self, full_name: str, number: int, *, user: str) -> None:
         """A person reopens a closed, unmerged pull request."""
