@@ -49,7 +49,8 @@ def test_mergeable_is_unknown_while_computing_and_again_after_a_push(env: Env) -
     pull = env.opened()
     assert env.forge.get(number=pull.number).mergeable is FIRST_READ[env.kind]
     assert env.forge.get(number=pull.number).mergeable is True
-    pushed = env.stand_in.push_as(env.repo, HEAD, {"notes.txt": "by hand\n"}, "a person's fix")
+    pushed = env.stand_in.push_as(env.repo, branch=HEAD, files={"notes.txt": "by hand\n"},
+                                  message="a person's fix")
     computing = env.forge.get(number=pull.number)
     assert computing.head_sha == pushed
     assert computing.mergeable is FIRST_READ[env.kind]
@@ -155,7 +156,8 @@ def test_merge_shapes_on_the_base_branch(env: Env, method: base.MergeMethod) -> 
 def test_merge_refused_when_the_head_moved(env: Env) -> None:
     pull = env.opened()
     env.known(pull.number)
-    env.stand_in.push_as(env.repo, HEAD, {"notes.txt": "by hand\n"}, "a person's commit")
+    env.stand_in.push_as(env.repo, branch=HEAD, files={"notes.txt": "by hand\n"},
+                         message="a person's commit")
     env.known(pull.number)
     before = env.bare.head("main")
     with pytest.raises(ForgeConflict) as refused:

@@ -124,7 +124,7 @@ class StandIn:
             repo = self.repo(full_name)
             self.model.close(repo, repo.pulls[number], by=user)
 
-    def push_as(self, full_name: str, branch: str, files: Mapping[str, str],
+    def push_as(self, full_name: str, *, branch: str, files: Mapping[str, str],
                 message: str) -> str:
         """A person pushes a commit on ``branch`` (straight into the bare repository)."""
         with self.model.lock:
