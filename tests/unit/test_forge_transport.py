@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.adapters import forges
 from reconciler.adapters.forges import base, gitea, github, gitlab, transport
-from reconciler.errors import ForgeAuthError, ForgeInvalid, InputError
+from reconciler.errors import ForgeAuthError, ForgeError, ForgeInvalid, ForgeNotFound, InputError
 from tests.support import secretscan
 
 GITHUB = transport.RateLimitHeaders(remaining="x-ratelimit-remaining", reset="x-ratelimit-reset")
@@ -143,3 +143,22 @@ def test_connect_picks_the_adapter_and_its_public_default(tmp_path: Path, kind: 
 def test_connect_refuses_an_unknown_forge(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="github, gitlab, gitea"):
         forges.connect("bitbucket", repo="team/config", token_file=tmp_path / "token")
+
+
+def test_an_answer_of_another_shape_or_a_redirect_is_translated(tmp_path: Path) -> None:
+    token = secretscan.generate("shape forge token")
+    (tmp_path / "token").write_text(token)
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/pulls/1"):
+            return httpx2.Response(200, json={"unexpected": True})
+        return httpx2.Response(301, json={"message": "Moved Permanently"}, headers={
+            "Location": "https://api.github.test/repositories/42/pulls/2"})
+
+    forge = github.GitHub(repo="team/config", token_file=tmp_path / "token",
+                          api_url="https://api.github.test",
+                          transport_=httpx2.MockTransport(answer))
+    with pytest.raises(ForgeError, match="unexpected answer"):
+        forge.get(number=1)
+    with pytest.raises(ForgeNotFound, match=r"moved to https://api\.github\.test/repositories"):
+        forge.get(number=2)

@@ -72,11 +72,13 @@ class Gitea:
     def __repr__(self) -> str:
         return f"Gitea(repo='{self.owner}/{self.name}', api={self.api!r})"
 
+    @transport.parsed
     def find_open(self, *, head: str, base: str) -> model.PullRequest | None:
         for item in self._list(head=head, base_branch=base, state="open"):
             return _pull(item)
         return None
 
+    @transport.parsed
     def find_last_closed(self, *, head: str, base: str) -> model.PullRequest | None:
         closed = self._list(head=head, base_branch=base, state="closed")
         if not closed:
@@ -85,19 +87,23 @@ class Gitea:
             str(item.get("closed_at") or item.get("merged_at") or ""), int(item["number"])))
         return _pull(latest)
 
+    @transport.parsed
     def get(self, *, number: int) -> model.PullRequest:
         return _pull(self.api.call("GET", f"{self._repo}/pulls/{number}"))
 
+    @transport.parsed
     def open(self, *, title: str, body: str, head: str, base: str) -> model.PullRequest:
         return _pull(self.api.call("POST", f"{self._repo}/pulls", json={
             "title": title, "body": body, "head": head, "base": base}))
 
+    @transport.parsed
     def update(self, *, number: int, title: str | None = None,
                body: str | None = None) -> model.PullRequest:
         changes = {key: value for key, value in (("title", title), ("body", body))
                    if value is not None}
         return _pull(self.api.call("PATCH", f"{self._repo}/pulls/{number}", json=changes))
 
+    @transport.parsed
     def checks(self, *, number: int, sha: str,
                required: Collection[str] = ()) -> model.Checks:
         combined = self.api.call("GET", f"{self._repo}/commits/{sha}/status",
@@ -110,6 +116,7 @@ class Gitea:
                                      detail=word))
         return model.summarise(sha, items, required)
 
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         # Gitea answers 404 to a merge of a pull request that was closed meanwhile
@@ -124,9 +131,11 @@ class Gitea:
                                        "merge_commit_sha in the answer")
         return model.Merged(sha=merged.merge_commit_sha, method=method)
 
+    @transport.parsed
     def comment(self, *, number: int, body: str) -> None:
         self.api.call("POST", f"{self._repo}/issues/{number}/comments", json={"body": body})
 
+    @transport.parsed
     def add_label(self, *, number: int, label: str) -> None:
         found = [item for item in self.api.pages(f"{self._repo}/labels", params={"limit": 50})
                  if item.get("name") == label]
@@ -139,6 +148,7 @@ class Gitea:
         self.api.call("POST", f"{self._repo}/issues/{number}/labels",
                       json={"labels": [label_id]})
 
+    @transport.parsed
     def close(self, *, number: int) -> model.PullRequest:
         return _pull(self.api.call("PATCH", f"{self._repo}/pulls/{number}",
                                    json={"state": "closed"}))

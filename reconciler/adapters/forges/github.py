@@ -33,7 +33,13 @@ import httpx2
 
 from reconciler.adapters.forges import base as model
 from reconciler.adapters.forges import transport
-from reconciler.errors import ForgeAuthError, ForgeConflict, ForgeInvalid, ForgeNotFound
+from reconciler.errors import (
+    ForgeAuthError,
+    ForgeConflict,
+    ForgeError,
+    ForgeInvalid,
+    ForgeNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +74,13 @@ class GitHub:
     def __repr__(self) -> str:
         return f"GitHub(repo='{self.owner}/{self.name}', api={self.api!r})"
 
+    @transport.parsed
     def find_open(self, *, head: str, base: str) -> model.PullRequest | None:
         for item in self._list(head=head, base_branch=base, state="open"):
             return self.get(number=int(item["number"]))
         return None
 
+    @transport.parsed
     def find_last_closed(self, *, head: str, base: str) -> model.PullRequest | None:
         closed = [item for item in self._list(head=head, base_branch=base, state="closed")
                   if item.get("closed_at")]
@@ -81,6 +89,7 @@ class GitHub:
         latest = max(closed, key=lambda item: (str(item["closed_at"]), int(item["number"])))
         return self.get(number=int(latest["number"]))
 
+    @transport.parsed
     def get(self, *, number: int) -> model.PullRequest:
         data = self.api.call("GET", f"{self._repo}/pulls/{number}")
         closed_by = None
@@ -95,6 +104,7 @@ class GitHub:
                          "lacks Issues: read)", number)
         return _pull(data, closed_by=closed_by)
 
+    @transport.parsed
     def open(self, *, title: str, body: str, head: str, base: str) -> model.PullRequest:
         try:
             data = self.api.call("POST", f"{self._repo}/pulls",
@@ -107,6 +117,7 @@ class GitHub:
             raise
         return _pull(data, closed_by=None)
 
+    @transport.parsed
     def update(self, *, number: int, title: str | None = None,
                body: str | None = None) -> model.PullRequest:
         changes = {key: value for key, value in (("title", title), ("body", body))
@@ -114,6 +125,7 @@ class GitHub:
         return _pull(self.api.call("PATCH", f"{self._repo}/pulls/{number}", json=changes),
                      closed_by=None)
 
+    @transport.parsed
     def checks(self, *, number: int, sha: str,
                required: Collection[str] = ()) -> model.Checks:
         items: list[model.Check] = []
@@ -129,19 +141,25 @@ class GitHub:
             items.append(_check_run(run))
         return model.summarise(sha, items, required)
 
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         data = self.api.call("PUT", f"{self._repo}/pulls/{number}/merge",
                              json={"commit_title": title, "commit_message": message,
                                    "sha": head_sha, "merge_method": method.value})
+        if not isinstance(data, dict) or not data.get("sha"):
+            raise ForgeError(f"github merged pull request #{number} but named no commit")
         return model.Merged(sha=str(data["sha"]), method=method)
 
+    @transport.parsed
     def comment(self, *, number: int, body: str) -> None:
         self.api.call("POST", f"{self._repo}/issues/{number}/comments", json={"body": body})
 
+    @transport.parsed
     def add_label(self, *, number: int, label: str) -> None:
         self.api.call("POST", f"{self._repo}/issues/{number}/labels", json={"labels": [label]})
 
+    @transport.parsed
     def close(self, *, number: int) -> model.PullRequest:
         self.api.call("PATCH", f"{self._repo}/pulls/{number}", json={"state": "closed"})
         return self.get(number=number)

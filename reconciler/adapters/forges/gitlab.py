@@ -75,11 +75,13 @@ class GitLab:
     def __repr__(self) -> str:
         return f"GitLab(repo={self.repo!r}, api={self.api!r})"
 
+    @transport.parsed
     def find_open(self, *, head: str, base: str) -> model.PullRequest | None:
         for item in self._list(head=head, target=base, state="opened"):
             return self.get(number=int(item["iid"]))
         return None
 
+    @transport.parsed
     def find_last_closed(self, *, head: str, base: str) -> model.PullRequest | None:
         ended = [item for item in self._list(head=head, target=base, state="all")
                  if item.get("state") in ("closed", "merged")]
@@ -90,14 +92,17 @@ class GitLab:
             int(item["iid"])))
         return self.get(number=int(latest["iid"]))
 
+    @transport.parsed
     def get(self, *, number: int) -> model.PullRequest:
         return _pull(self.api.call("GET", f"{self._project}/merge_requests/{number}"))
 
+    @transport.parsed
     def open(self, *, title: str, body: str, head: str, base: str) -> model.PullRequest:
         return _pull(self.api.call("POST", f"{self._project}/merge_requests", json={
             "source_branch": head, "target_branch": base, "title": title,
             "description": body}))
 
+    @transport.parsed
     def update(self, *, number: int, title: str | None = None,
                body: str | None = None) -> model.PullRequest:
         changes = {key: value for key, value in (("title", title), ("description", body))
@@ -105,6 +110,7 @@ class GitLab:
         return _pull(self.api.call("PUT", f"{self._project}/merge_requests/{number}",
                                    json=changes))
 
+    @transport.parsed
     def checks(self, *, number: int, sha: str,
                required: Collection[str] = ()) -> model.Checks:
         pipelines = list(self.api.pages(f"{self._project}/merge_requests/{number}/pipelines",
@@ -122,6 +128,7 @@ class GitLab:
                                      verdict=model.Verdict.PENDING))
         return model.summarise(sha, items, required)
 
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         project_method = self._project_merge_method()
@@ -143,14 +150,17 @@ class GitLab:
                                 f"{data.get('state')!s}, not merged")
         return model.Merged(sha=pull.merge_commit_sha, method=method)
 
+    @transport.parsed
     def comment(self, *, number: int, body: str) -> None:
         self.api.call("POST", f"{self._project}/merge_requests/{number}/notes",
                       json={"body": body})
 
+    @transport.parsed
     def add_label(self, *, number: int, label: str) -> None:
         self.api.call("PUT", f"{self._project}/merge_requests/{number}",
                       json={"add_labels": label})
 
+    @transport.parsed
     def close(self, *, number: int) -> model.PullRequest:
         return _pull(self.api.call("PUT", f"{self._project}/merge_requests/{number}",
                                    json={"state_event": "close"}))

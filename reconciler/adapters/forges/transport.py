@@ -23,6 +23,7 @@ Rules kept here so that every forge follows them:
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import os
 import ssl
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx2
 
@@ -46,6 +47,8 @@ from reconciler.errors import (
 )
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MAX_PAGES = 50
 """Pages read from one listing; past that the listing is treated as broken."""
@@ -230,6 +233,13 @@ class Api:
             raise ForgeError(f"{self.kind} {method} {_path(url)}: cannot reach "
                              f"{self.base_url} ({type(err).__name__})") from err
         log.debug("%s %s %s: %s", self.kind, method, _path(url), response.status_code)
+        if response.is_redirect:
+            # Not followed: GitLab's PRIVATE-TOKEN would go along to wherever it points.
+            # GitHub answers 301 for a renamed repository; the setting should follow it.
+            raise ForgeNotFound(printable(
+                f"{self.kind} {method} {_path(url)}: {response.status_code}, moved to "
+                f"{response.headers.get('location', '?')}: update the forge repository "
+                "or API URL"))
         if response.status_code < 400:
             return response
         self._fail(method, url, response, token=token, statuses=statuses or {})
@@ -264,6 +274,23 @@ def _tls(ca_bundle: Path | None) -> ssl.SSLContext | bool:
         raise ForgeError(f"cannot load the CA bundle {printable(str(ca_bundle))}: "
                          f"{type(err).__name__}") from err
     return context
+
+
+def parsed(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` (an adapter's method, reading a forge's JSON) with a missing or
+    mistyped field raised as ``ForgeError`` instead of ``KeyError``/``TypeError``: an
+    answer of another shape comes from a proxy, an API version we do not know, or an API
+    URL that points at something else. Every public adapter method wears it."""
+
+    @functools.wraps(function)
+    def reading(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ForgeError(f"unexpected answer from the forge: {type(err).__name__} "
+                             f"{printable(str(err))[:100]}") from err
+
+    return reading
 
 
 def _path(url: str) -> str:
