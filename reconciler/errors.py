@@ -167,8 +167,9 @@ class ConflictError(TransientError):
 
 
 class ForgeNotFound(PermanentError):
-    """The forge answered 404: the repository, the pull request or the API URL is wrong
-    (GitHub also answers 404 for a private repository the token cannot see)."""
+    """The forge answered 404, or a redirect (the repository was renamed or moved): the
+    repository, the pull request or the API URL is wrong (GitHub also answers 404 for a
+    private repository the token cannot see)."""
 
 
 class ForgeInvalid(PermanentError):
