@@ -17,7 +17,9 @@ a ``TransientError`` is retried with backoff.
     │   ├── InvalidSelector             a LabelSelector (dict or string) that does not parse
     │   ├── ClusterConfigError          no kubeconfig and no in-cluster configuration
     │   ├── ClusterForbidden            the API server said 401/403 (names verb and resource)
-    │   └── ClusterInvalid              the API server said 400/422 to what we sent
+    │   ├── ClusterInvalid              the API server said 400/422 to what we sent
+    │   ├── ForgeNotFound               404: repository, pull request or API URL wrong
+    │   └── ForgeInvalid                the forge said 400/422 to what we sent
     └── TransientError                  retry with backoff; CLI exit 1
         ├── GitError                    anything git-side that may clear on its own
         │   ├── RemoteUnreachable       DNS, connection refused, TLS failure
@@ -27,7 +29,16 @@ a ``TransientError`` is retried with backoff.
         │   └── RevertConflict          git revert does not apply cleanly
         ├── ClusterError                API server unreachable, timeouts, 429, 5xx
         │   └── ClusterNotFound         404 on a write, or the resource type is not served
-        └── ConflictError               409: the object changed since we read it
+        ├── ConflictError               409: the object changed since we read it
+        └── ForgeError                  forge API unreachable, timeouts, 5xx, an unreadable answer
+            ├── ForgeAuthError          401/403: token refused or short of a scope
+            ├── ForgeRateLimited        rate limit hit; ``retry_after`` says how long to wait
+            └── ForgeConflict           merge refused (405/406/409): not mergeable now, head moved
+
+The forge errors (``reconciler.adapters.forges``) follow the git side's reasoning: a
+refused token is transient, like ``AuthenticationFailed``, because the token is read
+again from its file and a rotated Secret clears it; a 404 or a 422 is a configuration
+or input mistake that no retry mends.
 """
 
 from __future__ import annotations
@@ -156,3 +167,50 @@ class ClusterNotFound(ClusterError):
 
 class ConflictError(TransientError):
     """409 Conflict: the object changed since it was read; re-read and retry."""
+
+
+class ForgeNotFound(PermanentError):
+    """The forge answered 404, or a redirect (the repository was renamed or moved): the
+    repository, the pull request or the API URL is wrong (GitHub also answers 404 for a
+    private repository the token cannot see)."""
+
+
+class ForgeInvalid(PermanentError):
+    """The forge rejected what we sent as invalid (400/422): a merge method the
+    repository does not allow, a branch that does not exist, a duplicate."""
+
+
+class ForgeError(TransientError):
+    """A forge API call failed in a way that may clear on its own (network, 5xx).
+
+    ``status`` is the HTTP status when there was an answer. The message never holds
+    the token: the adapters build it from the method, the path and the forge's own
+    message with the token masked.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class ForgeAuthError(ForgeError):
+    """The forge refused the token (401), or it lacks a scope or a permission (403)."""
+
+
+class ForgeRateLimited(ForgeError):
+    """The forge's rate limit is exhausted; ``retry_after`` is the wait in seconds.
+
+    Taken from ``Retry-After``, or from the reset time GitHub (``X-RateLimit-Reset``
+    with ``X-RateLimit-Remaining: 0``) and GitLab (``RateLimit-Reset``) send. The
+    adapters never sleep: the caller schedules the retry.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status)
+
+
+class ForgeConflict(ForgeError):
+    """The forge refused a merge or a creation that conflicts with its state now:
+    not mergeable yet or at all (405/406), the head moved since it was read (409),
+    or a pull request for that branch already exists."""
