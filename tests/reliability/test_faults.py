@@ -419,7 +419,7 @@ def test_flux_never_applies_the_release(e2e: E2E) -> None:
     failed: dict[str, Any] = e2e.wait_until("the release recorded as Failed", lambda: next(
         (h for h in e2e.status().get("history", []) if h.get("commit") == release.sha
          and h.get("bakeStatus") == "Failed"), {}))
-    assert "not applied by Flux" in failed["message"], failed
+    assert "not applied by Flux" in failed["bakeStatusMessage"], failed
     e2e.wait_until("quarantined in the Ready condition", lambda: "quarantined" in ready(
         e2e).get("message", ""))
     e2e.stays("exactly one revert, nothing re-released",
