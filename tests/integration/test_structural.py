@@ -161,15 +161,15 @@ def test_from_crd_refuses_what_is_not_a_crd() -> None:
 
 
 def test_the_command_line_enforces_a_crd_file(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler.emulator", "--crd",
-                             str(KUBERIK_CRD)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        with client.ApiClient(client.Configuration(host=url)) as api:
-            custom = client.CustomObjectsApi(api)
-            create(custom)
-            refusal(lambda: patch_status(custom, {"availableReleases": ["6.5.0"]}))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with subprocess.Popen([sys.executable, "-m", "reconciler.emulator", "--crd",
+                           str(KUBERIK_CRD)], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            with client.ApiClient(client.Configuration(host=url)) as api:
+                custom = client.CustomObjectsApi(api)
+                create(custom)
+                refusal(lambda: patch_status(custom, {"availableReleases": ["6.5.0"]}))
+        finally:
+            proc.terminate()
+            proc.wait(10)
