@@ -120,3 +120,39 @@ def test_an_upgraded_daemon_resumes_a_bake_from_the_string_shape(e2e: E2E) -> No
     assert entry["bakeStartTime"] == baking["bakeStartTime"]
     assert entry["commit"] == baking["commit"]
     assert len(e2e.reconciler_commits()) == 1
+
+
+def test_bypass_gates_releases_that_one_version_past_a_closed_gate(e2e: E2E) -> None:
+    e2e.emulator.enforce(kuberik_crd())
+    e2e.gate("podinfo-freeze", passing=False)
+    e2e.start_daemon()
+    e2e.offer("6.5.0")
+    e2e.wait_until("GateBlocked with 6.5.0 seen", lambda: e2e.condition("Ready").get(
+        "reason") == "GateBlocked" and "6.5.0" in e2e.releases())
+    assert e2e.status()["gates"] == [{"name": "podinfo-freeze", "passing": False,
+                                      "message": "Gate is not passing",
+                                      "bypassGates": False}]
+    assert e2e.status()["gatedReleaseCandidates"] == [{"tag": "6.5.0"}]
+
+    before = e2e.emulator.resource_version
+    obj = e2e.rollout()
+    obj["metadata"].setdefault("annotations", {})["rollout.kuberik.com/bypass-gates"] = "6.5.0"
+    e2e.emulator.apply(obj)
+    [release] = e2e.wait_until("the release of 6.5.0", lambda: e2e.reconciler_commits(
+        action="release", release="6.5.0"))
+    e2e.wait_until("6.5.0 to bake", lambda: tag_of(e2e.newest().get("version")) == "6.5.0"
+                   and e2e.newest().get("bakeStatus") == "Succeeded")
+
+    bypassed = [w["status"]["gates"] for w in e2e.rollout_writes(since=before)
+                if (w.get("status") or {}).get("gates", [{}])[0].get("bypassGates")]
+    assert bypassed and bypassed[0] == [{
+        "name": "podinfo-freeze", "passing": False, "bypassGates": True,
+        "message": "Gate bypassed for version 6.5.0"}], bypassed
+
+    # 6.5.0 is out, so the annotation no longer names a candidate: the gate holds 6.6.0.
+    e2e.offer("6.6.0")
+    e2e.wait_until("GateBlocked with 6.6.0 seen", lambda: e2e.condition("Ready").get(
+        "reason") == "GateBlocked" and "6.6.0" in e2e.releases())
+    e2e.stays("6.6.0 not released", lambda: e2e.head() == release.sha, RESYNC)
+    assert e2e.status()["gates"][0]["bypassGates"] is False
+    assert refused_writes(e2e) == []
