@@ -305,7 +305,9 @@ def render(*, step: progress.Step | None, records: Sequence[trailers.Record],
     tags = available(known_releases(previous), candidates)
     current = step.current if step is not None else (
         records[0].trailers.release if records else None)
-    after = newer_than(tags, current)
+    # A reverted release is never picked again automatically: not a candidate.
+    out = trailers.quarantined(records, records[0].trailers.rollout) if records else ()
+    after = [t for t in newer_than(tags, current) if t not in out]
     gated = after
     if gates is not None and gates.allowed is not None:
         gated = [t for t in after if t in gates.allowed]

@@ -41,11 +41,11 @@ def kuberik_status_errors(written: Mapping[str, Any]) -> list[str]:
 # --- kuberik's CRD accepts what we write --------------------------------------------------
 
 
-def _gates() -> inputs.Gates:
+def _gates(allowed: tuple[str, ...] | list[str] = ("1.2.0",)) -> inputs.Gates:
     return inputs.gates_for("podinfo", [
         {"metadata": {"namespace": "apps", "name": "change-freeze"},
          "spec": {"rolloutRef": {"name": "podinfo"}, "passing": True,
-                  "allowedVersions": ["1.2.0"]}}], candidates=["1.2.0"])
+                  "allowedVersions": list(allowed)}}], candidates=["1.2.0"])
 
 
 @pytest.mark.parametrize("written", [
@@ -77,12 +77,13 @@ def test_kuberiks_crd_rejects_the_string_shape_we_used_to_write() -> None:
 def test_release_candidates_are_above_the_current_version_and_gated_ones_allowed() -> None:
     written = status.render(
         step=step(current="1.1.0"), records=RECORDS, previous=None, generation=1,
-        revision=None, candidates=["1.0.0", "1.1.0", "1.2.0", "1.3.0"], limit=10, now=NOW,
-        gates=_gates())
-    assert written["releaseCandidates"] == [{"tag": "1.3.0"}, {"tag": "1.2.0"}]
-    assert written["gatedReleaseCandidates"] == [{"tag": "1.2.0"}]
+        revision=None, candidates=["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"], limit=10,
+        now=NOW, gates=_gates(allowed=["1.2.0", "1.3.0"]))
+    # 1.2.0 was reverted (RECORDS): quarantined, so no candidate.
+    assert written["releaseCandidates"] == [{"tag": "1.4.0"}, {"tag": "1.3.0"}]
+    assert written["gatedReleaseCandidates"] == [{"tag": "1.3.0"}]
     assert written["gates"] == [{"name": "change-freeze", "passing": True,
-                                 "allowedVersions": ["1.2.0"], "bypassGates": False,
+                                 "allowedVersions": ["1.2.0", "1.3.0"], "bypassGates": False,
                                  "message": "Gate is passing"}]
 
 
