@@ -335,7 +335,7 @@ def render(*, step: progress.Step | None, records: Sequence[trailers.Record],
 def _kuberik_only(s: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in s.items() if k in KUBERIK_STATUS}
     out["history"] = [{k: v for k, v in e.items() if k in KUBERIK_ENTRY}
-                      for e in s.get("history") or [] if isinstance(e, Mapping)]
+                      for e in entries(s, "history")]
     return out
 
 
