@@ -121,21 +121,25 @@ def _failed_check(name: str) -> dict[str, str]:
     return {"name": short, "namespace": namespace}
 
 
-def _ids(records: Sequence[trailers.Record]) -> dict[int, trailers.Record]:
+def _id(records: Sequence[trailers.Record], index: int) -> int:
     """kuberik's history ``id`` increments with every entry; counting the git records
-    from the oldest gives the same numbers on every pass and after a restart."""
-    return {len(records) - i: r for i, r in enumerate(records)}
+    (newest first) from the oldest gives the same number on every pass and after a
+    restart."""
+    return len(records) - index
 
 
-def _commit_of(entry: Mapping[str, Any], by_id: Mapping[int, trailers.Record]) -> str | None:
+def _commit_of(entry: Mapping[str, Any], records: Sequence[trailers.Record]) -> str | None:
     """The release commit of a history entry: our ``commit`` field, or (where
     kuberik's CRD pruned it) the record with the entry's ``id`` and tag."""
     commit = entry.get("commit")
     if isinstance(commit, str):
         return commit
     number = entry.get("id")
-    record = by_id.get(number) if isinstance(number, int) else None
-    if record is not None and record.trailers.release == tag_of(entry.get("version")):
+    if not isinstance(number, int) or isinstance(number, bool) or \
+            not 1 <= number <= len(records):
+        return None
+    record = records[len(records) - number]
+    if record.trailers.release == tag_of(entry.get("version")):
         return record.commit
     return None
 
@@ -145,11 +149,10 @@ def kept_from(status: Mapping[str, Any] | None,
     """Bake bookkeeping stored in a previous status; malformed entries are skipped.
     ``records`` (newest first) find the commit of entries that lost ``commit``."""
     out = []
-    by_id = _ids(records)
     for entry in _list(status, "history"):
         if not isinstance(entry, Mapping):
             continue
-        commit = _commit_of(entry, by_id)
+        commit = _commit_of(entry, records)
         state = entry.get("bakeStatus")
         if commit is None or state not in BAKE_STATUSES:
             continue
@@ -212,10 +215,10 @@ def _history(records: Sequence[trailers.Record], kept: Sequence[progress.Bookkee
     by_commit = {k.commit: k for k in kept}
     reverted = {r.trailers.reverts for r in records if r.trailers.reverts}
     entries = []
-    for number, record in list(_ids(records).items())[:limit]:
+    for index, record in enumerate(records[:limit]):
         t = record.trailers
         entry: dict[str, Any] = {
-            "id": number, "version": version_info(t.release, digests.get(t.release)),
+            "id": _id(records, index), "version": version_info(t.release, digests.get(t.release)),
             "timestamp": _time(record.time), "triggeredBy": _triggered_by(t),
             "commit": record.commit, "action": t.action}
         if t.action != "release":

@@ -221,3 +221,10 @@ def test_the_comparison_sees_a_missing_field_and_a_wrong_type() -> None:
     assert list(_walk(theirs, mine, "status")) == [
         "status: requires ['a'], kuberik does not", "status.a: missing",
         "status.b[]: type 'string', kuberik 'object'"]
+
+
+@pytest.mark.parametrize("number", [0, -1, 4, True, "2", None])
+def test_kept_from_ignores_an_id_that_names_no_record(number: Any) -> None:
+    pruned = _pruned(render())
+    pruned["history"][1]["id"] = number
+    assert [k.commit for k in status.kept_from(pruned, RECORDS)] == [R2]
