@@ -117,7 +117,9 @@ class Schema:
             return self._object(value, node, path, causes)
         if kind == "array":
             items = node.get("items") or {}
-            return [self._walk(v, items, f"{path}[{i}]", causes) for i, v in enumerate(value)]
+            out = [self._walk(v, items, f"{path}[{i}]", causes) for i, v in enumerate(value)]
+            _unique_keys(out, node, path, causes)
+            return out
         self._scalar(value, node, path, causes)
         return value
 
@@ -172,6 +174,23 @@ class Schema:
                 causes.append(Cause(path, "FieldValueInvalid",
                                     f"Invalid value: {_shown(value)}: {path} in body {why}"))
                 return
+
+
+def _unique_keys(items: list[Any], node: Obj, path: str, causes: list[Cause]) -> None:
+    """``x-kubernetes-list-type: map``: no two items with the same key fields (two
+    ``Ready`` conditions are refused)."""
+    if node.get("x-kubernetes-list-type") != "map":
+        return
+    fields = node.get("x-kubernetes-list-map-keys") or ()
+    seen = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        key = json.dumps({f: item.get(f) for f in fields}, sort_keys=True)
+        if key in seen:
+            causes.append(Cause(f"{path}[{i}]", "FieldValueDuplicate",
+                                f"Duplicate value: {key}"))
+        seen.add(key)
 
 
 def _wrong_type(path: str, value: Any, kind: str) -> Cause:

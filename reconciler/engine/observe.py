@@ -61,7 +61,13 @@ class Observer:
             seen.append(found.tag)
         if found.tag and found.digest:
             with self._lock:
-                self._digests.setdefault(key_of(obj), {})[found.tag] = found.digest
+                digests = self._digests.setdefault(key_of(obj), {})
+                digests.pop(found.tag, None)
+                digests[found.tag] = found.digest
+                # Bounded like availableReleases (which keeps them once written):
+                # the oldest reported go first.
+                while len(digests) > status.MAX_AVAILABLE:
+                    digests.pop(next(iter(digests)))
         return status.available(previous, seen), found.problem
 
     def digests(self, key: str) -> dict[str, str]:

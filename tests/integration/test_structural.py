@@ -115,6 +115,10 @@ def test_the_string_shape_is_refused_with_a_cause_per_field(
     pytest.param({"conditions": [{"type": "Ready", "status": "True", "reason": "not ok!",
                                   "message": "", "lastTransitionTime": "2026-03-02T09:00:00Z"}]},
                  ("status.conditions[0].reason", "FieldValueInvalid"), id="pattern"),
+    pytest.param({"conditions": [
+        {"type": "Ready", "status": s, "reason": "R", "message": "",
+         "lastTransitionTime": "2026-03-02T09:00:00Z"} for s in ("True", "False")]},
+                 ("status.conditions[1]", "FieldValueDuplicate"), id="list-map-duplicate"),
     pytest.param({"history": [{"id": "one", "version": {"tag": "1.0.0"},
                                "timestamp": "2026-03-02T09:00:00Z"}]},
                  ("status.history[0].id", "FieldValueTypeInvalid"), id="integer"),
