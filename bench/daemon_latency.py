@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reconciler.core.status import tag_of  # noqa: E402
 from reconciler.emulator.server import Emulator  # noqa: E402
 
 ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "bench",
@@ -177,7 +178,7 @@ def measure(n: int, events: int, work: Path) -> dict[str, list[float]]:
             def baking(nm: str = name, t: str = tag) -> bool:
                 obj = emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name=nm)
                 entry = ((obj or {}).get("status") or {}).get("history") or [{}]
-                return bool(entry[0].get("version") == t and entry[0].get("bakeStartTime"))
+                return bool(tag_of(entry[0].get("version")) == t and entry[0].get("bakeStartTime"))
             wait(baking, f"bake of {name} {tag}", step=0.002)
             before = read()
             t2 = time.perf_counter()

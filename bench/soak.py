@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import daemon_latency
 from daemon_latency import IMAGE_API, KUSTOMIZE_API, ROLLOUT_API
 
+from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
 
 SAMPLE_EVERY = 10.0  # seconds
@@ -299,7 +300,7 @@ class Soak:
         obj = self.emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name=name)
         history = ((obj or {}).get("status") or {}).get("history") or []
         entry = next((e for e in history if e.get("action") == "release"
-                      and e.get("version") == p.tag), None)
+                      and tag_of(e.get("version")) == p.tag), None)
         state = (entry or {}).get("bakeStatus")
         if p.fail and not p.unhealthy and state in ("Deploying", "InProgress"):
             self.emulator.set_status(ROLLOUT_API, "HealthCheck", namespace="apps", name=name,

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/ is not a package; importing daemon_latency also puts the project on sys.path.
 import daemon_latency
 
+from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
 
 SECRET = b"bench-webhook-secret"
@@ -145,7 +146,7 @@ def revert(emulator: Emulator, read: Callable[[], str], *, name: str, tag: str,
         obj = emulator.get_object(daemon_latency.ROLLOUT_API, "Rollout", namespace="apps",
                                   name=name)
         entry = ((obj or {}).get("status") or {}).get("history") or [{}]
-        return bool(entry[0].get("version") == tag and entry[0].get("bakeStartTime"))
+        return bool(tag_of(entry[0].get("version")) == tag and entry[0].get("bakeStartTime"))
     daemon_latency.wait(baking, f"bake of {name} {tag}", step=0.002)
     before = read()
     emulator.set_status(daemon_latency.ROLLOUT_API, "HealthCheck", namespace="apps", name=name,

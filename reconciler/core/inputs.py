@@ -12,8 +12,8 @@ Pure: dicts in, values and messages out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core import versions
@@ -26,6 +26,7 @@ _SHA = re.compile(r"(?:^|[@:])(?:sha1:)?([0-9a-f]{40})$")
 class Candidate:
     tag: str | None
     problem: str | None = None  # why there is no tag, for the status
+    digest: str | None = None  # v1 ``status.latestRef.digest``, for the status
 
 
 def image_policy_tag(obj: Mapping[str, Any] | None, *, name: str) -> Candidate:
@@ -54,31 +55,48 @@ def _image_policy_tag(obj: Mapping[str, Any] | None, *, name: str) -> Candidate:
     ref = status.get("latestRef")
     if isinstance(ref, Mapping):
         tag = ref.get("tag")
+        digest = ref.get("digest")
         if isinstance(tag, str) and tag:
-            return Candidate(tag)
+            return Candidate(tag, digest=digest if isinstance(digest, str) and digest else None)
         return Candidate(None, f"ImagePolicy {name} status.latestRef has no tag")
     image = status.get("latestImage")
     if isinstance(image, str) and image:
         # repo[:port]/path:tag[@digest] -- the tag follows the last ':' after the last '/'.
-        image = image.split("@", 1)[0]
+        image, _, digest = image.partition("@")
         last = image.rsplit("/", 1)[-1]
         if ":" in last and last.rsplit(":", 1)[1]:
-            return Candidate(last.rsplit(":", 1)[1])
+            return Candidate(last.rsplit(":", 1)[1], digest=digest or None)
         return Candidate(None, f"ImagePolicy {name} status.latestImage {image!r} has no tag")
     return Candidate(None, f"ImagePolicy {name} reports no latest image yet")
+
+
+# kuberik's annotation: gates do not block this one version (while it is a candidate).
+BYPASS_GATES = "rollout.kuberik.com/bypass-gates"
 
 
 @dataclass(frozen=True)
 class Gates:
     blocks: tuple[str, ...]
     allowed: frozenset[str] | None
+    # kuberik's ``status.gates[]``: name, passing, allowedVersions, message, bypassGates.
+    # A report for the status, not an input of the decision: equality ignores it.
+    summary: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
 
 
-def gates_for(rollout_name: str, gates: Iterable[Mapping[str, Any]]) -> Gates:
+def gates_for(rollout_name: str, gates: Iterable[Mapping[str, Any]], *,
+              bypass: str | None = None,
+              candidates: Collection[str] = ()) -> Gates:
     """Join every RolloutGate naming the rollout: any not passing blocks; the
-    ``allowedVersions`` of all gates that list some intersect."""
+    ``allowedVersions`` of all gates that list some intersect.
+
+    ``bypass`` is the Rollout's ``rollout.kuberik.com/bypass-gates`` annotation. As in
+    kuberik, it counts only while that tag is among ``candidates`` (the known
+    releases above the current one): then no gate blocks and that tag is the only
+    one allowed; the gates are still reported, marked bypassed."""
+    bypassed = bool(bypass) and bypass in candidates
     blocks: list[str] = []
     allowed: frozenset[str] | None = None
+    summary: list[Mapping[str, Any]] = []
     for gate in gates:
         spec = gate.get("spec") or {}
         if not isinstance(spec, Mapping):
@@ -88,13 +106,29 @@ def gates_for(rollout_name: str, gates: Iterable[Mapping[str, Any]]) -> Gates:
             continue
         meta = gate.get("metadata") or {}
         name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        if spec.get("passing") is False:
+        line: dict[str, Any] = {"name": str(meta.get("name", "")), "bypassGates": bypassed}
+        passing = spec.get("passing")
+        if isinstance(passing, bool):
+            line["passing"] = passing
+        if passing is False:
             blocks.append(f"RolloutGate {name} is not passing")
+            line["message"] = "Gate is not passing"
         versions = spec.get("allowedVersions")
         if isinstance(versions, list):
             these = frozenset(v for v in versions if isinstance(v, str))
             allowed = these if allowed is None else allowed & these
-    return Gates(tuple(sorted(blocks)), allowed)
+            line["allowedVersions"] = sorted(these)
+            if passing is not False:
+                line["message"] = ("Gate is passing" if these & set(candidates) else
+                                   "Gate does not allow any release candidate")
+        line.setdefault("message", "Gate is passing")
+        if bypassed:
+            line["message"] = f"Gate bypassed for version {bypass}"
+        summary.append(line)
+    if bypassed:
+        assert bypass is not None
+        return Gates((), frozenset({bypass}), tuple(summary))
+    return Gates(tuple(sorted(blocks)), allowed, tuple(summary))
 
 
 def applied_sha(obj: Mapping[str, Any] | None) -> str | None:

@@ -129,6 +129,12 @@ class RolloutSpec(_Model):
     versionHistoryLimit: int = Field(
         default=10, ge=1, description="How many history entries status keeps."
     )
+    # kuberik's, accepted so its Rollouts validate unchanged; the reconciler keeps at
+    # most 50 availableReleases, highest first, and reads neither.
+    availableReleasesRetentionDays: int | None = Field(
+        default=None, ge=1, description="kuberik's; accepted and not used by the reconciler.")
+    availableReleasesMinCount: int | None = Field(
+        default=None, ge=1, description="kuberik's; accepted and not used by the reconciler.")
     bakeTime: Duration | None = Field(
         default=None,
         description="How long every selected HealthCheck must stay healthy after apply.",
@@ -256,74 +262,13 @@ def describe_error(error: ValidationError, *,
     return out
 
 
-# -- status and the other kuberik.com kinds ------------------------------------
+# -- the other kuberik.com kinds ------------------------------------------------
 #
-# These describe objects the reconciler writes (Rollout status) or only reads
-# (HealthCheck, RolloutGate). They exist so that the CRDs in ``schemas/crds/`` are
-# generated from one place; the daemon itself reads those objects defensively
-# (``core.inputs``, ``core.bake``) and never rejects one for an unknown field.
-
-
-class Condition(_Model):
-    """A kstatus condition (``Ready``, ``Reconciling``, ``Stalled``)."""
-
-    type: str = Field(description="Ready, Reconciling or Stalled.")
-    status: Literal["True", "False", "Unknown"] = Field(
-        description="Whether the condition holds.")
-    reason: str = Field(description="One CamelCase word saying why.")
-    message: str = Field(default="", description="What a person should know.")
-    lastTransitionTime: datetime = Field(description="When status last changed.")
-    observedGeneration: int | None = Field(
-        default=None, description="The spec generation the condition describes.")
-
-
-class HistoryEntry(_Model):
-    """One release, revert or rollback of the Rollout, newest first in status."""
-
-    version: str = Field(description="The release this entry deployed.")
-    timestamp: datetime = Field(description="Commit time of the entry's git commit.")
-    commit: str | None = Field(default=None, description="The git commit that wrote it.")
-    action: Literal["release", "revert", "rollback"] | None = Field(
-        default=None, description="The commit's Action trailer.")
-    bakeStatus: Literal["Deploying", "InProgress", "Succeeded", "Failed",
-                        "Cancelled"] | None = Field(
-        default=None, description="Where the release is in its bake.")
-    appliedTime: datetime | None = Field(
-        default=None, description="When Flux reported the commit applied.")
-    bakeStartTime: datetime | None = Field(
-        default=None, description="When every selected HealthCheck was first healthy.")
-    bakeEndTime: datetime | None = Field(default=None, description="When the bake ended.")
-    failedHealthChecks: list[str] = Field(
-        default_factory=list, description="namespace/name of the HealthChecks that failed.")
-    message: str | None = Field(default=None, description="Why, for people.")
-
-
-class Hold(_Model):
-    """A target was changed by hand: the reconciler leaves the rollout alone."""
-
-    version: str | None = Field(default=None, description="The version found in git.")
-    message: str = Field(default="", description="What changed and how to resume.")
-
-
-class RolloutStatus(_Model):
-    """What the reconciler last observed and did, in kuberik's shape."""
-
-    observedGeneration: int | None = Field(
-        default=None, description="The spec generation last reconciled.")
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, Reconciling and Stalled, kstatus style.")
-    history: list[HistoryEntry] = Field(
-        default_factory=list, description="Releases, newest first, up to versionHistoryLimit.")
-    availableReleases: list[str] = Field(
-        default_factory=list, description="Known release candidates, highest first.")
-    gitRevision: str | None = Field(
-        default=None, description="The config repository commit last read.")
-    currentVersion: str | None = Field(
-        default=None, description="The release the config repository holds now.")
-    phase: str | None = Field(
-        default=None,
-        description="The next step: release, revert, wait, idle, held, blocked or suspended.")
-    hold: Hold | None = Field(default=None, description="Set while a manual change holds it.")
+# These describe objects the reconciler only reads (HealthCheck, RolloutGate); the
+# Rollout status it writes is in ``core.statusmodels``. They exist so that the CRDs
+# in ``schemas/crds/`` are generated from one place; the daemon itself reads those
+# objects defensively (``core.inputs``, ``core.bake``) and never rejects one for an
+# unknown field.
 
 
 class HealthCheckStatus(_Model):

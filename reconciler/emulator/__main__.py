@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from ruamel.yaml import YAML
+
 from reconciler.emulator.server import Emulator
 
 
@@ -31,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="watch events kept for resuming (older ones get 410)")
     parser.add_argument("--load", type=Path, action="append", default=[],
                         help="a JSON file with an object or a list of objects to create")
+    parser.add_argument("--crd", type=Path, action="append", default=[],
+                        help="a CustomResourceDefinition (YAML or JSON) whose schema every "
+                             "write of its kind must satisfy, as on a real API server")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -38,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     server = Emulator(host=args.host, port=args.port, token=args.token,
                       history_limit=args.history)
+    for path in args.crd:
+        for doc in YAML(typ="safe", pure=True).load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict):
+                server.enforce(doc)
     for path in args.load:
         data = json.loads(path.read_text(encoding="utf-8"))
         for obj in data if isinstance(data, list) else [data]:

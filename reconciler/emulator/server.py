@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.emulator import api
+from reconciler.emulator import api, structural
 from reconciler.emulator.handler import HTTPServer
 from reconciler.emulator.resources import Registry, Resource
 from reconciler.emulator.status import ApiError, Obj, status_body
@@ -213,6 +213,19 @@ class Emulator:
                        status_subresource=(status_subresource if status_subresource is not None
                                            else Resource(group, version, plural, kind).crd_like))
         return self.registry.register(res)
+
+    def enforce(self, crd: Obj) -> Resource:
+        """Validate and prune every later write of the CRD's kind against its
+        ``openAPIV3Schema``, as kube-apiserver does (``structural``); objects already
+        stored are pruned now, as the API server prunes what it reads from etcd."""
+        api_version, kind, plural, schema = structural.from_crd(crd)
+        res = self.registry.by_kind(api_version, kind)
+        if res.plural != plural:
+            res = self.register(api_version, kind, plural)
+        self.store.admission[(res.group, res.plural)] = schema.admit
+        for obj in self.objects(api_version, kind):
+            self.store.apply(res, obj)
+        return res
 
     def apply(self, obj: Obj) -> Obj:
         """Create or overwrite ``obj`` (status included, no preconditions)."""

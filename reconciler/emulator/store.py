@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.emulator import patches
@@ -54,6 +54,9 @@ class Store:
         self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {}
         self._history: deque[Change] = deque(maxlen=max(1, history_limit))
         self._subs: dict[tuple[str, str], set[Subscription]] = {}
+        # (group, plural) -> a CRD schema's admission (``structural.Schema.admit``):
+        # the object as stored, pruned, or a 422. Kinds without one take any JSON.
+        self.admission: dict[tuple[str, str], Callable[[Resource, Obj], Obj]] = {}
 
     # -- reads ---------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class Store:
                 meta["namespace"] = ns
             else:
                 meta.pop("namespace", None)
-            return self._commit(res, "ADDED", obj, None)
+            return self._commit(res, "ADDED", self._admit(res, obj), None)
 
     def update(self, res: Resource, namespace: str | None, name: str, body: Any, *,
                subresource: str | None = None) -> Obj:
@@ -328,6 +331,7 @@ class Store:
         for key in ("name", "namespace", "uid", "creationTimestamp", "generation",
                     "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             _set_or_drop(meta, key, old_meta.get(key))
+        new = self._admit(res, new)
         if _spec(res, new) != _spec(res, current):
             meta["generation"] = int(old_meta.get("generation") or 0) + 1
         if new == current:
@@ -335,6 +339,10 @@ class Store:
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return self._commit(res, "DELETED", new, current)
         return self._commit(res, "MODIFIED", new, current)
+
+    def _admit(self, res: Resource, obj: Obj) -> Obj:
+        admit = self.admission.get((res.group, res.plural))
+        return admit(res, obj) if admit is not None else obj
 
     def _commit(self, res: Resource, type_: str, obj: Obj, old: Obj | None) -> Obj:
         self._rv += 1

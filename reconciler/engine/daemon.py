@@ -271,7 +271,9 @@ class Daemon:
         new = status.render(step=step, records=list(snap.records(key)), previous=previous,
                             generation=generation, revision=snap.commit,
                             candidates=self.observer.candidates(obj, spec)[0],
-                            limit=spec.versionHistoryLimit, now=now)
+                            limit=spec.versionHistoryLimit, now=now,
+                            gates=self.observer.gates(namespace, name),
+                            digests=self.observer.digests(key))
         if self.reporter.write_status(obj, previous, new, step):
             self.timers.succeeded(key)
         self._record_verdicts(key, step, snap)
@@ -298,7 +300,7 @@ class Daemon:
             records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
             gate_allowed=gates.allowed, applied=applied,
             checks=self.observer.health_checks(namespace, spec),
-            kept=status.kept_from(previous), waiting_for=problem,
+            kept=status.kept_from(previous, records), waiting_for=problem,
             promotion=self.observer.promotion(key, spec, candidates,
                                               history=snap.fleet_history, now=now),
             manual_commit=holds.manual_commit(mirror=self.mirror,

@@ -26,6 +26,7 @@ class Observer:
         self._stores = stores
         self._verdicts = verdicts
         self._registered: dict[str, set[str]] = {}
+        self._digests: dict[str, dict[str, str]] = {}  # rollout -> tag -> digest
         self._lock = threading.Lock()
 
     def _store(self, plural: str) -> Store:
@@ -37,7 +38,9 @@ class Observer:
         """Remember ``tag`` as a candidate of ``key``; False when already known."""
         with self._lock:
             seen = self._registered.setdefault(key, set())
-            new = tag not in seen and tag not in known
+            # ``known`` is the status's availableReleases: objects, or the strings an
+            # earlier daemon wrote.
+            new = tag not in seen and tag not in {status.tag_of(k) for k in known}
             seen.add(tag)
         return new
 
@@ -56,7 +59,21 @@ class Observer:
         found = inputs.image_policy_tag(policy, name=f"{ns}/{ref.name}")
         if found.tag:
             seen.append(found.tag)
+        if found.tag and found.digest:
+            with self._lock:
+                digests = self._digests.setdefault(key_of(obj), {})
+                digests.pop(found.tag, None)
+                digests[found.tag] = found.digest
+                # Bounded like availableReleases (which keeps them once written):
+                # the oldest reported go first.
+                while len(digests) > status.MAX_AVAILABLE:
+                    digests.pop(next(iter(digests)))
         return status.available(previous, seen), found.problem
+
+    def digests(self, key: str) -> dict[str, str]:
+        """Tag -> digest the rollout's ImagePolicy reported, for the status."""
+        with self._lock:
+            return dict(self._digests.get(key, {}))
 
     def health_checks(self, namespace: str, spec: models.RolloutSpec) -> list[bake.Check]:
         """The HealthChecks the rollout's selector picks, as bake inputs."""
@@ -75,7 +92,24 @@ class Observer:
         return [bake.check_from(hc) for hc in found]
 
     def gates(self, namespace: str, name: str) -> inputs.Gates:
-        return inputs.gates_for(name, self._store("rolloutgates").list(namespace))
+        """The rollout's RolloutGates, joined, with kuberik's bypass-gates annotation
+        (read here from the Rollout in the store) applied."""
+        obj = self._store("rollouts").get(namespace, name) or {}
+        meta = obj.get("metadata")
+        notes = meta.get("annotations") if isinstance(meta, Mapping) else None
+        bypass = notes.get(inputs.BYPASS_GATES) if isinstance(notes, Mapping) else None
+        # kuberik honours the bypass only for a release candidate: a known tag above
+        # the deployed one (so it lapses once that tag is out); the gates' messages
+        # say whether they allow any candidate.
+        previous = obj.get("status")
+        with self._lock:
+            seen = sorted(self._registered.get(f"{namespace}/{name}", ()))
+        candidates = status.newer_than(
+            status.available(status.known_releases(previous), seen),
+            status.current_of(previous))
+        return inputs.gates_for(name, self._store("rolloutgates").list(namespace),
+                                bypass=bypass if isinstance(bypass, str) else None,
+                                candidates=candidates)
 
     def promotion(self, key: str, spec: models.RolloutSpec, candidates: Sequence[str], *,
                   history: Sequence[trailers.Record], now: datetime) -> dict[str, str]:

@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
+from reconciler.core.status import tag_of
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
 from reconciler.engine.daemon import Daemon
@@ -204,13 +205,14 @@ def main() -> int:
             story.title("A good release: the ImagePolicy reports 6.5.0")
             emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="podinfo",
                                 status={"latestRef": {"tag": "6.5.0"}})
-            wait_for("6.5.0 to bake", lambda: history_entry(emulator).get("version") == "6.5.0"
+            wait_for("6.5.0 to bake",
+                     lambda: tag_of(history_entry(emulator).get("version")) == "6.5.0"
                      and history_entry(emulator).get("bakeStatus") == "Succeeded", story)
 
             story.title("A bad release: the ImagePolicy reports 6.6.0")
             emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="podinfo",
                                 status={"latestRef": {"tag": "6.6.0"}})
-            wait_for("6.6.0 to start baking", lambda: history_entry(emulator).get("version")
+            wait_for("6.6.0 to start baking", lambda: tag_of(history_entry(emulator).get("version"))
                      == "6.6.0" and history_entry(emulator).get("bakeStatus") == "InProgress"
                      and bool(history_entry(emulator).get("bakeStartTime")), story)
             story.say("HealthCheck apps/podinfo-error-rate turns Unhealthy: "
@@ -228,11 +230,14 @@ def main() -> int:
             status = rollout_status(emulator)
             story.title("kubectl get rollout -n apps podinfo -o yaml (status, abridged)")
             print(f"  currentVersion: {status.get('currentVersion')}")
-            print(f"  availableReleases: {status.get('availableReleases')}")
+            releases = [tag_of(r) for r in status.get("availableReleases") or []]
+            print(f"  availableReleases: {releases}")
             for entry in status.get("history") or []:
-                print(f"  - {entry.get('action'):8} {entry.get('version'):7} "
-                      f"{entry.get('bakeStatus', ''):10} {entry.get('message', '')[:70]}")
-            plan = [r for r in status.get("availableReleases") or [] if r == "6.6.0"]
+                why = entry.get("bakeStatusMessage") or entry.get("message") or ""
+                print(f"  - {entry.get('id')}: {entry.get('action'):8} "
+                      f"{tag_of(entry.get('version')):7} {entry.get('bakeStatus', ''):10} "
+                      f"{why[:70]}")
+            plan = [r for r in releases if r == "6.6.0"]
             story.say(f"6.6.0 is quarantined: the daemon will not release it again "
                       f"(still listed as seen: {bool(plan)})")
         finally:

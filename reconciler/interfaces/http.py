@@ -60,6 +60,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from reconciler import __version__
+from reconciler.core import status as rollout_status
 from reconciler.core import versions
 from reconciler.errors import InvalidTag, PermanentError
 from reconciler.interfaces.metrics import Metrics
@@ -203,17 +204,16 @@ def view(obj: Mapping[str, Any]) -> RolloutView:
                  {}) if isinstance(conditions, list) else {}
     history = status.get("history")
     newest = _mapping(history[0]) if isinstance(history, list) and history else {}
-    available = status.get("availableReleases")
     generation = meta.get("generation")
     return RolloutView(
         namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
         generation=generation if isinstance(generation, int) else None,
-        release=_text(newest.get("version")),
+        # kuberik's VersionInfo objects, or the strings an earlier daemon wrote.
+        release=rollout_status.tag_of(newest.get("version")),
         ready={"True": True, "False": False}.get(str(ready.get("status"))),
         reason=_text(ready.get("reason")), message=_text(ready.get("message")),
         suspended=spec.get("suspend") is True, wanted_version=_text(spec.get("wantedVersion")),
-        available_releases=[a for a in available if isinstance(a, str)]
-        if isinstance(available, list) else [],
+        available_releases=rollout_status.known_releases(status),
         spec=dict(spec), status=dict(status))
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from reconciler.core import models
+from reconciler.core import models, statusmodels
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "rollout.schema.json": models.Rollout,
@@ -96,7 +96,7 @@ class CRD:
 
 
 CRDS: tuple[CRD, ...] = (
-    CRD(models.Rollout, "rollouts", status=models.RolloutStatus, columns=(
+    CRD(models.Rollout, "rollouts", status=statusmodels.RolloutStatus, columns=(
         Column("Current", ".status.currentVersion",
                description="The release the config repository holds."),
         Column("Phase", ".status.phase", description="The next step."),

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from reconciler.core.status import tag_of
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
 from reconciler.interfaces import demo
@@ -189,6 +190,10 @@ class E2E:
     def status(self, name: str = "podinfo") -> dict[str, Any]:
         return self.rollout(name).get("status") or {}
 
+    def releases(self, name: str = "podinfo") -> list[str | None]:
+        """The tags of status.availableReleases (kuberik's VersionInfo objects)."""
+        return [tag_of(r) for r in self.status(name).get("availableReleases") or []]
+
     def newest(self, name: str = "podinfo") -> dict[str, Any]:
         """status.history[0], or {} when there is none."""
         history = self.status(name).get("history") or [{}]
@@ -197,7 +202,7 @@ class E2E:
     def entry(self, version: str, name: str = "podinfo") -> dict[str, Any]:
         """The newest status.history entry of a release of ``version``."""
         return next((e for e in self.status(name).get("history") or []
-                     if e.get("version") == version and e.get("action") == "release"), {})
+                     if tag_of(e.get("version")) == version and e.get("action") == "release"), {})
 
     def condition(self, kind: str, name: str = "podinfo") -> dict[str, Any]:
         return next((c for c in self.status(name).get("conditions") or []

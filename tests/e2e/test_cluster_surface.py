@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from reconciler.core.status import tag_of
 from tests.e2e.conftest import E2E, DaemonProcess
 from tests.support import secretscan
 
@@ -56,7 +57,7 @@ def test_standby_finishes_the_rollout_when_the_leader_is_killed(e2e: E2E) -> Non
     standby = second if leader is first else first
 
     e2e.offer("6.5.0")
-    e2e.wait_until("6.5.0 baking", lambda: e2e.newest().get("version") == "6.5.0"
+    e2e.wait_until("6.5.0 baking", lambda: tag_of(e2e.newest().get("version")) == "6.5.0"
                    and e2e.newest().get("bakeStatus") == "InProgress"
                    and bool(e2e.newest().get("bakeStartTime")))
     bake_start = e2e.newest()["bakeStartTime"]

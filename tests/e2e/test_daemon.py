@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from reconciler.core.status import tag_of
 from tests.e2e.conftest import APPS, DEPLOY_TIMEOUT, E2E, RESYNC
 
 
@@ -22,7 +23,7 @@ def bake_seconds(entry: dict[str, Any]) -> float:
 
 def released(e2e: E2E, version: str) -> bool:
     entry = e2e.newest()
-    return entry.get("version") == version and entry.get("bakeStatus") == "Succeeded"
+    return tag_of(entry.get("version")) == version and entry.get("bakeStatus") == "Succeeded"
 
 
 def test_good_release_is_baked_and_kept(e2e: E2E) -> None:
@@ -64,7 +65,7 @@ def test_bad_release_is_reverted_and_quarantined(e2e: E2E) -> None:
     e2e.wait_until("6.5.0 to bake", lambda: released(e2e, "6.5.0"))
 
     e2e.offer("6.6.0")
-    e2e.wait_until("6.6.0 to start baking", lambda: e2e.newest().get("version") == "6.6.0"
+    e2e.wait_until("6.6.0 to start baking", lambda: tag_of(e2e.newest().get("version")) == "6.6.0"
                    and e2e.newest().get("bakeStatus") == "InProgress"
                    and e2e.newest().get("bakeStartTime"))
     e2e.health("podinfo-error-rate", "Unhealthy", "error rate 7.2% > 5%")
@@ -93,10 +94,12 @@ def test_bad_release_is_reverted_and_quarantined(e2e: E2E) -> None:
     assert "6.6.0" in ready["message"] and "quarantined" in ready["message"], ready
     status = e2e.status()
     assert status["currentVersion"] == "6.5.0"
-    assert "6.6.0" in status["availableReleases"]
+    assert {"tag": "6.6.0", "digest": "sha256:0"} in status["availableReleases"]
     failed = next(h for h in status["history"] if h.get("commit") == release.sha)
     assert failed["bakeStatus"] == "Failed", failed
-    assert failed["failedHealthChecks"] == ["apps/podinfo-error-rate"], failed
+    assert failed["failedHealthChecks"] == [
+        {"name": "podinfo-error-rate", "namespace": "apps"}], failed
+    assert failed["version"] == {"tag": "6.6.0", "digest": "sha256:0"}, failed
     # git says it too: a Failed verdict naming the HealthCheck, on the release commit.
     note = e2e.wait_until("the Failed verdict in git", lambda: e2e.note(release.sha))
     assert "Bake: Failed" in note and "Release: 6.6.0" in note, note
@@ -127,7 +130,7 @@ def test_deploy_timeout_reverts(e2e: E2E) -> None:
     entry = e2e.wait_until("the failed release in the history", lambda: next(
         (h for h in e2e.status().get("history", []) if h.get("commit") == release.sha
          and h.get("bakeStatus") == "Failed"), None))
-    assert "not applied by Flux" in entry["message"], entry
+    assert "not applied by Flux" in entry["bakeStatusMessage"], entry
     e2e.check_history_intact()
 
 
@@ -137,7 +140,7 @@ def test_gate_blocks_then_opens(e2e: E2E) -> None:
     e2e.offer("6.5.0")
 
     e2e.wait_until("GateBlocked with 6.5.0 seen", lambda: e2e.condition("Ready").get(
-        "reason") == "GateBlocked" and "6.5.0" in e2e.status().get("availableReleases", []))
+        "reason") == "GateBlocked" and "6.5.0" in e2e.releases())
     assert "podinfo-freeze" in e2e.condition("Ready")["message"]
     assert e2e.status()["phase"] == "blocked"
     e2e.stays("nothing released", lambda: e2e.head() == e2e.initial, RESYNC)
@@ -168,7 +171,7 @@ def test_manual_rollback_is_respected(e2e: E2E) -> None:
     e2e.wait_until("a HeldByManualChange Event", lambda: e2e.events("HeldByManualChange"))
 
     e2e.offer("6.6.0")
-    e2e.wait_until("6.6.0 to be seen", lambda: "6.6.0" in e2e.status()["availableReleases"])
+    e2e.wait_until("6.6.0 to be seen", lambda: "6.6.0" in e2e.releases())
     e2e.stays("nothing written while held", lambda: e2e.head() == manual, 2.5 * RESYNC)
     assert e2e.status()["phase"] == "held"
 
@@ -275,4 +278,4 @@ def test_failed_release_stays_failed_when_the_watch_lags(e2e: E2E) -> None:
     assert "Failed" in states, states
     assert set(states[states.index("Failed"):]) == {"Failed"}, states
     failed = e2e.entry("6.5.0")
-    assert "not applied by Flux" in failed["message"]
+    assert "not applied by Flux" in failed["bakeStatusMessage"]

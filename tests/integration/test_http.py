@@ -35,9 +35,11 @@ PODINFO: dict[str, Any] = {
     "status": {
         "conditions": [{"type": "Ready", "status": "True", "reason": "BakeSucceeded",
                         "message": "6.5.0 is released"}],
-        "history": [{"version": "6.5.0", "bakeStatus": "Succeeded", "commit": "c2"},
-                    {"version": "6.4.0", "bakeStatus": "Succeeded", "commit": "c1"}],
-        "availableReleases": ["6.5.0", "6.4.0"],
+        "history": [{"id": 2, "version": {"tag": "6.5.0"}, "bakeStatus": "Succeeded",
+                     "commit": "c2"},
+                    {"id": 1, "version": {"tag": "6.4.0"}, "bakeStatus": "Succeeded",
+                     "commit": "c1"}],
+        "availableReleases": [{"tag": "6.5.0", "digest": "sha256:0"}, {"tag": "6.4.0"}],
     },
 }
 FRONTEND: dict[str, Any] = {

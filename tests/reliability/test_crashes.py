@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from reconciler.core.status import tag_of
 from reconciler.engine import faults
 from tests.e2e.conftest import E2E, RESYNC, WAIT, DaemonProcess
 
@@ -49,7 +50,7 @@ def signature(e2e: E2E) -> dict[str, Any]:
     commits = [(c.action, c.trailers.get("Release"), c.trailers.get("Previous-Release"))
                for c in reversed(e2e.reconciler_commits())]
     status = e2e.status()
-    history = [(h.get("version"), h.get("action"), h.get("bakeStatus"))
+    history = [(tag_of(h.get("version")), h.get("action"), h.get("bakeStatus"))
                for h in status.get("history") or [] if isinstance(h, dict)]
     return {"commits": commits, "current": status.get("currentVersion"),
             "history": history, "ready": e2e.condition("Ready").get("reason")}
@@ -116,7 +117,7 @@ class Story:
 
 def newest_is(e2e: E2E, version: str, bake_status: str) -> bool:
     entry = e2e.newest()
-    return entry.get("version") == version and entry.get("bakeStatus") == bake_status
+    return tag_of(entry.get("version")) == version and entry.get("bakeStatus") == bake_status
 
 
 def play(e2e: E2E, *points: str, flags: tuple[str, ...] = ()) -> Story:

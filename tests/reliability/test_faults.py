@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.status import tag_of
 from tests.e2e.conftest import E2E, FETCH_INTERVAL, RESYNC, DaemonProcess
 from tests.support import secretscan
 
@@ -336,8 +337,8 @@ def test_api_server_gone_slow_and_expiring_watches(e2e: E2E) -> None:
     # and recorded, one slow status write after the other.
     emulator.latency = 1.0
     slow_since = time.monotonic()
-    e2e.wait_until("6.5.0 to bake on a slow API server", lambda: e2e.newest().get(
-        "version") == "6.5.0" and e2e.newest().get("bakeStatus") == "Succeeded")
+    e2e.wait_until("6.5.0 to bake on a slow API server", lambda: tag_of(e2e.newest().get(
+        "version")) == "6.5.0" and e2e.newest().get("bakeStatus") == "Succeeded")
     e2e.wait_until("/readyz 200", lambda: readyz(port)[0] == 200)
     slow_window = time.monotonic() - slow_since
     slow_requests = emulator.count(since=slow_since)
@@ -420,7 +421,7 @@ def test_flux_never_applies_the_release(e2e: E2E) -> None:
     failed: dict[str, Any] = e2e.wait_until("the release recorded as Failed", lambda: next(
         (h for h in e2e.status().get("history", []) if h.get("commit") == release.sha
          and h.get("bakeStatus") == "Failed"), {}))
-    assert "not applied by Flux" in failed["message"], failed
+    assert "not applied by Flux" in failed["bakeStatusMessage"], failed
     e2e.wait_until("quarantined in the Ready condition", lambda: "quarantined" in ready(
         e2e).get("message", ""))
     e2e.stays("exactly one revert, nothing re-released",
@@ -430,9 +431,9 @@ def test_flux_never_applies_the_release(e2e: E2E) -> None:
     e2e.flux.paused = False
     back = time.monotonic()
     e2e.offer("6.5.1")
-    e2e.wait_until("6.5.1 applied by Flux and baking", lambda: e2e.newest().get(
-        "version") == "6.5.1" and e2e.newest().get("bakeStatus") in ("InProgress",
-                                                                    "Succeeded"))
+    e2e.wait_until("6.5.1 applied by Flux and baking", lambda: tag_of(e2e.newest().get(
+        "version")) == "6.5.1" and e2e.newest().get("bakeStatus") in ("InProgress",
+                                                                     "Succeeded"))
     recovered = time.monotonic() - back
     assert len(e2e.reconciler_commits(action="revert")) == 1
     assert len(e2e.events("DeployTimeout")) == 1

@@ -40,6 +40,7 @@ from click.testing import CliRunner, Result
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
+from reconciler.core.status import tag_of
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
 from reconciler.engine.daemon import Daemon
@@ -482,7 +483,8 @@ def test_cluster_case(case: ClusterCase, cluster_world: ClusterWorld) -> None:
     # Whatever was there before, the daemon wrote a status of the right shape.
     assert isinstance(status.get("history"), list), status
     assert isinstance(status.get("availableReleases"), list), status
-    assert all(isinstance(t, str) for t in status["availableReleases"]), status
+    assert all(isinstance(t, dict) and isinstance(t.get("tag"), str)
+               for t in status["availableReleases"]), status
     assert all(isinstance(c.get("lastTransitionTime"), str) for c in status["conditions"])
     assert world.repo.head() == world.head  # nothing written for any of them
     assert [p for p in world.problems() if case.name in p] == []
@@ -497,7 +499,7 @@ def test_cluster_daemon_still_releases_beside_every_hostile_rollout(
     def baked() -> bool:
         status = world.rollout("podinfo").get("status") or {}
         newest = (status.get("history") or [{}])[0]
-        return (newest.get("version"), newest.get("bakeStatus")) == ("6.5.0", "Succeeded")
+        return (tag_of(newest.get("version")), newest.get("bakeStatus")) == ("6.5.0", "Succeeded")
 
     world.wait("6.5.0 to be released and baked", baked)
     for case in CLUSTER_CASES:
@@ -660,7 +662,8 @@ def test_daemon_survives_everything_at_once(e2e: E2E) -> None:
         "/hooks/git", b'{"ref": 1}', _signer, length="1000"), wait=0.5)
 
     e2e.offer("6.5.0")
-    e2e.wait_until("6.5.0 released and baked", lambda: e2e.newest().get("version") == "6.5.0"
+    e2e.wait_until("6.5.0 released and baked",
+                   lambda: tag_of(e2e.newest().get("version")) == "6.5.0"
                    and e2e.newest().get("bakeStatus") == "Succeeded")
     sock.close()
 

@@ -404,7 +404,7 @@ class Podinfo:
             ROUND_WAIT)
         newer = self._offer_next()
         e2e.wait_until(f"{newer} to be seen",
-                       lambda: newer in e2e.status().get("availableReleases", []), ROUND_WAIT)
+                       lambda: newer in e2e.releases(), ROUND_WAIT)
         before = len(records(e2e, PODINFO))
         e2e.stays("nothing written for podinfo while held",
                   lambda: len(records(e2e, PODINFO)) == before, 2 * RESYNC)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from ruamel.yaml import YAML
 
 from reconciler.adapters import cluster
-from reconciler.core import models, planning, progress, reasons, status, trailers
+from reconciler.core import models, planning, progress, reasons, status, statusmodels, trailers
 from reconciler.core.manifests import Target
 from reconciler.interfaces import schemas
 
@@ -277,7 +277,7 @@ def test_status_the_reconciler_writes_is_accepted() -> None:
     for written in _status_written_by_the_reconciler():
         stored = without_nulls(written)
         check.validate(stored)
-        models.RolloutStatus.model_validate(stored)
+        statusmodels.RolloutStatus.model_validate(stored)
     held = without_nulls(_status_written_by_the_reconciler()[1])
     assert held["hold"] == {"version": "1.0.0", "message": "m"}
     assert held["history"][1]["bakeStatus"] == "Failed"

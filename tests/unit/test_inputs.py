@@ -40,7 +40,22 @@ def policy(status: Any = None, *, with_status: bool = True) -> dict[str, Any]:
     pytest.param({"latestImage": "podinfo:6.5.0"}, "6.5.0", id="v1beta2-no-registry"),
 ])
 def test_image_policy_tag(status: dict[str, Any], tag: str) -> None:
-    assert inputs.image_policy_tag(policy(status), name=NAME) == inputs.Candidate(tag)
+    found = inputs.image_policy_tag(policy(status), name=NAME)
+    assert (found.tag, found.problem) == (tag, None)
+
+
+@pytest.mark.parametrize(("status", "digest"), [
+    pytest.param({"latestRef": {"name": "ghcr.io/x/podinfo", "tag": "6.5.0",
+                                "digest": "sha256:" + "a" * 64}}, "sha256:" + "a" * 64,
+                 id="v1-latestRef"),
+    pytest.param({"latestRef": {"name": "ghcr.io/x/podinfo", "tag": "6.5.0", "digest": 7}},
+                 None, id="v1-digest-not-text"),
+    pytest.param({"latestImage": "localhost:5000/team/app:1.2.3@sha256:" + "b" * 64},
+                 "sha256:" + "b" * 64, id="v1beta2-digest"),
+    pytest.param({"latestImage": "podinfo:6.5.0"}, None, id="v1beta2-no-digest"),
+])
+def test_image_policy_digest_for_the_status(status: dict[str, Any], digest: str | None) -> None:
+    assert inputs.image_policy_tag(policy(status), name=NAME).digest == digest
 
 
 @pytest.mark.parametrize(("obj", "problem"), [

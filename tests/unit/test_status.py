@@ -76,27 +76,55 @@ def by_type(conditions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # --- history ------------------------------------------------------------------------------
 
 
-def test_history_is_newest_first_with_commit_action_version_and_bake() -> None:
+def test_history_is_newest_first_with_id_commit_action_version_and_bake() -> None:
     history = render()["history"]
-    assert [(h["commit"], h["action"], h["version"]) for h in history] == [
-        (REV, "revert", "1.1.0"), (R3, "release", "1.2.0"), (R2, "release", "1.1.0")]
+    assert [(h["id"], h["commit"], h["action"], h["version"]) for h in history] == [
+        (3, REV, "revert", {"tag": "1.1.0"}), (2, R3, "release", {"tag": "1.2.0"}),
+        (1, R2, "release", {"tag": "1.1.0"})]
     assert [h.get("bakeStatus") for h in history] == [None, "Failed", "Succeeded"]
 
 
-def test_history_entry_carries_the_bake_details() -> None:
+def test_history_entry_carries_the_bake_details_in_kuberiks_shape() -> None:
     failed = render()["history"][1]
     assert failed == {
-        "version": "1.2.0", "timestamp": "2026-03-02T08:30:00Z", "commit": R3,
-        "action": "release", "bakeStatus": "Failed",
+        "id": 2, "version": {"tag": "1.2.0"}, "timestamp": "2026-03-02T08:30:00Z",
+        "triggeredBy": {"kind": "System", "name": "reconciler"},
+        "commit": R3, "action": "release", "bakeStatus": "Failed",
         "appliedTime": "2026-03-02T08:32:00Z", "bakeStartTime": "2026-03-02T08:33:00Z",
         "bakeEndTime": "2026-03-02T08:54:00Z",
-        "failedHealthChecks": ["apps/errors", "apps/slo"],
-        "message": "HealthCheck failed after deploy: apps/errors: Unhealthy"}
+        "failedHealthChecks": [{"name": "errors", "namespace": "apps"},
+                               {"name": "slo", "namespace": "apps"}],
+        "bakeStatusMessage": "HealthCheck failed after deploy: apps/errors: Unhealthy"}
+
+
+def test_history_version_carries_the_digest_the_image_policy_reported() -> None:
+    written = status.render(step=step(), records=RECORDS, previous=None, generation=1,
+                            revision=None, candidates=["1.2.0"], limit=10, now=NOW,
+                            digests={"1.2.0": "sha256:" + "a" * 64})
+    assert written["history"][1]["version"] == {"tag": "1.2.0", "digest": "sha256:" + "a" * 64}
+    assert written["availableReleases"][0] == written["history"][1]["version"]
+    # Kept from the previous status once the ImagePolicy has moved on.
+    again = status.render(step=step(), records=RECORDS, previous=written, generation=1,
+                          revision=None, candidates=["1.3.0"], limit=10, now=NOW)
+    assert again["history"][1]["version"]["digest"] == "sha256:" + "a" * 64
+
+
+def test_a_person_s_revert_or_adoption_is_triggered_by_a_user() -> None:
+    by_hand = trailers.records([(REV, trailers.revert_message(
+        reverted_subject="podinfo: 1.1.0 -> 1.2.0", reverted_sha=R3, rollout=ROLLOUT,
+        release="1.1.0", previous="1.2.0", reason="reverted by hand"), NOW)])
+    adopted = trailers.records([(R3, trailers.adopt_message(
+        rollout=ROLLOUT, release="1.2.0", previous="1.1.0"), NOW)])
+    for records in (by_hand, adopted):
+        entry = render(step(kept=()), records=records)["history"][0]
+        assert entry["triggeredBy"] == {"kind": "User", "name": "git"}
+    assert render()["history"][0]["triggeredBy"] == {"kind": "System", "name": "reconciler"}
 
 
 def test_revert_entry_says_what_was_taken_out_and_why() -> None:
     entry = render()["history"][0]
     assert entry["message"] == "revert of 1.2.0: HealthCheck apps/errors failed"
+    assert "bakeStatusMessage" not in entry
     assert entry["timestamp"] == "2026-03-02T08:55:00Z"
 
 
@@ -114,7 +142,8 @@ def test_history_limit_keeps_the_newest() -> None:
                for i in range(1, 16)]
     records = trailers.records(commits)
     history = render(step(kept=()), records=records, limit=10)["history"]
-    assert [h["version"] for h in history] == [f"1.{i}.0" for i in range(1, 11)]
+    assert [h["version"]["tag"] for h in history] == [f"1.{i}.0" for i in range(1, 11)]
+    assert [h["id"] for h in history] == list(range(15, 5, -1))
     assert len(render(step(kept=()), records=records, limit=3)["history"]) == 3
 
 
@@ -187,7 +216,7 @@ def test_available_releases_bounded_keep_the_highest() -> None:
 def test_render_merges_new_candidates_into_available_releases() -> None:
     written = render(previous={"availableReleases": ["1.0.0", "1.1.0"]},
                      candidates=("1.2.0",))
-    assert written["availableReleases"] == ["1.2.0", "1.1.0", "1.0.0"]
+    assert written["availableReleases"] == [{"tag": "1.2.0"}, {"tag": "1.1.0"}, {"tag": "1.0.0"}]
 
 
 # --- the rest of the status ----------------------------------------------------------------
@@ -329,8 +358,11 @@ def test_render_over_a_status_someone_else_wrote(previous: Any) -> None:
     out = status.render(step=step(), records=RECORDS, previous=previous if isinstance(
         previous, dict) else None, generation=1, revision=None, candidates=["1.1.0"],
         limit=10, now=NOW)
-    assert out["availableReleases"] == ["1.1.0"]
+    assert out["availableReleases"] == [{"tag": "1.1.0"}]
     assert all(c["lastTransitionTime"] == "2026-03-02T09:00:00Z" for c in out["conditions"])
     assert status.known_releases(previous) == []
     assert status.kept_from(previous if isinstance(previous, dict) else None) == []
     assert all(isinstance(e, dict) for e in status.entries(previous, "conditions"))
+    # Whether to write is decided over it too: it lacks gitRevision, as a status
+    # pruned by kuberik's CRD does, so only kuberik's fields are compared.
+    assert not status.same(previous if isinstance(previous, dict) else None, render())
