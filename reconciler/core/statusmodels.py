@@ -133,6 +133,8 @@ class RolloutStatus(_Model):
     description: str | None = Field(default=None, description="kuberik's; not written.")
     gitRevision: str | None = Field(
         default=None, description="The config repository commit last read.")
+    environment: str | None = Field(
+        default=None, description="The environment of the reconciler that wrote this status.")
     currentVersion: str | None = Field(
         default=None, description="The release the config repository holds now.")
     phase: str | None = Field(

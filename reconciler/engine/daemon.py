@@ -95,7 +95,8 @@ class Daemon:
         self.reporter = Reporter(cluster=cluster, metrics=metrics or NoMetrics(),
                                  is_leader=is_leader, on_conflict=self.timers.conflicted,
                                  on_written=self.timers.wrote,
-                                 retry_later=self.timers.retry_later)
+                                 retry_later=self.timers.retry_later,
+                                 environment=options.environment)
         self.metrics = self.reporter.metrics
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []

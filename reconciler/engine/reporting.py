@@ -62,8 +62,11 @@ class NoMetrics:
 class Reporter:
     def __init__(self, *, cluster: k8s.Cluster, metrics: MetricsSink,
                  is_leader: Callable[[], bool], on_conflict: Callable[[str], None],
-                 on_written: Callable[[str], None], retry_later: Callable[[str], None]) -> None:
+                 on_written: Callable[[str], None], retry_later: Callable[[str], None],
+                 environment: str | None = None) -> None:
         self._cluster = cluster
+        # Written into every status: which cluster's reconciler speaks (fleet repositories).
+        self._environment = environment
         self.metrics = metrics
         self._is_leader = is_leader
         self._on_conflict = on_conflict
@@ -83,6 +86,8 @@ class Reporter:
     def write_status(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None,
                      new: dict[str, Any], step: progress.Step | None) -> bool:
         """Write ``new`` if it differs; True when the status is as wanted afterwards."""
+        if self._environment is not None:
+            new = {**new, "environment": self._environment}
         old_reason = ready_reason(previous)
         new_reason = ready_reason(new)
         if status.same(previous, new):

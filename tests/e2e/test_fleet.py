@@ -18,7 +18,7 @@ import pytest
 
 from reconciler.emulator.flux import FakeFlux
 from reconciler.emulator.server import Emulator
-from tests.e2e.conftest import E2E, ROLLOUT_API
+from tests.e2e.conftest import E2E, ROLLOUT_API, tag_of
 from tests.support import githttp, gitrepo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,8 @@ def test_a_good_release_reaches_production_only_after_staging_baked_it(
         "show", "--name-only", "--format=", prod).decode()
     production.wait_until("production's own verdict", lambda: "Bake: Succeeded"
                           in production.note(prod))
+    assert production.status()["environment"] == "production"
+    assert staging.status()["environment"] == "staging"
     # Each cluster's file holds its release; the other cluster's was not touched by it.
     assert b'PODINFO_VERSION: "6.5.0"' in production.file("clusters/production/apps.yaml")
     assert b'PODINFO_VERSION: "6.5.0"' in staging.file("clusters/staging/apps.yaml")
@@ -146,7 +148,7 @@ def test_a_release_that_fails_in_staging_never_reaches_production(
     production.offer("6.6.0")
     staging.offer("6.6.0")
     staging.wait_until("6.6.0 to bake in staging", lambda: staging.newest().get(
-        "bakeStatus") == "InProgress" and staging.newest().get("version") == "6.6.0")
+        "bakeStatus") == "InProgress" and tag_of(staging.newest().get("version")) == "6.6.0")
     staging.health("podinfo-error-rate", "Unhealthy", "error rate 9% > 5%")
     staging.wait_until("the revert in staging", lambda: [
         c for c in staging.reconciler_commits(action="revert")

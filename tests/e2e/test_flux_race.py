@@ -17,7 +17,7 @@ import json
 import urllib.request
 from typing import Any
 
-from tests.e2e.conftest import E2E
+from tests.e2e.conftest import E2E, tag_of
 
 KS_API = "kustomize.toolkit.fluxcd.io/v1"
 
@@ -54,7 +54,7 @@ def test_no_bake_before_the_child_applied_the_release(e2e: E2E) -> None:
                    == "UpToDate")
     since = e2e.emulator.resource_version
     e2e.offer("6.5.0")
-    e2e.wait_until("6.5.0 to bake", lambda: e2e.newest().get("version") == "6.5.0"
+    e2e.wait_until("6.5.0 to bake", lambda: tag_of(e2e.newest().get("version")) == "6.5.0"
                    and e2e.newest().get("bakeStatus") == "Succeeded")
 
     e2e.wait_until("Flux to apply 6.5.0", lambda: live_value(e2e) == "6.5.0")
@@ -75,6 +75,6 @@ def test_no_bake_before_the_child_applied_the_release(e2e: E2E) -> None:
     rollouts = [r for r in writes(e2e, "/apis/kuberik.com/v1alpha1/namespaces/apps/rollouts",
                                   since) if r["metadata"]["name"] == "podinfo"]
     baking = next(rv(r) for r in rollouts if any(
-        h.get("version") == "6.5.0" and h.get("bakeStartTime")
+        tag_of(h.get("version")) == "6.5.0" and h.get("bakeStartTime")
         for h in (r.get("status") or {}).get("history") or []))
     assert baking > live, "the bake started before Flux applied 6.5.0"
