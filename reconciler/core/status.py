@@ -51,9 +51,16 @@ KUBERIK_ENTRY = frozenset({
 
 
 def _time(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC, with the fraction of a second when there is one: the applied
+    time must survive the status round trip at full precision, or a HealthCheck
+    error stamped in the same second but before the deploy would fail the bake
+    (docs/daemon.md, "When a bake fails")."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _list(status: object, key: str) -> list[Any]:

@@ -366,3 +366,43 @@ def test_render_over_a_status_someone_else_wrote(previous: Any) -> None:
     # Whether to write is decided over it too: it lacks gitRevision, as a status
     # pruned by kuberik's CRD does, so only kuberik's fields are compared.
     assert not status.same(previous if isinstance(previous, dict) else None, render())
+
+
+def test_the_applied_time_keeps_its_fraction_through_the_status() -> None:
+    """A HealthCheck error stamped in the same second as the deploy, but before it,
+    must not fail the bake once the applied time has gone through the status
+    (Kubernetes stamps lastErrorTime in whole seconds; we keep microseconds)."""
+    from reconciler.core import bake
+
+    applied = datetime(2026, 12, 3, 10, 0, 0, 900_000, tzinfo=UTC)
+    record = trailers.Record(commit="c" * 40, time=applied.replace(microsecond=0),
+                             subject="podinfo: 6.4.0 -> 6.5.0",
+                             trailers=trailers.Trailers(rollout="apps/podinfo",
+                                                        action="release", release="6.5.0",
+                                                        previous_release="6.4.0"))
+    kept = progress.Bookkeeping(commit=record.commit, bake_status="InProgress",
+                                applied_at=applied, bake_start=applied)
+    rendered = status.render(step=None, records=[record], previous=None, generation=1,
+                             revision=record.commit, candidates=[], limit=10,
+                             now=applied + timedelta(seconds=1), kept=[kept],
+                             error=(reasons.CLUSTER_ERROR, "a pass that failed later", False))
+    assert rendered["history"][0]["appliedTime"] == "2026-12-03T10:00:00.900000Z"
+    [back] = status.kept_from(rendered, [record])
+    assert back.applied_at == applied
+    assert back.bake_start == applied
+
+    def verdict(last_error: str) -> str:
+        check = bake.check_from({"metadata": {"namespace": "apps", "name": "errors"},
+                                 "status": {"status": "Healthy",
+                                            "lastErrorTime": last_error}})
+        assert back.applied_at is not None
+        return bake.evaluate([check], deployed_at=back.applied_at,
+                             bake_start=back.bake_start, bake_time=timedelta(minutes=5),
+                             now=applied + timedelta(seconds=30)).state
+    # Same second, stamped before the deploy: the old version's error, not the release's.
+    assert verdict("2026-12-03T10:00:00Z") == "InProgress"
+    # The next second: after the deploy, whatever the precision.
+    assert verdict("2026-12-03T10:00:01Z") == "Failed"
+    # With a fraction (metav1.MicroTime), compared exactly.
+    assert verdict("2026-12-03T10:00:00.950000Z") == "Failed"
+    assert verdict("2026-12-03T10:00:00.850000Z") == "InProgress"
