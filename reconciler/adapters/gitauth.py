@@ -24,16 +24,10 @@ decision, so that the rules live in one place:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import re
-import tempfile
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -41,12 +35,22 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import pygit2
 from pygit2.enums import CredentialType
 
+# The trust side (known_hosts, CA bundles, libgit2's process-wide settings) lives in
+# gittrust; these names stay importable from here.
+from reconciler.adapters.gittrust import (
+    default_known_hosts,
+    host_key_problem,
+    network_settings,
+)
 from reconciler.errors import (
     AuthenticationFailed,
     HostKeyError,
     InputError,
     RemoteUnreachable,
 )
+
+__all__ = ["MAX_CREDENTIAL_ATTEMPTS", "Callbacks", "Credentials", "RemoteURL",
+           "default_known_hosts", "host_key_problem", "mask", "network_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -340,100 +344,3 @@ class Callbacks(pygit2.RemoteCallbacks):
 def _describe(allowed: CredentialType) -> str:
     names = [flag.name.lower() for flag in CredentialType if flag.name and allowed & flag]
     return ", ".join(names) or "nothing"
-
-
-def default_known_hosts() -> Path:
-    return Path(pygit2.settings.homedir or Path.home()) / ".ssh" / "known_hosts"
-
-
-def host_key_problem(host: str, port: int | None, known_hosts: Path | None) -> str:
-    """One line for ``HostKeyError``: unknown host or changed key, and how to fix it."""
-    path = known_hosts or default_known_hosts()
-    entry = host if port in (None, 22) else f"[{host}]:{port}"
-    scan = f"ssh-keyscan {'' if port in (None, 22) else f'-p {port} '}{host} >> {path}"
-    if _known_host_listed(path, host, port):
-        return (f"SSH host key of {entry} does not match the one in {path} (changed key: "
-                "server reinstalled or a man-in-the-middle); verify the new key out of band, "
-                f"remove the old entry (ssh-keygen -R '{entry}' -f {path}), then {scan}")
-    return (f"SSH host key of {entry} is unknown: not in {path}; "
-            f"verify it out of band and add it: {scan}")
-
-
-def _known_host_listed(path: Path, host: str, port: int | None) -> bool:
-    names = {host if port in (None, 22) else f"[{host}]:{port}"}
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return False
-    for line in lines:
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if fields[0].startswith("@"):  # @cert-authority / @revoked markers
-            fields = fields[1:]
-        if fields and any(_host_matches(pattern, names) for pattern in fields[0].split(",")):
-            return True
-    return False
-
-
-def _host_matches(pattern: str, names: set[str]) -> bool:
-    if pattern.startswith("|1|"):  # HashKnownHosts: |1|base64(salt)|base64(hmac-sha1)
-        try:
-            salt_b64, digest_b64 = pattern[3:].split("|", 1)
-            salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-        except ValueError:
-            return False
-        return any(hmac.compare_digest(hmac.new(salt, n.encode(), hashlib.sha1).digest(), digest)
-                   for n in names)
-    return pattern in names
-
-
-_settings_lock = threading.Lock()
-_trusted_ca_bundles: set[str] = set()
-
-
-@contextmanager
-def network_settings(credentials: Credentials, remote: RemoteURL) -> Iterator[None]:
-    """Apply the process-wide libgit2 settings this operation needs, under a lock.
-
-    libgit2 finds known_hosts only as ``<homedir>/.ssh/known_hosts`` and the homedir is
-    global, so SSH operations are serialised while it points at a private directory
-    holding a link to the configured file. CA bundles are added once (OpenSSL's
-    store only grows).
-    """
-    if remote.scheme == "https" and credentials.ca_bundle is not None:
-        _trust_ca_bundle(credentials.ca_bundle)
-    if not remote.is_ssh:
-        yield
-        return
-    with _settings_lock:
-        if credentials.known_hosts is None:
-            yield
-            return
-        if not credentials.known_hosts.is_file():
-            raise HostKeyError(f"known_hosts file {credentials.known_hosts} does not exist; "
-                               f"create it with: ssh-keyscan <host> >> {credentials.known_hosts}")
-        previous = pygit2.settings.homedir
-        with tempfile.TemporaryDirectory(prefix="reconciler-ssh-") as home:
-            (Path(home) / ".ssh").mkdir()
-            (Path(home) / ".ssh" / "known_hosts").symlink_to(credentials.known_hosts.resolve())
-            pygit2.settings.homedir = home
-            try:
-                yield
-            finally:
-                if previous:
-                    pygit2.settings.homedir = previous
-
-
-def _trust_ca_bundle(bundle: Path) -> None:
-    key = str(bundle.resolve())
-    with _settings_lock:
-        if key in _trusted_ca_bundles:
-            return
-        if not bundle.is_file():
-            raise InputError(f"CA bundle {bundle} does not exist")
-        try:
-            pygit2.settings.set_ssl_cert_locations(key, None)
-        except pygit2.GitError as exc:
-            raise InputError(f"cannot load CA bundle {bundle}: {exc}") from exc
-        _trusted_ca_bundles.add(key)
