@@ -12,7 +12,8 @@ measured in the same run:
 
 Cold is the first snapshot (listing, ignore rules, scans); warm the median of 15
 snapshots after a one-file commit each (tree diff, rescope, rescan of that file,
-the audit trail).
+the audit trail), of two kinds: an edit of an app manifest, and a release commit (a
+new ``postBuild.substitute`` value in the cluster's Flux Kustomization).
 
 Run: ``.venv/bin/python bench/scope_cost.py [--sizes 1000,10000] [--clusters 10]``.
 Prints a table; the figures go into docs/performance.md.
@@ -43,6 +44,7 @@ GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1",
 FLUX = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
         "  name: {name}\n  namespace: flux-system\nspec:\n  path: {path}\n  sourceRef:\n"
         "    kind: GitRepository\n    name: flux-system\n")
+RELEASE = "  postBuild:\n    substitute:\n      VERSION: \"{version}\"\n"
 
 
 def fleet(work: Path, *, files: int, clusters: int) -> None:
@@ -54,7 +56,8 @@ def fleet(work: Path, *, files: int, clusters: int) -> None:
     for c in range(clusters):
         write(f"clusters/c{c}/flux-system/gotk-sync.yaml",
               FLUX.format(name="flux-system", path=f"./clusters/c{c}"))
-        write(f"clusters/c{c}/apps.yaml", FLUX.format(name="apps", path=f"./apps/c{c}"))
+        write(f"clusters/c{c}/apps.yaml", FLUX.format(name="apps", path=f"./apps/c{c}")
+              + RELEASE.format(version="1.0.0"))
         for i in range(files // clusters):
             text = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"
             if i % 50 == 0:
@@ -65,24 +68,32 @@ def fleet(work: Path, *, files: int, clusters: int) -> None:
         subprocess.run(["git", *args], cwd=work, env=GIT_ENV, check=True)
 
 
-def measure(work: Path, cache: Path, *, path: str | None, runs: int) -> tuple[float, float]:
+def measure(work: Path, cache: Path, *, path: str | None,
+            runs: int) -> tuple[float, float, float]:
+    """Cold; warm after an edit of an app manifest; warm after a release commit (a new
+    ``postBuild.substitute`` value in the cluster's Flux Kustomization)."""
     mirror = git.Mirror.open(str(work), cache_dir=cache)
     scanner = Scanner(mirror, path=path)
     started = time.perf_counter()
     scanner.snapshot(mirror.fetch())
     cold = time.perf_counter() - started
-    warm = []
+    warm: dict[str, list[float]] = {"edit": [], "release": []}
     for k in range(runs):
-        (work / "apps/c0/svc1/m1.yaml").write_text(
-            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edit{k}\n")
-        subprocess.run(["git", "commit", "-qam", f"edit {k}"], cwd=work, env=GIT_ENV,
-                       check=True)
-        head = mirror.fetch()
-        started = time.perf_counter()
-        scanner.snapshot(head)
-        warm.append(time.perf_counter() - started)
+        for what, file, text in (
+                ("edit", "apps/c0/svc1/m1.yaml",
+                 f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edit{k}\n"),
+                ("release", "clusters/c0/apps.yaml",
+                 FLUX.format(name="apps", path="./apps/c0")
+                 + RELEASE.format(version=f"1.0.{k + 1}"))):
+            (work / file).write_text(text)
+            subprocess.run(["git", "commit", "-qam", f"{what} {k}"], cwd=work, env=GIT_ENV,
+                           check=True)
+            head = mirror.fetch()
+            started = time.perf_counter()
+            scanner.snapshot(head)
+            warm[what].append(time.perf_counter() - started)
     mirror.close()
-    return cold, statistics.median(warm)
+    return cold, statistics.median(warm["edit"]), statistics.median(warm["release"])
 
 
 def resolve_only(work: Path, cache: Path, runs: int) -> tuple[float, int]:
@@ -107,8 +118,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    print("| files | clusters | in scope | whole tree cold / warm (ms) | "
-          "scoped cold / warm (ms) | resolve alone (ms) |")
+    print("| files | clusters | in scope | whole tree cold / edit / release (ms) | "
+          "scoped cold / edit / release (ms) | resolve alone (ms) |")
     print("|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         base = Path(tempfile.mkdtemp(prefix="scope-bench-"))
@@ -120,8 +131,9 @@ def main() -> None:
             scoped = measure(work, base / "c2", path="clusters/c0", runs=args.runs)
             alone, in_scope = resolve_only(work, base / "c3", args.runs)
             print(f"| {size:,} | {args.clusters} | {in_scope:,} | "
-                  f"{whole[0] * 1000:.0f} / {whole[1] * 1000:.1f} | "
-                  f"{scoped[0] * 1000:.0f} / {scoped[1] * 1000:.1f} | {alone * 1000:.1f} |")
+                  f"{whole[0] * 1000:.0f} / {whole[1] * 1000:.1f} / {whole[2] * 1000:.1f} | "
+                  f"{scoped[0] * 1000:.0f} / {scoped[1] * 1000:.1f} / {scoped[2] * 1000:.1f} | "
+                  f"{alone * 1000:.1f} |")
         finally:
             shutil.rmtree(base, ignore_errors=True)
 

@@ -52,7 +52,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reconciler.core import manifests, yamldoc
+from reconciler.core import artifacts, manifests, yamldoc
 from reconciler.core.fluxtree import (
     KUSTOMIZATION_FILES,
     FluxKustomization,
@@ -70,7 +70,8 @@ from reconciler.core.fluxtree import (
 from reconciler.errors import ManifestError
 
 __all__ = ["KUSTOMIZATION_FILES", "LISTED_SUFFIXES", "FluxKustomization", "Reader", "Root",
-           "Scope", "SourceRef", "environment", "normalize", "resolve", "roots", "unignored"]
+           "Scope", "SourceRef", "environment", "normalize", "resolve", "roots", "shape",
+           "unignored"]
 
 
 LISTED_SUFFIXES = (".yaml", ".yml", ".json", "Kustomization", ".sourceignore")
@@ -204,3 +205,37 @@ def resolve(*, root: str, files: Iterable[str], read: Reader,
 def _followed(k: FluxKustomization) -> FluxKustomization:
     return FluxKustomization(file=k.file, document=k.document, namespace=k.namespace,
                              name=k.name, path=k.path, source=k.source, followed=True)
+
+
+def shape(path: str, data: bytes) -> object:
+    """What of one file can move a cluster's scope, as a comparable value (pure).
+
+    A kustomization file matters whole; a file that can define Flux Kustomizations
+    or ArtifactGenerators matters through their identity, ``spec.path``,
+    ``spec.sourceRef``, ``spec.targetNamespace`` (and a generator's whole spec);
+    any other file only by being there. So a release commit, which changes a
+    ``postBuild.substitute`` value, leaves the shape of every file as it was and the
+    scope need not be resolved again (docs/performance.md, "A cluster's scope")."""
+    if posixpath.basename(path) in KUSTOMIZATION_FILES:
+        return ("kustomization", data)
+    if not path.endswith((".yaml", ".yml", ".json")) or not maybe_flux(path, data):
+        return None
+    try:
+        docs = yamldoc.parse(data, file=path)
+    except ManifestError:
+        return ("unparsable", data)
+    found: list[object] = []
+    for doc in docs:
+        d = doc.data
+        if not isinstance(d, dict):
+            continue
+        spec = d.get("spec") if isinstance(d.get("spec"), dict) else {}
+        assert isinstance(spec, dict)
+        if d.get("kind") == "Kustomization" and group(d) == manifests.FLUX_KUSTOMIZE_GROUP:
+            found.append((doc.index, "Kustomization", meta(d, "name"), meta(d, "namespace"),
+                          repr(spec.get("path")), repr(spec.get("sourceRef")),
+                          repr(spec.get("targetNamespace"))))
+        elif d.get("kind") == artifacts.KIND and group(d) == artifacts.API_GROUP:
+            found.append((doc.index, artifacts.KIND, meta(d, "name"), meta(d, "namespace"),
+                          repr(spec)))
+    return tuple(found)

@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from reconciler.adapters import git
 from reconciler.core import manifests, scope, sourceignore, trailers
 
+# Scope shapes of recent file versions kept (a release commit's files, before/after).
+_SHAPES_KEPT = 64
+
 
 @dataclass
 class ScanStats:
@@ -111,6 +114,8 @@ class Scanner:
         self._kept: set[str] = set()  # listed files the ignore rules leave in
         self._skipped: dict[str, manifests.FileScan] = {}  # symlinks, submodules, bad names
         self._checked: set[str] = set()  # in-scope files scanned at their current blob
+        self._previous: dict[str, str | None] = {}
+        self._shapes: dict[tuple[str, str], object] = {}
         self._in: set[str] = set()  # the manifest files to scan: the scope's, or every kept one
 
     def snapshot(self, commit: str) -> Snapshot:
@@ -128,6 +133,8 @@ class Scanner:
             assert self._commit is not None
             changes = self.mirror.changed_entries(self._commit, commit,
                                                   suffixes=scope.LISTED_SUFFIXES)
+        # The blobs the changed paths had: whether the scope may have moved.
+        self._previous = {e.path: self._blobs.get(e.path) for e in changes}
         for entry in changes:
             path, blob = entry.path, entry.blob
             for held in (self._relevant, self._blobs, self._skipped):
@@ -202,8 +209,9 @@ class Scanner:
                 if path in self._blobs and not self._ignore.matches(path):
                     self._kept.add(path)
         if self.path is not None:
-            self._scope = scope.resolve(root=self.path, files=self._blobs, read=self._read,
-                                        kept=self._kept)
+            if reload or self._scope is None or not self._same_shape(changes):
+                self._scope = scope.resolve(root=self.path, files=self._blobs,
+                                            read=self._read, kept=self._kept)
             files: set[str] | frozenset[str] = self._scope.files
         elif reload:
             files = self._kept
@@ -215,6 +223,26 @@ class Scanner:
             return changed
         before, self._in = self._in, {p for p in files if manifests.wants(p)}
         return changed | (before ^ self._in)
+
+    def _same_shape(self, changes: list[git.Entry]) -> bool:
+        """Can these changes leave the scope as it was? Only edits of files that
+        stay (no file added, removed or turned into something else) whose
+        ``scope.shape`` is the same before and after: a release commit."""
+        for entry in changes:
+            old = self._previous.get(entry.path)
+            if entry.kind != "file" or entry.blob is None or old is None:
+                return False
+            if self._shape(entry.path, old) != self._shape(entry.path, entry.blob):
+                return False
+        return True
+
+    def _shape(self, path: str, blob: str) -> object:
+        key = (blob, path)
+        if key not in self._shapes:
+            self._shapes[key] = scope.shape(path, self.mirror.read_blob(blob))
+            while len(self._shapes) > 4 * _SHAPES_KEPT:
+                self._shapes.pop(next(iter(self._shapes)))
+        return self._shapes[key]
 
     def _reported(self, path: str) -> bool:
         """Whether a skipped entry (a symlink...) belongs to what this scanner reads:

@@ -88,3 +88,41 @@ def test_roots_of_a_commit(mirror: git.Mirror) -> None:
     roots = snapshot.roots(mirror, mirror.fetch())
     assert [(r.path, r.environment) for r in roots] == [
         ("clusters/production", "production"), ("clusters/staging", "staging")]
+
+
+def test_a_release_commit_keeps_the_scope_and_a_moved_path_resolves_it_again(
+        fleet: gitrepo.BareRepo, mirror: git.Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.core import scope
+
+    resolved: list[str] = []
+    real = scope.resolve
+
+    def spy(**kw: object) -> scope.Scope:
+        resolved.append(str(kw["root"]))
+        return real(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scope, "resolve", spy)
+    scanner = Scanner(mirror, path="clusters/staging")
+    first = scanner.snapshot(mirror.fetch())
+    assert resolved == ["clusters/staging"]
+    apps = "clusters/staging/apps.yaml"
+    text = fleet.show(fleet.head(), apps)
+    [target] = first.inventory.targets["podinfo/podinfo"]
+    assert target.value is not None
+    # What a release commit does: a new substitute value, nothing else.
+    fleet.commit({apps: text.replace(target.value.encode(), b"9.9.9", 1)}, "release")
+    second = scanner.snapshot(mirror.fetch())
+    assert resolved == ["clusters/staging"]  # not resolved again
+    assert second.scope is not None and first.scope is not None
+    assert second.scope.files == first.scope.files
+    assert [t.value for t in second.inventory.targets["podinfo/podinfo"]] == ["9.9.9"]
+    # A Kustomization's spec.path moved: the scope is resolved again and follows.
+    moved = fleet.show(fleet.head(), apps).replace(b"path: ./apps/staging",
+                                                  b"path: ./apps/production")
+    assert moved != fleet.show(fleet.head(), apps)
+    fleet.commit({apps: moved}, "point staging at production's overlay")
+    third = scanner.snapshot(mirror.fetch())
+    assert resolved == ["clusters/staging", "clusters/staging"]
+    assert third.scope is not None
+    assert "apps/production/rollout.yaml" in third.scope.files
+    assert "apps/staging/rollout.yaml" not in third.scope.files
