@@ -14,7 +14,7 @@ What runs, all on loopback and over real protocols:
 
 The story: 6.5.0 is released, baked and kept; 6.6.0 is released, a HealthCheck
 turns Unhealthy during its bake, and the release is reverted and quarantined.
-Then the git log with its trailers. About 30 seconds.
+Then the git log with its trailers and the bake verdicts (git notes). About 30 seconds.
 """
 
 from __future__ import annotations
@@ -224,9 +224,10 @@ def main() -> int:
             time.sleep(1.0)
             narrator.tick()
 
-            story.title("The audit trail: git log of the config repository")
-            print(git_cli("--git-dir", str(bare), "log", "--format=%h %an: %s%n%(trailers)",
-                          "main", cwd=work), flush=True)
+            story.title("The audit trail: git log --notes=reconciler of the config repository")
+            # %N: the bake verdicts the daemon recorded as git notes on its release commits.
+            print(git_cli("--git-dir", str(bare), "log", "--notes=reconciler",
+                          "--format=%h %an: %s%n%(trailers)%N", "main", cwd=work), flush=True)
             status = rollout_status(emulator)
             story.title("kubectl get rollout -n apps podinfo -o yaml (status, abridged)")
             print(f"  currentVersion: {status.get('currentVersion')}")
