@@ -28,16 +28,10 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, giterrors, gitnotes, gitobjects
+from reconciler.adapters import gitauth, giterrors, gitnotes, gitobjects, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
-from reconciler.errors import (
-    GitError,
-    InputError,
-    NonFastForward,
-    PushRejected,
-    ReconcilerError,
-)
+from reconciler.errors import GitError, InputError, NonFastForward, PushRejected, ReconcilerError
 
 __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
 
@@ -145,6 +139,12 @@ class Mirror:
         log.debug("fetched %s %s at %s (%d objects)", self._remote, self._branch, sha,
                   stats.received_objects)
         return sha
+
+    def resolve(self, rev: str) -> str:
+        """The commit ``rev`` names in the remote (``HEAD``, ``origin/main``, ``main~1``, a
+        sha), its refs fetched first (``gitrevs``); ``InputError`` when it names none."""
+        with self._lock, self._network("fetch") as callbacks:
+            return gitrevs.resolve(self._repo, self._repo.remotes[_REMOTE], rev, callbacks)
 
     def head(self) -> str:
         """The branch head as last fetched (or pushed), from disk; fetch if never fetched."""
