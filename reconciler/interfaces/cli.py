@@ -32,7 +32,7 @@ from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
-from reconciler.interfaces import clusters, settings, trail
+from reconciler.interfaces import check, clusters, settings, trail
 from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -355,6 +355,9 @@ def demo() -> None:
     from reconciler.interfaces import demo as demo_story
 
     sys.exit(demo_story.main())
+
+
+cli.add_command(check.command)
 
 
 def main() -> None:
