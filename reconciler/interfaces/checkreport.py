@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core import impact, manifests
+from reconciler.errors import printable
 
 if TYPE_CHECKING:
     from reconciler.interfaces.check import Report, Section
@@ -68,7 +69,8 @@ def text(report: Report) -> str:
             lines.append(f"{rollout}:")
             for f in findings:
                 where = _where(f.file, f.line)
-                lines.append(f"    {f.kind}: {f.message}" + (f"  [{where}]" if where else ""))
+                lines.append(printable(f"    {f.kind}: {f.message}"
+                                       + (f"  [{where}]" if where else "")))
         if section.introduced:
             lines.append(f"problems introduced ({len(section.introduced)}):")
             lines += [f"    {p.render()}" for p in section.introduced]
@@ -84,25 +86,32 @@ def text(report: Report) -> str:
 # -- markdown --------------------------------------------------------------------------
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    # A pull request's author writes these values: one line, and no HTML of theirs
+    # in the bot's comment.
+    text = printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    return f"`{printable(text).replace('`', chr(39))}`"
 
 
 def _md_problem(p: manifests.Problem) -> str:
     icon = ":x:" if p.severity == "error" else ":warning:"
-    return f"- {icon} `{_where(p.file, p.line)}` {_cell(_problem(p))}"
+    return f"- {icon} {_code(_where(p.file, p.line))} {_cell(_problem(p))}"
 
 
 def markdown(report: Report) -> str:
     verdict = (f":x: {report.errors} error(s) introduced" if report.errors
                else ":white_check_mark: no error introduced")
     lines = [MARKER, f"## reconciler check: {verdict}", "",
-             f"`{report.base_ref}` ({_short(report.base)}) → `{report.head_ref}` "
+             f"{_code(report.base_ref)} ({_short(report.base)}) → {_code(report.head_ref)} "
              f"({_short(report.head)})"]
     several = len(report.sections) > 1
     for section in report.sections:
         lines.append("")
         if several or section.root is not None:
-            lines += [f"### {section.label}", ""]
+            lines += [f"### {_cell(section.label)}", ""]
         rollouts = _by_rollout(section)
         if rollouts:
             lines += ["| Rollout | Effect |", "|---|---|"]
@@ -110,8 +119,8 @@ def markdown(report: Report) -> str:
                 effects = "<br>".join(
                     (":warning: " if f.severity == "warning" else "")
                     + f"**{f.kind}**: {_cell(f.message)}"
-                    + (f" (`{_where(f.file, f.line)}`)" if f.file else "") for f in findings)
-                lines.append(f"| `{rollout}` | {effects} |")
+                    + (f" ({_code(_where(f.file, f.line))})" if f.file else "") for f in findings)
+                lines.append(f"| {_code(rollout)} | {effects} |")
         else:
             lines.append("No change to releases.")
         if section.introduced:
