@@ -45,10 +45,10 @@ _LIST_CACHE_SIZE = 8
 class Mirror:
     """A bare mirror of one remote branch at ``<cache_dir>/<sha256(url)[:16]>.git``.
 
-    The remote branch is tracked as ``refs/remotes/origin/<branch>``; no other ref is
-    ever moved (commits made with ``commit`` are unreferenced until pushed; libgit2
-    never garbage-collects). Methods are thread-safe (one lock per mirror). Open with
-    ``Mirror.open``.
+    The remote branch is tracked as ``refs/remotes/origin/<branch>``; besides it only
+    the notes and ``resolve``'s own namespace move (commits made with ``commit`` are
+    unreferenced until pushed; libgit2 never garbage-collects). Methods are
+    thread-safe (one lock per mirror). Open with ``Mirror.open``.
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
