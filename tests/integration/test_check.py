@@ -312,3 +312,7 @@ def test_fleet_reports_each_cluster(tmp_path: Path, git_home: Path) -> None:
     assert "::[staging] apps/podinfo: spec.wantedVersion pins 6.5.0" in github
     one = clone.json("--path", "clusters/staging")
     assert [c["environment"] for c in one["clusters"]] == ["staging"]
+    missing = run("check", "--repo", str(clone.path), "--base", "origin/main",
+                  "--path", "clusters/nowhere", cache=clone.path.parent / "cache")
+    assert missing.returncode == 2
+    assert "--path 'clusters/nowhere'" in one_error_line(missing)
