@@ -161,8 +161,9 @@ def as_json(report: Report) -> str:
 # -- GitHub Actions --------------------------------------------------------------------
 
 def _data(text: str) -> str:
-    # The escapes the Actions runner decodes (actions/toolkit, command.ts).
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # The escapes the Actions runner decodes (actions/toolkit, command.ts); any other
+    # control character from the repository is shown, not sent to the log viewer.
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _property(text: str) -> str:

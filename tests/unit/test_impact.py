@@ -101,11 +101,11 @@ def test_split_matches_problems_whatever_their_line_and_counts_repeats() -> None
 
 def test_github_commands_escape_what_the_runner_decodes() -> None:
     problem = manifests.Problem(file="odd,name:x.yaml", line=3, message="50%\nnext")
-    finding = impact.Finding("apps/x", "hold", "a\r\nb", "f.yaml", None, "warning")
+    finding = impact.Finding("apps/x", "hold", "a\r\nb\x1b[31m", "f.yaml", None, "warning")
     info = impact.Finding("apps/x", "hand-edit", "quiet", "f.yaml", 2)
     report = Report("origin/main", "b" * 40, "HEAD", "h" * 40,
                     [Section(None, [finding, info], [problem], [])])
     assert checkreport.render(report, "github").splitlines() == [
         "::error file=odd%2Cname%3Ax.yaml,line=3::50%25%0Anext",
-        "::warning file=f.yaml::apps/x: a%0D%0Ab",
+        "::warning file=f.yaml::apps/x: a%0D%0Ab\\x1b[31m",
     ]
