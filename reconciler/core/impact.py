@@ -184,8 +184,8 @@ def _values(key: str, *, base: Side, head: Side) -> list[Finding]:
 
 
 def _shown(targets: Sequence[manifests.Target]) -> str:
-    current, why = planning.current_release(targets)
-    return current or ("(none)" if why is None or "no target" in why else "(mixed)")
+    current, _ = planning.current_release(targets)
+    return current or ("(mixed)" if any(t.value for t in targets) else "(none)")
 
 
 _FIELDS = ("versionConstraint", "maxBump", "policy", "suspend")
@@ -218,6 +218,10 @@ def _spec(key: str, *, base: Side, head: Side,
         elif pin == current:
             out.append(Finding(key, "pin", f"spec.wantedVersion pins {pin}, already "
                                f"deployed: automatic releases stop while it is set", *where,
+                               old=current, new=pin))
+        else:
+            out.append(Finding(key, "pin", f"spec.wantedVersion pins {pin}, which will not "
+                               f"be written: {after.reasons[0]}", *where, severity="warning",
                                old=current, new=pin))
     elif old_pin and not pin and spec is not None:
         out.append(Finding(key, "unpin", f"spec.wantedVersion {old_pin} removed: automatic "

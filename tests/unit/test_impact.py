@@ -90,6 +90,15 @@ def test_pin_over_a_hand_edit_is_not_a_hold() -> None:
     assert found[1].severity == "info" and "already deployed" in found[1].message
 
 
+def test_pin_that_cannot_be_written_says_why() -> None:
+    pinned = ROLLOUT + b'  wantedVersion: "latest"\n'
+    [pin] = impact.compare(base=side(r=ROLLOUT, k=KUSTOMIZATION),
+                           head=side(r=pinned, k=KUSTOMIZATION), presets=PRESETS)
+    assert (pin.kind, pin.severity, pin.new) == ("pin", "warning", "latest")
+    assert pin.message.startswith("spec.wantedVersion pins latest, which will not be written: "
+                                  "wantedVersion cannot be deployed: ")
+
+
 def test_split_matches_problems_whatever_their_line_and_counts_repeats() -> None:
     def problem(line: int) -> manifests.Problem:
         return manifests.Problem(file="a.yaml", line=line, field="spec.ref.tag",
