@@ -28,16 +28,10 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, giterrors, gitnotes, gitobjects
+from reconciler.adapters import gitauth, giterrors, gitnotes, gitobjects, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
-from reconciler.errors import (
-    GitError,
-    InputError,
-    NonFastForward,
-    PushRejected,
-    ReconcilerError,
-)
+from reconciler.errors import GitError, InputError, NonFastForward, PushRejected, ReconcilerError
 
 __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
 
@@ -51,10 +45,10 @@ _LIST_CACHE_SIZE = 8
 class Mirror:
     """A bare mirror of one remote branch at ``<cache_dir>/<sha256(url)[:16]>.git``.
 
-    The remote branch is tracked as ``refs/remotes/origin/<branch>``; no other ref is
-    ever moved (commits made with ``commit`` are unreferenced until pushed; libgit2
-    never garbage-collects). Methods are thread-safe (one lock per mirror). Open with
-    ``Mirror.open``.
+    The remote branch is tracked as ``refs/remotes/origin/<branch>``; besides it only
+    the notes and ``resolve``'s own namespace move (commits made with ``commit`` are
+    unreferenced until pushed; libgit2 never garbage-collects). Methods are
+    thread-safe (one lock per mirror). Open with ``Mirror.open``.
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
@@ -145,6 +139,12 @@ class Mirror:
         log.debug("fetched %s %s at %s (%d objects)", self._remote, self._branch, sha,
                   stats.received_objects)
         return sha
+
+    def resolve(self, rev: str) -> str:
+        """The commit ``rev`` names in the remote (``HEAD``, ``origin/main``, ``main~1``, a
+        sha), its refs fetched first (``gitrevs``); ``InputError`` when it names none."""
+        with self._lock, self._network("fetch") as callbacks:
+            return gitrevs.resolve(self._repo, self._repo.remotes[_REMOTE], rev, callbacks)
 
     def head(self) -> str:
         """The branch head as last fetched (or pushed), from disk; fetch if never fetched."""

@@ -99,6 +99,8 @@ class Inventory:
     # Rollouts whose set-up has an error: never written to automatically.
     broken: dict[str, list[Problem]] = field(default_factory=dict)
     unparsable: set[str] = field(default_factory=set)
+    # Targets whose annotation names a Rollout that does not exist (an error each).
+    orphans: list[Target] = field(default_factory=list)
 
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
@@ -176,6 +178,7 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
                 inv.broken.setdefault(owner, []).append(p)
             continue
         if t.rollout not in inv.rollouts:
+            inv.orphans.append(t)
             inv.problems.append(Problem(
                 file=t.file, document=t.document, line=t.line, field=t.field_name,
                 message=f"annotation names rollout {t.rollout}, but no Rollout manifest "

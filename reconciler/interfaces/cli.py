@@ -27,12 +27,12 @@ import click
 
 from reconciler import __version__
 from reconciler.adapters import git
-from reconciler.core import manifests, planning, scope, trailers, versions
+from reconciler.core import lint, manifests, models, planning, scope, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
-from reconciler.interfaces import clusters, settings, trail
+from reconciler.interfaces import check, clusters, settings, trail
 from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -313,33 +313,13 @@ def validate(**opts: Any) -> None:
         sys.exit(EXIT_PROBLEMS)
 
 
-def _validate(cluster: clusters.Cluster, policies: Mapping[str, Any], *, several: bool) -> int:
+def _validate(cluster: clusters.Cluster, policies: Mapping[str, models.PolicyPreset], *,
+              several: bool) -> int:
     """Print one cluster's problems and its summary line; the number of errors."""
     snap = cluster.snapshot()
     inv = snap.inventory
-    problems = list(inv.problems)
-    for key, entry in sorted(inv.rollouts.items()):
-        spec = entry.rollout.spec if entry.rollout else None
-        if spec and spec.policy and spec.policy not in policies:
-            problems.append(manifests.Problem(
-                file=entry.file, document=entry.document, line=entry.line,
-                field="spec.policy",
-                message=f"unknown preset {spec.policy!r} "
-                        f"(known: {', '.join(sorted(policies))})"))
-        if spec and spec.wantedVersion:
-            try:
-                versions.parse(spec.wantedVersion)
-            except InputError as exc:
-                problems.append(manifests.Problem(
-                    file=entry.file, document=entry.document, line=entry.line,
-                    field="spec.wantedVersion", message=str(exc)))
-        _, why = planning.current_release(inv.targets.get(key, []))
-        if why and inv.targets.get(key):
-            problems.append(manifests.Problem(
-                file=entry.file, document=entry.document, line=entry.line,
-                severity="warning", message=f"Rollout {key}: {why}"))
+    problems = lint.problems(inv, policies)
     errors = 0
-    problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0, p.field or ""))
     for problem in problems:
         click.echo(problem.render())
         errors += problem.severity == "error"
@@ -375,6 +355,9 @@ def demo() -> None:
     from reconciler.interfaces import demo as demo_story
 
     sys.exit(demo_story.main())
+
+
+cli.add_command(check.command)
 
 
 def main() -> None:
