@@ -40,9 +40,6 @@ and bake. Registering the same pair again is accepted with ``"new": false``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import re
 import socket
@@ -55,21 +52,38 @@ from typing import Any, Protocol
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from reconciler import __version__
-from reconciler.core import status as rollout_status
 from reconciler.core import versions
 from reconciler.errors import InvalidTag, PermanentError
+from reconciler.interfaces.httpmodels import (
+    RELEASE_TAG_PATTERN,
+    GitHookAccepted,
+    HistoryRecord,
+    Liveness,
+    Readiness,
+    Refusal,
+    ReleaseAccepted,
+    ReleaseHook,
+    RolloutView,
+    view,
+)
 from reconciler.interfaces.metrics import Metrics
+from reconciler.interfaces.webhookchecks import (
+    SIGNATURE_HEADERS,
+    _check_signatures,
+    _json,
+    _read_body,
+    _Refused,
+    _shape,
+)
 
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-SIGNATURE_HEADERS = ("X-Hub-Signature-256", "X-Signature")
-_DIGITS = re.compile(r"[0-9]{1,20}")
 _ROLLOUT = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?")
 
 
@@ -102,187 +116,27 @@ class Backend(Protocol):
         """Whether a Rollout of that name exists."""
 
 
-# -- payloads -------------------------------------------------------------------
 
-class Refusal(BaseModel):
-    detail: str = Field(description="Why the request was refused, in one line.")
+__all__ = [
+    "RELEASE_TAG_PATTERN",
+    "SIGNATURE_HEADERS",
+    "Backend",
+    "GitHookAccepted",
+    "HistoryRecord",
+    "Liveness",
+    "MiB",
+    "Readiness",
+    "Refusal",
+    "ReleaseAccepted",
+    "ReleaseHook",
+    "RolloutView",
+    "create_app",
+    "load_secret",
+    "serve",
+    "shutdown",
+    "view",
+]
 
-
-class Liveness(BaseModel):
-    alive: bool
-
-
-class Readiness(BaseModel):
-    ready: bool
-    reason: str = Field(description="What readiness depends on, and what is missing.")
-
-
-class GitHookAccepted(BaseModel):
-    accepted: bool = True
-
-
-# What /hooks/release accepts as a tag, for the OpenAPI document: a full semantic
-# version, optionally with a leading v, without build metadata (not an OCI character).
-# versions.parse still has the last word (length, leading zeros in prerelease parts).
-# Version numbers up to 19 digits: Flux skips tags with a number beyond 2^64-1 (20
-# digits), and a pattern cannot draw that line exactly; 19 stays inside it.
-_NUMBER = r"(0|[1-9][0-9]{0,18})"
-_PRE_ID = r"(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"  # semver: no leading zeros
-RELEASE_TAG_PATTERN = (rf"^v?{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
-                       rf"(-{_PRE_ID}(\.{_PRE_ID})*)?$")
-
-
-class ReleaseHook(BaseModel):
-    """A CI pipeline registering a release candidate. Other fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    rollout: str = Field(description="The Rollout as namespace/name.",
-                         examples=["apps/podinfo"], json_schema_extra={
-                             "pattern": f"^{_ROLLOUT.pattern}$"})
-    tag: str = Field(description="The release tag: semver and a valid OCI tag.",
-                     examples=["6.5.0"], max_length=versions.OCI_TAG_MAX,
-                     json_schema_extra={"pattern": RELEASE_TAG_PATTERN})
-
-    @field_validator("rollout")
-    @classmethod
-    def _namespaced(cls, value: str) -> str:
-        if not _ROLLOUT.fullmatch(value):
-            raise ValueError("expected <namespace>/<name> in lower case, e.g. apps/podinfo")
-        return value
-
-
-class ReleaseAccepted(BaseModel):
-    accepted: bool = True
-    new: bool = Field(description="False when this tag was already a known candidate.")
-
-
-class RolloutView(BaseModel):
-    """A Rollout as the API shows it: a summary, then the object's spec and status."""
-
-    namespace: str
-    name: str
-    generation: int | None = None
-    release: str | None = Field(None, description="The release the newest git record set.")
-    ready: bool | None = Field(None, description="The Ready condition; None when unset.")
-    reason: str | None = None
-    message: str | None = None
-    suspended: bool = False
-    wanted_version: str | None = None
-    available_releases: list[str] = []
-    spec: dict[str, Any] = {}
-    status: dict[str, Any] = {}
-
-
-class HistoryRecord(BaseModel):
-    """One reconciler commit, as ``reconciler history -o json`` prints it."""
-
-    commit: str
-    rollout: str
-    action: str
-    release: str
-    previous_release: str | None = None
-    time: str
-    reason: str | None = None
-    reverts: str | None = None
-    subject: str | None = None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def view(obj: Mapping[str, Any]) -> RolloutView:
-    """Summarise a Rollout object; tolerant of any status someone may have written."""
-    meta, spec, status = (_mapping(obj.get(k)) for k in ("metadata", "spec", "status"))
-    conditions = status.get("conditions")
-    ready = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"),
-                 {}) if isinstance(conditions, list) else {}
-    history = status.get("history")
-    newest = _mapping(history[0]) if isinstance(history, list) and history else {}
-    generation = meta.get("generation")
-    return RolloutView(
-        namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
-        generation=generation if isinstance(generation, int) else None,
-        # kuberik's VersionInfo objects, or the strings an earlier daemon wrote.
-        release=rollout_status.tag_of(newest.get("version")),
-        ready={"True": True, "False": False}.get(str(ready.get("status"))),
-        reason=_text(ready.get("reason")), message=_text(ready.get("message")),
-        suspended=spec.get("suspend") is True, wanted_version=_text(spec.get("wantedVersion")),
-        available_releases=rollout_status.known_releases(status),
-        spec=dict(spec), status=dict(status))
-
-
-# -- webhook checks -----------------------------------------------------------------
-
-class _Refused(Exception):
-    """A refusal: ``detail`` goes to the caller, ``logged`` (no body content) to the log;
-    ``close``: end the connection after answering (its framing cannot be trusted)."""
-
-    def __init__(self, code: int, detail: str, logged: str | None = None, *,
-                 close: bool = False) -> None:
-        super().__init__(detail)
-        self.code, self.detail, self.logged = code, detail, logged or detail
-        self.close = close
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and "transfer-encoding" in request.headers:
-        # RFC 9112 6.3: a proxy in front may have framed this body differently (request
-        # smuggling); refuse, and close the connection as the RFC requires.
-        raise _Refused(400, "both Content-Length and Transfer-Encoding: ambiguous framing",
-                       close=True)
-    if declared is not None:
-        if not _DIGITS.fullmatch(declared.strip()):
-            raise _Refused(400, "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _Refused(413, f"body of {int(declared)} bytes is over the limit of {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:  # Content-Length can lie; chunked bodies have none
-            raise _Refused(413, f"body is over the limit of {limit} bytes")
-    return bytes(body)
-
-
-def _check_signatures(request: Request, body: bytes, secret: bytes) -> None:
-    expected = ("sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()).encode()
-    for header in SIGNATURE_HEADERS:
-        value = request.headers.get(header)
-        if value is None:
-            continue
-        # Header values arrive decoded as latin-1: encoding back is lossless, and
-        # compare_digest on bytes accepts any content.
-        given = value.strip().lower().encode("latin-1")
-        if not given.startswith(b"sha256="):
-            raise _Refused(401, f"{header} is not of the form sha256=<hex>")
-        if not hmac.compare_digest(expected, given):
-            raise _Refused(401, f"{header} does not match the body")
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise _Refused(400, f"body is not JSON: {exc.msg} at line {exc.lineno} "
-                            f"column {exc.colno}") from None
-    except (UnicodeDecodeError, RecursionError):
-        raise _Refused(400, "body is not JSON: undecodable or nested too deeply") from None
-    except ValueError:  # e.g. an integer longer than sys.get_int_max_str_digits()
-        raise _Refused(400, "body is not JSON this server accepts: a number is too long") \
-            from None
-
-
-def _shape(exc: ValidationError) -> str:
-    # Field names come from the model (extra fields are ignored) and pydantic's
-    # messages for these types do not quote the input, so the text is safe to log.
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                     for e in exc.errors(include_url=False, include_input=False))
 
 
 # -- the app ---------------------------------------------------------------------------
