@@ -80,6 +80,12 @@ def usage_line(exc: click.ClickException) -> str:
     return line(text)
 
 
+# click >= 8.2 raises this for a group called without a command, to print its help.
+_HELP_INSTEAD: tuple[type[click.ClickException], ...] = tuple(
+    getattr(click.exceptions, name) for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name))
+
+
 class Group(click.Group):
     """A click group whose usage errors are one line, like every other error.
 
@@ -97,7 +103,10 @@ class Group(click.Group):
         try:
             result: Any = run()
         except click.ClickException as exc:
-            click.echo(usage_line(exc), err=True)
+            if isinstance(exc, _HELP_INSTEAD):
+                exc.show()  # ``reconciler`` alone: the help is the answer, not an error
+            else:
+                click.echo(usage_line(exc), err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo(line("aborted"), err=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,14 @@ def test_help_and_version_still_exit_0(tmp_path: Path) -> None:
     assert run("--version", cache=tmp_path).returncode == 0
     helped = run("plan", "--help", cache=tmp_path)
     assert helped.returncode == 0 and helped.stdout.startswith("Usage: reconciler plan")
+
+
+def test_no_command_shows_the_help_not_an_error_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "reconciler"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode in (0, 2)  # click < 8.2 exits 0, later versions 2
+    assert (proc.stdout + proc.stderr).startswith("Usage: reconciler [OPTIONS] COMMAND")
+    assert "reconciler: error:" not in proc.stderr
 
 
 def test_history_of_an_unknown_rollout_exits_2(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
