@@ -176,7 +176,8 @@ ERRORS: tuple[Row, ...] = (
                                "... [409]"),
     _row(errors.ForgeError, "github GET /repos/acme/fleet/pulls: 502 Bad Gateway"),
     _row(errors.ForgeAuthError, "github GET /repos/acme/fleet/pulls: 401 Bad credentials"),
-    _row(errors.ForgeRateLimited, "github GET /repos/acme/fleet/pulls: rate limit hit ..."),
+    _row(errors.ForgeRateLimited, "github GET /repos/acme/fleet/pulls: 403 API rate limit "
+                                  "exceeded (retry in 60s)"),
     _row(errors.ForgeConflict, "github PUT /repos/acme/fleet/pulls/7/merge: 405 not "
                                "mergeable"),
 )
