@@ -149,11 +149,6 @@ class ClusterSettings(Settings):
 
     kubeconfig: Path | None = Field(None, description="kubeconfig file; default: in-cluster "
                                                       "config, then $KUBECONFIG.")
-
-    def check_files(self) -> None:
-        """A mistyped kubeconfig is an input error (exit 2), caught before connecting."""
-        if self.kubeconfig is not None and not self.kubeconfig.expanduser().is_file():
-            raise InputError(f"{self.flag('kubeconfig')} {self.kubeconfig}: no such file")
     namespace: str | None = Field(None, description="Watch Rollouts in this namespace only "
                                                     "(default: all).")
     flux_source: str = Field("flux-system/flux-system",
@@ -169,6 +164,11 @@ class ClusterSettings(Settings):
         if not sep or not namespace or not name or "/" in name:
             raise ValueError("expected NAMESPACE/NAME")
         return value
+
+    def check_files(self) -> None:
+        """A mistyped kubeconfig is an input error (exit 2), caught before connecting."""
+        if self.kubeconfig is not None and not self.kubeconfig.expanduser().is_file():
+            raise InputError(f"{self.flag('kubeconfig')} {self.kubeconfig}: no such file")
 
 
 class SchedulingSettings(Settings):
