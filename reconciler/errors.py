@@ -1,12 +1,14 @@
 """The project's own exceptions, typed by what the caller should do next.
 
 Every layer raises these; the adapters translate ``pygit2.GitError`` and friends into
-them with ``raise ... from``. The CLI maps them to exit codes and the daemon maps
-them to conditions: a ``PermanentError`` stalls the rollout until a person acts,
-a ``TransientError`` is retried with backoff.
+them with ``raise ... from``. The CLI maps them to exit codes (interfaces/exits.py:
+2 for what a command was given, InputError, ManifestError and ClusterConfigError;
+1 for the rest; the table is in docs/cli.md) and the daemon maps them to
+conditions: a ``PermanentError`` stalls the rollout until a person acts, a
+``TransientError`` is retried with backoff.
 
     ReconcilerError
-    ├── PermanentError                  no retry; Stalled; CLI exit 2
+    ├── PermanentError                  no retry; Stalled
     │   ├── InputError                  a bad argument on the command line
     │   │   ├── InvalidTag              not semver, or not a valid OCI tag
     │   │   ├── InvalidConstraint       a versionConstraint that does not parse
@@ -20,7 +22,7 @@ a ``TransientError`` is retried with backoff.
     │   ├── ClusterInvalid              the API server said 400/422 to what we sent
     │   ├── ForgeNotFound               404: repository, pull request or API URL wrong
     │   └── ForgeInvalid                the forge said 400/422 to what we sent
-    └── TransientError                  retry with backoff; CLI exit 1
+    └── TransientError                  retry with backoff
         ├── GitError                    anything git-side that may clear on its own
         │   ├── RemoteUnreachable       DNS, connection refused, TLS failure
         │   ├── AuthenticationFailed    credentials refused (or retries exhausted)

@@ -17,7 +17,6 @@ table is in ``giterrors``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -28,7 +27,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, giterrors, gitnotes, gitobjects, gitrevs
+from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjects, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.errors import GitError, InputError, NonFastForward, PushRejected, ReconcilerError
@@ -37,7 +36,7 @@ __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
 
 log = logging.getLogger(__name__)
 
-_REMOTE = "origin"
+_REMOTE = gitcache.REMOTE
 _LIST_CACHE_SIZE = 8
 # libgit2's process-wide cache sizes and network timeouts are set in gitobjects.
 
@@ -52,7 +51,7 @@ class Mirror:
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
-                 credentials: Credentials, author: Author) -> None:
+                 credentials: Credentials, author: Author, fresh: bool = False) -> None:
         self._repo = repo
         self._path = Path(repo.path)
         self._remote = remote
@@ -65,6 +64,7 @@ class Mirror:
         self._listing = OrderedDict()
         self.last_fetch_objects = 0
         """Objects received by the last ``fetch`` (0 when already up to date)."""
+        self._fresh = fresh  # created by ``open``, never fetched into: see ``fetch``
 
     @classmethod
     def open(cls, url: str, *, cache_dir: Path, branch: str = "main",
@@ -81,22 +81,10 @@ class Mirror:
             creds = dataclasses.replace(creds, password=url_password)
         if not pygit2.reference_is_valid_name(f"refs/heads/{branch}"):
             raise InputError(f"invalid branch name {branch!r}")
-        digest = hashlib.sha256(remote.url.encode()).hexdigest()[:16]
-        path = Path(cache_dir) / f"{digest}.git"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if (path / "HEAD").exists():
-                repo = pygit2.Repository(str(path))
-            else:
-                repo = pygit2.init_repository(str(path), bare=True)
-            names = set(repo.remotes.names())
-            if _REMOTE not in names:
-                repo.remotes.create(_REMOTE, remote.url, f"+refs/heads/*:refs/remotes/{_REMOTE}/*")
-            elif repo.remotes[_REMOTE].url != remote.url:
-                repo.remotes.set_url(_REMOTE, remote.url)
-        except (pygit2.GitError, OSError) as exc:
-            raise GitError(f"cannot open mirror {path} of {remote}: {_line(exc)}") from exc
-        return cls(repo, remote=remote, branch=branch, credentials=creds, author=author)
+        repo, created = gitcache.open_or_create(gitcache.path_for(cache_dir, remote.url),
+                                                remote.url)
+        return cls(repo, remote=remote, branch=branch, credentials=creds, author=author,
+                   fresh=created)
 
     @property
     def path(self) -> Path:
@@ -118,7 +106,21 @@ class Mirror:
     # -- network -------------------------------------------------------------------
 
     def fetch(self) -> str:
-        """Fetch the branch (only missing objects) and return its head sha."""
+        """Fetch the branch (only missing objects) and return its head sha. When the first
+        fetch into a mirror ``open`` created fails, the mirror is removed again."""
+        with self._lock:
+            if self._fresh and not self._path.exists():
+                self._repo, _ = gitcache.open_or_create(self._path, self._remote.url)
+            try:
+                sha = self._fetch()
+            except ReconcilerError:
+                if self._fresh:
+                    gitcache.discard(self._repo, self._path)
+                raise
+            self._fresh = False
+            return sha
+
+    def _fetch(self) -> str:
         ref = f"refs/heads/{self._branch}"
         with self._lock, self._network("fetch") as callbacks:
             remote = self._repo.remotes[_REMOTE]

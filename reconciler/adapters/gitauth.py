@@ -42,6 +42,7 @@ from reconciler.adapters.gittrust import (
     host_key_problem,
     network_settings,
 )
+from reconciler.core import remotes
 from reconciler.errors import (
     AuthenticationFailed,
     HostKeyError,
@@ -238,6 +239,11 @@ class RemoteURL:
 
     @classmethod
     def _parse_url(cls, raw: str) -> tuple[RemoteURL, str | None]:
+        # The CLI and the daemon check --repo first (settings); this catches any
+        # other caller before libgit2 answers with "invalid argument: 'url->host'".
+        problem = remotes.problem(raw)
+        if problem is not None:
+            raise InputError(f"remote URL {_redact(raw)}: {problem}")
         try:
             parts = urlsplit(raw)
             port = parts.port
@@ -255,7 +261,7 @@ class RemoteURL:
 
 
 def _redact(raw: str) -> str:
-    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", raw)
+    return remotes.redact(raw)
 
 
 class Callbacks(pygit2.RemoteCallbacks):

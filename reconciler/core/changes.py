@@ -27,6 +27,9 @@ class Change:
 
     ``kind`` and ``object`` name the Flux object the scalar belongs to
     (``Kustomization``, ``apps/podinfo``) so messages can say what changed.
+    ``document`` is the index in the file, from 0, as the rewrite uses it; whatever
+    people read (text, JSON, commit bodies) counts documents from 1, like every
+    error message does (docs/cli.md).
     """
 
     file: str
@@ -44,7 +47,7 @@ class Change:
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
-            "document": self.document,
+            "document": self.document + 1,
             "path": self.pointer,
             "old": self.old,
             "new": self.new,
@@ -71,7 +74,8 @@ class ChangeSet:
         """One RFC 6902 patch document per (file, document), in file order.
 
         Each element is ``{"file", "document", "patch"}`` where ``patch`` is the
-        list of operations ``jsonpatch`` would apply to that YAML document.
+        list of operations ``jsonpatch`` would apply to that YAML document and
+        ``document`` counts from 1, as everywhere people read it.
         """
         grouped: dict[tuple[str, int], list[Change]] = {}
         for change in self.changes:
@@ -84,5 +88,5 @@ class ChangeSet:
             for c in items:
                 ops.append({"op": "replace", "path": c.pointer, "value": c.new})
             patch = jsonpatch.JsonPatch(ops)
-            out.append({"file": file, "document": document, "patch": list(patch)})
+            out.append({"file": file, "document": document + 1, "patch": list(patch)})
         return out

@@ -83,7 +83,8 @@ def _change_lines(changes: ChangeSet) -> list[str]:
     out = []
     for c in changes.changes:
         what = f"{c.kind} {c.object}".strip()
-        out.append(f"  {c.file} [{c.document}] {what} {c.pointer}: {c.old} -> {c.new}")
+        # Documents count from 1 here too, as in plan's output and every error.
+        out.append(f"  {c.file} [{c.document + 1}] {what} {c.pointer}: {c.old} -> {c.new}")
     return out
 
 

@@ -1,9 +1,9 @@
 """The ``reconciler`` command line (DESIGN.md, CLI contract).
 
 Every command reads the config repository through a persistent local mirror
-(``--cache-dir``), so a second run only fetches what is new. Exit codes: 0
-success, 1 the command ran and found problems (or the remote failed), 2 usage or
-input error. Errors are one line on stderr; credentials never appear in them.
+(``--cache-dir``), so a second run only fetches what is new. Every command ends
+the same way (interfaces/exits.py): exit 0, 1 (ran and found problems) or 2
+(what it was given is wrong), errors in one stderr line without credentials.
 Every option can also be set through the environment variable its help names
 (reconciler/interfaces/settings.py defines them all, e.g. ``RECONCILER_REPO``).
 ``--path`` scopes a command to one cluster of a fleet repository; without it, a
@@ -19,7 +19,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,42 +31,35 @@ from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
-from reconciler.interfaces import check, clusters, settings, trail
+from reconciler.interfaces import check, clusters, exits, settings, trail
+
+# Re-exported: commands defined in other modules end the same way.
+from reconciler.interfaces.exits import EXIT_PROBLEMS as EXIT_PROBLEMS
+from reconciler.interfaces.exits import EXIT_USAGE as EXIT_USAGE
+from reconciler.interfaces.exits import handle_errors as handle_errors
 from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"reconciler: error: {' '.join(message.split())}", err=True)
-    sys.exit(code)
+_fail = exits.fail  # how every command ends: interfaces/exits.py
 
 
 def _warn(message: str) -> None:
     click.echo(f"reconciler: {message}", err=True)
 
 
-def handle_errors(fn: F) -> F:
-    """Turn project errors into one stderr line and the contract's exit code."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (InputError, ManifestError) as exc:
-            _fail(str(exc), EXIT_USAGE)
-        except ReconcilerError as exc:
-            _fail(str(exc), EXIT_PROBLEMS)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def repo_options(fn: F) -> F:
-    """Options every command that reads the config repository shares."""
+    """Options every command that reads the config repository shares (read-only
+    commands write no commit, so they offer no ``--author-*``)."""
+    return settings.options(settings.GitSettings, settings.ReleaseSettings,
+                            commits=False)(fn)
+
+
+def commit_options(fn: F) -> F:
+    """:func:`repo_options` and the commit author, for the commands that commit."""
     return settings.options(settings.GitSettings, settings.ReleaseSettings)(fn)
+
+
+OUTPUT_HELP = "Output format: text, or json (one JSON array; docs/cli.md)."
 
 
 def open_releaser(opts: dict[str, Any]) -> Releaser:
@@ -117,7 +109,7 @@ def _report_unparsable(inventory: manifests.Inventory) -> None:
             _warn(f"warning: skipped, never rewritten: {problem.render()}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"],
+@click.group(cls=exits.Group, context_settings={"help_option_names": ["-h", "--help"],
                                "max_content_width": 100})
 @click.version_option(__version__, prog_name="reconciler")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -131,7 +123,8 @@ def cli(verbose: int) -> None:
 @repo_options
 @click.option("--release", "releases", multiple=True, metavar="NS/NAME=TAG",
               help="A release candidate for a rollout (repeatable).")
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help=OUTPUT_HELP)
 @handle_errors
 def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
     """Read-only: what would happen next to every Rollout, and why."""
@@ -214,7 +207,7 @@ def _print_result(result: Result, *, show_diff: bool, old: dict[str, bytes]) -> 
 @cli.command()
 @click.argument("rollout", metavar="NS/NAME")
 @click.argument("tag")
-@repo_options
+@commit_options
 @click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
 @click.option("--dry-run", is_flag=True, help="Show the change and the diff; write nothing.")
 @handle_errors
@@ -228,13 +221,14 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
     if tag in trailers.quarantined(snap.history, rollout):
         _warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
               f"because you asked for it explicitly")
+    _warn_downgrade(snap.inventory, rollout, tag)
     result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
 
 @cli.command()
 @click.argument("rollout", metavar="NS/NAME")
-@repo_options
+@commit_options
 @click.option("--reason", default="reverted by hand", show_default=True,
               help="Why (goes into the Reason trailer).")
 @click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
@@ -248,6 +242,19 @@ def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) ->
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
 
+def _warn_downgrade(inv: manifests.Inventory, rollout: str, tag: str) -> None:
+    """Say so when ``tag`` is lower than the release the targets hold: allowed (that
+    is how a person rolls back by hand), but never by accident."""
+    current, _ = planning.current_release(inv.targets.get(rollout, []))
+    try:
+        lower = current is not None and versions.parse(tag) < versions.parse(current)
+    except InputError:
+        return  # a current value that is no version: nothing to compare with
+    if lower:
+        _warn(f"warning: {tag} is lower than the current release {current} of {rollout}: "
+              f"this is a downgrade")
+
+
 def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
     if not result.files:
         return {}
@@ -259,7 +266,8 @@ def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
 @cli.command()
 @click.argument("rollout", metavar="[NS/NAME]", required=False)
 @repo_options
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help=OUTPUT_HELP)
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
 @handle_errors
 def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
@@ -269,6 +277,8 @@ def history(rollout: str | None, output: str, limit: int | None, **opts: Any) ->
     if rollout and "/" not in rollout:
         raise InputError(f"{rollout!r}: expected NS/NAME")
     found = clusters.select(open_releaser(opts))
+    if rollout:
+        clusters.require_known(found, rollout)
     bakes = verdict_notes.read(found[0].releaser.mirror) if found else ()
     sections: list[tuple[clusters.Cluster, list[tuple[datetime, dict[str, Any]]]]] = []
     for cluster in found:
@@ -343,6 +353,7 @@ def run(**given: Any) -> None:
     from reconciler.interfaces import daemon_main
 
     config = settings.RunSettings.load(given)
+    config.cluster.check_files()
     releaser = releaser_for(config.git)
     if config.git.path is not None:
         clusters.select(releaser)  # a --path that is not in the repository: exit 2 now

@@ -81,6 +81,20 @@ def for_rollout(releaser: Releaser, *, rollout: str) -> Releaser:
     return holding[0].releaser
 
 
+def require_known(found: Sequence[Cluster], rollout: str) -> None:
+    """``UnknownRollout`` (exit 2) when no cluster defines ``rollout`` and no commit of
+    the branch names it: a misspelt name, as ``release`` and ``plan`` say. A rollout
+    deleted from the repository keeps its audit trail, so its commits count."""
+    known: set[str] = set()
+    for cluster in found:
+        snap = cluster.snapshot()
+        known.update(snap.inventory.rollouts)
+        known.update(r.trailers.rollout for r in snap.fleet_history)
+    if rollout not in known:
+        raise UnknownRollout(f"no Rollout {rollout} in the repository and no reconciler "
+                             f"commit names it (known: {', '.join(sorted(known)) or 'none'})")
+
+
 def waiting(snap: snapshot.Snapshot, rollout: str, candidates: Sequence[str], *,
             found: Sequence[verdicts.Verdict]) -> dict[str, str]:
     """The candidates of ``rollout`` that its ``spec.promotion`` holds back in this

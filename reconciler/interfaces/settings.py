@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reconciler.core import scope
+from reconciler.core import remotes, scope
 from reconciler.errors import InputError
 
 ENV_PREFIX = "RECONCILER_"
@@ -67,8 +67,8 @@ class Settings(BaseSettings):
 class GitSettings(Settings):
     title: ClassVar[str] = "Config repository"
 
-    repo: str = Field(description="Config repository: a local path, file://, https:// or "
-                                  "ssh:// URL.")
+    repo: str = Field(description="Config repository: a local path, a file://, http(s):// "
+                                  "or ssh:// URL, or user@host:path.")
     branch: str = Field("main", description="Branch Flux applies.")
     path: str | None = Field(
         None, description="The cluster's directory in the repository, as given to flux "
@@ -81,7 +81,8 @@ class GitSettings(Settings):
                     "element of --path; the daemon's default without --path is 'default').")
     cache_dir: Path = Field(default_factory=default_cache_dir,
                             json_schema_extra={"default_text": "$XDG_CACHE_HOME/reconciler"},
-                            description="Where the local mirror of the repository lives.")
+                            description="Where the local mirror of the repository lives "
+                                        "(DIR/<sha256(url)[:16]>.git).")
     username: str | None = Field(None, validation_alias=_env("GIT_USERNAME"),
                                  description="HTTPS user name.")
     password_file: Path | None = Field(None, validation_alias=_env("GIT_PASSWORD_FILE"),
@@ -104,8 +105,19 @@ class GitSettings(Settings):
     ca_bundle: Path | None = Field(None, validation_alias=_env("GIT_CA_BUNDLE"),
                                    description="CA certificates for HTTPS remotes with a "
                                                "private CA.")
-    author_name: str = Field("reconciler", description="Commit author name.")
-    author_email: str = Field("reconciler@localhost", description="Commit author email.")
+    # Only the commands that commit offer these as flags (``options(commits=False)``).
+    author_name: str = Field("reconciler", description="Commit author name.",
+                             json_schema_extra={"commits": True})
+    author_email: str = Field("reconciler@localhost", description="Commit author email.",
+                              json_schema_extra={"commits": True})
+
+    @field_validator("repo")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        problem = remotes.problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("path")
     @classmethod
@@ -152,6 +164,11 @@ class ClusterSettings(Settings):
         if not sep or not namespace or not name or "/" in name:
             raise ValueError("expected NAMESPACE/NAME")
         return value
+
+    def check_files(self) -> None:
+        """A mistyped kubeconfig is an input error (exit 2), caught before connecting."""
+        if self.kubeconfig is not None and not self.kubeconfig.expanduser().is_file():
+            raise InputError(f"{self.flag('kubeconfig')} {self.kubeconfig}: no such file")
 
 
 class SchedulingSettings(Settings):
@@ -282,14 +299,22 @@ def default_text(group: type[Settings], field: str) -> str:
     return f"{info.default}"
 
 
-def options(*groups: type[Settings]) -> Callable[[F], F]:
+def _for_commits(info: FieldInfo) -> bool:
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and extra.get("commits") is True
+
+
+def options(*groups: type[Settings], commits: bool = True) -> Callable[[F], F]:
     """Click options for every field of ``groups``: no click defaults and no
     click envvars, so an unset flag reaches :func:`load` as None and the model reads
-    the environment and applies its defaults."""
+    the environment and applies its defaults. ``commits=False`` leaves out what only
+    a command that writes commits uses (the author)."""
 
     def decorate(fn: F) -> F:
         for group in reversed(groups):
             for field, info in reversed(list(group.model_fields.items())):
+                if not commits and _for_commits(info):
+                    continue
                 help_ = (f"{info.description} [env {group.env_name(field)}; "
                          f"default: {default_text(group, field)}]")
                 flag = group.flag(field)
@@ -324,10 +349,10 @@ def _describe(group: type[Settings], exc: ValidationError, flags: Mapping[str, A
         field = next((f for f in group.model_fields
                       if f == loc or group.env_name(f).lower() == loc.lower()), loc)
         if field in flags:
-            source = f"{group.flag(field)} {flags[field]!r}"
+            source = f"{group.flag(field)} {remotes.redact(repr(flags[field]))}"
         elif field in group.model_fields:
             env = group.env_name(field)
-            source = (f"{env}={os.environ[env]!r}" if env in os.environ
+            source = (f"{env}={remotes.redact(repr(os.environ[env]))}" if env in os.environ
                       else f"{group.flag(field)} (or {env})")
         else:
             source = field

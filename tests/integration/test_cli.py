@@ -24,9 +24,9 @@ def test_plan_json_contract(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
                                                                        "release")
     assert any("6.6.0-rc.1" in r for r in podinfo["reasons"])
     assert podinfo["changes"] == [
-        {"file": APPS, "document": 0, "path": "/spec/postBuild/substitute/PODINFO_UI_TAG",
+        {"file": APPS, "document": 1, "path": "/spec/postBuild/substitute/PODINFO_UI_TAG",
          "old": "6.4.0", "new": "6.5.0"},
-        {"file": APPS, "document": 0, "path": "/spec/postBuild/substitute/PODINFO_VERSION",
+        {"file": APPS, "document": 1, "path": "/spec/postBuild/substitute/PODINFO_VERSION",
          "old": "6.4.0", "new": "6.5.0"},
     ]
     assert plans["apps/frontend"]["action"] == "none" and plans["apps/frontend"]["next"] is None

@@ -84,6 +84,29 @@ def test_mirror_is_reused_from_disk_by_a_second_open(
         assert third.head() == new
 
 
+def test_a_failed_first_fetch_removes_the_new_mirror_and_a_later_one_remakes_it(
+        config_repo: gitrepo.BareRepo, cache_dir: Path, tmp_path: Path) -> None:
+    moved = config_repo.path.rename(tmp_path / "elsewhere.git")
+    mirror = Mirror.open(config_repo.url, cache_dir=cache_dir)
+    assert mirror.path.is_dir()  # open makes it, without network access
+    with pytest.raises(GitError):
+        mirror.fetch()
+    assert list(cache_dir.iterdir()) == []
+    # The daemon keeps its Mirror and fetches again: the mirror is made again.
+    moved.rename(config_repo.path)
+    sha = mirror.fetch()
+    assert sha == config_repo.head() and mirror.path.is_dir()
+    # From now on a failed fetch leaves the working mirror alone.
+    config_repo.path.rename(tmp_path / "elsewhere.git")
+    with pytest.raises(GitError):
+        mirror.fetch()
+    assert mirror.path.is_dir() and mirror.head() == sha
+    with Mirror.open(config_repo.url, cache_dir=cache_dir) as second, \
+            pytest.raises(GitError):
+        second.fetch()  # another process's first fetch into an existing mirror
+    assert (mirror.path / "HEAD").is_file() and mirror.head() == sha
+
+
 def test_relative_and_non_bare_local_paths_work(
         tmp_path: Path, git_home: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"
@@ -400,11 +423,13 @@ def test_token_in_url_works_but_is_never_stored_or_shown(
     bad_token = "wr%40ng-token-QUUX"  # percent-encoded in the URL, "wr@ng-..." decoded
     secretscan.register("wr@ng-token-QUUX", "wrong token in a URL (test_git_adapter.py)")
     bad = Mirror.open(good.replace(git_http.password, bad_token), cache_dir=cache_dir / "b")
+    stored = (bad.path / "config").read_text()
     with pytest.raises(AuthenticationFailed) as info:
         bad.fetch()
     for form in (bad_token, "wr@ng-token-QUUX", "QUUX"):
         assert form not in str(info.value)
-        assert form not in (bad.path / "config").read_text()
+        assert form not in stored
+    assert not bad.path.exists()  # its first fetch failed: nothing half-made stays
     parent = mirror.head()
     mirror.push(mirror.commit(parent=parent, files={KUST: release(KUSTOMIZATION)},
                               message="release"))

@@ -25,7 +25,7 @@ def test_release_plan_changes_every_target_and_renders_patch() -> None:
     out = p.as_dict()
     assert [c["path"] for c in out["changes"]] == [
         "/spec/postBuild/substitute/UI", "/spec/postBuild/substitute/VERSION"]
-    assert out["patch"] == [{"file": "k.yaml", "document": 0, "patch": [
+    assert out["patch"] == [{"file": "k.yaml", "document": 1, "patch": [
         {"op": "replace", "path": "/spec/postBuild/substitute/UI", "value": "6.5.0"},
         {"op": "replace", "path": "/spec/postBuild/substitute/VERSION", "value": "6.5.0"}]}]
 

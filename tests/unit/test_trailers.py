@@ -23,7 +23,9 @@ def test_release_message_has_readable_subject_and_exact_trailers() -> None:
     assert msg.splitlines()[0] == "podinfo: 6.4.0 -> 6.5.0"
     assert msg.rstrip().endswith(
         "Rollout: apps/podinfo\nRelease: 6.5.0\nPrevious-Release: 6.4.0\nAction: release")
-    assert "/spec/postBuild/substitute/PODINFO_VERSION: 6.4.0 -> 6.5.0" in msg
+    # The second document of the file (index 1) reads as [2], as in plan and errors.
+    assert ("  clusters/production/apps.yaml [2] Kustomization flux-system/podinfo "
+            "/spec/postBuild/substitute/PODINFO_VERSION: 6.4.0 -> 6.5.0") in msg.splitlines()
     parsed = trailers.parse(msg)
     assert parsed == trailers.Trailers(rollout="apps/podinfo", action="release",
                                        release="6.5.0", previous_release="6.4.0")

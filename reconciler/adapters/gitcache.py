@@ -1,0 +1,57 @@
+"""Where the mirrors of config repositories live on disk, and making or removing one.
+
+Where it fits: ``git.Mirror.open`` asks this module for the bare repository of a
+remote under the cache directory (``--cache-dir``, default
+``$XDG_CACHE_HOME/reconciler``): ``<cache_dir>/<sha256(url)[:16]>.git``, the URL
+without any password, so one remote has one mirror across runs and processes.
+A mirror this process just created and whose first fetch failed is removed again
+(``discard``): a mistyped URL or an unreachable remote leaves nothing behind; a
+mirror that was already there is never removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+
+import pygit2
+
+from reconciler.errors import GitError
+
+log = logging.getLogger(__name__)
+
+REMOTE = "origin"
+
+
+def path_for(cache_dir: Path, url: str) -> Path:
+    """The mirror of ``url`` (password-free) under ``cache_dir``."""
+    return Path(cache_dir) / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
+
+
+def open_or_create(path: Path, url: str) -> tuple[pygit2.Repository, bool]:
+    """The bare mirror at ``path`` with ``origin`` pointing at ``url``, and whether
+    this call created it. No network access."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not (path / "HEAD").exists()
+        repo = (pygit2.init_repository(str(path), bare=True) if created
+                else pygit2.Repository(str(path)))
+        names = set(repo.remotes.names())
+        if REMOTE not in names:
+            repo.remotes.create(REMOTE, url, f"+refs/heads/*:refs/remotes/{REMOTE}/*")
+        elif repo.remotes[REMOTE].url != url:
+            repo.remotes.set_url(REMOTE, url)
+    except (pygit2.GitError, OSError) as exc:
+        raise GitError(f"cannot open mirror {path} of {url}: "
+                       f"{' '.join(str(exc).split())}") from exc
+    return repo, created
+
+
+def discard(repo: pygit2.Repository, path: Path) -> None:
+    """Remove a mirror this process created and never fetched into. Best effort: the
+    fetch's own error is the one worth reporting, not a failure to clean up."""
+    repo.free()
+    shutil.rmtree(path, ignore_errors=True)
+    log.debug("removed the mirror %s: its first fetch failed", path)
