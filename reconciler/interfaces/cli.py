@@ -30,7 +30,7 @@ from reconciler.core import lint, manifests, models, planning, scope, trailers, 
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
-from reconciler.errors import InputError, ManifestError, ReconcilerError, UnknownRollout
+from reconciler.errors import InputError, UnknownRollout
 from reconciler.interfaces import check, clusters, exits, settings, trail
 
 # Re-exported: commands defined in other modules end the same way.

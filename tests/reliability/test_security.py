@@ -316,6 +316,12 @@ def test_an_empty_webhook_secret_file_stops_start_up(
         with pytest.raises(PermanentError, match="is empty"):
             http.load_secret(secret_file)
     secret_file.write_bytes(b" \t\r\n")
+    # A kubeconfig that exists (its API server is never reached): a missing one is
+    # refused first, and this test is about the secret.
+    (tmp_path / "kubeconfig").write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+        "    server: http://127.0.0.1:9\ncontexts:\n- name: c\n  context:\n    cluster: c\n"
+        "current-context: c\n")
     proc = reconciler_cli("run", "--repo", config_repo.url, "--http-address", "127.0.0.1:0",
                           "--webhook-secret-file", str(secret_file),
                           "--kubeconfig", str(tmp_path / "kubeconfig"),
