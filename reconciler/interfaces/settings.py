@@ -225,9 +225,32 @@ class LeaderSettings(Settings):
         return lease, renew, retry
 
 
+class WriteSettings(Settings):
+    title: ClassVar[str] = "Writing: direct push or pull request"
+
+    write_mode: Literal["direct", "pull-request"] = Field(
+        "direct", description="How a release reaches the branch: pushed (direct) or proposed "
+                              "as a pull request (pull-request); spec.writeMode overrides.")
+    revert_mode: Literal["direct", "pull-request"] = Field(
+        "direct", description="How a revert reaches the branch; a refused direct push falls "
+                              "back to an urgent, auto-merged pull request.")
+    forge: Literal["github", "gitlab", "gitea"] | None = Field(
+        None, description="The forge whose API opens pull requests (gitea also for "
+                          "Forgejo).")
+    forge_api_url: str | None = Field(
+        None, description="The forge's API root (default: the forge's public one).")
+    forge_repo: str | None = Field(
+        None, description="OWNER/NAME of the config repository on the forge (default: the "
+                          "path of --repo's URL).")
+    forge_token_file: Path | None = Field(
+        None, description="File holding the forge API token (read again when it changes; "
+                          "never logged).")
+    auto_merge: bool = Field(False, description="Merge a release's pull request once the "
+                                                "forge says mergeable and checks passed.")
+
 RUN_GROUPS: tuple[type[Settings], ...] = (
     GitSettings, ReleaseSettings, ClusterSettings, SchedulingSettings, ServerSettings,
-    LeaderSettings)
+    LeaderSettings, WriteSettings)
 
 
 @dataclass(frozen=True)
@@ -240,13 +263,15 @@ class RunSettings:
     scheduling: SchedulingSettings
     server: ServerSettings
     leader: LeaderSettings
+    write: WriteSettings
 
     @classmethod
     def load(cls, given: Mapping[str, Any]) -> RunSettings:
         return cls(git=load(GitSettings, given), release=load(ReleaseSettings, given),
                    cluster=load(ClusterSettings, given),
                    scheduling=load(SchedulingSettings, given),
-                   server=load(ServerSettings, given), leader=load(LeaderSettings, given))
+                   server=load(ServerSettings, given), leader=load(LeaderSettings, given),
+                   write=load(WriteSettings, given))
 
 
 # -- flags ------------------------------------------------------------------------
