@@ -252,13 +252,46 @@ class Scanner:
             return self._history
         if self._history_head and self.mirror.is_ancestor(self._history_head, head):
             new = self.mirror.log(head, stop=self._history_head)
-            fresh = trailers.records((c.sha, c.message, c.time) for c in new)
-            records = tuple(fresh) + self._history
+            records = self._merged(list(new)) + self._history
         else:
-            records = tuple(trailers.records(
-                (c.sha, c.message, c.time) for c in self.mirror.log(head)))
+            records = self._merged(list(self.mirror.log(head)))
         self._history_head, self._history = head, records
         return records
+
+    def _merged(self, commits: list[git.CommitInfo]) -> tuple[trailers.Record, ...]:
+        """Records of ``commits`` (newest first), read as merges deliver them.
+
+        A release merged from a pull request reached the branch when the merge commit
+        did, not when it was written: its record takes the merge commit's time (a
+        deploy timeout counts from there). A merge commit that repeats the trailers of
+        a commit it brings in (an auto-merge passes the release's own message) is the
+        same release, not a second one: the merged commit stays the record, since it
+        is the one a revert can undo. Of several commits of one rollout that a merge
+        brings in, the newest is the release."""
+        arrived: dict[str, git.CommitInfo] = {}
+        for commit in commits:
+            for side in commit.parents[1:]:
+                for inner in self.mirror.log(side, stop=commit.parents[0]):
+                    arrived.setdefault(inner.sha, commit)
+        found = trailers.records(
+            (c.sha, c.message, arrived[c.sha].time if c.sha in arrived else c.time)
+            for c in commits)
+        brought = {(r.trailers.rollout, r.trailers.action, r.trailers.release): r.commit
+                   for r in found if r.commit in arrived}
+        merges = {c.sha for c in commits if len(c.parents) > 1}
+        kept, seen = [], set()
+        for r in found:  # newest first
+            t = r.trailers
+            if r.commit in merges and (t.rollout, t.action, t.release) in brought:
+                continue
+            if r.commit in arrived:
+                # Older commits of one pull request were superseded in it before it
+                # merged: never released on their own, so no record.
+                if (arrived[r.commit].sha, t.rollout) in seen:
+                    continue
+                seen.add((arrived[r.commit].sha, t.rollout))
+            kept.append(r)
+        return tuple(kept)
 
 
 def roots(mirror: git.Mirror, commit: str) -> list[scope.Root]:
