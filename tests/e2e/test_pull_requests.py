@@ -69,7 +69,7 @@ class Forge:
                 assert proc.returncode == 0, f"{BRANCH} was forced: {old}..{new}"
 
 
-@pytest.fixture(params=["github"])
+@pytest.fixture(params=sorted(STAND_INS))
 def forge(request: pytest.FixtureRequest, e2e: E2E) -> Iterator[Forge]:
     kind = request.param
     token = secretscan.generate(f"{kind} forge token")
@@ -180,8 +180,10 @@ def test_a_pull_request_closed_unmerged_declines_its_release(forge: Forge) -> No
     forge.opened()
     forge.stand_in.close_as(REPO, 1, user="ana")
 
+    # Gitea's API does not say who closed a pull request; the others do.
+    by = "" if forge.stand_in.kind == "gitea" else " by ana"
     e2e.wait_until("the status to say 6.5.0 was declined",
-                   lambda: "declined in pull request #1 by ana" in message(e2e))
+                   lambda: f"Refused 6.5.0: declined in pull request #1{by}." in message(e2e))
     e2e.stays("no new pull request for 6.5.0", lambda: len(forge.pulls()) == 1, RESYNC + 1)
     assert e2e.events("PullRequestDeclined")
 
