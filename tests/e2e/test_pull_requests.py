@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.status import tag_of
-from tests.e2e.conftest import E2E, RESYNC
+from tests.e2e.conftest import APPS, E2E, RESYNC
 from tests.support import gitrepo, secretscan
 from tests.support.forges import STAND_INS
 from tests.support.forges.model import BOT, Pull
@@ -214,3 +214,46 @@ def test_a_persons_push_on_the_branch_is_left_alone(forge: Forge) -> None:
     assert len(forge.pulls()) == 1
     forge.branch_moves_fast_forward_only()
     time.sleep(0)
+
+
+PROTECT_MAIN = """#!/bin/sh
+# main is protected: only the forge's own merges (committed as "Forge") may move it.
+while read old new ref; do
+  if [ "$ref" = refs/heads/main ] && [ "$(git log -1 --format=%cn "$new")" != Forge ]; then
+    echo "GH006: Protected branch update failed for refs/heads/main."
+    exit 1
+  fi
+done
+"""
+
+
+def test_a_refused_revert_push_falls_back_to_an_urgent_pull_request(forge: Forge) -> None:
+    e2e = forge.e2e
+    e2e.bare.install_hook("pre-receive", PROTECT_MAIN)
+    e2e.set_rollout_spec("podinfo", bakeTime="3s")
+    forge.start("--auto-merge")  # --revert-mode direct, the default
+    e2e.offer("6.5.0")
+    e2e.wait_until("6.5.0 to start baking",
+                   lambda: tag_of(e2e.newest().get("version")) == "6.5.0"
+                   and e2e.newest().get("bakeStatus") == "InProgress"
+                   and e2e.newest().get("bakeStartTime"))
+    e2e.health("podinfo-error-rate", "Unhealthy", "error rate 7.2% > 5%")
+
+    urgent = forge.opened(2)
+    e2e.wait_until("the urgent label", lambda: "urgent" in forge.pull(2).labels)
+    assert urgent.title == 'Revert "podinfo: 6.4.0 -> 6.5.0"'
+    e2e.wait_until("a RevertPushRefused Event", lambda: e2e.events("RevertPushRefused"))
+    e2e.wait_until("the revert merged", lambda: forge.pull(2).merged)
+    reverts = e2e.wait_until("the revert on main",
+                             lambda: [c for c in e2e.reconciler_commits(action="revert")
+                                      if len(c.parents) == 1])
+    [release] = [c for c in e2e.reconciler_commits(action="release", release="6.5.0")
+                 if len(c.parents) == 1]
+    assert reverts[0].trailers["Reverts"] == release.sha
+    assert e2e.file(APPS) == e2e.file(APPS, e2e.initial)
+    e2e.wait_until("the status to record the failed bake",
+                   lambda: e2e.entry("6.5.0").get("bakeStatus") == "Failed")
+    # Nothing but the forge's merges moved main.
+    assert all(c.author == "Forge" or c.sha in e2e.human_commits or len(c.parents) == 1
+               for c in e2e.commits())
+    e2e.check_history_intact()
