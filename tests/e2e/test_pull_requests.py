@@ -187,6 +187,13 @@ def test_a_pull_request_closed_unmerged_declines_its_release(forge: Forge) -> No
     e2e.stays("no new pull request for 6.5.0", lambda: len(forge.pulls()) == 1, RESYNC + 1)
     assert e2e.events("PullRequestDeclined")
 
+    forge.stand_in.reopen_as(REPO, 1, user="ana")  # reopening resumes it
+    e2e.wait_until("6.5.0 proposed again in #1",
+                   lambda: "proposed in pull request #1" in message(e2e), 45)
+    forge.stand_in.close_as(REPO, 1, user="ana")
+    e2e.wait_until("declined again", lambda: "declined in pull request #1" in message(e2e))
+    assert len(forge.pulls()) == 1
+
     e2e.offer("6.6.0")  # a newer release is proposed
     second = forge.opened(2)
     assert second.title == "podinfo: 6.4.0 -> 6.6.0"

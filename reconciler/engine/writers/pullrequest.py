@@ -103,13 +103,14 @@ class PullRequestWriter:
 
     def declined(self, key: str) -> Mapping[str, str]:
         """Releases of ``key`` declined in a closed pull request, and why. A reopened
-        pull request resumes its release (looked at on the writer's slow timer)."""
+        pull request resumes its release: looked for at most every few polls, and only
+        on a pass that reconciles the rollout anyway."""
         t = self._tracked.get(key)
         if t is None or not t.declined:
             return {}
         now = self._clock()
         if now >= t.declined_read and now >= self._quiet_until:
-            t.declined_read = now + self._poll[1]
+            t.declined_read = now + self._poll[0] * 4
             pr = self._call(lambda: self._forge.find_open(head=self._branch(key),
                                                           base=self._base))
             seen = proposals.proposed(pr.body) if pr is not None else None
@@ -164,7 +165,7 @@ class PullRequestWriter:
             why = f"declined in pull request #{last.number}" + (
                 f" by {last.closed_by}" if last.closed_by else "")
             t.declined[seen[1]] = why
-            t.declined_read = self._clock() + self._poll[1]
+            t.declined_read = self._clock() + self._poll[0] * 4
             t.number = None
             log.info("%s: %s was %s; not proposed again", key, seen[1], why)
             return Proposed("declined", f"{seen[1]} {why}; it is not proposed again "
