@@ -264,3 +264,30 @@ def test_a_refused_revert_push_falls_back_to_an_urgent_pull_request(forge: Forge
     assert all(c.author == "Forge" or c.sha in e2e.human_commits or len(c.parents) == 1
                for c in e2e.commits())
     e2e.check_history_intact()
+
+
+def test_the_forge_is_read_with_backoff_and_a_rate_limit_is_honoured(forge: Forge) -> None:
+    e2e = forge.e2e
+    forge.start()
+    e2e.offer("6.5.0")
+    forge.opened()
+    e2e.wait_until("the status to say it waits for a person",
+                   lambda: "waiting for a person to merge it" in message(e2e))
+    # Reconciled every 2 s (resync) and on every fetch, yet the forge is read on the
+    # writer's own timer only: after 2 s, then 4 s later, then 8 s later... Each read
+    # is one find_open (GitHub and GitLab answer it with a listing plus the single
+    # pull request, for its mergeability): at most two reads, four requests, in 7 s.
+    before = len(forge.stand_in.requests)
+    time.sleep(3 * RESYNC + 1)
+    assert len(forge.stand_in.requests) - before <= 4, forge.stand_in.requests[before:]
+
+    forge.stand_in.throttle(retry_after=6)
+    e2e.offer("6.6.0")  # something to write: the next pass asks the forge at once
+    e2e.wait_until("the status to say rate limited",
+                   lambda: e2e.condition("Ready").get("reason") == "ForgeRateLimited")
+    limited = len(forge.stand_in.requests)
+    e2e.stays("no call to the forge during the wait it asked for",
+              lambda: len(forge.stand_in.requests) == limited, 4.0)
+    e2e.wait_until("the pull request to propose 6.6.0 after the wait",
+                   lambda: forge.pull().title == "podinfo: 6.4.0 -> 6.6.0")
+    assert len(forge.pulls()) == 1
