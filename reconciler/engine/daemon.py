@@ -74,7 +74,8 @@ class Daemon:
         self.queue = WorkQueue()
         self.stop = threading.Event()
         self.repository = Repository(mirror=mirror, releaser=Releaser(
-            mirror, environment=options.environment, path=options.path))
+            mirror, environment=options.environment, path=options.path,
+            arrivals=clock if forge is not None else None))
         self.releaser = self.repository.releaser
         self.verdicts = Verdicts(repository=self.repository, environment=options.environment)
         self.timers = Timers(enqueue=self.enqueue, stop=self.stop, clock=clock,
@@ -387,9 +388,8 @@ class Daemon:
             self.timers.run_soon("fetch")
 
     def register_release(self, *, namespace: str, name: str, tag: str) -> bool:
-        """A CI pipeline's release candidate: selection, gates and bake still apply.
-        It is kept in ``status.availableReleases`` once reconciled, so it survives a
-        restart."""
+        """A CI pipeline's release candidate: selection, gates and bake still apply. It
+        is kept in ``status.availableReleases`` once reconciled: it survives a restart."""
         key = f"{namespace}/{name}"
         obj = self.stores["rollouts"].get(namespace, name) or {}
         known = (obj.get("status") or {}).get("availableReleases") or []

@@ -29,5 +29,6 @@ class Options:
     revert_mode: str = "direct"
     # Merge a release's pull request once mergeable and green (a person merges otherwise).
     auto_merge: bool = False
+    merge_method: str = "merge"  # "merge", "squash" or "rebase"
     # Seconds between reads of a pull request's state: first, then doubling to the cap.
     forge_poll: tuple[float, float] = (2.0, 60.0)

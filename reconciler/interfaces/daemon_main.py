@@ -85,7 +85,8 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
                             else "default"),
                         write_mode=config.write.write_mode,
                         revert_mode=config.write.revert_mode,
-                        auto_merge=config.write.auto_merge))
+                        auto_merge=config.write.auto_merge,
+                        merge_method=config.write.merge_method))
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)

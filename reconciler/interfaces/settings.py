@@ -247,6 +247,9 @@ class WriteSettings(Settings):
                           "never logged).")
     auto_merge: bool = Field(False, description="Merge a release's pull request once the "
                                                 "forge says mergeable and checks passed.")
+    merge_method: Literal["merge", "squash", "rebase"] = Field(
+        "merge", description="How reconciler merges its pull requests (the repository must "
+                             "allow it): merge commit, squash or rebase.")
 
 RUN_GROUPS: tuple[type[Settings], ...] = (
     GitSettings, ReleaseSettings, ClusterSettings, SchedulingSettings, ServerSettings,

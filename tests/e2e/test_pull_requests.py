@@ -91,9 +91,12 @@ def message(e2e: E2E) -> str:
     return str(e2e.condition("Ready").get("message") or "")
 
 
-def test_auto_merged_release_is_baked_and_kept(forge: Forge) -> None:
+@pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
+def test_auto_merged_release_is_baked_and_kept(forge: Forge, method: str) -> None:
     e2e = forge.e2e
-    forge.start("--auto-merge")
+    if method == "rebase" and forge.stand_in.kind == "gitlab":
+        forge.stand_in.repo(REPO).merge_method = "ff"  # GitLab: a project setting
+    forge.start("--auto-merge", "--merge-method", method)
     e2e.offer("6.5.0")
 
     pull = forge.opened()
@@ -103,21 +106,29 @@ def test_auto_merged_release_is_baked_and_kept(forge: Forge) -> None:
     assert forge.pull().merged_by == BOT
     e2e.wait_until("6.5.0 to bake", lambda: released(e2e, "6.5.0"))
 
-    # The release commit came in through the merge: the merge commit's second parent.
-    # The merge commit repeats its title, message and trailers (so they would survive a
-    # squash) and is read as the same release, not a second one: the status and the
-    # verdict name the release commit itself, the one a revert can undo.
-    merge, commit = e2e.reconciler_commits(action="release")
-    assert merge.parents == [e2e.initial, commit.sha] and e2e.head() == merge.sha
-    assert merge.subject == commit.subject == "podinfo: 6.4.0 -> 6.5.0"
-    assert commit.trailers["Release"] == "6.5.0" and commit.parents == [e2e.initial]
+    head = e2e.commits()[0]
+    # The release reaches main as one ordinary commit with its own title, message and
+    # trailers (a squash, a rebase), possibly under a merge commit (a merge; GitLab's
+    # squash on a merge-commit project). A merge commit repeats the release's message
+    # and is read as the same release, not a second one: the status and the verdict
+    # name the ordinary commit, the one a revert can undo.
+    found = e2e.reconciler_commits(action="release")
+    [commit] = [c for c in found if len(c.parents) == 1]
+    merges = [c for c in found if len(c.parents) == 2]
+    if method == "merge" or (method == "squash" and forge.stand_in.kind == "gitlab"):
+        assert merges == [head] and head.parents == [e2e.initial, commit.sha]
+    else:
+        assert merges == [] and commit == head and commit.parents == [e2e.initial]
+    assert commit.subject == "podinfo: 6.4.0 -> 6.5.0"
+    assert commit.trailers == {"Rollout": "apps/podinfo", "Release": "6.5.0",
+                               "Previous-Release": "6.4.0", "Action": "release",
+                               "Environment": "default"}
     assert [e.get("commit") for e in e2e.status().get("history") or []
             if e.get("action") == "release"] == [commit.sha]
-    assert e2e.newest()["commit"] == commit.sha
     assert e2e.condition("Ready").get("status") == "True"
     e2e.wait_until("the verdict in git", lambda: "Bake: Succeeded" in e2e.note(commit.sha))
     e2e.stays("no further pull request or commit",
-              lambda: len(forge.pulls()) == 1 and e2e.head() == merge.sha, RESYNC)
+              lambda: len(forge.pulls()) == 1 and e2e.head() == head.sha, RESYNC)
     e2e.check_history_intact()
 
 

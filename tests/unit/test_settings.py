@@ -60,6 +60,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "forge_repo": ("team/fleet", "team/fleet"),
     "forge_token_file": ("/etc/forge/token", Path("/etc/forge/token")),
     "auto_merge": ("true", True),
+    "merge_method": ("squash", "squash"),
 }
 
 

@@ -132,7 +132,8 @@ def build(*, repository: Repository, forge: forges.Forge | None, options: Option
     pull_requests = None if forge is None else PullRequestWriter(
         repository=repository, forge=forge, environment=options.environment,
         base=repository.mirror.branch, auto_merge=options.auto_merge, is_leader=is_leader,
-        path=options.path, poll=options.forge_poll)
+        path=options.path, poll=options.forge_poll,
+        method=forges.MergeMethod(options.merge_method))
     return Writers(direct=DirectWriter(repository=repository, is_leader=is_leader),
                    pull_requests=pull_requests, write_mode=options.write_mode,
                    revert_mode=options.revert_mode, clock=clock)

@@ -317,7 +317,7 @@ class PullRequestWriter:
             elif checks.verdict == forges.Verdict.PENDING:
                 why = "its checks are still running"
         if why is None:
-            message = self._mirror.message(fresh.head_sha if fresh.head_sha == head else head)
+            message = self._mirror.message(head)  # the forge refuses if the head moved
             subject, _, rest = message.partition("\n")
             try:
                 self._call(lambda: self._forge.merge(number=pr.number, head_sha=head,
