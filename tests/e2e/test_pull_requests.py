@@ -34,9 +34,9 @@ class Forge:
     stand_in: StandIn
     token_file: Path
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, mode: str = "pull-request") -> None:
         self.e2e.start_daemon(
-            "--write-mode", "pull-request", "--forge", self.stand_in.kind,
+            "--write-mode", mode, "--forge", self.stand_in.kind,
             "--forge-api-url", self.stand_in.api_url, "--forge-repo", REPO,
             "--forge-token-file", str(self.token_file), *extra)
 
@@ -302,3 +302,23 @@ def test_the_forge_is_read_with_backoff_and_a_rate_limit_is_honoured(forge: Forg
     e2e.wait_until("the pull request to propose 6.6.0 after the wait",
                    lambda: forge.pull().title == "podinfo: 6.4.0 -> 6.6.0")
     assert len(forge.pulls()) == 1
+
+
+def test_spec_write_mode_overrides_the_daemons_and_forge_errors_are_retried(
+        forge: Forge) -> None:
+    e2e = forge.e2e
+    e2e.set_rollout_spec("podinfo", writeMode="pull-request")
+    forge.stand_in.fail_next(502, 502)  # a proxy in front of the forge, twice
+    forge.start(mode="direct")
+    e2e.offer("6.5.0")
+    e2e.wait_until("a ForgeError on the status",
+                   lambda: e2e.condition("Ready").get("reason") == "ForgeError")
+    forge.opened()  # retried with backoff, then proposed
+    e2e.wait_until("the status to say it waits for a person",
+                   lambda: "waiting for a person to merge it" in message(e2e))
+    assert e2e.head() == e2e.initial  # podinfo was not pushed
+
+    e2e.set_rollout_spec("podinfo", writeMode="direct")
+    e2e.wait_until("6.5.0 pushed and baked", lambda: released(e2e, "6.5.0"))
+    [pushed] = e2e.reconciler_commits(action="release")
+    assert pushed.parents == [e2e.initial] and e2e.head() == pushed.sha
