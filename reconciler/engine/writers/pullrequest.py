@@ -216,10 +216,13 @@ class PullRequestWriter:
         if result.outcome == "stale" or result.outcome == "unchanged":
             return Proposed("stale", result.message)
         if foreign is not None:
-            return Proposed("left-alone", f"branch {branch} has a commit pushed by hand "
-                            f"({foreign[:12]}) and no open pull request; reconciler leaves "
-                            f"it alone: delete the branch to resume",
-                            retry_in=self._poll[1])
+            # Remembered like a pull request (number 0: none), so that the passes until
+            # the timer neither read the forge nor build the commit again.
+            self._remember(t, 0, wanted, changed=False, outcome="left-alone",
+                           message=f"branch {branch} has a commit pushed by hand "
+                                   f"({foreign[:12]}) and no open pull request; reconciler "
+                                   f"leaves it alone: delete the branch to resume")
+            return Proposed("left-alone", t.message, retry_in=t.next_read - self._clock())
         proposal = self._proposal(key, result, step, urgent=urgent)
         message = result.message
         pr = self._call(lambda: self._forge.open(title=proposals.title(message),
