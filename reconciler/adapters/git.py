@@ -7,7 +7,8 @@ here checks out files: every read and write goes straight through git objects, s
 the mirror stays a bare repository under the cache directory, reused across runs and
 processes and updated by incremental fetches. Credentials, URLs and trust decisions
 live in ``gitauth``, object-level work (trees, commits, reverts, history) in
-``gitobjects``; these three are the only modules importing pygit2.
+``gitobjects``, the notes and the pull-request branches beside the branch in
+``gitrefs``; these are the only modules importing pygit2.
 
 Library errors become project errors (``reconciler.errors``), raised ``from`` the
 original, with a one-line message naming the remote (never a password); the
@@ -30,6 +31,7 @@ from pygit2.enums import FetchPrune
 from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjects, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
+from reconciler.adapters.gitrefs import Refs
 from reconciler.errors import GitError, InputError, NonFastForward, PushRejected, ReconcilerError
 
 __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
@@ -41,7 +43,7 @@ _LIST_CACHE_SIZE = 8
 # libgit2's process-wide cache sizes and network timeouts are set in gitobjects.
 
 
-class Mirror:
+class Mirror(Refs):
     """A bare mirror of one remote branch at ``<cache_dir>/<sha256(url)[:16]>.git``.
 
     The remote branch is tracked as ``refs/remotes/origin/<branch>``; besides it only
@@ -185,40 +187,6 @@ class Mirror:
         except pygit2.GitError as exc:
             raise GitError(f"pushed {sha} to {self._remote} but could not record it in "
                            f"{self.path}: {_line(exc)}") from exc
-
-    # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
-
-    def notes_head(self, ref: str) -> str | None:
-        """The commit the notes ref points at, as last fetched; None without notes."""
-        with self._lock:
-            found = self._repo.references.get(ref)
-            return str(found.target) if found is not None else None
-
-    def notes(self, ref: str) -> list[tuple[str, str]]:
-        """Every note under ``ref``: ``(annotated commit sha, note text)``."""
-        with self._lock:
-            return gitnotes.read_all(self._repo, ref)
-
-    def note(self, commit: str, ref: str) -> str | None:
-        with self._lock:
-            return gitnotes.read(self._repo, ref, commit)
-
-    def add_note(self, commit: str, text: str, ref: str) -> str:
-        """Set the note on ``commit`` to ``text`` and push the notes ref (fast-forward
-        only, never forced). ``NonFastForward`` when another writer pushed notes
-        first: fetch, merge the text again and retry. Returns the notes commit."""
-        with self._lock:
-            self._commit(commit)  # the annotated commit must exist
-            previous = self.notes_head(ref)
-            sha = gitnotes.write(self._repo, ref, commit=commit, text=text,
-                                 author=self._author)
-            try:
-                self._push_ref(sha, ref, tracking=ref)
-            except ReconcilerError:
-                gitnotes.reset(self._repo, ref, previous)  # nothing unpushed stays
-                raise
-        log.info("recorded a note on %s in %s", commit[:12], ref)
-        return sha
 
     def _rejection(self, ref: str, callbacks: gitauth.Callbacks) -> PushRejected:
         status = "; ".join(message for _, message in callbacks.rejections)

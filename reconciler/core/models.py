@@ -163,6 +163,11 @@ class RolloutSpec(_Model):
         default=None,
         description="Environments that must have baked a release before this one takes it.",
     )
+    writeMode: Literal["direct", "pull-request"] | None = Field(
+        default=None,
+        description="How releases reach the branch: direct push or pull request "
+                    "(default: the daemon's --write-mode).",
+    )
 
     @field_validator("versionConstraint")
     @classmethod

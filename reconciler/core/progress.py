@@ -73,6 +73,12 @@ class Observed:
     manual_commit: str | None = None  # "<sha> by <author>": the commit that changed a target
     # Candidates not yet promoted from the environments spec.promotion names, and why.
     promotion: Mapping[str, str] = field(default_factory=dict)
+    # Releases whose pull request was closed unmerged, and why ("declined in pull
+    # request #4 by ana"): never proposed again automatically.
+    declined: Mapping[str, str] = field(default_factory=dict)
+    # Releases are pushed. Through pull requests, a newer release waits for the bake in
+    # flight to end: proposing it must not cancel a bake that may still fail.
+    direct: bool = True
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,8 @@ def decide(o: Observed) -> Step:
                         mine.message or f"{newest.trailers.release} failed",
                         revert=newest.commit, in_flight=newest.commit)
         if mine.bake_status not in SETTLED:
-            superseding = _superseding(o, newest.trailers.release, kept)
+            superseding = _superseding(o, newest.trailers.release, kept) if o.direct \
+                else None
             if superseding is not None:
                 if _find(kept, newest.commit) is None:
                     kept = [mine, *kept]
@@ -189,7 +196,8 @@ def _superseding(o: Observed, in_flight: str, kept: Sequence[Bookkeeping]) -> st
     # written); a pin overrides gates, an automatic choice does not.
     decision = selection.choose(
         current=in_flight, candidates=o.candidates, policy=o.policy.selection,
-        quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion)
+        quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion,
+        declined=o.declined)
     if decision.action == "release" and (o.policy.selection.wanted_version
                                          or not o.gate_blocks):
         return decision.next
@@ -275,7 +283,8 @@ def _select(o: Observed, kept: list[Bookkeeping], current: str | None,
         return step("blocked", reasons.SELECTION_BLOCKED, disagree)
     decision = selection.choose(
         current=current, candidates=o.candidates, policy=policy,
-        quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion)
+        quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion,
+        declined=o.declined)
     message = " ".join(decision.reasons)
     if decision.action == "release" and decision.next is not None:
         return step("release", reasons.RELEASE_WRITTEN, message, release=decision.next)

@@ -35,3 +35,15 @@ GIT_ERROR = "GitError"
 AUTHENTICATION_FAILED = "AuthenticationFailed"  # the git remote refused the credentials
 PUSH_REJECTED = "PushRejected"
 CLUSTER_ERROR = "ClusterError"
+
+# Pull-request mode (engine/writers/pullrequest.py).
+PULL_REQUEST_OPEN = "PullRequestOpen"  # proposed; waiting for a merge (a person's or ours)
+PULL_REQUEST_OPENED = "PullRequestOpened"  # Event: a new pull request
+PULL_REQUEST_UPDATED = "PullRequestUpdated"  # Event: a newer release on the open one
+PULL_REQUEST_MERGED = "PullRequestMerged"  # Event: the reconciler merged it
+PULL_REQUEST_DECLINED = "PullRequestDeclined"  # closed unmerged: that release is declined
+PULL_REQUEST_EDITED = "PullRequestEditedByHand"  # a person pushed to its branch
+REVERT_PUSH_REFUSED = "RevertPushRefused"  # direct revert refused: sent as a pull request
+FORGE_ERROR = "ForgeError"
+FORGE_RATE_LIMITED = "ForgeRateLimited"
+FORGE_AUTHENTICATION_FAILED = "ForgeAuthenticationFailed"

@@ -86,13 +86,15 @@ def choose(
     quarantined: Collection[str] = (),
     gates: Collection[str] | None = None,
     promotion: Mapping[str, str] | None = None,
+    declined: Mapping[str, str] | None = None,
 ) -> Decision:
     """Decide the next release from plain data; see the module docstring for the rules.
 
     ``gates`` is the set of versions the rollout's gates allow, or ``None`` when no
     gate restricts versions. ``promotion`` maps the candidates that wait for an
-    upstream environment to why ("waiting for staging"). Output order is
-    deterministic whatever the input order.
+    upstream environment to why ("waiting for staging"); ``declined`` the releases a
+    person declined (a pull request closed unmerged) to why: like quarantined ones,
+    never picked automatically. Output order is deterministic whatever the input order.
     """
     if policy.suspend:
         return Decision("blocked", current, None,
@@ -107,7 +109,7 @@ def choose(
             return Decision("blocked", current, None, (f"versionConstraint: {error}.",))
     return _automatic(current=current, candidates=candidates, policy=policy,
                       constraint=constraint, quarantined=quarantined, gates=gates,
-                      promotion=promotion or {})
+                      promotion=promotion or {}, declined=declined or {})
 
 
 def _pinned(*, current: str | None, wanted: str, quarantined: Collection[str]) -> Decision:
@@ -148,6 +150,7 @@ def _automatic(
     quarantined: Collection[str],
     gates: Collection[str] | None,
     promotion: Mapping[str, str],
+    declined: Mapping[str, str],
 ) -> Decision:
     notes: list[str] = []
     current_version: versions.Version | None = None
@@ -176,7 +179,7 @@ def _automatic(
     for version in valid:
         newer = current_version is None or versions.is_upgrade(current_version, version)
         why = _refusal(version, current_version, policy, constraint, quarantined, gates) \
-            or promotion.get(version.tag)
+            or declined.get(version.tag) or promotion.get(version.tag)
         if why is None:
             eligible.append(version)
             verdicts.append(Verdict(version.tag, True, f"{version.tag}: eligible"))

@@ -8,7 +8,7 @@ receives what it needs and none imports this module:
 * ``Observer`` — the plain inputs of a decision (candidates, HealthChecks, gates);
 * ``Applied`` — whether Flux has applied the release;
 * ``holds.manual_commit`` — who made the change a rollout is held on;
-* ``DirectWriter`` — the git write of a decided release or revert;
+* ``choice.Writers`` — the write of a decided release or revert: push or pull request;
 * ``Reporter`` — status, Events and metrics;
 * ``Timers`` — every delayed reconcile (bake ends, deadlines, retries).
 
@@ -26,13 +26,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
+from reconciler.adapters.forges import base as forges
 from reconciler.core import models, policies, progress, reasons, status
 from reconciler.engine import applied as flux
 from reconciler.engine import faults, holds, informers
@@ -48,16 +49,8 @@ from reconciler.engine.snapshot import Snapshot
 from reconciler.engine.timers import Timers
 from reconciler.engine.verdicts import Verdicts
 from reconciler.engine.workqueue import WorkQueue
-from reconciler.engine.writers.direct import DirectWriter
-from reconciler.errors import (
-    AuthenticationFailed,
-    ClusterError,
-    InputError,
-    PermanentError,
-    PushRejected,
-    ReconcilerError,
-    TransientError,
-)
+from reconciler.engine.writers import choice
+from reconciler.errors import InputError, PermanentError, ReconcilerError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +62,8 @@ class Daemon:
     def __init__(self, *, cluster: k8s.Cluster, mirror: git.Mirror, options: Options,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  metrics: MetricsSink | None = None,
-                 is_leader: Callable[[], bool] = lambda: True) -> None:
+                 is_leader: Callable[[], bool] = lambda: True,
+                 forge: forges.Forge | None = None) -> None:
         self.cluster = cluster
         self.mirror = mirror
         self.options = options
@@ -80,7 +74,8 @@ class Daemon:
         self.queue = WorkQueue()
         self.stop = threading.Event()
         self.repository = Repository(mirror=mirror, releaser=Releaser(
-            mirror, environment=options.environment, path=options.path))
+            mirror, environment=options.environment, path=options.path,
+            arrivals=clock if forge is not None else None))
         self.releaser = self.repository.releaser
         self.verdicts = Verdicts(repository=self.repository, environment=options.environment)
         self.timers = Timers(enqueue=self.enqueue, stop=self.stop, clock=clock,
@@ -91,7 +86,8 @@ class Daemon:
         self.applied = flux.Applied(stores=lambda plural: self.stores.get(plural),
                                     descends=self.repository.descends,
                                     flux_source=options.flux_source)
-        self.writer = DirectWriter(repository=self.repository, is_leader=is_leader)
+        self.writer = choice.build(repository=self.repository, forge=forge, options=options,
+                                   is_leader=is_leader, clock=clock)
         self.reporter = Reporter(cluster=cluster, metrics=metrics or NoMetrics(),
                                  is_leader=is_leader, on_conflict=self.timers.conflicted,
                                  on_written=self.timers.wrote,
@@ -251,19 +247,19 @@ class Daemon:
             newest = next((r.commit for r in snap.records(key)), None)
             step = self._act(key, obj, decided, Expect(newest=newest, current=decided.current))
         except TransientError as exc:
-            reason = (reasons.PUSH_REJECTED if isinstance(exc, PushRejected) else
-                      reasons.AUTHENTICATION_FAILED if isinstance(exc, AuthenticationFailed)
-                      else reasons.CLUSTER_ERROR if isinstance(exc, ClusterError) else
-                      reasons.GIT_ERROR)
+            reason, wait = choice.reason_of(exc), choice.retry_after(exc)
             log.warning("%s: %s", key, exc)
-            self.timers.retry_later(key)
+            if wait is not None:  # a forge's rate limit: not one call sooner
+                self.timers.wake(key, now + timedelta(seconds=wait), purpose="retry")
+            else:
+                self.timers.retry_later(key)
             # What was decided (a failed bake, say) is kept even though git was not
             # written: the next pass asks for the revert again.
             self._fail(obj, previous, generation, now, (reason, str(exc), False),
                        kept=decided.kept if decided else None)
             return None
         except PermanentError as exc:
-            self._fail(obj, previous, generation, now, (reasons.SETUP_ERROR, str(exc), True),
+            self._fail(obj, previous, generation, now, (choice.reason_of(exc), str(exc), True),
                        kept=decided.kept if decided else None)
             return None
         if step.reason != reasons.DEPLOYING:
@@ -301,6 +297,7 @@ class Daemon:
             records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
             gate_allowed=gates.allowed, applied=applied,
             checks=self.observer.health_checks(namespace, spec),
+            declined=self.writer.declined(key), direct=self.writer.mode(obj) == "direct",
             kept=status.kept_from(previous, records), waiting_for=problem,
             promotion=self.observer.promotion(key, spec, candidates,
                                               history=snap.fleet_history, now=now),
@@ -324,12 +321,21 @@ class Daemon:
         if step.action not in ("release", "revert"):
             return step
         try:
-            result = self.writer.write(key, step, expect)
+            written = self.writer.write(key, obj, step, expect)
         finally:
             if self.repository.fetch_error is not None:
                 # This fetch (and push) worked while the periodic one is backing off:
                 # fetch now, so readiness and the other rollouts recover at once too.
                 self.request_fetch()
+        for event in written.events:
+            self.reporter.emit(obj, *event)
+        if written.fetch:
+            self.request_fetch()
+        if written.again:
+            self.enqueue(key)
+        if written.result is None:
+            return written.step
+        result = written.result
         if result.outcome == "stale":
             log.info("%s: %s", key, result.message)
         if result.outcome == "pushed":
@@ -382,9 +388,8 @@ class Daemon:
             self.timers.run_soon("fetch")
 
     def register_release(self, *, namespace: str, name: str, tag: str) -> bool:
-        """A CI pipeline's release candidate: selection, gates and bake still apply.
-        It is kept in ``status.availableReleases`` once reconciled, so it survives a
-        restart."""
+        """A CI pipeline's release candidate: selection, gates and bake still apply. It
+        is kept in ``status.availableReleases`` once reconciled: it survives a restart."""
         key = f"{namespace}/{name}"
         obj = self.stores["rollouts"].get(namespace, name) or {}
         known = (obj.get("status") or {}).get("availableReleases") or []

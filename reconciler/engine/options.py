@@ -23,3 +23,12 @@ class Options:
     environment: str = "default"
     # The cluster's root in the repository (``--path``); None: the whole tree.
     path: str | None = None
+    # How releases and reverts reach the branch: "direct" or "pull-request" (a
+    # Rollout's spec.writeMode overrides the first).
+    write_mode: str = "direct"
+    revert_mode: str = "direct"
+    # Merge a release's pull request once mergeable and green (a person merges otherwise).
+    auto_merge: bool = False
+    merge_method: str = "merge"  # "merge", "squash" or "rebase"
+    # Seconds between reads of a pull request's state: first, then doubling to the cap.
+    forge_poll: tuple[float, float] = (2.0, 60.0)

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from reconciler.adapters import git
@@ -82,14 +83,16 @@ class Releaser:
     def __init__(self, mirror: git.Mirror, *, retry: Retry = Retry(),
                  sleep: Callable[[float], None] = time.sleep,
                  on_push: Callable[[str, float], None] | None = None,
-                 environment: str | None = None, path: str | None = None) -> None:
-        """``path``: the cluster's root directory (``--path``); None for the whole tree."""
+                 environment: str | None = None, path: str | None = None,
+                 arrivals: Callable[[], datetime] | None = None) -> None:
+        """``path``: the cluster's root directory (``--path``); None for the whole tree.
+        ``arrivals``: a clock, where releases arrive through pull requests (``Scanner``)."""
         self.mirror = mirror
         # Written as the ``Environment`` trailer of every commit (``--environment``).
         self.environment = environment
         # Told each push's result ("pushed", "rejected", "error") and its seconds.
         self.on_push = on_push or (lambda result, seconds: None)
-        self.scanner = Scanner(mirror, environment=environment, path=path)
+        self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals)
         self.retry = retry
         self._sleep = sleep
 

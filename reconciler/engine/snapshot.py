@@ -25,13 +25,17 @@ import posixpath
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from reconciler.adapters import git
 from reconciler.core import manifests, scope, sourceignore, trailers
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64
+# A commit seen this much later than it was written arrived late (see ``_arrival``).
+ARRIVAL_SLACK = timedelta(seconds=2)
 
 
 @dataclass
@@ -91,8 +95,13 @@ class Scanner:
     """
 
     def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000,
-                 environment: str | None = None, path: str | None = None) -> None:
+                 environment: str | None = None, path: str | None = None,
+                 arrivals: Callable[[], datetime] | None = None) -> None:
         self.mirror = mirror
+        # Set where releases arrive through pull requests: a commit first seen by an
+        # incremental walk, older than when it was seen, arrived then (a fast-forward
+        # or rebase merge keeps the commit's own, earlier time).
+        self._arrivals = arrivals
         self.environment = environment
         # Scans by (blob id, path): a file that goes back to an earlier content (a
         # revert does exactly that) or a tree that jumps to an unrelated commit is
@@ -280,13 +289,56 @@ class Scanner:
             return self._history
         if self._history_head and self.mirror.is_ancestor(self._history_head, head):
             new = self.mirror.log(head, stop=self._history_head)
-            fresh = trailers.records((c.sha, c.message, c.time) for c in new)
-            records = tuple(fresh) + self._history
+            records = self._merged(list(new), clock=self._arrivals) + self._history
         else:
-            records = tuple(trailers.records(
-                (c.sha, c.message, c.time) for c in self.mirror.log(head)))
+            records = self._merged(list(self.mirror.log(head)))
         self._history_head, self._history = head, records
         return records
+
+    def _merged(self, commits: list[git.CommitInfo], *,
+                clock: Callable[[], datetime] | None = None) -> tuple[trailers.Record, ...]:
+        """Records of ``commits`` (newest first), read as merges deliver them.
+
+        A release merged from a pull request reached the branch when the merge commit
+        did, not when it was written: its record takes the merge commit's time (a
+        deploy timeout counts from there). A merge commit that repeats the trailers of
+        a commit it brings in (an auto-merge passes the release's own message) is the
+        same release, not a second one: the merged commit stays the record, since it
+        is the one a revert can undo. Of several commits of one rollout that a merge
+        brings in, the newest is the release."""
+        arrived: dict[str, git.CommitInfo] = {}
+        for commit in commits:
+            for side in commit.parents[1:]:
+                for inner in self.mirror.log(side, stop=commit.parents[0]):
+                    arrived.setdefault(inner.sha, commit)
+        now = clock() if clock is not None else None
+        found = trailers.records(
+            (c.sha, c.message, _arrival(arrived[c.sha].time if c.sha in arrived else c.time,
+                                        now)) for c in commits)
+        brought = {(r.trailers.rollout, r.trailers.action, r.trailers.release): r.commit
+                   for r in found if r.commit in arrived}
+        merges = {c.sha for c in commits if len(c.parents) > 1}
+        kept, seen = [], set()
+        for r in found:  # newest first
+            t = r.trailers
+            if r.commit in merges and (t.rollout, t.action, t.release) in brought:
+                continue
+            if r.commit in arrived:
+                # Older commits of one pull request were superseded in it before it
+                # merged: never released on their own, so no record.
+                if (arrived[r.commit].sha, t.rollout) in seen:
+                    continue
+                seen.add((arrived[r.commit].sha, t.rollout))
+            kept.append(r)
+        return tuple(kept)
+
+
+def _arrival(written: datetime, seen: datetime | None) -> datetime:
+    """When a commit reached the branch: when it was written, unless it was seen
+    arriving clearly later (a pull request merged by fast-forward or rebase)."""
+    if seen is not None and seen - written > ARRIVAL_SLACK:
+        return seen
+    return written
 
 
 def roots(mirror: git.Mirror, commit: str) -> list[scope.Root]:

@@ -26,7 +26,7 @@ from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import http
+from reconciler.interfaces import forgesetup, http
 from reconciler.interfaces.metrics import Metrics
 from reconciler.interfaces.settings import RunSettings
 
@@ -47,6 +47,8 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
     # APScheduler logs every job run at INFO: far too chatty for a daemon log.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx2 logs every forge request at INFO; the writer logs what each one did.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def run(config: RunSettings, *, mirror: git.Mirror) -> None:
@@ -56,6 +58,8 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
         log.info("scoped to %s (environment %s)", config.git.path,
                  config.git.environment or scope.environment(config.git.path))
     faults.check()
+    # A bad pull-request set-up stops start-up before anything connects.
+    forge = forgesetup.connect(config.write, repo_url=config.git.repo)
     secret = (http.load_secret(server_cfg.webhook_secret_file)
               if server_cfg.webhook_secret_file else None)
     address = server_cfg.address
@@ -69,7 +73,7 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
                                 name=config.leader.leader_election_name,
                                 lease_duration=lease, renew_deadline=renew, retry_period=retry)
     daemon = Daemon(
-        cluster=cluster, mirror=mirror, metrics=metrics,
+        cluster=cluster, mirror=mirror, metrics=metrics, forge=forge,
         is_leader=elector.is_leader if elector else (lambda: True),
         options=Options(namespace=namespace, workers=sched.workers,
                         resync_interval=sched.resync_interval,
@@ -78,7 +82,11 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
                         policies_dir=config.release.policies, path=config.git.path,
                         environment=config.git.environment or (
                             scope.environment(config.git.path) if config.git.path
-                            else "default")))
+                            else "default"),
+                        write_mode=config.write.write_mode,
+                        revert_mode=config.write.revert_mode,
+                        auto_merge=config.write.auto_merge,
+                        merge_method=config.write.merge_method))
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)

@@ -19,232 +19,51 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import click
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reconciler.core import remotes, scope
+from reconciler.core import remotes
 from reconciler.errors import InputError
+from reconciler.interfaces.settingsgroups import (
+    DEFAULT_PASSWORD_ENV,
+    ENV_PREFIX,
+    RUN_GROUPS,
+    ClusterSettings,
+    GitSettings,
+    LeaderSettings,
+    ReleaseSettings,
+    SchedulingSettings,
+    ServerSettings,
+    Settings,
+    WriteSettings,
+    default_cache_dir,
+)
 
-ENV_PREFIX = "RECONCILER_"
-DEFAULT_PASSWORD_ENV = "RECONCILER_GIT_PASSWORD"
+__all__ = [
+    "DEFAULT_PASSWORD_ENV",
+    "ENV_PREFIX",
+    "RUN_GROUPS",
+    "ClusterSettings",
+    "GitSettings",
+    "LeaderSettings",
+    "ReleaseSettings",
+    "RunSettings",
+    "SchedulingSettings",
+    "ServerSettings",
+    "Settings",
+    "WriteSettings",
+    "default_cache_dir",
+    "default_text",
+    "load",
+    "markdown",
+    "options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound="Settings")
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "reconciler"
-
-
-def _env(name: str) -> str:
-    """An explicit variable name for a field whose flag lacks the concern's prefix."""
-    return ENV_PREFIX + name
-
-
-class Settings(BaseSettings):
-    """One concern's settings. Subclasses set ``title``; fields need descriptions."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, validate_by_name=True,
-                                      extra="forbid", frozen=True)
-    title: ClassVar[str] = ""
-
-    @classmethod
-    def env_name(cls, field: str) -> str:
-        info = cls.model_fields[field]
-        alias = info.validation_alias
-        return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
-
-    @classmethod
-    def flag(cls, field: str) -> str:
-        return "--" + field.replace("_", "-")
-
-
-class GitSettings(Settings):
-    title: ClassVar[str] = "Config repository"
-
-    repo: str = Field(description="Config repository: a local path, a file://, http(s):// "
-                                  "or ssh:// URL, or user@host:path.")
-    branch: str = Field("main", description="Branch Flux applies.")
-    path: str | None = Field(
-        None, description="The cluster's directory in the repository, as given to flux "
-                          "bootstrap --path (e.g. clusters/staging); default: every cluster "
-                          "root found, or the whole tree when there is none.")
-    environment: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
-        description="The cluster's environment: the Environment trailer of every commit and "
-                    "the environment its bake verdicts are recorded for (default: the last "
-                    "element of --path; the daemon's default without --path is 'default').")
-    cache_dir: Path = Field(default_factory=default_cache_dir,
-                            json_schema_extra={"default_text": "$XDG_CACHE_HOME/reconciler"},
-                            description="Where the local mirror of the repository lives "
-                                        "(DIR/<sha256(url)[:16]>.git).")
-    username: str | None = Field(None, validation_alias=_env("GIT_USERNAME"),
-                                 description="HTTPS user name.")
-    password_file: Path | None = Field(None, validation_alias=_env("GIT_PASSWORD_FILE"),
-                                       description="File holding the HTTPS password or token.")
-    password_env: str | None = Field(
-        None, validation_alias=_env("GIT_PASSWORD_ENV"),
-        description=f"Environment variable holding the HTTPS password or token "
-                    f"({DEFAULT_PASSWORD_ENV} is read when it is set).")
-    ssh_key: Path | None = Field(None, validation_alias=_env("GIT_SSH_KEY"),
-                                 description="SSH private key file.")
-    ssh_key_passphrase_file: Path | None = Field(
-        None, validation_alias=_env("GIT_SSH_KEY_PASSPHRASE_FILE"),
-        description="File holding the SSH key's passphrase.")
-    known_hosts: Path | None = Field(
-        None, validation_alias=_env("GIT_KNOWN_HOSTS"),
-        description="known_hosts file for SSH host key checks (default ~/.ssh/known_hosts).")
-    insecure_skip_host_key_check: bool = Field(
-        False, validation_alias=_env("GIT_INSECURE_SKIP_HOST_KEY_CHECK"),
-        description="Accept any SSH host key. Only for throw-away test set-ups.")
-    ca_bundle: Path | None = Field(None, validation_alias=_env("GIT_CA_BUNDLE"),
-                                   description="CA certificates for HTTPS remotes with a "
-                                               "private CA.")
-    # Only the commands that commit offer these as flags (``options(commits=False)``).
-    author_name: str = Field("reconciler", description="Commit author name.",
-                             json_schema_extra={"commits": True})
-    author_email: str = Field("reconciler@localhost", description="Commit author email.",
-                              json_schema_extra={"commits": True})
-
-    @field_validator("repo")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        problem = remotes.problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _inside(cls, value: str | None) -> str | None:
-        if value is not None and scope.normalize(value) is None:
-            raise ValueError("expected a directory inside the repository")
-        return value
-
-    def check_files(self) -> None:
-        """Credentials and known_hosts arrive as mounted files: a missing one is a
-        set-up error worth one clear line, not a failed handshake later."""
-        for name in ("ssh_key", "known_hosts", "ssh_key_passphrase_file", "ca_bundle",
-                     "password_file"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise InputError(f"{self.flag(name)} {path}: no such file (credentials and "
-                                 f"known_hosts are read from mounted files)")
-
-
-class ReleaseSettings(Settings):
-    title: ClassVar[str] = "Release policies"
-
-    policies: Path | None = Field(None, description="Directory of release policy presets "
-                                                    "(default: the built-in ones).")
-
-
-class ClusterSettings(Settings):
-    title: ClassVar[str] = "Cluster"
-
-    kubeconfig: Path | None = Field(None, description="kubeconfig file; default: in-cluster "
-                                                      "config, then $KUBECONFIG.")
-    namespace: str | None = Field(None, description="Watch Rollouts in this namespace only "
-                                                    "(default: all).")
-    flux_source: str = Field("flux-system/flux-system",
-                             description="NS/NAME of the Flux GitRepository serving the "
-                                         "config repository.")
-    flux_nudge: bool = Field(True, description="After a push, ask Flux to fetch at once "
-                                               "(reconcile.fluxcd.io/requestedAt).")
-
-    @field_validator("flux_source")
-    @classmethod
-    def _ns_name(cls, value: str) -> str:
-        namespace, sep, name = value.partition("/")
-        if not sep or not namespace or not name or "/" in name:
-            raise ValueError("expected NAMESPACE/NAME")
-        return value
-
-    def check_files(self) -> None:
-        """A mistyped kubeconfig is an input error (exit 2), caught before connecting."""
-        if self.kubeconfig is not None and not self.kubeconfig.expanduser().is_file():
-            raise InputError(f"{self.flag('kubeconfig')} {self.kubeconfig}: no such file")
-
-
-class SchedulingSettings(Settings):
-    title: ClassVar[str] = "Scheduling"
-
-    workers: int = Field(4, ge=1, le=64, description="Rollouts reconciled in parallel.")
-    resync_interval: float = Field(300.0, ge=1,
-                                   description="Seconds between full reconciles of every "
-                                               "Rollout.")
-    fetch_interval: float = Field(30.0, ge=0.1,
-                                  description="Seconds between fetches of the config "
-                                              "repository.")
-
-
-class ServerSettings(Settings):
-    title: ClassVar[str] = "HTTP server and logs"
-
-    http_address: str = Field("0.0.0.0:8080",
-                              description="HOST:PORT for /healthz, /readyz, /metrics, "
-                                          "webhooks and the API ('off' to disable).")
-    webhook_secret_file: Path | None = Field(None, description="File with the HMAC secret "
-                                                               "for /hooks/*; without it the "
-                                                               "hooks are off.")
-    log_format: Literal["text", "json"] = Field("text", description="Log line format: text, or "
-                                                                 "json (one object a line).")
-
-    @field_validator("http_address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if value != "off":
-            _, sep, port = value.rpartition(":")
-            if not sep or not port.isdigit() or int(port) > 65535:
-                raise ValueError("expected HOST:PORT or 'off'")
-        return value
-
-    @property
-    def address(self) -> tuple[str, int] | None:
-        if self.http_address == "off":
-            return None
-        host, _, port = self.http_address.rpartition(":")
-        return host or "0.0.0.0", int(port)
-
-
-class LeaderSettings(Settings):
-    title: ClassVar[str] = "Leader election"
-
-    leader_elect: bool = Field(False, description="Run as one of several replicas: only the "
-                                                  "Lease holder reconciles.")
-    leader_election_namespace: str = Field("reconciler-system",
-                                           description="Namespace of the leader election "
-                                                       "Lease.")
-    leader_election_name: str = Field("reconciler-leader", description="Name of the Lease.")
-    leader_election_timings: str = Field(
-        "15,10,2", description="Lease duration, renew deadline and retry period, in seconds "
-                               "(LEASE,RENEW,RETRY).")
-
-    @field_validator("leader_election_timings")
-    @classmethod
-    def _timings(cls, value: str) -> str:
-        try:
-            lease, renew, retry = (float(v) for v in value.split(","))
-        except ValueError:
-            raise ValueError("expected LEASE,RENEW,RETRY seconds") from None
-        if not 0 < retry < renew < lease:
-            raise ValueError("needs 0 < retry < renew < lease")
-        return value
-
-    @property
-    def timings(self) -> tuple[float, float, float]:
-        lease, renew, retry = (float(v) for v in self.leader_election_timings.split(","))
-        return lease, renew, retry
-
-
-RUN_GROUPS: tuple[type[Settings], ...] = (
-    GitSettings, ReleaseSettings, ClusterSettings, SchedulingSettings, ServerSettings,
-    LeaderSettings)
 
 
 @dataclass(frozen=True)
@@ -257,13 +76,15 @@ class RunSettings:
     scheduling: SchedulingSettings
     server: ServerSettings
     leader: LeaderSettings
+    write: WriteSettings
 
     @classmethod
     def load(cls, given: Mapping[str, Any]) -> RunSettings:
         return cls(git=load(GitSettings, given), release=load(ReleaseSettings, given),
                    cluster=load(ClusterSettings, given),
                    scheduling=load(SchedulingSettings, given),
-                   server=load(ServerSettings, given), leader=load(LeaderSettings, given))
+                   server=load(ServerSettings, given), leader=load(LeaderSettings, given),
+                   write=load(WriteSettings, given))
 
 
 # -- flags ------------------------------------------------------------------------

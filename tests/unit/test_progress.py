@@ -439,6 +439,21 @@ def test_superseding_marks_why_the_old_release_was_cancelled() -> None:
     assert "1.1.1 is newer" in step.events[0][2]
 
 
+def test_through_pull_requests_a_newer_release_waits_for_the_bake_in_flight() -> None:
+    """Proposing 1.1.1 must not cancel 1.1.0's bake: the proposal may wait for days,
+    and 1.1.0 may still fail and need its revert."""
+    step = progress.decide(replace(in_flight(kept=[baking(4 * M)], now=T0 + 6 * M,
+                                             candidates=["1.1.1"]), direct=False))
+    assert step.action == "wait" and mine(step).bake_status == "InProgress"
+    done = progress.decide(replace(in_flight(kept=[baking(4 * M)], now=T0 + 4 * M + BAKE_TIME,
+                                             checks=[healthy()], candidates=["1.1.1"]),
+                                   direct=False))
+    assert mine(done).bake_status == "Succeeded"
+    after = progress.decide(replace(in_flight(kept=list(done.kept), now=T0 + 20 * M,
+                                              candidates=["1.1.1"]), direct=False))
+    assert (after.action, after.release) == ("release", "1.1.1")
+
+
 def test_older_unsettled_bookkeeping_is_cancelled_when_a_newer_record_exists() -> None:
     """A release committed after 1.1.0 by someone else (the CLI): 1.1.0 never ended."""
     records = history(release(R111, "1.1.1", "1.1.0", T0 + 5 * M)) + IN_FLIGHT

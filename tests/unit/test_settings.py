@@ -53,6 +53,14 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "leader_election_namespace": ("ops", "ops"),
     "leader_election_name": ("rec", "rec"),
     "leader_election_timings": ("30,20,5", "30,20,5"),
+    "write_mode": ("pull-request", "pull-request"),
+    "revert_mode": ("pull-request", "pull-request"),
+    "forge": ("gitea", "gitea"),
+    "forge_api_url": ("https://git.example.com/api/v1", "https://git.example.com/api/v1"),
+    "forge_repo": ("team/fleet", "team/fleet"),
+    "forge_token_file": ("/etc/forge/token", Path("/etc/forge/token")),
+    "auto_merge": ("true", True),
+    "merge_method": ("squash", "squash"),
 }
 
 

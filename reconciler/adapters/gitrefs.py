@@ -1,0 +1,124 @@
+"""Refs beside the mirrored branch: the bake-verdict notes and the pull-request branches.
+
+Where it fits: a mixin of ``git.Mirror`` (which supplies the repository, the lock, the
+network context and the fast-forward-only push); split out so that each module stays
+one concept. The notes ref holds the bake verdicts (``core/verdicts``); a pull-request
+branch (``reconciler/<environment>/<namespace>/<name>``) holds a proposed release
+(``engine/writers/pullrequest``). Only these refs and the branch are ever fetched or
+pushed, never forced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager
+
+import pygit2
+from pygit2.enums import FetchPrune
+
+from reconciler.adapters import gitauth, gitnotes
+from reconciler.adapters.gitobjects import Author
+from reconciler.errors import GitError, ReconcilerError
+
+log = logging.getLogger(__name__)
+
+_REMOTE = "origin"
+
+
+class Refs:
+    """Notes and pull-request branches; ``git.Mirror`` provides what is declared here."""
+
+    _repo: pygit2.Repository
+    _lock: threading.RLock
+    _author: Author
+    _remote: gitauth.RemoteURL
+
+    def _commit(self, sha: str) -> pygit2.Commit:
+        raise NotImplementedError
+
+    def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None:
+        raise NotImplementedError
+
+    def _network(self, doing: str, *,
+                 ref: str | None = None) -> AbstractContextManager[gitauth.Callbacks]:
+        raise NotImplementedError
+
+    # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
+
+    def notes_head(self, ref: str) -> str | None:
+        """The commit the notes ref points at, as last fetched; None without notes."""
+        with self._lock:
+            found = self._repo.references.get(ref)
+            return str(found.target) if found is not None else None
+
+    def notes(self, ref: str) -> list[tuple[str, str]]:
+        """Every note under ``ref``: ``(annotated commit sha, note text)``."""
+        with self._lock:
+            return gitnotes.read_all(self._repo, ref)
+
+    def note(self, commit: str, ref: str) -> str | None:
+        with self._lock:
+            return gitnotes.read(self._repo, ref, commit)
+
+    def add_note(self, commit: str, text: str, ref: str) -> str:
+        """Set the note on ``commit`` to ``text`` and push the notes ref (fast-forward
+        only, never forced). ``NonFastForward`` when another writer pushed notes
+        first: fetch, merge the text again and retry. Returns the notes commit."""
+        with self._lock:
+            self._commit(commit)  # the annotated commit must exist
+            previous = self.notes_head(ref)
+            sha = gitnotes.write(self._repo, ref, commit=commit, text=text,
+                                 author=self._author)
+            try:
+                self._push_ref(sha, ref, tracking=ref)
+            except ReconcilerError:
+                gitnotes.reset(self._repo, ref, previous)  # nothing unpushed stays
+                raise
+        log.info("recorded a note on %s in %s", commit[:12], ref)
+        return sha
+
+    # -- pull-request branches ---------------------------------------------------------
+
+    def fetch_branch(self, name: str) -> str | None:
+        """Fetch branch ``name`` (a pull request's); its head sha, or None when the
+        remote has no such branch (the local copy of it is then forgotten)."""
+        ref, tracking = f"refs/heads/{name}", f"refs/remotes/{_REMOTE}/{name}"
+        with self._lock:
+            with self._network("fetch") as callbacks:
+                remote = self._repo.remotes[_REMOTE]
+                remote.fetch([f"+{ref}:{tracking}"], callbacks=callbacks,
+                             prune=FetchPrune.NO_PRUNE, proxy=True)
+                heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
+            if ref not in heads:
+                if self._repo.references.get(tracking) is not None:
+                    self._repo.references.delete(tracking)
+                return None
+            return str(self._repo.references[tracking].target)
+
+    def push_branch(self, commit: str, name: str) -> None:
+        """Push ``commit`` to branch ``name``: created, or fast-forwarded (never forced;
+        ``NonFastForward`` when it does not descend from the branch's head)."""
+        with self._lock:
+            sha = str(self._commit(commit).id)
+            self._push_ref(sha, f"refs/heads/{name}",
+                           tracking=f"refs/remotes/{_REMOTE}/{name}")
+
+    def delete_branch(self, name: str) -> None:
+        """Delete branch ``name`` on the remote (a finished pull request's, before the
+        next proposal starts it again from the base branch)."""
+        ref, tracking = f"refs/heads/{name}", f"refs/remotes/{_REMOTE}/{name}"
+        with self._lock:
+            with self._network("delete branch on", ref=ref) as callbacks:
+                self._repo.remotes[_REMOTE].push([f":{ref}"], callbacks=callbacks,
+                                                 proxy=True)
+            if callbacks.rejections:
+                raise GitError(f"deleting {name} on {self._remote} was refused: "
+                               + "; ".join(m for _, m in callbacks.rejections))
+            if self._repo.references.get(tracking) is not None:
+                self._repo.references.delete(tracking)
+
+    def message(self, commit: str) -> str:
+        """The full message of ``commit`` (which must be in the mirror)."""
+        with self._lock:
+            return self._commit(commit).raw_message.decode("utf-8", "replace")

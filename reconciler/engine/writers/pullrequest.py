@@ -1,0 +1,397 @@
+"""The pull-request writer: propose a decided release or revert as one pull request.
+
+Where it fits: the writer choice (``writers/choice.py``) hands it a decided
+``progress.Step`` when the rollout writes through pull requests (``--write-mode
+pull-request`` or ``spec.writeMode``), or when a direct revert was refused. Each call
+makes sure that branch ``reconciler/<environment>/<namespace>/<name>`` holds the commit
+the ``Releaser`` builds on the base branch's head (same message, same trailers) and that
+one pull request proposes it; then it waits. Whatever merges it, the release arrives on
+the base branch with the next fetch and the release loop goes on from git, as after a
+push. What it does, by what the forge and the branch say:
+
+* no open pull request: one closed unmerged for this release → declined (remembered,
+  passed to selection); merged → ask for a fetch; otherwise build, push the branch
+  (created, or fast-forwarded), open;
+* open, its head one of ours for this release → nothing to write; with auto-merge,
+  merge once mergeable and green, passing the commit's own title and message;
+* open, ours for another release → a commit on top of the branch head (a fast-forward,
+  never forced), title and body updated, the earlier release shown as superseded;
+* open, its head a commit without our trailers → a person pushed: leave it alone,
+  comment once, say so in the status.
+
+The forge is read at most once per pass and only when the timer this writer keeps per
+rollout says so (doubling up to a cap while nothing changes), so a pass that finds the
+release already proposed costs nothing. A rate limit's wait is honoured for every call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from reconciler.adapters.forges import base as forges
+from reconciler.core import planning, progress, proposals, reasons, trailers
+from reconciler.engine import releaser as releases
+from reconciler.engine.releaser import Expect, Releaser, Result
+from reconciler.engine.repository import Repository
+from reconciler.engine.snapshot import Scanner
+from reconciler.errors import ClusterError, ForgeConflict, ForgeRateLimited, GitError
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["proposed", "updated", "waiting", "merged", "declined", "left-alone",
+                  "stale"]
+Event = tuple[str, str, str]
+T = TypeVar("T")
+URGENT_LABEL = "urgent"
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """What one call did; ``message`` is for the status, ``retry_in`` (seconds) when the
+    writer wants to look at the pull request again."""
+
+    outcome: Outcome
+    message: str
+    number: int | None = None
+    retry_in: float | None = None
+    events: tuple[Event, ...] = ()
+
+
+@dataclass
+class _Tracked:
+    """What this process remembers of one rollout's pull request between passes; a
+    restart loses it and reads the forge again, nothing else."""
+
+    number: int | None = None
+    wanted: str = ""  # "release:<tag>" or "revert:<sha>" the pull request proposes
+    message: str = ""
+    outcome: Outcome = "waiting"  # what a pass within the timer reports again
+    next_read: float = 0.0
+    delay: float = 0.0
+    foreign: str | None = None  # a person's head commit already commented on
+    declined: dict[str, str] = field(default_factory=dict)  # tag -> why
+    declined_read: float = 0.0
+
+
+class PullRequestWriter:
+    def __init__(self, *, repository: Repository, forge: forges.Forge, environment: str,
+                 base: str, auto_merge: bool, is_leader: Callable[[], bool],
+                 path: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 poll: tuple[float, float] = (2.0, 60.0),
+                 method: forges.MergeMethod = forges.MergeMethod.MERGE) -> None:
+        self._repository = repository
+        self._mirror = repository.mirror
+        self._forge = forge
+        self._environment = environment
+        self._base = base
+        self.auto_merge = auto_merge
+        self._is_leader = is_leader
+        self._clock = clock
+        self._poll = poll
+        self._method = method
+        # Branch heads are scanned apart from the base branch's scanner, whose
+        # incremental caches follow the base head.
+        self._scanner = Scanner(repository.mirror, environment=environment, path=path)
+        self._tracked: dict[str, _Tracked] = {}
+        self._quiet_until = 0.0  # a rate limit: no call to the forge before this
+
+    # -- what the release loop asks --------------------------------------------------
+
+    def declined(self, key: str) -> Mapping[str, str]:
+        """Releases of ``key`` declined in a closed pull request, and why. A reopened
+        pull request resumes its release: looked for at most every few polls, and only
+        on a pass that reconciles the rollout anyway."""
+        t = self._tracked.get(key)
+        if t is None or not t.declined:
+            return {}
+        now = self._clock()
+        if now >= t.declined_read and now >= self._quiet_until:
+            t.declined_read = now + self._poll[0] * 4
+            pr = self._call(lambda: self._forge.find_open(head=self._branch(key),
+                                                          base=self._base))
+            seen = proposals.proposed(pr.body) if pr is not None else None
+            if seen is not None and seen[1] in t.declined:
+                log.info("%s: pull request #%s was reopened; %s resumes", key,
+                         pr.number if pr else "?", seen[1])
+                del t.declined[seen[1]]
+        return dict(t.declined)
+
+    def write(self, key: str, step: progress.Step, expect: Expect, *,
+              urgent: bool = False) -> Proposed:
+        """Propose ``step`` (a release or a revert) for ``key``; see the module docstring."""
+        if not self._is_leader():
+            raise ClusterError("lost the leader election before writing to git")
+        t = self._tracked.setdefault(key, _Tracked())
+        wanted = (f"release:{step.release}" if step.action == "release"
+                  else f"revert:{step.revert}")
+        now = self._clock()
+        if t.number is not None and t.wanted == wanted and now < t.next_read:
+            return Proposed(t.outcome, t.message, t.number, retry_in=t.next_read - now)
+        branch = self._branch(key)
+        pr = self._call(lambda: self._forge.find_open(head=branch, base=self._base))
+        if pr is not None and step.action == "revert":
+            seen = proposals.proposed(pr.body)
+            if seen is None or seen[2] == "release":
+                # A release proposed while its predecessor turned out bad: the revert
+                # matters more, and one branch holds one proposal.
+                number = pr.number
+                self._call(lambda: self._forge.comment(
+                    number=number, body="Closed by reconciler: the current release "
+                    "failed and its revert takes this branch."))
+                self._call(lambda: self._forge.close(number=number))
+                pr = None
+        if pr is None:
+            done = self._not_open(key, step, t, wanted)
+            if done is not None:
+                return done
+            return self._open(key, step, expect, t, wanted, urgent=urgent)
+        return self._update(key, step, t, wanted, pr, urgent=urgent)
+
+    # -- no open pull request ----------------------------------------------------------
+
+    def _not_open(self, key: str, step: progress.Step, t: _Tracked,
+                  wanted: str) -> Proposed | None:
+        last = self._call(lambda: self._forge.find_last_closed(head=self._branch(key),
+                                                               base=self._base))
+        seen = proposals.proposed(last.body) if last is not None else None
+        if last is None or seen is None or seen[0] != key:
+            return None
+        same = step.action == "release" and seen[2] == "release" and seen[1] == step.release
+        if last.state == forges.PullState.CLOSED and same:
+            why = f"declined in pull request #{last.number}" + (
+                f" by {last.closed_by}" if last.closed_by else "")
+            t.declined[seen[1]] = why
+            t.declined_read = self._clock() + self._poll[0] * 4
+            t.number = None
+            log.info("%s: %s was %s; not proposed again", key, seen[1], why)
+            return Proposed("declined", f"{seen[1]} {why}; it is not proposed again "
+                            f"automatically (reopen the pull request to resume)",
+                            last.number, events=(("Normal", reasons.PULL_REQUEST_DECLINED,
+                                                  f"{seen[1]} {why}"),))
+        if last.state == forges.PullState.MERGED and (same or (step.action == "revert"
+                                                      and seen[2] != "release")):
+            # Merged since the last fetch: the next fetch brings the release in.
+            return Proposed("merged", f"pull request #{last.number} was merged; waiting "
+                            f"for the fetch that brings it in", last.number,
+                            retry_in=self._poll[0])
+        return None
+
+    def _open(self, key: str, step: progress.Step, expect: Expect, t: _Tracked,
+              wanted: str, *, urgent: bool) -> Proposed:
+        branch = self._branch(key)
+
+        def build(r: Releaser) -> tuple[Result, str | None]:
+            if step.action == "release":
+                assert step.release is not None
+                result = r.release(key, step.release, push=False, expect=expect)
+            else:
+                result = r.revert(key, reason=step.message, push=False, expect=expect)
+            if result.outcome != "committed" or result.commit is None:
+                return result, None
+            old = self._mirror.fetch_branch(branch)
+            if old is not None and not self._mirror.is_ancestor(old, result.commit):
+                mine = trailers.parse(self._mirror.message(old))
+                if mine is None or mine.rollout != key:
+                    return result, old  # a person's commit on a finished branch
+                # A finished proposal (squashed, rebased or declined): start again
+                # from the base branch; nothing of a person's is on it.
+                try:
+                    self._mirror.delete_branch(branch)
+                except GitError as exc:
+                    if step.release is None:
+                        raise
+                    # The server protects the branch from deletion: go on from its
+                    # head instead, a fast-forward (the older commit is superseded).
+                    log.info("%s: %s; continuing the branch", key, exc)
+                    result = self._on_top(r, key, step.release, old)
+            assert result.commit is not None
+            self._mirror.push_branch(result.commit, branch)
+            return result, None
+
+        result, foreign = self._repository.write(build)
+        if result.outcome == "stale" or result.outcome == "unchanged":
+            return Proposed("stale", result.message)
+        if foreign is not None:
+            # Remembered like a pull request (number 0: none), so that the passes until
+            # the timer neither read the forge nor build the commit again.
+            self._remember(t, 0, wanted, changed=False, outcome="left-alone",
+                           message=f"branch {branch} has a commit pushed by hand "
+                                   f"({foreign[:12]}) and no open pull request; reconciler "
+                                   f"leaves it alone: delete the branch to resume")
+            return Proposed("left-alone", t.message, retry_in=t.next_read - self._clock())
+        proposal = self._proposal(key, result, step, urgent=urgent)
+        message = result.message
+        pr = self._call(lambda: self._forge.open(title=proposals.title(message),
+                                                 body=proposals.body(proposal),
+                                                 head=branch, base=self._base))
+        if urgent:
+            self._call(lambda: self._forge.add_label(number=pr.number, label=URGENT_LABEL))
+        self._remember(t, pr.number, wanted, changed=True,
+                       message=self._waiting(pr, urgent=urgent))
+        log.info("%s: opened pull request #%d for %s %s (%s)", key, pr.number,
+                 result.action, result.release, pr.url)
+        return Proposed("proposed", t.message, pr.number, retry_in=t.next_read - self._clock(),
+                        events=(("Normal", reasons.PULL_REQUEST_OPENED,
+                                 f"{result.action} {result.previous} -> {result.release} "
+                                 f"proposed in pull request #{pr.number}"),))
+
+    # -- an open pull request ------------------------------------------------------------
+
+    def _update(self, key: str, step: progress.Step, t: _Tracked, wanted: str,
+                pr: forges.PullRequest, *, urgent: bool) -> Proposed:
+        branch = self._branch(key)
+        with self._repository.lock:
+            head = self._mirror.fetch_branch(branch) or pr.head_sha
+            mine = trailers.parse(self._mirror.message(head))
+        if mine is None or mine.rollout != key:
+            events: tuple[Event, ...] = ()
+            if t.foreign != head:
+                t.foreign = head
+                self._call(lambda: self._forge.comment(number=pr.number, body=(
+                    f"Commit {head[:12]} on `{branch}` was not written by reconciler, so "
+                    "reconciler stops updating this pull request and never pushes over it. "
+                    "It resumes when the branch holds only its commits again, or when this "
+                    "pull request is closed.")))
+                events = (("Warning", reasons.PULL_REQUEST_EDITED,
+                           f"pull request #{pr.number} has a commit pushed by hand "
+                           f"({head[:12]}); reconciler stopped updating it"),)
+            self._remember(t, pr.number, wanted, changed=False, outcome="left-alone",
+                           message=f"pull request #{pr.number} ({pr.url}) has a commit "
+                                   f"pushed by hand ({head[:12]}); reconciler stopped "
+                                   f"updating it until the branch is back to its commits "
+                                   f"or the pull request is closed")
+            return Proposed("left-alone", t.message, pr.number,
+                            retry_in=t.next_read - self._clock(), events=events)
+        t.foreign = None
+        same = (mine.action == "release" and wanted == f"release:{mine.release}") or (
+            step.action == "revert" and mine.action in ("revert", "rollback"))
+        if not same:
+            return self._supersede(key, step, t, wanted, pr, head)
+        if not (self.auto_merge or urgent or URGENT_LABEL in pr.labels):
+            self._remember(t, pr.number, wanted, changed=t.wanted != wanted,
+                           message=self._waiting(pr, urgent=False))
+            return Proposed("waiting", t.message, pr.number,
+                            retry_in=t.next_read - self._clock())
+        return self._merge(key, t, wanted, pr, head)
+
+    def _supersede(self, key: str, step: progress.Step, t: _Tracked, wanted: str,
+                   pr: forges.PullRequest, head: str) -> Proposed:
+        assert step.release is not None
+        release = step.release
+
+        def build(r: Releaser) -> Result:
+            result = self._on_top(r, key, release, head)
+            assert result.commit is not None
+            self._mirror.push_branch(result.commit, self._branch(key))  # a fast-forward
+            return result
+
+        result = self._repository.write(build)
+        proposal = self._proposal(key, result, step, urgent=False,
+                                  superseded=proposals.superseded_in(pr.body))
+        self._call(lambda: self._forge.update(number=pr.number,
+                                              title=proposals.title(result.message),
+                                              body=proposals.body(proposal)))
+        self._remember(t, pr.number, wanted, changed=True,
+                       message=self._waiting(pr, urgent=False))
+        log.info("%s: pull request #%d now proposes %s", key, pr.number, release)
+        return Proposed("updated", t.message, pr.number, retry_in=t.next_read - self._clock(),
+                        events=(("Normal", reasons.PULL_REQUEST_UPDATED,
+                                 f"pull request #{pr.number} now proposes {release} "
+                                 f"(supersedes {', '.join(proposal.superseded)})"),))
+
+    def _merge(self, key: str, t: _Tracked, wanted: str, pr: forges.PullRequest,
+               head: str) -> Proposed:
+        fresh = self._call(lambda: self._forge.get(number=pr.number))
+        why = None
+        if fresh.mergeable is None or (fresh.mergeable is False and self._forge.kind == "gitea"):
+            # Gitea answers false while it still checks: "not yet", not a conflict.
+            why = "the forge is still checking whether it can be merged"
+        elif fresh.mergeable is False:
+            why = f"it cannot be merged ({fresh.mergeable_detail or 'conflict'})"
+        else:
+            checks = self._call(lambda: self._forge.checks(number=pr.number,
+                                                          sha=fresh.head_sha))
+            if checks.verdict == forges.Verdict.FAILED:
+                why = "its checks failed"
+            elif checks.verdict == forges.Verdict.PENDING:
+                why = "its checks are still running"
+        if why is None:
+            message = self._mirror.message(head)  # the forge refuses if the head moved
+            subject, _, rest = message.partition("\n")
+            try:
+                self._call(lambda: self._forge.merge(number=pr.number, head_sha=head,
+                                                     title=subject, message=rest.strip(),
+                                                     method=self._method))
+            except ForgeConflict as exc:
+                why = f"the forge refused the merge for now ({exc})"
+            else:
+                log.info("%s: merged pull request #%d", key, pr.number)
+                self._remember(t, pr.number, wanted, changed=True,
+                               message=f"merged pull request #{pr.number}; waiting for "
+                                       f"the fetch that brings it in")
+                return Proposed("merged", t.message, pr.number, retry_in=self._poll[0],
+                                events=(("Normal", reasons.PULL_REQUEST_MERGED,
+                                         f"merged pull request #{pr.number}"),))
+        self._remember(t, pr.number, wanted, changed=t.wanted != wanted,
+                       message=f"pull request #{pr.number} ({pr.url}) waits: {why}")
+        return Proposed("waiting", t.message, pr.number, retry_in=t.next_read - self._clock())
+
+    # -- shared ------------------------------------------------------------------------
+
+    def _on_top(self, r: Releaser, key: str, release: str, head: str) -> Result:
+        """The release commit on top of the branch's ``head`` (never forcing the branch):
+        its files rewritten from the branch, its message (previous release, changes)
+        from the base branch, which is what a merge changes. Call with the git lock."""
+        snap = r.snapshot()
+        on_branch = self._scanner.snapshot(head)
+        changes = planning.changes_for(key, on_branch.inventory.targets.get(key, []), release)
+        base_targets = snap.inventory.targets.get(key, [])
+        current, _ = planning.current_release(base_targets)
+        shown = planning.changes_for(key, base_targets, release)
+        message = trailers.release_message(shown, release=release, previous=current,
+                                           environment=self._environment)
+        files = releases.write(on_branch, changes, self._mirror)
+        sha = self._mirror.commit(parent=head, files=files, message=message,
+                                  allow_empty=not files)
+        return Result("committed", key, "release", release, current, sha, shown,
+                      message=message)
+
+    def _branch(self, key: str) -> str:
+        return proposals.branch(environment=self._environment, rollout=key)
+
+    def _proposal(self, key: str, result: Result, step: progress.Step, *, urgent: bool,
+                  superseded: tuple[str, ...] = ()) -> proposals.Proposal:
+        return proposals.Proposal(
+            rollout=key, action=result.action, release=result.release,
+            previous=result.previous, environment=self._environment,
+            changes=result.changes, reasons=step.message,
+            superseded=tuple(s for s in superseded if s != result.release), urgent=urgent)
+
+    def _waiting(self, pr: forges.PullRequest, *, urgent: bool) -> str:
+        who = ("reconciler merges it once the forge says it is mergeable and its checks "
+               "passed" if self.auto_merge or urgent else "waiting for a person to merge it")
+        return f"proposed in pull request #{pr.number} ({pr.url}); {who}"
+
+    def _remember(self, t: _Tracked, number: int, wanted: str, *, changed: bool,
+                  message: str, outcome: Outcome = "waiting") -> None:
+        first, cap = self._poll
+        t.delay = first if changed or not t.delay else min(cap, t.delay * 2)
+        t.number, t.wanted, t.message, t.outcome = number, wanted, message, outcome
+        t.next_read = self._clock() + t.delay
+
+    def _call(self, call: Callable[[], T]) -> T:
+        """One forge call, unless a rate limit still holds (then raise at once)."""
+        now = self._clock()
+        if now < self._quiet_until:
+            raise ForgeRateLimited("the forge's rate limit holds for "
+                                   f"{self._quiet_until - now:.0f}s more",
+                                   retry_after=self._quiet_until - now)
+        try:
+            return call()
+        except ForgeRateLimited as exc:
+            self._quiet_until = self._clock() + exc.retry_after
+            raise
