@@ -22,8 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--runslow"):
         return
-    skip = pytest.mark.skip(reason="heavier variant: run with --runslow "
-                                   "(figures from the last full run in docs/reliability.md)")
+    skip = pytest.mark.skip(reason="heavier variant: run with --runslow (kept out of the "
+                                   "default run to hold it under ten minutes)")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)

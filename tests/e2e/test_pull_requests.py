@@ -69,14 +69,17 @@ class Forge:
                 assert proc.returncode == 0, f"{BRANCH} was forced: {old}..{new}"
 
 
-# The default run plays every scenario on GitHub; GitLab and Gitea, and the merge
-# shapes beyond one, are the heavier variants (--runslow): each test is a daemon, an
-# API emulator, a Flux stand-in and a forge stand-in, and 36 of them took ~6 min.
+# The default run plays the core scenarios on GitHub (auto-merge by squash, a newer
+# release updating the pull request, the revert fallback, writeMode and forge
+# errors); GitLab and Gitea, the other merge shapes, a person's merge, declines, a
+# person's push and the rate limit are the heavier variants (--runslow): each test is
+# a daemon, an API emulator, a Flux stand-in and a forge stand-in, and the 36 took
+# ~6 min, which would take the default run past ten minutes.
 FORGE_PARAMS = [kind if kind == "github" else pytest.param(kind, marks=pytest.mark.slow)
                 for kind in sorted(STAND_INS)]
 
 
-def methods(default: str) -> list[object]:
+def methods(default: str | None) -> list[object]:
     return [m if m == default else pytest.param(m, marks=pytest.mark.slow)
             for m in ("merge", "squash", "rebase")]
 
@@ -144,7 +147,7 @@ def test_auto_merged_release_is_baked_and_kept(forge: Forge, method: str) -> Non
     e2e.check_history_intact()
 
 
-@pytest.mark.parametrize("method", methods("merge"))
+@pytest.mark.parametrize("method", methods(None))
 def test_a_persons_merge_of_any_shape_is_recognised(forge: Forge, method: str) -> None:
     e2e = forge.e2e
     forge.start()
@@ -196,6 +199,7 @@ def test_a_newer_release_updates_the_same_pull_request(forge: Forge) -> None:
     e2e.check_history_intact()
 
 
+@pytest.mark.slow
 def test_a_pull_request_closed_unmerged_declines_its_release(forge: Forge) -> None:
     e2e = forge.e2e
     forge.start()
@@ -224,6 +228,7 @@ def test_a_pull_request_closed_unmerged_declines_its_release(forge: Forge) -> No
     forge.branch_moves_fast_forward_only()  # the server refuses deletion: continued
 
 
+@pytest.mark.slow
 def test_a_persons_push_on_the_branch_is_left_alone(forge: Forge) -> None:
     e2e = forge.e2e
     forge.stand_in.require_checks(REPO, "ci/build")  # so the auto-merge waits
@@ -295,6 +300,7 @@ def test_a_refused_revert_push_falls_back_to_an_urgent_pull_request(forge: Forge
     e2e.check_history_intact()
 
 
+@pytest.mark.slow
 def test_the_forge_is_read_with_backoff_and_a_rate_limit_is_honoured(forge: Forge) -> None:
     e2e = forge.e2e
     forge.start()
