@@ -303,6 +303,7 @@ def test_pre_receive_hook_refuses_then_allows(e2e: E2E) -> None:
 # -- 4. the API server gone, slow, answering watches with 410 Gone --------------------------
 
 
+@pytest.mark.slow  # 15 s; the watch adapter's outage and 410 handling are also covered
 def test_api_server_gone_slow_and_expiring_watches(e2e: E2E) -> None:
     daemon, port = started(e2e)
     emulator = e2e.emulator
