@@ -100,13 +100,7 @@ class ManifestError(PermanentError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}"
-        if self.document is not None:
-            where += f" (document {self.document + 1})"
-        if self.field:
-            where += f" {self.field}"
+        where = location(self.file, line=self.line, document=self.document, field=self.field)
         return printable(f"{where}: {self.detail}")
 
 
@@ -216,3 +210,16 @@ class ForgeConflict(ForgeError):
     """The forge refused a merge or a creation that conflicts with its state now:
     not mergeable yet or at all (405/406), the head moved since it was read (409),
     or a pull request for that branch already exists."""
+
+
+def location(file: str, *, line: int | None, document: int | None, field: str | None) -> str:
+    """``file:line (document N) field``, as every problem and error names its place
+    (``document`` counts from 0 inside, from 1 where people read it)."""
+    where = file
+    if line is not None:
+        where += f":{line}"
+    if document is not None:
+        where += f" (document {document + 1})"
+    if field:
+        where += f" {field}"
+    return where

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import pygit2
 from pygit2.enums import FetchPrune
@@ -34,15 +35,13 @@ class Refs:
     _author: Author
     _remote: gitauth.RemoteURL
 
-    def _commit(self, sha: str) -> pygit2.Commit:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by git.Mirror; declared for the type checker only
+        def _commit(self, sha: str) -> pygit2.Commit: ...
 
-    def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None:
-        raise NotImplementedError
+        def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None: ...
 
-    def _network(self, doing: str, *,
-                 ref: str | None = None) -> AbstractContextManager[gitauth.Callbacks]:
-        raise NotImplementedError
+        def _network(self, doing: str, *,
+                     ref: str | None = None) -> AbstractContextManager[gitauth.Callbacks]: ...
 
     # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
 

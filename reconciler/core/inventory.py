@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.core import models
-from reconciler.errors import printable
+from reconciler.errors import location, printable
 
 Severity = Literal["error", "warning"]
 
@@ -36,13 +36,7 @@ class Problem:
     rollout: str | None = None
 
     def render(self) -> str:
-        where = self.file
-        if self.line is not None:
-            where += f":{self.line}"
-        if self.document is not None:
-            where += f" (document {self.document + 1})"
-        if self.field:
-            where += f" {self.field}"
+        where = location(self.file, line=self.line, document=self.document, field=self.field)
         # One line, whatever the file name, field or value holds (a newline, an escape).
         return printable(f"{self.severity}: {where}: {self.message}")
 
