@@ -110,8 +110,35 @@ def seed(emulator: Emulator, n: int, head: str) -> None:
         emulator.apply({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                         "metadata": {"name": name, "namespace": "flux-system"},
                         "spec": {"sourceRef": {"kind": "GitRepository",
-                                               "name": "flux-system"}},
-                        "status": {"lastAppliedRevision": f"main@sha1:{head}"}})
+                                               "name": "flux-system"},
+                                 "postBuild": {"substitute": {"VERSION": "1.0.0"}}}})
+        flux_applied(emulator, name, head)
+
+
+def flux_applied(emulator: Emulator, name: str, head: str, value: str | None = None) -> None:
+    """Play kustomize-controller for app ``name``: its parent applied the new
+    substitute (``value``; a spec change moves the generation), then it reports the
+    commit applied, Ready for that generation, as the daemon requires before a bake
+    (engine/applied.py)."""
+    obj = emulator.get_object(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
+                              name=name)
+    assert obj is not None, name
+    if value is not None:
+        obj["spec"]["postBuild"]["substitute"]["VERSION"] = value
+        obj.pop("status", None)
+        emulator.apply(obj)
+        obj = emulator.get_object(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
+                                  name=name)
+        assert obj is not None, name
+    generation = obj["metadata"].get("generation", 1)
+    emulator.set_status(KUSTOMIZE_API, "Kustomization", namespace="flux-system", name=name,
+                        status={"observedGeneration": generation,
+                                "lastAppliedRevision": f"main@sha1:{head}",
+                                "conditions": [{"type": "Ready", "status": "True",
+                                                "reason": "ReconciliationSucceeded",
+                                                "message": f"Applied revision: main@sha1:{head}",
+                                                "observedGeneration": generation,
+                                                "lastTransitionTime": now()}]})
 
 
 def ref_reader(bare: Path) -> Callable[[], str]:
@@ -172,8 +199,7 @@ def measure(n: int, events: int, work: Path) -> dict[str, list[float]]:
                                 status={"latestRef": {"tag": tag}})
             head = wait(lambda b=before: (h := read()) != b and h, f"release {name} {tag}")
             t1 = time.perf_counter()
-            emulator.set_status(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
-                                name=name, status={"lastAppliedRevision": f"main@sha1:{head}"})
+            flux_applied(emulator, name, head, tag)
 
             def baking(nm: str = name, t: str = tag) -> bool:
                 obj = emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name=nm)

@@ -139,8 +139,7 @@ def measure(n: int, events: int, work: Path) -> dict[str, list[float]]:
 def revert(emulator: Emulator, read: Callable[[], str], *, name: str, tag: str,
            head: str) -> None:
     """Flux applies the release, it bakes, a HealthCheck fails it and it is reverted."""
-    emulator.set_status(daemon_latency.KUSTOMIZE_API, "Kustomization", namespace="flux-system",
-                        name=name, status={"lastAppliedRevision": f"main@sha1:{head}"})
+    daemon_latency.flux_applied(emulator, name, head, tag)
 
     def baking() -> bool:
         obj = emulator.get_object(daemon_latency.ROLLOUT_API, "Rollout", namespace="apps",
