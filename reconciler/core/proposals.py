@@ -40,6 +40,17 @@ def branch(*, environment: str, rollout: str) -> str:
     return f"reconciler/{environment}/{namespace}/{name}"
 
 
+def rollout_of(ref: str, *, environment: str) -> str | None:
+    """The rollout (``namespace/name``) whose proposals branch ``ref`` is in
+    ``environment`` (``refs/heads/`` allowed), or None for any other branch."""
+    parts = ref.removeprefix("refs/heads/").split("/")
+    if len(parts) != 4 or parts[0] != "reconciler" or parts[1] != environment:
+        return None
+    if not all(parts[2:]):
+        return None
+    return f"{parts[2]}/{parts[3]}"
+
+
 def title(message: str) -> str:
     """The pull request's title: the commit's subject."""
     return message.split("\n", 1)[0]

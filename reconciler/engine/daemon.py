@@ -10,7 +10,8 @@ receives what it needs and none imports this module:
 * ``holds.manual_commit`` — who made the change a rollout is held on;
 * ``choice.Writers`` — the write of a decided release or revert: push or pull request;
 * ``Reporter`` — status, Events and metrics;
-* ``Timers`` — every delayed reconcile (bake ends, deadlines, retries).
+* ``Timers`` — every delayed reconcile (bake ends, deadlines, retries);
+* ``Surface`` — what the HTTP server asks (``interfaces.http.Backend``).
 
 Each reconcile gathers what ``core.progress.decide`` needs, decides, performs at
 most one git write, then writes the status only when it changed and emits Events
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,7 @@ from reconciler.engine.reporting import MetricsSink, NoMetrics, Reporter
 from reconciler.engine.repository import Repository
 from reconciler.engine.routing import Router, key_of
 from reconciler.engine.snapshot import Snapshot
+from reconciler.engine.surface import Surface
 from reconciler.engine.timers import Timers
 from reconciler.engine.verdicts import Verdicts
 from reconciler.engine.workqueue import WorkQueue
@@ -107,6 +109,11 @@ class Daemon:
             kind.plural: Store(kind, on_change=self.router.on_change) for kind in kinds}
         self.reconciles = 0
         self.metrics.track_queue(lambda: len(self.queue))
+        self.surface = Surface(stores=self.stores, repository=self.repository,
+                               observer=self.observer, writer=self.writer,
+                               timers=self.timers, enqueue=self.enqueue,
+                               environment=options.environment, alive=self.alive,
+                               ready=self.ready)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -348,7 +355,7 @@ class Daemon:
             self.enqueue(key)  # the next pass sees the new head and goes on from there
         return step
 
-    # -- what the HTTP server asks (interfaces.http.Backend) -------------------
+    # -- health, for the HTTP surface -------------------------------------------
 
     def alive(self) -> bool:
         """Alive while starting (the watches may take a while to list) and running;
@@ -369,31 +376,5 @@ class Daemon:
         role = "leader" if self.is_leader() else "standby"
         return True, f"watches synced, config repository reachable, {role}"
 
-    def rollouts(self) -> Sequence[Mapping[str, Any]]:
-        return self.stores["rollouts"].list()
-
-    def rollout(self, *, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return self.stores["rollouts"].get(namespace, name)
-
-    def history(self, *, namespace: str, name: str) -> Sequence[Mapping[str, Any]]:
-        if not self.repository.loaded:
-            return []
-        return [r.as_dict() for r in self.repository.snapshot.records(f"{namespace}/{name}")]
-
-    def knows(self, *, namespace: str, name: str) -> bool:
-        return self.stores["rollouts"].get(namespace, name) is not None
-
     def request_fetch(self) -> None:
-        if self.timers.running:
-            self.timers.run_soon("fetch")
-
-    def register_release(self, *, namespace: str, name: str, tag: str) -> bool:
-        """A CI pipeline's release candidate: selection, gates and bake still apply. It
-        is kept in ``status.availableReleases`` once reconciled: it survives a restart."""
-        key = f"{namespace}/{name}"
-        obj = self.stores["rollouts"].get(namespace, name) or {}
-        known = (obj.get("status") or {}).get("availableReleases") or []
-        new = self.observer.register(key, tag, known=known)
-        self.enqueue(key)
-        return new
-
+        self.surface.request_fetch()

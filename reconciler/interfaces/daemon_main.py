@@ -86,7 +86,8 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
                         write_mode=config.write.write_mode,
                         revert_mode=config.write.revert_mode,
                         auto_merge=config.write.auto_merge,
-                        merge_method=config.write.merge_method))
+                        merge_method=config.write.merge_method,
+                        forge_poll=(2.0, config.write.forge_poll_max)))
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)
@@ -98,7 +99,7 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
         metrics.set_leader(True)
     server = None
     if address is not None:
-        app = http.create_app(daemon, webhook_secret=secret, metrics=metrics)
+        app = http.create_app(daemon.surface, webhook_secret=secret, metrics=metrics)
         server = http.serve(app, *address)
         log.info("serving HTTP on %s:%d", address[0], server[0].config.port)
     stopping = threading.Event()

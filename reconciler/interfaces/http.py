@@ -7,7 +7,8 @@ no state of its own beyond the webhook secret and the metrics registry.
     GET  /healthz                                   200 while the process works, else 503
     GET  /readyz                                    200, or 503 with the reason
     GET  /metrics                                   Prometheus text (OpenMetrics on request)
-    POST /hooks/git                                 a push to the config repo: fetch now; 202
+    POST /hooks/git                                 a push to the config repo: fetch now; a
+                                                    pull-request event: read it now; 202
     POST /hooks/release                             {"rollout": "ns/name", "tag": "6.5.0"}; 202
     GET  /api/v1/rollouts                           every Rollout, summarised
     GET  /api/v1/rollouts/{namespace}/{name}        one Rollout, or 404
@@ -16,8 +17,10 @@ no state of its own beyond the webhook secret and the metrics registry.
 
 Webhooks. Both hooks take an HMAC-SHA256 of the raw body keyed with the secret, as
 Flux's notification-controller sends it (``X-Signature: sha256=<hex>``, provider
-``generic-hmac``) or as GitHub does (``X-Hub-Signature-256: sha256=<hex>``); every
-signature header present must match, compared in constant time. The checks run in
+``generic-hmac``), as GitHub does (``X-Hub-Signature-256: sha256=<hex>``) or as Gitea
+and Forgejo do (``X-Gitea-Signature`` / ``X-Forgejo-Signature``: bare hex), or GitLab's
+``X-Gitlab-Token``, the secret itself (GitLab signs nothing); every signature header
+present must match, compared in constant time. The checks run in
 this order, each refusal answered with ``{"detail": <reason>}`` and logged with the
 reason, never with the body or the secret:
 
@@ -57,7 +60,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from reconciler import __version__
+from reconciler.adapters.forges import events as forge_events
+from reconciler.adapters.forges.events import PullRequestEvent
 from reconciler.core import versions
+from reconciler.engine.surface import Noted
 from reconciler.errors import InvalidTag, PermanentError
 from reconciler.interfaces.httpmodels import (
     RELEASE_TAG_PATTERN,
@@ -114,6 +120,9 @@ class Backend(Protocol):
 
     def knows(self, *, namespace: str, name: str) -> bool:
         """Whether a Rollout of that name exists."""
+
+    def pull_request(self, event: PullRequestEvent) -> Noted:
+        """A forge says a pull request changed; which rollout's it is, if any."""
 
 
 
@@ -174,7 +183,8 @@ def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int 
     app.state.metrics = metrics
 
     async def hook(request: Request, endpoint: str,
-                   handle: Callable[[bytes], Awaitable[JSONResponse]]) -> JSONResponse:
+                   handle: Callable[[bytes, Mapping[str, str]], Awaitable[JSONResponse]]
+                   ) -> JSONResponse:
         try:
             if webhook_secret is None:
                 raise _Refused(404, "webhooks are disabled: no webhook secret is configured")
@@ -182,7 +192,7 @@ def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int 
                 raise _Refused(401, f"no signature: send {' or '.join(SIGNATURE_HEADERS)}")
             body = await _read_body(request, max_body)
             _check_signatures(request, body, webhook_secret)
-            response = await handle(body)
+            response = await handle(body, request.headers)
         except ClientDisconnect:
             r = _Refused(400, "client disconnected before sending the whole body")
         except _Refused as refused:
@@ -202,14 +212,24 @@ def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int 
         return JSONResponse({"detail": r.detail}, status_code=r.code,
                             headers={"Connection": "close"} if r.close else None)
 
-    async def on_git(body: bytes) -> JSONResponse:
-        if not isinstance(_json(body), dict):
+    async def on_git(body: bytes, headers: Mapping[str, str]) -> JSONResponse:
+        data = _json(body)
+        if not isinstance(data, dict):
             raise _Refused(400, "body must be a JSON object")
-        await run_in_threadpool(backend.request_fetch)
-        log.info("git webhook: fetching the config repository now")
-        return JSONResponse(GitHookAccepted().model_dump(), status_code=202)
+        event = forge_events.pull_request(headers, data)
+        if event is None:
+            await run_in_threadpool(backend.request_fetch)
+            log.info("git webhook: fetching the config repository now")
+            return JSONResponse(GitHookAccepted().model_dump(), status_code=202)
+        noted = await run_in_threadpool(lambda: backend.pull_request(event))
+        if noted.rollout is None:
+            log.info("git webhook: %s pull request #%d (%s) is not one of this "
+                     "reconciler's", event.forge, event.number, event.action)
+        return JSONResponse(GitHookAccepted(fetch=noted.fetch, rollout=noted.rollout,
+                                            pull_request=event.number).model_dump(),
+                            status_code=202)
 
-    async def on_release(body: bytes) -> JSONResponse:
+    async def on_release(body: bytes, headers: Mapping[str, str]) -> JSONResponse:
         data = _json(body)
         if not isinstance(data, dict):
             raise _Refused(400, "body must be a JSON object with rollout and tag")
@@ -234,7 +254,9 @@ def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int 
               responses=_REFUSALS, include_in_schema=hooks_on,
               openapi_extra=_hook_doc({"type": "object"}), tags=["webhooks"])
     async def git_hook(request: Request) -> JSONResponse:
-        """A push to the config repository (Flux alert or git host webhook): fetch now."""
+        """A push to the config repository (Flux alert or git host webhook): fetch now. A
+        pull-request event on one of the reconciler's branches: read that pull request
+        now (and fetch, when it was merged)."""
         return await hook(request, "git", on_git)
 
     @app.post("/hooks/release", status_code=202, response_model=ReleaseAccepted,

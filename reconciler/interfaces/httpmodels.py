@@ -35,6 +35,11 @@ class Readiness(BaseModel):
 
 class GitHookAccepted(BaseModel):
     accepted: bool = True
+    fetch: bool = Field(True, description="Whether the config repository is fetched now.")
+    rollout: str | None = Field(None, description="A pull-request event: the rollout whose "
+                                "pull request it is, or null when it is not one of the "
+                                "reconciler's.")
+    pull_request: int | None = Field(None, description="A pull-request event: its number.")
 
 
 # What /hooks/release accepts as a tag, for the OpenAPI document: a full semantic

@@ -253,6 +253,10 @@ class WriteSettings(Settings):
     merge_method: Literal["merge", "squash", "rebase"] = Field(
         "merge", description="How reconciler merges its pull requests (the repository must "
                              "allow it): merge commit, squash or rebase.")
+    forge_poll_max: float = Field(
+        60.0, ge=2.0, description="Longest wait, in seconds, between two reads of an open "
+                                  "pull request (from 2 s, doubling while nothing changes); "
+                                  "pull-request webhooks on /hooks/git cut it short.")
 
 RUN_GROUPS: tuple[type[Settings], ...] = (
     GitSettings, ReleaseSettings, ClusterSettings, SchedulingSettings, ServerSettings,

@@ -18,7 +18,13 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-SIGNATURE_HEADERS = ("X-Hub-Signature-256", "X-Signature")
+# HMAC-SHA256 of the body as ``sha256=<hex>``: GitHub, Flux's notification-controller.
+PREFIXED = ("X-Hub-Signature-256", "X-Signature")
+# The same HMAC as bare hex: Gitea and Forgejo.
+BARE_HEX = ("X-Gitea-Signature", "X-Forgejo-Signature")
+# GitLab sends the secret itself (its webhooks sign nothing): a shared token.
+TOKEN = "X-Gitlab-Token"
+SIGNATURE_HEADERS = (*PREFIXED, *BARE_HEX, TOKEN)
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
@@ -55,17 +61,24 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _check_signatures(request: Request, body: bytes, secret: bytes) -> None:
-    expected = ("sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()).encode()
+    digest = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
     for header in SIGNATURE_HEADERS:
         value = request.headers.get(header)
         if value is None:
             continue
         # Header values arrive decoded as latin-1: encoding back is lossless, and
         # compare_digest on bytes accepts any content.
-        given = value.strip().lower().encode("latin-1")
-        if not given.startswith(b"sha256="):
-            raise _Refused(401, f"{header} is not of the form sha256=<hex>")
-        if not hmac.compare_digest(expected, given):
+        given = value.strip().encode("latin-1")
+        if header == TOKEN:
+            if not hmac.compare_digest(secret, given):
+                raise _Refused(401, f"{header} does not match the secret")
+            continue
+        given = given.lower()
+        if header in PREFIXED:
+            if not given.startswith(b"sha256="):
+                raise _Refused(401, f"{header} is not of the form sha256=<hex>")
+            given = given[len(b"sha256="):]
+        if not hmac.compare_digest(digest, given):
             raise _Refused(401, f"{header} does not match the body")
 
 

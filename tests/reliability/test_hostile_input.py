@@ -510,7 +510,7 @@ def test_cluster_daemon_still_releases_beside_every_hostile_rollout(
     assert world.repo.subjects()[:2] == ["podinfo: 6.4.0 -> 6.5.0",
                                          "fleet with the cluster cases' targets"]
     assert world.problems() == []
-    assert world.daemon.alive()
+    assert world.daemon.surface.alive()
 
 
 # -- HTTP ------------------------------------------------------------------------------------------

@@ -72,6 +72,11 @@ class Writers:
     def declined(self, key: str) -> Mapping[str, str]:
         return self._pull_requests.declined(key) if self._pull_requests else {}
 
+    def poke(self, key: str) -> None:
+        """A webhook says ``key``'s pull request changed: read it on the next pass."""
+        if self._pull_requests is not None:
+            self._pull_requests.poke(key)
+
     def write(self, key: str, obj: Mapping[str, Any], step: progress.Step,
               expect: Expect) -> Written:
         if step.action == "release":

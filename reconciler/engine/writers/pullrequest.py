@@ -38,7 +38,8 @@ from reconciler.engine import releaser as releases
 from reconciler.engine.releaser import Expect, Releaser, Result
 from reconciler.engine.repository import Repository
 from reconciler.engine.snapshot import Scanner
-from reconciler.errors import ClusterError, ForgeConflict, ForgeRateLimited, GitError
+from reconciler.engine.writers import merging
+from reconciler.errors import ClusterError, ForgeRateLimited, GitError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,12 @@ class PullRequestWriter:
                          pr.number if pr else "?", seen[1])
                 del t.declined[seen[1]]
         return dict(t.declined)
+
+    def poke(self, key: str) -> None:
+        """Forget the timers of ``key``'s pull request (a webhook said it changed)."""
+        t = self._tracked.get(key)
+        if t is not None:
+            t.next_read = t.declined_read = 0.0
 
     def write(self, key: str, step: progress.Step, expect: Expect, *,
               urgent: bool = False) -> Proposed:
@@ -305,37 +312,16 @@ class PullRequestWriter:
 
     def _merge(self, key: str, t: _Tracked, wanted: str, pr: forges.PullRequest,
                head: str) -> Proposed:
-        fresh = self._call(lambda: self._forge.get(number=pr.number))
-        why = None
-        if fresh.mergeable is None or (fresh.mergeable is False and self._forge.kind == "gitea"):
-            # Gitea answers false while it still checks: "not yet", not a conflict.
-            why = "the forge is still checking whether it can be merged"
-        elif fresh.mergeable is False:
-            why = f"it cannot be merged ({fresh.mergeable_detail or 'conflict'})"
-        else:
-            checks = self._call(lambda: self._forge.checks(number=pr.number,
-                                                          sha=fresh.head_sha))
-            if checks.verdict == forges.Verdict.FAILED:
-                why = "its checks failed"
-            elif checks.verdict == forges.Verdict.PENDING:
-                why = "its checks are still running"
+        why = merging.merge_when_ready(self._forge, pr, message=self._mirror.message(head),
+                                       head=head, method=self._method, call=self._call)
         if why is None:
-            message = self._mirror.message(head)  # the forge refuses if the head moved
-            subject, _, rest = message.partition("\n")
-            try:
-                self._call(lambda: self._forge.merge(number=pr.number, head_sha=head,
-                                                     title=subject, message=rest.strip(),
-                                                     method=self._method))
-            except ForgeConflict as exc:
-                why = f"the forge refused the merge for now ({exc})"
-            else:
-                log.info("%s: merged pull request #%d", key, pr.number)
-                self._remember(t, pr.number, wanted, changed=True,
-                               message=f"merged pull request #{pr.number}; waiting for "
-                                       f"the fetch that brings it in")
-                return Proposed("merged", t.message, pr.number, retry_in=self._poll[0],
-                                events=(("Normal", reasons.PULL_REQUEST_MERGED,
-                                         f"merged pull request #{pr.number}"),))
+            log.info("%s: merged pull request #%d", key, pr.number)
+            self._remember(t, pr.number, wanted, changed=True,
+                           message=f"merged pull request #{pr.number}; waiting for "
+                                   f"the fetch that brings it in")
+            return Proposed("merged", t.message, pr.number, retry_in=self._poll[0],
+                            events=(("Normal", reasons.PULL_REQUEST_MERGED,
+                                     f"merged pull request #{pr.number}"),))
         self._remember(t, pr.number, wanted, changed=t.wanted != wanted,
                        message=f"pull request #{pr.number} ({pr.url}) waits: {why}")
         return Proposed("waiting", t.message, pr.number, retry_in=t.next_read - self._clock())
