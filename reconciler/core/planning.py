@@ -81,11 +81,13 @@ def plan(
     presets: Mapping[str, models.PolicyPreset],
     gates: Sequence[str] | None = None,
     promotion: Mapping[str, str] | None = None,
+    declined: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide the next step for ``rollout`` (``namespace/name``). Pure.
 
     ``promotion``: the candidates ``spec.promotion`` holds back, and why
-    (``core.promotion.waiting``)."""
+    (``core.promotion.waiting``); ``declined``: the releases people declined in a pull
+    request, and why (``core.declines.active``)."""
     entry = inventory.rollouts[rollout]
     targets = inventory.targets.get(rollout, [])
     current, why = current_release(targets)
@@ -119,6 +121,7 @@ def plan(
         quarantined=trailers.quarantined(history, rollout),
         gates=gates,
         promotion=promotion,
+        declined=declined,
     )
     reasons = list(decision.reasons)
     if eff.preset:

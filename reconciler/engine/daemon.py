@@ -89,7 +89,8 @@ class Daemon:
                                     descends=self.repository.descends,
                                     flux_source=options.flux_source)
         self.writer = choice.build(repository=self.repository, forge=forge, options=options,
-                                   is_leader=is_leader, clock=clock)
+                                   is_leader=is_leader, clock=clock,
+                                   decisions=self.verdicts)
         self.reporter = Reporter(cluster=cluster, metrics=metrics or NoMetrics(),
                                  is_leader=is_leader, on_conflict=self.timers.conflicted,
                                  on_written=self.timers.wrote,

@@ -1,4 +1,4 @@
-"""Recording bake verdicts in git, and reading everyone's back.
+"""Recording bake verdicts (and declined pull requests) in git, and reading everyone's back.
 
 Where it fits: after each decision the daemon hands the step's bake bookkeeping to
 ``Verdicts.record``: every bake that has ended (Succeeded or Failed) and has no
@@ -7,17 +7,20 @@ verdict of this environment yet is written as a git note on its release commit
 — the bookkeeping lives in the Rollout status, so a daemon killed between the end
 of a bake and the record writes it once after the restart — and idempotent (a note
 that already holds the verdict is left alone). ``Verdicts.all`` reads every
-environment's verdicts (for promotion, the history), cached per notes commit.
+environment's verdicts (for promotion, the history), cached per notes commit. The
+same notes hold the decisions people made on release pull requests (``core/declines``):
+``Verdicts.decide`` records one, ``Verdicts.declined`` reads them back.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from reconciler.adapters import git
-from reconciler.core import progress, trailers, verdicts
+from reconciler.core import declines, progress, trailers, verdicts
 from reconciler.engine import faults
 from reconciler.engine.repository import Repository
 from reconciler.errors import NonFastForward
@@ -29,10 +32,19 @@ ATTEMPTS = 5
 
 def read(mirror: git.Mirror) -> tuple[verdicts.Verdict, ...]:
     """Every verdict in the mirror's notes (as last fetched), newest first."""
+    return read_all(mirror)[0]
+
+
+def read_all(mirror: git.Mirror) -> tuple[tuple[verdicts.Verdict, ...],
+                                          tuple[declines.Decline, ...]]:
+    """Every bake verdict (newest first) and every decision on a pull request (oldest
+    first) in the mirror's notes, as last fetched."""
     found: list[verdicts.Verdict] = []
+    decided: list[declines.Decline] = []
     for commit, text in mirror.notes(verdicts.NOTES_REF):
         found += verdicts.parse(commit, text)
-    return tuple(verdicts.newest_first(found))
+        decided += declines.parse(commit, text)
+    return tuple(verdicts.newest_first(found)), tuple(sorted(decided, key=lambda d: d.at))
 
 
 class Verdicts:
@@ -41,19 +53,37 @@ class Verdicts:
         self.environment = environment
         self._recorded: set[tuple[str, str]] = set()  # (commit, rollout) known in git
         self._lock = threading.Lock()
-        self._cache: tuple[str | None, tuple[verdicts.Verdict, ...]] = (None, ())
+        self._cache: tuple[str | None, tuple[verdicts.Verdict, ...],
+                           tuple[declines.Decline, ...]] = (None, (), ())
 
-    def all(self) -> tuple[verdicts.Verdict, ...]:
-        """Every verdict in the mirror's notes, newest first."""
+    def _read(self) -> tuple[tuple[verdicts.Verdict, ...], tuple[declines.Decline, ...]]:
         mirror = self._repository.mirror
         head = mirror.notes_head(verdicts.NOTES_REF)
         with self._lock:
             if head is not None and self._cache[0] == head:
-                return self._cache[1]
-        result = read(mirror) if head is not None else ()
+                return self._cache[1], self._cache[2]
+        found, decided = read_all(mirror) if head is not None else ((), ())
         with self._lock:
-            self._cache = (head, result)
-        return result
+            self._cache = (head, found, decided)
+        return found, decided
+
+    def all(self) -> tuple[verdicts.Verdict, ...]:
+        """Every verdict in the mirror's notes, newest first."""
+        return self._read()[0]
+
+    def declined(self, key: str) -> Mapping[str, str]:
+        """The releases of ``key`` declined in this environment and not resumed, and why."""
+        return declines.active(self._read()[1], rollout=key, environment=self.environment)
+
+    def decide(self, decline: declines.Decline) -> bool:
+        """Record a person's decision on a release's pull request (idempotent); a
+        failure is raised and the caller tries again on a later pass."""
+        written = self._write(decline.commit, lambda note: declines.add(note, decline))
+        if written:
+            log.info("%s: recorded %s %s (pull request #%d) in %s", decline.rollout,
+                     decline.release, decline.decision.lower(), decline.number,
+                     self.environment)
+        return written
 
     def pending(self, key: str, kept: Sequence[progress.Bookkeeping],
                 records: Sequence[trailers.Record]) -> list[verdicts.Verdict]:
@@ -82,23 +112,23 @@ class Verdicts:
         failure is raised (the caller retries later); nothing is ever forced."""
         written = 0
         for verdict in self.pending(key, kept, records):
-            if self._write(verdict):
+            faults.hit("verdict-pending")
+            if self._write(verdict.commit, functools.partial(_add_verdict, verdict=verdict)):
                 written += 1
                 log.info("%s: recorded %s verdict of %s (%s) in %s", key, verdict.result,
                          verdict.release, verdict.commit[:12], self.environment)
             self._recorded.add((verdict.commit, key))
         return written
 
-    def _write(self, verdict: verdicts.Verdict) -> bool:
-        faults.hit("verdict-pending")
+    def _write(self, commit: str, change: Callable[[str | None], str | None]) -> bool:
         mirror = self._repository.mirror
         for attempt in range(1, ATTEMPTS + 1):
             with self._repository.lock:
-                text = verdicts.add(mirror.note(verdict.commit, verdicts.NOTES_REF), verdict)
+                text = change(mirror.note(commit, verdicts.NOTES_REF))
                 if text is None:
                     return False  # already in git (written before a restart)
                 try:
-                    mirror.add_note(verdict.commit, text, verdicts.NOTES_REF)
+                    mirror.add_note(commit, text, verdicts.NOTES_REF)
                     return True
                 except NonFastForward:
                     if attempt == ATTEMPTS:
@@ -107,6 +137,10 @@ class Verdicts:
                     # and add ours on top, never over it.
                     mirror.fetch()
         return False
+
+
+def _add_verdict(note: str | None, *, verdict: verdicts.Verdict) -> str | None:
+    return verdicts.add(note, verdict)
 
 
 def _detail(message: str, name: str) -> str:

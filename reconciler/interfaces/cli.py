@@ -26,7 +26,7 @@ import click
 
 from reconciler import __version__
 from reconciler.adapters import git
-from reconciler.core import lint, manifests, models, planning, scope, trailers, versions
+from reconciler.core import declines, lint, manifests, models, planning, scope, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
@@ -142,7 +142,8 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
             raise UnknownRollout(f"--release names {key}, but no Rollout {key} is in the "
                                  f"repository (known: {', '.join(known)})")
     per_cluster: list[tuple[clusters.Cluster, list[planning.Plan]]] = []
-    bakes = verdict_notes.read(found[0][0].releaser.mirror) if found else ()
+    bakes, decided = (verdict_notes.read_all(found[0][0].releaser.mirror) if found
+                      else ((), ()))
     for cluster, snap in found:
         inv = snap.inventory
         _report_unparsable(inv)
@@ -150,7 +151,11 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
             planning.plan(key, inventory=inv, candidates=candidates.get(key, []),
                           history=snap.history, presets=policies,
                           promotion=clusters.waiting(snap, key, candidates.get(key, []),
-                                                     found=bakes))
+                                                     found=bakes),
+                          declined=declines.active(decided, rollout=key,
+                                                   environment=cluster.environment
+                                                   or cluster.releaser.environment
+                                                   or "default"))
             for key in sorted(inv.rollouts)
         ]))
     if output == "json":
@@ -271,15 +276,15 @@ def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
 @handle_errors
 def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
-    """The audit trail, newest first: the reconciler's commits (trailers) and the
-    bake verdicts recorded on them (git notes)."""
+    """The audit trail, newest first: the reconciler's commits (trailers), the bake
+    verdicts recorded on them and the releases declined in pull requests (git notes)."""
     _policies(opts)
     if rollout and "/" not in rollout:
         raise InputError(f"{rollout!r}: expected NS/NAME")
     found = clusters.select(open_releaser(opts))
     if rollout:
         clusters.require_known(found, rollout)
-    bakes = verdict_notes.read(found[0].releaser.mirror) if found else ()
+    bakes, decided = verdict_notes.read_all(found[0].releaser.mirror) if found else ((), ())
     sections: list[tuple[clusters.Cluster, list[tuple[datetime, dict[str, Any]]]]] = []
     for cluster in found:
         if cluster.root is None:
@@ -294,7 +299,8 @@ def history(rollout: str | None, output: str, limit: int | None, **opts: Any) ->
                            and r.trailers.rollout in snap.inventory.rollouts)]
         if rollout:
             records = [r for r in records if r.trailers.rollout == rollout]
-        merged = trail.entries(records, bakes, rollout=rollout)
+        merged = trail.entries(records, bakes, rollout=rollout, decided=decided,
+                               environment=cluster.environment)
         sections.append((cluster, merged[:limit] if limit else merged))
     if output == "json":
         click.echo(json.dumps([_tagged(entry, cluster) for cluster, merged in sections

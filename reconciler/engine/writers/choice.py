@@ -22,7 +22,8 @@ from reconciler.engine.options import Options
 from reconciler.engine.releaser import Expect, Result
 from reconciler.engine.repository import Repository
 from reconciler.engine.writers.direct import DirectWriter
-from reconciler.engine.writers.pullrequest import Event, Proposed, PullRequestWriter
+from reconciler.engine.writers.prstate import Decisions, Event, Proposed
+from reconciler.engine.writers.pullrequest import PullRequestWriter
 from reconciler.errors import (
     AuthenticationFailed,
     ClusterError,
@@ -132,13 +133,14 @@ class Writers:
 
 
 def build(*, repository: Repository, forge: forges.Forge | None, options: Options,
-          is_leader: Callable[[], bool], clock: Callable[[], datetime]) -> Writers:
+          is_leader: Callable[[], bool], clock: Callable[[], datetime],
+          decisions: Decisions) -> Writers:
     """The daemon's writers, from its options and the forge (None: direct only)."""
     pull_requests = None if forge is None else PullRequestWriter(
         repository=repository, forge=forge, environment=options.environment,
         base=repository.mirror.branch, auto_merge=options.auto_merge, is_leader=is_leader,
         path=options.path, poll=options.forge_poll,
-        method=forges.MergeMethod(options.merge_method))
+        method=forges.MergeMethod(options.merge_method), decisions=decisions, wall=clock)
     return Writers(direct=DirectWriter(repository=repository, is_leader=is_leader),
                    pull_requests=pull_requests, write_mode=options.write_mode,
                    revert_mode=options.revert_mode, clock=clock)

@@ -9,9 +9,10 @@ one pull request proposes it; then it waits. Whatever merges it, the release arr
 the base branch with the next fetch and the release loop goes on from git, as after a
 push. What it does, by what the forge and the branch say:
 
-* no open pull request: one closed unmerged for this release → declined (remembered,
-  passed to selection); merged → ask for a fetch; otherwise build, push the branch
-  (created, or fast-forwarded), open;
+* no open pull request: one closed unmerged for this release → declined (recorded in
+  git as a note on the release commit, ``core/declines``, and passed to selection);
+  merged → ask for a fetch; otherwise build, push the branch (created, or
+  fast-forwarded), open;
 * open, its head one of ours for this release → nothing to write; with auto-merge,
   merge once mergeable and green, passing the commit's own title and message;
 * open, ours for another release → a commit on top of the branch head (a fast-forward,
@@ -29,53 +30,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from reconciler.adapters.forges import base as forges
-from reconciler.core import planning, progress, proposals, reasons, trailers
-from reconciler.engine import releaser as releases
+from reconciler.core import declines, progress, proposals, reasons, trailers
 from reconciler.engine.releaser import Expect, Releaser, Result
 from reconciler.engine.repository import Repository
 from reconciler.engine.snapshot import Scanner
-from reconciler.engine.writers import merging
-from reconciler.errors import ClusterError, ForgeRateLimited, GitError
+from reconciler.engine.writers import merging, onbranch
+from reconciler.engine.writers.prstate import Decisions, Event, Outcome, Proposed, _Tracked
+from reconciler.errors import ClusterError, ForgeRateLimited, GitError, ReconcilerError
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["proposed", "updated", "waiting", "merged", "declined", "left-alone",
-                  "stale"]
-Event = tuple[str, str, str]
 T = TypeVar("T")
 URGENT_LABEL = "urgent"
-
-
-@dataclass(frozen=True)
-class Proposed:
-    """What one call did; ``message`` is for the status, ``retry_in`` (seconds) when the
-    writer wants to look at the pull request again."""
-
-    outcome: Outcome
-    message: str
-    number: int | None = None
-    retry_in: float | None = None
-    events: tuple[Event, ...] = ()
-
-
-@dataclass
-class _Tracked:
-    """What this process remembers of one rollout's pull request between passes; a
-    restart loses it and reads the forge again, nothing else."""
-
-    number: int | None = None
-    wanted: str = ""  # "release:<tag>" or "revert:<sha>" the pull request proposes
-    message: str = ""
-    outcome: Outcome = "waiting"  # what a pass within the timer reports again
-    next_read: float = 0.0
-    delay: float = 0.0
-    foreign: str | None = None  # a person's head commit already commented on
-    declined: dict[str, str] = field(default_factory=dict)  # tag -> why
-    declined_read: float = 0.0
 
 
 class PullRequestWriter:
@@ -83,7 +53,9 @@ class PullRequestWriter:
                  base: str, auto_merge: bool, is_leader: Callable[[], bool],
                  path: str | None = None, clock: Callable[[], float] = time.monotonic,
                  poll: tuple[float, float] = (2.0, 60.0),
-                 method: forges.MergeMethod = forges.MergeMethod.MERGE) -> None:
+                 method: forges.MergeMethod = forges.MergeMethod.MERGE,
+                 decisions: Decisions,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._repository = repository
         self._mirror = repository.mirror
         self._forge = forge
@@ -94,6 +66,8 @@ class PullRequestWriter:
         self._clock = clock
         self._poll = poll
         self._method = method
+        self._decisions = decisions
+        self._wall = wall
         # Branch heads are scanned apart from the base branch's scanner, whose
         # incremental caches follow the base head.
         self._scanner = Scanner(repository.mirror, environment=environment, path=path)
@@ -103,11 +77,14 @@ class PullRequestWriter:
     # -- what the release loop asks --------------------------------------------------
 
     def declined(self, key: str) -> Mapping[str, str]:
-        """Releases of ``key`` declined in a closed pull request, and why. A reopened
-        pull request resumes its release: looked for at most every few polls, and only
-        on a pass that reconciles the rollout anyway."""
-        t = self._tracked.get(key)
-        if t is None or not t.declined:
+        """Releases of ``key`` declined in a closed pull request, and why: as recorded
+        in git (so a restart, another replica and ``plan`` know it too), plus any this
+        process saw whose record is not written yet. A reopened pull request resumes its
+        release: looked for at most every few polls (or at once after a webhook), and
+        only on a pass that reconciles the rollout anyway."""
+        t = self._tracked.setdefault(key, _Tracked())
+        found = {**self._decisions.declined(key), **t.declined}
+        if not found:
             return {}
         now = self._clock()
         if now >= t.declined_read and now >= self._quiet_until:
@@ -115,11 +92,13 @@ class PullRequestWriter:
             pr = self._call(lambda: self._forge.find_open(head=self._branch(key),
                                                           base=self._base))
             seen = proposals.proposed(pr.body) if pr is not None else None
-            if seen is not None and seen[1] in t.declined:
-                log.info("%s: pull request #%s was reopened; %s resumes", key,
-                         pr.number if pr else "?", seen[1])
-                del t.declined[seen[1]]
-        return dict(t.declined)
+            if pr is not None and seen is not None and seen[1] in found:
+                log.info("%s: pull request #%s was reopened; %s resumes", key, pr.number,
+                         seen[1])
+                self._decide(key, seen[1], pr.head_sha, pr.number, None, "Resumed")
+                t.declined.pop(seen[1], None)
+                found.pop(seen[1], None)
+        return found
 
     def poke(self, key: str) -> None:
         """Forget the timers of ``key``'s pull request (a webhook said it changed)."""
@@ -172,6 +151,9 @@ class PullRequestWriter:
             why = f"declined in pull request #{last.number}" + (
                 f" by {last.closed_by}" if last.closed_by else "")
             t.declined[seen[1]] = why
+            if self._decide(key, seen[1], last.head_sha, last.number, last.closed_by,
+                            "Declined"):
+                del t.declined[seen[1]]  # in git now: read from there
             t.declined_read = self._clock() + self._poll[0] * 4
             t.number = None
             log.info("%s: %s was %s; not proposed again", key, seen[1], why)
@@ -329,22 +311,21 @@ class PullRequestWriter:
     # -- shared ------------------------------------------------------------------------
 
     def _on_top(self, r: Releaser, key: str, release: str, head: str) -> Result:
-        """The release commit on top of the branch's ``head`` (never forcing the branch):
-        its files rewritten from the branch, its message (previous release, changes)
-        from the base branch, which is what a merge changes. Call with the git lock."""
-        snap = r.snapshot()
-        on_branch = self._scanner.snapshot(head)
-        changes = planning.changes_for(key, on_branch.inventory.targets.get(key, []), release)
-        base_targets = snap.inventory.targets.get(key, [])
-        current, _ = planning.current_release(base_targets)
-        shown = planning.changes_for(key, base_targets, release)
-        message = trailers.release_message(shown, release=release, previous=current,
-                                           environment=self._environment)
-        files = releases.write(on_branch, changes, self._mirror)
-        sha = self._mirror.commit(parent=head, files=files, message=message,
-                                  allow_empty=not files)
-        return Result("committed", key, "release", release, current, sha, shown,
-                      message=message)
+        return onbranch.on_top(r, self._scanner, key=key, release=release, head=head,
+                               environment=self._environment)
+
+    def _decide(self, key: str, release: str, commit: str, number: int, by: str | None,
+                decision: declines.Decision) -> bool:
+        """Record a person's decision in git; False (logged) when it cannot be yet."""
+        try:
+            self._decisions.decide(declines.Decline(
+                commit=commit, rollout=key, release=release, environment=self._environment,
+                number=number, by=by, at=self._wall(), decision=decision))
+        except ReconcilerError as exc:
+            log.warning("%s: cannot record in git that %s was %s yet: %s", key, release,
+                        decision.lower(), exc)
+            return False
+        return True
 
     def _branch(self, key: str) -> str:
         return proposals.branch(environment=self._environment, rollout=key)

@@ -111,6 +111,8 @@ class Model:
         self.clock = clock
         self.repos: dict[str, Repo] = {}
         self.lock = threading.RLock()
+        # Told each change a webhook reports: (what, repo, pull request, by whom).
+        self.on_change: Callable[[str, Repo, Pull, str], None] = lambda *args: None
 
     def now(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -137,6 +139,7 @@ class Model:
                     author=BOT, created_at=now, updated_at=now)
         repo.next_number += 1
         repo.pulls[pull.number] = pull
+        self.on_change("opened", repo, pull, BOT)
         return pull
 
     def mergeable(self, repo: Repo, pull: Pull, *, read: bool) -> bool | None:
@@ -171,6 +174,7 @@ class Model:
     def close(self, repo: Repo, pull: Pull, *, by: str) -> None:
         pull.state, pull.closed_by, pull.closed_at = "closed", by, self.now()
         pull.updated_at = pull.closed_at
+        self.on_change("closed", repo, pull, by)
 
     def merge(self, repo: Repo, pull: Pull, *, head_sha: str | None, method: str,
               message: str, refuse_while_computing: bool, by: str = BOT) -> str:
@@ -196,6 +200,7 @@ class Model:
         pull.merge_commit_sha, pull.squash_commit_sha = merged, squashed
         pull.merged_head_sha = current
         pull.merged_at = pull.closed_at = pull.updated_at = self.now()
+        self.on_change("merged", repo, pull, by)
         return merged
 
     def _conflicts(self, repo: Repo, *, base: str, head: str) -> bool:

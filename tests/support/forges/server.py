@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from tests.support.forges.model import Model, Pull, Repo
+from tests.support.forges.webhooks import Deliveries
 from tests.support.githttp import TLSFiles
 from tests.support.gitrepo import BareRepo
 
@@ -117,6 +118,7 @@ class StandIn:
             assert pull.state == "closed", "only a closed, unmerged pull request reopens"
             pull.state, pull.closed_by, pull.closed_at = "open", None, None
             pull.updated_at = self.model.now()
+            self.model.on_change("reopened", self.repo(full_name), pull, user)
 
     def close_as(self, full_name: str, number: int, *, user: str) -> None:
         """A person closes the pull request without merging it."""
@@ -129,6 +131,16 @@ class StandIn:
         """A person pushes a commit on ``branch`` (straight into the bare repository)."""
         with self.model.lock:
             return self.repo(full_name).bare.commit(files, message, branch=branch)
+
+    def deliver_to(self, url: str, secret: bytes) -> Deliveries:
+        """Send this forge's pull-request webhooks to ``url`` (``webhooks.py``)."""
+        deliveries = Deliveries(self.kind, url, secret)
+
+        def emit(what: str, repo: Repo, pull: Pull, by: str) -> None:
+            deliveries.emit(what, repo, pull, by=by, head_sha=self.model.head_sha(repo, pull))
+
+        self.model.on_change = emit
+        return deliveries
 
     def make_unmergeable(self, full_name: str, number: int) -> None:
         with self.model.lock:

@@ -1,0 +1,105 @@
+"""End-to-end: the forge's pull-request webhooks, and declines that last.
+
+The daemon runs as a process with ``--forge-poll-max 600`` (reads of an open pull
+request back off to ten minutes) and the forge stand-in delivers its pull-request
+webhooks to ``/hooks/git``, signed as that forge signs them. A pull request closed or
+reopened is acted on within a second or two of the delivery, not on the writer's
+timer; the decline is recorded in git (a note on the release commit) so that a
+restarted daemon, ``reconciler plan`` and ``reconciler history`` all know it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import E2E
+from tests.e2e.test_pull_requests import REPO, Forge, message
+from tests.support import secretscan
+from tests.support.forges import STAND_INS
+
+PARAMS = [kind if kind == "github" else pytest.param(kind, marks=pytest.mark.slow)
+          for kind in sorted(STAND_INS)]
+
+
+@pytest.fixture(params=PARAMS)
+def forge(request: pytest.FixtureRequest, e2e: E2E) -> Iterator[Forge]:
+    kind = request.param
+    token = secretscan.generate(f"{kind} forge token (webhooks)")
+    token_file = e2e.tmp / "forge-token"
+    token_file.write_text(token + "\n")
+    stand_in = STAND_INS[kind](token=token)
+    stand_in.add_repo(REPO, e2e.bare)
+    with stand_in.serving():
+        yield Forge(e2e, stand_in, token_file)
+        e2e.stop()
+
+
+def note_of(e2e: E2E, commit: str) -> str:
+    return e2e.bare.git("notes", "--ref=reconciler", "show", commit).decode()
+
+
+def port_of(e2e: E2E) -> int:
+    found = e2e.wait_until("the HTTP server to listen", lambda: re.search(
+        r"serving HTTP on [0-9.]+:(\d+)", e2e.daemons[-1].log()))
+    return int(found.group(1))
+
+
+def test_webhooks_cut_the_wait_and_a_decline_outlives_a_restart(forge: Forge) -> None:
+    e2e = forge.e2e
+    secret = secretscan.generate("webhook secret (pull-request webhooks)")
+    (e2e.tmp / "hook-secret").write_text(secret + "\n")
+    hook = ("--webhook-secret-file", str(e2e.tmp / "hook-secret"), "--forge-poll-max", "600")
+    forge.start(*hook)
+    deliveries = forge.stand_in.deliver_to(f"http://127.0.0.1:{port_of(e2e)}/hooks/git",
+                                           secret.encode())
+    e2e.offer("6.5.0")
+    opened = forge.opened()
+    # Let the writer's reads of the open pull request back off (2 s, 4 s, 8 s...).
+    time.sleep(7)
+    forge.stand_in.close_as(REPO, 1, user="ana")
+    closed_at = time.monotonic()
+    by = "" if forge.stand_in.kind == "gitea" else " by ana"  # Gitea does not say who
+    e2e.wait_until("the status to say 6.5.0 was declined",
+                   lambda: f"declined in pull request #1{by}" in message(e2e), 30)
+    took = time.monotonic() - closed_at
+    assert took < 3.0, f"the decline took {took:.1f}s: the webhook did not cut the wait"
+    deliveries.wait()
+    assert ("closed", 1, 202) in deliveries.sent
+
+    release_commit = forge.stand_in.model.head_sha(forge.stand_in.repo(REPO), opened)
+    e2e.wait_until("the decline recorded in git", lambda: "Decision: Declined" in
+                   (e2e.bare.git("notes", "--ref=reconciler", "list").decode() and
+                    note_of(e2e, release_commit)))
+    note = note_of(e2e, release_commit)
+    assert "Release: 6.5.0" in note and "Pull-Request: 1" in note
+    assert ("By: ana" in note) == bool(by)
+
+    # Another process knows it from git alone: the CLI, and a restarted daemon.
+    planned = e2e.cli("plan", "--release", "apps/podinfo=6.5.0")
+    assert f"declined in pull request #1{by}" in planned.stdout, planned.stdout
+    history = e2e.cli("history", "apps/podinfo")
+    assert re.search(rf"declined +6\.5\.0 in default  \(declined in pull request #1{by}\)",
+                     history.stdout), history.stdout
+    e2e.stop()
+    reads = len(forge.stand_in.requests)
+    forge.start(*hook)
+    deliveries = forge.stand_in.deliver_to(f"http://127.0.0.1:{port_of(e2e)}/hooks/git",
+                                           secret.encode())
+    e2e.stays("no new pull request for the declined release",
+              lambda: len(forge.pulls()) == 1 and e2e.head() == e2e.initial, 3)
+    assert "declined in pull request #1" in message(e2e)
+    assert len(forge.stand_in.requests) - reads <= 4  # a find, not a proposal
+
+    forge.stand_in.reopen_as(REPO, 1, user="ana")  # reopening resumes it, at once
+    reopened_at = time.monotonic()
+    e2e.wait_until("6.5.0 proposed again in #1",
+                   lambda: "proposed in pull request #1" in message(e2e), 30)
+    took = time.monotonic() - reopened_at
+    assert took < 3.0, f"resuming took {took:.1f}s: the webhook did not cut the wait"
+    e2e.wait_until("the resumption recorded in git",
+                   lambda: "Decision: Resumed" in note_of(e2e, release_commit))
+    assert len(forge.pulls()) == 1
