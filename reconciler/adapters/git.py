@@ -305,19 +305,21 @@ class Mirror(Refs):
                                f"{_line(exc)}") from exc
 
     def commit(self, *, parent: str, files: Mapping[str, bytes], message: str,
-               allow_empty: bool = False) -> str:
+               allow_empty: bool = False, first_parent: str | None = None) -> str:
         """Create a commit on ``parent`` whose tree differs only in ``files``; return sha.
 
         Every path must already exist in ``parent`` as a regular file (its mode is
         kept); anything else, or a commit that would change nothing (unless
         ``allow_empty``: a record-only commit), is a ``GitError``.
         Author and committer: the configured ``Author``, now, UTC. No ref moves (libgit2
-        never garbage-collects, so the commit survives until pushed).
+        never garbage-collects, so the commit survives until pushed). ``first_parent``:
+        the commit merges ``parent`` into that one (a branch brought up to date).
         """
         with self._lock:
-            return gitobjects.create_commit(self._repo, parent=self._commit(parent),
-                                            files=files, message=message, author=self._author,
-                                            allow_empty=allow_empty)
+            return gitobjects.create_commit(
+                self._repo, parent=self._commit(parent), files=files, message=message,
+                author=self._author, allow_empty=allow_empty,
+                first_parent=self._commit(first_parent) if first_parent else None)
 
     def revert(self, *, commit: str, onto: str) -> dict[str, bytes]:
         """What reverting ``commit`` on top of ``onto`` changes: ``{path: new bytes}``.

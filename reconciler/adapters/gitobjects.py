@@ -236,8 +236,11 @@ def check_path(path: str) -> None:
 
 
 def create_commit(repo: pygit2.Repository, *, parent: pygit2.Commit, files: Mapping[str, bytes],
-                  message: str, author: Author, allow_empty: bool = False) -> str:
-    """A commit on ``parent`` whose tree differs only in ``files``; no ref moves."""
+                  message: str, author: Author, allow_empty: bool = False,
+                  first_parent: pygit2.Commit | None = None) -> str:
+    """A commit on ``parent`` whose tree differs only in ``files``; no ref moves. With
+    ``first_parent``, a merge of ``parent`` into it: parents ``[first_parent, parent]``,
+    the tree still ``parent``'s plus ``files``."""
     for path in files:
         check_path(path)
     try:
@@ -247,7 +250,8 @@ def create_commit(repo: pygit2.Repository, *, parent: pygit2.Commit, files: Mapp
             raise GitError(f"commit on {parent.id} would not change anything")
         sig = pygit2.Signature(author.name, author.email, int(time.time()), 0)
         text = message if message.endswith("\n") else message + "\n"
-        return str(repo.create_commit(None, sig, sig, text, tree_id, [parent.id]))
+        parents = [parent.id] if first_parent is None else [first_parent.id, parent.id]
+        return str(repo.create_commit(None, sig, sig, text, tree_id, parents))
     except (pygit2.GitError, ValueError) as exc:
         raise GitError(f"cannot create commit on {parent.id}: {line(exc)}") from exc
 

@@ -117,6 +117,16 @@ class Refs:
             if self._repo.references.get(tracking) is not None:
                 self._repo.references.delete(tracking)
 
+    def merges_cleanly(self, ours: str, theirs: str) -> bool:
+        """Whether git's three-way merge of ``theirs`` into ``ours`` has no conflict (as
+        the forge computes ``mergeable``), computed in memory."""
+        with self._lock:
+            try:
+                index = self._repo.merge_commits(self._commit(ours), self._commit(theirs))
+            except pygit2.GitError as exc:
+                raise GitError(f"cannot merge {theirs[:12]} into {ours[:12]}: {exc}") from exc
+            return index.conflicts is None
+
     def message(self, commit: str) -> str:
         """The full message of ``commit`` (which must be in the mirror)."""
         with self._lock:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import E2E
-from tests.e2e.test_pull_requests import REPO, Forge, message
+from tests.e2e.test_pull_requests import REPO, Forge, message, released
 from tests.support import secretscan
 from tests.support.forges import STAND_INS
 
@@ -103,3 +103,47 @@ def test_webhooks_cut_the_wait_and_a_decline_outlives_a_restart(forge: Forge) ->
     e2e.wait_until("the resumption recorded in git",
                    lambda: "Decision: Resumed" in note_of(e2e, release_commit))
     assert len(forge.pulls()) == 1
+
+
+APPS = "clusters/production/apps.yaml"
+
+
+def test_a_pull_request_that_conflicts_with_the_base_is_brought_up_to_date(
+        forge: Forge) -> None:
+    """A person changes a line beside the release's on the base branch while the pull
+    request waits: git (and so the forge) can no longer merge it. The reconciler merges
+    the base into the branch, writing the release again on the base's tree (a
+    fast-forward of the branch, never a rebase), and the person's merge then keeps both
+    changes."""
+    e2e = forge.e2e
+    forge.start()
+    e2e.offer("6.5.0")
+    pull = forge.opened()
+    proposed = e2e.wait_until("the branch", forge.branch_head)
+    text = e2e.bare.show("main", APPS).decode()
+    assert 'PODINFO_REPLICAS: "2"' in text
+    mine = e2e.human_commit({APPS: text.replace('PODINFO_REPLICAS: "2"',
+                                                'PODINFO_REPLICAS: "3"')},
+                            "podinfo: three replicas")
+    stand_in = forge.stand_in
+    repo = stand_in.repo(REPO)
+    with stand_in.model.lock:
+        assert stand_in.model._conflicts(repo, base=mine, head=proposed)  # git says so
+
+    rebuilt = e2e.wait_until("the branch brought up to date",
+                             lambda: (h := forge.branch_head()) != proposed and h)
+    parents = e2e.bare.git("log", "-1", "--format=%P", rebuilt).decode().split()
+    assert parents == [proposed, mine]
+    forge.branch_moves_fast_forward_only()
+    on_branch = e2e.bare.show(rebuilt, APPS).decode()
+    assert 'PODINFO_REPLICAS: "3"' in on_branch and 'PODINFO_VERSION: "6.5.0"' in on_branch
+    assert "Release: 6.5.0" in e2e.bare.git("log", "-1", "--format=%B", rebuilt).decode()
+    assert e2e.events("PullRequestUpdated")
+
+    stand_in.merge_as(REPO, pull.number, user="ana", method="merge")
+    e2e.wait_until("6.5.0 to bake", lambda: released(e2e, "6.5.0"))
+    after = e2e.bare.show("main", APPS).decode()
+    assert 'PODINFO_REPLICAS: "3"' in after and 'PODINFO_VERSION: "6.5.0"' in after
+    assert not e2e.reconciler_commits(action="revert")
+    assert len(forge.pulls()) == 1
+    e2e.check_history_intact()

@@ -1,8 +1,10 @@
 """Commits on a pull request's branch, always moving it forward (never forced).
 
 Part of the pull-request writer (``pullrequest.py``): ``on_top`` writes a newer release
-on top of the branch's head (the pull request is updated, not replaced). Call with the
-git lock held (inside ``Repository.write``).
+on top of the branch's head (the pull request is updated, not replaced); ``rebuilt``
+brings a conflicting branch up to date with the base branch by a merge commit that
+writes the release again on the base's tree (never a rebase: that would force the
+branch). Call with the git lock held (inside ``Repository.write``).
 """
 
 from __future__ import annotations
@@ -30,4 +32,31 @@ def on_top(r: Releaser, scanner: Scanner, *, key: str, release: str, head: str,
     files = releases.write(on_branch, changes, mirror)
     sha = mirror.commit(parent=head, files=files, message=message, allow_empty=not files)
     return Result("committed", key, "release", release, current, sha, shown,
+                  message=message)
+
+
+def rebuilt(r: Releaser, *, key: str, release: str, head: str, branch: str,
+            environment: str) -> Result | None:
+    """When the pull request on ``branch`` (its head ``head``, the release commit for
+    ``release``) no longer merges cleanly into the base branch (a person or another
+    rollout's merge changed the same lines since): a commit that merges the base
+    branch's head into the branch, its tree the base's with the release written again,
+    pushed as a fast-forward of the branch. None when nothing needed doing. The message
+    is the release's, with its trailers, so the branch stays the reconciler's."""
+    mirror = r.mirror
+    snap = r.snapshot(fetch=False)  # the base as last fetched: no extra round trip
+    base = snap.commit
+    if mirror.is_ancestor(base, head) or mirror.merges_cleanly(head, base):
+        return None
+    targets = snap.inventory.targets.get(key, [])
+    current, _ = planning.current_release(targets)
+    changes = planning.changes_for(key, targets, release)
+    files = releases.write(snap, changes, mirror)
+    if not files:
+        return None  # the base branch holds the release already: the merge says so
+    message = trailers.release_message(changes, release=release, previous=current,
+                                       environment=environment)
+    sha = mirror.commit(parent=base, files=files, message=message, first_parent=head)
+    mirror.push_branch(sha, branch)  # a fast-forward: ``head`` is its first parent
+    return Result("committed", key, "release", release, current, sha, changes,
                   message=message)

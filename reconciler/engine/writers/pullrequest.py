@@ -260,6 +260,21 @@ class PullRequestWriter:
             step.action == "revert" and mine.action in ("revert", "rollback"))
         if not same:
             return self._supersede(key, step, t, wanted, pr, head)
+        release = step.release if step.action == "release" else None
+        if release is not None and (done := self._repository.write(
+                lambda r: onbranch.rebuilt(r, key=key, release=release, head=head,
+                                           branch=branch, environment=self._environment))):
+            self._remember(t, pr.number, wanted, changed=True,
+                           message=self._waiting(pr, urgent=False))
+            log.info("%s: pull request #%d conflicted with the base branch; merged the base "
+                     "into it and wrote %s again (%s)", key, pr.number, release,
+                     (done.commit or "")[:12])
+            return Proposed("updated", t.message, pr.number,
+                            retry_in=t.next_read - self._clock(),
+                            events=(("Normal", reasons.PULL_REQUEST_UPDATED,
+                                     f"pull request #{pr.number} conflicted with the base "
+                                     f"branch: brought up to date, {release} written "
+                                     f"again"),))
         if not (self.auto_merge or urgent or URGENT_LABEL in pr.labels):
             self._remember(t, pr.number, wanted, changed=t.wanted != wanted,
                            message=self._waiting(pr, urgent=False))
