@@ -31,7 +31,7 @@ from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, UnknownRollout
-from reconciler.interfaces import check, clusters, exits, settings, trail
+from reconciler.interfaces import check, clusters, exits, propose, settings, trail
 
 # Re-exported: commands defined in other modules end the same way.
 from reconciler.interfaces.exits import EXIT_PROBLEMS as EXIT_PROBLEMS
@@ -215,11 +215,14 @@ def _print_result(result: Result, *, show_diff: bool, old: dict[str, bytes]) -> 
 @commit_options
 @click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
 @click.option("--dry-run", is_flag=True, help="Show the change and the diff; write nothing.")
+@settings.options(settings.WriteSettings, only=propose.FIELDS)
 @handle_errors
 def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> None:
-    """Write TAG into every target of NS/NAME as one commit."""
+    """Write TAG into every target of NS/NAME as one commit (with --write-mode
+    pull-request: propose it as a pull request)."""
     versions.parse(tag)
     _policies(opts)
+    write = propose.pull_request_mode(opts)
     releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
     snap = releaser.snapshot()
     _report_unparsable(snap.inventory)
@@ -227,6 +230,9 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
         _warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
               f"because you asked for it explicitly")
     _warn_downgrade(snap.inventory, rollout, tag)
+    if write is not None and not dry_run:
+        propose.report(rollout, propose.propose(releaser, write, rollout=rollout, release=tag))
+        return
     result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
@@ -238,11 +244,17 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
               help="Why (goes into the Reason trailer).")
 @click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
 @click.option("--dry-run", is_flag=True, help="Show the change; write nothing.")
+@settings.options(settings.WriteSettings, only=propose.FIELDS)
 @handle_errors
 def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) -> None:
-    """Revert NS/NAME's last release commit (git's revert shape, with trailers)."""
+    """Revert NS/NAME's last release commit (git's revert shape, with trailers; with
+    --write-mode pull-request: propose it as a pull request)."""
     _policies(opts)
+    write = propose.pull_request_mode(opts)
     releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
+    if write is not None and not dry_run:
+        propose.report(rollout, propose.propose(releaser, write, rollout=rollout, reason=reason))
+        return
     result = releaser.revert(rollout, reason=reason, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 

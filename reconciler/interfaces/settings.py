@@ -125,16 +125,18 @@ def _for_commits(info: FieldInfo) -> bool:
     return isinstance(extra, dict) and extra.get("commits") is True
 
 
-def options(*groups: type[Settings], commits: bool = True) -> Callable[[F], F]:
+def options(*groups: type[Settings], commits: bool = True,
+            only: tuple[str, ...] | None = None) -> Callable[[F], F]:
     """Click options for every field of ``groups``: no click defaults and no
     click envvars, so an unset flag reaches :func:`load` as None and the model reads
     the environment and applies its defaults. ``commits=False`` leaves out what only
-    a command that writes commits uses (the author)."""
+    a command that writes commits uses (the author); ``only`` names the fields to
+    offer (the others keep their environment variable and default)."""
 
     def decorate(fn: F) -> F:
         for group in reversed(groups):
             for field, info in reversed(list(group.model_fields.items())):
-                if not commits and _for_commits(info):
+                if (not commits and _for_commits(info)) or (only and field not in only):
                     continue
                 help_ = (f"{info.description} [env {group.env_name(field)}; "
                          f"default: {default_text(group, field)}]")

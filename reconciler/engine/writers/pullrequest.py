@@ -106,9 +106,11 @@ class PullRequestWriter:
         if t is not None:
             t.next_read = t.declined_read = 0.0
 
-    def write(self, key: str, step: progress.Step, expect: Expect, *,
-              urgent: bool = False) -> Proposed:
-        """Propose ``step`` (a release or a revert) for ``key``; see the module docstring."""
+    def write(self, key: str, step: progress.Step, expect: Expect | None, *,
+              urgent: bool = False, explicit: bool = False) -> Proposed:
+        """Propose ``step`` (a release or a revert) for ``key``; see the module docstring.
+        ``explicit``: a person asked for it (the CLI), so a release declined before is
+        proposed again."""
         if not self._is_leader():
             raise ClusterError("lost the leader election before writing to git")
         t = self._tracked.setdefault(key, _Tracked())
@@ -131,7 +133,7 @@ class PullRequestWriter:
                 self._call(lambda: self._forge.close(number=number))
                 pr = None
         if pr is None:
-            done = self._not_open(key, step, t, wanted)
+            done = None if explicit else self._not_open(key, step, t, wanted)
             if done is not None:
                 return done
             return self._open(key, step, expect, t, wanted, urgent=urgent)
@@ -169,7 +171,7 @@ class PullRequestWriter:
                             retry_in=self._poll[0])
         return None
 
-    def _open(self, key: str, step: progress.Step, expect: Expect, t: _Tracked,
+    def _open(self, key: str, step: progress.Step, expect: Expect | None, t: _Tracked,
               wanted: str, *, urgent: bool) -> Proposed:
         branch = self._branch(key)
 
