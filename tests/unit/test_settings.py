@@ -61,6 +61,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "forge_token_file": ("/etc/forge/token", Path("/etc/forge/token")),
     "auto_merge": ("true", True),
     "merge_method": ("squash", "squash"),
+    "forge_poll_max": ("600", 600.0),
 }
 
 
