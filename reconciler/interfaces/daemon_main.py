@@ -20,7 +20,7 @@ from types import FrameType
 from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
-from reconciler.adapters import git
+from reconciler.adapters import git, signing
 from reconciler.core import scope
 from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
@@ -51,9 +51,12 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
-def run(config: RunSettings, *, mirror: git.Mirror) -> None:
+def run(config: RunSettings, *, mirror: git.Mirror,
+        signer: signing.Signer | None = None) -> None:
     server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
     setup_logging(server_cfg.log_format)
+    if signer is not None:
+        log.info("signing every commit with the %s", signer.description)
     if config.git.path is not None:
         log.info("scoped to %s (environment %s)", config.git.path,
                  config.git.environment or scope.environment(config.git.path))
@@ -122,3 +125,5 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
             elector.stop()
         if server is not None:
             http.shutdown(*server)
+        if signer is not None:
+            signer.close()
