@@ -70,16 +70,16 @@ def load(key: Path, *, fmt: Format, passphrase_file: Path | None = None) -> Sign
     """A signer for ``key`` that has just signed a probe, or ``SigningKeyError``
     saying why it cannot sign (the message names neither flag nor secret)."""
     kind = _kind(key)
-    tool = "ssh-keygen" if fmt == "ssh" else "gpg"
-    if shutil.which(tool) is None:
-        package = "openssh-client" if fmt == "ssh" else "gpg and gpg-agent (gnupg)"
-        raise SigningKeyError(f"{tool} is not installed (package {package})")
     if kind.endswith("public"):
         raise SigningKeyError("holds a public key; give the private (secret) key")
     if fmt == "ssh" and kind.startswith("openpgp"):
         raise SigningKeyError("holds an OpenPGP key, not an SSH one (format ssh)")
     if fmt == "openpgp" and kind.startswith("ssh"):
         raise SigningKeyError("holds an SSH key, not an OpenPGP one (format openpgp)")
+    tool = "ssh-keygen" if fmt == "ssh" else "gpg"
+    if shutil.which(tool) is None:
+        package = "openssh-client" if fmt == "ssh" else "gpg and gpg-agent (gnupg)"
+        raise SigningKeyError(f"{tool} is not installed (package {package})")
     signer: Signer = (SshSigner(key, passphrase_file) if fmt == "ssh"
                       else OpenPgpSigner(key, passphrase_file))
     try:
