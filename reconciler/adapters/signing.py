@@ -133,7 +133,7 @@ def _stderr(proc: subprocess.CompletedProcess[bytes], *, skip: tuple[str, ...] =
     files it created) and repeated lines left out."""
     kept: list[str] = []
     for raw in proc.stderr.decode("utf-8", "replace").splitlines():
-        line = raw.strip().removeprefix("gpg: ")
+        line = raw.strip().removeprefix("gpg: ").strip("@ ")  # ssh-keygen's @@@ banners
         if line and not line.startswith(skip) and not line.endswith("created")\
                 and line not in kept:
             kept.append(line)

@@ -29,7 +29,8 @@ NOTES = "refs/notes/reconciler"
 
 def _key(directory: Path, fmt: str, *, passphrase: bool = False) -> SigningKey:
     if not signingkeys.available(fmt):
-        pytest.skip(f"{'ssh-keygen' if fmt == 'ssh' else 'gpg'} is not installed")
+        pytest.skip(f"{'ssh-keygen' if fmt == 'ssh' else 'gpg or gpg-agent'} is not "
+                    "installed (.ci/run installs them)")
     return signingkeys.make(directory, fmt, passphrase=passphrase)
 
 
@@ -156,6 +157,15 @@ def test_a_protected_key_signs_with_its_passphrase_only(
         signingkeys.verify(config_repo, sha, protected)
     finally:
         protected.close()
+
+
+def test_an_ssh_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    ssh = _key(tmp_path / "keys", "ssh")
+    ssh.key.chmod(0o640)
+    with pytest.raises(SigningKeyError) as caught:
+        signing.load(ssh.key, fmt="ssh")
+    assert str(caught.value).startswith("cannot sign: ssh-keygen: WARNING: UNPROTECTED "
+                                        "PRIVATE KEY FILE!; Permissions 0640 for ")
 
 
 def test_the_cli_signs_what_it_pushes(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:

@@ -59,7 +59,8 @@ class SigningKey:
 
 
 def available(fmt: str) -> bool:
-    return shutil.which("ssh-keygen" if fmt == "ssh" else "gpg") is not None
+    tools = ("ssh-keygen",) if fmt == "ssh" else ("gpg", "gpg-agent", "gpgconf")
+    return all(shutil.which(tool) is not None for tool in tools)
 
 
 def make(directory: Path, fmt: str, *, passphrase: bool = False) -> SigningKey:
