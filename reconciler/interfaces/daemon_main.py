@@ -1,7 +1,8 @@
 """``reconciler run``: connect, serve HTTP, elect a leader, run the daemon, stop cleanly.
 
-Start-up order: the webhook secret is read first (a missing file stops start-up
-with one line), the HTTP server starts so the kubelet's probes answer while the
+Start-up order: the commit signing key has signed a probe already (``cli.run``,
+before the mirror opens), then the webhook secret is read (a missing file stops
+start-up with one line), the HTTP server starts so the kubelet's probes answer while the
 watches sync (``/readyz`` says 503 until then), then leader election (when on) and
 the daemon. On SIGTERM/SIGINT the daemon stops taking work; a reconcile in the
 middle of a push finishes it (the push lands whole or not at all; the next start

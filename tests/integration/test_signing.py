@@ -192,9 +192,6 @@ def test_a_key_that_cannot_sign_stops_every_writing_command_with_one_line(
          f"--signing-key {tmp_path / 'missing'} (--signing-format ssh): no such file"),
         (["revert", "apps/podinfo", "--push", "--signing-key", str(ssh.key)],
          "(--signing-format openpgp): holds an SSH key, not an OpenPGP one"),
-        (["release", "apps/podinfo", "6.5.0", "--push", "--signing-key",
-          str(ssh.key.with_suffix(".pub")), "--signing-format", "ssh"],
-         "holds a public key; give the private (secret) key"),
         (["run", "--signing-key", str(ssh.key), "--signing-format", "ssh"],
          "incorrect passphrase supplied to decrypt private key; a protected key needs "
          "--signing-passphrase-file"),
