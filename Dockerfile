@@ -5,7 +5,8 @@
 #   docker build -t ghcr.io/reconciler/reconciler:0.1.0 .
 #
 # Git needs no system package: the pygit2 wheel bundles libgit2, libssh2 and
-# OpenSSL, and links only glibc and zlib, which the base image has. HTTPS remotes
+# OpenSSL, and links only glibc and zlib, which the base image has. Commit signing
+# needs ssh-keygen and gpg (installed below). HTTPS remotes
 # are verified against the base image's ca-certificates.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
@@ -38,6 +39,12 @@ LABEL org.opencontainers.image.title="reconciler" \
       org.opencontainers.image.licenses="Apache-2.0"
 # A passwd entry for 65532 (libraries that look up the user find a home), and the
 # writable directories, owned by it, for runs without the Deployment's volumes.
+# Commit signing (--signing-key, docs/signing.md) runs git's own signers: ssh-keygen
+# (openssh-client) for SSH keys, gpg with its agent for OpenPGP keys; only the parts
+# of gnupg that sign (no dirmngr, no keyserver tools).
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends openssh-client gpg gpg-agent \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 65532 reconciler \
  && useradd --uid 65532 --gid 65532 --home-dir /home/reconciler --create-home \
       --shell /usr/sbin/nologin reconciler \

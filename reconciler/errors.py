@@ -12,7 +12,8 @@ conditions: a ``PermanentError`` stalls the rollout until a person acts, a
     │   ├── InputError                  a bad argument on the command line
     │   │   ├── InvalidTag              not semver, or not a valid OCI tag
     │   │   ├── InvalidConstraint       a versionConstraint that does not parse
-    │   │   └── UnknownRollout          no Rollout manifest with that name
+    │   │   ├── UnknownRollout          no Rollout manifest with that name
+    │   │   └── SigningKeyError         the commit signing key cannot sign
     │   ├── ManifestError               a file/document/field in the config repo is wrong
     │   ├── NothingToRevert             the rollout has no release commit to revert
     │   ├── HostKeyError                SSH host key unknown or changed
@@ -72,6 +73,10 @@ class InvalidConstraint(InputError):
 
 class UnknownRollout(InputError):
     """No Rollout manifest with that namespace/name in the repository."""
+
+
+class SigningKeyError(InputError):
+    """The commit signing key cannot sign: checked at start-up by signing a probe."""
 
 
 class NothingToRevert(PermanentError):

@@ -8,7 +8,8 @@ the mirror stays a bare repository under the cache directory, reused across runs
 processes and updated by incremental fetches. Credentials, URLs and trust decisions
 live in ``gitauth``, object-level work (trees, commits, reverts, history) in
 ``gitobjects``, the notes and the pull-request branches beside the branch in
-``gitrefs``; these are the only modules importing pygit2.
+``gitrefs``, commit creation and its optional signature in ``gitsign`` (keys in
+``signing``); these are the only modules importing pygit2.
 
 Library errors become project errors (``reconciler.errors``), raised ``from`` the
 original, with a one-line message naming the remote (never a password); the
@@ -32,6 +33,7 @@ from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjec
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.adapters.gitrefs import Refs
+from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, InputError, NonFastForward, PushRejected, ReconcilerError
 
 __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
@@ -53,13 +55,15 @@ class Mirror(Refs):
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
-                 credentials: Credentials, author: Author, fresh: bool = False) -> None:
+                 credentials: Credentials, author: Author, fresh: bool = False,
+                 signer: Signer | None = None) -> None:
         self._repo = repo
         self._path = Path(repo.path)
         self._remote = remote
         self._branch = branch
         self._credentials = credentials
         self._author = author
+        self._signer = signer
         self._lock = threading.RLock()
         self._head: str | None = None
         self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]
@@ -71,11 +75,12 @@ class Mirror(Refs):
     @classmethod
     def open(cls, url: str, *, cache_dir: Path, branch: str = "main",
              credentials: Credentials | None = None,
-             author: Author = DEFAULT_AUTHOR) -> Mirror:
+             author: Author = DEFAULT_AUTHOR, signer: Signer | None = None) -> Mirror:
         """Open (or create) the mirror of ``branch`` of ``url``; no network access.
 
         A password in ``url`` (``https://user:token@host/repo``) is used when
-        ``credentials`` has none, and is never stored or shown.
+        ``credentials`` has none, and is never stored or shown. With ``signer``, every
+        commit the mirror creates (``commit``, ``add_note``) is signed (``gitsign``).
         """
         remote, url_password = RemoteURL.parse(url)
         creds = credentials or Credentials()
@@ -86,7 +91,7 @@ class Mirror(Refs):
         repo, created = gitcache.open_or_create(gitcache.path_for(cache_dir, remote.url),
                                                 remote.url)
         return cls(repo, remote=remote, branch=branch, credentials=creds, author=author,
-                   fresh=created)
+                   fresh=created, signer=signer)
 
     @property
     def path(self) -> Path:
@@ -311,14 +316,15 @@ class Mirror(Refs):
         Every path must already exist in ``parent`` as a regular file (its mode is
         kept); anything else, or a commit that would change nothing (unless
         ``allow_empty``: a record-only commit), is a ``GitError``.
-        Author and committer: the configured ``Author``, now, UTC. No ref moves (libgit2
-        never garbage-collects, so the commit survives until pushed). ``first_parent``:
-        the commit merges ``parent`` into that one (a branch brought up to date).
+        Author and committer: the configured ``Author``, now, UTC; signed when the
+        mirror has a signer. No ref moves (libgit2 never garbage-collects, so the
+        commit survives until pushed). ``first_parent``: the commit merges ``parent``
+        into that one (a branch brought up to date).
         """
         with self._lock:
             return gitobjects.create_commit(
                 self._repo, parent=self._commit(parent), files=files, message=message,
-                author=self._author, allow_empty=allow_empty,
+                author=self._author, allow_empty=allow_empty, signer=self._signer,
                 first_parent=self._commit(first_parent) if first_parent else None)
 
     def revert(self, *, commit: str, onto: str) -> dict[str, bytes]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pygit2
 
+from reconciler.adapters import gitsign
 from reconciler.adapters.gitobjects import Author
+from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError
 
 # Every notes ref of the remote, mirrored as is: forced, since the local copy never
@@ -43,11 +45,17 @@ def read_all(repo: pygit2.Repository, ref: str) -> list[tuple[str, str]]:
 
 
 def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
-          author: Author) -> str:
-    """Set the note on ``commit`` (replacing any) with a new commit on ``ref``."""
+          author: Author, signer: Signer | None = None) -> str:
+    """Set the note on ``commit`` (replacing any) with a new commit on ``ref``, signed
+    by ``signer`` when given: libgit2 builds the notes commit (its fan-out tree too)
+    but cannot sign it, so the ref then moves to the same commit signed
+    (``gitsign.resign``); the unsigned one stays unreferenced and is never pushed."""
     signature = pygit2.Signature(author.name, author.email)
     try:
         repo.create_note(text, signature, signature, commit, ref, True)
+        if signer is not None:
+            unsigned = repo.references[ref].peel(pygit2.Commit)
+            repo.references.create(ref, gitsign.resign(repo, unsigned, signer), force=True)
         return str(repo.references[ref].target)
     except (pygit2.GitError, KeyError) as exc:
         raise GitError(f"cannot write the note on {commit[:12]} in {ref}: {exc}") from exc

@@ -22,6 +22,8 @@ from typing import Literal, NamedTuple
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType, SortMode
 
+from reconciler.adapters import gitsign
+from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, RevertConflict
 
 # Raw modes as ints: the tree walk is the hot loop of every scan.
@@ -237,10 +239,12 @@ def check_path(path: str) -> None:
 
 def create_commit(repo: pygit2.Repository, *, parent: pygit2.Commit, files: Mapping[str, bytes],
                   message: str, author: Author, allow_empty: bool = False,
-                  first_parent: pygit2.Commit | None = None) -> str:
-    """A commit on ``parent`` whose tree differs only in ``files``; no ref moves. With
-    ``first_parent``, a merge of ``parent`` into it: parents ``[first_parent, parent]``,
-    the tree still ``parent``'s plus ``files``."""
+                  first_parent: pygit2.Commit | None = None,
+                  signer: Signer | None = None) -> str:
+    """A commit on ``parent`` whose tree differs only in ``files``, signed by
+    ``signer`` when given (``gitsign``); no ref moves. With ``first_parent``, a merge
+    of ``parent`` into it: parents ``[first_parent, parent]``, the tree still
+    ``parent``'s plus ``files``."""
     for path in files:
         check_path(path)
     try:
@@ -251,7 +255,8 @@ def create_commit(repo: pygit2.Repository, *, parent: pygit2.Commit, files: Mapp
         sig = pygit2.Signature(author.name, author.email, int(time.time()), 0)
         text = message if message.endswith("\n") else message + "\n"
         parents = [parent.id] if first_parent is None else [first_parent.id, parent.id]
-        return str(repo.create_commit(None, sig, sig, text, tree_id, parents))
+        return str(gitsign.write(repo, tree=tree_id, parents=parents, message=text,
+                                 author=sig, committer=sig, signer=signer))
     except (pygit2.GitError, ValueError) as exc:
         raise GitError(f"cannot create commit on {parent.id}: {line(exc)}") from exc
 

@@ -20,6 +20,7 @@ from pygit2.enums import FetchPrune
 
 from reconciler.adapters import gitauth, gitnotes
 from reconciler.adapters.gitobjects import Author
+from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, ReconcilerError
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Refs:
     _repo: pygit2.Repository
     _lock: threading.RLock
     _author: Author
+    _signer: Signer | None
     _remote: gitauth.RemoteURL
 
     if TYPE_CHECKING:  # provided by git.Mirror; declared for the type checker only
@@ -67,9 +69,9 @@ class Refs:
         with self._lock:
             self._commit(commit)  # the annotated commit must exist
             previous = self.notes_head(ref)
-            sha = gitnotes.write(self._repo, ref, commit=commit, text=text,
-                                 author=self._author)
             try:
+                sha = gitnotes.write(self._repo, ref, commit=commit, text=text,
+                                     author=self._author, signer=self._signer)
                 self._push_ref(sha, ref, tracking=ref)
             except ReconcilerError:
                 gitnotes.reset(self._repo, ref, previous)  # nothing unpushed stays

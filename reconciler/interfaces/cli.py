@@ -25,13 +25,13 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
-from reconciler.adapters import git
+from reconciler.adapters import git, signing
 from reconciler.core import declines, lint, manifests, models, planning, scope, trailers, versions
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, UnknownRollout
-from reconciler.interfaces import check, clusters, exits, propose, settings, trail
+from reconciler.interfaces import check, clusters, exits, propose, settings, signingsetup, trail
 
 # Re-exported: commands defined in other modules end the same way.
 from reconciler.interfaces.exits import EXIT_PROBLEMS as EXIT_PROBLEMS
@@ -55,23 +55,26 @@ def repo_options(fn: F) -> F:
 
 
 def commit_options(fn: F) -> F:
-    """:func:`repo_options` and the commit author, for the commands that commit."""
-    return settings.options(settings.GitSettings, settings.ReleaseSettings)(fn)
+    """:func:`repo_options`, the commit author and the signing key, for the commands
+    that commit."""
+    return settings.options(settings.GitSettings, settings.ReleaseSettings,
+                            settings.SigningSettings)(fn)
 
 
 OUTPUT_HELP = "Output format: text, or json (one JSON array; docs/cli.md)."
 
 
-def open_releaser(opts: dict[str, Any]) -> Releaser:
+def open_releaser(opts: dict[str, Any], *, signer: signing.Signer | None = None) -> Releaser:
     """Build the mirror and releaser from the git settings given as flags (consumed
     from ``opts``), the environment and the defaults."""
     config = settings.load(settings.GitSettings, opts)
     for name in settings.GitSettings.model_fields:
         opts.pop(name, None)
-    return releaser_for(config)
+    return releaser_for(config, signer=signer)
 
 
-def releaser_for(config: settings.GitSettings) -> Releaser:
+def releaser_for(config: settings.GitSettings, *,
+                 signer: signing.Signer | None = None) -> Releaser:
     config.check_files()
     password_env, password_file = config.password_env, config.password_file
     if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
@@ -92,6 +95,7 @@ def releaser_for(config: settings.GitSettings) -> Releaser:
         branch=config.branch,
         credentials=credentials,
         author=git.Author(name=config.author_name, email=config.author_email),
+        signer=signer,
     )
     # A cluster's commits carry its environment (DESIGN.md, commit contract).
     environment = config.environment or (
@@ -223,7 +227,8 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
     versions.parse(tag)
     _policies(opts)
     write = propose.pull_request_mode(opts)
-    releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
+    signer = signingsetup.from_flags(opts)  # a key that cannot sign: exit 2 now
+    releaser = clusters.for_rollout(open_releaser(opts, signer=signer), rollout=rollout)
     snap = releaser.snapshot()
     _report_unparsable(snap.inventory)
     if tag in trailers.quarantined(snap.history, rollout):
@@ -251,7 +256,8 @@ def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) ->
     --write-mode pull-request: propose it as a pull request)."""
     _policies(opts)
     write = propose.pull_request_mode(opts)
-    releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
+    signer = signingsetup.from_flags(opts)  # a key that cannot sign: exit 2 now
+    releaser = clusters.for_rollout(open_releaser(opts, signer=signer), rollout=rollout)
     if write is not None and not dry_run:
         propose.report(rollout, propose.propose(releaser, write, rollout=rollout, reason=reason))
         return
@@ -372,10 +378,11 @@ def run(**given: Any) -> None:
 
     config = settings.RunSettings.load(given)
     config.cluster.check_files()
-    releaser = releaser_for(config.git)
+    signer = signingsetup.connect(config.signing)  # a key that cannot sign: exit 2 now
+    releaser = releaser_for(config.git, signer=signer)
     if config.git.path is not None:
         clusters.select(releaser)  # a --path that is not in the repository: exit 2 now
-    daemon_main.run(config, mirror=releaser.mirror)
+    daemon_main.run(config, mirror=releaser.mirror, signer=signer)
 
 
 @cli.command()

@@ -1,7 +1,8 @@
 """``reconciler run``: connect, serve HTTP, elect a leader, run the daemon, stop cleanly.
 
-Start-up order: the webhook secret is read first (a missing file stops start-up
-with one line), the HTTP server starts so the kubelet's probes answer while the
+Start-up order: the commit signing key has signed a probe already (``cli.run``,
+before the mirror opens), then the webhook secret is read (a missing file stops
+start-up with one line), the HTTP server starts so the kubelet's probes answer while the
 watches sync (``/readyz`` says 503 until then), then leader election (when on) and
 the daemon. On SIGTERM/SIGINT the daemon stops taking work; a reconcile in the
 middle of a push finishes it (the push lands whole or not at all; the next start
@@ -20,7 +21,7 @@ from types import FrameType
 from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
-from reconciler.adapters import git
+from reconciler.adapters import git, signing
 from reconciler.core import scope
 from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
@@ -51,9 +52,12 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
-def run(config: RunSettings, *, mirror: git.Mirror) -> None:
+def run(config: RunSettings, *, mirror: git.Mirror,
+        signer: signing.Signer | None = None) -> None:
     server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
     setup_logging(server_cfg.log_format)
+    if signer is not None:
+        log.info("signing every commit with the %s", signer.description)
     if config.git.path is not None:
         log.info("scoped to %s (environment %s)", config.git.path,
                  config.git.environment or scope.environment(config.git.path))
@@ -123,3 +127,5 @@ def run(config: RunSettings, *, mirror: git.Mirror) -> None:
             elector.stop()
         if server is not None:
             http.shutdown(*server)
+        if signer is not None:
+            signer.close()

@@ -146,6 +146,10 @@ ERRORS: tuple[Row, ...] = (
     _row(errors.InvalidConstraint, "invalid version constraint '>=1.2 <': ..."),
     _row(errors.UnknownRollout,
          "no Rollout apps/nope in the repository (known: apps/frontend, apps/podinfo)"),
+    _row(errors.SigningKeyError,
+         "--signing-key /etc/reconciler/signing/key (--signing-format ssh): cannot sign: "
+         "ssh-keygen: Load key \"/etc/reconciler/signing/key\": incorrect passphrase "
+         "supplied to decrypt private key; a protected key needs --signing-passphrase-file"),
     _row(errors.ManifestError, "apps/frontend/rollout.yaml:10 (document 1) spec.maxBump: "
                                "must be one of 'patch', 'minor' or 'major', got 'huge'"),
     _row(errors.ClusterConfigError,

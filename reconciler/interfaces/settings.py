@@ -38,6 +38,7 @@ from reconciler.interfaces.settingsgroups import (
     SchedulingSettings,
     ServerSettings,
     Settings,
+    SigningSettings,
     WriteSettings,
     default_cache_dir,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "SchedulingSettings",
     "ServerSettings",
     "Settings",
+    "SigningSettings",
     "WriteSettings",
     "default_cache_dir",
     "default_text",
@@ -71,6 +73,7 @@ class RunSettings:
     """Everything ``reconciler run`` is configured with."""
 
     git: GitSettings
+    signing: SigningSettings
     release: ReleaseSettings
     cluster: ClusterSettings
     scheduling: SchedulingSettings
@@ -80,7 +83,8 @@ class RunSettings:
 
     @classmethod
     def load(cls, given: Mapping[str, Any]) -> RunSettings:
-        return cls(git=load(GitSettings, given), release=load(ReleaseSettings, given),
+        return cls(git=load(GitSettings, given), signing=load(SigningSettings, given),
+                   release=load(ReleaseSettings, given),
                    cluster=load(ClusterSettings, given),
                    scheduling=load(SchedulingSettings, given),
                    server=load(ServerSettings, given), leader=load(LeaderSettings, given),

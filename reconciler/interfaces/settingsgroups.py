@@ -123,6 +123,21 @@ class GitSettings(Settings):
                                  f"known_hosts are read from mounted files)")
 
 
+class SigningSettings(Settings):
+    title: ClassVar[str] = "Commit signing"
+
+    signing_key: Path | None = Field(
+        None, description="Private key that signs every commit reconciler writes (releases, "
+                          "reverts, verdict notes, pull-request branches); unset: unsigned.")
+    signing_format: Literal["ssh", "openpgp"] = Field(
+        "openpgp", description="What --signing-key holds, as git's gpg.format: an SSH "
+                               "private key (ssh), or an armored OpenPGP secret key "
+                               "(openpgp).")
+    signing_passphrase_file: Path | None = Field(
+        None, description="File holding the signing key's passphrase (first line; never "
+                          "logged).")
+
+
 class ReleaseSettings(Settings):
     title: ClassVar[str] = "Release policies"
 
@@ -259,7 +274,7 @@ class WriteSettings(Settings):
                                   "pull-request webhooks on /hooks/git cut it short.")
 
 RUN_GROUPS: tuple[type[Settings], ...] = (
-    GitSettings, ReleaseSettings, ClusterSettings, SchedulingSettings, ServerSettings,
-    LeaderSettings, WriteSettings)
+    GitSettings, SigningSettings, ReleaseSettings, ClusterSettings, SchedulingSettings,
+    ServerSettings, LeaderSettings, WriteSettings)
 
 
