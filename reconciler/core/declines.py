@@ -7,6 +7,9 @@ request proposed, under the same notes ref as the bake verdicts
 replica and ``reconciler plan`` all know the release is not to be proposed again, with
 no forge call, and ``reconciler history`` lists who declined what and when. Reopening
 the pull request resumes the release: a later ``Resumed`` paragraph on the same commit.
+A ``Merged`` paragraph sits on a merge commit that lost the release's trailers (a
+person squashed with a message of their own): it says which release that commit is, so
+the release is recognised, baked and recorded as if the trailers were there.
 Pure: text in, text and values out. One paragraph per decision::
 
     Declined in production: 6.6.0 of apps/podinfo, pull request #12 closed by alice.
@@ -31,8 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Decision = Literal["Declined", "Resumed"]
-DECISIONS: tuple[Decision, ...] = ("Declined", "Resumed")
+from reconciler.core import trailers
+
+Decision = Literal["Declined", "Resumed", "Merged"]
+DECISIONS: tuple[Decision, ...] = ("Declined", "Resumed", "Merged")
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): ?(.*)$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -54,6 +59,7 @@ class Decline:
     at: datetime
     by: str | None = None
     decision: Decision = "Declined"
+    previous: str | None = None  # Merged: the release the targets held before
 
     def why(self) -> str:
         """As the status and ``plan`` say it."""
@@ -65,12 +71,18 @@ class Decline:
         if self.decision == "Declined":
             sentence = (f"Declined in {self.environment}: {self.release} of {self.rollout}, "
                         f"pull request #{self.number} closed{who}.")
+        elif self.decision == "Merged":
+            sentence = (f"Merged in {self.environment}: {self.release} of {self.rollout}, "
+                        f"pull request #{self.number} merged{who} as this commit, whose "
+                        f"message lost reconciler's trailers; it counts as that release.")
         else:
             sentence = (f"Resumed in {self.environment}: {self.release} of {self.rollout}, "
                         f"pull request #{self.number} reopened{who}.")
         lines = [f"Decision: {self.decision}", f"Rollout: {self.rollout}",
                  f"Release: {self.release}", f"Environment: {self.environment}",
                  f"Pull-Request: {self.number}"]
+        if self.previous:
+            lines.append(f"Previous-Release: {self.previous}")
         if self.by:
             lines.append(f"By: {_one_line(self.by)}")
         stamp = self.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -86,7 +98,9 @@ class Decline:
             "previous_release": None, "environment": self.environment,
             "time": self.at.isoformat(), "pull_request": self.number, "by": self.by,
             "reason": self.why() if self.decision == "Declined" else
-            f"pull request #{self.number} reopened" + (f" by {self.by}" if self.by else ""),
+            f"pull request #{self.number} "
+            f"{'reopened' if self.decision == 'Resumed' else 'merged'}"
+            + (f" by {self.by}" if self.by else ""),
         }
 
 
@@ -113,7 +127,8 @@ def parse(commit: str, note: str) -> list[Decline]:
                            environment=fields["Environment"], number=int(number),
                            at=at if at.tzinfo else at.replace(tzinfo=UTC),
                            by=fields.get("By") or None,
-                           decision=decision))  # checked against DECISIONS above
+                           decision=decision,  # checked against DECISIONS above
+                           previous=fields.get("Previous-Release") or None))
     return out
 
 
@@ -141,3 +156,23 @@ def active(found: Iterable[Decline], *, rollout: str, environment: str) -> Mappi
         if seen is None or d.at >= seen.at:
             latest[d.release] = d
     return {tag: d.why() for tag, d in latest.items() if d.decision == "Declined"}
+
+
+def adopted(found: Iterable[Decline], *, rollout: str, environment: str,
+            subjects: Mapping[str, tuple[str, datetime]]) -> list[trailers.Record]:
+    """The merge commits of ``rollout``'s pull requests that lost the trailers (a
+    person's squash with a message of their own), as the release records they are.
+    ``subjects``: each such commit's subject and time, for those on the branch (a
+    commit not in it is left out)."""
+    out = []
+    for d in found:
+        if (d.decision != "Merged" or d.rollout != rollout or d.environment != environment
+                or d.commit not in subjects):
+            continue
+        subject, when = subjects[d.commit]
+        out.append(trailers.Record(commit=d.commit, time=when, subject=subject,
+                                   trailers=trailers.Trailers(
+                                       rollout=rollout, action="release", release=d.release,
+                                       previous_release=d.previous,
+                                       environment=environment)))
+    return out

@@ -35,9 +35,9 @@ from pydantic import ValidationError
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.adapters.forges import base as forges
-from reconciler.core import models, policies, progress, reasons, status
+from reconciler.core import models, policies, progress, reasons, status, trailers
+from reconciler.engine import adoption, faults, holds, informers
 from reconciler.engine import applied as flux
-from reconciler.engine import faults, holds, informers
 from reconciler.engine import presets as preset_files
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
@@ -219,7 +219,7 @@ class Daemon:
               kept: tuple[progress.Bookkeeping, ...] | None = None) -> None:
         snap = self.repository.snapshot
         self.reporter.fail(obj, previous, generation=generation, now=now,
-                           records=list(snap.records(key_of(obj))), revision=snap.commit,
+                           records=self._records(key_of(obj), snap), revision=snap.commit,
                            error=error, kept=kept)
 
     def _reconcile(self, key: str) -> progress.Step | None:
@@ -252,7 +252,7 @@ class Daemon:
         decided: progress.Step | None = None
         try:
             decided = self._decide(key, obj, spec, snap, now)
-            newest = next((r.commit for r in snap.records(key)), None)
+            newest = next((r.commit for r in self._records(key, snap)), None)
             step = self._act(key, obj, decided, Expect(newest=newest, current=decided.current))
         except TransientError as exc:
             reason, wait = choice.reason_of(exc), choice.retry_after(exc)
@@ -273,7 +273,7 @@ class Daemon:
         if step.reason != reasons.DEPLOYING:
             self.router.done(key)
         snap = self.repository.snapshot
-        new = status.render(step=step, records=list(snap.records(key)), previous=previous,
+        new = status.render(step=step, records=self._records(key, snap), previous=previous,
                             generation=generation, revision=snap.commit,
                             candidates=self.observer.candidates(obj, spec)[0],
                             limit=spec.versionHistoryLimit, now=now,
@@ -290,10 +290,21 @@ class Daemon:
                 snap: Snapshot, now: datetime) -> progress.Step:
         namespace, name = key.split("/", 1)
         targets = snap.inventory.targets[key]
-        records = list(snap.records(key))
+        records = self._records(key, snap)
         candidates, problem = self.observer.candidates(obj, spec)
         gates = self.observer.gates(namespace, name)
         newest = records[0] if records else None
+        manual = None
+        if newest is not None or self.writer.proposed(key):
+            manual = holds.manual_change(mirror=self.mirror, scanner=self.releaser.scanner,
+                                         snap=snap, newest=newest, targets=targets,
+                                         limit=200 if newest is not None else 20)
+        if manual is not None and self.writer.adopt(
+                key, manual.sha, previous=newest.trailers.release if newest else None):
+            records, manual = self._records(key, snap), None  # a merge that lost trailers
+            newest = records[0]
+        elif newest is None:
+            manual = None  # no reconciler commit yet: nothing to be held against
         applied = None
         if newest is not None:
             verdict = self.applied.check(key, newest, targets)
@@ -309,9 +320,13 @@ class Daemon:
             kept=status.kept_from(previous, records), waiting_for=problem,
             promotion=self.observer.promotion(key, spec, candidates,
                                               history=snap.fleet_history, now=now),
-            manual_commit=holds.manual_commit(mirror=self.mirror,
-                                              scanner=self.releaser.scanner, snap=snap,
-                                              newest=newest, targets=targets)))
+            manual_commit=f"{manual.sha[:12]} by {manual.author_name}" if manual else None))
+
+    def _records(self, key: str, snap: Snapshot) -> list[trailers.Record]:
+        """``key``'s records, with merges that lost their trailers (engine/adoption)."""
+        return adoption.records(mirror=self.mirror, snap=snap, key=key,
+                                environment=self.options.environment,
+                                found=self.verdicts.decisions())
 
     def _record_verdicts(self, key: str, step: progress.Step, snap: Snapshot) -> None:
         """Record every ended bake in git (a note on its release commit); on failure
@@ -319,7 +334,7 @@ class Daemon:
         if not self.is_leader():
             return
         try:
-            self.verdicts.record(key, step.kept, snap.records(key))
+            self.verdicts.record(key, step.kept, self._records(key, snap))
         except ReconcilerError as exc:
             log.warning("%s: cannot record the bake verdict in git yet: %s", key, exc)
             self.timers.retry_later(key)

@@ -16,13 +16,26 @@ from reconciler.errors import GitError
 def manual_commit(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
                   newest: trailers.Record | None,
                   targets: list[manifests.Target]) -> str | None:
-    """The newest commit since the rollout's last reconciler commit that changed one
-    of its target values without reconciler trailers: who the hold is about. An
-    edit elsewhere in a target's file (the line next to it, say) is not."""
-    current, _ = planning.current_release(targets)
-    if newest is None or current == newest.trailers.release:
+    """``"<sha> by <author>"`` of ``manual_change``: who the hold is about."""
+    if newest is None:
         return None
-    rollout = newest.trailers.rollout
+    found = manual_change(mirror=mirror, scanner=scanner, snap=snap, newest=newest,
+                          targets=targets)
+    return None if found is None else f"{found.sha[:12]} by {found.author_name}"
+
+
+def manual_change(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
+                  newest: trailers.Record | None, targets: list[manifests.Target],
+                  limit: int = 200) -> git.CommitInfo | None:
+    """The newest commit since the rollout's last reconciler commit that changed one
+    of its target values without reconciler trailers. An edit elsewhere in a target's
+    file (the line next to it, say) is not. With no reconciler commit yet (``newest``
+    None) the last ``limit`` commits are looked at: only asked when a pull request of
+    the rollout's may have been merged without its trailers."""
+    current, _ = planning.current_release(targets)
+    if newest is not None and current == newest.trailers.release:
+        return None
+    rollout = next((t.rollout for t in targets), None)
     files = {t.file for t in targets}
 
     def values(path: str, blob: str | None) -> list[tuple[int, tuple[str, ...], str | None]]:
@@ -33,7 +46,8 @@ def manual_commit(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
         return [(t.document, t.path, t.value) for t in scan.targets if t.rollout == rollout]
 
     try:
-        for commit in mirror.log(snap.commit, stop=newest.commit, limit=200):
+        stop = newest.commit if newest is not None else None
+        for commit in mirror.log(snap.commit, stop=stop, limit=limit):
             if trailers.parse(commit.message) is not None or not commit.parents:
                 continue
             parent = commit.parents[0]
@@ -44,7 +58,7 @@ def manual_commit(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
             before = dict(mirror.changed_files(commit.sha, parent, suffixes=manifests.SUFFIXES))
             if any(values(path, after[path]) != values(path, before.get(path))
                    for path in touched):
-                return f"{commit.sha[:12]} by {commit.author_name}"
+                return commit
     except GitError:
         return None
     return None

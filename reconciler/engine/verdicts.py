@@ -71,6 +71,10 @@ class Verdicts:
         """Every verdict in the mirror's notes, newest first."""
         return self._read()[0]
 
+    def decisions(self) -> tuple[declines.Decline, ...]:
+        """Every decision people made on pull requests, oldest first."""
+        return self._read()[1]
+
     def declined(self, key: str) -> Mapping[str, str]:
         """The releases of ``key`` declined in this environment and not resumed, and why."""
         return declines.active(self._read()[1], rollout=key, environment=self.environment)

@@ -147,3 +147,28 @@ def test_a_pull_request_that_conflicts_with_the_base_is_brought_up_to_date(
     assert not e2e.reconciler_commits(action="revert")
     assert len(forge.pulls()) == 1
     e2e.check_history_intact()
+
+
+def test_a_squash_with_the_person_s_own_message_is_still_the_release(forge: Forge) -> None:
+    """The merge loses the trailers: the forge names the squash commit as the pull
+    request's merge, so the reconciler records it as the release (a Merged note) and
+    waits for it, bakes it and records the verdict, instead of holding the rollout as
+    if a person had changed the version by hand."""
+    e2e = forge.e2e
+    forge.start()
+    e2e.offer("6.5.0")
+    pull = forge.opened()
+    e2e.wait_until("the status to say it waits for a person",
+                   lambda: "waiting for a person to merge it" in message(e2e))
+    forge.stand_in.merge_as(REPO, pull.number, user="ana", method="squash",
+                            message="Bump podinfo, reviewed on the call")
+    squash = e2e.wait_until("the squash on main", lambda: (h := e2e.head()) != e2e.initial
+                            and h)
+    assert "Rollout:" not in e2e.bare.git("log", "-1", "--format=%B", squash).decode()
+    e2e.wait_until("6.5.0 to bake", lambda: released(e2e, "6.5.0"))
+    note = e2e.wait_until("the verdict on the squash commit",
+                          lambda: "Bake: Succeeded" in (n := e2e.note(squash)) and n)
+    assert "Decision: Merged" in note and "Release: 6.5.0" in note
+    assert not e2e.events("HeldByManualChange")
+    assert not e2e.reconciler_commits(action="revert")
+

@@ -73,6 +73,16 @@ class Writers:
     def declined(self, key: str) -> Mapping[str, str]:
         return self._pull_requests.declined(key) if self._pull_requests else {}
 
+    def proposed(self, key: str) -> bool:
+        """Whether this process proposed a pull request for ``key``."""
+        return self._pull_requests is not None and self._pull_requests.proposed(key)
+
+    def adopt(self, key: str, commit: str, *, previous: str | None) -> bool:
+        """Whether ``commit`` (no trailers) is the merge of ``key``'s pull request."""
+        if self._pull_requests is None:
+            return False
+        return self._pull_requests.adopt(key, commit, previous=previous)
+
     def poke(self, key: str) -> None:
         """A webhook says ``key``'s pull request changed: read it on the next pass."""
         if self._pull_requests is not None:

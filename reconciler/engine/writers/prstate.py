@@ -6,11 +6,15 @@ Part of the pull-request writer (``pullrequest.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
+from reconciler.adapters.forges import base as forges
 from reconciler.core import declines
+from reconciler.errors import ForgeRateLimited
+
+T = TypeVar("T")
 
 Outcome = Literal["proposed", "updated", "waiting", "merged", "declined", "left-alone",
                   "stale"]
@@ -42,6 +46,7 @@ class _Tracked:
     delay: float = 0.0
     foreign: str | None = None  # a person's head commit already commented on
     declined: dict[str, str] = field(default_factory=dict)  # tag -> why
+    not_merges: set[str] = field(default_factory=set)  # commits the forge did not merge
     declined_read: float = 0.0
 
 
@@ -51,3 +56,33 @@ class Decisions(Protocol):
     def declined(self, key: str) -> Mapping[str, str]: ...
 
     def decide(self, decline: declines.Decline) -> bool: ...
+
+    def decisions(self) -> tuple[declines.Decline, ...]: ...
+
+
+def waiting(pr: forges.PullRequest, *, merges: bool) -> str:
+    """The status message of a proposed release; ``merges``: reconciler merges it."""
+    who = ("reconciler merges it once the forge says it is mergeable and its checks "
+           "passed" if merges else "waiting for a person to merge it")
+    return f"proposed in pull request #{pr.number} ({pr.url}); {who}"
+
+
+class Gate:
+    """Every forge call goes through here: while a rate limit holds, none is made (the
+    wait is raised at once, for the daemon to schedule the retry)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.quiet_until = 0.0  # no call to the forge before this
+
+    def __call__(self, call: Callable[[], T]) -> T:
+        now = self._clock()
+        if now < self.quiet_until:
+            raise ForgeRateLimited("the forge's rate limit holds for "
+                                   f"{self.quiet_until - now:.0f}s more",
+                                   retry_after=self.quiet_until - now)
+        try:
+            return call()
+        except ForgeRateLimited as exc:
+            self.quiet_until = self._clock() + exc.retry_after
+            raise

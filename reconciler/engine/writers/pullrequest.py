@@ -18,7 +18,12 @@ push. What it does, by what the forge and the branch say:
 * open, ours for another release → a commit on top of the branch head (a fast-forward,
   never forced), title and body updated, the earlier release shown as superseded;
 * open, its head a commit without our trailers → a person pushed: leave it alone,
-  comment once, say so in the status.
+  comment once, say so in the status;
+* open, ours, but no longer merging cleanly into the base → merge the base into it,
+  writing the release again (``onbranch.rebuilt``).
+
+``adopt`` recognises a merge that lost the trailers (a person's squash with a message
+of their own) as the release it is, by the merge commit the forge names.
 
 The forge is read at most once per pass and only when the timer this writer keeps per
 rollout says so (doubling up to a cap while nothing changes), so a pass that finds the
@@ -31,20 +36,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from reconciler.adapters.forges import base as forges
 from reconciler.core import declines, progress, proposals, reasons, trailers
 from reconciler.engine.releaser import Expect, Releaser, Result
 from reconciler.engine.repository import Repository
 from reconciler.engine.snapshot import Scanner
-from reconciler.engine.writers import merging, onbranch
+from reconciler.engine.writers import merging, onbranch, prstate
 from reconciler.engine.writers.prstate import Decisions, Event, Outcome, Proposed, _Tracked
-from reconciler.errors import ClusterError, ForgeRateLimited, GitError, ReconcilerError
+from reconciler.errors import ClusterError, GitError, ReconcilerError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 URGENT_LABEL = "urgent"
 
 
@@ -72,7 +75,7 @@ class PullRequestWriter:
         # incremental caches follow the base head.
         self._scanner = Scanner(repository.mirror, environment=environment, path=path)
         self._tracked: dict[str, _Tracked] = {}
-        self._quiet_until = 0.0  # a rate limit: no call to the forge before this
+        self._call = prstate.Gate(clock)  # every forge call, a rate limit's wait honoured
 
     # -- what the release loop asks --------------------------------------------------
 
@@ -87,7 +90,7 @@ class PullRequestWriter:
         if not found:
             return {}
         now = self._clock()
-        if now >= t.declined_read and now >= self._quiet_until:
+        if now >= t.declined_read and now >= self._call.quiet_until:
             t.declined_read = now + self._poll[0] * 4
             pr = self._call(lambda: self._forge.find_open(head=self._branch(key),
                                                           base=self._base))
@@ -99,6 +102,28 @@ class PullRequestWriter:
                 t.declined.pop(seen[1], None)
                 found.pop(seen[1], None)
         return found
+
+    def proposed(self, key: str) -> bool:
+        return bool((t := self._tracked.get(key)) and t.number)
+
+    def adopt(self, key: str, commit: str, *, previous: str | None) -> bool:
+        """Is ``commit`` (no trailers; it changed ``key``'s targets) the merge of its pull
+        request, as the forge says? Then record it as the release it is (a ``Merged``
+        note) and answer True. Each commit is asked about once."""
+        t = self._tracked.setdefault(key, _Tracked())
+        if commit in t.not_merges or self._clock() < self._call.quiet_until:
+            return False
+        last = self._call(lambda: self._forge.find_last_closed(head=self._branch(key),
+                                                               base=self._base))
+        seen = proposals.proposed(last.body) if last is not None else None
+        if (last is None or seen is None or last.state != forges.PullState.MERGED
+                or last.merge_commit_sha != commit or seen[0] != key or seen[2] != "release"):
+            t.not_merges.add(commit)
+            return False
+        log.info("%s: %s is pull request #%d's merge of %s without reconciler's trailers; "
+                 "it counts as that release", key, commit[:12], last.number, seen[1])
+        return self._decide(key, seen[1], commit, last.number, last.merged_by, "Merged",
+                            previous=previous)
 
     def poke(self, key: str) -> None:
         """Forget the timers of ``key``'s pull request (a webhook said it changed)."""
@@ -198,7 +223,8 @@ class PullRequestWriter:
                     # The server protects the branch from deletion: go on from its
                     # head instead, a fast-forward (the older commit is superseded).
                     log.info("%s: %s; continuing the branch", key, exc)
-                    result = self._on_top(r, key, step.release, old)
+                    result = onbranch.on_top(r, self._scanner, key=key, release=step.release,
+                                             head=old, environment=self._environment)
             assert result.commit is not None
             self._mirror.push_branch(result.commit, branch)
             return result, None
@@ -222,7 +248,7 @@ class PullRequestWriter:
         if urgent:
             self._call(lambda: self._forge.add_label(number=pr.number, label=URGENT_LABEL))
         self._remember(t, pr.number, wanted, changed=True,
-                       message=self._waiting(pr, urgent=urgent))
+                       message=prstate.waiting(pr, merges=self.auto_merge or urgent))
         log.info("%s: opened pull request #%d for %s %s (%s)", key, pr.number,
                  result.action, result.release, pr.url)
         return Proposed("proposed", t.message, pr.number, retry_in=t.next_read - self._clock(),
@@ -267,7 +293,7 @@ class PullRequestWriter:
                 lambda r: onbranch.rebuilt(r, key=key, release=release, head=head,
                                            branch=branch, environment=self._environment))):
             self._remember(t, pr.number, wanted, changed=True,
-                           message=self._waiting(pr, urgent=False))
+                           message=prstate.waiting(pr, merges=self.auto_merge))
             log.info("%s: pull request #%d conflicted with the base branch; merged the base "
                      "into it and wrote %s again (%s)", key, pr.number, release,
                      (done.commit or "")[:12])
@@ -279,7 +305,7 @@ class PullRequestWriter:
                                      f"again"),))
         if not (self.auto_merge or urgent or URGENT_LABEL in pr.labels):
             self._remember(t, pr.number, wanted, changed=t.wanted != wanted,
-                           message=self._waiting(pr, urgent=False))
+                           message=prstate.waiting(pr, merges=self.auto_merge))
             return Proposed("waiting", t.message, pr.number,
                             retry_in=t.next_read - self._clock())
         return self._merge(key, t, wanted, pr, head)
@@ -290,7 +316,8 @@ class PullRequestWriter:
         release = step.release
 
         def build(r: Releaser) -> Result:
-            result = self._on_top(r, key, release, head)
+            result = onbranch.on_top(r, self._scanner, key=key, release=release, head=head,
+                                     environment=self._environment)
             assert result.commit is not None
             self._mirror.push_branch(result.commit, self._branch(key))  # a fast-forward
             return result
@@ -302,7 +329,7 @@ class PullRequestWriter:
                                               title=proposals.title(result.message),
                                               body=proposals.body(proposal)))
         self._remember(t, pr.number, wanted, changed=True,
-                       message=self._waiting(pr, urgent=False))
+                       message=prstate.waiting(pr, merges=self.auto_merge))
         log.info("%s: pull request #%d now proposes %s", key, pr.number, release)
         return Proposed("updated", t.message, pr.number, retry_in=t.next_read - self._clock(),
                         events=(("Normal", reasons.PULL_REQUEST_UPDATED,
@@ -327,17 +354,13 @@ class PullRequestWriter:
 
     # -- shared ------------------------------------------------------------------------
 
-    def _on_top(self, r: Releaser, key: str, release: str, head: str) -> Result:
-        return onbranch.on_top(r, self._scanner, key=key, release=release, head=head,
-                               environment=self._environment)
-
     def _decide(self, key: str, release: str, commit: str, number: int, by: str | None,
-                decision: declines.Decision) -> bool:
+                decision: declines.Decision, *, previous: str | None = None) -> bool:
         """Record a person's decision in git; False (logged) when it cannot be yet."""
         try:
             self._decisions.decide(declines.Decline(
                 commit=commit, rollout=key, release=release, environment=self._environment,
-                number=number, by=by, at=self._wall(), decision=decision))
+                number=number, by=by, at=self._wall(), decision=decision, previous=previous))
         except ReconcilerError as exc:
             log.warning("%s: cannot record in git that %s was %s yet: %s", key, release,
                         decision.lower(), exc)
@@ -351,14 +374,9 @@ class PullRequestWriter:
                   superseded: tuple[str, ...] = ()) -> proposals.Proposal:
         return proposals.Proposal(
             rollout=key, action=result.action, release=result.release,
-            previous=result.previous, environment=self._environment,
-            changes=result.changes, reasons=step.message,
-            superseded=tuple(s for s in superseded if s != result.release), urgent=urgent)
-
-    def _waiting(self, pr: forges.PullRequest, *, urgent: bool) -> str:
-        who = ("reconciler merges it once the forge says it is mergeable and its checks "
-               "passed" if self.auto_merge or urgent else "waiting for a person to merge it")
-        return f"proposed in pull request #{pr.number} ({pr.url}); {who}"
+            previous=result.previous, environment=self._environment, changes=result.changes,
+            reasons=step.message, superseded=tuple(s for s in superseded
+                                                   if s != result.release), urgent=urgent)
 
     def _remember(self, t: _Tracked, number: int, wanted: str, *, changed: bool,
                   message: str, outcome: Outcome = "waiting") -> None:
@@ -366,16 +384,3 @@ class PullRequestWriter:
         t.delay = first if changed or not t.delay else min(cap, t.delay * 2)
         t.number, t.wanted, t.message, t.outcome = number, wanted, message, outcome
         t.next_read = self._clock() + t.delay
-
-    def _call(self, call: Callable[[], T]) -> T:
-        """One forge call, unless a rate limit still holds (then raise at once)."""
-        now = self._clock()
-        if now < self._quiet_until:
-            raise ForgeRateLimited("the forge's rate limit holds for "
-                                   f"{self._quiet_until - now:.0f}s more",
-                                   retry_after=self._quiet_until - now)
-        try:
-            return call()
-        except ForgeRateLimited as exc:
-            self._quiet_until = self._clock() + exc.retry_after
-            raise
