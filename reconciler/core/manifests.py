@@ -25,10 +25,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.core import models, yamldoc
+from reconciler.core import markers, models, yamldoc
 from reconciler.core.inventory import (
     FileScan,
     Inventory,
+    Marker,
     Problem,
     RolloutEntry,
     Severity,
@@ -39,7 +40,8 @@ from reconciler.errors import ManifestError
 
 __all__ = [
     "ANNOTATION_PREFIX", "DEFAULT_NAMESPACE", "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP",
-    "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUFFIXES", "FileScan", "Inventory", "Problem",
+    "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUFFIXES", "FileScan", "Inventory", "Marker",
+    "Problem",
     "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
     "skipped", "wants",
 ]
@@ -67,8 +69,9 @@ def wants(path: str) -> bool:
 
 
 def screen(data: bytes) -> bool:
-    """Cheap substring test: can this file hold a Rollout or an annotated target?"""
-    return SCREEN in data
+    """Cheap substring test: can this file hold a Rollout, an annotated target or a
+    Flux ``$imagepolicy`` marker?"""
+    return SCREEN in data or markers.SCREEN in data
 
 
 def rollout_key(ref: str, *, namespace: str) -> str:
@@ -113,9 +116,15 @@ def scan_file(path: str, data: bytes) -> FileScan:
     rollouts: list[RolloutEntry] = []
     targets: list[Target] = []
     problems: list[Problem] = []
+    marked: list[Marker] = []
+    text = yamldoc.decode(data, file=path) if markers.SCREEN in data else ""
     for doc in documents:
         if not isinstance(doc.data, dict):
             continue
+        if text:
+            found_markers, found = markers.scan(path, doc, text)
+            marked.extend(found_markers)
+            problems.extend(found)
         kind = doc.data.get("kind")
         group = _group(doc.data.get("apiVersion"))
         if kind == "Rollout" and group == models.API_GROUP:
@@ -127,8 +136,10 @@ def scan_file(path: str, data: bytes) -> FileScan:
         found_targets, found = _targets(path, doc, kind=kind, group=group)
         targets.extend(found_targets)
         problems.extend(found)
+    if text:
+        problems.extend(markers.stray(path, text, documents, marked, problems))
     return FileScan(file=path, parsed=True, rollouts=tuple(rollouts), targets=tuple(targets),
-                    problems=tuple(problems))
+                    problems=tuple(problems), markers=tuple(marked))
 
 
 def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, list[Problem]]:
