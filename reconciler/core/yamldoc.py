@@ -105,11 +105,12 @@ class Scalar:
 class Value:
     """Where a value node sits (offsets into the decoded text, as ``Scalar``'s) and
     what it is: ``scalar``, ``alias``, ``mapping``, ``sequence``, or ``flow`` for a
-    ``{}``/``[]`` collection. ``key_end`` is the end of its key in a mapping."""
+    ``{}``/``[]`` collection. ``key_start``/``key_end``: its key's, in a mapping."""
 
     path: tuple[str, ...]
     start: int
     end: int
+    key_start: int | None
     key_end: int | None
     kind: str
     style: str = ""
@@ -224,6 +225,7 @@ class Document:
                 children = [((*path, str(i)), v, None) for i, v in enumerate(node.items)]
             for child_path, child, key in children:
                 yield Value(path=child_path, start=child.start, end=child.end,
+                            key_start=key.start if key is not None else None,
                             key_end=key.end if key is not None else None,
                             kind=_value_kind(child), style=getattr(child, "style", ""))
             stack.extend((p, c) for p, c, _ in reversed(children))

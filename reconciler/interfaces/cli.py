@@ -31,7 +31,7 @@ from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, UnknownRollout
-from reconciler.interfaces import check, clusters, exits, settings, trail
+from reconciler.interfaces import check, clusters, exits, migrate, settings, trail
 
 # Re-exported: commands defined in other modules end the same way.
 from reconciler.interfaces.exits import EXIT_PROBLEMS as EXIT_PROBLEMS
@@ -210,8 +210,11 @@ def _print_result(result: Result, *, show_diff: bool, old: dict[str, bytes]) -> 
 @commit_options
 @click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
 @click.option("--dry-run", is_flag=True, help="Show the change and the diff; write nothing.")
+@click.option("--digest", metavar="SHA", help="The image digest of TAG, for $imagepolicy "
+              "markers that pin one (docs/migrating.md).")
 @handle_errors
-def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> None:
+def release(rollout: str, tag: str, push: bool, dry_run: bool, digest: str | None,
+            **opts: Any) -> None:
     """Write TAG into every target of NS/NAME as one commit."""
     versions.parse(tag)
     _policies(opts)
@@ -222,7 +225,7 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
         _warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
               f"because you asked for it explicitly")
     _warn_downgrade(snap.inventory, rollout, tag)
-    result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
+    result = releaser.release(rollout, tag, push=push, dry_run=dry_run, digest=digest)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
 
@@ -369,6 +372,7 @@ def demo() -> None:
 
 
 cli.add_command(check.command)
+cli.add_command(migrate.command)
 
 
 def main() -> None:
