@@ -57,8 +57,9 @@ def _run(*, releases: Sequence[str], push: bool, opts: dict[str, Any],
     for problem in result.problems:
         click.echo(problem.render())
     if result.problems:
-        click.echo(f"{len(result.problems)} fields have no known value; nothing written",
-                   err=True)
+        count = len(result.problems)
+        click.echo(f"{count} field{'s' if count != 1 else ''} without a known value; nothing "
+                   f"written", err=True)
         sys.exit(exits.EXIT_PROBLEMS)
     if not result.additions:
         click.echo("nothing to do: every annotated target field is in git")
