@@ -2,11 +2,14 @@
 and how they join across files.
 
 Core, pure. ``manifests.scan_file`` turns one file into a ``FileScan`` of
-``RolloutEntry``, ``Target`` and ``Problem`` records; ``resolve(scans)`` joins them
-into an ``Inventory``: it links targets to Rollouts and reports what can only be
-seen across files (an annotation naming a rollout that does not exist, two rollouts
-claiming one field, a Rollout defined twice). ``manifests`` re-exports all of it,
-so callers keep saying ``manifests.resolve`` and ``manifests.Target``.
+``RolloutEntry``, ``Target``, ``Marker`` and ``Problem`` records; ``resolve(scans)``
+joins them into an ``Inventory``: it links targets to Rollouts, and each Flux
+``$imagepolicy`` marker (``core/markers.py``) to the Rollout whose
+``releasesImagePolicy`` is the ImagePolicy it names, and reports what can only be
+seen across files (an annotation naming a rollout that does not exist, a marker
+naming a policy no Rollout reads, two rollouts claiming one field, a Rollout defined
+twice). ``manifests`` re-exports all of it, so callers keep saying
+``manifests.resolve`` and ``manifests.Target``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reconciler.core import models
+from reconciler.core import imageref, models
 from reconciler.errors import location, printable
 
 Severity = Literal["error", "warning"]
@@ -66,10 +69,74 @@ class Target:
     path: tuple[str, ...]
     value: str | None
     line: int | None = None
+    setter: str | None = None
+    """A ``$imagepolicy`` marker's format (``image``, ``tag``, ``name`` or
+    ``digest``, ``core/markers.py``); None for a target found by its annotation."""
+    policy: str | None = None  # the ImagePolicy a marker names, ``namespace/name``
+    group: str = ""  # the API group of the object a marker sits in
 
     @property
     def field_name(self) -> str:
-        return ".".join(self.path)
+        return dotted(self.path)
+
+    @property
+    def carries_release(self) -> bool:
+        """Whether the value says which release is deployed (a ``:name`` or
+        ``:digest`` marker does not)."""
+        return self.setter in (None, "tag", "image")
+
+    @property
+    def release(self) -> str | None:
+        """The tag the value holds: the value itself, or the tag of a full image
+        reference; None when it holds none."""
+        if self.setter != "image":
+            return self.value if self.carries_release else None
+        ref = imageref.parse(self.value or "")
+        return ref.tag if ref is not None else None
+
+    @property
+    def pins_digest(self) -> bool:
+        """Whether writing a release here needs the image's digest: a ``:digest``
+        marker, or a full reference that holds one (``name:tag@sha256:...``)."""
+        if self.setter == "digest":
+            return True
+        ref = imageref.parse(self.value or "") if self.setter == "image" else None
+        return ref is not None and ref.digest is not None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A ``# {"$imagepolicy": "<ns>:<name>[:tag|:name|:digest]"}`` comment on a value.
+
+    Found by ``core/markers.py`` without knowing the rollouts; ``resolve`` turns it
+    into a ``Target`` of the Rollout whose ``releasesImagePolicy`` names ``policy``.
+    ``problem`` says why the value cannot be written (it stops that rollout)."""
+
+    file: str
+    document: int
+    path: tuple[str, ...]
+    line: int
+    policy: str  # namespace/name
+    setter: str
+    value: str | None
+    kind: str = ""
+    object: str = ""
+    group: str = ""
+    problem: Problem | None = None
+
+    def target(self, rollout: str) -> Target:
+        return Target(rollout=rollout, file=self.file, document=self.document,
+                      kind=self.kind, object=self.object, path=self.path, value=self.value,
+                      line=self.line, setter=self.setter, policy=self.policy, group=self.group)
+
+
+def dotted(path: tuple[str, ...]) -> str:
+    """A field path for people: ``spec.containers[0].image`` (a sequence index in
+    brackets, as Kubernetes and every other message here write it)."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if part.isascii() and part.isdigit() else f".{part}"
+    return out.lstrip(".")
 
 
 @dataclass(frozen=True)
@@ -81,6 +148,7 @@ class FileScan:
     rollouts: tuple[RolloutEntry, ...] = ()
     targets: tuple[Target, ...] = ()
     problems: tuple[Problem, ...] = ()
+    markers: tuple[Marker, ...] = ()
 
 
 @dataclass
@@ -156,6 +224,7 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
         for p in scan.problems:
             if p.rollout in inv.rollouts and p.severity == "error":
                 inv.broken.setdefault(p.rollout, []).append(p)
+    all_targets.extend(_marked(inv, scans_sorted, all_targets))
 
     claims: dict[tuple[str, str, tuple[str, ...]], set[str]] = {}
     for t in all_targets:
@@ -187,3 +256,53 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
                 message=f"Rollout {key} has no annotated target; nothing would be written"))
     inv.problems.sort(key=lambda p: (p.file, p.document or 0, p.field or "", p.message))
     return inv
+
+
+def readers(rollouts: dict[str, RolloutEntry]) -> dict[str, list[str]]:
+    """ImagePolicy (``namespace/name``) -> the Rollouts whose ``releasesImagePolicy``
+    names it (its namespace defaults to the Rollout's). Pure."""
+    out: dict[str, list[str]] = {}
+    for key, entry in sorted(rollouts.items()):
+        ref = entry.rollout.spec.releasesImagePolicy if entry.rollout else None
+        if ref is not None:
+            namespace = ref.namespace or key.split("/", 1)[0]
+            out.setdefault(f"{namespace}/{ref.name}", []).append(key)
+    return out
+
+
+def _marked(inv: Inventory, scans: list[FileScan], annotated: list[Target]) -> list[Target]:
+    """The targets the ``$imagepolicy`` markers give, each to the one Rollout that
+    reads its ImagePolicy; the problems of the rest go into ``inv``."""
+    by_policy = readers(inv.rollouts)
+    fields = {(t.file, t.document, t.path) for t in annotated}
+    out: list[Target] = []
+    for marker in (m for scan in scans for m in scan.markers):
+        owners = by_policy.get(marker.policy, [])
+
+        def problem(message: str, severity: Severity = "error", *,
+                    m: Marker = marker) -> Problem:
+            found = Problem(file=m.file, document=m.document, line=m.line,
+                            field=dotted(m.path), message=message, severity=severity)
+            inv.problems.append(found)
+            return found
+
+        if marker.problem is not None:
+            # Reported by the scan already; it stops the rollout that would write it.
+            for owner in owners:
+                inv.broken.setdefault(owner, []).append(marker.problem)
+        elif not owners:
+            problem(f"marks ImagePolicy {marker.policy}, which no Rollout reads "
+                    f"(spec.releasesImagePolicy), so nothing here writes it; Flux's "
+                    f"image automation would, if it still ran", "warning")
+        elif len(owners) > 1:
+            found = problem(f"ImagePolicy {marker.policy} is read by several rollouts "
+                            f"({', '.join(owners)}); none of them writes this marked value")
+            for owner in owners:
+                inv.broken.setdefault(owner, []).append(found)
+        elif (marker.file, marker.document, marker.path) in fields:
+            problem("carries a $imagepolicy marker and is an annotated target too; the "
+                    "annotation writes it, so remove the marker")
+        else:
+            out.append(marker.target(owners[0]))
+    return out
+

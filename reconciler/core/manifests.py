@@ -25,10 +25,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.core import models, yamldoc
+from reconciler.core import markers, models, yamldoc
 from reconciler.core.inventory import (
     FileScan,
     Inventory,
+    Marker,
     Problem,
     RolloutEntry,
     Severity,
@@ -39,9 +40,10 @@ from reconciler.errors import ManifestError
 
 __all__ = [
     "ANNOTATION_PREFIX", "DEFAULT_NAMESPACE", "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP",
-    "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUFFIXES", "FileScan", "Inventory", "Problem",
+    "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan",
+    "Inventory", "Marker", "Problem",
     "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
-    "skipped", "wants",
+    "skipped", "valid_ref", "wants",
 ]
 
 SUFFIXES = (".yaml", ".yml")
@@ -50,8 +52,8 @@ SUFFIXES = (".yaml", ".yml")
 SCREEN = b"kuberik.com"
 ANNOTATION_PREFIX = "rollout.kuberik.com/"
 ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
-_SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$")
-_VAR = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
+SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$")
+VAR = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "default"
 _LINE = re.compile(r"^line (\d+): ")
@@ -67,8 +69,15 @@ def wants(path: str) -> bool:
 
 
 def screen(data: bytes) -> bool:
-    """Cheap substring test: can this file hold a Rollout or an annotated target?"""
-    return SCREEN in data
+    """Cheap substring test: can this file hold a Rollout, an annotated target or a
+    Flux ``$imagepolicy`` marker?"""
+    return SCREEN in data or markers.SCREEN in data
+
+
+def valid_ref(ref: str) -> bool:
+    """Whether an annotation's value names a rollout: ``name`` or ``namespace/name``."""
+    parts = ref.strip().split("/")
+    return len(parts) <= 2 and all(_DNS_NAME.match(p) for p in parts)
 
 
 def rollout_key(ref: str, *, namespace: str) -> str:
@@ -113,9 +122,15 @@ def scan_file(path: str, data: bytes) -> FileScan:
     rollouts: list[RolloutEntry] = []
     targets: list[Target] = []
     problems: list[Problem] = []
+    marked: list[Marker] = []
+    text = yamldoc.decode(data, file=path) if markers.SCREEN in data else ""
     for doc in documents:
         if not isinstance(doc.data, dict):
             continue
+        if text:
+            found_markers, found = markers.scan(path, doc, text)
+            marked.extend(found_markers)
+            problems.extend(found)
         kind = doc.data.get("kind")
         group = _group(doc.data.get("apiVersion"))
         if kind == "Rollout" and group == models.API_GROUP:
@@ -127,8 +142,10 @@ def scan_file(path: str, data: bytes) -> FileScan:
         found_targets, found = _targets(path, doc, kind=kind, group=group)
         targets.extend(found_targets)
         problems.extend(found)
+    if text:
+        problems.extend(markers.stray(path, text, documents, marked, problems))
     return FileScan(file=path, parsed=True, rollouts=tuple(rollouts), targets=tuple(targets),
-                    problems=tuple(problems))
+                    problems=tuple(problems), markers=tuple(marked))
 
 
 def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, list[Problem]]:
@@ -195,7 +212,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
         afield = f"metadata.annotations[{key}]"
         aline = doc.line_of(("metadata", "annotations", key))
         fpath: tuple[str, ...]
-        m = _SUBSTITUTE.match(key)
+        m = SUBSTITUTE.match(key)
         if not m and key != ROLLOUT_ANNOTATION:
             problem("unknown rollout.kuberik.com annotation; it is ignored",
                     fld=afield, line=aline, severity="warning")
@@ -207,7 +224,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
                     line=aline)
             continue
         parts = ref.strip().split("/")
-        if len(parts) > 2 or not all(_DNS_NAME.match(p) for p in parts):
+        if not valid_ref(ref):
             problem(f"{ref!r} is not a rollout name (name or namespace/name)", fld=afield,
                     line=aline)
             continue
@@ -227,7 +244,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
                         line=aline, rollout=rollout)
                 continue
             var = m.group("var")
-            if not _VAR.match(var):
+            if not VAR.match(var):
                 problem(f"{var!r} is not a valid substitution variable name", fld=afield,
                         line=aline, rollout=rollout)
                 continue
@@ -273,7 +290,8 @@ def _target(path: str, doc: yamldoc.Document, *, rollout: str, kind: str, obj: s
         return refuse(exc.detail, doc.line_of(fpath))
     if scalar is None:
         return refuse(f"annotated for rollout {rollout} but the field is missing; add it "
-                      f"with the current release", doc.line_of(fpath))
+                      f"with the current release (`reconciler migrate` adds those kuberik's "
+                      f"rollout-controller set in the cluster)", doc.line_of(fpath))
     if scalar.value is not None and not isinstance(scalar.value, str):
         # Quote the text as written: ``1.10`` reads as the float 1.1, which is not
         # what the person sees in the file.

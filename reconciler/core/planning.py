@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.core import manifests, models, policies, selection, trailers
+from reconciler.core import manifests, markers, models, policies, selection, trailers
 from reconciler.core.changes import Change, ChangeSet
 from reconciler.errors import printable
 
@@ -52,24 +52,41 @@ class Plan:
 
 
 def current_release(targets: Sequence[manifests.Target]) -> tuple[str | None, str | None]:
-    """The release the targets hold, or ``(None, why)`` when they disagree or are empty."""
-    values = sorted({t.value or "" for t in targets})
+    """The release the targets hold, or ``(None, why)`` when they disagree or are empty.
+    A ``$imagepolicy`` marker counts with the tag it holds (``:name`` and ``:digest``
+    markers hold none)."""
+    carrying = [t for t in targets if t.carries_release]
+    values = sorted({t.release or "" for t in carrying})
     if len(values) == 1 and values[0]:
         return values[0], None
-    if values == [""]:
+    if values in ([""], []):
         return None, "no target holds a value yet"
-    detail = printable(", ".join(f"{t.file} {t.field_name}={t.value}" for t in targets))
+    detail = printable(", ".join(f"{t.file} {t.field_name}={t.value}" for t in carrying))
     return None, f"targets disagree ({detail}); the next release sets them all"
 
 
-def changes_for(rollout: str, targets: Iterable[manifests.Target], release: str) -> ChangeSet:
-    """Every target of ``rollout`` that does not hold ``release`` yet, set to it."""
-    return ChangeSet(rollout=rollout, changes=tuple(
-        Change(file=t.file, document=t.document, path=t.path, old=t.value, new=release,
-               kind=t.kind, object=t.object)
-        for t in sorted(targets, key=lambda t: (t.file, t.document, t.path))
-        if t.value != release
-    ))
+def changes_for(rollout: str, targets: Iterable[manifests.Target], release: str, *,
+                digest: str | None = None) -> ChangeSet:
+    """Every target of ``rollout`` that does not hold ``release`` yet, set to it: an
+    annotated target to the tag, a ``$imagepolicy`` marker to what Flux's setter of
+    its format would write (``markers.new_value``; ``digest`` is the release's, when
+    known; without it, a field that pins a digest is left out: see ``needs_digest``)."""
+    out = []
+    for t in sorted(targets, key=lambda t: (t.file, t.document, t.path)):
+        if digest is None and t.pins_digest:
+            continue
+        new = release if t.setter is None else markers.new_value(
+            setter=t.setter, held=t.value, tag=release, digest=digest)
+        if new is not None and new != t.value:
+            out.append(Change(file=t.file, document=t.document, path=t.path, old=t.value,
+                              new=new, kind=t.kind, object=t.object))
+    return ChangeSet(rollout=rollout, changes=tuple(out))
+
+
+def needs_digest(targets: Iterable[manifests.Target]) -> list[manifests.Target]:
+    """The targets a release can only be written to with its image digest: ``:digest``
+    markers and full references that pin one (``name:tag@sha256:...``)."""
+    return [t for t in targets if t.pins_digest]
 
 
 def plan(
@@ -108,7 +125,7 @@ def plan(
     if spec.policy and spec.policy not in presets:
         return blocked(f"spec.policy names unknown preset {spec.policy!r} "
                        f"(known: {', '.join(sorted(presets)) or 'none'})")
-    if current is None and any(t.value for t in targets):
+    if current is None and any(t.release for t in targets):
         # Without one current release, maxBump has nothing to measure from: a
         # person decides (``reconciler release`` sets every target at once).
         return blocked(why or "targets hold no single release",
@@ -132,5 +149,10 @@ def plan(
                     reasons=tuple(reasons), changes=ChangeSet(rollout=rollout),
                     verdicts=decision.verdicts)
     changes = changes_for(rollout, targets, decision.next)
+    pinned = needs_digest(targets)
+    if pinned:
+        reasons.append(f"{', '.join(f'{t.file} {t.field_name}' for t in pinned)} pin the "
+                       f"image digest, which only the ImagePolicy knows (the daemon writes "
+                       f"it; `reconciler release --digest` takes it): not shown here")
     return Plan(rollout=rollout, current=current, next=decision.next, action="release",
                 reasons=tuple(reasons), changes=changes, verdicts=decision.verdicts)

@@ -110,7 +110,7 @@ def set_values(data: bytes, *, file: str,
         if not 0 <= index < len(documents):
             raise ManifestError(f"there is no document {index + 1}; the file has "
                                 f"{len(documents)}", file=file)
-        scalar = documents[index].find(path)
+        scalar = documents[index].find(path, sequences=True)
         if scalar is None:
             raise ManifestError("field not found (a missing field is not created)",
                                 file=file, document=index, field=".".join(path),
@@ -163,7 +163,7 @@ def _check_belongs(scalar: yamldoc.Scalar, text: str, before: list[yamldoc.Docum
             text[scalar.start:scalar.end] != scalar.text:
         raise ManifestError("the file changed since this field was located", file=file,
                             document=scalar.document, field=where, line=scalar.line)
-    found = (before[scalar.document].find(scalar.path)
+    found = (before[scalar.document].find(scalar.path, sequences=True)
              if 0 <= scalar.document < len(before) else None)
     if found is None or (found.start, found.end) != (scalar.start, scalar.end):
         raise ManifestError("the field is not at the recorded place in this file", file=file,
@@ -186,8 +186,9 @@ def _verify(result: bytes, before: list[yamldoc.Document],
         if scalar.path:
             container = expected[scalar.document]
             for key in scalar.path[:-1]:
-                container = container[key]
-            container[scalar.path[-1]] = value
+                container = container[int(key) if isinstance(container, list) else key]
+            last = scalar.path[-1]
+            container[int(last) if isinstance(container, list) else last] = value
         else:
             expected[scalar.document] = value
     for index, (want, got) in enumerate(zip(expected, after, strict=True)):

@@ -160,6 +160,30 @@ def rollback_message(
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
+def migrate_message(changes: Sequence[tuple[str, str, str]], *, releases: dict[str, str],
+                    environment: str | None = None) -> str:
+    """The one commit of ``reconciler migrate``: the target fields kuberik's
+    rollout-controller set in the cluster, added to git with the release each rollout
+    runs now. ``changes`` are ``(file [document] object, JSON Pointer, value)`` lines,
+    ``releases`` rollout -> release. Its ``Action: migrate`` is no release: ``parse``
+    leaves it out of the history, and it quarantines nothing."""
+    count = len(changes)
+    subject = (f"Migrate from kuberik's rollout-controller: add {count} target "
+               f"field{'s' if count != 1 else ''}")
+    body = ["kuberik's rollout-controller set these fields in the cluster, not in git.",
+            "The reconciler only rewrites fields that git holds, so they are added here",
+            "with the release each rollout runs now: applying them changes nothing.",
+            "", *(f"  {where} {pointer}: (missing) -> {value}"
+                  for where, pointer, value in changes)]
+    lines = []
+    for rollout, release in sorted(releases.items()):
+        lines += [f"{ROLLOUT}: {rollout}", f"{RELEASE}: {_one_line(release)}"]
+    lines.append(f"{ACTION}: migrate")
+    if environment:
+        lines.append(f"{ENVIRONMENT}: {_one_line(environment)}")
+    return "\n".join([subject, "", *body, "", *lines, ""])
+
+
 def _last_paragraph(message: str) -> list[str]:
     paragraphs = [p for p in re.split(r"\n\s*\n", message.strip()) if p.strip()]
     if len(paragraphs) < 2:  # a subject alone has no trailers

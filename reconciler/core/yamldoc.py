@@ -19,7 +19,7 @@ Every problem is a ``ManifestError`` whose one-line message names the line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ from reconciler.errors import ManifestError
 
 __all__ = [
     "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Anchor", "Document", "Scalar",
-    "ScalarValue", "decode", "line_at", "parse", "plain_tag",
+    "ScalarValue", "Value", "decode", "line_at", "parse", "plain_tag",
 ]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -102,6 +102,21 @@ class Scalar:
 
 
 @dataclass(frozen=True)
+class Value:
+    """Where a value node sits (offsets into the decoded text, as ``Scalar``'s) and
+    what it is: ``scalar``, ``alias``, ``mapping``, ``sequence``, or ``flow`` for a
+    ``{}``/``[]`` collection. ``key_start``/``key_end``: its key's, in a mapping."""
+
+    path: tuple[str, ...]
+    start: int
+    end: int
+    key_start: int | None
+    key_end: int | None
+    kind: str
+    style: str = ""
+
+
+@dataclass(frozen=True)
 class Anchor:
     """An anchor on a scalar, or on a collection holding it, that aliases reuse."""
 
@@ -130,8 +145,9 @@ class Document:
     _root: Node | None = field(default=None, repr=False, compare=False)
     _text: str = field(default="", repr=False, compare=False)
 
-    def find(self, path: Sequence[str]) -> Scalar | None:
-        """Locate the scalar at ``path`` (mapping keys from the root).
+    def find(self, path: Sequence[str], *, sequences: bool = False) -> Scalar | None:
+        """Locate the scalar at ``path`` (mapping keys from the root; with
+        ``sequences``, a decimal part indexes a sequence too, as a JSON Pointer does).
 
         Returns ``None`` when a key on the way is missing (or its value is null).
         Raises ``ManifestError`` naming the field when a node on the way is not a
@@ -153,6 +169,12 @@ class Document:
                                   "node instead", path[:depth], node)
             if isinstance(node, ScalarNode) and node.value is None:
                 return None
+            if sequences and isinstance(node, SequenceNode) and key.isascii() and key.isdigit():
+                if int(key) >= len(node.items):
+                    return None
+                flow, parent = flow or node.flow, None
+                node = node.items[int(key)]
+                continue
             if not isinstance(node, MappingNode):
                 assert node is not None
                 raise self._error(f"expected a mapping at {here or 'the document root'}, "
@@ -187,6 +209,26 @@ class Document:
             flow=flow,
             shared=tuple(shared),
         )
+
+    def values(self) -> Iterator[Value]:
+        """Every value in the document: mapping values and sequence items at any
+        depth, parents before their children; keys, merge keys and what aliases
+        repeat are left out."""
+        stack: list[tuple[tuple[str, ...], Node]] = (
+            [((), self._root)] if self._root is not None else [])
+        while stack:
+            path, node = stack.pop()
+            children: list[tuple[tuple[str, ...], Node, Node | None]] = []
+            if isinstance(node, MappingNode):
+                children = [((*path, k), v, key) for k, (key, v) in node.pairs.items()]
+            elif isinstance(node, SequenceNode):
+                children = [((*path, str(i)), v, None) for i, v in enumerate(node.items)]
+            for child_path, child, key in children:
+                yield Value(path=child_path, start=child.start, end=child.end,
+                            key_start=key.start if key is not None else None,
+                            key_end=key.end if key is not None else None,
+                            kind=_value_kind(child), style=getattr(child, "style", ""))
+            stack.extend((p, c) for p, c, _ in reversed(children))
 
     def line_of(self, path: Sequence[str]) -> int:
         """The line a person should look at for ``path``: its value's line (the key's,
@@ -268,6 +310,17 @@ def parse(data: bytes, *, file: str) -> list[Document]:
                      _root=composed.root, _text=text)
             for index, composed in enumerate(composer.run())]
 
+
+
+def _value_kind(node: Node) -> str:
+    if isinstance(node, ScalarNode):
+        return "scalar"
+    if isinstance(node, AliasNode):
+        return "alias"
+    assert isinstance(node, MappingNode | SequenceNode)
+    if node.flow:
+        return "flow"
+    return "mapping" if isinstance(node, MappingNode) else "sequence"
 
 
 def _anchor(node: Node, path: Sequence[str]) -> Anchor:

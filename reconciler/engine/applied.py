@@ -27,6 +27,14 @@ release loop", step 4). Per target:
   release, Ready for its generation). With no consumer the artifact itself counts,
   and the answer says so.
 
+* a ``$imagepolicy`` marker (``core/markers.py``) on a Flux ``HelmRelease`` or
+  ``Kustomization``: that object in the cluster carries the value git holds and is
+  Ready for its generation (helm-controller has upgraded the release); on any other
+  object (a Deployment's image): every Kustomization whose ``status.inventory``
+  lists that object has applied the release commit or a descendant, as above; in a
+  kustomize file (``images:``, no object of its own): the Kustomizations on the
+  bootstrap source whose ``spec.path`` holds the file.
+
 The functions named ``*_pending`` are pure: objects in, a reason (or None) out.
 """
 
@@ -39,13 +47,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.adapters import cluster as k8s
-from reconciler.core import manifests, progress, trailers
+from reconciler.core import manifests, progress, scope, trailers
 from reconciler.engine.informers import Store
 from reconciler.errors import PermanentError, ReconcilerError
 
 log = logging.getLogger(__name__)
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+HELM_GROUP = "helm.toolkit.fluxcd.io"
 _SHA = re.compile(r"(?:^|sha1:|@)([0-9a-f]{40})$")
 
 Obj = Mapping[str, Any]
@@ -68,6 +77,19 @@ def _dig(obj: Obj | None, *path: str) -> Any:
         if not isinstance(cur, Mapping):
             return None
         cur = cur.get(key)
+    return cur
+
+
+def _at(obj: Obj | None, path: tuple[str, ...]) -> Any:
+    """The value at a target's path (mapping keys and sequence indices)."""
+    cur: Any = obj
+    for key in path:
+        if isinstance(cur, list) and key.isdigit() and int(key) < len(cur):
+            cur = cur[int(key)]
+        elif isinstance(cur, Mapping):
+            cur = cur.get(key)
+        else:
+            return None
     return cur
 
 
@@ -171,7 +193,9 @@ class Applied:
         waits: set[str] = set()
         done: set[str] = set()
         for t in targets:
-            if t.kind == "Kustomization":
+            if t.setter is not None:
+                why = self._marked(key, t, record.commit, waits, done)
+            elif t.kind == "Kustomization":
                 waits.add(f"Kustomization/{t.object}")
                 obj = self._get("kustomizations", t.object)
                 if obj is None:
@@ -214,6 +238,64 @@ class Applied:
             if reason:
                 reasons.append(reason)
         return "; ".join(reasons) or None
+
+    def _marked(self, key: str, t: manifests.Target, commit: str, waits: set[str],
+                done: set[str]) -> str | None:
+        plural = {("HelmRelease", HELM_GROUP): "helmreleases", ("Kustomization",
+                  manifests.FLUX_KUSTOMIZE_GROUP): "kustomizations"}.get((t.kind, t.group))
+        if plural is not None and "/" in t.object:
+            waits.add(f"{t.kind}/{t.object}")
+            obj = self._get(plural, t.object)
+            held = _at(obj, t.path)
+            if obj is None or held != t.value:
+                return (f"{t.kind} {t.object} in the cluster has {t.field_name}="
+                        f"{held if obj is not None else '(no such object)'}, not {t.value}")
+            done.add(f"{t.kind} {t.object}")
+            return _generation_pending(t.kind, t.object, obj)
+        appliers = self._appliers(t)
+        if not appliers:
+            if t.object:
+                return (f"no Kustomization in the cluster lists {t.kind} {t.object} in its "
+                        f"inventory yet")
+            raise SetupProblem(f"no Kustomization in the cluster applies {t.file}, which holds "
+                               f"a $imagepolicy marker of {key} (none on {self._flux_source} "
+                               f"has a spec.path that holds it)")
+        reasons = []
+        for name, obj in appliers:
+            waits.add(f"Kustomization/{name}")
+            done.add(f"Kustomization {name}")
+            revision = revision_of(obj)
+            m = _SHA.search(revision or "")
+            why = _generation_pending("Kustomization", name, obj) or (
+                None if m is not None and self._descends(m.group(1), commit)
+                else f"Kustomization {name} at {revision or 'nothing yet'}")
+            if why:
+                reasons.append(why)
+        return "; ".join(reasons) or None
+
+    def _appliers(self, t: manifests.Target) -> list[tuple[str, Obj]]:
+        """The Kustomizations that apply the marked object (by their inventory), or
+        for a kustomize file, those on the bootstrap source whose path holds it."""
+        ns, _, name = t.object.rpartition("/")
+        found = []
+        for obj in self._list("kustomizations"):
+            me = f"{_dig(obj, 'metadata', 'namespace')}/{_dig(obj, 'metadata', 'name')}"
+            if t.object:
+                ids = {str(e.get("id", "")) for e in _dig(obj, "status", "inventory",
+                                                          "entries") or []
+                       if isinstance(e, Mapping)}
+                suffix = f"_{name}_{t.group}_{t.kind}"
+                if any(i.endswith(suffix) and (not ns or i == ns + suffix) for i in ids):
+                    found.append((me, obj))
+                continue
+            ref = _dig(obj, "spec", "sourceRef") or {}
+            path = scope.normalize(str(_dig(obj, "spec", "path") or ""))
+            if isinstance(ref, Mapping) and ref.get("kind") == "GitRepository" and \
+                    f"{ref.get('namespace') or me.split('/')[0]}/{ref.get('name')}" == \
+                    self._flux_source and path is not None and \
+                    (not path or t.file.startswith(path + "/")):
+                found.append((me, obj))
+        return found
 
     def _consumers(self, oci: str) -> list[tuple[str, str, Obj]]:
         ns, nm = oci.split("/", 1)

@@ -85,6 +85,7 @@ class Daemon:
         self.router = Router(enqueue=self.enqueue, rollouts=lambda: self.stores["rollouts"])
         self.observer = Observer(stores=lambda plural: self.stores.get(plural),
                                  verdicts=self.verdicts.all)
+        self.releaser.digest_of = lambda key, tag: self.observer.digests(key).get(tag)
         self.applied = flux.Applied(stores=lambda plural: self.stores.get(plural),
                                     descends=self.repository.descends,
                                     flux_source=options.flux_source)

@@ -37,13 +37,15 @@ def manual_change(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
         return None
     rollout = next((t.rollout for t in targets), None)
     files = {t.file for t in targets}
+    policies = {t.policy for t in targets if t.policy}  # its $imagepolicy markers'
 
     def values(path: str, blob: str | None) -> list[tuple[int, tuple[str, ...], str | None]]:
         if blob is None:
             return []
         # The scanner's (blob, path) cache: each version of a file is parsed once.
         scan = scanner.scan(path, blob)
-        return [(t.document, t.path, t.value) for t in scan.targets if t.rollout == rollout]
+        return [(t.document, t.path, t.value) for t in scan.targets if t.rollout == rollout] \
+            + [(m.document, m.path, m.value) for m in scan.markers if m.policy in policies]
 
     try:
         stop = newest.commit if newest is not None else None

@@ -20,12 +20,22 @@ from datetime import datetime
 from typing import Literal
 
 from reconciler.adapters import git
-from reconciler.core import manifests, models, planning, rewrite, trailers, versions
+from reconciler.core import (
+    imageref,
+    manifests,
+    models,
+    planning,
+    rewrite,
+    trailers,
+    versions,
+    yamldoc,
+)
 from reconciler.core.changes import ChangeSet
 from reconciler.engine import faults
 from reconciler.engine.snapshot import Scanner, Snapshot
 from reconciler.errors import (
     GitError,
+    InputError,
     ManifestError,
     NonFastForward,
     NothingToRevert,
@@ -95,6 +105,9 @@ class Releaser:
         self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals)
         self.retry = retry
         self._sleep = sleep
+        # ``(rollout, tag) -> digest`` the ImagePolicy reported: what a release writes
+        # into the ``$imagepolicy`` markers that pin one (the daemon sets it).
+        self.digest_of: Callable[[str, str], str | None] = lambda rollout, tag: None
 
     def snapshot(self, *, fetch: bool = True) -> Snapshot:
         head = self.mirror.fetch() if fetch else self.mirror.head()
@@ -103,9 +116,12 @@ class Releaser:
     # -- release -------------------------------------------------------------
 
     def release(self, rollout: str, tag: str, *, push: bool, dry_run: bool = False,
-                expect: Expect | None = None) -> Result:
-        """Write ``tag`` into every target of ``rollout`` as one commit (and push)."""
+                expect: Expect | None = None, digest: str | None = None) -> Result:
+        """Write ``tag`` into every target of ``rollout`` as one commit (and push).
+        ``digest``: the image's, for the ``$imagepolicy`` markers that pin one
+        (default: what ``digest_of`` knows)."""
         versions.parse(tag)  # InvalidTag: nothing is written
+        digest = imageref.check_digest(digest) if digest else self.digest_of(rollout, tag)
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
             targets = _targets(snap, rollout)
@@ -114,7 +130,8 @@ class Releaser:
             if moved:
                 return Result("stale", rollout, "release", tag, current, None,
                               ChangeSet(rollout=rollout), message=moved), {}
-            changes = planning.changes_for(rollout, targets, tag)
+            _digest_known(rollout, tag, targets, digest)
+            changes = planning.changes_for(rollout, targets, tag, digest=digest)
             if not changes:
                 newest = next((r for r in snap.history if r.trailers.rollout == rollout), None)
                 if newest is not None and newest.trailers.release != tag:
@@ -176,7 +193,9 @@ class Releaser:
             try:
                 files = self.mirror.revert(commit=record.commit, onto=snap.commit)
             except RevertConflict:
-                changes = planning.changes_for(rollout, targets, previous)
+                before = self._digest_before(record, targets)
+                _digest_known(rollout, previous, targets, before)
+                changes = planning.changes_for(rollout, targets, previous, digest=before)
                 if not changes:
                     return Result("unchanged", rollout, "rollback", previous, current, None,
                                   changes, message=f"{rollout} already holds {previous}"), {}
@@ -199,6 +218,29 @@ class Releaser:
                           changes, message=message), files
 
         return self._commit_loop(build, push=push, dry_run=dry_run)
+
+    def _digest_before(self, record: trailers.Record,
+                       targets: Sequence[manifests.Target]) -> str | None:
+        """The image digest the pinned targets held before ``record``'s release (what
+        a rollback restores); None when none does or they disagree."""
+        pinned = planning.needs_digest(targets)
+        if not pinned:
+            return None
+        parents = next(iter(self.mirror.log(record.commit, limit=1))).parents
+        blobs = dict(self.mirror.list_files(parents[0])) if parents else {}
+        found: set[str | None] = set()
+        for t in pinned:
+            scalar = None
+            if t.file in blobs:
+                try:
+                    scalar = yamldoc.parse(self.mirror.read_blob(blobs[t.file]), file=t.file)[
+                        t.document].find(t.path, sequences=True)
+                except (ManifestError, IndexError):
+                    scalar = None
+            held = scalar.value if scalar is not None and isinstance(scalar.value, str) else ""
+            found.add(held if t.setter == "digest" else
+                      getattr(imageref.parse(held), "digest", None))
+        return found.pop() if len(found) == 1 else None
 
     # -- shared --------------------------------------------------------------
 
@@ -273,6 +315,18 @@ def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
         entry = inv.rollouts[rollout]
         raise ManifestError(inv.no_target(rollout), file=entry.file, document=entry.document)
     return targets
+
+
+def _digest_known(rollout: str, tag: str, targets: Sequence[manifests.Target],
+                  digest: str | None) -> None:
+    """Refuse a release that would leave a pinned digest behind its new tag."""
+    pinned = planning.needs_digest(targets) if digest is None else []
+    if pinned:
+        where = ", ".join(f"{t.file}:{t.line} {t.field_name}" for t in pinned)
+        raise InputError(f"{rollout} pins the image digest ({where}), and the digest of {tag} "
+                         f"is unknown: give it with --digest, or let the daemon take it from "
+                         f"the ImagePolicy (spec.digestReflectionPolicy: Always or "
+                         f"IfNotPresent)")
 
 
 def write(snap: Snapshot, changes: ChangeSet, mirror: git.Mirror) -> dict[str, bytes]:

@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +30,16 @@ from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError, UnknownRollout
-from reconciler.interfaces import check, clusters, exits, propose, settings, signingsetup, trail
+from reconciler.interfaces import (
+    check,
+    clusters,
+    exits,
+    historycmd,
+    migrate,
+    propose,
+    settings,
+    signingsetup,
+)
 
 # Re-exported: commands defined in other modules end the same way.
 from reconciler.interfaces.exits import EXIT_PROBLEMS as EXIT_PROBLEMS
@@ -219,9 +227,12 @@ def _print_result(result: Result, *, show_diff: bool, old: dict[str, bytes]) -> 
 @commit_options
 @click.option("--push", is_flag=True, help="Push the commit to the remote branch.")
 @click.option("--dry-run", is_flag=True, help="Show the change and the diff; write nothing.")
+@click.option("--digest", metavar="SHA", help="The image digest of TAG, for $imagepolicy "
+              "markers that pin one (docs/migrating.md).")
 @settings.options(settings.WriteSettings, only=propose.FIELDS)
 @handle_errors
-def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> None:
+def release(rollout: str, tag: str, push: bool, dry_run: bool, digest: str | None,
+            **opts: Any) -> None:
     """Write TAG into every target of NS/NAME as one commit (with --write-mode
     pull-request: propose it as a pull request)."""
     versions.parse(tag)
@@ -238,7 +249,7 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, **opts: Any) -> N
     if write is not None and not dry_run:
         propose.report(rollout, propose.propose(releaser, write, rollout=rollout, release=tag))
         return
-    result = releaser.release(rollout, tag, push=push, dry_run=dry_run)
+    result = releaser.release(rollout, tag, push=push, dry_run=dry_run, digest=digest)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
 
@@ -284,52 +295,6 @@ def _old_files(releaser: Releaser, result: Result) -> dict[str, bytes]:
     snap = releaser.scanner.snapshot(releaser.mirror.head())
     return {f: releaser.mirror.read_blob(snap.blobs[f]) for f in result.files
             if f in snap.blobs}
-
-
-@cli.command()
-@click.argument("rollout", metavar="[NS/NAME]", required=False)
-@repo_options
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help=OUTPUT_HELP)
-@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
-@handle_errors
-def history(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
-    """The audit trail, newest first: the reconciler's commits (trailers), the bake
-    verdicts recorded on them and the releases declined in pull requests (git notes)."""
-    _policies(opts)
-    if rollout and "/" not in rollout:
-        raise InputError(f"{rollout!r}: expected NS/NAME")
-    found = clusters.select(open_releaser(opts))
-    if rollout:
-        clusters.require_known(found, rollout)
-    bakes, decided = verdict_notes.read_all(found[0].releaser.mirror) if found else ((), ())
-    sections: list[tuple[clusters.Cluster, list[tuple[datetime, dict[str, Any]]]]] = []
-    for cluster in found:
-        if cluster.root is None:
-            records = list(cluster.releaser.scanner.history(cluster.releaser.mirror.head()))
-        else:
-            # The cluster's commits by their Environment trailer; a commit written
-            # before environments existed counts where its rollout is defined.
-            snap = cluster.snapshot()
-            records = [r for r in snap.fleet_history
-                       if r.trailers.environment == cluster.environment
-                       or (r.trailers.environment is None
-                           and r.trailers.rollout in snap.inventory.rollouts)]
-        if rollout:
-            records = [r for r in records if r.trailers.rollout == rollout]
-        merged = trail.entries(records, bakes, rollout=rollout, decided=decided,
-                               environment=cluster.environment)
-        sections.append((cluster, merged[:limit] if limit else merged))
-    if output == "json":
-        click.echo(json.dumps([_tagged(entry, cluster) for cluster, merged in sections
-                               for _, entry in merged], indent=2))
-        return
-    for cluster, merged in sections:
-        _heading(cluster, several=len(sections) > 1)
-        if not merged:
-            click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
-        for when, entry in merged:
-            click.echo(trail.line(when, entry))
 
 
 @cli.command()
@@ -394,6 +359,8 @@ def demo() -> None:
 
 
 cli.add_command(check.command)
+cli.add_command(migrate.command)
+cli.add_command(historycmd.command)
 
 
 def main() -> None:

@@ -206,6 +206,8 @@ OTHER_ENDS: tuple[Row, ...] = (
         "file://, http://, https://, ssh:// or user@host:path)"),
     Row("validate found at least one error", EXIT_PROBLEMS,
         "(the problems on stdout, the summary on stderr)"),
+    Row("migrate found a field whose value git does not hold (nothing written)", EXIT_PROBLEMS,
+        "(one error line per field on stdout, naming the --release to give)"),
     Row("Ctrl-C (`run` instead stops cleanly and exits 0)", EXIT_PROBLEMS, "aborted"),
 )
 
