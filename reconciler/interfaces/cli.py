@@ -353,6 +353,7 @@ def run(**given: Any) -> None:
     from reconciler.interfaces import daemon_main
 
     config = settings.RunSettings.load(given)
+    config.git.check_files()  # --repo first, as every other command does
     config.cluster.check_files()
     releaser = releaser_for(config.git)
     if config.git.path is not None:
