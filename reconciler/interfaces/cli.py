@@ -363,7 +363,7 @@ def run(**given: Any) -> None:
 
 @cli.command()
 def demo() -> None:
-    """The whole release loop on this machine, no cluster needed (about 30 s)."""
+    """The whole release loop on this machine, no cluster needed (about 9 s)."""
     from reconciler.interfaces import demo as demo_story
 
     sys.exit(demo_story.main())
