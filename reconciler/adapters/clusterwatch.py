@@ -13,8 +13,8 @@ decisions, so they are in one place:
 - 410 Gone (an ERROR event or an answer with that code: the history was compacted)
   means relist: ``on_sync`` again with the complete state;
 - anything else that fails (connection refused or reset, a cut stream, timeouts,
-  5xx, 403) waits 0.2 s, doubling up to 30 s, times a random factor in [0.8, 1.2),
-  and tries again; a stream that ends within a second having delivered nothing
+  5xx, 403) waits as ``core.backoff.WATCHES`` says (0.2 s doubling up to 30 s,
+  jittered by ±20 %) and tries again; a stream that ends within a second having delivered nothing
   counts as a failure too, so a misbehaving server cannot cause a busy loop;
   ``WatchHandle.failing`` holds the error from the last failed attempt until a list or
   a stream succeeds again (the daemon's readiness reports it);
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import socket
 import threading
 import time
@@ -42,12 +41,13 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from reconciler.core import backoff
 from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.adapters.cluster import Kind
 
-__all__ = ["Backoff", "WatchHandle", "Watcher"]
+__all__ = ["WatchHandle", "Watcher"]
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +78,6 @@ class WatchHandle:
         return not self.thread.is_alive()
 
 
-class Backoff:
-    """Exponential backoff with jitter: ``first`` doubling up to ``cap`` seconds."""
-
-    def __init__(self, first: float = 0.2, cap: float = 30.0,
-                 rand: Callable[[], float] = random.random) -> None:
-        self.first, self.cap, self.rand = first, cap, rand
-        self.attempts = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.first * 2.0 ** min(self.attempts, 30))
-        self.attempts += 1
-        return min(self.cap, delay * (0.8 + 0.4 * self.rand()))
-
-    def reset(self) -> None:
-        self.attempts = 0
-
-
 class _Expired(Exception):
     """The watch's resourceVersion is older than the server's history (410)."""
 
@@ -111,7 +94,7 @@ class Watcher:
                  on_event: Callable[[str, Obj], None],
                  on_sync: Callable[[list[Obj]], None] | None,
                  stop: threading.Event, timeout_seconds: int,
-                 backoff: Backoff | None = None) -> None:
+                 retries: backoff.Attempts | None = None) -> None:
         self.kind = kind
         self.relist, self.translate = relist, translate
         self.stream_fn, self.stream_args = stream_fn, stream_args
@@ -119,7 +102,7 @@ class Watcher:
         self.on_event, self.on_sync = on_event, on_sync
         self.stop = stop
         self.timeout_seconds = max(1, int(timeout_seconds))
-        self.backoff = backoff or Backoff()
+        self.retries = retries or backoff.Attempts(backoff.WATCHES)
         self.synced = threading.Event()
         self.handle: WatchHandle | None = None
         self._lock = threading.Lock()
@@ -148,22 +131,22 @@ class Watcher:
                 started = time.monotonic()
                 rv, delivered = self._stream(rv)
                 if delivered or time.monotonic() - started >= _QUICK:
-                    self.backoff.reset()
+                    self.retries.reset()
                     expired_before = False
                 elif not self.stop.is_set():
-                    delay = self.backoff.next()
+                    delay = self.retries.delay()
                     log.debug("watch %s: stream ended at once; again in %.1fs", self.kind, delay)
             except _Expired:
                 log.info("watch %s: resourceVersion %s expired; relisting", self.kind, rv)
                 rv = None
-                delay = self.backoff.next() if expired_before else 0.0
+                delay = self.retries.delay() if expired_before else 0.0
                 expired_before = True
             except ReconcilerError as exc:
                 if self.stop.is_set():
                     break
                 self._count("errors")
                 self._failing(str(exc))
-                delay = self.backoff.next()
+                delay = self.retries.delay()
                 log.warning("watch %s: %s; retrying in %.1fs", self.kind, exc, delay)
             if delay:
                 self.stop.wait(delay)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,7 +59,6 @@ MAX_CREDENTIAL_ATTEMPTS = 3
 
 _SERVER_MESSAGE_LIMIT = 4096
 _SSH_SCHEMES = frozenset({"ssh", "ssh+git", "git+ssh"})
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:]+):(?P<path>.*)$")
 
 
 @dataclass(frozen=True)
@@ -230,7 +228,7 @@ class RemoteURL:
         if "://" in raw:
             return cls._parse_url(raw)
         base = cwd or Path.cwd()
-        match = _SCP_LIKE.match(raw)
+        match = remotes.SCP_LIKE.match(raw)
         if match and not (base / raw).exists():
             return cls(url=raw, scheme="ssh", host=match["host"], port=None,
                        username=match["user"]), None

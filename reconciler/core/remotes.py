@@ -12,12 +12,14 @@ Accepted: a local path, ``file://``, ``http://``, ``https://``, ``ssh://`` (also
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 SCHEMES = ("file", "http", "https", "ssh", "ssh+git", "git+ssh")
 EXPECTED = "a local path, file://, http://, https://, ssh:// or user@host:path"
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+# scp-like ``[user@]host:path``: SSH, unless a local path of that name exists.
+SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:]+):(?P<path>.*)$")
 
 
 def problem(address: str) -> str | None:
@@ -44,6 +46,16 @@ def problem(address: str) -> str | None:
     if not parts.hostname:
         return f"{scheme}:// needs a host ({scheme}://HOST/PATH)"
     return None
+
+
+def local_path(address: str) -> str | None:
+    """The path of a local repository address (a path, or a ``file://`` URL); None for
+    a network address, and for a ``host:path`` that may be one. Pure: whether the path
+    exists is the caller's to check."""
+    match = _SCHEME.match(address)
+    if match is not None:
+        return unquote(urlsplit(address).path) if match["scheme"].lower() == "file" else None
+    return None if SCP_LIKE.match(address) else address
 
 
 def redact(text: str) -> str:

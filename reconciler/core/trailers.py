@@ -14,7 +14,9 @@ keep git's own shape: subject ``Revert "<subject>"`` and the body line
 ``This reverts commit <sha>.``.
 
 Pure: strings in, strings and records out. ``git log`` alone tells the story; this
-module is how the ``history`` command and the quarantine read it back.
+module is how the ``history`` command and the quarantine read it back, finding the
+trailers by git's own rules (``gittrailers``): a commit is ours exactly when
+``git log --format=%(trailers)`` shows our trailers on it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from reconciler.core import gittrailers
 from reconciler.core.changes import ChangeSet
 
 Action = Literal["release", "revert", "rollback"]
@@ -38,7 +41,6 @@ REVERTS = "Reverts"
 REASON = "Reason"
 ENVIRONMENT = "Environment"
 
-_TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): ?(.*)$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -184,25 +186,18 @@ def migrate_message(changes: Sequence[tuple[str, str, str]], *, releases: dict[s
     return "\n".join([subject, "", *body, "", *lines, ""])
 
 
-def _last_paragraph(message: str) -> list[str]:
-    paragraphs = [p for p in re.split(r"\n\s*\n", message.strip()) if p.strip()]
-    if len(paragraphs) < 2:  # a subject alone has no trailers
-        return []
-    return paragraphs[-1].splitlines()
-
-
 def parse(message: str) -> Trailers | None:
     """Read the trailers of a reconciler commit; None for any other commit.
 
-    Only the last paragraph counts (as with ``git interpret-trailers``), and it
-    must carry ``Rollout``, ``Release`` and a known ``Action``.
+    The trailers are those git finds (the last paragraph, by git's rules), and
+    they must carry ``Rollout``, ``Release`` and a known ``Action``. The first
+    value of a token counts; names are matched exactly, as the contract writes them.
     """
+    if ROLLOUT not in message:  # most commits are people's: not ours, whatever git finds
+        return None
     fields: dict[str, str] = {}
-    for line in _last_paragraph(message):
-        m = _TRAILER.match(line)
-        if not m:
-            return None
-        fields.setdefault(m.group(1), m.group(2).strip())
+    for token, value in gittrailers.parse(message):
+        fields.setdefault(token, value)
     action = fields.get(ACTION)
     if ROLLOUT not in fields or RELEASE not in fields or action not in ACTIONS:
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.core import backoff
+
 
 @dataclass(frozen=True)
 class Options:
@@ -17,7 +19,8 @@ class Options:
     flux_nudge: bool = True
     flux_source: str = "flux-system/flux-system"  # the GitRepository serving the repo
     policies_dir: Path | None = None
-    error_backoff: tuple[float, float] = (1.0, 300.0)  # first, cap (seconds)
+    # first, cap (seconds) of a rollout's retries after an error (core.backoff.ERRORS)
+    error_backoff: tuple[float, float] = (backoff.ERRORS.first, backoff.ERRORS.cap)
     # The cluster's environment: the ``Environment`` trailer of every commit and the
     # name its bake verdicts are recorded under.
     environment: str = "default"

@@ -12,7 +12,6 @@ as done and not written twice.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Literal
 
 from reconciler.adapters import git
 from reconciler.core import (
+    backoff,
     imageref,
     manifests,
     models,
@@ -76,15 +76,10 @@ class Result:
 
 @dataclass(frozen=True)
 class Retry:
-    """Bounded retries with jittered exponential backoff for non-fast-forward pushes."""
+    """Bounded retries for non-fast-forward pushes, waiting as ``waits`` says."""
 
     attempts: int = 5
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        delay: float = min(self.max_delay, self.base_delay * 2.0 ** attempt)
-        return delay * (0.5 + random.random())
+    waits: backoff.Policy = backoff.PUSH_RACE
 
 
 class Releaser:
@@ -269,7 +264,7 @@ class Releaser:
                 self.on_push("rejected", time.perf_counter() - started)
                 if attempt == attempts:
                     raise
-                delay = self.retry.delay(attempt)
+                delay = self.retry.waits.delay(attempt - 1)
                 log.info("push of %s was not a fast-forward; fetching and retrying in "
                          "%.2fs (attempt %d of %d)", sha[:12], delay, attempt, attempts)
                 self._sleep(delay)

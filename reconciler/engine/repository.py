@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from reconciler.adapters import git
-from reconciler.core import verdicts
+from reconciler.core import backoff, verdicts
 from reconciler.engine.releaser import Releaser
 from reconciler.engine.snapshot import Snapshot
-from reconciler.engine.timers import Backoff
 from reconciler.errors import GitError, ReconcilerError
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class Repository:
         self.lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self.fetch_error: str | None = None
-        self._failures = Backoff()
+        self._failures = backoff.Attempts(backoff.ERRORS)
         self._reported: set[str] = set()  # repository errors already logged
 
     @property
@@ -80,13 +79,15 @@ class Repository:
                 # branch, and may make a release eligible for promotion here.
                 notes_moved = self.mirror.notes_head(verdicts.NOTES_REF) != notes_before
         except ReconcilerError as exc:
-            delay = self._failures.delay("fetch", interval, max(interval, cap))
+            policy = backoff.Policy(first=interval, cap=max(interval, cap),
+                                    jitter=backoff.ERRORS.jitter)
+            delay = self._failures.delay("fetch", policy=policy)
             log.warning("fetch failed: %s; next fetch in %.1fs", exc, delay)
             self.fetch_error = str(exc)
             return Fetched(retry_in=delay)
         recovered = self.fetch_error is not None
         self.fetch_error = None
-        self._failures.clear("fetch")
+        self._failures.reset("fetch")
         self._report_problems(snap)
         if recovered:
             log.info("config repository reachable again at %s", snap.commit[:12])

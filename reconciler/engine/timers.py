@@ -8,28 +8,13 @@ recomputed from git and the cluster on the next pass.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-
-@dataclass
-class Backoff:
-    """Jittered exponential delays per key: ``first`` doubling up to ``cap``."""
-
-    count: dict[str, int] = field(default_factory=dict)
-
-    def delay(self, key: str, first: float, cap: float) -> float:
-        n = min(self.count.get(key, 0), 30)  # 2**30 s is past any cap; never overflows
-        self.count[key] = n + 1
-        return float(min(cap, first * 2 ** n) * (0.75 + 0.5 * random.random()))
-
-    def clear(self, key: str) -> None:
-        self.count.pop(key, None)
+from reconciler.core import backoff
 
 
 class Timers:
@@ -42,9 +27,10 @@ class Timers:
         self._enqueue = enqueue
         self._stop = stop
         self._clock = clock
-        self._error_backoff = error_backoff
-        self._errors = Backoff()
-        self._conflicts = Backoff()
+        first, cap = error_backoff
+        self._errors = backoff.Attempts(backoff.Policy(first=first, cap=cap,
+                                                       jitter=backoff.ERRORS.jitter))
+        self._conflicts = backoff.Attempts(backoff.STATUS_CONFLICTS)
 
     @property
     def running(self) -> bool:
@@ -72,21 +58,20 @@ class Timers:
 
     def retry_later(self, key: str) -> None:
         """After an error: again later, backing off while the error lasts."""
-        first, cap = self._error_backoff
-        self.wake(key, self._clock() + timedelta(seconds=self._errors.delay(key, first, cap)),
+        self.wake(key, self._clock() + timedelta(seconds=self._errors.delay(key)),
                   purpose="retry")
 
     def succeeded(self, key: str) -> None:
-        self._errors.clear(key)
+        self._errors.reset(key)
 
     def conflicted(self, key: str) -> None:
         """A status write lost to a newer resourceVersion: retry shortly, once the
         watch has delivered the newer object."""
-        self.wake(key, self._clock() + timedelta(seconds=self._conflicts.delay(key, 0.05, 5.0)),
+        self.wake(key, self._clock() + timedelta(seconds=self._conflicts.delay(key)),
                   purpose="conflict")
 
     def wrote(self, key: str) -> None:
-        self._conflicts.clear(key)
+        self._conflicts.reset(key)
 
     def run_soon(self, job_id: str, *, delay: float = 0.0) -> None:
         """Move a periodic job's next run to ``delay`` seconds from now."""

@@ -14,12 +14,14 @@ What runs, all on loopback and over real protocols:
 
 The story: 6.5.0 is released, baked and kept; 6.6.0 is released, a HealthCheck
 turns Unhealthy during its bake, and the release is reverted and quarantined.
-Then the git log with its trailers and the bake verdicts (git notes). About 30 seconds.
+Then the git log with its trailers and the bake verdicts (git notes). About 9 seconds
+(7.7 to 9.4 s measured, interpreter start included, on the 2-core development machine).
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import shutil
 import subprocess
@@ -179,6 +181,25 @@ def history_entry(emulator: Emulator) -> dict[str, Any]:
     return entries[0] if isinstance(entries[0], dict) else {}
 
 
+def status_yaml(status: dict[str, Any]) -> str:
+    """The status as ``kubectl -o yaml`` prints it, keeping the fields the story is about
+    (each version object down to its tag); long messages stay on one line, whole."""
+    keep = ("id", "action", "version", "bakeStatus", "bakeStatusMessage", "message")
+    abridged = {"status": {
+        "currentVersion": status.get("currentVersion"),
+        "availableReleases": [{"tag": tag_of(r)} for r in status.get("availableReleases") or []],
+        "history": [{k: ({"tag": tag_of(e[k])} if k == "version" else e[k])
+                     for k in keep if e.get(k) not in (None, "")}
+                    for e in status.get("history") or [] if isinstance(e, dict)],
+    }}
+    yaml = YAML()
+    yaml.width = 4096  # kubectl does not fold long strings either
+    yaml.indent(mapping=2, sequence=2, offset=0)
+    out = io.StringIO()
+    yaml.dump(abridged, out)
+    return out.getvalue()
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="    %(levelname)s %(name)s: %(message)s")
     story = Story()
@@ -230,17 +251,11 @@ def main() -> int:
                           "--format=%h %an: %s%n%(trailers)%N", "main", cwd=work), flush=True)
             status = rollout_status(emulator)
             story.title("kubectl get rollout -n apps podinfo -o yaml (status, abridged)")
-            print(f"  currentVersion: {status.get('currentVersion')}")
-            releases = [tag_of(r) for r in status.get("availableReleases") or []]
-            print(f"  availableReleases: {releases}")
-            for entry in status.get("history") or []:
-                why = entry.get("bakeStatusMessage") or entry.get("message") or ""
-                print(f"  - {entry.get('id')}: {entry.get('action'):8} "
-                      f"{tag_of(entry.get('version')):7} {entry.get('bakeStatus', ''):10} "
-                      f"{why[:70]}")
-            plan = [r for r in releases if r == "6.6.0"]
-            story.say(f"6.6.0 is quarantined: the daemon will not release it again "
-                      f"(still listed as seen: {bool(plan)})")
+            print(status_yaml(status), end="", flush=True)
+            offered = "6.6.0" in [tag_of(r) for r in status.get("availableReleases") or []]
+            story.say("6.6.0 is quarantined: the daemon will not release it again on its own"
+                      + ("; it stays in availableReleases because the ImagePolicy still "
+                         "offers it" if offered else ""))
         finally:
             narrator.stop.set()
             daemon.shutdown()

@@ -204,6 +204,8 @@ OTHER_ENDS: tuple[Row, ...] = (
     Row("a bad flag or environment value (settings)", EXIT_USAGE,
         "--repo 'ftp://host/x': unsupported scheme 'ftp' (expected a local path, "
         "file://, http://, https://, ssh:// or user@host:path)"),
+    Row("a local `--repo` that does not exist", EXIT_USAGE,
+        "--repo '/srv/nowhere/fleet': no such directory"),
     Row("validate found at least one error", EXIT_PROBLEMS,
         "(the problems on stdout, the summary on stderr)"),
     Row("migrate found a field whose value git does not hold (nothing written)", EXIT_PROBLEMS,

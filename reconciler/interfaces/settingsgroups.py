@@ -114,7 +114,11 @@ class GitSettings(Settings):
 
     def check_files(self) -> None:
         """Credentials and known_hosts arrive as mounted files: a missing one is a
-        set-up error worth one clear line, not a failed handshake later."""
+        set-up error worth one clear line, not a failed handshake later. So is a local
+        repository that is not there (rather than libgit2's words after a fetch)."""
+        local = remotes.local_path(self.repo)
+        if local is not None and not Path(local).expanduser().is_dir():
+            raise InputError(f"{self.flag('repo')} {self.repo!r}: no such directory")
         for name in ("ssh_key", "known_hosts", "ssh_key_passphrase_file", "ca_bundle",
                      "password_file"):
             path = getattr(self, name)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters import git
+from reconciler.core.backoff import Policy
 from reconciler.engine.releaser import Releaser, Retry
 from tests.support import gitrepo
 from tests.support.fixtures import Remote, remote_over
@@ -15,6 +16,9 @@ from tests.support.fixtures import Remote, remote_over
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample-repo"
 APPS = "clusters/production/apps.yaml"
+
+# Pushes retried at once: the tests race on purpose and have nothing to wait for.
+NO_WAIT = Policy(first=0.0, cap=0.0, jitter=0.0)
 
 
 def sample_files() -> dict[str, bytes | str]:
@@ -40,4 +44,4 @@ def fleet_remote(request: pytest.FixtureRequest, git_home: Path,
 def releaser(fleet_remote: Remote, tmp_path: Path) -> Releaser:
     mirror = git.Mirror.open(fleet_remote.url, cache_dir=tmp_path / "cache",
                              credentials=fleet_remote.credentials)
-    return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+    return Releaser(mirror, retry=Retry(attempts=4, waits=NO_WAIT), sleep=lambda _: None)

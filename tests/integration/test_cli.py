@@ -82,6 +82,19 @@ def test_unknown_rollout_exit_2(fleet: gitrepo.BareRepo, tmp_path: Path) -> None
     assert proc.returncode == 2 and "apps/nope" in one_error_line(proc)
 
 
+@pytest.mark.parametrize("command", [
+    ("plan",), ("validate",), ("history",), ("release", "apps/podinfo", "6.5.0", "--push"),
+    ("revert", "apps/podinfo"), ("check", "--base", "main"), ("run",),
+])
+def test_a_local_repo_that_does_not_exist_is_a_usage_error(
+        tmp_path: Path, command: tuple[str, ...]) -> None:
+    missing = tmp_path / "no-such-fleet"
+    for repo in (str(missing), missing.as_uri()) if command == ("plan",) else (str(missing),):
+        proc = run(*command, "--repo", repo, cache=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert one_error_line(proc) == f"reconciler: error: --repo {repo!r}: no such directory"
+
+
 def test_unreachable_remote_exit_1(tmp_path: Path) -> None:
     proc = run("plan", "--repo", "http://127.0.0.1:9/fleet.git", cache=tmp_path)
     assert proc.returncode == 1

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from reconciler.adapters import cluster as k8s
-from reconciler.adapters.clusterwatch import Backoff, WatchHandle
+from reconciler.adapters.clusterwatch import WatchHandle
+from reconciler.core import backoff
 from reconciler.emulator import Emulator
 from reconciler.engine.informers import Store
 from reconciler.errors import (
@@ -499,13 +500,13 @@ def test_a_failing_callback_does_not_end_the_watch(watches: Watches, server: Emu
 
 
 def test_backoff_doubles_to_the_cap_with_jitter() -> None:
-    low = Backoff(rand=lambda: 0.0)
-    assert [round(low.next(), 3) for _ in range(4)] == [0.16, 0.32, 0.64, 1.28]
-    high = Backoff(rand=lambda: 0.999999)
-    delays = [high.next() for _ in range(12)]
+    low = backoff.Attempts(backoff.WATCHES, rand=lambda: 0.0)
+    assert [round(low.delay(), 3) for _ in range(4)] == [0.16, 0.32, 0.64, 1.28]
+    high = backoff.Attempts(backoff.WATCHES, rand=lambda: 0.999999)
+    delays = [high.delay() for _ in range(12)]
     assert max(delays) == 30.0 and delays[0] < 0.25
     high.reset()
-    assert high.next() < 0.25
+    assert high.delay() < 0.25
 
 
 # -- the informer store, fed by a real watch ------------------------------------------

@@ -209,6 +209,8 @@ def test_missing_signature_is_401(client: TestClient, daemon: FakeDaemon, path: 
 
 
 @pytest.mark.parametrize("header", http.SIGNATURE_HEADERS)
+# Ids are given: the signatures depend on a secret made afresh per run, and pytest-xdist
+# needs every worker to collect the same ids (the secret has no place in them either).
 @pytest.mark.parametrize(("signature", "why"), [
     (sign(release_body(), b"not-the-secret"), "does not match"),
     (sign(release_body(tag="6.7.0")), "does not match"),  # signed another body
@@ -216,7 +218,8 @@ def test_missing_signature_is_401(client: TestClient, daemon: FakeDaemon, path: 
     (hmac.new(SECRET, release_body(), hashlib.sha256).hexdigest(), "sha256=<hex>"),
     ("sha256=", "does not match"),
     ("sha256=zz\u00e9".encode("latin-1"), "does not match"),  # not ASCII
-])
+], ids=["other-secret", "other-body", "sha1-prefix", "no-prefix", "empty-digest",
+        "not-ascii"])
 def test_bad_signature_is_401(client: TestClient, daemon: FakeDaemon, header: str,
                               signature: str | bytes, why: str) -> None:
     r = post(client, "/hooks/release", release_body(), header=header, signature=signature)
@@ -523,7 +526,8 @@ def test_two_apps_do_not_share_metrics(daemon: FakeDaemon) -> None:
 
 # -- secret file ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content", [SECRET + b"\n", SECRET + b"\r\n", SECRET])
+@pytest.mark.parametrize("content", [SECRET + b"\n", SECRET + b"\r\n", SECRET],
+                         ids=["lf", "crlf", "bare"])  # not the secret itself: see above
 def test_load_secret_strips_the_newline(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "secret"
     path.write_bytes(content)

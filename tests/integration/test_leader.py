@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,22 @@ def test_a_leader_that_cannot_renew_stops_before_its_lease_expires(
     wait(a.is_leader, timeout=3)  # and leads again once the API server is back
     a.stop()
     assert events[:3] == ["a started", "a stopped", "a started"]
+
+
+def test_a_standby_whose_clock_runs_ahead_does_not_take_a_live_lease(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """Expiry is measured on the standby's own clock from when it saw the Lease
+    change (client-go's rule), never by comparing the holder's renewTime with it."""
+    events: list[str] = []
+    a = elector(connect(emulator, tmp_path, "a"), "a", events)
+    b = elector(connect(emulator, tmp_path, "b"), "b", events)
+    b.wall = lambda: datetime.now(UTC) + timedelta(minutes=5)
+    a.start()
+    wait(a.is_leader)
+    b.start()
+    time.sleep(2 * 1.5)  # twice the lease duration
+    assert a.is_leader() and not b.is_leader()
+    assert events == ["a started"]
+    a.stop()
+    wait(b.is_leader, timeout=3)
+    b.stop()

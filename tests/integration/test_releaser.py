@@ -17,7 +17,7 @@ from reconciler.errors import (
     PushRejected,
     UnknownRollout,
 )
-from tests.integration.conftest import APPS
+from tests.integration.conftest import APPS, NO_WAIT
 from tests.support import githttp, gitrepo
 from tests.support.fixtures import Remote
 
@@ -87,7 +87,7 @@ def _racing(remote: Remote, tmp_path: object, races: list[tuple[str, bytes]]) ->
                                credentials=remote.credentials)
     assert isinstance(mirror, RacingMirror)
     mirror.races, mirror.remote = races, remote
-    return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+    return Releaser(mirror, retry=Retry(attempts=4, waits=NO_WAIT), sleep=lambda _: None)
 
 
 def test_concurrent_human_commit_between_fetch_and_push_both_survive(
@@ -262,7 +262,7 @@ def test_concurrent_reverts_undo_one_release_only(fleet_remote: Remote,
                                  credentials=fleet_remote.credentials)
     assert isinstance(mirror, RevertingRacer)
     mirror.other = _plain(fleet_remote, tmp_path / "c")
-    racer = Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+    racer = Releaser(mirror, retry=Retry(attempts=4, waits=NO_WAIT), sleep=lambda _: None)
     result = racer.revert("apps/podinfo", reason="errors", push=True)
     assert result.outcome == "unchanged"
     assert "reverted meanwhile" in result.message
@@ -286,7 +286,7 @@ def test_revert_after_a_manual_revert_is_nothing_to_do(releaser: Releaser,
 
 def _plain(remote: Remote, cache: Path) -> Releaser:
     mirror = git.Mirror.open(remote.url, cache_dir=cache, credentials=remote.credentials)
-    return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+    return Releaser(mirror, retry=Retry(attempts=4, waits=NO_WAIT), sleep=lambda _: None)
 
 
 def test_incremental_snapshot_follows_deletes_renames_and_symlinks(

@@ -50,3 +50,12 @@ def test_the_git_adapter_refuses_a_malformed_url_before_libgit2(tmp_path: Path) 
         Mirror.open("https://me:s3cret@/x", cache_dir=tmp_path)
     assert "s3cret" not in str(caught.value) and "https://me:***@/x" in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("address", "local"), [
+    ("/srv/fleet", "/srv/fleet"), ("fleet", "fleet"), ("file:///srv/my%20fleet", "/srv/my fleet"),
+    ("FILE:///srv/fleet", "/srv/fleet"), ("https://git.example.com/fleet.git", None),
+    ("ssh://git@host/fleet", None), ("git@github.com:org/fleet.git", None),
+])
+def test_local_path(address: str, local: str | None) -> None:
+    assert remotes.local_path(address) == local

@@ -84,3 +84,19 @@ def test_quarantine_comes_from_reverts_and_rollbacks_only() -> None:
     assert trailers.quarantined(recs, "apps/podinfo") == {"6.5.0"}
     assert trailers.quarantined(recs, "apps/other") == {"1.1.0"}
     assert recs[1].as_dict()["action"] == "revert"
+
+
+def test_read_by_gits_rules() -> None:
+    """What ``git log --format=%(trailers)`` shows is what counts (test_gittrailers.py
+    holds the rules themselves, checked against git)."""
+    ours = "Rollout: a/b\nRelease: 1.0.0\nAction: revert\n"
+    folded = trailers.parse("x\n\n" + ours + "Reason: probe failed:\n  timeout\n")
+    assert folded is not None and folded.reason == "probe failed: timeout"
+    signed = trailers.parse("x\n\n" + ours + "Signed-off-by: A <a@b>\nsee the runbook\n")
+    assert signed is not None and signed.release == "1.0.0"
+    picked = trailers.parse("x\n\n" + ours + "(cherry picked from commit " + "a" * 40 + ")\n")
+    assert picked is not None and picked.action == "revert"
+    assert trailers.parse(("x\n\nbody\n\n" + ours).replace("\n", "\r\n")) is not None
+    assert trailers.parse("x\n\n" + ours + "# a comment git strips\n") is not None
+    # A line of prose among them, with no git-generated trailer: not a trailer block.
+    assert trailers.parse("x\n\n" + ours + "see the runbook\n") is None
