@@ -19,6 +19,10 @@ The Rollout and preset fields also pass kuberik's CRD pattern
 (``^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$``, see ``models.Duration``), which is narrower
 still: no ``0``, no sign, no ``ns``/``us``.
 
+Command-line spans (``reconciler stats --since 30d``) also take days and weeks
+(``d`` = 24h, ``w`` = 7d, as durationpy reads them), which no spec field does:
+``parse(text, days=True)``.
+
 ``render`` stays ours: durationpy's ``to_str`` prints ``0`` for zero (Go: ``0s``) and
 switches to exponent notation from a million hours (``2.56205e+06h``).
 """
@@ -32,31 +36,35 @@ import durationpy
 
 # Go's units (time.unitMap); durationpy's extra ones are not among them.
 _GO_UNITS = frozenset({"ns", "us", "µs", "μs", "ms", "s", "m", "h"})
+_SPAN_UNITS = _GO_UNITS | {"d", "w"}
 # What is left between the numbers must be Go units, and nothing else (see above).
 _BETWEEN_NUMBERS = re.compile(r"[^0-9.]+")
 # Go's time.Duration is an int64 of nanoseconds: nothing longer parses there either.
 MAX_SECONDS = (2**63 - 1) / 1e9
 
 
-def _refuse(text: str, why: str = "") -> ValueError:
-    return ValueError(f"{text[:64]!r} is not a duration{why}; write it like 90s, 10m or 1h30m")
+def _refuse(text: str, why: str = "", *, days: bool = False) -> ValueError:
+    like = "12h, 30d or 2w" if days else "90s, 10m or 1h30m"
+    return ValueError(f"{text[:64]!r} is not a duration{why}; write it like {like}")
 
 
-def parse(text: str) -> timedelta:
-    """Parse a Go duration such as ``1h30m``; raise ``ValueError`` naming the text."""
+def parse(text: str, *, days: bool = False) -> timedelta:
+    """Parse a Go duration such as ``1h30m``; raise ``ValueError`` naming the text.
+    ``days``: also ``d`` and ``w``, for command-line spans (``30d``)."""
     if not isinstance(text, str):
-        raise _refuse(str(text))
+        raise _refuse(str(text), days=days)
     unsigned = text[1:] if text[:1] in ("+", "-") else text
-    if any(unit not in _GO_UNITS for unit in _BETWEEN_NUMBERS.findall(unsigned)):
-        raise _refuse(text)
+    units = _SPAN_UNITS if days else _GO_UNITS
+    if any(unit not in units for unit in _BETWEEN_NUMBERS.findall(unsigned)):
+        raise _refuse(text, days=days)
     try:
         value = durationpy.from_str(text)
     except durationpy.DurationError as exc:
         if isinstance(exc.__cause__, OverflowError | ValueError):  # beyond timedelta
             raise _too_long(text) from exc
-        raise _refuse(text) from exc
+        raise _refuse(text, days=days) from exc
     if value < timedelta(0):
-        raise _refuse(text, " this field accepts: it is negative")
+        raise _refuse(text, " this field accepts: it is negative", days=days)
     if value.total_seconds() > MAX_SECONDS:
         raise _too_long(text)
     return value
