@@ -39,6 +39,7 @@ from reconciler.interfaces import (
     propose,
     settings,
     signingsetup,
+    statscmd,
 )
 
 # Re-exported: commands defined in other modules end the same way.
@@ -362,6 +363,7 @@ def demo() -> None:
 cli.add_command(check.command)
 cli.add_command(migrate.command)
 cli.add_command(historycmd.command)
+cli.add_command(statscmd.command)
 
 
 def main() -> None:

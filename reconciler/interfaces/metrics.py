@@ -24,13 +24,19 @@ The metrics (all prefixed ``reconciler_``)::
     queue_depth                              gauge      keys waiting in the work queue
     leader                                   gauge      1 while this replica leads, else 0
     webhook_requests_total{endpoint,code}    counter    every request to /hooks/*
+    deployment_frequency_per_day{window}     gauge      releases per day (docs/stats.md)
+    change_failure_ratio{window}             gauge      failed releases / releases
+    time_to_restore_seconds{window,quantile} gauge      failed -> next verified release
+    lead_time_seconds{window,quantile}       gauge      release commit -> its verdict
 
 plus the standard ``process_*``, ``python_info`` and ``python_gc_*`` collectors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import math
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -41,9 +47,13 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from reconciler.core import reasons
+from reconciler.core import reasons, stats
+from reconciler.engine import delivery
+
+log = logging.getLogger(__name__)
 
 PREFIX = "reconciler"
 
@@ -64,6 +74,11 @@ PUSH_RESULTS = ("pushed", "rejected", "error")
 ``error``: the push reached no verdict (network, authentication)."""
 
 WEBHOOK_ENDPOINTS: tuple[str, ...] = ("git", "release")
+
+DELIVERY_WINDOWS: tuple[str, ...] = tuple(delivery.WINDOWS)
+"""The windows of the delivery gauges (``engine/delivery``), ``7d`` and ``30d``."""
+
+QUANTILES = (("0.5", "median"), ("0.9", "p90"))
 
 _RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                       60.0)
@@ -116,6 +131,8 @@ class Metrics:
             self.push_duration.labels(result=result)
         for endpoint in WEBHOOK_ENDPOINTS:
             self.webhooks.labels(endpoint=endpoint, code="202")
+        self._delivery = _DeliveryCollector()
+        r.register(self._delivery)
 
     # -- called by the daemon ---------------------------------------------------
 
@@ -149,6 +166,11 @@ class Metrics:
         """Whether this replica leads; a daemon without leader election sets True."""
         self.leader.set(1 if leading else 0)
 
+    def track_delivery(self, figures: Callable[[], Mapping[str, stats.Figures]]) -> None:
+        """Read the delivery figures per window at scrape time
+        (``engine.delivery.Delivery.figures``, which caches them)."""
+        self._delivery.source = figures
+
     # -- called by the HTTP server ----------------------------------------------
 
     def webhook(self, endpoint: str, code: int) -> None:
@@ -159,6 +181,48 @@ class Metrics:
         ``Accept`` (Prometheus text format by default, OpenMetrics on request)."""
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
+
+
+class _DeliveryCollector:
+    """The delivery gauges, read from a source at scrape time. Every series exists
+    from the start: a figure that is not defined (no release in the window, no
+    sample for a quantile, the repository not read yet) is NaN, not 0."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Mapping[str, stats.Figures]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        found: Mapping[str, stats.Figures] = {}
+        if self.source is not None:
+            try:
+                found = self.source()
+            except Exception as exc:  # a scrape never fails on this; the log says why
+                log.warning("delivery metrics unavailable: %s", exc)
+        nan = math.nan
+        freq = GaugeMetricFamily(f"{PREFIX}_deployment_frequency_per_day",
+                                 "Release commits per day over the window.", labels=["window"])
+        ratio = GaugeMetricFamily(f"{PREFIX}_change_failure_ratio",
+                                  "Failed releases / releases over the window (NaN: none).",
+                                  labels=["window"])
+        restore = GaugeMetricFamily(
+            f"{PREFIX}_time_to_restore_seconds",
+            "From a failed release to the next verified one, ended in the window.",
+            labels=["window", "quantile"])
+        lead = GaugeMetricFamily(
+            f"{PREFIX}_lead_time_seconds",
+            "From a release commit of the window to its Succeeded verdict.",
+            labels=["window", "quantile"])
+        for window in DELIVERY_WINDOWS:
+            f = found.get(window)
+            freq.add_metric([window], f.per_day if f else nan)
+            cfr = f.change_failure_rate if f else None
+            ratio.add_metric([window], nan if cfr is None else cfr)
+            for quantile, attr in QUANTILES:
+                for family, spread in ((restore, f.time_to_restore if f else None),
+                                       (lead, f.lead_time if f else None)):
+                    value = getattr(spread, attr) if spread else None
+                    family.add_metric([window, quantile], nan if value is None else value)
+        yield from (freq, ratio, restore, lead)
 
 
 def _known(value: str, allowed: tuple[str, ...]) -> str:

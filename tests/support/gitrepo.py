@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 GIT_USER = "Test Human"
@@ -100,11 +101,13 @@ class BareRepo:
         executables: Mapping[str, bytes | str] | None = None,
         gitlinks: Mapping[str, str] | None = None,
         delete: tuple[str, ...] = (),
+        when: datetime | None = None,
     ) -> str:
         """What a human pushing to the remote does: a new commit on ``branch``.
 
         Built with plumbing straight into the bare repository (no clone, no push), so
         no server hook runs: this is the other writer racing the reconciler.
+        ``when``: the commit's author and committer time (default: now).
         """
         ref = f"refs/heads/{branch or self.branch}"
         with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +133,11 @@ class BareRepo:
                          extra_env=env)
             tree = self.git("write-tree", extra_env=env).decode().strip()
             parents = ["-p", parent] if parent else []
-            sha = self.git("commit-tree", tree, *parents, "-m", message).decode().strip()
+            dated = {} if when is None else {
+                "GIT_AUTHOR_DATE": f"@{int(when.timestamp())} +0000",
+                "GIT_COMMITTER_DATE": f"@{int(when.timestamp())} +0000"}
+            sha = self.git("commit-tree", tree, *parents, "-m", message,
+                           extra_env=dated).decode().strip()
             old = parent or "0" * 40
             self.git("update-ref", ref, sha, old)
         return sha
