@@ -99,4 +99,8 @@ def test_http_probes_metrics_webhook_and_api(e2e: E2E) -> None:
         and answer[1] and answer[1][0]["release"] == "6.5.0"))
     e2e.wait_until("the release counter", lambda: re.search(
         r"^reconciler_releases_total 1\.0$", request(port, "/metrics")[1], re.M))
+    # The delivery gauges, from git (docs/stats.md): one release in the last 7 days.
+    e2e.wait_until("the delivery gauges", lambda: (
+        f'reconciler_deployment_frequency_per_day{{window="7d"}} {1 / 7!r}'
+        in request(port, "/metrics")[1]))
     assert secret.decode() not in daemon.log()
