@@ -116,7 +116,7 @@ def _table(report: stats.Report, env: str | None, rollout: str | None) -> None:
     """The rows of environment ``env`` (None: every one), and their totals."""
     rows = [(r, e, f) for (r, e), f in report.groups if env in (None, e)]
     if not rows:
-        click.echo("no releases" + (f" of {rollout}" if rollout else "") + " in the window")
+        click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
         return
     lines = [COLUMNS, *(_row(r, e, f) for r, e, f in rows)]
     envs = sorted({e for _, e, _ in rows})
