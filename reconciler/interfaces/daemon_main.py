@@ -27,7 +27,7 @@ from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import forgesetup, http
+from reconciler.interfaces import forgesetup, http, notifysetup
 from reconciler.interfaces.metrics import Metrics
 from reconciler.interfaces.settings import RunSettings
 
@@ -92,6 +92,7 @@ def run(config: RunSettings, *, mirror: git.Mirror,
                         auto_merge=config.write.auto_merge,
                         merge_method=config.write.merge_method,
                         forge_poll=(2.0, config.write.forge_poll_max)))
+    outbox = notifysetup.attach(config.notify, daemon, branch=mirror.branch)
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)
@@ -123,6 +124,8 @@ def run(config: RunSettings, *, mirror: git.Mirror,
             pass
     finally:
         daemon.shutdown()
+        if outbox is not None:
+            outbox.close(5.0)  # what is queued gets 5 s to go out
         if elector is not None:
             elector.stop()
         if server is not None:
