@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 FLUX = "notification-controller"  # its Outbox channel; no chat destination may take it
 _KINDS = {k.kind: k for k in (k8s.KUSTOMIZATION, k8s.OCIREPOSITORY, k8s.HELMRELEASE)}
+# The --flux-source GitRepository is only named, never read: no watch, no API call.
+_GIT_REPOSITORY = ("source.toolkit.fluxcd.io/v1", "GitRepository")
 
 
 class Outbox(Protocol):
@@ -106,18 +108,20 @@ class Notifier:
         for t in self._targets(key):
             kind = _KINDS.get(t.kind)
             if kind is None or t.group not in ("", kind.group):
-                src_ns, _, src_name = self._flux_source.partition("/")
-                kind, t_ns, t_name = k8s.GITREPOSITORY, src_ns, src_name
+                namespace, _, name = self._flux_source.partition("/")
+                api_version, kind_name = _GIT_REPOSITORY
+                found: Mapping[str, Any] = {}
             else:
-                t_ns, _, t_name = t.object.partition("/")
-            if (kind.kind, f"{t_ns}/{t_name}") in out:
+                namespace, _, name = t.object.partition("/")
+                api_version, kind_name = kind.api_version, kind.kind
+                found = self._cluster_object(kind, namespace, name) or {}
+            if (kind_name, f"{namespace}/{name}") in out:
                 continue
-            found = self._cluster_object(kind, t_ns, t_name) or {}
             meta = found.get("metadata") or {}
-            api_version = found.get("apiVersion")
-            out[(kind.kind, f"{t_ns}/{t_name}")] = notices.FluxObject(
-                api_version=api_version if isinstance(api_version, str) and "/" in api_version
-                else kind.api_version, kind=kind.kind, namespace=t_ns, name=t_name,
+            served = found.get("apiVersion")
+            out[(kind_name, f"{namespace}/{name}")] = notices.FluxObject(
+                api_version=served if isinstance(served, str) and "/" in served
+                else api_version, kind=kind_name, namespace=namespace, name=name,
                 uid=meta.get("uid") if isinstance(meta.get("uid"), str) else None)
         return tuple(out.values())
 
