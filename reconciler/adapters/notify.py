@@ -102,15 +102,16 @@ logging.getLogger("httpx2").addFilter(SECRETS)
 
 
 def _secret_parts(url: str) -> list[str]:
-    """The parts of a webhook URL that give access: the whole URL, its path and query
-    (Slack ``/services/T…/B…/<token>``, a Workflows ``sig=``), and the path's long
-    segments (a token quoted alone in an error)."""
+    """The parts of a webhook URL that give access: its path and query (Slack
+    ``/services/T…/B…/<token>``, a Workflows ``sig=``), any user info, and the path's
+    long segments (a token quoted alone in an error). The host stays readable."""
     parsed = httpx2.URL(url)
-    parts = [url, parsed.raw_path.decode("ascii", "replace")]
+    parts = [parsed.raw_path.decode("ascii", "replace"), parsed.userinfo.decode(
+        "ascii", "replace")]
     parts += [s for s in parsed.path.split("/") if len(s) >= 12]
     if parsed.query:
         parts.append(parsed.query.decode("ascii", "replace"))
-    return [p for p in parts if len(p) >= 8 and p not in ("/", "")]
+    return [p for p in parts if len(p) >= 8]
 
 
 class URLFile:

@@ -44,7 +44,8 @@ class LoopbackServer:
                 pass  # the request line carries the webhook's secret path
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True,
                                         name=type(self).__name__)
         self._thread.start()
         return self
