@@ -19,10 +19,10 @@ import pytest
 
 from reconciler.adapters import notify
 from reconciler.core import notices
-from reconciler.errors import ManifestError
-from reconciler.interfaces import notifysetup
+from reconciler.errors import InputError, ManifestError
+from reconciler.interfaces import notifysetup, settings
 from reconciler.interfaces.settings import NotifySettings
-from tests.support import fluxevents
+from tests.support import cli, fluxevents
 from tests.support.chathooks import ChatHook
 from tests.support.fluxevents import FluxEventServer
 from tests.unit.test_notices import RELEASE_SHA, docs_alert, released
@@ -231,3 +231,19 @@ def test_the_stand_in_refuses_what_flux_would(change: str, mutate: Any, status: 
     with fluxevents.FluxEventServer() as server:
         assert httpx2.post(server.events_url, json=event).status_code == status, change
         assert not server.accepted
+
+
+def test_run_stops_with_exit_2_and_one_line_on_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "notifications.yaml"
+    config.write_text("destinations:\n  - type: slack\n    urlFile: /x\n"
+                      "    events: [rolled-back]\n")
+    proc = cli.run("run", "--repo", str(tmp_path / "fleet.git"), "--notifications-config",
+                   str(config), cache=tmp_path / "cache")
+    assert proc.returncode == 2
+    assert cli.one_error_line(proc) == (
+        f"reconciler: error: {config}:4 destinations[0].events: unknown event "
+        f"'rolled-back' (known: released, baked, failed, reverted, held, proposed, declined)")
+    with pytest.raises(InputError) as caught:
+        settings.load(NotifySettings, {"flux_events_url": "notification-controller:80"})
+    assert str(caught.value) == ("--flux-events-url 'notification-controller:80': expected "
+                                 "an http:// or https:// URL")
