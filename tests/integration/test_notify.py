@@ -237,6 +237,7 @@ def test_run_stops_with_exit_2_and_one_line_on_a_bad_config(tmp_path: Path) -> N
     config = tmp_path / "notifications.yaml"
     config.write_text("destinations:\n  - type: slack\n    urlFile: /x\n"
                       "    events: [rolled-back]\n")
+    (tmp_path / "fleet.git").mkdir()  # --repo itself is checked first
     proc = cli.run("run", "--repo", str(tmp_path / "fleet.git"), "--notifications-config",
                    str(config), cache=tmp_path / "cache")
     assert proc.returncode == 2
