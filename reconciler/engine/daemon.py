@@ -127,15 +127,10 @@ class Daemon:
                              f"by .sourceignore)")
         informers.adapt_to_served(self.cluster, self.stores, optional=OPTIONAL_KINDS,
                                   on_change=self.router.on_change)
-        for store in self.stores.values():
-            # --namespace scopes the Rollouts and what lives beside them; Flux's
-            # Kustomizations and ImagePolicies usually live elsewhere (flux-system).
-            scoped = store.kind.plural in ("rollouts", "healthchecks", "rolloutgates")
-            handle = self.cluster.watch(store.kind, store.on_event, stop=self.stop,
-                                        on_sync=store.on_sync,
-                                        namespace=self.options.namespace if scoped else None)
-            self._threads.append(handle.thread)
-            self._watches.append(handle)
+        self._watches = informers.watch(self.cluster, self.stores, stop=self.stop,
+                                        namespace=self.options.namespace,
+                                        selector=self.options.watch_label_selector)
+        self._threads += [handle.thread for handle in self._watches]
         # Decide nothing before every store has its first list: a rollout judged
         # against an empty ImagePolicy store would report a missing ImagePolicy.
         for store in self.stores.values():

@@ -31,7 +31,7 @@ from reconciler.adapters.cluster import Kind
 from reconciler.core import selectors
 from reconciler.errors import ClusterNotFound, ReconcilerError
 
-__all__ = ["OnChange", "Store", "adapt_to_served"]
+__all__ = ["OnChange", "Store", "adapt_to_served", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +171,26 @@ def adapt_to_served(cluster: k8s.Cluster, stores: dict[str, Store], *,
             stores.pop(kind.plural, None)
         except ReconcilerError as exc:
             log.warning("cannot list %s yet: %s", kind.plural, exc)
+
+
+def watch(cluster: k8s.Cluster, stores: Mapping[str, Store], *, stop: threading.Event,
+          namespace: str | None, selector: str | None) -> list[k8s.WatchHandle]:
+    """Start one watch per store, feeding it; the handles.
+
+    ``namespace`` (``--namespace``) scopes the Rollouts and what lives beside them;
+    Flux's Kustomizations and ImagePolicies usually live elsewhere (flux-system).
+    ``selector`` (``--watch-label-selector``) filters the Rollouts only, on the API
+    server, as Flux filters a controller's own kind: a shard lists and watches the
+    Rollouts it owns, and a Rollout relabelled away reaches it as a deletion. The
+    inputs a Rollout reads (ImagePolicies, HealthChecks, RolloutGates, Flux objects)
+    stay unfiltered: one ImagePolicy or HealthCheck may serve Rollouts of several
+    shards, and they are looked up only for the Rollouts in the store."""
+    handles = []
+    for store in stores.values():
+        plural = store.kind.plural
+        scoped = plural in ("rollouts", "healthchecks", "rolloutgates")
+        handles.append(cluster.watch(
+            store.kind, store.on_event, stop=stop, on_sync=store.on_sync,
+            namespace=namespace if scoped else None,
+            label_selector=selector if plural == "rollouts" else None))
+    return handles

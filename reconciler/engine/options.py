@@ -13,6 +13,8 @@ class Options:
     """What the daemon needs beyond the adapters (built from the ``run`` flags)."""
 
     namespace: str | None = None
+    # Only the Rollouts with these labels (``--watch-label-selector``; a shard's).
+    watch_label_selector: str | None = None
     workers: int = 4
     resync_interval: float = 300.0
     fetch_interval: float = 30.0

@@ -70,16 +70,23 @@ def run(config: RunSettings, *, mirror: git.Mirror,
     namespace = cluster_cfg.namespace
     cluster = k8s.Cluster.connect(kubeconfig=cluster_cfg.kubeconfig, namespace=namespace)
     metrics = Metrics()
+    selector = cluster_cfg.watch_label_selector
+    if selector is not None:
+        log.info("sharded: reconciling only the Rollouts labelled %s", selector)
     elector: LeaderElector | None = None
     if config.leader.leader_elect:
         lease, renew, retry = config.leader.timings
+        lease_name = config.leader.lease(selector)
+        log.info("electing a leader on Lease %s/%s",
+                 config.leader.leader_election_namespace, lease_name)
         elector = LeaderElector(cluster, namespace=config.leader.leader_election_namespace,
-                                name=config.leader.leader_election_name,
+                                name=lease_name,
                                 lease_duration=lease, renew_deadline=renew, retry_period=retry)
     daemon = Daemon(
         cluster=cluster, mirror=mirror, metrics=metrics, forge=forge,
         is_leader=elector.is_leader if elector else (lambda: True),
-        options=Options(namespace=namespace, workers=sched.workers,
+        options=Options(namespace=namespace, watch_label_selector=selector,
+                        workers=sched.workers,
                         resync_interval=sched.resync_interval,
                         fetch_interval=sched.fetch_interval,
                         flux_source=cluster_cfg.flux_source, flux_nudge=cluster_cfg.flux_nudge,

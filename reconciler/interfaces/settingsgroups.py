@@ -14,8 +14,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reconciler.core import remotes, scope
-from reconciler.errors import InputError
+from reconciler.core import remotes, scope, shards
+from reconciler.errors import InputError, InvalidSelector
 
 ENV_PREFIX = "RECONCILER_"
 DEFAULT_PASSWORD_ENV = "RECONCILER_GIT_PASSWORD"
@@ -161,6 +161,10 @@ class ClusterSettings(Settings):
                                          "config repository.")
     flux_nudge: bool = Field(True, description="After a push, ask Flux to fetch at once "
                                                "(reconcile.fluxcd.io/requestedAt).")
+    watch_label_selector: str | None = Field(
+        None, description="Reconcile only the Rollouts with matching labels, as Flux's "
+                          "--watch-label-selector: sharding.fluxcd.io/key=shard1 for a shard, "
+                          "!sharding.fluxcd.io/key for the main instance (docs/sharding.md).")
 
     @field_validator("flux_source")
     @classmethod
@@ -169,6 +173,18 @@ class ClusterSettings(Settings):
         if not sep or not namespace or not name or "/" in name:
             raise ValueError("expected NAMESPACE/NAME")
         return value
+
+    @field_validator("watch_label_selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        try:
+            shards.parse(value)
+        except InvalidSelector as exc:
+            # The flag and the value are named by the caller: keep the complaint only.
+            raise ValueError(str(exc).removeprefix(f"label selector {value!r}: ")) from None
+        if value is None or not value.strip():
+            return None  # blank: every Rollout, as Flux's default ""
+        return value.strip()
 
     def check_files(self) -> None:
         """A mistyped kubeconfig is an input error (exit 2), caught before connecting."""
@@ -225,7 +241,10 @@ class LeaderSettings(Settings):
     leader_election_namespace: str = Field("reconciler-system",
                                            description="Namespace of the leader election "
                                                        "Lease.")
-    leader_election_name: str = Field("reconciler-leader", description="Name of the Lease.")
+    leader_election_name: str | None = Field(
+        None, json_schema_extra={"default_text": "reconciler-leader[-SHARD]"},
+        description="Name of the Lease; default: reconciler-leader, plus -SHARD with "
+                    "--watch-label-selector sharding.fluxcd.io/key=SHARD (docs/sharding.md).")
     leader_election_timings: str = Field(
         "15,10,2", description="Lease duration, renew deadline and retry period, in seconds "
                                "(LEASE,RENEW,RETRY).")
@@ -240,6 +259,10 @@ class LeaderSettings(Settings):
         if not 0 < retry < renew < lease:
             raise ValueError("needs 0 < retry < renew < lease")
         return value
+
+    def lease(self, watch_label_selector: str | None) -> str:
+        """The Lease this replica set elects its leader on: one per shard."""
+        return self.leader_election_name or shards.lease_name(watch_label_selector)
 
     @property
     def timings(self) -> tuple[float, float, float]:

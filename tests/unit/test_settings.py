@@ -46,6 +46,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "namespace": ("apps", "apps"),
     "flux_source": ("flux/fleet", "flux/fleet"),
     "flux_nudge": ("false", False),
+    "watch_label_selector": ("sharding.fluxcd.io/key=shard1", "sharding.fluxcd.io/key=shard1"),
     "workers": ("8", 8),
     "resync_interval": ("60", 60.0),
     "fetch_interval": ("5.5", 5.5),
@@ -170,6 +171,10 @@ def test_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> Non
     ({}, {"RECONCILER_LEADER_ELECT": "perhaps"}, "RECONCILER_LEADER_ELECT='perhaps': Input "
                                                  "should be a valid boolean"),
     ({"repo": None}, {}, "--repo (or RECONCILER_REPO): required"),
+    ({"watch_label_selector": "sharding.fluxcd.io/key in (a"}, {},
+     "--watch-label-selector 'sharding.fluxcd.io/key in (a': cannot parse"),
+    ({}, {"RECONCILER_WATCH_LABEL_SELECTOR": "!!sharding.fluxcd.io/key"},
+     "RECONCILER_WATCH_LABEL_SELECTOR='!!sharding.fluxcd.io/key': cannot parse"),
 ])
 def test_a_bad_value_names_where_it_came_from(given: dict[str, Any], env: dict[str, str],
                                               message: str,
