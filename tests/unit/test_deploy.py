@@ -284,7 +284,7 @@ def test_lease_role_is_namespaced_and_minimal() -> None:
     assert used <= EXPECTED_LEASE_RULES, sorted(used - EXPECTED_LEASE_RULES)
     from reconciler.interfaces.settings import LeaderSettings
 
-    lease = LeaderSettings.model_fields["leader_election_name"].default
+    lease = LeaderSettings().lease(settings().get("RECONCILER_WATCH_LABEL_SELECTOR"))
     for rule in role["rules"]:
         if rule["verbs"] != ["create"]:  # create cannot be limited to a name
             assert rule["resourceNames"] == [lease], rule
