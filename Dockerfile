@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The reconciler's container image: `reconciler run` as a non-root user on a
-# read-only root filesystem (deploy/deployment.yaml mounts the writable paths).
+# read-only root filesystem (deploy/base/deployment.yaml mounts the writable paths).
 #
 #   docker build -t ghcr.io/reconciler/reconciler:0.1.0 .
 #

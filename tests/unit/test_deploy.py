@@ -33,6 +33,7 @@ from reconciler.adapters import cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+BASE = DEPLOY / "base"  # the manifests; deploy/ and deploy/shards/ build on them
 NAMESPACE = "reconciler-system"
 USER = 65532
 READ = ("list", "watch")  # an informer lists, then watches; nothing gets one object
@@ -67,9 +68,9 @@ def load_all(path: Path) -> list[dict[str, Any]]:
 
 
 def manifests() -> list[dict[str, Any]]:
-    listed = YAML(typ="safe").load((DEPLOY / "kustomization.yaml").read_text())["resources"]
+    listed = YAML(typ="safe").load((BASE / "kustomization.yaml").read_text())["resources"]
     return [doc for name in listed if not name.startswith("..")
-            for doc in load_all(DEPLOY / name)]
+            for doc in load_all(BASE / name)]
 
 
 def one(kind: str, name: str | None = None) -> dict[str, Any]:
@@ -102,8 +103,11 @@ def env_values() -> dict[str, str]:
 
 
 def test_every_manifest_is_listed_and_loads() -> None:
-    listed = YAML(typ="safe").load((DEPLOY / "kustomization.yaml").read_text())["resources"]
-    files = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+    assert YAML(typ="safe").load((DEPLOY / "kustomization.yaml").read_text())[
+        "resources"] == ["base"]
+    assert {p.name for p in DEPLOY.glob("*.yaml")} == {"kustomization.yaml"}
+    listed = YAML(typ="safe").load((BASE / "kustomization.yaml").read_text())["resources"]
+    files = {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
     assert files == {n for n in listed if not n.startswith("..")}
     kinds = sorted(d["kind"] for d in manifests())
     assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
@@ -259,7 +263,7 @@ def daemon_uses() -> set[tuple[str, str, str]]:
 def test_rbac_table_is_the_daemons_use() -> None:
     used = {u for u in daemon_uses() if u[0] != "coordination.k8s.io"}  # the Role's
     assert used == EXPECTED_CLUSTER_RULES, (
-        "the daemon's API calls changed: update deploy/rbac.yaml, docs/install.md and "
+        "the daemon's API calls changed: update deploy/base/rbac.yaml, docs/install.md and "
         f"EXPECTED_CLUSTER_RULES (missing from table: {sorted(used - EXPECTED_CLUSTER_RULES)}, "
         f"no longer used: {sorted(EXPECTED_CLUSTER_RULES - used)})")
 
@@ -396,9 +400,9 @@ def test_sample_repo_installs_deploy_from_a_flux_source() -> None:
     # The source's ignore rules keep everything deploy/ reads.
     kept = {line[2:] for line in source["spec"]["ignore"].splitlines()
             if line.startswith("!/")}
-    needed = {"deploy", *(str((DEPLOY / r).resolve().relative_to(ROOT)) for r in
-                          YAML(typ="safe").load((DEPLOY / "kustomization.yaml").read_text())[
-                              "resources"] if r.startswith(".."))}
+    needed = {"deploy", *(str((BASE / r).resolve().relative_to(ROOT)) for r in
+                          YAML(typ="safe").load((BASE / "kustomization.yaml").read_text())[
+                              "resources"] if r.startswith("../.."))}
     assert needed <= kept
     (patch,) = release["spec"]["patches"]
     assert patch["target"] == {"kind": "ConfigMap", "name": "reconciler-config"}
