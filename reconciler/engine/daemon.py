@@ -98,6 +98,7 @@ class Daemon:
                                  retry_later=self.timers.retry_later,
                                  environment=options.environment)
         self.metrics = self.reporter.metrics
+        self.releaser.on_push = self.metrics.observe_push  # git_push_duration_seconds
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []
         self._running = False  # set once start() has started the scheduler

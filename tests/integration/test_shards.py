@@ -25,6 +25,7 @@ from reconciler.emulator.server import Emulator
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.options import Options
 from reconciler.interfaces import http
+from reconciler.interfaces.metrics import Metrics
 from tests.support import gitrepo, secretscan, shardworld
 
 SECRET = secretscan.generate("webhook secret (tests/integration/test_shards.py)").encode()
@@ -72,7 +73,7 @@ def world(tmp_path: Path, git_home: Path) -> Iterator[World]:
         shardworld.seed(emulator, len(SHARDS), SHARDS.get, head=repo.head())
         cluster = k8s.Cluster.connect(kubeconfig=emulator.write_kubeconfig(tmp_path / "kc"))
         mirror = git.Mirror.open(repo.url, cache_dir=tmp_path / "cache")
-        daemon = Daemon(cluster=cluster, mirror=mirror, options=Options(
+        daemon = Daemon(cluster=cluster, mirror=mirror, metrics=Metrics(), options=Options(
             watch_label_selector="sharding.fluxcd.io/key=shard1", workers=2,
             fetch_interval=0.3, resync_interval=1.0, flux_nudge=False))
         daemon.start(sync_timeout=20)
@@ -103,6 +104,11 @@ def test_a_shard_acts_only_on_the_rollouts_it_owns(world: World) -> None:
     assert set(world.released()) == {"apps/app0", "apps/app1"}
     for i in (2, 3):
         assert "status" not in shardworld.rollout(world.emulator, f"app{i}")
+    # Each push is measured (what bench/shards.py counts retries with).
+    metrics = world.daemon.metrics
+    assert isinstance(metrics, Metrics)
+    assert 'git_push_duration_seconds_count{result="pushed"} 2.0' in metrics.render(None)[
+        0].decode()
 
     # The HTTP surface does not know another shard's rollout: 404, as for any unknown one.
     app = http.create_app(world.daemon.surface, webhook_secret=SECRET)
