@@ -47,8 +47,9 @@ def _check(parse: Any) -> Any:
     return AfterValidator(check)
 
 
-Clock = Annotated[str, Field(pattern=_HHMM), _check(windows.clock)]
-Date = Annotated[str, Field(pattern=_DATE), _check(windows.day)]
+# The patterns are kuberik's, for the CRD; the checks say what is wrong in words.
+Clock = Annotated[str, Field(json_schema_extra={"pattern": _HHMM}), _check(windows.clock)]
+Date = Annotated[str, Field(json_schema_extra={"pattern": _DATE}), _check(windows.day)]
 
 
 class TimeRange(_Model):

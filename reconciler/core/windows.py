@@ -45,6 +45,7 @@ Where kuberik leaves it open or differs, here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -59,6 +60,8 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 HORIZONS = (timedelta(days=8), timedelta(days=100), timedelta(days=732))
 Interval = tuple[datetime, datetime]
 _DAY = timedelta(days=1)
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @dataclass(frozen=True)
@@ -114,24 +117,21 @@ def zone(name: str) -> ZoneInfo:
 
 
 def clock(text: str) -> time:
-    """``HH:MM``, 24-hour."""
-    try:
-        hours, minutes = text.split(":")
-        if len(hours) != 2 or len(minutes) != 2:
-            raise ValueError(text)
-        return time(int(hours), int(minutes))
-    except ValueError as exc:
-        raise ValueError(f"{text[:16]!r} is not a time of day like 09:00 or 23:30") from exc
+    """``HH:MM``, 24-hour, as kuberik's pattern says."""
+    if not isinstance(text, str) or not _CLOCK.match(text):
+        raise ValueError(f"{str(text)[:16]!r} is not a time of day like 09:00 or 23:30 "
+                         f"(HH:MM, 24-hour)")
+    return time(int(text[:2]), int(text[3:]))
 
 
 def day(text: str) -> date:
-    """``YYYY-MM-DD``."""
+    """``YYYY-MM-DD`` (kuberik's pattern), a real date."""
     try:
-        if len(text) != 10:
+        if not isinstance(text, str) or not _DATE.match(text):
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"{text[:16]!r} is not a date like 2026-12-24") from exc
+        raise ValueError(f"{str(text)[:16]!r} is not a date like 2026-12-24") from exc
 
 
 # -- evaluation -------------------------------------------------------------------

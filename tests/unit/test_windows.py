@@ -312,3 +312,44 @@ def test_times_of_day_and_dates_are_checked() -> None:
     for bad in ("2026-02-30", "2026-2-3", "26-01-01"):
         with pytest.raises(ValueError):
             windows.day(bad)
+
+
+# -- validate ------------------------------------------------------------------------------
+
+SCHEDULES_IN_GIT = b"""\
+apiVersion: kuberik.com/v1alpha1
+kind: RolloutSchedule
+metadata:
+  name: business-hours
+  namespace: apps
+spec:
+  rolloutSelector: {matchLabels: {app: podinfo}}
+  timezone: Europe/Lubljana
+  rules:
+    - timeRange: {start: "9:00", end: "17:00"}
+    - rrule: FREQ=WEEKLY;BYDAY=SA;BYHOUR=25
+      duration: 4h
+---
+apiVersion: kuberik.com/v1alpha1
+kind: ClusterRolloutSchedule
+metadata:
+  name: fine
+spec:
+  rolloutSelector: {}
+  namespaceSelector: {matchLabels: {env: prod}}
+  rules: [{name: christmas, dateRange: {start: "2026-12-24", end: "2026-12-26"}}]
+"""
+
+
+def test_validate_reports_bad_schedule_fields_one_line_each() -> None:
+    from reconciler.core import manifests
+
+    scan = manifests.scan_file("clusters/prod/windows.yaml", SCHEDULES_IN_GIT)
+    assert [p.render() for p in scan.problems] == [
+        "error: clusters/prod/windows.yaml:10 (document 1) spec.rules.0.timeRange.start: "
+        "'9:00' is not a time of day like 09:00 or 23:30 (HH:MM, 24-hour)",
+        "error: clusters/prod/windows.yaml:11 (document 1) spec.rules.1.rrule: not an "
+        "RFC 5545 RRULE: hour must be in 0..23",
+        "error: clusters/prod/windows.yaml:8 (document 1) spec.timezone: unknown time zone "
+        "'Europe/Lubljana'; use an IANA name such as Europe/Berlin or America/New_York",
+    ]
