@@ -354,7 +354,7 @@ class Daemon:
                 # fetch now, so readiness and the other rollouts recover at once too.
                 self.request_fetch()
         for event in written.events:
-            self.reporter.emit(obj, *event)
+            self.reporter.emit(obj, *event, step=step)
         if written.fetch:
             self.request_fetch()
         if written.again:

@@ -34,6 +34,7 @@ from reconciler.interfaces.settingsgroups import (
     ClusterSettings,
     GitSettings,
     LeaderSettings,
+    NotifySettings,
     ReleaseSettings,
     SchedulingSettings,
     ServerSettings,
@@ -50,6 +51,7 @@ __all__ = [
     "ClusterSettings",
     "GitSettings",
     "LeaderSettings",
+    "NotifySettings",
     "ReleaseSettings",
     "RunSettings",
     "SchedulingSettings",
@@ -80,6 +82,7 @@ class RunSettings:
     server: ServerSettings
     leader: LeaderSettings
     write: WriteSettings
+    notify: NotifySettings
 
     @classmethod
     def load(cls, given: Mapping[str, Any]) -> RunSettings:
@@ -88,7 +91,7 @@ class RunSettings:
                    cluster=load(ClusterSettings, given),
                    scheduling=load(SchedulingSettings, given),
                    server=load(ServerSettings, given), leader=load(LeaderSettings, given),
-                   write=load(WriteSettings, given))
+                   write=load(WriteSettings, given), notify=load(NotifySettings, given))
 
 
 # -- flags ------------------------------------------------------------------------

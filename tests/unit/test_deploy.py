@@ -551,3 +551,13 @@ def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
         name = canonicalize_name(Requirement(test_only).name)
         assert name not in pins, f"{name} is a test tool; the image does not need it"
     assert "pip" not in pins and "setuptools" not in pins
+
+
+def test_the_ci_entry_point_is_valid_bash_and_ends_with_the_readme_command() -> None:
+    """A broken .ci/run fails CI before a single test runs; bash -n parses it."""
+    script = Path(__file__).resolve().parents[2] / ".ci" / "run"
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in script.read_text().splitlines() if line.strip()]
+    assert lines[-1] == "make test"
