@@ -94,6 +94,13 @@ def test_fall_back_lengthens_a_window_over_the_repeated_hour_in_one_stretch() ->
         (utc(2026, 11, 1, 4), utc(2026, 11, 1, 5, 30))]
 
 
+def test_a_day_whose_midnight_is_skipped_starts_when_the_clock_jumps() -> None:
+    """America/Santiago, 2026-09-06: 00:00 jumps to 01:00 (04:00Z)."""
+    s = schedule({"daysOfWeek": ["Sunday"]}, timezone="America/Santiago")
+    assert spans(s, utc(2026, 9, 5), utc(2026, 9, 8)) == [
+        (utc(2026, 9, 6, 4), utc(2026, 9, 7, 3))]  # 23 hours
+
+
 # -- time zones, midnight, dates ----------------------------------------------------
 
 
