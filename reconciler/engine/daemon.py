@@ -5,7 +5,8 @@ receives what it needs and none imports this module:
 
 * ``Repository`` — the mirror, the current snapshot, the git lock, the fetch;
 * ``Router`` — which rollouts a watch event concerns;
-* ``Observer`` — the plain inputs of a decision (candidates, HealthChecks, gates);
+* ``Observer`` — the plain inputs of a decision (candidates, HealthChecks, gates, windows);
+* ``Schedules`` — deploy-window schedules: their status, the rollouts they wake;
 * ``Applied`` — whether Flux has applied the release;
 * ``holds.manual_commit`` — who made the change a rollout is held on;
 * ``choice.Writers`` — the write of a decided release or revert: push or pull request;
@@ -36,7 +37,7 @@ from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.adapters.forges import base as forges
 from reconciler.core import models, policies, progress, reasons, status, trailers
-from reconciler.engine import adoption, faults, holds, informers
+from reconciler.engine import adoption, faults, holds, informers, schedules
 from reconciler.engine import applied as flux
 from reconciler.engine import presets as preset_files
 from reconciler.engine.informers import Store
@@ -56,8 +57,8 @@ from reconciler.errors import InputError, PermanentError, ReconcilerError, Trans
 
 log = logging.getLogger(__name__)
 
-# Flux objects whose status says whether an OCIRepository target is applied.
-OPTIONAL_KINDS = (k8s.OCIREPOSITORY, k8s.HELMRELEASE)
+# Watched only where the cluster serves them: OCI target consumers, deploy windows.
+OPTIONAL_KINDS = (k8s.OCIREPOSITORY, k8s.HELMRELEASE, *schedules.KINDS)
 
 
 class Daemon:
@@ -102,14 +103,16 @@ class Daemon:
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []
         self._running = False  # set once start() has started the scheduler
+        # namespaceSelectors (HealthChecks, ClusterRolloutSchedules) match namespace
+        # labels; a daemon scoped to one namespace looks in that namespace only.
         kinds = [k8s.ROLLOUT, k8s.IMAGEPOLICY, k8s.HEALTHCHECK, k8s.ROLLOUTGATE,
-                 k8s.KUSTOMIZATION, *OPTIONAL_KINDS]
-        if options.namespace is None:
-            # HealthCheck namespaceSelectors match namespace labels; a daemon scoped to
-            # one namespace looks in that namespace only.
-            kinds.append(k8s.NAMESPACE)
+                 k8s.KUSTOMIZATION, *OPTIONAL_KINDS,
+                 *([k8s.NAMESPACE] if options.namespace is None else [])]
         self.stores: dict[str, Store] = {
             kind.plural: Store(kind, on_change=self.router.on_change) for kind in kinds}
+        self.schedules = schedules.Schedules(cluster=cluster, stores=self.stores.get,
+            timers=self.timers, router=self.router, is_leader=is_leader, clock=clock,
+            sharded=options.watch_label_selector is not None)
         self.reconciles = 0
         self.metrics.track_queue(lambda: len(self.queue))
         self.surface = Surface(stores=self.stores, repository=self.repository,
@@ -311,7 +314,7 @@ class Daemon:
         return progress.decide(progress.Observed(
             rollout=key, policy=policies.effective(spec, self.presets), targets=targets,
             records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
-            gate_allowed=gates.allowed, applied=applied,
+            gate_allowed=gates.allowed, applied=applied, window=self.observer.window(obj, now),
             checks=self.observer.health_checks(namespace, spec),
             declined=self.writer.declined(key), direct=self.writer.mode(obj) == "direct",
             kept=status.kept_from(previous, records), waiting_for=problem,

@@ -177,20 +177,20 @@ def watch(cluster: k8s.Cluster, stores: Mapping[str, Store], *, stop: threading.
           namespace: str | None, selector: str | None) -> list[k8s.WatchHandle]:
     """Start one watch per store, feeding it; the handles.
 
-    ``namespace`` (``--namespace``) scopes the Rollouts and what lives beside them;
-    Flux's Kustomizations and ImagePolicies usually live elsewhere (flux-system).
+    ``namespace`` (``--namespace``) scopes the Rollouts and the kuberik objects beside
+    them; Flux's Kustomizations and ImagePolicies usually live elsewhere (flux-system).
     ``selector`` (``--watch-label-selector``) filters the Rollouts only, on the API
     server, as Flux filters a controller's own kind: a shard lists and watches the
     Rollouts it owns, and a Rollout relabelled away reaches it as a deletion. The
-    inputs a Rollout reads (ImagePolicies, HealthChecks, RolloutGates, Flux objects)
-    stay unfiltered: one ImagePolicy or HealthCheck may serve Rollouts of several
-    shards, and they are looked up only for the Rollouts in the store."""
+    inputs a Rollout reads (ImagePolicies, HealthChecks, RolloutGates, schedules,
+    Flux objects) stay unfiltered: one of them may serve Rollouts of several shards,
+    and they are looked up only for the Rollouts in the store."""
     handles = []
     for store in stores.values():
-        plural = store.kind.plural
-        scoped = plural in ("rollouts", "healthchecks", "rolloutgates")
+        kind = store.kind
+        scoped = kind.group == k8s.ROLLOUT.group and kind.namespaced
         handles.append(cluster.watch(
-            store.kind, store.on_event, stop=stop, on_sync=store.on_sync,
+            kind, store.on_event, stop=stop, on_sync=store.on_sync,
             namespace=namespace if scoped else None,
-            label_selector=selector if plural == "rollouts" else None))
+            label_selector=selector if kind == k8s.ROLLOUT else None))
     return handles

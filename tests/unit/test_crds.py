@@ -26,7 +26,8 @@ from reconciler.interfaces import schemas
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "schemas" / "crds"
 KINDS = {"rollouts": cluster.ROLLOUT, "healthchecks": cluster.HEALTHCHECK,
-         "rolloutgates": cluster.ROLLOUTGATE}
+         "rolloutgates": cluster.ROLLOUTGATE, "rolloutschedules": cluster.ROLLOUTSCHEDULE,
+         "clusterrolloutschedules": cluster.CLUSTERROLLOUTSCHEDULE}
 # Keywords Kubernetes forbids in a CRD schema or that only make sense in JSON Schema.
 FORBIDDEN = {"$ref", "$defs", "definitions", "$schema", "$id", "title", "const", "anyOf",
              "oneOf", "allOf", "not", "patternProperties", "dependencies", "default",
@@ -89,9 +90,9 @@ def test_crds_in_repo_are_current() -> None:
 
 def test_deploy_takes_the_crds_from_schemas_only() -> None:
     """One source of truth: deploy/ includes schemas/crds and defines no CRD itself."""
-    kustomization = load(ROOT / "deploy" / "kustomization.yaml")
-    assert "../schemas/crds" in kustomization["resources"]
-    for path in (ROOT / "deploy").glob("*.yaml"):
+    kustomization = load(ROOT / "deploy" / "base" / "kustomization.yaml")
+    assert "../../schemas/crds" in kustomization["resources"]
+    for path in (ROOT / "deploy").rglob("*.yaml"):
         for doc in YAML(typ="safe").load_all(path.read_text(encoding="utf-8")):
             assert (doc or {}).get("kind") != "CustomResourceDefinition", path
     listed = load(CRD_DIR / "kustomization.yaml")["resources"]
@@ -110,7 +111,7 @@ def test_crd_names_group_version_and_scope(plural: str) -> None:
     assert crd["metadata"]["name"] == kind.resource == f"{plural}.kuberik.com"
     spec = crd["spec"]
     assert spec["group"] == kind.group == "kuberik.com"
-    assert spec["scope"] == "Namespaced" and kind.namespaced
+    assert spec["scope"] == ("Namespaced" if kind.namespaced else "Cluster")
     assert spec["names"] == {"kind": kind.kind, "listKind": f"{kind.kind}List",
                              "plural": plural, "singular": kind.kind.lower()}
     (version,) = spec["versions"]

@@ -74,3 +74,28 @@ def test_an_explicit_lease_name_wins() -> None:
     assert LeaderSettings().lease("sharding.fluxcd.io/key=shard1") == "reconciler-leader-shard1"
     assert LeaderSettings(leader_election_name="mine").lease(
         "sharding.fluxcd.io/key=shard1") == "mine"
+
+
+def test_shards_agree_on_a_schedules_status_and_leave_its_rollout_count_alone() -> None:
+    """Each shard sees its own Rollouts only, so none writes ``matchingRollouts``; the
+    rest is the schedule's and the clock's, so the second shard finds nothing to write
+    after the first (no status ping-pong between shards)."""
+    from datetime import UTC, datetime
+
+    from reconciler.core import schedulemodels, windows
+
+    spec = schedulemodels.schedule({
+        "apiVersion": "kuberik.com/v1alpha1", "kind": "RolloutSchedule",
+        "metadata": {"name": "freeze", "namespace": "apps"},
+        "spec": {"rolloutSelector": {}, "rules": [{"name": "always"}], "action": "Deny"}})
+    assert isinstance(spec, windows.Schedule)
+    now = datetime(2026, 7, 15, 12, tzinfo=UTC)
+    state = windows.state(spec, now)
+    first = schedulemodels.status(state, matching=None, previous={"matchingRollouts": 7},
+                                  now=now)
+    assert "matchingRollouts" not in first  # a merge patch: the 7 stays
+    later = datetime(2026, 7, 15, 12, 0, 3, tzinfo=UTC)
+    second = schedulemodels.status(state, matching=None, previous=first, now=later)
+    assert not schedulemodels.changed(first, second)
+    assert schedulemodels.status(state, matching=3, previous=None, now=now)[
+        "matchingRollouts"] == 3
