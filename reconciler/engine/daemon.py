@@ -113,9 +113,9 @@ class Daemon:
         self.metrics.track_queue(lambda: len(self.queue))
         self.surface = Surface(stores=self.stores, repository=self.repository,
                                observer=self.observer, writer=self.writer,
-                               timers=self.timers, enqueue=self.enqueue,
+                               timers=self.timers, enqueue=self.enqueue, clock=clock,
                                environment=options.environment, alive=self.alive,
-                               ready=self.ready)
+                               ready=self.ready, verdicts=self.verdicts, presets=self.presets)
 
     # -- lifecycle -----------------------------------------------------------
 

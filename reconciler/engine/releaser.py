@@ -111,10 +111,12 @@ class Releaser:
     # -- release -------------------------------------------------------------
 
     def release(self, rollout: str, tag: str, *, push: bool, dry_run: bool = False,
-                expect: Expect | None = None, digest: str | None = None) -> Result:
+                expect: Expect | None = None, digest: str | None = None,
+                requested_by: str | None = None) -> Result:
         """Write ``tag`` into every target of ``rollout`` as one commit (and push).
         ``digest``: the image's, for the ``$imagepolicy`` markers that pin one
-        (default: what ``digest_of`` knows)."""
+        (default: what ``digest_of`` knows); ``requested_by``: the person who asked
+        (the ``Requested-By`` trailer)."""
         versions.parse(tag)  # InvalidTag: nothing is written
         digest = imageref.check_digest(digest) if digest else self.digest_of(rollout, tag)
 
@@ -134,7 +136,8 @@ class Releaser:
                     # that same tag adopts it with a record-only commit.
                     message = trailers.adopt_message(rollout=rollout, release=tag,
                                                      previous=newest.trailers.release,
-                                                     environment=self.environment)
+                                                     environment=self.environment,
+                                                     requested_by=requested_by)
                     return Result("committed", rollout, "release", tag,
                                   newest.trailers.release, None, changes,
                                   message=message), {}
@@ -142,7 +145,8 @@ class Releaser:
                               changes, message=f"{rollout} already holds {tag}"), {}
             files = write(snap, changes, self.mirror)
             message = trailers.release_message(changes, release=tag, previous=current,
-                                               environment=self.environment)
+                                               environment=self.environment,
+                                               requested_by=requested_by)
             return Result("committed", rollout, "release", tag, current, None, changes,
                           message=message), files
 

@@ -23,7 +23,7 @@ from pythonjsonlogger.json import JsonFormatter
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git, signing
 from reconciler.core import scope
-from reconciler.engine import delivery, faults
+from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
@@ -93,9 +93,7 @@ def run(config: RunSettings, *, mirror: git.Mirror,
                         merge_method=config.write.merge_method,
                         forge_poll=(2.0, config.write.forge_poll_max)))
     # The delivery gauges, computed when /metrics is scraped (docs/stats.md).
-    metrics.track_delivery(delivery.Delivery(
-        repository=daemon.repository, verdicts=daemon.verdicts,
-        environment=daemon.options.environment, clock=daemon.clock).figures)
+    metrics.track_delivery(daemon.surface.delivery.figures)
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)
