@@ -345,6 +345,7 @@ def run(**given: Any) -> None:
     config = settings.RunSettings.load(given)
     config.git.check_files()  # --repo first, as every other command does
     config.cluster.check_files()
+    config.dashboard.check_files()
     signer = signingsetup.connect(config.signing)  # a key that cannot sign: exit 2 now
     releaser = releaser_for(config.git, signer=signer)
     if config.git.path is not None:

@@ -27,7 +27,7 @@ from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import forgesetup, http
+from reconciler.interfaces import forgesetup, http, ui
 from reconciler.interfaces.metrics import Metrics
 from reconciler.interfaces.settings import RunSettings
 
@@ -66,6 +66,8 @@ def run(config: RunSettings, *, mirror: git.Mirror,
     forge = forgesetup.connect(config.write, repo_url=config.git.repo)
     secret = (http.load_secret(server_cfg.webhook_secret_file)
               if server_cfg.webhook_secret_file else None)
+    tokens = (ui.auth.Tokens(config.dashboard.ui_token_file)
+              if config.dashboard.ui and config.dashboard.ui_token_file else None)
     address = server_cfg.address
     namespace = cluster_cfg.namespace
     cluster = k8s.Cluster.connect(kubeconfig=cluster_cfg.kubeconfig, namespace=namespace)
@@ -105,7 +107,11 @@ def run(config: RunSettings, *, mirror: git.Mirror,
         metrics.set_leader(True)
     server = None
     if address is not None:
-        app = http.create_app(daemon.surface, webhook_secret=secret, metrics=metrics)
+        dash = config.dashboard
+        app = http.create_app(
+            daemon.surface, webhook_secret=secret, metrics=metrics,
+            dashboard=daemon.surface if dash.ui else None,
+            dashboard_config=ui.Config(tokens=tokens, commit_url=dash.commit_url_template))
         server = http.serve(app, *address)
         log.info("serving HTTP on %s:%d", address[0], server[0].config.port)
     stopping = threading.Event()

@@ -32,6 +32,7 @@ from reconciler.interfaces.settingsgroups import (
     ENV_PREFIX,
     RUN_GROUPS,
     ClusterSettings,
+    DashboardSettings,
     GitSettings,
     LeaderSettings,
     ReleaseSettings,
@@ -48,6 +49,7 @@ __all__ = [
     "ENV_PREFIX",
     "RUN_GROUPS",
     "ClusterSettings",
+    "DashboardSettings",
     "GitSettings",
     "LeaderSettings",
     "ReleaseSettings",
@@ -78,6 +80,7 @@ class RunSettings:
     cluster: ClusterSettings
     scheduling: SchedulingSettings
     server: ServerSettings
+    dashboard: DashboardSettings
     leader: LeaderSettings
     write: WriteSettings
 
@@ -87,7 +90,8 @@ class RunSettings:
                    release=load(ReleaseSettings, given),
                    cluster=load(ClusterSettings, given),
                    scheduling=load(SchedulingSettings, given),
-                   server=load(ServerSettings, given), leader=load(LeaderSettings, given),
+                   server=load(ServerSettings, given),
+                   dashboard=load(DashboardSettings, given), leader=load(LeaderSettings, given),
                    write=load(WriteSettings, given))
 
 

@@ -277,8 +277,34 @@ class WriteSettings(Settings):
                                   "pull request (from 2 s, doubling while nothing changes); "
                                   "pull-request webhooks on /hooks/git cut it short.")
 
+class DashboardSettings(Settings):
+    title: ClassVar[str] = "Dashboard"
+
+    ui: bool = Field(True, description="Serve the web dashboard on /ui/ of --http-address "
+                                       "(read-only unless --ui-token-file is set).")
+    ui_token_file: Path | None = Field(
+        None, description="File of bearer tokens allowed to act from the dashboard, one "
+                          "TOKEN,USER per line as kube-apiserver's --token-auth-file; USER "
+                          "goes into the Requested-By trailer. Without it: read-only.")
+    commit_url_template: str | None = Field(
+        None, description="Link every commit the dashboard shows to the forge: a URL with "
+                          "{sha}, e.g. https://github.com/org/fleet/commit/{sha}.")
+
+    @field_validator("commit_url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None and (
+                "{sha}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("expected an http(s) URL with {sha} in it")
+        return value
+
+    def check_files(self) -> None:
+        if self.ui_token_file is not None and not self.ui_token_file.is_file():
+            raise InputError(f"{self.flag('ui_token_file')} {self.ui_token_file}: no such file")
+
+
 RUN_GROUPS: tuple[type[Settings], ...] = (
     GitSettings, SigningSettings, ReleaseSettings, ClusterSettings, SchedulingSettings,
-    ServerSettings, LeaderSettings, WriteSettings)
+    ServerSettings, DashboardSettings, LeaderSettings, WriteSettings)
 
 
