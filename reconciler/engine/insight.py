@@ -43,7 +43,7 @@ class Detail:
     problem: str | None  # why there is no decision to show (invalid spec, not in git)
     plan: planning.Plan | None
     checks: tuple[bake.Check, ...]
-    bake_time: timedelta | None
+    policy: policies.Effective | None  # the spec over its preset; None when invalid
     records: tuple[trailers.Record, ...]  # this rollout's, newest first
     found: tuple[verdicts.Verdict, ...]  # every verdict in git (trail.entries joins them)
     decided: tuple[declines.Decline, ...]
@@ -84,13 +84,18 @@ class Insight:
         """Every Rollout in the store (copies), sorted by namespace and name."""
         return self._stores["rollouts"].list()
 
-    def bake_time(self, obj: Mapping[str, Any]) -> timedelta | None:
-        """The effective bake time of a Rollout object (its spec over its preset);
-        None when the spec is invalid or names an unknown preset."""
+    def policy(self, obj: Mapping[str, Any]) -> policies.Effective | None:
+        """A Rollout object's policy: its spec over its preset; None when the spec is
+        invalid or names an unknown preset."""
         spec = _spec(obj)
         if spec is None or (spec.policy and spec.policy not in self._presets):
             return None
-        return policies.effective(spec, self._presets).bake_time
+        return policies.effective(spec, self._presets)
+
+    def bake_time(self, obj: Mapping[str, Any]) -> timedelta | None:
+        """The effective bake time of a Rollout object, or None (``policy``)."""
+        policy = self.policy(obj)
+        return policy.bake_time if policy is not None else None
 
     def detail(self, namespace: str, name: str) -> Detail | None:
         """The rollout's page, or None when the store has no such Rollout."""
@@ -118,7 +123,7 @@ class Insight:
         if spec is not None:
             checks = tuple(self._observer.health_checks(namespace, spec))
         return Detail(key=key, obj=obj, environment=self.environment, problem=problem,
-                      plan=plan, checks=checks, bake_time=self.bake_time(obj),
+                      plan=plan, checks=checks, policy=self.policy(obj),
                       records=records, found=tuple(self._verdicts()),
                       decided=tuple(self._decisions()),
                       quarantined=trailers.quarantined(records, key),

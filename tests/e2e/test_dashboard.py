@@ -12,6 +12,7 @@ saying why, only where Chromium cannot be found (``.ci/run`` installs it).
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -89,7 +90,7 @@ def test_rollouts_states_filters_candidates_timeline_and_a_live_update(
     entry = page.locator("details.action-release", has_text="6.3.0 → 6.3.1")
     entry.locator("summary").click()
     expect(entry.locator(".verdict")).to_contain_text("Failed")
-    expect(entry.locator(".failed-check")).to_contain_text("error rate 4.2%")
+    expect(entry.locator(".verdict")).to_contain_text("error rate 4.2%")
     link = entry.locator(".body a.commit").first
     assert link.get_attribute("href", timeout=WAIT_MS).startswith(
         "https://forge.example/org/fleet/commit/")
@@ -137,15 +138,13 @@ def test_actions_need_the_token_and_are_recorded_in_git_with_who_asked(
     page.fill("#signin input[name=token]", TOKEN)
     page.click("#signin button[type=submit]")
     page.click("#candidates tr[data-tag='7.0.0'] button[data-action=release]")
-    expect(page.locator("#notice")).to_contain_text("pushed", timeout=WAIT_MS)
-    expect(page.locator("#notice")).to_contain_text("6.4.0 -> 7.0.0")
+    expect(page.locator("#notice")).to_contain_text(re.compile(r"^pushed .*6\.4\.0 -> 7\.0\.0"),
+                                                    timeout=WAIT_MS)
     [commit] = e2e.reconciler_commits(release="7.0.0")
     assert commit.trailers["Requested-By"] == "ana"
     assert commit.trailers["Action"] == "release"
     assert commit.trailers["Previous-Release"] == "6.4.0"
     expect(page.locator("#current-release")).to_have_text("7.0.0", timeout=WAIT_MS)
-    e2e.wait_until("7.0.0 verified", lambda: e2e.entry("7.0.0").get("bakeStatus")
-                   == "Succeeded")
 
     # A person sets a value by hand: held; the dashboard lifts the hold.
     text = e2e.file(APPS).decode().replace('"7.0.0"', '"7.0.1"')
@@ -153,7 +152,8 @@ def test_actions_need_the_token_and_are_recorded_in_git_with_who_asked(
     expect(page.locator("#rollout-state")).to_have_text("held", timeout=WAIT_MS)
     expect(page.locator("details.action-held")).to_contain_text("set by hand")
     page.click("button[data-action=lift-hold]")
-    expect(page.locator("#notice")).to_contain_text("adopt 7.0.1", timeout=WAIT_MS)
+    expect(page.locator("#notice")).to_contain_text(re.compile(r"^pushed .*adopt 7\.0\.1"),
+                                                    timeout=WAIT_MS)
     adopted = e2e.reconciler_commits(release="7.0.1")[0]
     assert adopted.trailers["Requested-By"] == "ana"
     assert adopted.trailers["Reason"] == "adopted a manual change"

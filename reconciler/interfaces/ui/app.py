@@ -187,7 +187,8 @@ def mount(app: FastAPI, dashboard: Dashboard, config: Config) -> None:
                             headers=SECURITY_HEADERS)
         now = insight.now()
         return page(request, "rollout", {
-            "d": detail, "state": states.of(detail.obj, now=now, bake_time=detail.bake_time),
+            "d": detail, "state": states.of(detail.obj, now=now, bake_time=(
+                detail.policy.bake_time if detail.policy else None)),
             "candidates": pages.candidates(detail), "checks": pages.checks(detail.checks),
             "bake": pages.bake_in_flight(detail, now=now),
             "timeline": pages.timeline(detail, now=now),

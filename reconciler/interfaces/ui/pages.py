@@ -169,12 +169,13 @@ def bake_in_flight(detail: Detail, *, now: datetime) -> dict[str, Any] | None:
     if not history or history[0].get("bakeStatus") not in ("Deploying", "InProgress"):
         return None
     entry = history[0]
-    state = states.of(detail.obj, now=now, bake_time=detail.bake_time)
+    bake_time = detail.policy.bake_time if detail.policy else None
+    state = states.of(detail.obj, now=now, bake_time=bake_time)
     return {"release": rollout_status.tag_of(entry.get("version")),
             "commit": entry.get("commit") or "", "phase": entry.get("bakeStatus"),
             "applied": _time(entry.get("appliedTime")),
             "started": _time(entry.get("bakeStartTime")), "ends": state.bake_ends,
-            "bake_time": detail.bake_time, "message": entry.get("bakeStatusMessage") or ""}
+            "bake_time": bake_time, "message": entry.get("bakeStatusMessage") or ""}
 
 
 def timeline(detail: Detail, *, now: datetime, limit: int = 200) -> list[Entry]:
@@ -188,6 +189,11 @@ def timeline(detail: Detail, *, now: datetime, limit: int = 200) -> list[Entry]:
     for v in detail.found:
         if v.rollout == detail.key:
             by_commit.setdefault(v.commit, []).append(v.as_dict())
+    # A verdict of this environment shows on its release's entry, not as one more.
+    released = {str(data.get("commit")) for _, data in merged if data.get("action") == "release"}
+    merged = [(when, data) for when, data in merged
+              if not (data.get("action") == "bake" and data.get("commit") in released
+                      and data.get("environment") == detail.environment)]
     out = []
     state = states.of(detail.obj, now=now)
     if state.name == "held":
