@@ -52,6 +52,10 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "http_address": ("127.0.0.1:9090", "127.0.0.1:9090"),
     "webhook_secret_file": ("/etc/hooks/secret", Path("/etc/hooks/secret")),
     "log_format": ("json", "json"),
+    "ui": ("false", False),
+    "ui_token_file": ("/etc/reconciler/ui-tokens.csv", Path("/etc/reconciler/ui-tokens.csv")),
+    "commit_url_template": ("https://github.com/org/fleet/commit/{sha}",
+                            "https://github.com/org/fleet/commit/{sha}"),
     "leader_elect": ("true", True),
     "leader_election_namespace": ("ops", "ops"),
     "leader_election_name": ("rec", "rec"),
@@ -164,6 +168,9 @@ def test_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> Non
                                                    "expected HOST:PORT or 'off'"),
     ({"leader_election_timings": "10,15,2"}, {}, "needs 0 < retry < renew < lease"),
     ({"log_format": "xml"}, {}, "--log-format 'xml': Input should be 'text' or 'json'"),
+    ({"commit_url_template": "github.com/org/fleet"}, {},
+     "--commit-url-template 'github.com/org/fleet': expected an http(s) URL "
+     "with {sha} in it"),
     ({}, {"RECONCILER_LEADER_ELECT": "perhaps"}, "RECONCILER_LEADER_ELECT='perhaps': Input "
                                                  "should be a valid boolean"),
     ({"repo": None}, {}, "--repo (or RECONCILER_REPO): required"),
