@@ -81,8 +81,10 @@ class Insight:
         return f"{counts}:{self._repository.snapshot.commit[:12]}:{(notes or '-')[:12]}"
 
     def rollouts(self) -> list[dict[str, Any]]:
-        """Every Rollout in the store (copies), sorted by namespace and name."""
-        return self._stores["rollouts"].list()
+        """Every Rollout in the store, sorted by namespace and name: the stored objects
+        themselves, not copies (a thousand deep copies would cost more than the whole
+        page), so the caller only reads them."""
+        return self._stores["rollouts"].list(copy_objects=False)
 
     def policy(self, obj: Mapping[str, Any]) -> policies.Effective | None:
         """A Rollout object's policy: its spec over its preset; None when the spec is
