@@ -28,7 +28,7 @@ typecheck: $(BIN)/reconciler
 	$(BIN)/mypy
 
 unit: $(BIN)/reconciler
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 schemas: $(BIN)/reconciler
 	$(BIN)/python -m reconciler.interfaces.schemas schemas

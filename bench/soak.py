@@ -9,8 +9,11 @@ resync every 300 s) and its HTTP server on a free loopback port. This script pla
 
 * the image reflector: every ``--interval`` seconds (jittered ±20%, fixed seed) the
   next rollout in turn that is not busy gets a new, higher tag in its ImagePolicy;
-* Flux: 0.5 s after the remote's branch moves, every Kustomization reports the new
-  head as applied (they all source from the one GitRepository, as in a real fleet);
+* Flux: 0.5 s after the remote's branch moves, the Kustomizations whose substitute
+  changed in git take the new value into their spec (a new generation), and every
+  Kustomization reports the new head applied, Ready for its generation (they all
+  source from the one GitRepository, as in a real fleet): ``daemon_latency.flux_applied``,
+  what the daemon requires before a bake (engine/applied.py);
 * the HealthChecks: healthy, except for every ``--fail-every``-th release, whose
   check turns Unhealthy as soon as the release shows in the Rollout's history, so
   the daemon reverts it; the check is healthy again once the bake is marked failed.
@@ -60,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # bench/ is not a package; importing daemon_latency also puts the project on sys.path.
 import daemon_latency
-from daemon_latency import IMAGE_API, KUSTOMIZE_API, ROLLOUT_API
+from daemon_latency import IMAGE_API, ROLLOUT_API
 
 from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
@@ -81,12 +84,12 @@ class Pending:
 
 
 class Flux:
-    """Reports the remote's head as applied on every Kustomization, a moment after it
-    moves. Reads the ref file (no process per poll, unlike ``emulator.flux.FakeFlux``,
-    so the 2 cores stay with the daemon)."""
+    """Applies the remote's head on every Kustomization, a moment after it moves. Reads
+    the ref file (no process per poll, unlike ``emulator.flux.FakeFlux``, so the 2 cores
+    stay with the daemon) and one diff per move for the substitutes that changed."""
 
     def __init__(self, emulator: Emulator, bare: Path, names: list[str]) -> None:
-        self.emulator, self.names = emulator, names
+        self.emulator, self.bare, self.names = emulator, bare, names
         self.read = daemon_latency.ref_reader(bare)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="flux", daemon=True)
@@ -102,13 +105,30 @@ class Flux:
                     seen, moved = head, time.monotonic()
                 if head == applied or time.monotonic() - moved < FLUX_DELAY:
                     continue
+                values = substitutes(self.bare, applied, head)
                 for name in self.names:
-                    self.emulator.set_status(KUSTOMIZE_API, "Kustomization",
-                                             namespace="flux-system", name=name,
-                                             status={"lastAppliedRevision": f"main@sha1:{head}"})
+                    daemon_latency.flux_applied(self.emulator, name, head, values.get(name))
                 applied = head
             except Exception:  # counted and reported: a bench thread must not die silently
                 self.errors += 1
+
+
+SUBSTITUTE = re.compile(r'^\+\s+VERSION:\s*"?([^"\s]+)"?\s*$')
+
+
+def substitutes(bare: Path, old: str, new: str) -> dict[str, str]:
+    """The ``VERSION`` substitutes that differ between two commits, by app name."""
+    diff = daemon_latency.sh("git", "--git-dir", str(bare), "diff", "--unified=0", old, new,
+                             "--", "apps")
+    out: dict[str, str] = {}
+    name = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            found = re.search(r"/apps/(app\d+)\.yaml$", line)
+            name = found[1] if found else None
+        elif name and (found := SUBSTITUTE.match(line)):
+            out[name] = found[1]
+    return out
 
 
 def proc_figures(pid: int) -> dict[str, float]:

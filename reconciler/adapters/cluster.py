@@ -1,11 +1,12 @@
 """The Kubernetes adapter: reads, watches and writes the objects the daemon works with.
 
 Where it fits: the engine's informers (``engine.informers``) call ``Cluster.watch``
-to mirror Rollouts, ImagePolicies, HealthChecks, RolloutGates and Flux objects in
-memory; the reconcile loop writes ``Rollout`` status with ``patch_status``, records
-Kubernetes Events with ``create_event`` and asks Flux to fetch now with
-``annotate``. This module (with ``clusterwatch``) is the only code importing
-``kubernetes``; callers get plain JSON dicts and the project's own exceptions.
+to mirror Rollouts, ImagePolicies, HealthChecks, RolloutGates, schedules and Flux
+objects in memory; the reconcile loop writes ``Rollout`` status (and the schedules')
+with ``patch_status``, records Kubernetes Events with ``create_event`` and asks
+Flux to fetch now with ``annotate``. This module (with ``clusterwatch``) is the
+only code importing ``kubernetes``; callers get plain JSON dicts and the project's
+own exceptions.
 
 Every request goes through the official client (``CustomObjectsApi`` for API
 groups, ``CoreV1Api`` for the core group) with ``_preload_content=False`` and our
@@ -57,20 +58,9 @@ from reconciler.errors import (
 )
 
 __all__ = [
-    "EVENT",
-    "GITREPOSITORY",
-    "HEALTHCHECK",
-    "IMAGEPOLICY",
-    "IMAGEPOLICY_V1BETA2",
-    "KUSTOMIZATION",
-    "LEASE",
-    "NAMESPACE",
-    "OCIREPOSITORY",
-    "ROLLOUT",
-    "ROLLOUTGATE",
-    "Cluster",
-    "Kind",
-    "WatchHandle",
+    "CLUSTERROLLOUTSCHEDULE", "EVENT", "GITREPOSITORY", "HEALTHCHECK", "IMAGEPOLICY",
+    "IMAGEPOLICY_V1BETA2", "KUSTOMIZATION", "LEASE", "NAMESPACE", "OCIREPOSITORY", "ROLLOUT",
+    "ROLLOUTGATE", "ROLLOUTSCHEDULE", "Cluster", "Kind", "WatchHandle",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +96,9 @@ class Kind:
 ROLLOUT = Kind("kuberik.com", "v1alpha1", "rollouts", "Rollout")
 HEALTHCHECK = Kind("kuberik.com", "v1alpha1", "healthchecks", "HealthCheck")
 ROLLOUTGATE = Kind("kuberik.com", "v1alpha1", "rolloutgates", "RolloutGate")
+ROLLOUTSCHEDULE = Kind("kuberik.com", "v1alpha1", "rolloutschedules", "RolloutSchedule")
+CLUSTERROLLOUTSCHEDULE = Kind("kuberik.com", "v1alpha1", "clusterrolloutschedules",
+                              "ClusterRolloutSchedule", namespaced=False)
 IMAGEPOLICY = Kind("image.toolkit.fluxcd.io", "v1", "imagepolicies", "ImagePolicy")
 IMAGEPOLICY_V1BETA2 = Kind("image.toolkit.fluxcd.io", "v1beta2", "imagepolicies", "ImagePolicy")
 KUSTOMIZATION = Kind("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")

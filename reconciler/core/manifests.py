@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.core import markers, models, yamldoc
+from reconciler.core import markers, models, schedulemodels, yamldoc
 from reconciler.core.inventory import (
     FileScan,
     Inventory,
@@ -139,6 +139,9 @@ def scan_file(path: str, data: bytes) -> FileScan:
             if entry is not None:
                 rollouts.append(entry)
             continue
+        if kind in schedulemodels.MODELS and group == models.API_GROUP:
+            problems.extend(_schedule(path, doc))
+            continue
         found_targets, found = _targets(path, doc, kind=kind, group=group)
         targets.extend(found_targets)
         problems.extend(found)
@@ -183,6 +186,14 @@ def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, lis
             message="unknown field; it is kept but has no effect here"))
     return RolloutEntry(key=key, file=path, document=doc.index, line=doc.line,
                         rollout=rollout, name_line=name_line), problems
+
+
+def _schedule(path: str, doc: yamldoc.Document) -> list[Problem]:
+    """A RolloutSchedule or ClusterRolloutSchedule: only the cluster can tell whether
+    it is open (``plan`` cannot), but its fields can be checked here."""
+    return [Problem(file=path, document=doc.index, field=field, message=message,
+                    line=doc.line_of(field.split(".") if field else ()))
+            for field, message in schedulemodels.problems(doc.data)]
 
 
 def _targets(path: str, doc: yamldoc.Document, *, kind: Any,

@@ -14,7 +14,10 @@ The newest reconciler record of the rollout decides the phase:
 * it is a release not yet settled → **deploying** (wait for Flux, bounded by
   ``deployTimeout``) then **baking** (``bake.evaluate``), ending in success or a
   **revert**; a newer selectable release meanwhile cancels it;
-* otherwise → **select** the next release.
+* otherwise → **select** the next release; outside the rollout's deploy window
+  (``core/windows.py``) it waits until the window opens. A window never holds back a
+  bake in flight nor a revert, and a ``wantedVersion`` pin passes it (kuberik: a
+  manual deployment bypasses gates, and its schedules are gates).
 
 Pure: an ``Observed`` in, a ``Step`` out (what to do, when to look again, and the
 bake bookkeeping to store).
@@ -27,7 +30,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from reconciler.core import bake, durations, planning, policies, reasons, selection, trailers
+from reconciler.core import (
+    bake,
+    durations,
+    planning,
+    policies,
+    reasons,
+    selection,
+    trailers,
+    windows,
+)
 from reconciler.core.manifests import Target
 
 Action = Literal["release", "revert", "wait", "idle", "held", "blocked", "suspended"]
@@ -79,6 +91,8 @@ class Observed:
     # Releases are pushed. Through pull requests, a newer release waits for the bake in
     # flight to end: proposing it must not cancel a bake that may still fail.
     direct: bool = True
+    # The deploy windows of the schedules selecting the rollout (None: none does).
+    window: windows.Verdict | None = None
 
 
 @dataclass(frozen=True)
@@ -198,8 +212,9 @@ def _superseding(o: Observed, in_flight: str, kept: Sequence[Bookkeeping]) -> st
         current=in_flight, candidates=o.candidates, policy=o.policy.selection,
         quarantined=_quarantined(o, kept), gates=o.gate_allowed, promotion=o.promotion,
         declined=o.declined)
-    if decision.action == "release" and (o.policy.selection.wanted_version
-                                         or not o.gate_blocks):
+    pinned = o.policy.selection.wanted_version
+    if decision.action == "release" and (pinned or not o.gate_blocks) and (
+            pinned or o.window is None or o.window.open):
         return decision.next
     return None
 
@@ -287,6 +302,9 @@ def _select(o: Observed, kept: list[Bookkeeping], current: str | None,
         declined=o.declined)
     message = " ".join(decision.reasons)
     if decision.action == "release" and decision.next is not None:
+        if o.window is not None and not o.window.open and not policy.wanted_version:
+            return step("wait", reasons.OUTSIDE_DEPLOY_WINDOW,
+                        f"{decision.next} waits: {o.window.message}", wake_at=o.window.opens_at)
         return step("release", reasons.RELEASE_WRITTEN, message, release=decision.next)
     if decision.action == "blocked":
         return step("blocked", reasons.SELECTION_BLOCKED, message)

@@ -25,6 +25,7 @@ RELEASE_CANCELLED = "ReleaseCancelled"
 HELD_BY_MANUAL_CHANGE = "HeldByManualChange"
 PINNED = "Pinned"
 GATE_BLOCKED = "GateBlocked"
+OUTSIDE_DEPLOY_WINDOW = "OutsideDeployWindow"  # a new release waits for its window to open
 SELECTION_BLOCKED = "SelectionBlocked"
 SUSPENDED = "Suspended"
 INVALID_SPEC = "InvalidSpec"

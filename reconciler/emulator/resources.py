@@ -67,6 +67,7 @@ def _known() -> list[Resource]:
         ("kuberik.com", "v1alpha1", "rollouts", "Rollout"),
         ("kuberik.com", "v1alpha1", "healthchecks", "HealthCheck"),
         ("kuberik.com", "v1alpha1", "rolloutgates", "RolloutGate"),
+        ("kuberik.com", "v1alpha1", "rolloutschedules", "RolloutSchedule"),
         ("image.toolkit.fluxcd.io", "v1", "imagepolicies", "ImagePolicy"),
         ("image.toolkit.fluxcd.io", "v1beta2", "imagepolicies", "ImagePolicy"),
         ("image.toolkit.fluxcd.io", "v1", "imagerepositories", "ImageRepository"),
@@ -81,6 +82,8 @@ def _known() -> list[Resource]:
         Resource("coordination.k8s.io", "v1", "leases", "Lease"),
         Resource("events.k8s.io", "v1", "events", "Event"),
         *(Resource(g, v, p, k, status_subresource=True) for g, v, p, k in crds),
+        Resource("kuberik.com", "v1alpha1", "clusterrolloutschedules", "ClusterRolloutSchedule",
+                 namespaced=False, status_subresource=True),
     ]
 
 

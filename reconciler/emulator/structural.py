@@ -119,6 +119,13 @@ class Schema:
             items = node.get("items") or {}
             out = [self._walk(v, items, f"{path}[{i}]", causes) for i, v in enumerate(value)]
             _unique_keys(out, node, path, causes)
+            for bound, broken, why in (("minItems", len(out) < node.get("minItems", 0),
+                                        "should have at least"),
+                                       ("maxItems", len(out) > node.get("maxItems", len(out)),
+                                        "must have at most")):
+                if broken:
+                    causes.append(Cause(path, "FieldValueInvalid", f"Invalid value: {len(out)}: "
+                                        f"{path} in body {why} {node[bound]} items"))
             return out
         self._scalar(value, node, path, causes)
         return value

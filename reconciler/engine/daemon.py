@@ -5,7 +5,8 @@ receives what it needs and none imports this module:
 
 * ``Repository`` — the mirror, the current snapshot, the git lock, the fetch;
 * ``Router`` — which rollouts a watch event concerns;
-* ``Observer`` — the plain inputs of a decision (candidates, HealthChecks, gates);
+* ``Observer`` — the plain inputs of a decision (candidates, HealthChecks, gates, windows);
+* ``Schedules`` — deploy-window schedules: their status, the rollouts they wake;
 * ``Applied`` — whether Flux has applied the release;
 * ``holds.manual_commit`` — who made the change a rollout is held on;
 * ``choice.Writers`` — the write of a decided release or revert: push or pull request;
@@ -35,10 +36,11 @@ from pydantic import ValidationError
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.adapters.forges import base as forges
-from reconciler.core import models, policies, progress, reasons, status, trailers
-from reconciler.engine import adoption, faults, holds, informers
+from reconciler.core import models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
+from reconciler.engine import faults, informers, schedules
 from reconciler.engine import presets as preset_files
+from reconciler.engine.gather import Gather
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
 from reconciler.engine.options import Options
@@ -56,8 +58,8 @@ from reconciler.errors import InputError, PermanentError, ReconcilerError, Trans
 
 log = logging.getLogger(__name__)
 
-# Flux objects whose status says whether an OCIRepository target is applied.
-OPTIONAL_KINDS = (k8s.OCIREPOSITORY, k8s.HELMRELEASE)
+# Watched only where the cluster serves them: OCI target consumers, deploy windows.
+OPTIONAL_KINDS = (k8s.OCIREPOSITORY, k8s.HELMRELEASE, *schedules.KINDS)
 
 
 class Daemon:
@@ -92,6 +94,10 @@ class Daemon:
         self.writer = choice.build(repository=self.repository, forge=forge, options=options,
                                    is_leader=is_leader, clock=clock,
                                    decisions=self.verdicts)
+        self.gather = Gather(mirror=mirror, scanner=self.releaser.scanner,
+                             observer=self.observer, applied=self.applied, router=self.router,
+                             writer=self.writer, verdicts=self.verdicts, presets=self.presets,
+                             environment=options.environment)
         self.reporter = Reporter(cluster=cluster, metrics=metrics or NoMetrics(),
                                  is_leader=is_leader, on_conflict=self.timers.conflicted,
                                  on_written=self.timers.wrote,
@@ -101,14 +107,15 @@ class Daemon:
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []
         self._running = False  # set once start() has started the scheduler
+        # namespaceSelectors (HealthChecks, ClusterRolloutSchedules) match namespace
+        # labels; a daemon scoped to one namespace looks in that namespace only.
         kinds = [k8s.ROLLOUT, k8s.IMAGEPOLICY, k8s.HEALTHCHECK, k8s.ROLLOUTGATE,
-                 k8s.KUSTOMIZATION, *OPTIONAL_KINDS]
-        if options.namespace is None:
-            # HealthCheck namespaceSelectors match namespace labels; a daemon scoped to
-            # one namespace looks in that namespace only.
-            kinds.append(k8s.NAMESPACE)
+                 k8s.KUSTOMIZATION, *OPTIONAL_KINDS,
+                 *([k8s.NAMESPACE] if options.namespace is None else [])]
         self.stores: dict[str, Store] = {
             kind.plural: Store(kind, on_change=self.router.on_change) for kind in kinds}
+        self.schedules = schedules.Schedules(cluster=cluster, stores=self.stores.get,
+            timers=self.timers, router=self.router, is_leader=is_leader, clock=clock)
         self.reconciles = 0
         self.metrics.track_queue(lambda: len(self.queue))
         self.surface = Surface(stores=self.stores, repository=self.repository,
@@ -130,7 +137,7 @@ class Daemon:
         for store in self.stores.values():
             # --namespace scopes the Rollouts and what lives beside them; Flux's
             # Kustomizations and ImagePolicies usually live elsewhere (flux-system).
-            scoped = store.kind.plural in ("rollouts", "healthchecks", "rolloutgates")
+            scoped = store.kind.group == k8s.ROLLOUT.group and store.kind.namespaced
             handle = self.cluster.watch(store.kind, store.on_event, stop=self.stop,
                                         on_sync=store.on_sync,
                                         namespace=self.options.namespace if scoped else None)
@@ -289,45 +296,10 @@ class Daemon:
 
     def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
                 snap: Snapshot, now: datetime) -> progress.Step:
-        namespace, name = key.split("/", 1)
-        targets = snap.inventory.targets[key]
-        records = self._records(key, snap)
-        candidates, problem = self.observer.candidates(obj, spec)
-        gates = self.observer.gates(namespace, name)
-        newest = records[0] if records else None
-        manual = None
-        if newest is not None or self.writer.proposed(key):
-            manual = holds.manual_change(mirror=self.mirror, scanner=self.releaser.scanner,
-                                         snap=snap, newest=newest, targets=targets,
-                                         limit=200 if newest is not None else 20)
-        if manual is not None and self.writer.adopt(
-                key, manual.sha, previous=newest.trailers.release if newest else None):
-            records, manual = self._records(key, snap), None  # a merge that lost trailers
-            newest = records[0]
-        elif newest is None:
-            manual = None  # no reconciler commit yet: nothing to be held against
-        applied = None
-        if newest is not None:
-            verdict = self.applied.check(key, newest, targets)
-            self.router.waiting(key, verdict.waits_on)
-            applied = verdict.applied
-        previous = obj.get("status") if isinstance(obj.get("status"), Mapping) else None
-        return progress.decide(progress.Observed(
-            rollout=key, policy=policies.effective(spec, self.presets), targets=targets,
-            records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
-            gate_allowed=gates.allowed, applied=applied,
-            checks=self.observer.health_checks(namespace, spec),
-            declined=self.writer.declined(key), direct=self.writer.mode(obj) == "direct",
-            kept=status.kept_from(previous, records), waiting_for=problem,
-            promotion=self.observer.promotion(key, spec, candidates,
-                                              history=snap.fleet_history, now=now),
-            manual_commit=f"{manual.sha[:12]} by {manual.author_name}" if manual else None))
+        return progress.decide(self.gather.observed(key, obj, spec, snap, now))
 
     def _records(self, key: str, snap: Snapshot) -> list[trailers.Record]:
-        """``key``'s records, with merges that lost their trailers (engine/adoption)."""
-        return adoption.records(mirror=self.mirror, snap=snap, key=key,
-                                environment=self.options.environment,
-                                found=self.verdicts.decisions())
+        return self.gather.records(key, snap)
 
     def _record_verdicts(self, key: str, step: progress.Step, snap: Snapshot) -> None:
         """Record every ended bake in git (a note on its release commit); on failure
@@ -352,7 +324,7 @@ class Daemon:
                 # fetch now, so readiness and the other rollouts recover at once too.
                 self.request_fetch()
         for event in written.events:
-            self.reporter.emit(obj, *event)
+            self.reporter.emit(obj, *event, step=step)
         if written.fetch:
             self.request_fetch()
         if written.again:

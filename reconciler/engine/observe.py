@@ -1,7 +1,8 @@
 """Observe: gather the plain inputs of one rollout's decision from the watch stores.
 
 Where it fits: the daemon calls these before ``core.progress.decide``; each returns
-plain data (candidate tags, HealthCheck states, gates) so the decision stays pure.
+plain data (candidate tags, HealthCheck states, gates, the deploy window) so the
+decision stays pure.
 Candidates a CI pipeline registered over HTTP are kept here until the status
 records them in ``availableReleases``.
 """
@@ -13,7 +14,18 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reconciler.core import bake, inputs, models, promotion, status, trailers, verdicts
+from reconciler.core import (
+    bake,
+    inputs,
+    models,
+    promotion,
+    schedulemodels,
+    status,
+    trailers,
+    verdicts,
+    windows,
+)
+from reconciler.engine import schedules
 from reconciler.engine.informers import Store
 from reconciler.engine.routing import key_of
 
@@ -94,6 +106,26 @@ class Observer:
     def gates(self, namespace: str, name: str) -> inputs.Gates:
         """The rollout's RolloutGates, joined, with kuberik's bypass-gates annotation
         (read here from the Rollout in the store) applied."""
+        bypass, candidates = self._bypass(namespace, name)
+        return inputs.gates_for(name, self._store("rolloutgates").list(namespace),
+                                bypass=bypass, candidates=candidates)
+
+    def window(self, obj: Mapping[str, Any], now: datetime) -> windows.Verdict | None:
+        """The deploy window of the RolloutSchedules and ClusterRolloutSchedules that
+        select the rollout; None when none does. kuberik's schedules are RolloutGates,
+        so its bypass-gates annotation opens the window for that one release too."""
+        found = schedules.selecting(self._stores, obj)
+        if not found:
+            return None
+        meta = obj.get("metadata") or {}
+        bypass, candidates = self._bypass(meta.get("namespace", ""), meta.get("name", ""))
+        if bypass and bypass in candidates:
+            return windows.Verdict(True, f"deploy windows bypassed for {bypass} "
+                                         f"({inputs.BYPASS_GATES})")
+        return windows.verdict([schedulemodels.schedule(s) for s in found], now)
+
+    def _bypass(self, namespace: str, name: str) -> tuple[str | None, list[str]]:
+        """kuberik's bypass-gates annotation and the release candidates it may name."""
         obj = self._store("rollouts").get(namespace, name) or {}
         meta = obj.get("metadata")
         notes = meta.get("annotations") if isinstance(meta, Mapping) else None
@@ -107,9 +139,7 @@ class Observer:
         candidates = status.newer_than(
             status.available(status.known_releases(previous), seen),
             status.current_of(previous))
-        return inputs.gates_for(name, self._store("rolloutgates").list(namespace),
-                                bypass=bypass if isinstance(bypass, str) else None,
-                                candidates=candidates)
+        return (bypass if isinstance(bypass, str) else None), candidates
 
     def promotion(self, key: str, spec: models.RolloutSpec, candidates: Sequence[str], *,
                   history: Sequence[trailers.Record], now: datetime) -> dict[str, str]:

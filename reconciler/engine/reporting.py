@@ -1,10 +1,14 @@
-"""Reporting: the Rollout status, Kubernetes Events and metrics.
+"""Reporting: the Rollout status, Kubernetes Events, notifications and metrics.
 
 Where it fits: after each decision the daemon hands the rendered status here.
 The status is written only when it changed (guarded by the resourceVersion the
 decision was made from), and an Event is emitted only when the Ready reason
 changes — not on every pass. Releases and reverts record their Events once they
-are pushed (``pushed``), since only then did anything happen.
+are pushed (``pushed``), since only then did anything happen. Every Event is
+also told to ``notices`` (``engine/notices.py``, set by ``reconciler run`` when
+notifications are configured), with what is known of the change, so Flux's
+notification-controller and chat webhooks hear of exactly the changes Events
+record, once each.
 """
 
 from __future__ import annotations
@@ -59,6 +63,21 @@ class NoMetrics:
         pass
 
 
+class NoticeSink(Protocol):
+    """Who hears of every Event (``engine.notices.Notifier``)."""
+
+    def occurred(self, obj: Mapping[str, Any], type_: str, reason: str, message: str, *,
+                 step: progress.Step | None = None, result: Result | None = None,
+                 revision: str | None = None) -> None: ...
+
+
+class NoNotices:
+    def occurred(self, obj: Mapping[str, Any], type_: str, reason: str, message: str, *,
+                 step: progress.Step | None = None, result: Result | None = None,
+                 revision: str | None = None) -> None:
+        pass
+
+
 class Reporter:
     def __init__(self, *, cluster: k8s.Cluster, metrics: MetricsSink,
                  is_leader: Callable[[], bool], on_conflict: Callable[[str], None],
@@ -72,6 +91,7 @@ class Reporter:
         self._on_conflict = on_conflict
         self._on_written = on_written
         self._retry_later = retry_later
+        self.notices: NoticeSink = NoNotices()
 
     def fail(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None, *,
              generation: int | None, now: datetime, records: list[trailers.Record],
@@ -123,14 +143,15 @@ class Reporter:
         if old_reason != new_reason and not acted:
             if step is not None and step.events:
                 for type_, reason, message in step.events:
-                    self.emit(obj, type_, reason, message)
+                    self.emit(obj, type_, reason, message, step=step)
             elif new_reason and step is None:
                 message = next((c.get("message", "") for c in new["conditions"]
                                 if c.get("type") == reasons.READY), "")
                 self.emit(obj, "Warning", new_reason, message)
             elif step is not None and step.action in ("held", "blocked", "wait"):
                 self.emit(obj, "Warning" if step.action == "held" else "Normal",
-                          step.reason, step.message)
+                          step.reason, step.message, step=step,
+                          revision=new.get("gitRevision"))
         return True
 
     def pushed(self, obj: Mapping[str, Any], step: progress.Step, result: Result) -> None:
@@ -140,21 +161,27 @@ class Reporter:
         else:
             self.metrics.revert_pushed(step.reason)
         for type_, reason, message in step.events:
-            self.emit(obj, type_, reason, message)
+            self.emit(obj, type_, reason, message, step=step)
         log.info("%s: %s %s -> %s pushed as %s", key_of(obj), result.action, result.previous,
                  result.release, (result.commit or "")[:12])
         self.emit(obj, "Normal" if step.action == "release" else "Warning",
                   reasons.RELEASE_WRITTEN if step.action == "release"
                   else reasons.RELEASE_REVERTED,
                   f"{result.action} {result.previous} -> {result.release} "
-                  f"(commit {(result.commit or '')[:12]})")
+                  f"(commit {(result.commit or '')[:12]})", step=step, result=result)
 
-    def emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    def emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str, *,
+             step: progress.Step | None = None, result: Result | None = None,
+             revision: str | None = None) -> None:
+        """Record an Event on ``obj`` and tell ``notices``; what the change is about
+        (``step``, the pushed ``result``, the branch head ``revision``) goes along."""
         try:
             self._cluster.create_event(involved=dict(obj), reason=reason, message=message,
                                        type=type_)  # type: ignore[arg-type]
         except ReconcilerError as exc:
             log.info("could not record event %s on %s: %s", reason, key_of(obj), exc)
+        self.notices.occurred(obj, type_, reason, message, step=step, result=result,
+                              revision=revision)
 
     def _count_bakes(self, previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
         def states(s: Mapping[str, Any] | None) -> dict[Any, Any]:

@@ -9,12 +9,12 @@ does not reconcile every rollout of the cluster. ``concerns`` is pure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from reconciler.adapters import cluster as k8s
 from reconciler.core import selectors
-from reconciler.engine.informers import Store
+from reconciler.engine.informers import OnChange, Store
 
 
 def key_of(obj: Mapping[str, Any]) -> str:
@@ -48,7 +48,8 @@ class Router:
 
     Rollouts waiting for Flux register the Flux objects they wait on
     (``waiting``): a Kustomization's or source's status change then wakes only
-    those rollouts, not every rollout.
+    those rollouts, not every rollout. Schedule changes go to ``engine.schedules``
+    (``route_schedules``), which wakes the rollouts they select (``wake``).
     """
 
     def __init__(self, *, enqueue: Callable[[str], None],
@@ -57,6 +58,17 @@ class Router:
         self._rollouts = rollouts
         self._lock = threading.Lock()
         self._deploying: dict[str, frozenset[str]] = {}
+        self._schedules: OnChange | None = None
+
+    def route_schedules(self, to: OnChange) -> None:
+        """Send schedule changes to ``to`` (``engine.schedules``): which rollouts a
+        schedule concerns depends on namespace labels and on its previous selection."""
+        self._schedules = to
+
+    def wake(self, keys: Iterable[str]) -> None:
+        """Reconcile these rollouts (a schedule's transition concerns them)."""
+        for key in keys:
+            self._enqueue(key)
 
     def waiting(self, key: str, on: frozenset[str]) -> None:
         """``key`` waits for Flux to apply its release on the objects ``on``
@@ -78,6 +90,10 @@ class Router:
             return
         if kind.plural == "namespaces":
             return  # read when a HealthCheck selector needs it; changes wait for resync
+        if kind.plural in SCHEDULE_KINDS:
+            if self._schedules is not None:
+                self._schedules(kind, old, new)
+            return
         if kind.plural in FLUX_KINDS:
             name = f"{kind.kind}/{key_of(obj)}"
             with self._lock:
@@ -97,3 +113,4 @@ class Router:
 
 # The Flux objects whose status says whether a release is applied.
 FLUX_KINDS = frozenset({"kustomizations", "ocirepositories", "helmreleases", "gitrepositories"})
+SCHEDULE_KINDS = frozenset({k8s.ROLLOUTSCHEDULE.plural, k8s.CLUSTERROLLOUTSCHEDULE.plural})

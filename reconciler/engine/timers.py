@@ -8,10 +8,12 @@ recomputed from git and the cluster on the next pass.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from reconciler.core import backoff
@@ -55,6 +57,18 @@ class Timers:
         self.scheduler.add_job(self._enqueue, "date", run_date=when, args=[key],
                                id=f"{purpose}:{key}", replace_existing=True,
                                misfire_grace_time=None, coalesce=True)
+
+    def at(self, job_id: str, when: datetime, func: Callable[[], None]) -> None:
+        """Run ``func`` once at ``when``, replacing the job ``job_id``; asked before
+        ``start`` (while the watches list), it waits for the scheduler."""
+        if self._stop.is_set():
+            return
+        self.scheduler.add_job(func, "date", run_date=when, id=job_id, replace_existing=True,
+                               misfire_grace_time=None, coalesce=True)
+
+    def cancel(self, job_id: str) -> None:
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.remove_job(job_id)
 
     def retry_later(self, key: str) -> None:
         """After an error: again later, backing off while the error lasts."""

@@ -340,12 +340,13 @@ def run(**given: Any) -> None:
 
     Every option can also be set with the environment variable named in its help
     (a flag wins over the variable)."""
-    from reconciler.interfaces import daemon_main
+    from reconciler.interfaces import daemon_main, notifysetup
 
     config = settings.RunSettings.load(given)
     config.git.check_files()  # --repo first, as every other command does
     config.cluster.check_files()
     config.dashboard.check_files()
+    notifysetup.check(config.notify)  # a bad notifications config: exit 2 now
     signer = signingsetup.connect(config.signing)  # a key that cannot sign: exit 2 now
     releaser = releaser_for(config.git, signer=signer)
     if config.git.path is not None:

@@ -27,7 +27,7 @@ from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import forgesetup, http, ui
+from reconciler.interfaces import forgesetup, http, notifysetup, ui
 from reconciler.interfaces.metrics import Metrics
 from reconciler.interfaces.settings import RunSettings
 
@@ -96,6 +96,7 @@ def run(config: RunSettings, *, mirror: git.Mirror,
                         forge_poll=(2.0, config.write.forge_poll_max)))
     # The delivery gauges, computed when /metrics is scraped (docs/stats.md).
     metrics.track_delivery(daemon.surface.delivery.figures)
+    outbox = notifysetup.attach(config.notify, daemon, branch=mirror.branch)
     if elector is not None:
         def started() -> None:
             metrics.set_leader(True)
@@ -131,6 +132,8 @@ def run(config: RunSettings, *, mirror: git.Mirror,
             pass
     finally:
         daemon.shutdown()
+        if outbox is not None:
+            outbox.close(5.0)  # what is queued gets 5 s to go out
         if elector is not None:
             elector.stop()
         if server is not None:

@@ -5,10 +5,11 @@ without Python:
 
 * JSON Schemas (``schemas/*.schema.json``) for Rollout manifests and policy presets;
   ``tests/unit/test_schemas_and_presets.py`` fails when they are stale.
-* CustomResourceDefinitions (``schemas/crds/``) for ``Rollout``, ``HealthCheck`` and
-  ``RolloutGate``, with a ``kustomization.yaml`` that ``deploy/`` includes, so the
-  models in ``core.models`` stay the single source of truth for what the API server
-  accepts; ``tests/unit/test_crds.py`` fails when they are stale.
+* CustomResourceDefinitions (``schemas/crds/``) for ``Rollout``, ``HealthCheck``,
+  ``RolloutGate``, ``RolloutSchedule`` and ``ClusterRolloutSchedule``, with a
+  ``kustomization.yaml`` that ``deploy/`` includes, so the models in ``core.models``
+  and ``core.schedulemodels`` stay the single source of truth for what the API
+  server accepts; ``tests/unit/test_crds.py`` fails when they are stale.
 
 A CRD's ``openAPIV3Schema`` must be *structural* (Kubernetes rejects anything else):
 no ``$ref``, a ``type`` on every node, no ``anyOf`` carrying types, and
@@ -33,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from reconciler.core import models, statusmodels
+from reconciler.core import models, schedulemodels, statusmodels
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "rollout.schema.json": models.Rollout,
@@ -85,6 +86,7 @@ class CRD:
     plural: str
     status: type[BaseModel] | None = None  # overrides the model's own status schema
     columns: tuple[Column, ...] = field(default=())
+    namespaced: bool = True
 
     @property
     def kind(self) -> str:
@@ -116,6 +118,14 @@ CRDS: tuple[CRD, ...] = (
         Column("Passing", ".spec.passing", "boolean"),
         AGE,
     )),
+    *(CRD(model, plural, namespaced=model is schedulemodels.RolloutSchedule, columns=(
+        Column("Action", ".spec.action"),
+        Column("Active", ".status.active", "boolean"),
+        Column("Matching", ".status.matchingRollouts", "integer"),
+        Column("Next Transition", ".status.nextTransition", "date", priority=1),
+        AGE,
+    )) for model, plural in ((schedulemodels.RolloutSchedule, "rolloutschedules"),
+                             (schedulemodels.ClusterRolloutSchedule, "clusterrolloutschedules"))),
 )
 
 
@@ -242,7 +252,7 @@ def crd(definition: CRD) -> dict[str, Any]:
             "group": models.API_GROUP,
             "names": {"kind": kind, "listKind": f"{kind}List",
                       "plural": definition.plural, "singular": kind.lower()},
-            "scope": "Namespaced",
+            "scope": "Namespaced" if definition.namespaced else "Cluster",
             "versions": [{
                 "name": models.API_VERSION.split("/", 1)[1],
                 "served": True,

@@ -35,6 +35,7 @@ from reconciler.interfaces.settingsgroups import (
     DashboardSettings,
     GitSettings,
     LeaderSettings,
+    NotifySettings,
     ReleaseSettings,
     SchedulingSettings,
     ServerSettings,
@@ -52,6 +53,7 @@ __all__ = [
     "DashboardSettings",
     "GitSettings",
     "LeaderSettings",
+    "NotifySettings",
     "ReleaseSettings",
     "RunSettings",
     "SchedulingSettings",
@@ -83,6 +85,7 @@ class RunSettings:
     dashboard: DashboardSettings
     leader: LeaderSettings
     write: WriteSettings
+    notify: NotifySettings
 
     @classmethod
     def load(cls, given: Mapping[str, Any]) -> RunSettings:
@@ -92,7 +95,7 @@ class RunSettings:
                    scheduling=load(SchedulingSettings, given),
                    server=load(ServerSettings, given),
                    dashboard=load(DashboardSettings, given), leader=load(LeaderSettings, given),
-                   write=load(WriteSettings, given))
+                   write=load(WriteSettings, given), notify=load(NotifySettings, given))
 
 
 # -- flags ------------------------------------------------------------------------

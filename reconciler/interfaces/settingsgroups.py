@@ -277,6 +277,7 @@ class WriteSettings(Settings):
                                   "pull request (from 2 s, doubling while nothing changes); "
                                   "pull-request webhooks on /hooks/git cut it short.")
 
+
 class DashboardSettings(Settings):
     title: ClassVar[str] = "Dashboard"
 
@@ -303,8 +304,30 @@ class DashboardSettings(Settings):
             raise InputError(f"{self.flag('ui_token_file')} {self.ui_token_file}: no such file")
 
 
+class NotifySettings(Settings):
+    title: ClassVar[str] = "Notifications"
+
+    flux_events_url: str | None = Field(
+        None, description="Flux notification-controller's event endpoint: every release, "
+                          "bake, revert and hold is posted as a Flux event, so Alerts fire "
+                          "(deploy/: http://notification-controller.flux-system.svc."
+                          "cluster.local./).")
+    notifications_config: Path | None = Field(
+        None, description="YAML file of chat webhooks (Slack, Teams, generic JSON) and the "
+                          "rollouts and changes each is told of (docs/notifications.md).")
+
+    @field_validator("flux_events_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme, sep, rest = value.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest.split("/")[0]:
+                raise ValueError("expected an http:// or https:// URL")
+        return value
+
+
 RUN_GROUPS: tuple[type[Settings], ...] = (
     GitSettings, SigningSettings, ReleaseSettings, ClusterSettings, SchedulingSettings,
-    ServerSettings, DashboardSettings, LeaderSettings, WriteSettings)
+    ServerSettings, DashboardSettings, LeaderSettings, WriteSettings, NotifySettings)
 
 

@@ -175,11 +175,13 @@ def test_a_failed_fetch_keeps_a_working_mirror(fleet: gitrepo.BareRepo, tmp_path
     assert run("plan", "--repo", fleet.url, cache=cache).returncode == 0
     mirrors = list(cache.iterdir())
     assert len(mirrors) == 1 and mirrors[0].name.endswith(".git")
-    shutil.move(fleet.path, tmp_path / "moved.git")  # the remote is gone for a while
+    # The remote is broken for a while (its directory is there, its objects are not: a
+    # missing directory is a wrong --repo, exit 2, before any fetch).
+    shutil.move(fleet.path / "objects", tmp_path / "objects")
     proc = run("plan", "--repo", fleet.url, cache=cache)
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stderr
     assert list(cache.iterdir()) == mirrors and (mirrors[0] / "HEAD").is_file()
-    shutil.move(tmp_path / "moved.git", fleet.path)
+    shutil.move(tmp_path / "objects", fleet.path / "objects")
     assert run("plan", "--repo", fleet.url, cache=cache).returncode == 0
 
 

@@ -18,7 +18,7 @@ import pytest
 from reconciler.adapters import git, signing
 from reconciler.engine.releaser import Releaser, Retry
 from reconciler.errors import GitError, SigningKeyError
-from tests.integration.conftest import APPS
+from tests.integration.conftest import APPS, NO_WAIT
 from tests.support import gitrepo, signingkeys
 from tests.support.cli import one_error_line, run
 from tests.support.fixtures import Remote, remote_over
@@ -58,7 +58,7 @@ def _releaser(remote: Remote, cache: Path, signer: signing.Signer | None,
               mirror_class: type[git.Mirror] = git.Mirror) -> Releaser:
     mirror = mirror_class.open(remote.url, cache_dir=cache, credentials=remote.credentials,
                                signer=signer)
-    return Releaser(mirror, retry=Retry(attempts=4, base_delay=0.0), sleep=lambda _: None)
+    return Releaser(mirror, retry=Retry(attempts=4, waits=NO_WAIT), sleep=lambda _: None)
 
 
 def test_release_revert_note_and_branch_commits_verify(

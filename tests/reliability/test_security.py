@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -358,10 +359,13 @@ def test_the_secret_scan_finds_every_form_and_names_only_the_label() -> None:
     assert token.value not in repr(leaks)
 
 
-def test_the_secret_scan_fails_a_run_that_leaks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["-p", "xdist.plugin", "-n", "2"]],
+                         ids=["one-process", "xdist-workers"])
+def test_the_secret_scan_fails_a_run_that_leaks(tmp_path: Path, workers: list[str]) -> None:
     """A pytest run with only the plugin: a test that logs a registered secret, one that
     prints its basic-auth header, one that writes it to a log file nobody registered,
-    one clean. The run fails and names the labels only."""
+    one clean. The run fails and names the labels only, also when pytest-xdist workers
+    ran the tests (their scans reach the controller, which fails the run)."""
     (tmp_path / "test_leaky.py").write_text(textwrap.dedent("""
         import base64, logging
         from tests.support import secretscan
@@ -384,7 +388,7 @@ def test_the_secret_scan_fails_a_run_that_leaks(tmp_path: Path) -> None:
     """))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.support.secretscan",
-                           "-p", "no:cacheprovider", "-q", "test_leaky.py",
+                           "-p", "no:cacheprovider", *workers, "-q", "test_leaky.py",
                            f"--basetemp={tmp_path / 'temp'}"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
                           check=False)
@@ -399,7 +403,11 @@ def test_the_secret_scan_fails_a_run_that_leaks(tmp_path: Path) -> None:
     assert "service.log (not registered)" in proc.stdout
     assert "the quiet secret" not in proc.stdout
     assert "sek-" not in proc.stdout  # the secrets themselves are never printed
-    assert "secretscan: 4 secrets; scanned" in proc.stdout and "; 3 leaks" in proc.stdout
+    if not workers:
+        assert "secretscan: 4 secrets; scanned" in proc.stdout and "; 3 leaks" in proc.stdout
+    else:  # one summary per worker (and the controller's own); the leaks add up to three
+        counts = re.findall(r"secretscan: \d+ secrets; .*; (\d+) leaks", proc.stdout)
+        assert len(counts) == 3 and sum(map(int, counts)) == 3, proc.stdout
 
 
 # -- RBAC -------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -313,8 +314,30 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         logging.getLogger(name).setLevel(level)
     # Only if this session made one (getbasetemp() would make it).
     temp_dir = getattr(getattr(session.config, "_tmp_path_factory", None), "_basetemp", None)
-    if scan(temp_dir) and session.exitstatus == pytest.ExitCode.OK:
+    leaked = scan(temp_dir)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _state.scanned:
+        # A pytest-xdist worker: the controller prints the summary and fails the run
+        # (a worker's own exit status does not reach it).
+        workeroutput["secretscan"] = {"summary": summary(), "leaks": [
+            f"{leak.label} ({leak.form}) in {leak.where}" for leak in _state.leaks]}
+    if _workers_leaked:
+        leaked = True
+    if leaked and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# What each pytest-xdist worker reported (the controller's side), and whether any leaked.
+_worker_reports: list[dict[str, Any]] = []
+_workers_leaked: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    report = getattr(node, "workeroutput", {}).get("secretscan")
+    if report:
+        _worker_reports.append(report)
+        _workers_leaked.extend(report["leaks"])
 
 
 def summary() -> str:
@@ -329,6 +352,10 @@ def summary() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for report in _worker_reports:
+        for line in report["leaks"]:
+            terminalreporter.write_line(f"secrets leaked into output: {line}", red=True)
+        terminalreporter.write_line(report["summary"], red=bool(report["leaks"]))
     if not _state.scanned:
         return
     if _state.leaks:

@@ -26,7 +26,8 @@ from reconciler.interfaces import schemas
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "schemas" / "crds"
 KINDS = {"rollouts": cluster.ROLLOUT, "healthchecks": cluster.HEALTHCHECK,
-         "rolloutgates": cluster.ROLLOUTGATE}
+         "rolloutgates": cluster.ROLLOUTGATE, "rolloutschedules": cluster.ROLLOUTSCHEDULE,
+         "clusterrolloutschedules": cluster.CLUSTERROLLOUTSCHEDULE}
 # Keywords Kubernetes forbids in a CRD schema or that only make sense in JSON Schema.
 FORBIDDEN = {"$ref", "$defs", "definitions", "$schema", "$id", "title", "const", "anyOf",
              "oneOf", "allOf", "not", "patternProperties", "dependencies", "default",
@@ -110,7 +111,7 @@ def test_crd_names_group_version_and_scope(plural: str) -> None:
     assert crd["metadata"]["name"] == kind.resource == f"{plural}.kuberik.com"
     spec = crd["spec"]
     assert spec["group"] == kind.group == "kuberik.com"
-    assert spec["scope"] == "Namespaced" and kind.namespaced
+    assert spec["scope"] == ("Namespaced" if kind.namespaced else "Cluster")
     assert spec["names"] == {"kind": kind.kind, "listKind": f"{kind.kind}List",
                              "plural": plural, "singular": kind.kind.lower()}
     (version,) = spec["versions"]

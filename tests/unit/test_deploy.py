@@ -42,7 +42,8 @@ READ = ("list", "watch")  # an informer lists, then watches; nothing gets one ob
 # derives the same set from the code, so a new call fails here until RBAC follows.
 EXPECTED_CLUSTER_RULES = {
     # informers: list + watch of every input
-    *(("kuberik.com", r, v) for r in ("rollouts", "healthchecks", "rolloutgates")
+    *(("kuberik.com", r, v) for r in ("rollouts", "healthchecks", "rolloutgates",
+                                       "rolloutschedules", "clusterrolloutschedules")
       for v in READ),
     *(("image.toolkit.fluxcd.io", "imagepolicies", v) for v in READ),  # v1 and v1beta2
     *(("kustomize.toolkit.fluxcd.io", "kustomizations", v) for v in READ),
@@ -51,6 +52,8 @@ EXPECTED_CLUSTER_RULES = {
     *(("helm.toolkit.fluxcd.io", "helmreleases", v) for v in READ),
     *(("", "namespaces", v) for v in READ),  # HealthCheck namespaceSelectors
     ("kuberik.com", "rollouts/status", "patch"),  # Cluster.patch_status
+    ("kuberik.com", "rolloutschedules/status", "patch"),  # deploy windows: active, ...
+    ("kuberik.com", "clusterrolloutschedules/status", "patch"),
     ("", "events", "create"),  # Cluster.create_event (core/v1 Events)
     ("source.toolkit.fluxcd.io", "gitrepositories", "patch"),  # Cluster.annotate: fetch nudge
 }
@@ -314,10 +317,11 @@ def test_kubectl_kustomize_renders_deploy() -> None:
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in YAML(typ="safe").load_all(proc.stdout) if d]
     kinds = [d["kind"] for d in docs]
-    assert kinds.count("CustomResourceDefinition") == 3
+    assert kinds.count("CustomResourceDefinition") == 5
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"} \
-        == {"rollouts.kuberik.com", "healthchecks.kuberik.com", "rolloutgates.kuberik.com"}
-    assert len(docs) == len(manifests()) + 3
+        == {"rollouts.kuberik.com", "healthchecks.kuberik.com", "rolloutgates.kuberik.com",
+            "rolloutschedules.kuberik.com", "clusterrolloutschedules.kuberik.com"}
+    assert len(docs) == len(manifests()) + 5
     for d in docs:
         assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "reconciler"
     for d in docs:  # nothing outside the reconciler's namespace, whatever kustomize did
@@ -547,3 +551,13 @@ def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
         name = canonicalize_name(Requirement(test_only).name)
         assert name not in pins, f"{name} is a test tool; the image does not need it"
     assert "pip" not in pins and "setuptools" not in pins
+
+
+def test_the_ci_entry_point_is_valid_bash_and_ends_with_the_readme_command() -> None:
+    """A broken .ci/run fails CI before a single test runs; bash -n parses it."""
+    script = Path(__file__).resolve().parents[2] / ".ci" / "run"
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in script.read_text().splitlines() if line.strip()]
+    assert lines[-1] == "make test"

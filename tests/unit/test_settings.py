@@ -69,6 +69,9 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "auto_merge": ("true", True),
     "merge_method": ("squash", "squash"),
     "forge_poll_max": ("600", 600.0),
+    "flux_events_url": ("http://notification-controller.flux-system/",
+                        "http://notification-controller.flux-system/"),
+    "notifications_config": ("/etc/reconciler/notify.yaml", Path("/etc/reconciler/notify.yaml")),
 }
 
 

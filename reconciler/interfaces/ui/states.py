@@ -14,8 +14,10 @@ baking         Flux applied the release; HealthChecks watched for the     Baking
 deploying      a release commit is written; waiting for Flux to apply it  Deploying,
                                                                           ReleaseWritten,
                                                                           ReleaseCancelled
-waiting        newer candidates wait: for promotion from an upstream      SelectionBlocked
-               environment, for a gate, or for a pull request to merge    (promotion),
+waiting        newer candidates wait: for a deploy window, for promotion  OutsideDeploy-
+               from an upstream environment, for a gate, or for a pull    Window,
+               request to merge                                           SelectionBlocked
+                                                                          (promotion),
                                                                           GateBlocked,
                                                                           PullRequestOpen
 held           a person changed a target by hand: nothing automatic       HeldByManualChange
@@ -46,7 +48,8 @@ LABELS = {"up-to-date": "up to date"}
 _BAKING = {reasons.BAKING, reasons.HEALTH_CHECK_NOT_READY}
 _DEPLOYING = {reasons.DEPLOYING, reasons.RELEASE_WRITTEN, reasons.RELEASE_CANCELLED}
 _WAITING = {reasons.GATE_BLOCKED, reasons.PULL_REQUEST_OPEN, reasons.PULL_REQUEST_OPENED,
-            reasons.PULL_REQUEST_UPDATED, reasons.IMAGE_POLICY_NOT_READY}
+            reasons.PULL_REQUEST_UPDATED, reasons.IMAGE_POLICY_NOT_READY,
+            reasons.OUTSIDE_DEPLOY_WINDOW}
 _FAILED = {reasons.BAKE_FAILED, reasons.DEPLOY_TIMEOUT, reasons.RELEASE_REVERTED}
 _IDLE = {reasons.UP_TO_DATE, reasons.PINNED, reasons.BAKE_SUCCEEDED}
 # Words of a promotion's verdict (core/promotion) in a blocked selection's message.
@@ -132,6 +135,7 @@ def of(obj: Mapping[str, Any], *, now: datetime,
         return state("held", f"at {current}" if current else "")
     if reason in _WAITING:
         what = {reasons.GATE_BLOCKED: "for a gate",
+                reasons.OUTSIDE_DEPLOY_WINDOW: "for its deploy window",
                 reasons.IMAGE_POLICY_NOT_READY: "for the ImagePolicy"}.get(
                     reason, "for a pull request")
         return state("waiting", what)

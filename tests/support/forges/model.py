@@ -254,7 +254,12 @@ class _Git:
         self.work = work
         self.env = git_env(home)
         self.env.update(GIT_AUTHOR_NAME="Forge", GIT_AUTHOR_EMAIL="noreply@forge.test",
-                        GIT_COMMITTER_NAME="Forge", GIT_COMMITTER_EMAIL="noreply@forge.test")
+                        GIT_COMMITTER_NAME="Forge", GIT_COMMITTER_EMAIL="noreply@forge.test",
+                        # The clone shares the remote's packs (a local clone hardlinks
+                        # them); past gc.autoPackLimit (50) a merge would start a detached
+                        # gc that still writes to .git while the clone is removed.
+                        GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto",
+                        GIT_CONFIG_VALUE_0="0")
 
     def status(self, *args: str, cwd: Path | None = None) -> int:
         proc = subprocess.run(["git", *args], cwd=cwd or self.work, env=self.env,
