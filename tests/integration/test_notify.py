@@ -312,3 +312,7 @@ def test_run_stops_with_exit_2_and_one_line_on_a_bad_config(tmp_path: Path) -> N
         settings.load(NotifySettings, {"flux_events_url": "notification-controller:80"})
     assert str(caught.value) == ("--flux-events-url 'notification-controller:80': expected "
                                  "an http:// or https:// URL")
+    with pytest.raises(InputError) as caught:  # passes the settings' check, not httpx2's
+        notifysetup.check(NotifySettings(flux_events_url="http://[::1/"))
+    assert str(caught.value) == ("--flux-events-url 'http://[::1/': expected an http:// or "
+                                 "https:// URL")
