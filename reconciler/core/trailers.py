@@ -32,6 +32,8 @@ from reconciler.core.changes import ChangeSet
 
 Action = Literal["release", "revert", "rollback"]
 ACTIONS: tuple[Action, ...] = ("release", "revert", "rollback")
+MIGRATE = "migrate"
+"""The ``Action`` of ``reconciler migrate``'s commit, which is no release."""
 
 ROLLOUT = "Rollout"
 RELEASE = "Release"
@@ -188,7 +190,7 @@ def migrate_message(changes: Sequence[tuple[str, str, str]], *, releases: dict[s
     lines = []
     for rollout, release in sorted(releases.items()):
         lines += [f"{ROLLOUT}: {rollout}", f"{RELEASE}: {_one_line(release)}"]
-    lines.append(f"{ACTION}: migrate")
+    lines.append(f"{ACTION}: {MIGRATE}")
     if environment:
         lines.append(f"{ENVIRONMENT}: {_one_line(environment)}")
     return "\n".join([subject, "", *body, "", *lines, ""])
@@ -201,11 +203,7 @@ def parse(message: str) -> Trailers | None:
     they must carry ``Rollout``, ``Release`` and a known ``Action``. The first
     value of a token counts; names are matched exactly, as the contract writes them.
     """
-    if ROLLOUT not in message:  # most commits are people's: not ours, whatever git finds
-        return None
-    fields: dict[str, str] = {}
-    for token, value in gittrailers.parse(message):
-        fields.setdefault(token, value)
+    fields = _fields(message)
     action = fields.get(ACTION)
     if ROLLOUT not in fields or RELEASE not in fields or action not in ACTIONS:
         return None
@@ -219,6 +217,23 @@ def parse(message: str) -> Trailers | None:
         environment=fields.get(ENVIRONMENT) or None,
         requested_by=fields.get(REQUESTED_BY) or None,
     )
+
+
+def is_migrate(message: str) -> bool:
+    """Whether ``message`` is ``reconciler migrate``'s commit: trailers with a
+    ``Rollout`` and ``Action: migrate``, read as ``parse`` reads them. Pure."""
+    fields = _fields(message)
+    return ROLLOUT in fields and fields.get(ACTION) == MIGRATE
+
+
+def _fields(message: str) -> dict[str, str]:
+    """The trailers git finds in ``message``, the first value of each token."""
+    if ROLLOUT not in message:  # most commits are people's: not ours, whatever git finds
+        return {}
+    fields: dict[str, str] = {}
+    for token, value in gittrailers.parse(message):
+        fields.setdefault(token, value)
+    return fields
 
 
 @dataclass(frozen=True)

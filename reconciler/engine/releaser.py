@@ -110,6 +110,11 @@ class Releaser:
 
     # -- release -------------------------------------------------------------
 
+    def digest_for(self, rollout: str, tag: str, given: str | None = None) -> str | None:
+        """The image digest of ``tag``: ``given`` (checked), else what ``digest_of``
+        knows, else None."""
+        return imageref.check_digest(given) if given else self.digest_of(rollout, tag)
+
     def release(self, rollout: str, tag: str, *, push: bool, dry_run: bool = False,
                 expect: Expect | None = None, digest: str | None = None,
                 requested_by: str | None = None) -> Result:
@@ -118,7 +123,7 @@ class Releaser:
         (default: what ``digest_of`` knows); ``requested_by``: the person who asked
         (the ``Requested-By`` trailer)."""
         versions.parse(tag)  # InvalidTag: nothing is written
-        digest = imageref.check_digest(digest) if digest else self.digest_of(rollout, tag)
+        digest = self.digest_for(rollout, tag, digest)
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
             targets = _targets(snap, rollout)
@@ -127,7 +132,7 @@ class Releaser:
             if moved:
                 return Result("stale", rollout, "release", tag, current, None,
                               ChangeSet(rollout=rollout), message=moved), {}
-            _digest_known(rollout, tag, targets, digest)
+            digest_known(rollout, tag, targets, digest)
             changes = planning.changes_for(rollout, targets, tag, digest=digest)
             if not changes:
                 newest = next((r for r in snap.history if r.trailers.rollout == rollout), None)
@@ -193,7 +198,7 @@ class Releaser:
                 files = self.mirror.revert(commit=record.commit, onto=snap.commit)
             except RevertConflict:
                 before = self._digest_before(record, targets)
-                _digest_known(rollout, previous, targets, before)
+                digest_known(rollout, previous, targets, before)
                 changes = planning.changes_for(rollout, targets, previous, digest=before)
                 if not changes:
                     return Result("unchanged", rollout, "rollback", previous, current, None,
@@ -316,7 +321,7 @@ def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
     return targets
 
 
-def _digest_known(rollout: str, tag: str, targets: Sequence[manifests.Target],
+def digest_known(rollout: str, tag: str, targets: Sequence[manifests.Target],
                   digest: str | None) -> None:
     """Refuse a release that would leave a pinned digest behind its new tag."""
     pinned = planning.needs_digest(targets) if digest is None else []

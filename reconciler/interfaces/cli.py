@@ -248,7 +248,8 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, digest: str | Non
               f"because you asked for it explicitly")
     _warn_downgrade(snap.inventory, rollout, tag)
     if write is not None and not dry_run:
-        propose.report(rollout, propose.propose(releaser, write, rollout=rollout, release=tag))
+        propose.report(rollout, propose.propose(releaser, write, rollout=rollout, release=tag,
+                                                digest=digest))
         return
     result = releaser.release(rollout, tag, push=push, dry_run=dry_run, digest=digest)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))

@@ -6,7 +6,8 @@ every command ends (``interfaces/exits.py``); ``engine.migrator`` finds and writ
 fields. Without ``--push`` the command shows the change table and the diff and writes
 nothing; with it, one commit, pushed. A second run finds nothing to do (exit 0). A
 field whose value is unknown (its rollout's release is nowhere in git and
-``--release`` does not give it) is a problem: exit 1, nothing written.
+``--release`` does not give it) is a problem: exit 1, nothing written. The commit is
+signed like every other (``--signing-key``, docs/signing.md).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import click
 from reconciler.engine import migrator
 from reconciler.engine.releaser import Releaser
 from reconciler.errors import InputError
-from reconciler.interfaces import clusters, exits, settings
+from reconciler.interfaces import clusters, exits, settings, signingsetup
 
 
 @click.command("migrate")
-@settings.options(settings.GitSettings, settings.ReleaseSettings)
+@settings.options(settings.GitSettings, settings.ReleaseSettings, settings.SigningSettings)
 @click.option("--release", "releases", multiple=True, metavar="NS/NAME=TAG",
               help="The release a rollout runs now, when git does not say (repeatable).")
 @click.option("--push", is_flag=True, help="Write the change as one commit and push it.")
@@ -41,7 +42,7 @@ def command(releases: Sequence[str], push: bool, **opts: Any) -> None:
 
 
 def _run(*, releases: Sequence[str], push: bool, opts: dict[str, Any],
-         open_releaser: Callable[[dict[str, Any]], Releaser]) -> None:
+         open_releaser: Callable[..., Releaser]) -> None:
     given: dict[str, str] = {}
     for item in releases:
         key, sep, tag = item.partition("=")
@@ -49,7 +50,8 @@ def _run(*, releases: Sequence[str], push: bool, opts: dict[str, Any],
             raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
         given[key] = tag
     settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")})
-    found = clusters.select(open_releaser(opts))
+    signer = signingsetup.from_flags(opts)  # a key that cannot sign: exit 2 now
+    found = clusters.select(open_releaser(opts, signer=signer))
     if len(found) > 1:
         raise InputError(f"the repository holds {len(found)} clusters; migrate one at a time "
                          f"with --path ({', '.join(c.root or '.' for c in found)})")

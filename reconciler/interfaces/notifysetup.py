@@ -51,6 +51,11 @@ def load(config: NotifySettings) -> tuple[destinations.Destination, ...]:
 
 def check(config: NotifySettings) -> None:
     """Refuse a notifications set-up that cannot work (exit 2), before connecting."""
+    url = config.flux_events_url
+    if url is not None and not notify.is_http_url(url):
+        # The settings check the scheme and host only; httpx2 is stricter (a port).
+        raise InputError(f"--flux-events-url {printable(url)!r}: expected an http:// or "
+                         "https:// URL")
     load(config)
 
 

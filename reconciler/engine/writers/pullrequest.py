@@ -219,7 +219,8 @@ class PullRequestWriter:
         def build(r: Releaser) -> tuple[Result, str | None]:
             if step.action == "release":
                 assert step.release is not None
-                result = r.release(key, step.release, push=False, expect=expect)
+                result = r.release(key, step.release, push=False, expect=expect,
+                                   digest=step.digest)
             else:
                 result = r.revert(key, reason=step.message, push=False, expect=expect)
             if result.outcome != "committed" or result.commit is None:
@@ -240,7 +241,8 @@ class PullRequestWriter:
                     # head instead, a fast-forward (the older commit is superseded).
                     log.info("%s: %s; continuing the branch", key, exc)
                     result = onbranch.on_top(r, self._scanner, key=key, release=step.release,
-                                             head=old, environment=self._environment)
+                                             digest=step.digest, head=old,
+                                             environment=self._environment)
             assert result.commit is not None
             self._mirror.push_branch(result.commit, branch)
             return result, None
@@ -306,8 +308,9 @@ class PullRequestWriter:
             return self._supersede(key, step, t, wanted, pr, head)
         release = step.release if step.action == "release" else None
         if release is not None and (done := self._repository.write(
-                lambda r: onbranch.rebuilt(r, key=key, release=release, head=head,
-                                           branch=branch, environment=self._environment))):
+                lambda r: onbranch.rebuilt(r, key=key, release=release, digest=step.digest,
+                                           head=head, branch=branch,
+                                           environment=self._environment))):
             self._remember(t, pr.number, wanted, changed=True,
                            message=prstate.waiting(pr, merges=self.auto_merge))
             log.info("%s: pull request #%d conflicted with the base branch; merged the base "
@@ -332,7 +335,8 @@ class PullRequestWriter:
         release = step.release
 
         def build(r: Releaser) -> Result:
-            result = onbranch.on_top(r, self._scanner, key=key, release=release, head=head,
+            result = onbranch.on_top(r, self._scanner, key=key, release=release,
+                                     digest=step.digest, head=head,
                                      environment=self._environment)
             assert result.commit is not None
             self._mirror.push_branch(result.commit, self._branch(key))  # a fast-forward
