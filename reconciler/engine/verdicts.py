@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from reconciler.adapters import git
 from reconciler.core import progress, trailers, verdicts
 from reconciler.engine import faults
-from reconciler.engine.repository import Repository
 from reconciler.errors import NonFastForward
+
+if TYPE_CHECKING:  # the daemon's; ``read`` serves the CLI without it (and APScheduler)
+    from reconciler.engine.repository import Repository
 
 log = logging.getLogger(__name__)
 

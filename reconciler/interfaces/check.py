@@ -14,7 +14,6 @@ the base never fail the check.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +23,9 @@ from reconciler.adapters import git
 from reconciler.core import impact, lint, manifests, models, scope
 from reconciler.engine import presets as preset_files
 from reconciler.engine import snapshot
-from reconciler.engine.releaser import Releaser
 from reconciler.errors import InputError
-from reconciler.interfaces import checkreport, settings
-
-EXIT_PROBLEMS = 1
+from reconciler.interfaces import checkreport, repoaccess, settings
+from reconciler.interfaces.exits import EXIT_PROBLEMS, handle_errors
 
 
 @dataclass(frozen=True)
@@ -74,21 +71,12 @@ class Report:
 @click.option("-o", "--output", type=click.Choice(list(checkreport.FORMATS)), default="text",
               show_default=True, help="text, a markdown comment body, JSON, or GitHub "
                                       "Actions annotations.")
+@handle_errors
 def command(base_ref: str, head_ref: str, output: str, **opts: Any) -> None:
     """A pull request's effect on releases, and the problems it introduces; exit 1
     when the head introduces an error. For the config repository's own CI."""
-    # cli registers this command and owns the shared helpers (import here, not above).
-    from reconciler.interfaces import cli
-
-    cli.handle_errors(_run)(base_ref=base_ref, head_ref=head_ref, output=output, opts=opts,
-                            open_releaser=cli.open_releaser)
-
-
-def _run(*, base_ref: str, head_ref: str, output: str, opts: dict[str, Any],
-         open_releaser: Callable[[dict[str, Any]], Releaser]) -> None:
-    given = settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")})
-    presets = preset_files.load(given.policies)
-    releaser = open_releaser(opts)
+    presets = preset_files.load(repoaccess.policies(opts))
+    releaser = repoaccess.open_releaser(opts)
     report = build(releaser.mirror, base_ref=base_ref, head_ref=head_ref,
                    path=releaser.scanner.path, environment=releaser.environment,
                    presets=presets)

@@ -16,7 +16,9 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
+import click
 from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
@@ -26,8 +28,10 @@ from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import forgesetup, http
+from reconciler.interfaces import clusters, forgesetup, http, settings
+from reconciler.interfaces.exits import handle_errors
 from reconciler.interfaces.metrics import Metrics
+from reconciler.interfaces.repoaccess import releaser_for
 from reconciler.interfaces.settings import RunSettings
 
 log = logging.getLogger("reconciler")
@@ -49,6 +53,22 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # httpx2 logs every forge request at INFO; the writer logs what each one did.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
+@click.command("run")
+@settings.options(*settings.RUN_GROUPS)
+@handle_errors
+def command(**given: Any) -> None:
+    """The daemon: release, bake and revert every Rollout, beside Flux.
+
+    Every option can also be set with the environment variable named in its help
+    (a flag wins over the variable)."""
+    config = RunSettings.load(given)
+    config.cluster.check_files()
+    releaser = releaser_for(config.git)
+    if config.git.path is not None:
+        clusters.select(releaser)  # a --path that is not in the repository: exit 2 now
+    run(config, mirror=releaser.mirror)
 
 
 def run(config: RunSettings, *, mirror: git.Mirror) -> None:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
 from ruamel.yaml import YAML
 
 from reconciler.adapters import cluster as k8s
@@ -177,6 +178,12 @@ def wait_for(what: str, check: Callable[[], bool], story: Story) -> None:
 def history_entry(emulator: Emulator) -> dict[str, Any]:
     entries = rollout_status(emulator).get("history") or [{}]
     return entries[0] if isinstance(entries[0], dict) else {}
+
+
+@click.command("demo")
+def command() -> None:
+    """The whole release loop on this machine, no cluster needed (about 30 s)."""
+    sys.exit(main())
 
 
 def main() -> int:
