@@ -65,7 +65,7 @@ def command(**given: Any) -> None:
     (a flag wins over the variable)."""
     config = RunSettings.load(given)
     config.cluster.check_files()
-    releaser = releaser_for(config.git)
+    releaser = releaser_for(config.git, scan_cache=False)  # the daemon's stay in memory
     if config.git.path is not None:
         clusters.select(releaser)  # a --path that is not in the repository: exit 2 now
     run(config, mirror=releaser.mirror)

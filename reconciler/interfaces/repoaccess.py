@@ -19,6 +19,7 @@ import click
 
 from reconciler.adapters import git
 from reconciler.core import manifests, scope
+from reconciler.engine import scanstore
 from reconciler.engine.releaser import Releaser
 from reconciler.interfaces import settings
 from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
@@ -53,7 +54,10 @@ def open_releaser(opts: dict[str, Any]) -> Releaser:
     return releaser_for(config)
 
 
-def releaser_for(config: settings.GitSettings) -> Releaser:
+def releaser_for(config: settings.GitSettings, *, scan_cache: bool = True) -> Releaser:
+    """The releaser of ``config``'s repository; ``scan_cache``: keep scans on disk
+    beside the mirror between runs (``engine/scanstore``; the daemon keeps its own
+    in memory)."""
     config.check_files()
     password_env, password_file = config.password_env, config.password_file
     if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
@@ -78,7 +82,8 @@ def releaser_for(config: settings.GitSettings) -> Releaser:
     # A cluster's commits carry its environment (DESIGN.md, commit contract).
     environment = config.environment or (
         None if config.path is None else scope.environment(config.path))
-    return Releaser(mirror, path=config.path, environment=environment)
+    return Releaser(mirror, path=config.path, environment=environment,
+                    store=scanstore.beside(mirror) if scan_cache else None)
 
 
 def policies(opts: dict[str, Any]) -> Path | None:
