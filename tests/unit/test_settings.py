@@ -1,4 +1,4 @@
-"""Settings: pydantic-settings models behind every flag, their variables, the README table."""
+"""Settings: the pydantic models behind every flag, their variables, the README table."""
 
 from __future__ import annotations
 
