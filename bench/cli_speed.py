@@ -20,7 +20,15 @@ its own: the first fetch of a fresh process into an up-to-date mirror, over
 ``file://`` and over smart HTTP on loopback (``git http-backend``, the test
 suite's server), and ``plan`` as a whole process over that loopback server.
 
-Run: ``.venv/bin/python bench/cli_speed.py [--runs 15] [--files 10000]``.
+``--before DIR`` adds rows for another checkout of the package measured in the same
+run (``git archive <rev> | tar -x -C DIR``): the figures before a change, beside
+those after it, under the same load.
+
+Every child runs with bytecode caches written and used (``PYTHONDONTWRITEBYTECODE``
+unset), as an installed package has them; without them each run compiles every
+module it imports again, which is no part of the command's cost.
+
+Run: ``.venv/bin/python bench/cli_speed.py [--runs 15] [--files 10000] [--before DIR]``.
 Prints median and p90 in ms; the figures go into docs/performance.md.
 """
 
@@ -48,7 +56,8 @@ from tests.support import githttp  # noqa: E402
 
 COMMANDS = ("plan", "validate", "check")
 SAMPLE = ROOT / "sample-repo"
-ENV = {k: v for k, v in release_cost.GIT_ENV.items() if not k.startswith("RECONCILER_")}
+ENV = {k: v for k, v in release_cost.GIT_ENV.items()
+       if not k.startswith("RECONCILER_") and k != "PYTHONDONTWRITEBYTECODE"}
 ENV["PYTHONPATH"] = str(ROOT)  # this checkout's package, whatever the venv has installed
 
 FETCH_ONCE = """
@@ -109,12 +118,13 @@ def generated_repo(work: Path, files: int) -> Path:
 
 
 class Repo:
-    """One repository as the commands see it: its URL, cache directory and mirror."""
+    """One repository as the commands see it: its URL, cache directory and mirror;
+    ``package``: the checkout whose ``reconciler`` runs (this one by default)."""
 
-    def __init__(self, name: str, bare: Path, cache: Path) -> None:
+    def __init__(self, name: str, bare: Path, cache: Path, *, package: Path = ROOT) -> None:
         self.name, self.bare, self.cache = name, bare, cache
         self.url = f"file://{bare}"
-        self.env = {**ENV, "RECONCILER_CACHE_DIR": str(cache)}
+        self.env = {**ENV, "RECONCILER_CACHE_DIR": str(cache), "PYTHONPATH": str(package)}
         self.mirror = gitcache.path_for(cache, self.url)
 
     def args(self, command: str) -> list[str]:
@@ -153,6 +163,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--before", type=Path, help="another checkout, measured alongside")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         base = Path(tmp)
@@ -161,9 +172,12 @@ def main() -> int:
         repos = [Repo("sample", sample_repo(base / "sample"), base / "sample" / "cache"),
                  Repo(f"{args.files:,} files", generated_repo(base / "big", args.files),
                       base / "big" / "cache")]
+        before = [] if args.before is None else [
+            Repo(r.name, r.bare, r.cache.with_name("cache-before"), package=args.before)
+            for r in repos]
         rows: dict[tuple[str, str, str], list[float]] = {}
         floors: dict[tuple[str, str], list[float]] = {}
-        for repo in repos:  # the mirror, fetched once: every run below is warm-mirror
+        for repo in repos + before:  # the mirror, fetched once: every run is warm-mirror
             timed(repo.args("plan"), repo.env)
         for _ in range(args.runs):
             floors.setdefault(("python -c pass", ""), []).append(
@@ -179,12 +193,18 @@ def main() -> int:
                         timed(repo.args(command), repo.env))
                     rows.setdefault((repo.name, command, "warm"), []).append(
                         timed(repo.args(command), repo.env))
+            for repo in before:
+                for command in COMMANDS:
+                    rows.setdefault((repo.name, command, "before (none)"), []).append(
+                        timed(repo.args(command), repo.env))
         loopback = measure_fetch(base, repos[0], args.runs)
 
     print(f"Whole process, ms over {args.runs} runs (median / p90)\n")
     print("| repository | command | scan cache | median | p90 |")
     print("|---|---|---|---:|---:|")
-    for (repo_name, command, cache), values in rows.items():
+    for (repo_name, command, cache), values in sorted(
+            rows.items(), key=lambda item: ([r.name for r in repos].index(item[0][0]),
+                                            COMMANDS.index(item[0][1]))):
         print(f"| {repo_name} | `{command}` | {cache} | {statistics.median(values):.1f} | "
               f"{pct(values, 0.9):.1f} |")
     print("\nBaselines, same run\n")
