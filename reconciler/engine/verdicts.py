@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.adapters import git
-from reconciler.core import progress, trailers, verdicts
+from reconciler.core import trailers, verdicts
 from reconciler.engine import faults
 from reconciler.errors import NonFastForward
 
-if TYPE_CHECKING:  # the daemon's; ``read`` serves the CLI without it (and APScheduler)
+if TYPE_CHECKING:  # the daemon's; ``read`` serves the CLI without them (and APScheduler)
+    from reconciler.core import progress
     from reconciler.engine.repository import Repository
 
 log = logging.getLogger(__name__)
