@@ -139,9 +139,15 @@ class Repo:
                 path.unlink()
 
 
+# Children run in the bench's own directory (set by main), not in this checkout:
+# ``python -m`` puts the working directory first on sys.path, where it would win over
+# PYTHONPATH (and --before).
+NEUTRAL = ROOT
+
+
 def timed(args: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0, 1)) -> float:
     started = time.perf_counter()
-    proc = subprocess.run(args, env=env, capture_output=True, check=False)
+    proc = subprocess.run(args, env=env, cwd=NEUTRAL, capture_output=True, check=False)
     spent = (time.perf_counter() - started) * 1000
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(args)}: exit {proc.returncode}\n"
@@ -155,7 +161,8 @@ def pct(values: list[float], q: float) -> float:
 
 def fetch_once(url: str, cache: Path, *creds: str) -> float:
     out = subprocess.run([sys.executable, "-c", FETCH_ONCE, url, str(cache), *creds],
-                         env=ENV, capture_output=True, text=True, check=True).stdout
+                         env=ENV, cwd=NEUTRAL, capture_output=True, text=True,
+                         check=True).stdout
     return float(out)
 
 
@@ -165,8 +172,9 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--before", type=Path, help="another checkout, measured alongside")
     args = parser.parse_args()
+    global NEUTRAL
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
-        base = Path(tmp)
+        base = NEUTRAL = Path(tmp)
         (base / "sample").mkdir()
         (base / "big").mkdir()
         repos = [Repo("sample", sample_repo(base / "sample"), base / "sample" / "cache"),
