@@ -28,14 +28,20 @@ Every child runs with bytecode caches written and used (``PYTHONDONTWRITEBYTECOD
 unset), as an installed package has them; without them each run compiles every
 module it imports again, which is no part of the command's cost.
 
+Each row gives the median and p90 of the wall clock (what a person waits for) and
+the median CPU time of the child (user + system): on a machine shared with other
+jobs the CPU time moves much less than the wall clock, so compare those when the
+load average printed at the start and end of the run is high.
+
 Run: ``.venv/bin/python bench/cli_speed.py [--runs 15] [--files 10000] [--before DIR]``.
-Prints median and p90 in ms; the figures go into docs/performance.md.
+Prints ms; the figures go into docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,9 +73,9 @@ from reconciler.adapters import git
 creds = git.Credentials(username=sys.argv[3], password=sys.argv[4]) if len(sys.argv) > 3 \\
     else None
 mirror = git.Mirror.open(sys.argv[1], cache_dir=Path(sys.argv[2]), credentials=creds)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 mirror.fetch()
-print((time.perf_counter() - started) * 1000)
+print((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000)
 """
 
 
@@ -145,6 +151,25 @@ class Repo:
 NEUTRAL = ROOT
 
 
+class Series:
+    """Wall-clock and CPU milliseconds of the runs of one row."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def run(self, args: list[str], env: dict[str, str]) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.wall.append(timed(args, env))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append((after.ru_utime - before.ru_utime + after.ru_stime
+                         - before.ru_stime) * 1000)
+
+    def cells(self) -> str:
+        return (f"{statistics.median(self.wall):.1f} | {pct(self.wall, 0.9):.1f} | "
+                f"{statistics.median(self.cpu):.1f}")
+
+
 def timed(args: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0, 1)) -> float:
     started = time.perf_counter()
     proc = subprocess.run(args, env=env, cwd=NEUTRAL, capture_output=True, check=False)
@@ -159,11 +184,17 @@ def pct(values: list[float], q: float) -> float:
     return release_cost.pct(values, q)
 
 
-def fetch_once(url: str, cache: Path, *creds: str) -> float:
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def fetch_once(url: str, cache: Path, *creds: str) -> tuple[float, float]:
+    """``(wall, CPU)`` ms of the fetch alone, timed inside the fresh process."""
     out = subprocess.run([sys.executable, "-c", FETCH_ONCE, url, str(cache), *creds],
                          env=ENV, cwd=NEUTRAL, capture_output=True, text=True,
                          check=True).stdout
-    return float(out)
+    wall, cpu = out.split()
+    return float(wall), float(cpu)
 
 
 def main() -> int:
@@ -183,56 +214,57 @@ def main() -> int:
         before = [] if args.before is None else [
             Repo(r.name, r.bare, r.cache.with_name("cache-before"), package=args.before)
             for r in repos]
-        rows: dict[tuple[str, str, str], list[float]] = {}
-        floors: dict[tuple[str, str], list[float]] = {}
+        rows: dict[tuple[str, str, str], Series] = {}
+        floors: dict[tuple[str, str], Series] = {}
         for repo in repos + before:  # the mirror, fetched once: every run is warm-mirror
             timed(repo.args("plan"), repo.env)
+        started = load()
         for _ in range(args.runs):
-            floors.setdefault(("python -c pass", ""), []).append(
-                timed([sys.executable, "-c", "pass"], ENV))
+            floors.setdefault(("python -c pass", ""), Series()).run(
+                [sys.executable, "-c", "pass"], ENV)
             for repo in repos:
                 for name, git_args in (("git rev-parse HEAD", ["rev-parse", "HEAD"]),
                                        ("git ls-tree -r HEAD", ["ls-tree", "-r", "HEAD"])):
-                    floors.setdefault((name, repo.name), []).append(
-                        timed(["git", "-C", str(repo.bare), *git_args], ENV))
+                    floors.setdefault((name, repo.name), Series()).run(
+                        ["git", "-C", str(repo.bare), *git_args], ENV)
                 for command in COMMANDS:
                     repo.drop_scans()
-                    rows.setdefault((repo.name, command, "cold"), []).append(
-                        timed(repo.args(command), repo.env))
-                    rows.setdefault((repo.name, command, "warm"), []).append(
-                        timed(repo.args(command), repo.env))
+                    rows.setdefault((repo.name, command, "cold"), Series()).run(
+                        repo.args(command), repo.env)
+                    rows.setdefault((repo.name, command, "warm"), Series()).run(
+                        repo.args(command), repo.env)
             for repo in before:
                 for command in COMMANDS:
-                    rows.setdefault((repo.name, command, "before (none)"), []).append(
-                        timed(repo.args(command), repo.env))
+                    rows.setdefault((repo.name, command, "before (none)"), Series()).run(
+                        repo.args(command), repo.env)
         loopback = measure_fetch(base, repos[0], args.runs)
 
-    print(f"Whole process, ms over {args.runs} runs (median / p90)\n")
-    print("| repository | command | scan cache | median | p90 |")
-    print("|---|---|---|---:|---:|")
-    for (repo_name, command, cache), values in sorted(
+    print(f"Whole process, ms over {args.runs} runs; load average {started} at the start, "
+          f"{load()} at the end\n")
+    print("| repository | command | scan cache | wall median | wall p90 | CPU median |")
+    print("|---|---|---|---:|---:|---:|")
+    for (repo_name, command, cache), series in sorted(
             rows.items(), key=lambda item: ([r.name for r in repos].index(item[0][0]),
                                             COMMANDS.index(item[0][1]))):
-        print(f"| {repo_name} | `{command}` | {cache} | {statistics.median(values):.1f} | "
-              f"{pct(values, 0.9):.1f} |")
+        print(f"| {repo_name} | `{command}` | {cache} | {series.cells()} |")
     print("\nBaselines, same run\n")
-    print("| baseline | repository | median | p90 |")
-    print("|---|---|---:|---:|")
-    for (name, repo_name), values in floors.items():
-        print(f"| `{name}` | {repo_name or '-'} | {statistics.median(values):.1f} | "
-              f"{pct(values, 0.9):.1f} |")
-    print("\nThe fetch alone (first fetch of a fresh process, nothing new), and `plan` on "
-          "the sample over loopback HTTP\n")
-    print("| what | median | p90 |")
-    print("|---|---:|---:|")
-    for name, values in loopback.items():
-        print(f"| {name} | {statistics.median(values):.1f} | {pct(values, 0.9):.1f} |")
+    print("| baseline | repository | wall median | wall p90 | CPU median |")
+    print("|---|---|---:|---:|---:|")
+    for (name, repo_name), series in floors.items():
+        print(f"| `{name}` | {repo_name or '-'} | {series.cells()} |")
+    print("\nThe fetch alone (first fetch of a fresh process into an up-to-date mirror, "
+          "timed inside it), and `plan` on the sample over loopback HTTP (its CPU column "
+          "includes the server's git http-backend)\n")
+    print("| what | wall median | wall p90 | CPU median |")
+    print("|---|---:|---:|---:|")
+    for name, series in loopback.items():
+        print(f"| {name} | {series.cells()} |")
     return 0
 
 
-def measure_fetch(base: Path, sample: Repo, runs: int) -> dict[str, list[float]]:
+def measure_fetch(base: Path, sample: Repo, runs: int) -> dict[str, Series]:
     """The fetch over file:// and loopback HTTP, and plan as a process over HTTP."""
-    out: dict[str, list[float]] = {}
+    out: dict[str, Series] = {}
     home = base / "http-home"
     with githttp.serve_git_http(sample.bare.parent, home=home) as server:
         url = server.url_for(sample.bare)
@@ -244,12 +276,15 @@ def measure_fetch(base: Path, sample: Repo, runs: int) -> dict[str, list[float]]
         timed(plan, env)
         creds = (server.username, server.password)
         for _ in range(runs):
-            out.setdefault("fetch, file://", []).append(fetch_once(sample.url, sample.cache))
-            out.setdefault("fetch, http:// loopback", []).append(
-                fetch_once(url, cache, *creds))
-            out.setdefault("`plan` process, file://", []).append(
-                timed(sample.args("plan"), sample.env))
-            out.setdefault("`plan` process, http:// loopback", []).append(timed(plan, env))
+            for name, fetched in (("fetch alone, file://", fetch_once(sample.url, sample.cache)),
+                                  ("fetch alone, http:// loopback",
+                                   fetch_once(url, cache, *creds))):
+                series = out.setdefault(name, Series())
+                series.wall.append(fetched[0])
+                series.cpu.append(fetched[1])
+            out.setdefault("`plan` process, file://", Series()).run(sample.args("plan"),
+                                                                    sample.env)
+            out.setdefault("`plan` process, http:// loopback", Series()).run(plan, env)
     return out
 
 

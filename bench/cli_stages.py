@@ -49,23 +49,24 @@ def main() -> int:
         plan = repo.args("plan")
         cli_speed.timed(plan, repo.env)  # the mirror and the scan cache, once
         cli_speed.timed(plan, repo.env)
-        times: dict[str, list[float]] = {}
+        times: dict[str, cli_speed.Series] = {}
+        started = cli_speed.load()
         for _ in range(args.runs):
             for name, code in STAGES:
                 wrapped = f"import gc, os; gc.disable(); {code}; os._exit(0)"
-                times.setdefault(name, []).append(
-                    cli_speed.timed([sys.executable, "-c", wrapped], repo.env))
-            times.setdefault("+ the run itself: `reconciler plan`, warm", []).append(
-                cli_speed.timed(plan, repo.env))
-    print(f"Warm `plan` on sample-repo/, stage by stage, ms over {args.runs} runs\n")
-    print("| stage | median | p90 | adds (median) |")
-    print("|---|---:|---:|---:|")
-    before = 0.0
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"| {name} | {median:.1f} | {cli_speed.pct(values, 0.9):.1f} | "
-              f"{median - before:+.1f} |")
-        before = median
+                times.setdefault(name, cli_speed.Series()).run(
+                    [sys.executable, "-c", wrapped], repo.env)
+            times.setdefault("+ the run itself: `reconciler plan`, warm",
+                             cli_speed.Series()).run(plan, repo.env)
+    print(f"Warm `plan` on sample-repo/, stage by stage, ms over {args.runs} runs; load "
+          f"average {started} at the start, {cli_speed.load()} at the end\n")
+    print("| stage | wall median | wall p90 | CPU median | adds (wall) | adds (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    wall = cpu = 0.0
+    for name, series in times.items():
+        now_wall, now_cpu = statistics.median(series.wall), statistics.median(series.cpu)
+        print(f"| {name} | {series.cells()} | {now_wall - wall:+.1f} | {now_cpu - cpu:+.1f} |")
+        wall, cpu = now_wall, now_cpu
     return 0
 
 
