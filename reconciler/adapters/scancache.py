@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,7 @@ DEFAULT_OLDER = 10_000
 
 class Store:
     """The cache file of one mirror, loaded on first use, saved by :meth:`save`.
-
-    Not thread-safe by itself: the ``Scanner`` calls it under its own lock."""
+    Thread-safe: the scanners of several clusters may share one."""
 
     def __init__(self, path: Path, *, version: str, older: int = DEFAULT_OLDER) -> None:
         self.path = Path(path)
@@ -56,6 +56,7 @@ class Store:
         self._entries: dict[str, Any] | None = None  # as loaded, most recently used first
         self._used: dict[str, Any] = {}  # this process's, in order of first use
         self._dirty = False
+        self._lock = threading.RLock()
 
     @classmethod
     def beside(cls, mirror: Path, *, version: str, older: int = DEFAULT_OLDER) -> Store:
@@ -64,41 +65,45 @@ class Store:
 
     def get(self, key: str) -> Any | None:
         """The value stored under ``key``, or None; marks it used."""
-        if key in self._used:
-            return self._used[key]
-        value = self._load().get(key)
-        if value is not None:
-            self._used[key] = value
-        return value
+        with self._lock:
+            if key in self._used:
+                return self._used[key]
+            value = self._load().get(key)
+            if value is not None:
+                self._used[key] = value
+            return value
 
     def put(self, key: str, value: Any) -> None:
         """Store ``value`` (JSON data, not None) under ``key``; written by :meth:`save`."""
-        if self._used.get(key) != value or key not in self._used:
-            self._used[key] = value
-            self._dirty = True
+        with self._lock:
+            if key not in self._used or self._used[key] != value:
+                self._used[key] = value
+                self._dirty = True
 
     def forget(self, key: str) -> None:
         """Drop a value found to be damaged, so the next save does not keep it."""
-        self._used.pop(key, None)
-        self._load().pop(key, None)
-        self._dirty = True
+        with self._lock:
+            self._used.pop(key, None)
+            self._load().pop(key, None)
+            self._dirty = True
 
     def save(self) -> None:
         """Write the file when anything changed. Never raises: a cache that cannot
         be written (a read-only volume, a full disk) only costs the next run time."""
-        if not self._dirty:
-            return
-        entries = dict(self._used)
-        for key, value in self._load().items():
-            if len(entries) >= len(self._used) + self._older:
-                break
-            entries.setdefault(key, value)
-        try:
-            self._write({"version": self.version, "entries": entries})
-        except (OSError, ValueError, TypeError) as exc:
-            log.debug("scan cache %s not written: %s", self.path, exc)
-            return
-        self._dirty = False
+        with self._lock:
+            if not self._dirty:
+                return
+            entries = dict(self._used)
+            for key, value in self._load().items():
+                if len(entries) >= len(self._used) + self._older:
+                    break
+                entries.setdefault(key, value)
+            try:
+                self._write({"version": self.version, "entries": entries})
+            except (OSError, ValueError, TypeError) as exc:
+                log.debug("scan cache %s not written: %s", self.path, exc)
+                return
+            self._dirty = False
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:

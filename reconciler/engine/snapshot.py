@@ -199,8 +199,7 @@ class Scanner:
         history = fleet if self.environment is None else tuple(
             r for r in fleet if r.trailers.environment in (None, self.environment))
         if self.store is not None:
-            with self._cache_lock:
-                self.store.save()
+            self.store.save()
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
                         fleet_history=fleet,
