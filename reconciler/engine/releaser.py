@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from reconciler.adapters import git
+from reconciler.adapters import git, scancache
 from reconciler.core import (
     backoff,
     imageref,
@@ -89,15 +89,18 @@ class Releaser:
                  sleep: Callable[[float], None] = time.sleep,
                  on_push: Callable[[str, float], None] | None = None,
                  environment: str | None = None, path: str | None = None,
-                 arrivals: Callable[[], datetime] | None = None) -> None:
+                 arrivals: Callable[[], datetime] | None = None,
+                 store: scancache.Store | None = None) -> None:
         """``path``: the cluster's root directory (``--path``); None for the whole tree.
-        ``arrivals``: a clock, where releases arrive through pull requests (``Scanner``)."""
+        ``arrivals``: a clock, where releases arrive through pull requests (``Scanner``).
+        ``store``: the on-disk scan cache (``engine/scanstore``), the CLI's."""
         self.mirror = mirror
         # Written as the ``Environment`` trailer of every commit (``--environment``).
         self.environment = environment
         # Told each push's result ("pushed", "rejected", "error") and its seconds.
         self.on_push = on_push or (lambda result, seconds: None)
-        self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals)
+        self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals,
+                               store=store)
         self.retry = retry
         self._sleep = sleep
         # ``(rollout, tag) -> digest`` the ImagePolicy reported: what a release writes

@@ -1,6 +1,6 @@
 """``reconciler run``: connect, serve HTTP, elect a leader, run the daemon, stop cleanly.
 
-Start-up order: the commit signing key has signed a probe already (``cli.run``,
+Start-up order: the commit signing key has signed a probe already (``command``,
 before the mirror opens), then the webhook secret is read (a missing file stops
 start-up with one line), the HTTP server starts so the kubelet's probes answer while the
 watches sync (``/readyz`` says 503 until then), then leader election (when on) and
@@ -17,7 +17,9 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
+import click
 from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
@@ -27,8 +29,18 @@ from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import forgesetup, http, notifysetup, ui
+from reconciler.interfaces import (
+    clusters,
+    forgesetup,
+    http,
+    notifysetup,
+    settings,
+    signingsetup,
+    ui,
+)
+from reconciler.interfaces.exits import handle_errors
 from reconciler.interfaces.metrics import Metrics
+from reconciler.interfaces.repoaccess import releaser_for
 from reconciler.interfaces.settings import RunSettings
 
 log = logging.getLogger("reconciler")
@@ -50,6 +62,27 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # httpx2 logs every forge request at INFO; the writer logs what each one did.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
+@click.command("run")
+@settings.options(*settings.RUN_GROUPS)
+@handle_errors
+def command(**given: Any) -> None:
+    """The daemon: release, bake and revert every Rollout, beside Flux.
+
+    Every option can also be set with the environment variable named in its help
+    (a flag wins over the variable)."""
+    config = RunSettings.load(given)
+    config.git.check_files()  # --repo first, as every other command does
+    config.cluster.check_files()
+    config.dashboard.check_files()
+    notifysetup.check(config.notify)  # a bad notifications config: exit 2 now
+    signer = signingsetup.connect(config.signing)  # a key that cannot sign: exit 2 now
+    # The daemon's scans stay in memory; the CLI's go to the on-disk cache.
+    releaser = releaser_for(config.git, signer=signer, scan_cache=False)
+    if config.git.path is not None:
+        clusters.select(releaser)  # a --path that is not in the repository: exit 2 now
+    run(config, mirror=releaser.mirror, signer=signer)
 
 
 def run(config: RunSettings, *, mirror: git.Mirror,

@@ -1,6 +1,6 @@
 """Configuration: every setting of every command, grouped by concern.
 
-Each setting is a field of a pydantic-settings model with a default and a
+Each setting is a field of a pydantic model (``settingsgroups``) with a default and a
 one-line description, and can be given two ways: as a command-line flag
 (``--fetch-interval 10``) or as an environment variable
 (``RECONCILER_FETCH_INTERVAL=10``). A flag wins over the variable, the variable

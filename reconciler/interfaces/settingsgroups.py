@@ -1,18 +1,22 @@
-"""The settings groups: one pydantic-settings model per concern.
+"""The settings groups: one pydantic model per concern.
 
 Part of ``interfaces/settings`` (which re-exports every name here and adds the flags,
 the loading with one-line errors and the README table): each field has a default,
 a one-line description and, through ``Settings``, its ``RECONCILER_`` variable.
+
+``Settings`` reads those variables itself, the way pydantic-settings read them for
+these fields (plain types only: the value as written, names in any case), because
+importing pydantic-settings cost every command 30-60 ms (docs/performance.md, "A
+fast CLI").
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.core import remotes, scope
 from reconciler.errors import InputError
@@ -32,12 +36,29 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name
 
 
-class Settings(BaseSettings):
-    """One concern's settings. Subclasses set ``title``; fields need descriptions."""
+class Settings(BaseModel):
+    """One concern's settings. Subclasses set ``title``; fields need descriptions.
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, validate_by_name=True,
-                                      extra="forbid", frozen=True)
+    A field not given is read from its variable (``env_name``), else it takes its
+    default: a flag wins over the variable, the variable over the default."""
+
+    # Built on first use: a command builds only the groups it loads (docs/performance.md).
+    # Defaults are validated too, as pydantic-settings did.
+    model_config = ConfigDict(validate_by_name=True, extra="forbid", frozen=True,
+                              validate_default=True, defer_build=True)
     title: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        """The variables of the fields not given, by field name. Names match in any
+        case (``reconciler_repo`` too), as pydantic-settings matched them."""
+        if not isinstance(data, dict):
+            return data
+        environ = {name.lower(): value for name, value in os.environ.items()}
+        found = {field: environ[cls.env_name(field).lower()] for field in cls.model_fields
+                 if cls.env_name(field).lower() in environ}
+        return {**found, **data}
 
     @classmethod
     def env_name(cls, field: str) -> str:

@@ -1,4 +1,4 @@
-"""Settings: pydantic-settings models behind every flag, their variables, the README table."""
+"""Settings: the pydantic models behind every flag, their variables, the README table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import InputError
-from reconciler.interfaces import cli
+from reconciler.interfaces import daemon_main
 from reconciler.interfaces import settings as config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ def test_readme_table_is_generated_from_the_settings() -> None:
 
 def test_every_run_flag_is_a_setting_with_a_variable_a_default_and_help() -> None:
     readme = (ROOT / "README.md").read_text()
-    flags = {param.name: param for param in cli.run.params}
+    flags = {param.name: param for param in daemon_main.command.params}
     assert set(flags) == {field for _, field in FIELDS}
     for group, field in FIELDS:
         info = group.model_fields[field]
