@@ -44,7 +44,7 @@ def note_of(e2e: E2E, commit: str) -> str:
 
 def port_of(e2e: E2E) -> int:
     found = e2e.wait_until("the HTTP server to listen", lambda: re.search(
-        r"serving HTTP on [0-9.]+:(\d+)", e2e.daemons[-1].log()))
+        r"serving HTTP on [0-9.]+:(\d+)", e2e.daemons[-1].log()), 90)
     return int(found.group(1))
 
 
