@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo quickstart test lint typecheck unit schemas bench clean
+.PHONY: demo quickstart test lint typecheck unit schemas bench screenshots clean
 
 $(BIN)/reconciler: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: $(BIN)/reconciler
 
 schemas: $(BIN)/reconciler
 	$(BIN)/python -m reconciler.interfaces.schemas schemas
+
+# The dashboard's pages as PNGs (docs/dashboard.md): a seeded world, the daemon and
+# headless Chromium (apt-get install chromium).
+screenshots: $(BIN)/reconciler
+	$(BIN)/python -m tests.e2e.screenshots docs/images
 
 bench: $(BIN)/reconciler
 	$(BIN)/python bench/release_cost.py

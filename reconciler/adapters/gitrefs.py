@@ -81,10 +81,23 @@ class Refs:
 
     # -- pull-request branches ---------------------------------------------------------
 
+    def has(self, sha: str) -> bool:
+        """Whether the mirror holds commit ``sha``."""
+        with self._lock:
+            try:
+                self._commit(sha)
+            except GitError:
+                return False
+            return True
+
     def fetch_branch(self, name: str) -> str | None:
         """Fetch branch ``name`` (a pull request's); its head sha, or None when the
         remote has no such branch (the local copy of it is then forgotten)."""
-        ref, tracking = f"refs/heads/{name}", f"refs/remotes/{_REMOTE}/{name}"
+        return self.fetch_ref(f"refs/heads/{name}", f"refs/remotes/{_REMOTE}/{name}")
+
+    def fetch_ref(self, ref: str, tracking: str) -> str | None:
+        """Fetch one ref of the remote (a branch, or a forge's ``refs/pull/N/head``) into
+        ``tracking``; its sha, or None when the remote has no such ref."""
         with self._lock:
             with self._network("fetch") as callbacks:
                 remote = self._repo.remotes[_REMOTE]

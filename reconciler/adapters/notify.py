@@ -23,7 +23,8 @@ What each answer means, per receiver (``Receiver``):
 
 Retries back off from 1 s, doubling to 60 s, jittered, for at most ``ATTEMPTS``
 tries; a ``Retry-After`` is honoured up to ``MAX_WAIT``. Each channel sends at most
-one message per its ``min_interval`` (Slack's one a second by default).
+one message per its ``min_interval`` (Slack's one a second by default). Anything
+else a try raises (a bug) fails that try, logged by its type; the thread lives on.
 
 Secrets: a chat webhook URL is a credential (Slack's path is the token). It is read
 from a file (``URLFile``, read again when the file changes), never logged: messages
@@ -104,8 +105,14 @@ logging.getLogger("httpx2").addFilter(SECRETS)
 def _secret_parts(url: str) -> list[str]:
     """The parts of a webhook URL that give access: its path and query (Slack
     ``/services/T…/B…/<token>``, a Workflows ``sig=``), any user info, and the path's
-    long segments (a token quoted alone in an error). The host stays readable."""
-    parsed = httpx2.URL(url)
+    long segments (a token quoted alone in an error). The host stays readable. What
+    is not a URL ``httpx2`` can parse is masked whole."""
+    try:
+        parsed = httpx2.URL(url) if "://" in url else None
+    except httpx2.InvalidURL:
+        parsed = None
+    if parsed is None:
+        return [url]
     parts = [parsed.raw_path.decode("ascii", "replace"), parsed.userinfo.decode(
         "ascii", "replace")]
     parts += [s for s in parsed.path.split("/") if len(s) >= 12]
@@ -138,7 +145,7 @@ class URLFile:
                 if key != self._seen:
                     url = self.path.read_text(encoding="utf-8").strip()
                     if url:
-                        for part in _secret_parts(url) if "://" in url else [url]:
+                        for part in _secret_parts(url):
                             SECRETS.add(part)
                     self._url, self._seen = url, key
                 url = self._url
@@ -148,9 +155,19 @@ class URLFile:
                              ) from None
         if not url:
             raise InputError(f"the webhook URL file {where} is empty")
-        if not url.startswith(("https://", "http://")) or not httpx2.URL(url).host:
+        if not is_http_url(url):
             raise InputError(f"the webhook URL file {where} does not hold an http(s) URL")
         return url
+
+
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host that ``httpx2`` can send to. Pure."""
+    if not url.startswith(("https://", "http://")):
+        return False
+    try:
+        return bool(httpx2.URL(url).host)
+    except httpx2.InvalidURL:
+        return False
 
 
 # -- what an answer means --------------------------------------------------------------
@@ -279,7 +296,11 @@ class Channel:
                 item = self._next()
                 if item is None:
                     return
-            verdict = self._send(item)
+            try:
+                verdict = self._send(item)
+            except Exception as err:  # a bug or an unforeseen answer: one failed try
+                # The thread lives on. Only the type: the message may quote the URL.
+                verdict = Verdict(False, f"unexpected {type(err).__name__}", retry=True)
             with self._cond:
                 self._settle(item, verdict)
 

@@ -205,11 +205,17 @@ class OpenPgpSigner(Signer):
         self._passphrase = str(passphrase_file) if passphrase_file is not None else os.devnull
         self._fingerprint = ""
         self.description = f"openpgp key {key}"
-        imported = _run(self._gpg("--import", str(key)), b"", self._env, "gpg --import")
-        if imported.returncode != 0:
+        try:
+            imported = _run(self._gpg("--import", str(key)), b"", self._env, "gpg --import")
+            if imported.returncode != 0:
+                raise SigningKeyError(f"gpg cannot import it: {_stderr(imported)}")
+            self._fingerprint = self._signing_key()
+        except GitError as exc:  # gpg timed out or could not run: still the key's check
             self.close()
-            raise SigningKeyError(f"gpg cannot import it: {_stderr(imported)}")
-        self._fingerprint = self._signing_key()
+            raise SigningKeyError(f"cannot sign: {exc}") from None
+        except SigningKeyError:
+            self.close()  # the GNUPGHOME and its agent go now, not at exit
+            raise
         self.description = f"openpgp key {self._fingerprint} ({key})"
 
     def _gpg(self, *args: str) -> list[str]:
@@ -231,7 +237,6 @@ class OpenPgpSigner(Signer):
                 named = True
                 if can_sign:
                     return fields[9]
-        self.close()
         raise SigningKeyError("holds no OpenPGP secret key that can sign")
 
     def sign(self, payload: bytes) -> str:

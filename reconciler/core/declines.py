@@ -120,7 +120,7 @@ def parse(commit: str, note: str) -> list[Decline]:
             at = datetime.fromisoformat(fields.get("Decided-At", "").replace("Z", "+00:00"))
         except ValueError:
             continue
-        if decision not in DECISIONS or not number.isdigit() or not all(
+        if decision not in DECISIONS or not (number.isascii() and number.isdigit()) or not all(
                 fields.get(k) for k in ("Rollout", "Release", "Environment")):
             continue
         out.append(Decline(commit=commit, rollout=fields["Rollout"], release=fields["Release"],

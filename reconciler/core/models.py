@@ -48,7 +48,8 @@ Duration = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True,
+                              defer_build=True)
 
     def unknown_fields(self) -> list[str]:
         """Names of fields present in the input that this model does not know."""
@@ -220,7 +221,7 @@ class Rollout(_Model):
 class PolicyPreset(BaseModel):
     """A release policy preset from ``policies/``: defaults a Rollout can name."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Preset name.")
     description: str = Field(min_length=1, description="One line for people.")

@@ -101,6 +101,7 @@ class Step:
     reason: str  # one of reasons.*
     message: str
     release: str | None = None  # the tag to write (action "release")
+    digest: str | None = None  # its image digest, when a person gave it (release --digest)
     revert: str | None = None  # the release commit to revert (action "revert")
     wake_at: datetime | None = None
     kept: tuple[Bookkeeping, ...] = ()

@@ -290,3 +290,39 @@ def weeks(released: Iterable[datetime], failed: Iterable[datetime], *, since: da
         year, week, _ = day.isocalendar()
         out.append(Week(week=f"{year}-W{week:02d}", start=day, releases=n, failures=bad))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One release of the window with the verdict its environment gave it: how long
+    from the release commit to the end of its bake (what ``lead time`` samples, the
+    failed ones included), for a chart of each release."""
+
+    rollout: str
+    release: str
+    commit: str
+    released: datetime
+    result: str  # Succeeded | Failed
+    seconds: float
+
+
+def judged(records: Iterable[trailers.Record], found: Iterable[verdicts.Verdict], *,
+           since: datetime, now: datetime, environment: str = "default") -> list[Judged]:
+    """Every release commit in ``[since, now]`` that has a verdict of its own
+    environment by ``now``, oldest first (the first verdict, as ``compute`` counts
+    them). Git holds no moment a candidate was first seen: the release commit is the
+    start, as for the lead time (module docstring). Pure."""
+    first: dict[tuple[str, str, str], verdicts.Verdict] = {}
+    for v in sorted((v for v in found if v.ended <= now), key=lambda v: v.ended):
+        first.setdefault((v.commit, v.rollout, v.environment), v)
+    out = []
+    for r in records:
+        t = r.trailers
+        if t.action != "release" or not since <= r.time <= now:
+            continue
+        got = first.get((r.commit, t.rollout, t.environment or environment))
+        if got is not None:
+            out.append(Judged(rollout=t.rollout, release=t.release, commit=r.commit,
+                              released=r.time, result=got.result,
+                              seconds=max(0.0, (got.ended - r.time).total_seconds())))
+    return sorted(out, key=lambda j: j.released)

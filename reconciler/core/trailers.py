@@ -32,6 +32,8 @@ from reconciler.core.changes import ChangeSet
 
 Action = Literal["release", "revert", "rollback"]
 ACTIONS: tuple[Action, ...] = ("release", "revert", "rollback")
+MIGRATE = "migrate"
+"""The ``Action`` of ``reconciler migrate``'s commit, which is no release."""
 
 ROLLOUT = "Rollout"
 RELEASE = "Release"
@@ -40,6 +42,9 @@ ACTION = "Action"
 REVERTS = "Reverts"
 REASON = "Reason"
 ENVIRONMENT = "Environment"
+# Who asked for a release the reconciler wrote on a person's behalf (the dashboard's
+# actions): the user name the dashboard authenticated, never a token.
+REQUESTED_BY = "Requested-By"
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -66,6 +71,7 @@ class Trailers:
     # The cluster's environment (``--environment``); None on commits written before
     # environments existed, which count for every environment.
     environment: str | None = None
+    requested_by: str | None = None
 
     def render(self) -> str:
         lines = [f"{ROLLOUT}: {self.rollout}", f"{RELEASE}: {self.release}"]
@@ -78,6 +84,8 @@ class Trailers:
             lines.append(f"{REVERTS}: {self.reverts}")
         if self.reason:
             lines.append(f"{REASON}: {_one_line(self.reason)}")
+        if self.requested_by:
+            lines.append(f"{REQUESTED_BY}: {_one_line(self.requested_by)}")
         return "\n".join(lines)
 
 
@@ -91,19 +99,21 @@ def _change_lines(changes: ChangeSet) -> list[str]:
 
 
 def release_message(changes: ChangeSet, *, release: str, previous: str | None,
-                    environment: str | None = None) -> str:
-    """The message of a release commit, rendered from its change set."""
+                    environment: str | None = None, requested_by: str | None = None,
+                    ) -> str:
+    """The message of a release commit, rendered from its change set; ``requested_by``
+    names the person who asked for it (the ``Requested-By`` trailer)."""
     subject = f"{_short(changes.rollout)}: {previous or '(none)'} -> {release}"
     body = [f"Release {release} of {changes.rollout}.", "", *_change_lines(changes)]
     trailers = Trailers(
         rollout=changes.rollout, action="release", release=release, previous_release=previous,
-        environment=environment,
+        environment=environment, requested_by=requested_by,
     )
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
 def adopt_message(*, rollout: str, release: str, previous: str | None,
-                  environment: str | None = None) -> str:
+                  environment: str | None = None, requested_by: str | None = None) -> str:
     """A record-only commit: the targets already hold ``release`` (set by hand), and
     from now on the reconciler treats it as its own; automatic releases resume."""
     subject = f"{_short(rollout)}: adopt {release} (set by hand)"
@@ -112,7 +122,7 @@ def adopt_message(*, rollout: str, release: str, previous: str | None,
             "as the reconciler's, which lifts the hold on automatic releases."]
     trailers = Trailers(rollout=rollout, action="release", release=release,
                         previous_release=previous, reason="adopted a manual change",
-                        environment=environment)
+                        environment=environment, requested_by=requested_by)
     return "\n".join([subject, "", *body, "", trailers.render(), ""])
 
 
@@ -180,7 +190,7 @@ def migrate_message(changes: Sequence[tuple[str, str, str]], *, releases: dict[s
     lines = []
     for rollout, release in sorted(releases.items()):
         lines += [f"{ROLLOUT}: {rollout}", f"{RELEASE}: {_one_line(release)}"]
-    lines.append(f"{ACTION}: migrate")
+    lines.append(f"{ACTION}: {MIGRATE}")
     if environment:
         lines.append(f"{ENVIRONMENT}: {_one_line(environment)}")
     return "\n".join([subject, "", *body, "", *lines, ""])
@@ -193,11 +203,7 @@ def parse(message: str) -> Trailers | None:
     they must carry ``Rollout``, ``Release`` and a known ``Action``. The first
     value of a token counts; names are matched exactly, as the contract writes them.
     """
-    if ROLLOUT not in message:  # most commits are people's: not ours, whatever git finds
-        return None
-    fields: dict[str, str] = {}
-    for token, value in gittrailers.parse(message):
-        fields.setdefault(token, value)
+    fields = _fields(message)
     action = fields.get(ACTION)
     if ROLLOUT not in fields or RELEASE not in fields or action not in ACTIONS:
         return None
@@ -209,7 +215,25 @@ def parse(message: str) -> Trailers | None:
         reverts=fields.get(REVERTS),
         reason=fields.get(REASON),
         environment=fields.get(ENVIRONMENT) or None,
+        requested_by=fields.get(REQUESTED_BY) or None,
     )
+
+
+def is_migrate(message: str) -> bool:
+    """Whether ``message`` is ``reconciler migrate``'s commit: trailers with a
+    ``Rollout`` and ``Action: migrate``, read as ``parse`` reads them. Pure."""
+    fields = _fields(message)
+    return ROLLOUT in fields and fields.get(ACTION) == MIGRATE
+
+
+def _fields(message: str) -> dict[str, str]:
+    """The trailers git finds in ``message``, the first value of each token."""
+    if ROLLOUT not in message:  # most commits are people's: not ours, whatever git finds
+        return {}
+    fields: dict[str, str] = {}
+    for token, value in gittrailers.parse(message):
+        fields.setdefault(token, value)
+    return fields
 
 
 @dataclass(frozen=True)
@@ -234,6 +258,7 @@ class Record:
             "reverts": t.reverts,
             "subject": self.subject,
             "environment": t.environment,
+            "requested_by": t.requested_by,
         }
 
 

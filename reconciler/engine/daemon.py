@@ -36,10 +36,11 @@ from pydantic import ValidationError
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.adapters.forges import base as forges
-from reconciler.core import models, policies, progress, reasons, status, trailers
-from reconciler.engine import adoption, faults, holds, informers, schedules
+from reconciler.core import models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
+from reconciler.engine import faults, informers, schedules
 from reconciler.engine import presets as preset_files
+from reconciler.engine.gather import Gather
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
 from reconciler.engine.options import Options
@@ -93,6 +94,10 @@ class Daemon:
         self.writer = choice.build(repository=self.repository, forge=forge, options=options,
                                    is_leader=is_leader, clock=clock,
                                    decisions=self.verdicts)
+        self.gather = Gather(mirror=mirror, scanner=self.releaser.scanner,
+                             observer=self.observer, applied=self.applied, router=self.router,
+                             writer=self.writer, verdicts=self.verdicts, presets=self.presets,
+                             environment=options.environment)
         self.reporter = Reporter(cluster=cluster, metrics=metrics or NoMetrics(),
                                  is_leader=is_leader, on_conflict=self.timers.conflicted,
                                  on_written=self.timers.wrote,
@@ -117,9 +122,9 @@ class Daemon:
         self.metrics.track_queue(lambda: len(self.queue))
         self.surface = Surface(stores=self.stores, repository=self.repository,
                                observer=self.observer, writer=self.writer,
-                               timers=self.timers, enqueue=self.enqueue,
+                               timers=self.timers, enqueue=self.enqueue, clock=clock,
                                environment=options.environment, alive=self.alive,
-                               ready=self.ready)
+                               ready=self.ready, verdicts=self.verdicts, presets=self.presets)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -288,45 +293,10 @@ class Daemon:
 
     def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
                 snap: Snapshot, now: datetime) -> progress.Step:
-        namespace, name = key.split("/", 1)
-        targets = snap.inventory.targets[key]
-        records = self._records(key, snap)
-        candidates, problem = self.observer.candidates(obj, spec)
-        gates = self.observer.gates(namespace, name)
-        newest = records[0] if records else None
-        manual = None
-        if newest is not None or self.writer.proposed(key):
-            manual = holds.manual_change(mirror=self.mirror, scanner=self.releaser.scanner,
-                                         snap=snap, newest=newest, targets=targets,
-                                         limit=200 if newest is not None else 20)
-        if manual is not None and self.writer.adopt(
-                key, manual.sha, previous=newest.trailers.release if newest else None):
-            records, manual = self._records(key, snap), None  # a merge that lost trailers
-            newest = records[0]
-        elif newest is None:
-            manual = None  # no reconciler commit yet: nothing to be held against
-        applied = None
-        if newest is not None:
-            verdict = self.applied.check(key, newest, targets)
-            self.router.waiting(key, verdict.waits_on)
-            applied = verdict.applied
-        previous = obj.get("status") if isinstance(obj.get("status"), Mapping) else None
-        return progress.decide(progress.Observed(
-            rollout=key, policy=policies.effective(spec, self.presets), targets=targets,
-            records=records, candidates=candidates, now=now, gate_blocks=gates.blocks,
-            gate_allowed=gates.allowed, applied=applied, window=self.observer.window(obj, now),
-            checks=self.observer.health_checks(namespace, spec),
-            declined=self.writer.declined(key), direct=self.writer.mode(obj) == "direct",
-            kept=status.kept_from(previous, records), waiting_for=problem,
-            promotion=self.observer.promotion(key, spec, candidates,
-                                              history=snap.fleet_history, now=now),
-            manual_commit=f"{manual.sha[:12]} by {manual.author_name}" if manual else None))
+        return progress.decide(self.gather.observed(key, obj, spec, snap, now))
 
     def _records(self, key: str, snap: Snapshot) -> list[trailers.Record]:
-        """``key``'s records, with merges that lost their trailers (engine/adoption)."""
-        return adoption.records(mirror=self.mirror, snap=snap, key=key,
-                                environment=self.options.environment,
-                                found=self.verdicts.decisions())
+        return self.gather.records(key, snap)
 
     def _record_verdicts(self, key: str, step: progress.Step, snap: Snapshot) -> None:
         """Record every ended bake in git (a note on its release commit); on failure

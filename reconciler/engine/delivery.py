@@ -15,7 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from reconciler.adapters import git
 from reconciler.core import declines, stats, trailers, verdicts
@@ -48,8 +50,20 @@ def releases(*, mirror: git.Mirror, snap: Snapshot, records: Sequence[trailers.R
     return sorted([*extra, *records], key=lambda r: r.time, reverse=True)
 
 
+@dataclass(frozen=True)
+class Trail:
+    """This environment's part of git: release records (merged pull requests
+    included), bake verdicts and decisions on pull requests, read at ``now``."""
+
+    records: tuple[trailers.Record, ...]
+    found: tuple[verdicts.Verdict, ...]
+    decided: tuple[declines.Decline, ...]
+    now: datetime
+
+
 class Delivery:
-    """This environment's figures over ``WINDOWS``, cached while git stands still."""
+    """This environment's figures over ``WINDOWS`` (``/metrics``) and over any span
+    (the dashboard's charts), cached while git stands still."""
 
     def __init__(self, *, repository: Repository, verdicts: Verdicts, environment: str,
                  clock: Callable[[], datetime], max_age: float = MAX_AGE,
@@ -61,30 +75,67 @@ class Delivery:
         self._max_age = max_age
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._cache: tuple[tuple[str, str | None], float, dict[str, stats.Figures]] | None = None
+        self._trail: tuple[tuple[str, str | None], float, Trail] | None = None
+        self._cache: dict[object, tuple[tuple[str, str | None], Any]] = {}
         self.computed = 0  # how many times the figures were computed (tests, benchmarks)
 
-    def figures(self) -> dict[str, stats.Figures]:
-        """Window -> figures; empty until the repository has been read."""
+    def trail(self) -> Trail | None:
+        """What the figures are computed from; None until the repository has been
+        read. Kept while git does not move, for at most ``max_age`` (the windows
+        slide with the clock)."""
         if not self._repository.loaded:
-            return {}
+            return None
         snap = self._repository.snapshot
         mirror = self._repository.mirror
         key = (snap.commit, mirror.notes_head(verdicts.NOTES_REF))
         with self._lock:
-            cached = self._cache
+            cached = self._trail
             if (cached is not None and cached[0] == key
                     and self._monotonic() - cached[1] < self._max_age):
                 return cached[2]
-            now = self._clock()
-            decided = [d for d in self._verdicts.decisions()
-                       if d.environment == self._environment]
+            decided = tuple(d for d in self._verdicts.decisions()
+                            if d.environment == self._environment)
             history = releases(mirror=mirror, snap=snap, records=snap.history, decided=decided,
                                environments=lambda env: env == self._environment)
-            found = [v for v in self._verdicts.all() if v.environment == self._environment]
-            out = {name: stats.compute(history, found, since=now - span, now=now,
-                                       environment=self._environment, decided=decided).overall
-                   for name, span in WINDOWS.items()}
-            self._cache = (key, self._monotonic(), out)
+            found = tuple(v for v in self._verdicts.all() if v.environment == self._environment)
+            trail = Trail(records=tuple(history), found=found, decided=decided,
+                          now=self._clock())
+            self._trail = (key, self._monotonic(), trail)
+            self._cache.clear()
+            return trail
+
+    def _memo(self, what: object, compute: Callable[[Trail], Any]) -> Any:
+        trail = self.trail()
+        if trail is None:
+            return None
+        with self._lock:
+            mark = self._trail[0] if self._trail else ("", None)
+            hit = self._cache.get(what)
+            if hit is not None and hit[0] == mark:
+                return hit[1]
+        value = compute(trail)
+        with self._lock:
+            self._cache[what] = (mark, value)
+        return value
+
+    def figures(self) -> dict[str, stats.Figures]:
+        """Window -> figures; empty until the repository has been read."""
+        def compute(t: Trail) -> dict[str, stats.Figures]:
             self.computed += 1
-            return out
+            return {name: stats.compute(t.records, t.found, since=t.now - span, now=t.now,
+                                        environment=self._environment,
+                                        decided=t.decided).overall
+                    for name, span in WINDOWS.items()}
+        return cast(dict[str, stats.Figures], self._memo("windows", compute) or {})
+
+    def report(self, span: timedelta) -> tuple[stats.Report, list[stats.Judged]] | None:
+        """The figures of the last ``span`` per rollout and overall, and each release
+        of it with its verdict (the dashboard's charts); None before the first read."""
+        def compute(t: Trail) -> tuple[stats.Report, list[stats.Judged]]:
+            since = t.now - span
+            return (stats.compute(t.records, t.found, since=since, now=t.now,
+                                  environment=self._environment, decided=t.decided),
+                    stats.judged(t.records, t.found, since=since, now=t.now,
+                                 environment=self._environment))
+        return cast("tuple[stats.Report, list[stats.Judged]] | None",
+                    self._memo(("report", span), compute))

@@ -39,7 +39,7 @@ def _parse(value: str) -> tuple[str, int]:
     if point not in POINTS:
         raise InputError(f"{ENV}={value!r}: unknown fault point "
                          f"(known: {', '.join(POINTS)})")
-    if count and (not count.isdigit() or int(count) < 1):
+    if count and (not (count.isascii() and count.isdigit()) or int(count) < 1):
         raise InputError(f"{ENV}={value!r}: the count after ':' must be a positive integer")
     return point, int(count or 1)
 

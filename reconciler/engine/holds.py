@@ -29,9 +29,11 @@ def manual_change(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
                   limit: int = 200) -> git.CommitInfo | None:
     """The newest commit since the rollout's last reconciler commit that changed one
     of its target values without reconciler trailers. An edit elsewhere in a target's
-    file (the line next to it, say) is not. With no reconciler commit yet (``newest``
-    None) the last ``limit`` commits are looked at: only asked when a pull request of
-    the rollout's may have been merged without its trailers."""
+    file (the line next to it, say) is not, nor ``reconciler migrate``'s commit, which
+    adds missing fields (``Action: migrate``), not a person's change of a value. With
+    no reconciler commit yet (``newest`` None) the last ``limit`` commits are looked
+    at: only asked when a pull request of the rollout's may have been merged without
+    its trailers."""
     current, _ = planning.current_release(targets)
     if newest is not None and current == newest.trailers.release:
         return None
@@ -50,7 +52,8 @@ def manual_change(*, mirror: git.Mirror, scanner: Scanner, snap: Snapshot,
     try:
         stop = newest.commit if newest is not None else None
         for commit in mirror.log(snap.commit, stop=stop, limit=limit):
-            if trailers.parse(commit.message) is not None or not commit.parents:
+            if (trailers.parse(commit.message) is not None
+                    or trailers.is_migrate(commit.message) or not commit.parents):
                 continue
             parent = commit.parents[0]
             after = dict(mirror.changed_files(parent, commit.sha, suffixes=manifests.SUFFIXES))

@@ -51,6 +51,9 @@ class Store:
         self.synced = threading.Event()
         self._lock = threading.RLock()
         self._objects: dict[_Key, Obj] = {}
+        # How many changes the store has reported: a cheap "did anything change" for
+        # the dashboard's live updates.
+        self.changes = 0
 
     # -- reads ---------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class Store:
         self.synced.set()
 
     def _notify(self, changes: _Changes) -> None:
+        self.changes += len(changes)
         if self.on_change is None:
             return
         for old, new in changes:

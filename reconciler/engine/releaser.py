@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from reconciler.adapters import git
+from reconciler.adapters import git, scancache
 from reconciler.core import (
     backoff,
     imageref,
@@ -89,15 +89,18 @@ class Releaser:
                  sleep: Callable[[float], None] = time.sleep,
                  on_push: Callable[[str, float], None] | None = None,
                  environment: str | None = None, path: str | None = None,
-                 arrivals: Callable[[], datetime] | None = None) -> None:
+                 arrivals: Callable[[], datetime] | None = None,
+                 store: scancache.Store | None = None) -> None:
         """``path``: the cluster's root directory (``--path``); None for the whole tree.
-        ``arrivals``: a clock, where releases arrive through pull requests (``Scanner``)."""
+        ``arrivals``: a clock, where releases arrive through pull requests (``Scanner``).
+        ``store``: the on-disk scan cache (``engine/scanstore``), the CLI's."""
         self.mirror = mirror
         # Written as the ``Environment`` trailer of every commit (``--environment``).
         self.environment = environment
         # Told each push's result ("pushed", "rejected", "error") and its seconds.
         self.on_push = on_push or (lambda result, seconds: None)
-        self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals)
+        self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals,
+                               store=store)
         self.retry = retry
         self._sleep = sleep
         # ``(rollout, tag) -> digest`` the ImagePolicy reported: what a release writes
@@ -110,13 +113,20 @@ class Releaser:
 
     # -- release -------------------------------------------------------------
 
+    def digest_for(self, rollout: str, tag: str, given: str | None = None) -> str | None:
+        """The image digest of ``tag``: ``given`` (checked), else what ``digest_of``
+        knows, else None."""
+        return imageref.check_digest(given) if given else self.digest_of(rollout, tag)
+
     def release(self, rollout: str, tag: str, *, push: bool, dry_run: bool = False,
-                expect: Expect | None = None, digest: str | None = None) -> Result:
+                expect: Expect | None = None, digest: str | None = None,
+                requested_by: str | None = None) -> Result:
         """Write ``tag`` into every target of ``rollout`` as one commit (and push).
         ``digest``: the image's, for the ``$imagepolicy`` markers that pin one
-        (default: what ``digest_of`` knows)."""
+        (default: what ``digest_of`` knows); ``requested_by``: the person who asked
+        (the ``Requested-By`` trailer)."""
         versions.parse(tag)  # InvalidTag: nothing is written
-        digest = imageref.check_digest(digest) if digest else self.digest_of(rollout, tag)
+        digest = self.digest_for(rollout, tag, digest)
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
             targets = _targets(snap, rollout)
@@ -125,7 +135,7 @@ class Releaser:
             if moved:
                 return Result("stale", rollout, "release", tag, current, None,
                               ChangeSet(rollout=rollout), message=moved), {}
-            _digest_known(rollout, tag, targets, digest)
+            digest_known(rollout, tag, targets, digest)
             changes = planning.changes_for(rollout, targets, tag, digest=digest)
             if not changes:
                 newest = next((r for r in snap.history if r.trailers.rollout == rollout), None)
@@ -134,7 +144,8 @@ class Releaser:
                     # that same tag adopts it with a record-only commit.
                     message = trailers.adopt_message(rollout=rollout, release=tag,
                                                      previous=newest.trailers.release,
-                                                     environment=self.environment)
+                                                     environment=self.environment,
+                                                     requested_by=requested_by)
                     return Result("committed", rollout, "release", tag,
                                   newest.trailers.release, None, changes,
                                   message=message), {}
@@ -142,7 +153,8 @@ class Releaser:
                               changes, message=f"{rollout} already holds {tag}"), {}
             files = write(snap, changes, self.mirror)
             message = trailers.release_message(changes, release=tag, previous=current,
-                                               environment=self.environment)
+                                               environment=self.environment,
+                                               requested_by=requested_by)
             return Result("committed", rollout, "release", tag, current, None, changes,
                           message=message), files
 
@@ -189,7 +201,7 @@ class Releaser:
                 files = self.mirror.revert(commit=record.commit, onto=snap.commit)
             except RevertConflict:
                 before = self._digest_before(record, targets)
-                _digest_known(rollout, previous, targets, before)
+                digest_known(rollout, previous, targets, before)
                 changes = planning.changes_for(rollout, targets, previous, digest=before)
                 if not changes:
                     return Result("unchanged", rollout, "rollback", previous, current, None,
@@ -312,7 +324,7 @@ def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
     return targets
 
 
-def _digest_known(rollout: str, tag: str, targets: Sequence[manifests.Target],
+def digest_known(rollout: str, tag: str, targets: Sequence[manifests.Target],
                   digest: str | None) -> None:
     """Refuse a release that would leave a pinned digest behind its new tag."""
     pinned = planning.needs_digest(targets) if digest is None else []

@@ -7,7 +7,8 @@ snapshot of a mostly unchanged tree reuses the first:
 * the tree is diffed against the last one scanned, and only files whose blob
   changed are looked at again;
 * scans are cached by (blob id, path), since a file's scan depends only on its
-  bytes: a file that returns to an earlier content is not parsed again;
+  bytes: a file that returns to an earlier content is not parsed again; given a
+  ``store`` (the CLI's, ``engine/scanstore``), also on disk between processes;
 * the audit trail is extended by walking only the new commits when the new head
   descends from the last one.
 
@@ -29,8 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from reconciler.adapters import git
+from reconciler.adapters import git, scancache
 from reconciler.core import manifests, scope, sourceignore, trailers
+from reconciler.engine import scanstore
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64
@@ -44,6 +46,7 @@ class ScanStats:
     screened_out: int = 0
     parsed: int = 0
     cache_hits: int = 0  # changed files whose (blob, path) had been scanned before
+    stored: int = 0  # changed files whose scan came from the on-disk cache
     unchanged: int = 0  # files the tree diff did not even have to look at
     seconds: float = 0.0
 
@@ -96,8 +99,11 @@ class Scanner:
 
     def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000,
                  environment: str | None = None, path: str | None = None,
-                 arrivals: Callable[[], datetime] | None = None) -> None:
+                 arrivals: Callable[[], datetime] | None = None,
+                 store: scancache.Store | None = None) -> None:
         self.mirror = mirror
+        # Scans kept on disk between processes (the CLI's); None: in memory only.
+        self.store = store
         # Set where releases arrive through pull requests: a commit first seen by an
         # incremental walk, older than when it was seen, arrived then (a fast-forward
         # or rebase merge keeps the commit's own, earlier time).
@@ -168,8 +174,10 @@ class Scanner:
         for path in sorted(p for p in touched if p in self._in and p not in self._checked):
             self._checked.add(path)
             scan, hit = self._scan(path, self._blobs[path])
-            if hit:
+            if hit == "memory":
                 stats.cache_hits += 1
+            elif hit == "disk":
+                stats.stored += 1
             elif scan.parsed or scan.problems:
                 stats.parsed += 1
             else:
@@ -190,6 +198,8 @@ class Scanner:
         fleet = self.history(commit)
         history = fleet if self.environment is None else tuple(
             r for r in fleet if r.trailers.environment in (None, self.environment))
+        if self.store is not None:
+            self.store.save()
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
                         fleet_history=fleet,
@@ -268,20 +278,25 @@ class Scanner:
         (any commit: e.g. the versions before and after a person's edit)."""
         return self._scan(path, blob)[0]
 
-    def _scan(self, path: str, blob: str) -> tuple[manifests.FileScan, bool]:
-        """``(scan, cache hit)``; read and parsed only on a miss."""
+    def _scan(self, path: str, blob: str) -> tuple[manifests.FileScan, str | None]:
+        """``(scan, where it was found)``: ``"memory"``, ``"disk"`` (the store) or None
+        (read and parsed now)."""
         key = (blob, path)
         with self._cache_lock:
             scan = self._by_blob.get(key)
             if scan is not None:
                 self._by_blob.move_to_end(key)
-                return scan, True
-        scan = manifests.scan_file(path, self.mirror.read_blob(blob))
+                return scan, "memory"
+            found = None if self.store is None else scanstore.load_scan(self.store, path, blob)
+        scan = found if found is not None else manifests.scan_file(
+            path, self.mirror.read_blob(blob))
         with self._cache_lock:
+            if found is None and self.store is not None:
+                scanstore.keep_scan(self.store, path, blob, scan)
             self._by_blob[key] = scan
             while len(self._by_blob) > len(self._blobs) + self._older_versions:
                 self._by_blob.popitem(last=False)
-        return scan, False
+        return scan, None if found is None else "disk"
 
     def history(self, head: str) -> tuple[trailers.Record, ...]:
         """Reconciler commits reachable from ``head``, newest first."""
@@ -341,9 +356,18 @@ def _arrival(written: datetime, seen: datetime | None) -> datetime:
     return written
 
 
-def roots(mirror: git.Mirror, commit: str) -> list[scope.Root]:
+def roots(mirror: git.Mirror, commit: str, *,
+          store: scancache.Store | None = None) -> list[scope.Root]:
     """The cluster roots of ``commit`` (``core/scope.roots``): each bootstrap
-    ``flux-system`` Kustomization's path; empty when the whole tree is one cluster."""
+    ``flux-system`` Kustomization's path; empty when the whole tree is one cluster.
+    Looked up in ``store`` first, and kept there."""
+    found = None if store is None else scanstore.load_roots(store, commit)
+    if found is not None:
+        return found
     blobs = {e.path: e.blob for e in mirror.list_entries(commit, suffixes=scope.LISTED_SUFFIXES)
              if e.kind == "file" and e.blob is not None}
-    return scope.roots(blobs, lambda path: mirror.read_blob(blobs[path]))
+    found = scope.roots(blobs, lambda path: mirror.read_blob(blobs[path]))
+    if store is not None:
+        scanstore.keep_roots(store, commit, found)
+        store.save()
+    return found

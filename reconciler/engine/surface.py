@@ -3,7 +3,10 @@
 Where it fits: the daemon builds one ``Surface`` from its collaborators and hands it to
 the HTTP app; every method runs on a server thread, concurrently with the daemon's
 workers, and reaches the daemon only through what it was given: the informer stores,
-the repository, the observer, the writers, the timers and an ``enqueue`` callable.
+the repository, the observer, the writers, the timers, the verdicts and an
+``enqueue`` callable. The dashboard (``interfaces/ui``) gets two collaborators built
+here from the same pieces: ``insight`` (what it reads) and ``actions`` (what a
+person may ask, each one a commit); ``delivery`` serves ``/metrics`` and the charts.
 """
 
 from __future__ import annotations
@@ -11,14 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from reconciler.adapters.forges.events import PullRequestEvent
-from reconciler.core import proposals
+from reconciler.core import models, proposals
+from reconciler.engine.actions import Actions
+from reconciler.engine.delivery import Delivery
 from reconciler.engine.informers import Store
+from reconciler.engine.insight import Insight
 from reconciler.engine.observe import Observer
 from reconciler.engine.repository import Repository
 from reconciler.engine.timers import Timers
+from reconciler.engine.verdicts import Verdicts
 from reconciler.engine.writers.choice import Writers
 
 log = logging.getLogger(__name__)
@@ -36,7 +44,9 @@ class Surface:
     def __init__(self, *, stores: Mapping[str, Store], repository: Repository,
                  observer: Observer, writer: Writers, timers: Timers,
                  enqueue: Callable[[str], None], environment: str,
-                 alive: Callable[[], bool], ready: Callable[[], tuple[bool, str]]) -> None:
+                 alive: Callable[[], bool], ready: Callable[[], tuple[bool, str]],
+                 verdicts: Verdicts, presets: Mapping[str, models.PolicyPreset],
+                 clock: Callable[[], datetime]) -> None:
         self._stores = stores
         self._repository = repository
         self._observer = observer
@@ -46,6 +56,14 @@ class Surface:
         self._environment = environment
         self.alive = alive
         self.ready = ready
+        self.delivery = Delivery(repository=repository, verdicts=verdicts,
+                                 environment=environment, clock=clock)
+        self.insight = Insight(stores=stores, repository=repository, observer=observer,
+                               verdicts=verdicts.all, decisions=verdicts.decisions,
+                               writer=writer, presets=presets, environment=environment,
+                               clock=clock, delivery=self.delivery)
+        self.actions = Actions(stores=stores, repository=repository, writer=writer,
+                               enqueue=enqueue)
 
     def rollouts(self) -> Sequence[Mapping[str, Any]]:
         return self._stores["rollouts"].list()

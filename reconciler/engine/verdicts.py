@@ -18,12 +18,16 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from reconciler.adapters import git
-from reconciler.core import declines, progress, trailers, verdicts
+from reconciler.core import declines, trailers, verdicts
 from reconciler.engine import faults
-from reconciler.engine.repository import Repository
 from reconciler.errors import NonFastForward
+
+if TYPE_CHECKING:  # the daemon's; ``read`` serves the CLI without them (and APScheduler)
+    from reconciler.core import progress
+    from reconciler.engine.repository import Repository
 
 log = logging.getLogger(__name__)
 

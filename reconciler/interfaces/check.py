@@ -14,21 +14,18 @@ the base never fail the check.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from reconciler.adapters import git
+from reconciler.adapters import git, scancache
 from reconciler.core import impact, lint, manifests, models, scope
 from reconciler.engine import presets as preset_files
 from reconciler.engine import snapshot
-from reconciler.engine.releaser import Releaser
 from reconciler.errors import InputError
-from reconciler.interfaces import checkreport, settings
-
-EXIT_PROBLEMS = 1
+from reconciler.interfaces import checkreport, repoaccess, settings
+from reconciler.interfaces.exits import EXIT_PROBLEMS, handle_errors
 
 
 @dataclass(frozen=True)
@@ -74,24 +71,15 @@ class Report:
 @click.option("-o", "--output", type=click.Choice(list(checkreport.FORMATS)), default="text",
               show_default=True, help="text, a markdown comment body, JSON, or GitHub "
                                       "Actions annotations.")
+@handle_errors
 def command(base_ref: str, head_ref: str, output: str, **opts: Any) -> None:
     """A pull request's effect on releases, and the problems it introduces; exit 1
     when the head introduces an error. For the config repository's own CI."""
-    # cli registers this command and owns the shared helpers (import here, not above).
-    from reconciler.interfaces import cli
-
-    cli.handle_errors(_run)(base_ref=base_ref, head_ref=head_ref, output=output, opts=opts,
-                            open_releaser=cli.open_releaser)
-
-
-def _run(*, base_ref: str, head_ref: str, output: str, opts: dict[str, Any],
-         open_releaser: Callable[[dict[str, Any]], Releaser]) -> None:
-    given = settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")})
-    presets = preset_files.load(given.policies)
-    releaser = open_releaser(opts)
+    presets = preset_files.load(repoaccess.policies(opts))
+    releaser = repoaccess.open_releaser(opts)
     report = build(releaser.mirror, base_ref=base_ref, head_ref=head_ref,
                    path=releaser.scanner.path, environment=releaser.environment,
-                   presets=presets)
+                   presets=presets, store=releaser.scanner.store)
     click.echo(checkreport.render(report, output), nl=False)
     if report.errors:
         sys.exit(EXIT_PROBLEMS)
@@ -99,15 +87,16 @@ def _run(*, base_ref: str, head_ref: str, output: str, opts: dict[str, Any],
 
 def build(mirror: git.Mirror, *, base_ref: str, head_ref: str, path: str | None,
           environment: str | None = None,
-          presets: dict[str, models.PolicyPreset]) -> Report:
+          presets: dict[str, models.PolicyPreset],
+          store: scancache.Store | None = None) -> Report:
     """Resolve both revisions, scan each cluster at both, compare. ``environment``:
-    ``--path``'s, when given (``--environment``)."""
+    ``--path``'s, when given (``--environment``); ``store``: the on-disk scan cache."""
     base, head = _resolve(mirror, "--base", base_ref), _resolve(mirror, "--head", head_ref)
     sections = []
-    for root in _roots(mirror, path=path, commits=(base, head)):
+    for root in _roots(mirror, path=path, commits=(base, head), store=store):
         env = None if root is None else (path is not None and environment) \
             or scope.environment(root)
-        scanner = snapshot.Scanner(mirror, environment=env, path=root)
+        scanner = snapshot.Scanner(mirror, environment=env, path=root, store=store)
         old, new = scanner.snapshot(base), scanner.snapshot(head)
         if root is not None and path is not None and not _has_files(old, new):
             raise InputError(f"--path {path!r}: no such directory at either revision (or "
@@ -128,8 +117,8 @@ def _resolve(mirror: git.Mirror, flag: str, rev: str) -> str:
         raise InputError(f"{flag} {exc}") from exc
 
 
-def _roots(mirror: git.Mirror, *, path: str | None,
-           commits: tuple[str, str]) -> list[str | None]:
+def _roots(mirror: git.Mirror, *, path: str | None, commits: tuple[str, str],
+           store: scancache.Store | None) -> list[str | None]:
     """``--path``'s cluster; else every cluster root of either commit (a pull request
     may add or remove a cluster) when there are several; else the whole tree."""
     if path is not None:
@@ -137,7 +126,8 @@ def _roots(mirror: git.Mirror, *, path: str | None,
         if root is None:
             raise InputError(f"--path {path!r}: must be a directory inside the repository")
         return [root]
-    found = sorted({r.path for commit in commits for r in snapshot.roots(mirror, commit)})
+    found = sorted({r.path for commit in commits
+                    for r in snapshot.roots(mirror, commit, store=store)})
     return list(found) if len(found) > 1 else [None]
 
 

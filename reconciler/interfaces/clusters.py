@@ -58,10 +58,12 @@ def select(releaser: Releaser) -> list[Cluster]:
             raise InputError(f"--path {path!r}: no such directory in the repository (or all "
                              f"of it is left out by .sourceignore)")
         return [cluster]
-    roots = snapshot.roots(releaser.mirror, head)
+    store = releaser.scanner.store
+    roots = snapshot.roots(releaser.mirror, head, store=store)
     if len(roots) < 2:
         return [Cluster(releaser, None)]
-    return [Cluster(Releaser(releaser.mirror, path=r.path, environment=r.environment), r.path)
+    return [Cluster(Releaser(releaser.mirror, path=r.path, environment=r.environment,
+                             store=store), r.path)
             for r in roots]
 
 

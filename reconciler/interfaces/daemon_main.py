@@ -1,6 +1,6 @@
 """``reconciler run``: connect, serve HTTP, elect a leader, run the daemon, stop cleanly.
 
-Start-up order: the commit signing key has signed a probe already (``cli.run``,
+Start-up order: the commit signing key has signed a probe already (``command``,
 before the mirror opens), then the webhook secret is read (a missing file stops
 start-up with one line), the HTTP server starts so the kubelet's probes answer while the
 watches sync (``/readyz`` says 503 until then), then leader election (when on) and
@@ -17,18 +17,30 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
+import click
 from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git, signing
 from reconciler.core import scope
-from reconciler.engine import delivery, faults
+from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
 from reconciler.engine.leader import LeaderElector
 from reconciler.engine.options import Options
-from reconciler.interfaces import forgesetup, http, notifysetup
+from reconciler.interfaces import (
+    clusters,
+    forgesetup,
+    http,
+    notifysetup,
+    settings,
+    signingsetup,
+    ui,
+)
+from reconciler.interfaces.exits import handle_errors
 from reconciler.interfaces.metrics import Metrics
+from reconciler.interfaces.repoaccess import releaser_for
 from reconciler.interfaces.settings import RunSettings
 
 log = logging.getLogger("reconciler")
@@ -52,6 +64,27 @@ def setup_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
+@click.command("run")
+@settings.options(*settings.RUN_GROUPS)
+@handle_errors
+def command(**given: Any) -> None:
+    """The daemon: release, bake and revert every Rollout, beside Flux.
+
+    Every option can also be set with the environment variable named in its help
+    (a flag wins over the variable)."""
+    config = RunSettings.load(given)
+    config.git.check_files()  # --repo first, as every other command does
+    config.cluster.check_files()
+    config.dashboard.check_files()
+    notifysetup.check(config.notify)  # a bad notifications config: exit 2 now
+    signer = signingsetup.connect(config.signing)  # a key that cannot sign: exit 2 now
+    # The daemon's scans stay in memory; the CLI's go to the on-disk cache.
+    releaser = releaser_for(config.git, signer=signer, scan_cache=False)
+    if config.git.path is not None:
+        clusters.select(releaser)  # a --path that is not in the repository: exit 2 now
+    run(config, mirror=releaser.mirror, signer=signer)
+
+
 def run(config: RunSettings, *, mirror: git.Mirror,
         signer: signing.Signer | None = None) -> None:
     server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
@@ -66,6 +99,8 @@ def run(config: RunSettings, *, mirror: git.Mirror,
     forge = forgesetup.connect(config.write, repo_url=config.git.repo)
     secret = (http.load_secret(server_cfg.webhook_secret_file)
               if server_cfg.webhook_secret_file else None)
+    tokens = (ui.auth.Tokens(config.dashboard.ui_token_file)
+              if config.dashboard.ui and config.dashboard.ui_token_file else None)
     address = server_cfg.address
     namespace = cluster_cfg.namespace
     cluster = k8s.Cluster.connect(kubeconfig=cluster_cfg.kubeconfig, namespace=namespace)
@@ -100,9 +135,7 @@ def run(config: RunSettings, *, mirror: git.Mirror,
                         merge_method=config.write.merge_method,
                         forge_poll=(2.0, config.write.forge_poll_max)))
     # The delivery gauges, computed when /metrics is scraped (docs/stats.md).
-    metrics.track_delivery(delivery.Delivery(
-        repository=daemon.repository, verdicts=daemon.verdicts,
-        environment=daemon.options.environment, clock=daemon.clock).figures)
+    metrics.track_delivery(daemon.surface.delivery.figures)
     outbox = notifysetup.attach(config.notify, daemon, branch=mirror.branch)
     if elector is not None:
         def started() -> None:
@@ -115,7 +148,11 @@ def run(config: RunSettings, *, mirror: git.Mirror,
         metrics.set_leader(True)
     server = None
     if address is not None:
-        app = http.create_app(daemon.surface, webhook_secret=secret, metrics=metrics)
+        dash = config.dashboard
+        app = http.create_app(
+            daemon.surface, webhook_secret=secret, metrics=metrics,
+            dashboard=daemon.surface if dash.ui else None,
+            dashboard_config=ui.Config(tokens=tokens, commit_url=dash.commit_url_template))
         server = http.serve(app, *address)
         log.info("serving HTTP on %s:%d", address[0], server[0].config.port)
     stopping = threading.Event()

@@ -1,7 +1,8 @@
 """How every command ends: the exit code and the one stderr line (DESIGN.md, CLI contract).
 
-Where it fits: ``cli.py`` defines the commands; this module decides how they end,
-for all of them at once, so no command can disagree with another. The rule:
+Where it fits: the modules ``cli.COMMANDS`` names define the commands; this module
+decides how they end, for all of them at once, so no command can disagree with
+another. The rule:
 
 - 0: the command did what was asked (``nothing to do`` included);
 - 1: the command ran and found problems (``validate``'s errors, nothing to revert),

@@ -1,6 +1,7 @@
 """``reconciler history``: the audit trail, newest first.
 
-Where it fits: a command of ``cli`` (registered there), reading the reconciler's
+Where it fits: a command of ``cli`` (named in its ``COMMANDS``, imported when
+invoked), reading the reconciler's
 commits per cluster and merging in what the notes hold (``trail.entries``): bake
 verdicts and people's decisions on pull requests.
 """
@@ -15,31 +16,32 @@ import click
 
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import InputError
-from reconciler.interfaces import clusters, settings, trail
-
-OUTPUT_HELP = "Output format: text, or json (one JSON array; docs/cli.md)."
+from reconciler.interfaces import clusters, trail
+from reconciler.interfaces.exits import handle_errors
+from reconciler.interfaces.repoaccess import (
+    OUTPUT_HELP,
+    heading,
+    open_releaser,
+    policies,
+    repo_options,
+    tagged,
+)
 
 
 @click.command("history")
 @click.argument("rollout", metavar="[NS/NAME]", required=False)
-@settings.options(settings.GitSettings, settings.ReleaseSettings, commits=False)
+@repo_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help=OUTPUT_HELP)
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most N entries.")
+@handle_errors
 def command(rollout: str | None, output: str, limit: int | None, **opts: Any) -> None:
     """The audit trail, newest first: the reconciler's commits (trailers), the bake
     verdicts recorded on them and the releases declined in pull requests (git notes)."""
-    # cli registers this command and owns the shared helpers (import here, not above).
-    from reconciler.interfaces import cli
-    cli.handle_errors(_run)(rollout, output, limit, opts)
-
-
-def _run(rollout: str | None, output: str, limit: int | None, opts: dict[str, Any]) -> None:
-    from reconciler.interfaces import cli
-    cli._policies(opts)
+    policies(opts)
     if rollout and "/" not in rollout:
         raise InputError(f"{rollout!r}: expected NS/NAME")
-    found = clusters.select(cli.open_releaser(opts))
+    found = clusters.select(open_releaser(opts))
     if rollout:
         clusters.require_known(found, rollout)
     bakes, decided = verdict_notes.read_all(found[0].releaser.mirror) if found else ((), ())
@@ -61,11 +63,11 @@ def _run(rollout: str | None, output: str, limit: int | None, opts: dict[str, An
                                environment=cluster.environment)
         sections.append((cluster, merged[:limit] if limit else merged))
     if output == "json":
-        click.echo(json.dumps([cli._tagged(entry, cluster) for cluster, merged in sections
+        click.echo(json.dumps([tagged(entry, cluster) for cluster, merged in sections
                                for _, entry in merged], indent=2))
         return
     for cluster, merged in sections:
-        cli._heading(cluster, several=len(sections) > 1)
+        heading(cluster, several=len(sections) > 1)
         if not merged:
             click.echo("no reconciler commits" + (f" for {rollout}" if rollout else ""))
         for when, entry in merged:

@@ -14,6 +14,7 @@ no state of its own beyond the webhook secret and the metrics registry.
     GET  /api/v1/rollouts/{namespace}/{name}        one Rollout, or 404
     GET  /api/v1/rollouts/{namespace}/{name}/history  its audit trail from git, newest first
     GET  /openapi.json                              the OpenAPI document of all the above
+    GET  /ui/...                                    the web dashboard (``interfaces/ui``)
 
 Webhooks. Both hooks take an HMAC-SHA256 of the raw body keyed with the secret, as
 Flux's notification-controller sends it (``X-Signature: sha256=<hex>``, provider
@@ -65,6 +66,7 @@ from reconciler.adapters.forges.events import PullRequestEvent
 from reconciler.core import versions
 from reconciler.engine.surface import Noted
 from reconciler.errors import InvalidTag, PermanentError
+from reconciler.interfaces import ui
 from reconciler.interfaces.httpmodels import (
     RELEASE_TAG_PATTERN,
     GitHookAccepted,
@@ -170,9 +172,11 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int = MiB,
-               metrics: Metrics | None = None) -> FastAPI:
+               metrics: Metrics | None = None, dashboard: ui.Dashboard | None = None,
+               dashboard_config: ui.Config | None = None) -> FastAPI:
     """The app. ``webhook_secret`` None disables the hooks (404); ``metrics`` defaults
-    to a fresh ``Metrics`` (pass the daemon's so ``/metrics`` shows its counts)."""
+    to a fresh ``Metrics`` (pass the daemon's so ``/metrics`` shows its counts);
+    ``dashboard`` mounts the web dashboard on ``/ui/`` (``interfaces/ui``)."""
     metrics = metrics or Metrics()
     hooks_on = webhook_secret is not None
     if not hooks_on:
@@ -181,6 +185,9 @@ def create_app(backend: Backend, *, webhook_secret: bytes | None, max_body: int 
                   description="Health, metrics, webhooks and a read-only API of the "
                               "reconciler daemon.")
     app.state.metrics = metrics
+    app.state.stopping = threading.Event()  # set by ``shutdown``: ends event streams
+    if dashboard is not None:
+        ui.mount(app, dashboard, dashboard_config or ui.Config())
 
     async def hook(request: Request, endpoint: str,
                    handle: Callable[[bytes, Mapping[str, str]], Awaitable[JSONResponse]]
@@ -366,5 +373,8 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 5,
 
 def shutdown(server: uvicorn.Server, thread: threading.Thread, timeout: float = 10.0) -> None:
     """Stop accepting, let requests in flight finish (up to the graceful timeout), join."""
+    stopping = getattr(getattr(server.config.app, "state", None), "stopping", None)
+    if isinstance(stopping, threading.Event):
+        stopping.set()  # the dashboard's event streams end instead of holding the exit
     server.should_exit = True
     thread.join(timeout)

@@ -107,6 +107,9 @@ class HistoryRecord(BaseModel):
     reason: str | None = None
     reverts: str | None = None
     subject: str | None = None
+    environment: str | None = None
+    requested_by: str | None = Field(None, description="Who asked for it, for a release "
+                                     "requested from the dashboard (Requested-By trailer).")
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

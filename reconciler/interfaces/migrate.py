@@ -1,55 +1,50 @@
 """``reconciler migrate``: move from kuberik's rollout-controller by adding to git the
 target fields it kept in the cluster (docs/migrating.md).
 
-Where it fits: ``cli`` registers the command and owns the shared options and the way
-every command ends (``interfaces/exits.py``); ``engine.migrator`` finds and writes the
+Where it fits: a command of ``cli`` (named in its ``COMMANDS``, imported when
+invoked), with the shared options of ``repoaccess``, ending the way every command
+ends (``interfaces/exits.py``); ``engine.migrator`` finds and writes the
 fields. Without ``--push`` the command shows the change table and the diff and writes
 nothing; with it, one commit, pushed. A second run finds nothing to do (exit 0). A
 field whose value is unknown (its rollout's release is nowhere in git and
-``--release`` does not give it) is a problem: exit 1, nothing written.
+``--release`` does not give it) is a problem: exit 1, nothing written. The commit is
+signed like every other (``--signing-key``, docs/signing.md).
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from reconciler.engine import migrator
-from reconciler.engine.releaser import Releaser
 from reconciler.errors import InputError
-from reconciler.interfaces import clusters, exits, settings
+from reconciler.interfaces import clusters, exits, signingsetup
+from reconciler.interfaces.repoaccess import commit_options, open_releaser, policies
 
 
 @click.command("migrate")
-@settings.options(settings.GitSettings, settings.ReleaseSettings)
+@commit_options
 @click.option("--release", "releases", multiple=True, metavar="NS/NAME=TAG",
               help="The release a rollout runs now, when git does not say (repeatable).")
 @click.option("--push", is_flag=True, help="Write the change as one commit and push it.")
+@exits.handle_errors
 def command(releases: Sequence[str], push: bool, **opts: Any) -> None:
     """Add the postBuild.substitute (and spec.ref.tag) fields kuberik's
     rollout-controller set in the cluster to git, with the release running now; show
     them, or with --push write them as one commit for review."""
-    # cli registers this command and owns the shared helpers (import here, not above).
-    from reconciler.interfaces import cli
-
-    cli.handle_errors(_run)(releases=releases, push=push, opts=opts,
-                            open_releaser=cli.open_releaser)
-
-
-def _run(*, releases: Sequence[str], push: bool, opts: dict[str, Any],
-         open_releaser: Callable[[dict[str, Any]], Releaser]) -> None:
     given: dict[str, str] = {}
     for item in releases:
         key, sep, tag = item.partition("=")
         if not sep or "/" not in key or not tag:
             raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
         given[key] = tag
-    settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")})
-    found = clusters.select(open_releaser(opts))
+    policies(opts)
+    signer = signingsetup.from_flags(opts)  # a key that cannot sign: exit 2 now
+    found = clusters.select(open_releaser(opts, signer=signer))
     if len(found) > 1:
         raise InputError(f"the repository holds {len(found)} clusters; migrate one at a time "
                          f"with --path ({', '.join(c.root or '.' for c in found)})")

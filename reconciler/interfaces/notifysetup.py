@@ -1,11 +1,12 @@
 """Notifications for ``reconciler run``, from the ``Notifications`` settings.
 
-Where it fits: ``cli.run`` calls ``check`` before anything connects, so a bad
-``--notifications-config`` (a wrong field, a URL file that is missing, empty or holds
-no http(s) URL) stops start-up with one line naming ``file:line field`` and exit 2;
-``daemon_main`` calls ``attach`` once the daemon exists, which starts the delivery
-threads (``adapters.notify.Outbox``) and hands the daemon's Reporter its notifier
-(``engine.notices.Notifier``). The URL files are read here only to check them; their
+Where it fits: ``reconciler run`` (``daemon_main.command``) calls ``check`` before
+anything connects, so a bad ``--notifications-config`` (a wrong field, a URL file
+that is missing, empty or holds no http(s) URL) stops start-up with one line naming
+``file:line field`` and exit 2; ``daemon_main`` calls ``attach`` once the daemon
+exists, which starts the delivery threads (``adapters.notify.Outbox``) and hands the
+daemon's Reporter its notifier (``engine.notices.Notifier``). The URL files are read
+here only to check them; their
 content is never printed.
 """
 
@@ -51,6 +52,11 @@ def load(config: NotifySettings) -> tuple[destinations.Destination, ...]:
 
 def check(config: NotifySettings) -> None:
     """Refuse a notifications set-up that cannot work (exit 2), before connecting."""
+    url = config.flux_events_url
+    if url is not None and not notify.is_http_url(url):
+        # The settings check the scheme and host only; httpx2 is stricter (a port).
+        raise InputError(f"--flux-events-url {printable(url)!r}: expected an http:// or "
+                         "https:// URL")
     load(config)
 
 

@@ -53,9 +53,11 @@ def pull_request_mode(opts: dict[str, Any]) -> settings.WriteSettings | None:
 
 
 def propose(releaser: Releaser, write: settings.WriteSettings, *, rollout: str,
-            release: str | None = None, reason: str = "") -> Proposed:
+            release: str | None = None, digest: str | None = None,
+            reason: str = "") -> Proposed:
     """Propose ``release`` of ``rollout`` (or, with ``release`` None, the revert of its
-    last release) as a pull request; what the writer did."""
+    last release) as a pull request; what the writer did. ``digest``: the release's
+    image digest (``release --digest``), for the fields that pin one."""
     forge = forgesetup.connect(write, repo_url=releaser.mirror.url)
     assert forge is not None  # connect refuses pull-request mode without a forge
     environment = releaser.environment or "default"
@@ -68,7 +70,8 @@ def propose(releaser: Releaser, write: settings.WriteSettings, *, rollout: str,
     repository.load()
     if release is not None:
         step = progress.Step(action="release", reason=reasons.RELEASE_WRITTEN,
-                             message="asked for on the command line", release=release)
+                             message="asked for on the command line", release=release,
+                             digest=digest)
     else:
         step = progress.Step(action="revert", reason=reasons.RELEASE_REVERTED,
                              message=reason or "reverted by hand")

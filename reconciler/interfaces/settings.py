@@ -1,6 +1,6 @@
 """Configuration: every setting of every command, grouped by concern.
 
-Each setting is a field of a pydantic-settings model with a default and a
+Each setting is a field of a pydantic model (``settingsgroups``) with a default and a
 one-line description, and can be given two ways: as a command-line flag
 (``--fetch-interval 10``) or as an environment variable
 (``RECONCILER_FETCH_INTERVAL=10``). A flag wins over the variable, the variable
@@ -32,6 +32,7 @@ from reconciler.interfaces.settingsgroups import (
     ENV_PREFIX,
     RUN_GROUPS,
     ClusterSettings,
+    DashboardSettings,
     GitSettings,
     LeaderSettings,
     NotifySettings,
@@ -49,6 +50,7 @@ __all__ = [
     "ENV_PREFIX",
     "RUN_GROUPS",
     "ClusterSettings",
+    "DashboardSettings",
     "GitSettings",
     "LeaderSettings",
     "NotifySettings",
@@ -80,6 +82,7 @@ class RunSettings:
     cluster: ClusterSettings
     scheduling: SchedulingSettings
     server: ServerSettings
+    dashboard: DashboardSettings
     leader: LeaderSettings
     write: WriteSettings
     notify: NotifySettings
@@ -90,7 +93,8 @@ class RunSettings:
                    release=load(ReleaseSettings, given),
                    cluster=load(ClusterSettings, given),
                    scheduling=load(SchedulingSettings, given),
-                   server=load(ServerSettings, given), leader=load(LeaderSettings, given),
+                   server=load(ServerSettings, given),
+                   dashboard=load(DashboardSettings, given), leader=load(LeaderSettings, given),
                    write=load(WriteSettings, given), notify=load(NotifySettings, given))
 
 

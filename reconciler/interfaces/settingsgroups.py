@@ -1,18 +1,22 @@
-"""The settings groups: one pydantic-settings model per concern.
+"""The settings groups: one pydantic model per concern.
 
 Part of ``interfaces/settings`` (which re-exports every name here and adds the flags,
 the loading with one-line errors and the README table): each field has a default,
 a one-line description and, through ``Settings``, its ``RECONCILER_`` variable.
+
+``Settings`` reads those variables itself, the way pydantic-settings read them for
+these fields (plain types only: the value as written, names in any case), because
+importing pydantic-settings cost every command 30-60 ms (docs/performance.md, "A
+fast CLI").
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.core import remotes, scope, shards
 from reconciler.errors import InputError, InvalidSelector
@@ -32,12 +36,29 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name
 
 
-class Settings(BaseSettings):
-    """One concern's settings. Subclasses set ``title``; fields need descriptions."""
+class Settings(BaseModel):
+    """One concern's settings. Subclasses set ``title``; fields need descriptions.
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, validate_by_name=True,
-                                      extra="forbid", frozen=True)
+    A field not given is read from its variable (``env_name``), else it takes its
+    default: a flag wins over the variable, the variable over the default."""
+
+    # Built on first use: a command builds only the groups it loads (docs/performance.md).
+    # Defaults are validated too, as pydantic-settings did.
+    model_config = ConfigDict(validate_by_name=True, extra="forbid", frozen=True,
+                              validate_default=True, defer_build=True)
     title: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        """The variables of the fields not given, by field name. Names match in any
+        case (``reconciler_repo`` too), as pydantic-settings matched them."""
+        if not isinstance(data, dict):
+            return data
+        environ = {name.lower(): value for name, value in os.environ.items()}
+        found = {field: environ[cls.env_name(field).lower()] for field in cls.model_fields
+                 if cls.env_name(field).lower() in environ}
+        return {**found, **data}
 
     @classmethod
     def env_name(cls, field: str) -> str:
@@ -301,6 +322,32 @@ class WriteSettings(Settings):
                                   "pull-request webhooks on /hooks/git cut it short.")
 
 
+class DashboardSettings(Settings):
+    title: ClassVar[str] = "Dashboard"
+
+    ui: bool = Field(True, description="Serve the web dashboard on /ui/ of --http-address "
+                                       "(read-only unless --ui-token-file is set).")
+    ui_token_file: Path | None = Field(
+        None, description="File of bearer tokens allowed to act from the dashboard, one "
+                          "TOKEN,USER per line as kube-apiserver's --token-auth-file; USER "
+                          "goes into the Requested-By trailer. Without it: read-only.")
+    commit_url_template: str | None = Field(
+        None, description="Link every commit the dashboard shows to the forge: a URL with "
+                          "{sha}, e.g. https://github.com/org/fleet/commit/{sha}.")
+
+    @field_validator("commit_url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None and (
+                "{sha}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("expected an http(s) URL with {sha} in it")
+        return value
+
+    def check_files(self) -> None:
+        if self.ui_token_file is not None and not self.ui_token_file.is_file():
+            raise InputError(f"{self.flag('ui_token_file')} {self.ui_token_file}: no such file")
+
+
 class NotifySettings(Settings):
     title: ClassVar[str] = "Notifications"
 
@@ -325,6 +372,6 @@ class NotifySettings(Settings):
 
 RUN_GROUPS: tuple[type[Settings], ...] = (
     GitSettings, SigningSettings, ReleaseSettings, ClusterSettings, SchedulingSettings,
-    ServerSettings, LeaderSettings, WriteSettings, NotifySettings)
+    ServerSettings, DashboardSettings, LeaderSettings, WriteSettings, NotifySettings)
 
 

@@ -2,7 +2,7 @@
 stops start-up with one line naming ``--signing-key`` (``SigningKeyError``, exit 2).
 
 Where it fits: ``reconciler run`` and the commands that commit (``release``,
-``revert``) call ``connect`` before anything else touches git; the signer it returns
+``revert``, ``migrate``) call ``connect`` before anything else touches git; the signer it returns
 (or None: commits unsigned) goes to ``git.Mirror``, which signs every commit it
 creates. ``connect`` proves the key by signing a probe (``adapters/signing``); the
 key and its passphrase are read by ssh-keygen or gpg only, never logged.

@@ -1,6 +1,7 @@
 """``reconciler stats``: delivery metrics from the audit trail (docs/stats.md).
 
-Where it fits: a command of ``cli`` (registered there). It reads what ``history``
+Where it fits: a command of ``cli`` (named in its ``COMMANDS``, imported when
+invoked). It reads what ``history``
 reads, per cluster (the reconciler's commits by their ``Environment`` trailer, the
 bake verdicts and the decisions on pull requests in the notes), resolves each commit's
 environment, and hands everything to ``core/stats`` in one go, so the figures per
@@ -22,6 +23,8 @@ from reconciler.engine import delivery
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import InputError
 from reconciler.interfaces import clusters, settings
+from reconciler.interfaces.exits import handle_errors
+from reconciler.interfaces.repoaccess import heading, policies, releaser_for, repo_options
 
 OUTPUT_HELP = "Output format: text (a table per cluster), or json (one object; docs/stats.md)."
 COLUMNS = ("ROLLOUT", "ENVIRONMENT", "RELEASES", "PER WEEK", "FAILED", "CFR",
@@ -30,17 +33,16 @@ COLUMNS = ("ROLLOUT", "ENVIRONMENT", "RELEASES", "PER WEEK", "FAILED", "CFR",
 
 @click.command("stats")
 @click.argument("rollout", metavar="[NS/NAME]", required=False)
-@settings.options(settings.GitSettings, settings.ReleaseSettings, commits=False)
+@repo_options
 @click.option("--since", default="30d", show_default=True, metavar="DURATION",
               help="The window, back from now: 12h, 30d, 2w (Go durations, plus d and w).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help=OUTPUT_HELP)
+@handle_errors
 def command(rollout: str | None, since: str, output: str, **opts: Any) -> None:
     """Delivery metrics from git alone: deployment frequency, change failure rate,
     time to restore and lead time, per rollout and environment (docs/stats.md)."""
-    # cli registers this command and owns the shared helpers (import here, not above).
-    from reconciler.interfaces import cli
-    cli.handle_errors(_run)(rollout, since, output, opts)
+    _run(rollout, since, output, opts)
 
 
 def window(text: str) -> timedelta:
@@ -55,15 +57,14 @@ def window(text: str) -> timedelta:
 
 
 def _run(rollout: str | None, since: str, output: str, opts: dict[str, Any]) -> None:
-    from reconciler.interfaces import cli
-    cli._policies(opts)
+    policies(opts)
     if rollout and "/" not in rollout:
         raise InputError(f"{rollout!r}: expected NS/NAME")
     span = window(since)
     config = settings.load(settings.GitSettings, opts)
     for name in settings.GitSettings.model_fields:
         opts.pop(name, None)
-    found = clusters.select(cli.releaser_for(config))
+    found = clusters.select(releaser_for(config))
     if rollout:
         clusters.require_known(found, rollout)
     bakes, decided = verdict_notes.read_all(found[0].releaser.mirror) if found else ((), ())
@@ -85,7 +86,7 @@ def _run(rollout: str | None, since: str, output: str, opts: dict[str, Any]) -> 
                f"release commits, bake verdicts and declines in git")
     for cluster, env in zip(found, envs, strict=True):
         several = len(found) > 1
-        cli._heading(cluster, several=several)
+        heading(cluster, several=several)
         _table(report, env if several else None, rollout)
 
 

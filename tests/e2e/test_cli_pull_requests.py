@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 
+from tests.e2e.conftest import APPS
 from tests.e2e.test_pull_requests import BRANCH, REPO, Forge, forge  # noqa: F401
 from tests.support import secretscan
 
@@ -59,3 +60,20 @@ def test_pull_request_mode_without_a_forge_is_a_usage_error(forge: Forge) -> Non
                            "--forge and --forge-token-file (RECONCILER_FORGE, "
                            "RECONCILER_FORGE_TOKEN_FILE)\n")
     assert forge.pulls() == []
+
+
+def test_release_digest_reaches_the_pull_request(forge: Forge) -> None:  # noqa: F811
+    e2e = forge.e2e
+    apps = e2e.file(APPS).decode()
+    digest, newer = "sha256:" + "61" * 32, "sha256:" + "62" * 32
+    e2e.human_commit({APPS: apps.replace(
+        '      PODINFO_REPLICAS: "2"\n', '      PODINFO_REPLICAS: "2"\n      PODINFO_DIGEST: '
+        '"sha256:11" # {"$imagepolicy": "apps:podinfo:digest"}\n')}, "pin the digest")
+    refused = cli(forge, "release", "apps/podinfo", "6.5.0")
+    assert refused.returncode == 2 and "give it with --digest" in refused.stderr
+    first = cli(forge, "release", "apps/podinfo", "6.5.0", "--digest", digest)
+    assert first.returncode == 0, first.stderr
+    assert f'PODINFO_DIGEST: "{digest}"' in e2e.file(APPS, forge.branch_head()).decode()
+    again = cli(forge, "release", "apps/podinfo", "6.6.0", "--digest", newer)  # on top
+    assert again.returncode == 0, again.stderr
+    assert f'PODINFO_DIGEST: "{newer}"' in e2e.file(APPS, forge.branch_head()).decode()

@@ -44,7 +44,7 @@ def note_of(e2e: E2E, commit: str) -> str:
 
 def port_of(e2e: E2E) -> int:
     found = e2e.wait_until("the HTTP server to listen", lambda: re.search(
-        r"serving HTTP on [0-9.]+:(\d+)", e2e.daemons[-1].log()))
+        r"serving HTTP on [0-9.]+:(\d+)", e2e.daemons[-1].log()), 90)
     return int(found.group(1))
 
 
@@ -172,3 +172,24 @@ def test_a_squash_with_the_person_s_own_message_is_still_the_release(forge: Forg
     assert not e2e.events("HeldByManualChange")
     assert not e2e.reconciler_commits(action="revert")
 
+
+
+def test_a_decline_seen_by_a_new_pod_is_recorded(forge: Forge) -> None:
+    """The pull request is closed while no daemon runs; a new pod (an empty cache, as an
+    ``emptyDir`` gives it) has never fetched the pull request's branch, fetches the
+    release commit to put the note on it, and records the decline."""
+    e2e = forge.e2e
+    forge.start()
+    e2e.offer("6.5.0")
+    opened = forge.opened()
+    release_commit = e2e.wait_until("the branch", forge.branch_head)
+    e2e.stop()
+    forge.stand_in.close_as(REPO, opened.number, user="ana")
+    e2e.start_daemon("--write-mode", "pull-request", "--forge", forge.stand_in.kind,
+                     "--forge-api-url", forge.stand_in.api_url, "--forge-repo", REPO,
+                     "--forge-token-file", str(forge.token_file),
+                     cache_dir=e2e.tmp / "new-pod-cache")
+    e2e.wait_until("the decline recorded on the release commit",
+                   lambda: "Decision: Declined" in e2e.note(release_commit))
+    assert "declined in pull request #1" in message(e2e)
+    assert len(forge.pulls()) == 1

@@ -52,7 +52,7 @@ def test_a_release_waits_for_a_deny_window_that_ends_in_seconds(e2e: E2E) -> Non
     label_podinfo(e2e)
     e2e.start_daemon()
     e2e.wait_until("the daemon to report", lambda: e2e.condition("Ready").get("reason"))
-    start, end = deny(e2e, seconds=3)
+    start, end = deny(e2e, seconds=6)  # time enough for a loaded machine to see the offer inside it
     e2e.offer("6.5.0")
 
     ready = e2e.wait_until("OutsideDeployWindow", lambda: (

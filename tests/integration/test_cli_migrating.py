@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ROOT
-from tests.support import gitrepo
+from tests.support import gitrepo, signingkeys
 from tests.support.cli import one_error_line, run
 
 EXAMPLE = ROOT / "examples" / "migrating"
@@ -98,6 +98,15 @@ def test_migrate_asks_for_a_release_git_does_not_hold(fleet: gitrepo.BareRepo,
     assert given.returncode == 0, given.stderr
     assert "apps/api: 2.0.0 (from --release)" in given.stdout
     assert b'API_VERSION: "2.0.0"' in fleet.show("main", "apps/api.yaml")
+
+
+def test_migrate_signs_its_commit(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    if not signingkeys.available("ssh"):
+        pytest.skip("ssh-keygen is not installed (.ci/run installs it)")
+    ssh = signingkeys.make(tmp_path / "keys", "ssh")
+    pushed = run("migrate", "--repo", fleet.url, "--push", *ssh.flags(), cache=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    signingkeys.verify(fleet, fleet.head(), ssh)  # git verify-commit
 
 
 def test_release_through_markers_and_the_digest_they_pin(fleet: gitrepo.BareRepo,

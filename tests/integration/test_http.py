@@ -415,7 +415,8 @@ def test_one_rollout_and_404(client: TestClient) -> None:
 
 
 def test_history(client: TestClient) -> None:
-    assert client.get("/api/v1/rollouts/apps/podinfo/history").json() == [RECORD]
+    assert client.get("/api/v1/rollouts/apps/podinfo/history").json() == [
+        {**RECORD, "environment": None, "requested_by": None}]
     assert client.get("/api/v1/rollouts/apps/frontend/history").json() == []
     # The audit trail outlives the Rollout object: git still has it.
     deleted = client.get("/api/v1/rollouts/apps/deleted/history")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.adapters import git
+from reconciler.core import trailers
 from reconciler.engine import holds
 from reconciler.engine.releaser import Releaser
 from tests.integration.conftest import APPS
@@ -64,3 +65,17 @@ def test_hold_names_the_newest_value_change(fleet: gitrepo.BareRepo, tmp_path: P
     _edit(fleet, b'PODINFO_REPLICAS: "2"', b'PODINFO_REPLICAS: "3"', "Scale podinfo")
 
     assert _manual_commit(fleet, tmp_path) == f"{hotfix[:12]} by {gitrepo.GIT_USER}"
+
+
+def test_hold_never_names_a_migrate_commit(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    ui = b"    rollout.kuberik.com/substitute.PODINFO_UI_TAG.from: apps/podinfo\n"
+    _edit(fleet, ui, ui + ui.replace(b"UI_TAG", b"EXTRA"), "Annotate a field kuberik set")
+    _edit(fleet, b'"6.4.0"', b'"6.5.0"', RELEASE)
+    pin = _edit(fleet, b'"6.5.0"', b'"6.4.0"', "Pin podinfo to 6.4.0 by hand")
+    # migrate adds the field with the value the other targets hold: no one's edit.
+    _edit(fleet, b'      PODINFO_REPLICAS: "2"\n',
+          b'      PODINFO_REPLICAS: "2"\n      PODINFO_EXTRA: "6.4.0"\n',
+          trailers.migrate_message([("x", "/spec/postBuild/substitute/PODINFO_EXTRA",
+                                     "6.4.0")], releases={"apps/podinfo": "6.4.0"}))
+
+    assert _manual_commit(fleet, tmp_path) == f"{pin[:12]} by {gitrepo.GIT_USER}"

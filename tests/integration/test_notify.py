@@ -179,6 +179,8 @@ def test_a_rotated_url_file_is_read_again(tmp_path: Path) -> None:
     ("", "the webhook URL file {path} is empty"),
     ("hooks.example.com/services/T0/B0/not-a-url-secret",
      "the webhook URL file {path} does not hold an http(s) URL"),
+    ("https://[::1/services/T0/B0/not-a-url-secret",  # httpx2.InvalidURL
+     "the webhook URL file {path} does not hold an http(s) URL"),
 ])
 def test_start_up_checks_each_url_file_and_never_prints_it(
         tmp_path: Path, content: str | None, error: str) -> None:
@@ -193,6 +195,59 @@ def test_start_up_checks_each_url_file_and_never_prints_it(
                                  + error.format(path=path))
     if content:
         assert content not in str(caught.value)
+
+
+def test_a_bad_url_after_rotation_is_retried_and_the_thread_lives(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "T0/B0/not-a-url-secret"
+    with ChatHook("slack") as hook:
+        path = url_file(tmp_path, hook)
+        good = path.read_text()
+        outbox = notify.Outbox([chat(hook, path)], attempts=2, backoff=(0.01, 0.01))
+        try:
+            path.write_text(f"https://[::1/services/{secret}\n")  # httpx2.InvalidURL
+            outbox.send("slack-team", notices.slack(notice()), "first")
+            channel = outbox.channels["slack-team"]
+            wait_for("the first message to be given up", lambda: channel.failed == 1)
+            path.write_text(good)
+            outbox.send("slack-team", notices.slack(notice("baked")), "second")
+            wait_for("the second message", lambda: len(hook.received) == 1)
+        finally:
+            outbox.close(1.0)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "does not hold an http(s) URL" in text and secret not in text
+
+
+def test_an_unexpected_error_fails_one_try_and_the_thread_lives(
+        caplog: pytest.LogCaptureFixture) -> None:
+    answers = iter([RuntimeError("https://hooks.example.com/services/T0/B0/echoed-secret"),
+                    None])
+
+    def verdict(status: int, headers: Any, now: float) -> notify.Verdict:
+        raised = next(answers)
+        if raised is not None:
+            raise raised
+        return notify.Verdict(True, str(status))
+
+    sent: list[object] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(200)
+
+    outbox = notify.Outbox([notify.Receiver("generic", lambda: "http://hooks.invalid/x",
+                                            verdict)],
+                           transport_=httpx2.MockTransport(answer), backoff=(0.01, 0.01))
+    try:
+        outbox.send("generic", {"text": "hi"}, "released")
+        channel = outbox.channels["generic"]
+        wait_for("the retry to deliver", lambda: channel.delivered == 1)
+    finally:
+        outbox.close(1.0)
+    assert len(sent) == 2 and channel.failed == 0
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "RuntimeError" in text and "echoed-secret" not in text
 
 
 # -- the stand-in: notification-controller's checks and Alert matching ----------------
@@ -244,7 +299,20 @@ def test_run_stops_with_exit_2_and_one_line_on_a_bad_config(tmp_path: Path) -> N
     assert cli.one_error_line(proc) == (
         f"reconciler: error: {config}:4 destinations[0].events: unknown event "
         f"'rolled-back' (known: released, baked, failed, reverted, held, proposed, declined)")
+    url = tmp_path / "url"
+    config.write_text(f"destinations:\n  - type: slack\n    urlFile: {url}\n")
+    url.write_text("https://[::1/services/T0/B0/not-a-url-secret\n")
+    proc = cli.run("run", "--repo", str(tmp_path / "fleet.git"), "--notifications-config",
+                   str(config), cache=tmp_path / "cache")
+    assert proc.returncode == 2
+    assert cli.one_error_line(proc) == (
+        f"reconciler: error: {config}:2 destinations[0].urlFile: the webhook URL file {url} "
+        "does not hold an http(s) URL")
     with pytest.raises(InputError) as caught:
         settings.load(NotifySettings, {"flux_events_url": "notification-controller:80"})
     assert str(caught.value) == ("--flux-events-url 'notification-controller:80': expected "
                                  "an http:// or https:// URL")
+    with pytest.raises(InputError) as caught:  # passes the settings' check, not httpx2's
+        notifysetup.check(NotifySettings(flux_events_url="http://[::1/"))
+    assert str(caught.value) == ("--flux-events-url 'http://[::1/': expected an http:// or "
+                                 "https:// URL")

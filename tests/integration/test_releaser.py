@@ -10,7 +10,10 @@ from reconciler.adapters import git
 from reconciler.adapters.gitauth import Credentials
 from reconciler.core import trailers
 from reconciler.engine.releaser import Releaser, Retry
+from reconciler.engine.snapshot import Scanner
+from reconciler.engine.writers import onbranch
 from reconciler.errors import (
+    InputError,
     InvalidTag,
     NonFastForward,
     NothingToRevert,
@@ -333,3 +336,22 @@ def test_release_of_the_hand_set_value_adopts_it_with_a_record_only_commit(
     assert repo.subjects()[0] == "podinfo: adopt 6.5.1 (set by hand)"
     # Adopted once; asking again is nothing to do.
     assert releaser.release("apps/podinfo", "6.5.1", push=True).outcome == "unchanged"
+
+
+def test_a_release_on_a_pull_request_branch_writes_the_digest_it_pins(
+        fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    digest = "sha256:" + "61" * 32
+    text = fleet.show("main", APPS).decode().replace(
+        '      PODINFO_REPLICAS: "2"\n', '      PODINFO_REPLICAS: "2"\n      PODINFO_DIGEST: '
+        '"sha256:11" # {"$imagepolicy": "apps:podinfo:digest"}\n')
+    head = fleet.commit({APPS: text}, "pin the digest")
+    mirror = git.Mirror.open(fleet.url, cache_dir=tmp_path / "cache")
+    releaser = Releaser(mirror, retry=Retry(attempts=1, waits=NO_WAIT))
+    scanner = Scanner(mirror)
+    with pytest.raises(InputError, match=r"the digest of 6\.5\.0 is unknown"):
+        onbranch.on_top(releaser, scanner, key="apps/podinfo", release="6.5.0", head=head,
+                        environment="default")
+    releaser.digest_of = lambda rollout, tag: digest if tag == "6.5.0" else None
+    result = onbranch.on_top(releaser, scanner, key="apps/podinfo", release="6.5.0",
+                             head=head, environment="default")
+    assert ("sha256:11", digest) in [(c.old, c.new) for c in result.changes.changes]

@@ -70,6 +70,7 @@ def test_malformed_paragraphs_and_a_person_s_words_are_ignored() -> None:
     note = "\n\n".join([
         "Looked at this one, it breaks the canary. -- bob",
         good.replace("Pull-Request: 12", "Pull-Request: twelve"),
+        good.replace("Pull-Request: 12", "Pull-Request: \u00b2"),  # a digit, not ASCII
         good.replace("Decision: Declined", "Decision: Maybe"),
         good.replace("Decided-At: 2026-12-03T08:00:00Z", "Decided-At: yesterday"),
         good.replace("Rollout: apps/podinfo\n", ""),

@@ -33,6 +33,9 @@ NOW = 1_800_000_000.0
     ({"Retry-After": "5", "RateLimit-Reset": str(int(NOW) + 45)}, GITLAB, 5.0),
     ({}, GITHUB, None),
     ({"Retry-After": "soon"}, NONE, None),
+    ({"Retry-After": "\u00b2"}, NONE, None),  # "²".isdigit(), and float() refuses it
+    ({"Retry-After": "\u0661\u0662"}, NONE, None),  # Arabic-Indic 12: not HTTP's digits
+    ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "\u00b2"}, GITHUB, None),
 ])
 def test_retry_after(headers: dict[str, str], limits: transport.RateLimitHeaders,
                      wait: float | None) -> None:

@@ -1,4 +1,4 @@
-"""Settings: pydantic-settings models behind every flag, their variables, the README table."""
+"""Settings: the pydantic models behind every flag, their variables, the README table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import InputError
-from reconciler.interfaces import cli
+from reconciler.interfaces import daemon_main
 from reconciler.interfaces import settings as config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +53,10 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "http_address": ("127.0.0.1:9090", "127.0.0.1:9090"),
     "webhook_secret_file": ("/etc/hooks/secret", Path("/etc/hooks/secret")),
     "log_format": ("json", "json"),
+    "ui": ("false", False),
+    "ui_token_file": ("/etc/reconciler/ui-tokens.csv", Path("/etc/reconciler/ui-tokens.csv")),
+    "commit_url_template": ("https://github.com/org/fleet/commit/{sha}",
+                            "https://github.com/org/fleet/commit/{sha}"),
     "leader_elect": ("true", True),
     "leader_election_namespace": ("ops", "ops"),
     "leader_election_name": ("rec", "rec"),
@@ -90,7 +94,7 @@ def test_readme_table_is_generated_from_the_settings() -> None:
 
 def test_every_run_flag_is_a_setting_with_a_variable_a_default_and_help() -> None:
     readme = (ROOT / "README.md").read_text()
-    flags = {param.name: param for param in cli.run.params}
+    flags = {param.name: param for param in daemon_main.command.params}
     assert set(flags) == {field for _, field in FIELDS}
     for group, field in FIELDS:
         info = group.model_fields[field]
@@ -168,6 +172,9 @@ def test_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> Non
                                                    "expected HOST:PORT or 'off'"),
     ({"leader_election_timings": "10,15,2"}, {}, "needs 0 < retry < renew < lease"),
     ({"log_format": "xml"}, {}, "--log-format 'xml': Input should be 'text' or 'json'"),
+    ({"commit_url_template": "github.com/org/fleet"}, {},
+     "--commit-url-template 'github.com/org/fleet': expected an http(s) URL "
+     "with {sha} in it"),
     ({}, {"RECONCILER_LEADER_ELECT": "perhaps"}, "RECONCILER_LEADER_ELECT='perhaps': Input "
                                                  "should be a valid boolean"),
     ({"repo": None}, {}, "--repo (or RECONCILER_REPO): required"),

@@ -4,6 +4,8 @@ are tested with ``git verify-commit`` in tests/integration/test_signing.py."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pygit2
@@ -101,3 +103,23 @@ def test_load_refuses_what_cannot_be_a_signing_key_of_that_format(
 def test_an_unreadable_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SigningKeyError, match="cannot read it"):
         signing.load(tmp_path, fmt="ssh")  # a directory
+
+
+def test_a_gpg_that_hangs_on_import_is_a_key_error_and_leaves_no_home(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, script in (("gpg", "exec sleep 5\n"), ("gpgconf", "exit 0\n")):
+        (tools / name).write_text("#!/bin/sh\n" + script)
+        (tools / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setattr(signing, "_TIMEOUT", 0.2)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    key = tmp_path / "key"
+    key.write_text("-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlFgEZ\n")
+    with pytest.raises(SigningKeyError) as caught:  # not GitError: exit 2, not 1
+        signing.load(key, fmt="openpgp")
+    assert str(caught.value).startswith("cannot sign: gpg --import did not finish within ")
+    assert list(temporary.iterdir()) == []  # the GNUPGHOME is gone already

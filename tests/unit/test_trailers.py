@@ -100,3 +100,17 @@ def test_read_by_gits_rules() -> None:
     assert trailers.parse("x\n\n" + ours + "# a comment git strips\n") is not None
     # A line of prose among them, with no git-generated trailer: not a trailer block.
     assert trailers.parse("x\n\n" + ours + "see the runbook\n") is None
+
+
+def test_a_migrate_commit_is_no_record_but_is_known_as_migrate() -> None:
+    message = trailers.migrate_message(
+        [("clusters/production/apps.yaml [1] Kustomization apps/podinfo",
+          "/spec/postBuild/substitute/PODINFO_VERSION", "6.4.0")],
+        releases={"apps/podinfo": "6.4.0"}, environment="production")
+    assert trailers.parse(message) is None and trailers.is_migrate(message)
+    release = trailers.release_message(ChangeSet(rollout="apps/podinfo"), release="6.5.0",
+                                       previous="6.4.0")
+    assert not trailers.is_migrate(release)
+    # In the body, not the trailer paragraph: a person's commit that quotes one.
+    quoted = "Explain migrate\n\nIt writes:\nRollout: apps/podinfo\nAction: migrate\n\nok\n"
+    assert not trailers.is_migrate(quoted)

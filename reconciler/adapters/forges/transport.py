@@ -100,6 +100,12 @@ class RateLimitHeaders:
     reset: str | None
 
 
+def _seconds(value: str) -> bool:
+    """Whether a header holds HTTP's ``1*DIGIT`` (RFC 9110): ASCII digits only, as
+    ``str.isdigit`` alone also takes ``²`` and other digits ``float`` refuses."""
+    return value.isascii() and value.isdigit()
+
+
 def retry_after(headers: Mapping[str, str], *, limits: RateLimitHeaders,
                 now: float) -> float | None:
     """Seconds to wait before the next call, or ``None`` when the headers ask for none.
@@ -112,7 +118,7 @@ def retry_after(headers: Mapping[str, str], *, limits: RateLimitHeaders,
     value = lowered.get("retry-after")
     if value is not None:
         value = value.strip()
-        if value.isdigit():
+        if _seconds(value):
             return float(value)
         try:
             when = email.utils.parsedate_to_datetime(value)
@@ -124,7 +130,7 @@ def retry_after(headers: Mapping[str, str], *, limits: RateLimitHeaders,
         return None
     reset = lowered.get(limits.reset.lower())
     remaining = lowered.get(limits.remaining.lower()) if limits.remaining else None
-    if reset is None or not reset.strip().isdigit():
+    if reset is None or not _seconds(reset.strip()):
         return None
     if remaining is not None and remaining.strip() != "0":
         return None
@@ -212,7 +218,7 @@ class Api:
                     raise ForgeError(f"{self.kind} GET {path}: the next page points to "
                                      f"another host ({printable(str(target.host))})")
                 url, query = following, None
-            elif next_page.isdigit():
+            elif _seconds(next_page):  # ASCII digits, like a Retry-After
                 query = {**(params or {}), "page": next_page}
             else:
                 return

@@ -47,6 +47,7 @@ class _Tracked:
     foreign: str | None = None  # a person's head commit already commented on
     declined: dict[str, str] = field(default_factory=dict)  # tag -> why
     not_merges: set[str] = field(default_factory=set)  # commits the forge did not merge
+    poked: bool = False  # a webhook said the pull request changed
     declined_read: float = 0.0
 
 

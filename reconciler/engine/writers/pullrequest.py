@@ -42,7 +42,7 @@ from reconciler.core import declines, progress, proposals, reasons, trailers
 from reconciler.engine.releaser import Expect, Releaser, Result
 from reconciler.engine.repository import Repository
 from reconciler.engine.snapshot import Scanner
-from reconciler.engine.writers import merging, onbranch, prstate
+from reconciler.engine.writers import merging, onbranch, prstate, recording
 from reconciler.engine.writers.prstate import Decisions, Event, Outcome, Proposed, _Tracked
 from reconciler.errors import ClusterError, GitError, ReconcilerError
 
@@ -71,6 +71,8 @@ class PullRequestWriter:
         self._method = method
         self._decisions = decisions
         self._wall = wall
+        self._recorder = recording.Recorder(mirror=repository.mirror, decisions=decisions,
+                                            forge_kind=forge.kind, branch=self._branch)
         # Branch heads are scanned apart from the base branch's scanner, whose
         # incremental caches follow the base head.
         self._scanner = Scanner(repository.mirror, environment=environment, path=path)
@@ -92,8 +94,15 @@ class PullRequestWriter:
         now = self._clock()
         if now >= t.declined_read and now >= self._call.quiet_until:
             t.declined_read = now + self._poll[0] * 4
-            pr = self._call(lambda: self._forge.find_open(head=self._branch(key),
-                                                          base=self._base))
+            for d in self._recorder.retry(key):
+                if d.decision == "Declined":
+                    t.declined.pop(d.release, None)  # in git now
+            try:
+                pr = self._call(lambda: self._forge.find_open(head=self._branch(key),
+                                                              base=self._base))
+            except ReconcilerError as exc:  # never let the forge block the rest
+                log.warning("%s: cannot look for a reopened pull request: %s", key, exc)
+                return found
             seen = proposals.proposed(pr.body) if pr is not None else None
             if pr is not None and seen is not None and seen[1] in found:
                 log.info("%s: pull request #%s was reopened; %s resumes", key, pr.number,
@@ -113,8 +122,12 @@ class PullRequestWriter:
         t = self._tracked.setdefault(key, _Tracked())
         if commit in t.not_merges or self._clock() < self._call.quiet_until:
             return False
-        last = self._call(lambda: self._forge.find_last_closed(head=self._branch(key),
-                                                               base=self._base))
+        try:
+            last = self._call(lambda: self._forge.find_last_closed(head=self._branch(key),
+                                                                   base=self._base))
+        except ReconcilerError as exc:  # asked again next pass; a revert is not blocked
+            log.warning("%s: cannot ask the forge about %s: %s", key, commit[:12], exc)
+            return False
         seen = proposals.proposed(last.body) if last is not None else None
         if (last is None or seen is None or last.state != forges.PullState.MERGED
                 or last.merge_commit_sha != commit or seen[0] != key or seen[2] != "release"):
@@ -129,6 +142,7 @@ class PullRequestWriter:
         """Forget the timers of ``key``'s pull request (a webhook said it changed)."""
         t = self._tracked.get(key)
         if t is not None:
+            t.poked = True  # seen by the next write(), even if one is running now
             t.next_read = t.declined_read = 0.0
 
     def write(self, key: str, step: progress.Step, expect: Expect | None, *,
@@ -141,6 +155,8 @@ class PullRequestWriter:
         t = self._tracked.setdefault(key, _Tracked())
         wanted = (f"release:{step.release}" if step.action == "release"
                   else f"revert:{step.revert}")
+        if t.poked:
+            t.poked, t.next_read = False, 0.0
         now = self._clock()
         if t.number is not None and t.wanted == wanted and now < t.next_read:
             return Proposed(t.outcome, t.message, t.number, retry_in=t.next_read - now)
@@ -203,7 +219,8 @@ class PullRequestWriter:
         def build(r: Releaser) -> tuple[Result, str | None]:
             if step.action == "release":
                 assert step.release is not None
-                result = r.release(key, step.release, push=False, expect=expect)
+                result = r.release(key, step.release, push=False, expect=expect,
+                                   digest=step.digest)
             else:
                 result = r.revert(key, reason=step.message, push=False, expect=expect)
             if result.outcome != "committed" or result.commit is None:
@@ -224,7 +241,8 @@ class PullRequestWriter:
                     # head instead, a fast-forward (the older commit is superseded).
                     log.info("%s: %s; continuing the branch", key, exc)
                     result = onbranch.on_top(r, self._scanner, key=key, release=step.release,
-                                             head=old, environment=self._environment)
+                                             digest=step.digest, head=old,
+                                             environment=self._environment)
             assert result.commit is not None
             self._mirror.push_branch(result.commit, branch)
             return result, None
@@ -290,8 +308,9 @@ class PullRequestWriter:
             return self._supersede(key, step, t, wanted, pr, head)
         release = step.release if step.action == "release" else None
         if release is not None and (done := self._repository.write(
-                lambda r: onbranch.rebuilt(r, key=key, release=release, head=head,
-                                           branch=branch, environment=self._environment))):
+                lambda r: onbranch.rebuilt(r, key=key, release=release, digest=step.digest,
+                                           head=head, branch=branch,
+                                           environment=self._environment))):
             self._remember(t, pr.number, wanted, changed=True,
                            message=prstate.waiting(pr, merges=self.auto_merge))
             log.info("%s: pull request #%d conflicted with the base branch; merged the base "
@@ -316,7 +335,8 @@ class PullRequestWriter:
         release = step.release
 
         def build(r: Releaser) -> Result:
-            result = onbranch.on_top(r, self._scanner, key=key, release=release, head=head,
+            result = onbranch.on_top(r, self._scanner, key=key, release=release,
+                                     digest=step.digest, head=head,
                                      environment=self._environment)
             assert result.commit is not None
             self._mirror.push_branch(result.commit, self._branch(key))  # a fast-forward
@@ -356,16 +376,10 @@ class PullRequestWriter:
 
     def _decide(self, key: str, release: str, commit: str, number: int, by: str | None,
                 decision: declines.Decision, *, previous: str | None = None) -> bool:
-        """Record a person's decision in git; False (logged) when it cannot be yet."""
-        try:
-            self._decisions.decide(declines.Decline(
-                commit=commit, rollout=key, release=release, environment=self._environment,
-                number=number, by=by, at=self._wall(), decision=decision, previous=previous))
-        except ReconcilerError as exc:
-            log.warning("%s: cannot record in git that %s was %s yet: %s", key, release,
-                        decision.lower(), exc)
-            return False
-        return True
+        """Record a person's decision in git (``recording``); False when not yet."""
+        return self._recorder.decide(declines.Decline(
+            commit=commit, rollout=key, release=release, environment=self._environment,
+            number=number, by=by, at=self._wall(), decision=decision, previous=previous))
 
     def _branch(self, key: str) -> str:
         return proposals.branch(environment=self._environment, rollout=key)

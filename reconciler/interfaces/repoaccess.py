@@ -1,0 +1,113 @@
+"""How a command reaches the config repository: its options, the mirror, the releaser.
+
+Where it fits: every command that reads or writes the repository (``plan``,
+``history``, ``stats``, ``validate``, ``check``, ``release``, ``revert``, ``migrate``,
+``run``) shares these options and opens the repository the same way, through a
+persistent local mirror (``--cache-dir``) so a second run only fetches what is new.
+The commands live in ``readcommands``, ``writecommands``, ``historycmd``,
+``statscmd``, ``check``, ``migrate`` and ``daemon_main``; ``cli`` loads each only when
+it is invoked (docs/performance.md, "A fast CLI").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.adapters import git, signing
+from reconciler.core import manifests, scope
+from reconciler.engine import scanstore
+from reconciler.engine.releaser import Releaser
+from reconciler.interfaces import clusters, settings
+from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OUTPUT_HELP = "Output format: text, or json (one JSON array; docs/cli.md)."
+
+
+def warn(message: str) -> None:
+    click.echo(f"reconciler: {message}", err=True)
+
+
+def repo_options(fn: F) -> F:
+    """Options every command that reads the config repository shares (read-only
+    commands write no commit, so they offer no ``--author-*``)."""
+    return settings.options(settings.GitSettings, settings.ReleaseSettings,
+                            commits=False)(fn)
+
+
+def commit_options(fn: F) -> F:
+    """:func:`repo_options`, the commit author and the signing key, for the commands
+    that commit."""
+    return settings.options(settings.GitSettings, settings.ReleaseSettings,
+                            settings.SigningSettings)(fn)
+
+
+def open_releaser(opts: dict[str, Any], *, signer: signing.Signer | None = None) -> Releaser:
+    """Build the mirror and releaser from the git settings given as flags (consumed
+    from ``opts``), the environment and the defaults."""
+    config = settings.load(settings.GitSettings, opts)
+    for name in settings.GitSettings.model_fields:
+        opts.pop(name, None)
+    return releaser_for(config, signer=signer)
+
+
+def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None = None,
+                 scan_cache: bool = True) -> Releaser:
+    """The releaser of ``config``'s repository; ``scan_cache``: keep scans on disk
+    beside the mirror between runs (``engine/scanstore``; the daemon keeps its own
+    in memory)."""
+    config.check_files()
+    password_env, password_file = config.password_env, config.password_file
+    if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
+        password_env = DEFAULT_PASSWORD_ENV
+    credentials = git.Credentials.from_sources(
+        username=config.username,
+        password_file=password_file,
+        password_env=password_env,
+        ssh_key=config.ssh_key,
+        ssh_passphrase_file=config.ssh_key_passphrase_file,
+        known_hosts=config.known_hosts,
+        insecure_skip_host_key_check=config.insecure_skip_host_key_check,
+        ca_bundle=config.ca_bundle,
+    )
+    mirror = git.Mirror.open(
+        config.repo,
+        cache_dir=config.cache_dir,
+        branch=config.branch,
+        credentials=credentials,
+        author=git.Author(name=config.author_name, email=config.author_email),
+        signer=signer,
+    )
+    # A cluster's commits carry its environment (DESIGN.md, commit contract).
+    environment = config.environment or (
+        None if config.path is None else scope.environment(config.path))
+    return Releaser(mirror, path=config.path, environment=environment,
+                    store=scanstore.beside(mirror) if scan_cache else None)
+
+
+def policies(opts: dict[str, Any]) -> Path | None:
+    """``--policies`` (consumed from ``opts``): the preset directory, or None."""
+    return settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")}).policies
+
+
+def report_unparsable(inventory: manifests.Inventory) -> None:
+    for problem in inventory.problems:
+        if problem.file in inventory.unparsable:
+            warn(f"warning: skipped, never rewritten: {problem.render()}")
+
+
+def tagged(item: dict[str, Any], cluster: clusters.Cluster) -> dict[str, Any]:
+    """A JSON element with its cluster's ``environment`` (none for the whole tree)."""
+    return item if cluster.environment is None else {**item,
+                                                     "environment": cluster.environment}
+
+
+def heading(cluster: clusters.Cluster, *, several: bool) -> None:
+    if several:
+        click.echo(f"== {cluster.label} ==")

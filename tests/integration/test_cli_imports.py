@@ -1,0 +1,77 @@
+"""The read-only commands import only what they need (docs/performance.md, "A fast
+CLI"): no cluster client, no daemon, no HTTP server, no forge, no emulator. Each
+command runs as a process that lists ``sys.modules`` at exit, so a module-level
+import added anywhere on their path shows up here, not as a slower CLI months later."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import gitrepo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LISTING = """
+import atexit, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+sys.argv[0] = "reconciler"
+from reconciler.interfaces.cli import main
+main()
+"""
+
+FORBIDDEN = ("kubernetes", "apscheduler", "fastapi", "starlette", "uvicorn", "httpx",
+             "prometheus_client", "pythonjsonlogger", "reconciler.emulator",
+             "reconciler.adapters.cluster", "reconciler.adapters.clusterwatch",
+             "reconciler.adapters.forges", "reconciler.interfaces.http",
+             "reconciler.interfaces.daemon_main", "reconciler.interfaces.demo",
+             "reconciler.interfaces.writecommands", "reconciler.interfaces.propose")
+# The engine's read path: snapshots, the scan cache, presets, verdict notes. The
+# daemon's components (work queue, timers, informers, writers...) stay out.
+ENGINE_ALLOWED = {"reconciler.engine", "reconciler.engine.snapshot", "reconciler.engine.releaser",
+                  "reconciler.engine.faults", "reconciler.engine.presets",
+                  "reconciler.engine.verdicts", "reconciler.engine.scanstore"}
+# ``stats`` computes the figures the daemon exports, with the daemon's code for them.
+ENGINE_EXTRA = {"stats": {"reconciler.engine.delivery", "reconciler.engine.repository",
+                          "reconciler.engine.adoption"}}
+
+
+def imported(args: list[str], tmp_path: Path) -> set[str]:
+    out = tmp_path / "modules.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    env.update(RECONCILER_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", LISTING, str(out), *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    return set(out.read_text().split())
+
+
+@pytest.mark.parametrize(("command", "module"), [
+    (["plan"], "readcommands"), (["validate"], "readcommands"), (["history"], "historycmd"),
+    (["stats"], "statscmd"), (["check", "--base", "main", "--head", "main"], "check")])
+def test_read_only_commands_import_only_what_they_need(
+        command: list[str], module: str, fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    modules = imported([*command, "--repo", fleet.url], tmp_path)
+    assert f"reconciler.interfaces.{module}" in modules
+    found = sorted(m for m in modules if m.split(".")[0] in {f.split(".")[0] for f in FORBIDDEN}
+                   and any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
+    assert found == [], f"{command[0]} imports {found}"
+    engine = {m for m in modules if m.startswith("reconciler.engine")}
+    allowed = ENGINE_ALLOWED | ENGINE_EXTRA.get(command[0], set())
+    assert engine <= allowed, f"{command[0]} imports {sorted(engine - allowed)}"
+
+
+def test_help_still_lists_every_command(tmp_path: Path) -> None:
+    from reconciler.interfaces import cli
+
+    proc = subprocess.run([sys.executable, "-m", "reconciler", "--help"], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=60, check=True)
+    listed = [line.split()[0] for line in proc.stdout.split("Commands:", 1)[1].splitlines()
+              if line.strip()]
+    assert listed == sorted(cli.COMMANDS)
