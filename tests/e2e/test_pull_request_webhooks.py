@@ -12,30 +12,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from tests.e2e.conftest import E2E
-from tests.e2e.test_pull_requests import REPO, Forge, message, released
+from tests.e2e.test_pull_requests import REPO, Forge, forge, message, released  # noqa: F401
 from tests.support import secretscan
-from tests.support.forges import STAND_INS
-
-PARAMS = [kind if kind == "github" else pytest.param(kind, marks=pytest.mark.slow)
-          for kind in sorted(STAND_INS)]
-
-
-@pytest.fixture(params=PARAMS)
-def forge(request: pytest.FixtureRequest, e2e: E2E) -> Iterator[Forge]:
-    kind = request.param
-    token = secretscan.generate(f"{kind} forge token (webhooks)")
-    token_file = e2e.tmp / "forge-token"
-    token_file.write_text(token + "\n")
-    stand_in = STAND_INS[kind](token=token)
-    stand_in.add_repo(REPO, e2e.bare)
-    with stand_in.serving():
-        yield Forge(e2e, stand_in, token_file)
-        e2e.stop()
 
 
 def note_of(e2e: E2E, commit: str) -> str:
@@ -48,7 +28,7 @@ def port_of(e2e: E2E) -> int:
     return int(found.group(1))
 
 
-def test_webhooks_cut_the_wait_and_a_decline_outlives_a_restart(forge: Forge) -> None:
+def test_webhooks_cut_the_wait_and_a_decline_outlives_a_restart(forge: Forge) -> None:  # noqa: F811
     e2e = forge.e2e
     secret = secretscan.generate("webhook secret (pull-request webhooks)")
     (e2e.tmp / "hook-secret").write_text(secret + "\n")
@@ -109,7 +89,7 @@ APPS = "clusters/production/apps.yaml"
 
 
 def test_a_pull_request_that_conflicts_with_the_base_is_brought_up_to_date(
-        forge: Forge) -> None:
+        forge: Forge) -> None:  # noqa: F811
     """A person changes a line beside the release's on the base branch while the pull
     request waits: git (and so the forge) can no longer merge it. The reconciler merges
     the base into the branch, writing the release again on the base's tree (a
@@ -149,7 +129,8 @@ def test_a_pull_request_that_conflicts_with_the_base_is_brought_up_to_date(
     e2e.check_history_intact()
 
 
-def test_a_squash_with_the_person_s_own_message_is_still_the_release(forge: Forge) -> None:
+def test_a_squash_with_the_person_s_own_message_is_still_the_release(
+        forge: Forge) -> None:  # noqa: F811
     """The merge loses the trailers: the forge names the squash commit as the pull
     request's merge, so the reconciler records it as the release (a Merged note) and
     waits for it, bakes it and records the verdict, instead of holding the rollout as
@@ -174,7 +155,7 @@ def test_a_squash_with_the_person_s_own_message_is_still_the_release(forge: Forg
 
 
 
-def test_a_decline_seen_by_a_new_pod_is_recorded(forge: Forge) -> None:
+def test_a_decline_seen_by_a_new_pod_is_recorded(forge: Forge) -> None:  # noqa: F811
     """The pull request is closed while no daemon runs; a new pod (an empty cache, as an
     ``emptyDir`` gives it) has never fetched the pull request's branch, fetches the
     release commit to put the note on it, and records the decline."""
