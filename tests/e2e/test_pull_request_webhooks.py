@@ -172,5 +172,6 @@ def test_a_decline_seen_by_a_new_pod_is_recorded(forge: Forge) -> None:  # noqa:
                      cache_dir=e2e.tmp / "new-pod-cache")
     e2e.wait_until("the decline recorded on the release commit",
                    lambda: "Decision: Declined" in e2e.note(release_commit))
-    assert "declined in pull request #1" in message(e2e)
+    # The status follows in the same pass, just after the note.
+    e2e.wait_until("the status to say so", lambda: "declined in pull request #1" in message(e2e))
     assert len(forge.pulls()) == 1
