@@ -26,6 +26,7 @@ keyring. Error messages carry the tool's own stderr, which holds no secret.
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import hashlib
@@ -51,18 +52,18 @@ _DROPPED_ENV = ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "GNUPGHOME", "GPG_AGENT_INFO",
                 "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "DISPLAY")
 
 
-class Signer:
+class Signer(abc.ABC):
     """Signs commit text; ``description`` names the key (path and fingerprint)."""
 
     format: Format
     description: str
 
+    @abc.abstractmethod
     def sign(self, payload: bytes) -> str:
         """The armored detached signature of ``payload`` (no trailing newline);
         ``GitError`` when the tool fails."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a signer without temporary files keeps nothing
         """Remove temporary files (and stop gpg's agent). Also done at exit."""
 
 
