@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from reconciler.core.status import tag_of  # noqa: E402
 from reconciler.emulator.server import Emulator  # noqa: E402
+from tests.support import shardworld  # noqa: E402
 
 ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "bench",
        "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
@@ -42,33 +43,10 @@ ROLLOUT_API = "kuberik.com/v1alpha1"
 IMAGE_API = "image.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 
-APP = """\
-apiVersion: kuberik.com/v1alpha1
-kind: Rollout
-metadata:
-  name: app{i}
-  namespace: apps
-spec:
-  releasesImagePolicy:
-    name: app{i}
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: app{i}
-  namespace: flux-system
-  annotations:
-    rollout.kuberik.com/substitute.VERSION.from: apps/app{i}
-spec:
-  interval: 5m
-  path: ./apps/app{i}
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  postBuild:
-    substitute:
-      VERSION: "1.0.0"
-"""
+# The fleet's per-app manifests and the kustomize-controller stand-in are the shard
+# tests' (tests/support/shardworld.py): one copy for the benches and the tests.
+APP = shardworld.APP.replace("{labels}", "").replace("{version}", "1.0.0")
+flux_applied = shardworld.flux_applied
 
 
 def sh(*args: str, cwd: Path | None = None) -> str:
@@ -113,32 +91,6 @@ def seed(emulator: Emulator, n: int, head: str) -> None:
                                                "name": "flux-system"},
                                  "postBuild": {"substitute": {"VERSION": "1.0.0"}}}})
         flux_applied(emulator, name, head)
-
-
-def flux_applied(emulator: Emulator, name: str, head: str, value: str | None = None) -> None:
-    """Play kustomize-controller for app ``name``: its parent applied the new
-    substitute (``value``; a spec change moves the generation), then it reports the
-    commit applied, Ready for that generation, as the daemon requires before a bake
-    (engine/applied.py)."""
-    obj = emulator.get_object(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
-                              name=name)
-    assert obj is not None, name
-    if value is not None:
-        obj["spec"]["postBuild"]["substitute"]["VERSION"] = value
-        obj.pop("status", None)
-        emulator.apply(obj)
-        obj = emulator.get_object(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
-                                  name=name)
-        assert obj is not None, name
-    generation = obj["metadata"].get("generation", 1)
-    emulator.set_status(KUSTOMIZE_API, "Kustomization", namespace="flux-system", name=name,
-                        status={"observedGeneration": generation,
-                                "lastAppliedRevision": f"main@sha1:{head}",
-                                "conditions": [{"type": "Ready", "status": "True",
-                                                "reason": "ReconciliationSucceeded",
-                                                "message": f"Applied revision: main@sha1:{head}",
-                                                "observedGeneration": generation,
-                                                "lastTransitionTime": now()}]})
 
 
 def ref_reader(bare: Path) -> Callable[[], str]:

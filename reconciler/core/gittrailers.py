@@ -71,9 +71,7 @@ def _end(lines: list[str]) -> int:
         elif line.startswith("Conflicts:\n"):
             in_conflicts = True
             start_of_tail = i if start_of_tail is None else start_of_tail
-        elif in_conflicts and line.startswith("\t"):
-            pass  # a path in the old Conflicts: block
-        else:
+        elif not (in_conflicts and line.startswith("\t")):  # a path in Conflicts: stays
             start_of_tail, in_conflicts = None, False
     return cutoff if start_of_tail is None else start_of_tail
 

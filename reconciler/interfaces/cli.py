@@ -18,6 +18,7 @@ the cluster client or the HTTP server (docs/performance.md, "A fast CLI").
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import importlib
 import logging
@@ -108,9 +109,8 @@ def _end(code: str | int | None) -> None:
         print(code, file=sys.stderr)  # what sys.exit("text") would do
         code = 1
     atexit._run_exitfuncs()
-    try:
+    # stdout closed early (``| head``): nothing more to say.
+    with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # stdout closed early (``| head``): nothing more to say
     os._exit(code or 0)

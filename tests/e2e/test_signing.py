@@ -19,7 +19,7 @@ from tests.support import signingkeys
 
 def test_release_verdict_note_and_revert_are_signed(e2e: E2E, tmp_path: Path) -> None:
     if not signingkeys.available("ssh"):
-        pytest.skip("ssh-keygen is not installed")
+        pytest.skip("ssh-keygen is not installed (.ci/run installs it)")
     key = signingkeys.make(tmp_path / "signing", "ssh")
     e2e.set_rollout_spec("podinfo", bakeTime="30s")
     daemon = e2e.start_daemon(*key.flags())
