@@ -52,7 +52,10 @@ def test_a_release_waits_for_a_deny_window_that_ends_in_seconds(e2e: E2E) -> Non
     label_podinfo(e2e)
     e2e.start_daemon()
     e2e.wait_until("the daemon to report", lambda: e2e.condition("Ready").get("reason"))
-    start, end = deny(e2e, seconds=6)  # time enough for a loaded machine to see the offer inside it
+    start, end = deny(e2e, seconds=8)  # time enough for a loaded machine to see the offer inside it
+    # The schedule and the ImagePolicy arrive on two watch streams, in no fixed order (as in
+    # a cluster): offer only once the daemon has seen the window, or the offer may win.
+    e2e.wait_until("the daemon to see the window", lambda: schedule_status(e2e).get("active"))
     e2e.offer("6.5.0")
 
     ready = e2e.wait_until("OutsideDeployWindow", lambda: (
