@@ -74,6 +74,9 @@ class Target:
     ``digest``, ``core/markers.py``); None for a target found by its annotation."""
     policy: str | None = None  # the ImagePolicy a marker names, ``namespace/name``
     group: str = ""  # the API group of the object a marker sits in
+    role: str = "stable"
+    """What the field holds (``core/steps.py``): ``stable`` (the release), ``canary``
+    (the canary's version), ``canary-weight`` or ``stable-weight`` (traffic percent)."""
 
     @property
     def field_name(self) -> str:
@@ -163,6 +166,9 @@ class Inventory:
     unparsable: set[str] = field(default_factory=set)
     # Targets whose annotation names a Rollout that does not exist (an error each).
     orphans: list[Target] = field(default_factory=list)
+    # Canary targets (``Target.role`` other than stable): the canary's version and the
+    # two traffic weights a rollout with ``spec.steps`` writes (core/steps.py).
+    canary: dict[str, list[Target]] = field(default_factory=dict)
 
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
@@ -247,7 +253,8 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
                 message=f"annotation names rollout {t.rollout}, but no Rollout manifest "
                         f"with that namespace/name exists"))
             continue
-        inv.targets.setdefault(t.rollout, []).append(t)
+        (inv.targets if t.role == "stable" else inv.canary).setdefault(
+            t.rollout, []).append(t)
     for key in inv.rollouts:
         if key not in inv.targets and key not in inv.broken:
             entry = inv.rollouts[key]

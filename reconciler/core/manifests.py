@@ -40,7 +40,7 @@ from reconciler.errors import ManifestError
 
 __all__ = [
     "ANNOTATION_PREFIX", "DEFAULT_NAMESPACE", "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP",
-    "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan",
+    "CANARY_ROLLOUT", "CANARY_SUBSTITUTE", "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan",
     "Inventory", "Marker", "Problem",
     "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
     "skipped", "valid_ref", "wants",
@@ -53,6 +53,13 @@ SCREEN = b"kuberik.com"
 ANNOTATION_PREFIX = "rollout.kuberik.com/"
 ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
 SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$")
+# Canary targets (core/steps.py): the canary's version, and the two traffic weights.
+CANARY_SUBSTITUTE = re.compile(
+    r"^rollout\.kuberik\.com/(?P<kind>canary-substitute|canary-weight|stable-weight)"
+    r"\.(?P<var>.+)\.from$")
+CANARY_ROLLOUT = "rollout.kuberik.com/canary-rollout"
+_ROLES = {"canary-substitute": "canary", "canary-weight": "canary-weight",
+          "stable-weight": "stable-weight"}
 VAR = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "default"
@@ -223,8 +230,10 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
         afield = f"metadata.annotations[{key}]"
         aline = doc.line_of(("metadata", "annotations", key))
         fpath: tuple[str, ...]
-        m = SUBSTITUTE.match(key)
-        if not m and key != ROLLOUT_ANNOTATION:
+        m = SUBSTITUTE.match(key) or CANARY_SUBSTITUTE.match(key)
+        role = _ROLES[m.group("kind")] if m and "kind" in m.groupdict() else \
+            "canary" if key == CANARY_ROLLOUT else "stable"
+        if not m and key not in (ROLLOUT_ANNOTATION, CANARY_ROLLOUT):
             problem("unknown rollout.kuberik.com annotation; it is ignored",
                     fld=afield, line=aline, severity="warning")
             continue
@@ -262,7 +271,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
             fpath = ("spec", "postBuild", "substitute", var)
         else:
             if kind != "OCIRepository" or group != FLUX_SOURCE_GROUP:
-                problem(f"{ROLLOUT_ANNOTATION} only works on a Flux OCIRepository "
+                problem(f"{key} only works on a Flux OCIRepository "
                         f"({FLUX_SOURCE_GROUP}); on a Kustomization use "
                         f"rollout.kuberik.com/substitute.<VAR>.from", fld=afield,
                         line=aline, rollout=rollout)
@@ -274,7 +283,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
             if overriding:
                 continue
         target, refused = _target(path, doc, rollout=rollout, kind=str(kind), obj=obj,
-                                  fpath=fpath)
+                                  fpath=fpath, role=role)
         if refused is not None:
             problems.append(refused)
         if target is not None:
@@ -283,7 +292,7 @@ def _targets(path: str, doc: yamldoc.Document, *, kind: Any,
 
 
 def _target(path: str, doc: yamldoc.Document, *, rollout: str, kind: str, obj: str,
-            fpath: tuple[str, ...]) -> tuple[Target | None, Problem | None]:
+            fpath: tuple[str, ...], role: str) -> tuple[Target | None, Problem | None]:
     """The target at ``fpath``, or the error that keeps the field from being written."""
     fname = ".".join(fpath)
 
@@ -314,8 +323,15 @@ def _target(path: str, doc: yamldoc.Document, *, rollout: str, kind: str, obj: s
         # The rewrite would refuse it anyway; saying so now keeps validate, plan and
         # release in agreement, and names every line involved.
         return refuse(sharing, scalar.line)
+    if role.endswith("-weight") and not _percent(scalar.value):
+        return refuse(f"a traffic weight of rollout {rollout} must be an integer from 0 to "
+                      f"100 written as a string (\"10\"), found {scalar.text}", scalar.line)
     return Target(rollout=rollout, file=path, document=doc.index, kind=kind, object=obj,
-                  path=fpath, value=scalar.value, line=scalar.line), None
+                  path=fpath, value=scalar.value, line=scalar.line, role=role), None
+
+
+def _percent(value: str | None) -> bool:
+    return value is not None and value.isascii() and value.isdigit() and int(value) <= 100
 
 
 def _overriding_refs(doc: yamldoc.Document, *, rollout: str) -> list[tuple[str, int, str]]:

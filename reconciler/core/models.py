@@ -116,6 +116,18 @@ class Promotion(_Model):
         return durations.parse(self.soakTime) if self.soakTime else None
 
 
+class CanaryStep(_Model):
+    """One canary step: the share of traffic the new release gets, and how long every
+    selected HealthCheck must stay healthy before the next step (``core/steps.py``)."""
+
+    weight: int = Field(ge=1, le=99,
+                        description="Percent of traffic to the canary during this step (1-99).")
+    bakeTime: Duration = Field(description="How long this step bakes before the next one.")
+
+    def bake_time(self) -> timedelta:
+        return durations.parse(self.bakeTime)
+
+
 class RolloutSpec(_Model):
     """What a Rollout asks for. kuberik's fields plus our extensions."""
 
@@ -169,6 +181,22 @@ class RolloutSpec(_Model):
         description="How releases reach the branch: direct push or pull request "
                     "(default: the daemon's --write-mode).",
     )
+
+    steps: list[CanaryStep] | None = Field(
+        default=None, min_length=1,
+        description="Canary steps: each writes the canary's traffic weight as its own "
+                    "commit and bakes it; then the release is promoted (weights strictly "
+                    "increasing, 1-99).",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _weights_increase(cls, value: list[CanaryStep] | None) -> list[CanaryStep] | None:
+        for before, after in zip(value or [], (value or [])[1:], strict=False):
+            if after.weight <= before.weight:
+                raise ValueError(f"weights must increase strictly from step to step; "
+                                 f"{after.weight} follows {before.weight}")
+        return value
 
     @field_validator("versionConstraint")
     @classmethod

@@ -33,10 +33,12 @@ from typing import Any, Literal
 from reconciler.core import (
     bake,
     durations,
+    models,
     planning,
     policies,
     reasons,
     selection,
+    steps,
     trailers,
     windows,
 )
@@ -93,6 +95,8 @@ class Observed:
     direct: bool = True
     # The deploy windows of the schedules selecting the rollout (None: none does).
     window: windows.Verdict | None = None
+    # spec.steps: a release goes out as canary steps (core/steps.py).
+    steps: Sequence[models.CanaryStep] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ class Step:
     current: str | None = None
     in_flight: str | None = None  # the release commit being deployed or baked
     events: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # type, reason, msg
+    # A canary's stage (core/steps.py): the step a release writes ("2/3"), "promote",
+    # "abort" for the revert that ends a canary; or the step in flight while waiting.
+    stage: str | None = None
+    weight: int | None = None  # the canary's traffic weight of that stage
 
 
 def _find(kept: Sequence[Bookkeeping], commit: str) -> Bookkeeping | None:
@@ -132,7 +140,26 @@ def _settle_older(kept: Sequence[Bookkeeping], newest: str | None,
 
 
 def decide(o: Observed) -> Step:
-    """The next step for one rollout. Pure."""
+    """The next step for one rollout. Pure. With canary steps (``core/steps.py``) a
+    selected release becomes step 1; the revert of a step or promote commit ends the
+    whole canary (``abort``); a step's bake ending well writes the next stage."""
+    decided = _decide(o)
+    newest = o.records[0] if o.records else None
+    canary = newest is not None and newest.trailers.action in ("step", steps.PROMOTE)
+    if decided.action == "revert" and canary and newest is not None \
+            and decided.revert == newest.commit:
+        return replace(decided, stage=steps.ABORT)
+    if decided.action == "release" and decided.stage is None and o.steps:
+        stage = steps.first(o.steps)
+        return replace(decided, stage=stage.label, weight=stage.weight)
+    if decided.stage is None and canary and newest is not None \
+            and decided.in_flight == newest.commit:
+        return replace(decided, stage=newest.trailers.step or steps.PROMOTE,
+                       weight=newest.trailers.weight)
+    return decided
+
+
+def _decide(o: Observed) -> Step:
     policy = o.policy.selection
     current, disagree = planning.current_release(o.targets)
     newest = o.records[0] if o.records else None
@@ -149,6 +176,8 @@ def decide(o: Observed) -> Step:
 
     # A person changed a target since the reconciler's last commit.
     expected = newest.trailers.release if newest else None
+    if newest is not None and newest.trailers.action == "step":
+        expected = newest.trailers.previous_release  # a step leaves the stable targets
     if newest is not None and current != expected:
         kept = [replace(k, bake_status="Cancelled",
                         message="a manual change replaced this release")
@@ -168,7 +197,7 @@ def decide(o: Observed) -> Step:
             f"revert the manual commit, or set spec.wantedVersion")
 
     # The newest record is a release that has not settled: deploy, then bake.
-    if newest is not None and newest.trailers.action == "release":
+    if newest is not None and newest.trailers.action in ("release", "step", steps.PROMOTE):
         mine = _find(kept, newest.commit) or Bookkeeping(newest.commit, "Deploying")
         if mine.bake_status == "Failed":
             # The bake failed but the revert is not in git yet (the push failed, or
@@ -253,9 +282,11 @@ def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
         mine = replace(mine, applied_at=o.now)
 
     assert mine.applied_at is not None
+    stepping = newest.trailers.action == "step"
     verdict = bake.evaluate(
         o.checks, deployed_at=mine.applied_at, bake_start=mine.bake_start,
-        bake_time=o.policy.bake_time or timedelta(0), now=o.now,
+        bake_time=steps.bake_time(o.steps, newest) if stepping
+        else o.policy.bake_time or timedelta(0), now=o.now,
         start_timeout=o.policy.deploy_timeout)
     if verdict.state == "Failed":
         failed = replace(mine, bake_status="Failed", bake_start=verdict.bake_start,
@@ -265,6 +296,17 @@ def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
                     revert=newest.commit,
                     events=(("Warning", reasons.BAKE_FAILED,
                              f"{release} failed its bake: {verdict.message}; reverting"),))
+    if verdict.state == "Succeeded" and stepping:
+        # The seam where test hooks and approvals decide whether the next stage of
+        # the canary may be written now (steps.after names it).
+        nxt = steps.after(o.steps, newest)
+        done = replace(mine, bake_status="Succeeded", bake_start=verdict.bake_start,
+                       bake_end=o.now, message=verdict.message)
+        said = f"{release} step {newest.trailers.step} baked: {verdict.message}"
+        return step("release", reasons.CANARY_STEP_BAKED, f"{said}; next: {nxt.label}",
+                    done, release=release, stage=nxt.label, weight=nxt.weight,
+                    events=(("Normal", reasons.CANARY_STEP_BAKED,
+                             f"{said}; writing {nxt.label}"),))
     if verdict.state == "Succeeded":
         done = replace(mine, bake_status="Succeeded", bake_start=verdict.bake_start,
                        bake_end=o.now, message=verdict.message)

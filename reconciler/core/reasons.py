@@ -22,6 +22,7 @@ BAKE_FAILED = "BakeFailed"
 DEPLOY_TIMEOUT = "DeployTimeout"
 RELEASE_REVERTED = "ReleaseReverted"
 RELEASE_CANCELLED = "ReleaseCancelled"
+CANARY_STEP_BAKED = "CanaryStepBaked"  # a canary step's bake ended well: the next is written
 HELD_BY_MANUAL_CHANGE = "HeldByManualChange"
 PINNED = "Pinned"
 GATE_BLOCKED = "GateBlocked"

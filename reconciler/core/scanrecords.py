@@ -24,7 +24,7 @@ from reconciler.core import models
 from reconciler.core.inventory import FileScan, Problem, RolloutEntry, Severity, Target
 from reconciler.core.scope import Root, SourceRef
 
-FORMAT = 1
+FORMAT = 2
 
 SCREENED_OUT = 0
 """The record of a file the substring screen passed over (most files): just ``0``."""
@@ -42,8 +42,8 @@ def record(scan: FileScan) -> Any | None:
     data = {
         "parsed": scan.parsed,
         "rollouts": [_rollout(r) for r in scan.rollouts],
-        "targets": [[t.rollout, t.document, t.kind, t.object, list(t.path), t.value, t.line]
-                    for t in scan.targets],
+        "targets": [[t.rollout, t.document, t.kind, t.object, list(t.path), t.value, t.line,
+                     t.role] for t in scan.targets],
         "problems": [[p.message, p.document, p.field, p.severity, p.line, p.rollout]
                      for p in scan.problems],
     }
@@ -85,8 +85,8 @@ def _scan(data: Any, *, path: str) -> FileScan:
         rollouts.append(RolloutEntry(key=key, file=path, document=document, line=line,
                                      rollout=rollout, name_line=name_line))
     targets = [Target(rollout=rollout, file=path, document=document, kind=kind, object=obj,
-                      path=tuple(fpath), value=value, line=line)
-               for rollout, document, kind, obj, fpath, value, line in data["targets"]]
+                      path=tuple(fpath), value=value, line=line, role=str(role))
+               for rollout, document, kind, obj, fpath, value, line, role in data["targets"]]
     problems = [Problem(file=path, message=message, document=document, field=field,
                         severity=_severity(severity), line=line, rollout=rollout)
                 for message, document, field, severity, line, rollout in data["problems"]]

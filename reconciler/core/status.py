@@ -228,7 +228,14 @@ def _history(records: Sequence[trailers.Record], kept: Sequence[progress.Bookkee
             "id": _id(records, index), "version": version_info(t.release, digests.get(t.release)),
             "timestamp": _time(record.time), "triggeredBy": _triggered_by(t),
             "commit": record.commit, "action": t.action}
-        if t.action != "release":
+        if t.step:
+            entry["step"] = t.step
+        if t.weight is not None:
+            entry["weight"] = t.weight
+        if t.action in ("step", "promote"):
+            entry["message"] = (f"canary step {t.step} at {t.weight}%" if t.step
+                                else f"promoted over {t.previous_release}")
+        elif t.action != "release":
             entry["message"] = (f"{t.action} of {t.previous_release}: {t.reason}"
                                 if t.reason else f"{t.action} of {t.previous_release}")
         elif t.reason:
@@ -337,6 +344,8 @@ def render(*, step: progress.Step | None, records: Sequence[trailers.Record],
     if step is not None:
         status["currentVersion"] = step.current
         status["phase"] = step.action
+        if step.stage is not None:
+            status["canaryStep"] = step.stage  # "2/3", "promote" or "abort"
         status["hold"] = ({"version": step.current, "message": step.message}
                           if step.action == "held" else None)
     return status

@@ -97,8 +97,12 @@ class HistoryEntry(_Model):
     lastRetryTimestamp: datetime | None = Field(
         default=None, description="kuberik: when a retry was requested (not written).")
     commit: str | None = Field(default=None, description="The git commit that wrote it.")
-    action: Literal["release", "revert", "rollback"] | None = Field(
+    action: Literal["release", "revert", "rollback", "step", "promote"] | None = Field(
         default=None, description="The commit's Action trailer.")
+    step: str | None = Field(default=None,
+                             description="The canary step a step commit wrote (2/3).")
+    weight: int | None = Field(default=None,
+                               description="The canary's traffic weight it wrote (percent).")
     appliedTime: datetime | None = Field(
         default=None, description="When Flux reported the commit applied.")
 
@@ -140,4 +144,7 @@ class RolloutStatus(_Model):
     phase: str | None = Field(
         default=None,
         description="The next step: release, revert, wait, idle, held, blocked or suspended.")
+    canaryStep: str | None = Field(
+        default=None,
+        description="The canary's stage in flight or next: 2/3, promote or abort.")
     hold: Hold | None = Field(default=None, description="Set while a manual change holds it.")

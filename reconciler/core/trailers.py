@@ -30,8 +30,8 @@ from typing import Literal
 from reconciler.core import gittrailers
 from reconciler.core.changes import ChangeSet
 
-Action = Literal["release", "revert", "rollback"]
-ACTIONS: tuple[Action, ...] = ("release", "revert", "rollback")
+Action = Literal["release", "revert", "rollback", "step", "promote"]
+ACTIONS: tuple[Action, ...] = ("release", "revert", "rollback", "step", "promote")
 MIGRATE = "migrate"
 """The ``Action`` of ``reconciler migrate``'s commit, which is no release."""
 
@@ -45,6 +45,10 @@ ENVIRONMENT = "Environment"
 # Who asked for a release the reconciler wrote on a person's behalf (the dashboard's
 # actions): the user name the dashboard authenticated, never a token.
 REQUESTED_BY = "Requested-By"
+# A canary step commit (``Action: step``, core/steps.py): which step of how many
+# (``2/3``) and the canary's traffic weight it wrote, in percent.
+STEP = "Step"
+WEIGHT = "Weight"
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -52,6 +56,9 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 def _one_line(text: str) -> str:
     """Trailer values must stay on one line; control characters become spaces."""
     return _UNSAFE.sub(" ", text).strip()
+
+
+one_line = _one_line
 
 
 def _short(name: str) -> str:
@@ -72,12 +79,18 @@ class Trailers:
     # environments existed, which count for every environment.
     environment: str | None = None
     requested_by: str | None = None
+    step: str | None = None  # "2/3" on a step commit
+    weight: int | None = None  # the canary's weight a step or promote commit wrote
 
     def render(self) -> str:
         lines = [f"{ROLLOUT}: {self.rollout}", f"{RELEASE}: {self.release}"]
         if self.previous_release is not None:
             lines.append(f"{PREVIOUS}: {self.previous_release}")
         lines.append(f"{ACTION}: {self.action}")
+        if self.step:
+            lines.append(f"{STEP}: {self.step}")
+        if self.weight is not None:
+            lines.append(f"{WEIGHT}: {self.weight}")
         if self.environment:
             lines.append(f"{ENVIRONMENT}: {_one_line(self.environment)}")
         if self.reverts:
@@ -216,7 +229,14 @@ def parse(message: str) -> Trailers | None:
         reason=fields.get(REASON),
         environment=fields.get(ENVIRONMENT) or None,
         requested_by=fields.get(REQUESTED_BY) or None,
+        step=fields.get(STEP) or None,
+        weight=_weight(fields.get(WEIGHT)),
     )
+
+
+def _weight(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isascii() and text.isdigit() \
+        and int(text) <= 100 else None
 
 
 def is_migrate(message: str) -> bool:
@@ -245,7 +265,7 @@ class Record:
     subject: str
     trailers: Trailers
 
-    def as_dict(self) -> dict[str, str | None]:
+    def as_dict(self) -> dict[str, str | int | None]:
         t = self.trailers
         return {
             "commit": self.commit,
@@ -259,6 +279,8 @@ class Record:
             "subject": self.subject,
             "environment": t.environment,
             "requested_by": t.requested_by,
+            "step": t.step,
+            "weight": t.weight,
         }
 
 

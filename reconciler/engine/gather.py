@@ -67,7 +67,9 @@ class Gather:
             manual = None  # no reconciler commit yet: nothing to be held against
         applied = None
         if newest is not None:
-            verdict = self._applied.check(key, newest, targets)
+            # A canary's commits are applied when its version and weights are too.
+            verdict = self._applied.check(
+                key, newest, [*targets, *snap.inventory.canary.get(key, [])])
             self._router.waiting(key, verdict.waits_on)
             applied = verdict.applied
         previous = obj.get("status") if isinstance(obj.get("status"), Mapping) else None
@@ -77,6 +79,7 @@ class Gather:
             gate_allowed=gates.allowed, applied=applied,
             window=self._observer.window(obj, now),
             checks=self._observer.health_checks(namespace, spec),
+            steps=tuple(spec.steps or ()),
             declined=self._writer.declined(key), direct=self._writer.mode(obj) == "direct",
             kept=status.kept_from(previous, records), waiting_for=problem,
             promotion=self._observer.promotion(key, spec, candidates,

@@ -167,7 +167,8 @@ class Reporter:
         self.emit(obj, "Normal" if step.action == "release" else "Warning",
                   reasons.RELEASE_WRITTEN if step.action == "release"
                   else reasons.RELEASE_REVERTED,
-                  f"{result.action} {result.previous} -> {result.release} "
+                  f"{result.action}{f' {step.stage}' if step.stage else ''} "
+                  f"{result.previous} -> {result.release} "
                   f"(commit {(result.commit or '')[:12]})", step=step, result=result)
 
     def emit(self, obj: Mapping[str, Any], type_: str, reason: str, message: str, *,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reconciler.adapters import git, scancache
-from reconciler.core import manifests, scope, sourceignore, trailers
+from reconciler.core import manifests, scope, sourceignore, steps, trailers
 from reconciler.engine import scanstore
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
@@ -85,6 +85,12 @@ class Snapshot:
             return "; ".join(p.render() for p in inv.broken[rollout])
         if not inv.targets.get(rollout):
             return f"at {self.commit[:12]}: {inv.no_target(rollout)}"
+        entry = inv.rollouts.get(rollout)
+        if entry is not None and entry.rollout is not None and entry.rollout.spec.steps:
+            found = steps.problems(entry.rollout.spec, inv.targets.get(rollout, []),
+                                   inv.canary.get(rollout, []))
+            if found:
+                return f"at {self.commit[:12]}: {'; '.join(found)}"
         return None
 
 

@@ -105,6 +105,8 @@ class Verdicts:
                 continue
             if (k.commit, key) in self._recorded:
                 continue
+            if record.trailers.action == "step" and k.bake_status == "Succeeded":
+                continue  # a canary step that baked well is no verdict on the release
             out.append(verdicts.Verdict(
                 commit=k.commit, rollout=key, release=record.trailers.release,
                 environment=self.environment,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.core import progress
+from reconciler.engine import stepper
 from reconciler.engine.releaser import Expect, Result
 from reconciler.engine.repository import Repository
 from reconciler.errors import ClusterError, NothingToRevert
@@ -24,6 +25,9 @@ class DirectWriter:
     def write(self, key: str, step: progress.Step, expect: Expect) -> Result:
         if not self._is_leader():
             raise ClusterError("lost the leader election before writing to git")
+        if step.stage is not None and step.action in ("release", "revert"):
+            # A canary's step, promotion or abort (engine/stepper.py).
+            return self._repository.write(lambda r: stepper.write(r, key, step, expect))
         if step.action == "release":
             release = step.release
             assert release is not None
