@@ -32,9 +32,11 @@ CANARY_SUBSTITUTES = SUBSTITUTES + b"""      PODINFO_CANARY_VERSION: "6.4.0"
 """
 
 
-def apps(*, stable: str = "6.4.0", canary: str = "6.4.0", weight: int = 0) -> bytes:
-    """clusters/production/apps.yaml as it must read, byte for byte."""
-    text = START.replace(b'PODINFO_VERSION: "6.4.0"', f'PODINFO_VERSION: "{stable}"'.encode())
+def apps(start: bytes, *, stable: str = "6.4.0", canary: str = "6.4.0",
+         weight: int = 0) -> bytes:
+    """clusters/production/apps.yaml as it must read, byte for byte: ``start`` (the file
+    after the person's set-up commit) with the given values."""
+    text = start.replace(b'PODINFO_VERSION: "6.4.0"', f'PODINFO_VERSION: "{stable}"'.encode())
     text = text.replace(b'PODINFO_UI_TAG: "6.4.0"', f'PODINFO_UI_TAG: "{stable}"'.encode())
     text = text.replace(b'PODINFO_CANARY_VERSION: "6.4.0"',
                         f'PODINFO_CANARY_VERSION: "{canary}"'.encode())
@@ -44,33 +46,20 @@ def apps(*, stable: str = "6.4.0", canary: str = "6.4.0", weight: int = 0) -> by
                         f'PODINFO_STABLE_WEIGHT: "{100 - weight}"'.encode())
 
 
-START = b""
-
-
 def canary_setup(e2e: E2E) -> str:
     """A person's commit: the canary targets and spec.steps (in git and the cluster)."""
-    global START
     original = e2e.file(APPS)
     assert original.count(ANNOTATIONS) == 1 and original.count(SUBSTITUTES) == 1
-    START = original.replace(ANNOTATIONS, CANARY_ANNOTATIONS).replace(
+    start = original.replace(ANNOTATIONS, CANARY_ANNOTATIONS).replace(
         SUBSTITUTES, CANARY_SUBSTITUTES)
     rollout = e2e.file(ROLLOUT).replace(b"  bakeTime: 5m ", b"  bakeTime: 2s ")
     steps = b"".join(f"    - weight: {s['weight']}\n      bakeTime: {s['bakeTime']}\n".encode()
                      for s in STEPS)
     rollout = rollout.replace(b"  deployTimeout: 5m\n",
                               b"  deployTimeout: 5m\n  steps:\n" + steps)
-    sha = e2e.human_commit({APPS: START, ROLLOUT: rollout}, "podinfo: canary targets")
+    sha = e2e.human_commit({APPS: start, ROLLOUT: rollout}, "podinfo: canary targets")
     e2e.set_rollout_spec("podinfo", steps=STEPS, deployTimeout="10s")
     return sha
-
-
-def states(e2e: E2E, since: str) -> list[tuple[str | None, str | None, str | None, bytes]]:
-    """(Action, Step, Weight, apps.yaml) of every reconciler commit after ``since``, oldest first."""
-    out = []
-    for c in reversed(e2e.reconciler_commits()):
-        out.append((c.action, c.trailers.get("Step"), c.trailers.get("Weight"),
-                    e2e.file(APPS, c.sha)))
-    return out
 
 
 def test_three_step_canary_is_baked_to_promotion(e2e: E2E) -> None:
@@ -91,9 +80,13 @@ def test_three_step_canary_is_baked_to_promotion(e2e: E2E) -> None:
         assert c.trailers["Release"] == "6.5.0" and c.trailers["Previous-Release"] == "6.4.0"
         assert c.trailers["Rollout"] == "apps/podinfo"
     assert commits[0].subject == "podinfo: canary 6.5.0 step 1/3 at 10%"
+    start = e2e.file(APPS, setup)
     assert [e2e.file(APPS, c.sha) for c in commits] == [
-        apps(canary="6.5.0", weight=10), apps(canary="6.5.0", weight=50),
-        apps(canary="6.5.0", weight=80), apps(stable="6.5.0", canary="6.5.0", weight=0)]
+        apps(start, canary="6.5.0", weight=10), apps(start, canary="6.5.0", weight=50),
+        apps(start, canary="6.5.0", weight=80),
+        apps(start, stable="6.5.0", canary="6.5.0", weight=0)]
+    # The rest of the file never moved: the substitutes are the only bytes that changed.
+    assert apps(start) == start
     history = e2e.status()["history"]
     by_commit = {h["commit"]: h for h in history}
     assert [by_commit[c.sha].get("step") for c in commits] == ["1/3", "2/3", "3/3", None]
