@@ -15,7 +15,12 @@ Targets (DESIGN.md): a Flux ``Kustomization`` annotated
 ``rollout.kuberik.com/substitute.<VAR>.from: <rollout>`` owns
 ``spec.postBuild.substitute.<VAR>``; an ``OCIRepository`` annotated
 ``rollout.kuberik.com/rollout: <rollout>`` owns ``spec.ref.tag``. ``<rollout>`` is
-``name`` (the annotated object's namespace) or ``namespace/name``.
+``name`` (the annotated object's namespace) or ``namespace/name``. Beside them, the
+canary targets of a Rollout with ``spec.steps`` (``core/steps.py``), ``Target.role``
+other than ``stable``: ``rollout.kuberik.com/canary-substitute.<VAR>.from`` (the
+canary's version), ``canary-weight.<VAR>.from`` and ``stable-weight.<VAR>.from``
+(traffic percent, ``"0"``-``"100"``) on a Kustomization, and
+``rollout.kuberik.com/canary-rollout`` on an OCIRepository (its ``spec.ref.tag``).
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ from reconciler.core.inventory import (
 from reconciler.errors import ManifestError
 
 __all__ = [
-    "ANNOTATION_PREFIX", "DEFAULT_NAMESPACE", "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP",
-    "CANARY_ROLLOUT", "CANARY_SUBSTITUTE", "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED", "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan",
-    "Inventory", "Marker", "Problem",
+    "ANNOTATION_PREFIX", "CANARY_ROLLOUT", "CANARY_SUBSTITUTE", "DEFAULT_NAMESPACE",
+    "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP", "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED",
+    "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan", "Inventory", "Marker", "Problem",
     "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
     "skipped", "valid_ref", "wants",
 ]

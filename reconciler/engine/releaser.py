@@ -129,9 +129,9 @@ class Releaser:
         digest = self.digest_for(rollout, tag, digest)
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
-            targets = _targets(snap, rollout)
+            targets = targets_of(snap, rollout)
             current, _ = planning.current_release(targets)
-            moved = _moved(snap, rollout, current, expect)
+            moved = moved_since(snap, rollout, current, expect)
             if moved:
                 return Result("stale", rollout, "release", tag, current, None,
                               ChangeSet(rollout=rollout), message=moved), {}
@@ -158,7 +158,7 @@ class Releaser:
             return Result("committed", rollout, "release", tag, current, None, changes,
                           message=message), files
 
-        return self._commit_loop(build, push=push, dry_run=dry_run)
+        return self.commit_loop(build, push=push, dry_run=dry_run)
 
     # -- revert --------------------------------------------------------------
 
@@ -173,9 +173,9 @@ class Releaser:
         chosen: list[str] = []
 
         def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
-            targets = _targets(snap, rollout)
+            targets = targets_of(snap, rollout)
             current, _ = planning.current_release(targets)
-            moved = _moved(snap, rollout, current, expect)
+            moved = moved_since(snap, rollout, current, expect)
             if moved:
                 return Result("stale", rollout, "revert", current or "", None, None,
                               ChangeSet(rollout=rollout), message=moved), {}
@@ -224,7 +224,7 @@ class Releaser:
             return Result("committed", rollout, "revert", previous, released, None,
                           changes, message=message), files
 
-        return self._commit_loop(build, push=push, dry_run=dry_run)
+        return self.commit_loop(build, push=push, dry_run=dry_run)
 
     def _digest_before(self, record: trailers.Record,
                        targets: Sequence[manifests.Target]) -> str | None:
@@ -251,7 +251,7 @@ class Releaser:
 
     # -- shared --------------------------------------------------------------
 
-    def _commit_loop(
+    def commit_loop(
         self, build: Callable[[Snapshot], tuple[Result, dict[str, bytes]]], *,
         push: bool, dry_run: bool,
     ) -> Result:
@@ -292,7 +292,7 @@ class Releaser:
         raise AssertionError("unreachable: the loop returns or raises")
 
 
-def _moved(snap: Snapshot, rollout: str, current: str | None,
+def moved_since(snap: Snapshot, rollout: str, current: str | None,
            expect: Expect | None) -> str | None:
     if expect is None:
         return None
@@ -308,7 +308,7 @@ def _with(result: Result, **changes: object) -> Result:
     return replace(result, **changes)  # type: ignore[arg-type]
 
 
-def _targets(snap: Snapshot, rollout: str) -> list[manifests.Target]:
+def targets_of(snap: Snapshot, rollout: str) -> list[manifests.Target]:
     inv = snap.inventory
     if rollout not in inv.rollouts:
         known = ", ".join(sorted(inv.rollouts)) or "none"

@@ -29,14 +29,14 @@ Key = tuple[str, int, tuple[str, ...]]
 def write(r: Releaser, key: str, step: progress.Step, expect: Expect) -> Result:
     """Write the canary stage ``step`` decided for rollout ``key`` (and push)."""
     if step.stage == steps.ABORT:
-        return _abort(r, key, reason=step.message, expect=expect)
+        return abort(r, key, reason=step.message, expect=expect)
     release = step.release
     assert release is not None and step.stage is not None
 
     def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
-        stable, canary = writing._targets(snap, key), snap.inventory.canary.get(key, [])
+        stable, canary = writing.targets_of(snap, key), snap.inventory.canary.get(key, [])
         current, _ = planning.current_release(stable)
-        moved = writing._moved(snap, key, current, expect)
+        moved = writing.moved_since(snap, key, current, expect)
         stage = _stage(step)
         action: trailers.Action = "promote" if stage.kind == steps.PROMOTE else "step"
         if moved:
@@ -49,7 +49,7 @@ def write(r: Releaser, key: str, step: progress.Step, expect: Expect) -> Result:
         return Result("committed", key, action, release, current, None, changes,
                       message=message), writing.write(snap, changes, r.mirror)
 
-    return r._commit_loop(build, push=True, dry_run=False)
+    return r.commit_loop(build, push=True, dry_run=False)
 
 
 def _stage(step: progress.Step) -> steps.Stage:
@@ -59,13 +59,22 @@ def _stage(step: progress.Step) -> steps.Stage:
     return steps.Stage("step", int(number), int(total), step.weight or 0)
 
 
-def _abort(r: Releaser, key: str, *, reason: str, expect: Expect) -> Result:
-    """One commit restoring every target of ``key`` to its value before the canary."""
+def in_flight(r: Releaser, key: str) -> bool:
+    """Whether ``key``'s newest record (at the mirror's head) is a step or promote
+    commit: its revert is a canary's abort (what ``reconciler revert`` writes then)."""
+    records = r.snapshot(fetch=False).records(key)
+    return bool(records) and records[0].trailers.action in ("step", steps.PROMOTE)
+
+
+def abort(r: Releaser, key: str, *, reason: str, expect: Expect | None = None,
+          push: bool = True, dry_run: bool = False) -> Result:
+    """One commit restoring every target of ``key`` to its value before the canary
+    (``push``/``dry_run`` as for ``Releaser.revert``)."""
 
     def build(snap: Snapshot) -> tuple[Result, dict[str, bytes]]:
-        stable, canary = writing._targets(snap, key), snap.inventory.canary.get(key, [])
+        stable, canary = writing.targets_of(snap, key), snap.inventory.canary.get(key, [])
         current, _ = planning.current_release(stable)
-        moved = writing._moved(snap, key, current, expect)
+        moved = writing.moved_since(snap, key, current, expect)
         records = snap.records(key)
         newest = records[0] if records else None
         first = steps.started(records)
@@ -85,7 +94,7 @@ def _abort(r: Releaser, key: str, *, reason: str, expect: Expect) -> Result:
         return Result("committed", key, "revert", restored or "", newest.trailers.release,
                       None, changes, message=message), writing.write(snap, changes, r.mirror)
 
-    return r._commit_loop(build, push=True, dry_run=False)
+    return r.commit_loop(build, push=push, dry_run=dry_run)
 
 
 def _values_before(r: Releaser, first: trailers.Record,

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from reconciler.core import manifests, planning, trailers, versions
+from reconciler.engine import stepper
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError
 from reconciler.interfaces import clusters, propose, settings, signingsetup
@@ -81,7 +82,12 @@ def revert(rollout: str, reason: str, push: bool, dry_run: bool, **opts: Any) ->
     if write is not None and not dry_run:
         propose.report(rollout, propose.propose(releaser, write, rollout=rollout, reason=reason))
         return
-    result = releaser.revert(rollout, reason=reason, push=push, dry_run=dry_run)
+    releaser.snapshot()  # fetched: is a canary in flight there?
+    if stepper.in_flight(releaser, rollout):
+        # Its revert ends the whole canary: every target back to before step 1.
+        result = stepper.abort(releaser, rollout, reason=reason, push=push, dry_run=dry_run)
+    else:
+        result = releaser.revert(rollout, reason=reason, push=push, dry_run=dry_run)
     _print_result(result, show_diff=dry_run, old=_old_files(releaser, result))
 
 

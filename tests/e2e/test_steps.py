@@ -10,6 +10,8 @@ a SIGKILL mid-step are slow.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.e2e.conftest import APPS, E2E
@@ -20,7 +22,8 @@ ROLLOUT = "apps/podinfo/rollout.yaml"
 
 ANNOTATIONS = b"""    rollout.kuberik.com/substitute.PODINFO_UI_TAG.from: apps/podinfo
 """
-CANARY_ANNOTATIONS = ANNOTATIONS + b"""    rollout.kuberik.com/canary-substitute.PODINFO_CANARY_VERSION.from: apps/podinfo
+CANARY_ANNOTATIONS = ANNOTATIONS + b"""\
+    rollout.kuberik.com/canary-substitute.PODINFO_CANARY_VERSION.from: apps/podinfo
     rollout.kuberik.com/canary-weight.PODINFO_CANARY_WEIGHT.from: apps/podinfo
     rollout.kuberik.com/stable-weight.PODINFO_STABLE_WEIGHT.from: apps/podinfo
 """
@@ -74,7 +77,7 @@ def test_three_step_canary_is_baked_to_promotion(e2e: E2E) -> None:
         ("step", "1/3", "10"), ("step", "2/3", "50"), ("step", "3/3", "80"),
         ("promote", None, "0")]
     assert commits[0].parents == [setup]
-    for before, after in zip(commits, commits[1:], strict=False):
+    for before, after in itertools.pairwise(commits):
         assert after.parents == [before.sha]  # one commit per stage, none written twice
     for c in commits:
         assert c.trailers["Release"] == "6.5.0" and c.trailers["Previous-Release"] == "6.4.0"
