@@ -2,7 +2,8 @@
 
 Where it fits: the inventory already carries what the manifest scan and the
 cross-file join found; this adds what only the presets and the planner can tell
-(an unknown preset, a pin that is not a valid tag, targets that disagree). Both
+(an unknown preset, a pin that is not a valid tag, targets that disagree, canary
+steps without all four kinds of target). Both
 ``reconciler validate`` and ``reconciler check`` (which compares these problems
 on two commits) call ``problems``, so the two can never disagree. Pure.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.core import manifests, models, planning, versions
+from reconciler.core import manifests, models, planning, steps, versions
 from reconciler.errors import InputError
 
 
@@ -34,6 +35,15 @@ def problems(inventory: manifests.Inventory,
                 found.append(manifests.Problem(
                     file=entry.file, document=entry.document, line=entry.line,
                     field="spec.wantedVersion", message=str(exc)))
+        if spec is not None and key not in inventory.broken:
+            # spec.steps needs every kind of canary target, with weights summing to 100.
+            for message in steps.problems(spec, inventory.targets.get(key, []),
+                                          inventory.canary.get(key, [])):
+                found.append(manifests.Problem(
+                    file=entry.file, document=entry.document, line=entry.line,
+                    field="spec.steps" if spec.steps else None,
+                    severity="error" if spec.steps else "warning",
+                    message=f"Rollout {key} {message}" if not spec.steps else message))
         _, why = planning.current_release(inventory.targets.get(key, []))
         if why and inventory.targets.get(key):
             found.append(manifests.Problem(

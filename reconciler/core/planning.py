@@ -30,6 +30,10 @@ class Plan:
     reasons: tuple[str, ...]
     changes: ChangeSet
     verdicts: tuple[selection.Verdict, ...] = field(default_factory=tuple)
+    # With canary steps (core/steps.py): the stage the next commit writes ("1/3",
+    # "promote"), and the canary's weight it sets.
+    step: str | None = None
+    weight: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,7 @@ class Plan:
             "current": self.current,
             "next": self.next,
             "action": self.action,
+            "step": self.step,
             "reasons": list(self.reasons),
             "changes": [
                 {k: v for k, v in c.as_dict().items() if k in

@@ -29,10 +29,10 @@ spec's steps in; stages, change sets and messages out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from reconciler.core import models, planning, trailers
+from reconciler.core import durations, manifests, models, planning, trailers
 from reconciler.core.changes import Change, ChangeSet
 from reconciler.core.manifests import Target
 
@@ -144,6 +144,47 @@ def restore(rollout: str, targets: Sequence[Target],
     pairs = [(t, before[(t.file, t.document, t.path)]) for t in targets
              if (t.file, t.document, t.path) in before]
     return _collect(rollout, pairs)
+
+
+def planned(plan: planning.Plan, *, inventory: manifests.Inventory,
+            history: Sequence[trailers.Record]) -> planning.Plan:
+    """``plan`` for a rollout with ``spec.steps``: a release becomes its canary's next
+    stage (step 1, or the stage after the step in flight, once that has baked), with
+    that stage's changes. ``plan`` cannot see the bake; it says which stage is next.
+    Pure."""
+    entry = inventory.rollouts.get(plan.rollout)
+    spec = entry.rollout.spec if entry is not None and entry.rollout is not None else None
+    if spec is None or not spec.steps or plan.action == "blocked":
+        return plan
+    stable = inventory.targets.get(plan.rollout, [])
+    canary = inventory.canary.get(plan.rollout, [])
+    wrong = problems(spec, stable, canary)
+    if wrong:
+        return replace(plan, action="blocked", next=None, reasons=tuple(wrong),
+                       changes=ChangeSet(rollout=plan.rollout))
+    records = [r for r in history if r.trailers.rollout == plan.rollout]
+    newest = records[0] if records else None
+    release, stage, why = plan.next, first(spec.steps), ""
+    if newest is not None and newest.trailers.action == "step" and \
+            newest.trailers.previous_release == plan.current:
+        stage = after(spec.steps, newest)
+        release = newest.trailers.release if plan.next in (None, newest.trailers.release) \
+            else plan.next
+        if release == newest.trailers.release:
+            why = (f"canary {release} is at step {newest.trailers.step} "
+                   f"({newest.trailers.weight}%); after its bake of "
+                   f"{durations.render(bake_time(spec.steps, newest))}, {stage.label} is next")
+        else:
+            stage = first(spec.steps)
+            why = f"{release} replaces canary {newest.trailers.release} from step 1"
+    if release is None:
+        return plan
+    change = changes(stage, rollout=plan.rollout, release=release, stable=stable,
+                     canary=canary)
+    said = why or (f"canary steps: {', '.join(f'{s.weight}%' for s in spec.steps)}, then "
+                   f"promotion; step {stage.label} writes {stage.weight}%")
+    return replace(plan, action="release", next=release, step=stage.label,
+                   weight=stage.weight, reasons=(*plan.reasons, said), changes=change)
 
 
 def problems(spec: models.RolloutSpec, stable: Sequence[Target],

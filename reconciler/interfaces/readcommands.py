@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from reconciler.core import declines, lint, models, planning
+from reconciler.core import declines, lint, models, planning, steps
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import UnknownRollout
@@ -63,14 +63,14 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
         inv = snap.inventory
         report_unparsable(inv)
         per_cluster.append((cluster, [
-            planning.plan(key, inventory=inv, candidates=candidates.get(key, []),
-                          history=snap.history, presets=presets,
-                          promotion=clusters.waiting(snap, key, candidates.get(key, []),
-                                                     found=bakes),
-                          declined=declines.active(decided, rollout=key,
-                                                   environment=cluster.environment
-                                                   or cluster.releaser.environment
-                                                   or "default"))
+            steps.planned(planning.plan(
+                key, inventory=inv, candidates=candidates.get(key, []),
+                history=snap.history, presets=presets,
+                promotion=clusters.waiting(snap, key, candidates.get(key, []), found=bakes),
+                declined=declines.active(decided, rollout=key,
+                                         environment=cluster.environment
+                                         or cluster.releaser.environment or "default")),
+                inventory=inv, history=snap.history)
             for key in sorted(inv.rollouts)
         ]))
     if output == "json":
@@ -84,7 +84,9 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
 
 def _print_plans(plans: list[planning.Plan]) -> None:
     for p in plans:
-        head = {"release": f"release {p.current or '(none)'} -> {p.next}",
+        stage = f" (canary {p.step} at {p.weight}%)" if p.step and p.step != "promote" \
+            else " (promote)" if p.step else ""
+        head = {"release": f"release {p.current or '(none)'} -> {p.next}{stage}",
                 "none": f"nothing to do (at {p.current or 'no release yet'})",
                 "blocked": f"blocked (at {p.current or 'no release yet'})"}[p.action]
         click.echo(f"{p.rollout}: {head}")

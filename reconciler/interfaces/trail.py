@@ -44,6 +44,10 @@ def line(when: datetime, entry: dict[str, Any]) -> str:
         text = f"{head}{entry['release']} in {entry['environment']}"
     else:
         text = f"{head}{entry['previous_release'] or '(none)'} -> {entry['release']}"
+    if entry.get("step"):
+        text += f"  step {entry['step']} at {entry.get('weight')}%"
+    elif entry["action"] == "promote":
+        text += f"  weight {entry.get('weight')}%"
     if entry.get("reason"):
         text += f"  ({entry['reason']})"
     return text
