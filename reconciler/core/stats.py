@@ -210,13 +210,27 @@ def _tally(key: Key, records: list[trailers.Record],
     rollout, env = key
     releases: list[trailers.Record] = []
     taken_out: dict[str, datetime] = {}  # release commit -> when a revert/rollback took it out
+    # A canary (core/steps.py) counts as one release from its step 1; its verdict is
+    # on its promote commit, and its revert names a step or the promote commit.
+    promoted: dict[str, str] = {}  # step 1 commit -> promote commit
+    canary: dict[str, str] = {}  # step or promote commit -> step 1 commit
     for r in records:
         t = r.trailers
-        if t.action == "release":
+        if t.action == "release" or (t.action == "step" and (t.step or "").startswith("1/")):
             releases.append(r)
+            canary[r.commit] = r.commit
+            continue
+        if t.action in ("step", "promote"):
+            start = next((x for x in reversed(releases)
+                          if x.trailers.release == t.release), None)
+            if start is not None:
+                canary[r.commit] = start.commit
+                if t.action == "promote":
+                    promoted[start.commit] = r.commit
             continue
         if t.action == "revert" and t.reverts:
-            target = next((x for x in releases if x.commit == t.reverts), None)
+            first = canary.get(t.reverts, t.reverts)
+            target = next((x for x in releases if x.commit == first), None)
         else:  # a rollback names the release it took out by its tag only
             target = next((x for x in reversed(releases) if x.commit not in taken_out
                            and x.trailers.release == t.previous_release), None)
@@ -225,7 +239,7 @@ def _tally(key: Key, records: list[trailers.Record],
     tally = _Tally()
     events: list[tuple[datetime, int]] = []  # (when, 0 failure / 1 verified)
     for r in releases:
-        v = judged.get((r.commit, rollout, env))
+        v = judged.get((promoted.get(r.commit, r.commit), rollout, env))
         failed_at = v.ended if v is not None and v.result == "Failed" else \
             taken_out.get(r.commit)
         if failed_at is not None:

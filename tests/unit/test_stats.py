@@ -193,3 +193,27 @@ def test_spans_take_days_and_weeks_only_when_asked() -> None:
         durations.parse("30d")  # a spec field is Go's duration: no days
     with pytest.raises(ValueError, match="write it like 12h, 30d or 2w"):
         durations.parse("30 days", days=True)
+
+
+def step(commit: str, when: datetime, release: str, stage: str | None) -> trailers.Record:
+    action: trailers.Action = "step" if stage else "promote"
+    return trailers.Record(commit=commit, time=when, subject=commit, trailers=trailers.Trailers(
+        rollout=PODINFO, action=action, release=release, previous_release="1.0.0",
+        environment="prod", step=stage))
+
+
+def test_a_canary_counts_once_from_its_step_one() -> None:
+    """Two canaries: 2.0.0 steps and is promoted and verified (its verdict is on the
+    promote commit); 2.1.0 fails at step 2 and one revert names that step commit."""
+    history = [
+        step("s1", at(12, 2, 9), "2.0.0", "1/2"), step("s2", at(12, 2, 10), "2.0.0", "2/2"),
+        step("pr", at(12, 2, 11), "2.0.0", None),
+        step("t1", at(12, 3, 9), "2.1.0", "1/2"), step("t2", at(12, 3, 10), "2.1.0", "2/2"),
+        record("rv", at(12, 3, 10, 30), "revert", "2.0.0", previous="2.1.0", reverts="t2",
+               env="prod"),
+    ]
+    found = [verdict("pr", "2.0.0", "prod", "Succeeded", at(12, 2, 12)),
+             verdict("t2", "2.1.0", "prod", "Failed", at(12, 3, 10, 29))]
+    result = stats.compute(history[::-1], found, since=SINCE, now=NOW, environment="prod")
+    figures = result.overall
+    assert (figures.releases, figures.failed, figures.verified) == (2, 1, 1)
