@@ -123,7 +123,7 @@ def _validate(cluster: clusters.Cluster, presets: Mapping[str, models.PolicyPres
         click.echo(problem.render())
         errors += problem.severity == "error"
     rollouts = len(inv.rollouts)
-    targets = sum(len(v) for v in inv.targets.values())
+    targets = sum(len(v) for v in inv.targets.values()) + sum(len(v) for v in inv.canary.values())
     where = f"{cluster.environment}: " if several else ""
     click.echo(f"{where}{rollouts} rollouts, {targets} targets, {errors} errors, "
                f"{len(problems) - errors} warnings in {snap.stats.files} YAML files",

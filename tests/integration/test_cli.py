@@ -15,10 +15,21 @@ from tests.support.fixtures import Remote
 
 def test_plan_json_contract(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
     proc = run("plan", "--repo", fleet.url, "--release", "apps/podinfo=6.5.0",
-               "--release", "apps/podinfo=6.6.0-rc.1", "-o", "json", cache=tmp_path)
+               "--release", "apps/podinfo=6.6.0-rc.1", "--release", "apps/checkout=2.4.0",
+               "-o", "json", cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
     plans = {p["rollout"]: p for p in json.loads(proc.stdout)}
-    assert set(plans) == {"apps/frontend", "apps/podinfo"}
+    assert set(plans) == {"apps/checkout", "apps/frontend", "apps/podinfo"}
+    # sample-repo's canary: the release's first commit is step 1 of 3, canary values only.
+    checkout = plans["apps/checkout"]
+    assert (checkout["current"], checkout["next"], checkout["action"], checkout["step"]) == (
+        "2.3.0", "2.4.0", "release", "1/3")
+    where = "clusters/production/checkout.yaml"
+    assert [(c["file"], c["path"].rsplit("/", 1)[1], c["old"], c["new"])
+            for c in checkout["changes"]] == [
+        (where, "CHECKOUT_CANARY_VERSION", "2.3.0", "2.4.0"),
+        (where, "CHECKOUT_CANARY_WEIGHT", "0", "10"),
+        (where, "CHECKOUT_STABLE_WEIGHT", "100", "90")]
     podinfo = plans["apps/podinfo"]
     assert (podinfo["current"], podinfo["next"], podinfo["action"]) == ("6.4.0", "6.5.0",
                                                                        "release")
@@ -30,6 +41,7 @@ def test_plan_json_contract(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
          "old": "6.4.0", "new": "6.5.0"},
     ]
     assert plans["apps/frontend"]["action"] == "none" and plans["apps/frontend"]["next"] is None
+    assert podinfo["step"] is None
 
 
 def test_release_revert_history_round_trip(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
@@ -157,7 +169,7 @@ def test_validate_names_file_document_field(tmp_path: Path, git_home: Path,
 def test_validate_clean_sample_repo(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
     proc = run("validate", "--repo", fleet.url, cache=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 rollouts, 3 targets, 0 errors" in proc.stderr
+    assert "3 rollouts, 7 targets, 0 errors" in proc.stderr
 
 
 def test_local_path_and_relative_path_work(fleet: gitrepo.BareRepo, tmp_path: Path) -> None:

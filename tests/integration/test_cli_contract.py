@@ -66,7 +66,7 @@ def test_history_of_an_unknown_rollout_exits_2(fleet: gitrepo.BareRepo, tmp_path
     assert proc.returncode == 2
     assert error_line(proc) == (
         "reconciler: error: no Rollout apps/podinfoo in the repository and no reconciler "
-        "commit names it (known: apps/frontend, apps/podinfo)")
+        "commit names it (known: apps/checkout, apps/frontend, apps/podinfo)")
     # A known rollout without commits yet is not an error.
     known = run("history", "apps/frontend", "--repo", fleet.url, cache=tmp_path)
     assert known.returncode == 0, known.stderr

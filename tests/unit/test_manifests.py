@@ -139,8 +139,13 @@ def test_sample_repo_is_clean() -> None:
              for p in (ROOT / "sample-repo").rglob("*.y*ml")}
     inv = scan(files)
     assert inv.errors() == []
-    assert sorted(inv.rollouts) == ["apps/frontend", "apps/podinfo"]
+    assert sorted(inv.rollouts) == ["apps/checkout", "apps/frontend", "apps/podinfo"]
     assert len(inv.targets["apps/podinfo"]) == 2
+    # The canary example: a stable substitute, and the three canary targets.
+    assert [t.path[-1] for t in inv.targets["apps/checkout"]] == ["CHECKOUT_VERSION"]
+    assert sorted((t.role, t.path[-1]) for t in inv.canary["apps/checkout"]) == [
+        ("canary", "CHECKOUT_CANARY_VERSION"), ("canary-weight", "CHECKOUT_CANARY_WEIGHT"),
+        ("stable-weight", "CHECKOUT_STABLE_WEIGHT")]
 
 
 def test_a_broken_target_stops_its_rollout_not_others() -> None:
