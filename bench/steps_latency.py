@@ -3,10 +3,10 @@ remote (the next step, or the promotion), p50/p99.
 
 Everything on loopback, as ``bench/daemon_latency.py``: the API emulator in this
 process, a bare repository (``file://``), ``reconciler run`` as a separate process.
-Two rollouts: ``canary`` with ``spec.steps`` (10 % then 50 %, each baking 1 s) and
-``plain`` without. This script plays Flux: after every commit it copies the
-substitutes git now holds into the in-cluster Kustomization and reports the commit
-applied, Ready for the new generation.
+``daemon_latency``'s fleet of two rollouts: ``app1`` given ``spec.steps`` (10 % then
+50 %, each baking 1 s) and the three canary targets, ``app0`` as it is. This script
+plays Flux: after every commit it copies the substitutes git now holds into the
+in-cluster Kustomization and reports the commit applied, Ready for the new generation.
 
 A step's bake ends at ``bakeStartTime`` (the status) + its ``bakeTime``; the figure
 is the time from that moment until the remote's branch moves (polled every 0.5 ms),
@@ -15,7 +15,7 @@ two transitions are measured: step 1 -> step 2 and step 2 -> promote. A newer
 release then replaces the promoted one's bake and starts over at step 1.
 
 Baseline in the same run and the same daemon: a plain release, ImagePolicy change ->
-release commit on the remote (``plain``), as ``daemon_latency`` measures it.
+release commit on the remote (``app0``), as ``daemon_latency`` measures it.
 
 Run: ``.venv/bin/python bench/steps_latency.py [--events 20]``.
 """
@@ -23,7 +23,6 @@ Run: ``.venv/bin/python bench/steps_latency.py [--events 20]``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
@@ -39,6 +38,7 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import daemon_latency as latency  # noqa: E402
 from bench.daemon_latency import (  # noqa: E402
     ENV,
     IMAGE_API,
@@ -53,77 +53,42 @@ from reconciler.emulator.server import Emulator  # noqa: E402
 
 STEPS = [{"weight": 10, "bakeTime": "1s"}, {"weight": 50, "bakeTime": "1s"}]
 BAKE = 1.0  # seconds, every step's bakeTime
-
-CANARY = """\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: canary
-  namespace: flux-system
-  annotations:
-    rollout.kuberik.com/substitute.VERSION.from: apps/canary
-    rollout.kuberik.com/canary-substitute.CANARY_VERSION.from: apps/canary
-    rollout.kuberik.com/canary-weight.CANARY_WEIGHT.from: apps/canary
-    rollout.kuberik.com/stable-weight.STABLE_WEIGHT.from: apps/canary
-spec:
-  interval: 5m
-  path: ./apps/canary
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  postBuild:
-    substitute:
-      VERSION: "1.0.0"
-      CANARY_VERSION: "1.0.0"
-      CANARY_WEIGHT: "0"
-      STABLE_WEIGHT: "100"
-"""
-PLAIN = """\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: plain
-  namespace: flux-system
-  annotations:
-    rollout.kuberik.com/substitute.VERSION.from: apps/plain
-spec:
-  interval: 5m
-  path: ./apps/plain
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  postBuild:
-    substitute:
-      VERSION: "1.0.0"
-"""
-FILES = {"canary": CANARY, "plain": PLAIN}
+PLAIN, CANARY = "app0", "app1"  # daemon_latency's fleet of two; app1 gets the steps
+FILE = "apps/app1.yaml"
+ANNOTATION = "    rollout.kuberik.com/substitute.VERSION.from: apps/app1\n"
+CANARY_ANNOTATIONS = "".join(
+    f"    rollout.kuberik.com/{kind}.{var}.from: apps/app1\n"
+    for kind, var in (("canary-substitute", "CANARY_VERSION"),
+                      ("canary-weight", "CANARY_WEIGHT"), ("stable-weight", "STABLE_WEIGHT")))
+SUBSTITUTE = '      VERSION: "1.0.0"\n'
+CANARY_SUBSTITUTES = ('      CANARY_VERSION: "1.0.0"\n      CANARY_WEIGHT: "0"\n'
+                      '      STABLE_WEIGHT: "100"\n')
 
 
 def make_repo(work: Path) -> Path:
-    src = work / "src"
-    (src / "clusters").mkdir(parents=True)
-    for name, text in FILES.items():
-        (src / "clusters" / f"{name}.yaml").write_text(text)
-        rollout = {"apiVersion": ROLLOUT_API, "kind": "Rollout",
-                   "metadata": {"name": name, "namespace": "apps"},
-                   "spec": {"releasesImagePolicy": {"name": name}}}
-        with (src / "clusters" / f"{name}-rollout.yaml").open("w") as out:
-            YAML().dump(rollout, out)
-    bare = work / "remote.git"
-    sh("git", "init", "-q", "--bare", "-b", "main", str(bare))
-    sh("git", "init", "-q", "-b", "main", str(src))
-    sh("git", "add", "-A", cwd=src)
-    sh("git", "commit", "-q", "-m", "fleet", cwd=src)
-    sh("git", "push", "-q", str(bare), "main", cwd=src)
-    shutil.rmtree(src)
+    """``daemon_latency``'s repository of two apps, then a person's commit giving app1
+    the three canary targets."""
+    bare = latency.make_repo(work, 2)
+    clone = work / "setup"
+    sh("git", "clone", "-q", str(bare), str(clone))
+    path = clone / FILE
+    text = path.read_text()
+    assert ANNOTATION in text and SUBSTITUTE in text, text
+    path.write_text(text.replace(ANNOTATION, ANNOTATION + CANARY_ANNOTATIONS)
+                    .replace(SUBSTITUTE, SUBSTITUTE + CANARY_SUBSTITUTES))
+    sh("git", "commit", "-q", "-a", "-m", "app1: canary targets", cwd=clone)
+    sh("git", "push", "-q", "origin", "main", cwd=clone)
+    shutil.rmtree(clone)
     return bare
 
 
 def flux(emulator: Emulator, bare: Path, name: str, head: str) -> None:
     """kustomize-controller for ``name``: the substitutes git holds at ``head`` applied
     (a spec change moves the generation), then ``head`` reported applied and Ready."""
-    text = sh("git", "--git-dir", str(bare), "show", f"{head}:clusters/{name}.yaml")
-    wanted = YAML(typ="safe").load(text)["spec"]["postBuild"]["substitute"]
+    text = sh("git", "--git-dir", str(bare), "show", f"{head}:apps/{name}.yaml")
+    kustomization = next(d for d in YAML(typ="safe").load_all(text)
+                         if d["kind"] == "Kustomization")
+    wanted = kustomization["spec"]["postBuild"]["substitute"]
     obj = emulator.get_object(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
                               name=name)
     assert obj is not None, name
@@ -131,44 +96,21 @@ def flux(emulator: Emulator, bare: Path, name: str, head: str) -> None:
         obj["spec"]["postBuild"]["substitute"] = wanted
         obj.pop("status", None)
         emulator.apply(obj)
-        obj = emulator.get_object(KUSTOMIZE_API, "Kustomization", namespace="flux-system",
-                                  name=name)
-        assert obj is not None, name
-    generation = obj["metadata"].get("generation", 1)
-    emulator.set_status(KUSTOMIZE_API, "Kustomization", namespace="flux-system", name=name,
-                        status={"observedGeneration": generation,
-                                "lastAppliedRevision": f"main@sha1:{head}",
-                                "conditions": [{"type": "Ready", "status": "True",
-                                                "reason": "ReconciliationSucceeded",
-                                                "message": "applied",
-                                                "observedGeneration": generation}]})
+    latency.flux_applied(emulator, name, head)
 
 
 def seed(emulator: Emulator, bare: Path, head: str) -> None:
-    for name, extra in (("canary", {"steps": STEPS}), ("plain", {})):
-        emulator.apply({"apiVersion": ROLLOUT_API, "kind": "Rollout",
-                        "metadata": {"name": name, "namespace": "apps"},
-                        "spec": {"releasesImagePolicy": {"name": name}, "bakeTime": "1h",
-                                 "deployTimeout": "1h", **extra, "healthCheckSelector": {
-                                     "selector": {"matchLabels": {"app": name}}}}})
-        emulator.apply({"apiVersion": IMAGE_API, "kind": "ImagePolicy",
-                        "metadata": {"name": name, "namespace": "apps"},
-                        "spec": {"imageRepositoryRef": {"name": name}},
-                        "status": {"latestRef": {"tag": "1.0.0"}}})
-        emulator.apply({"apiVersion": ROLLOUT_API, "kind": "HealthCheck",
-                        "metadata": {"name": name, "namespace": "apps",
-                                     "labels": {"app": name}},
-                        "spec": {}, "status": {"status": "Healthy"}})
-        text = FILES[name]
-        emulator.apply({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
-                        "metadata": {"name": name, "namespace": "flux-system"},
-                        "spec": YAML(typ="safe").load(text)["spec"]})
-        flux(emulator, bare, name, head)
+    latency.seed(emulator, 2, head)
+    rollout = emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name=CANARY)
+    assert rollout is not None
+    rollout["spec"]["steps"] = STEPS
+    emulator.apply(rollout)
+    flux(emulator, bare, CANARY, head)
 
 
 def bake_start(emulator: Emulator, commit: str) -> float | None:
     """When the bake of ``commit`` started (epoch seconds), once the status says so."""
-    obj = emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name="canary")
+    obj = emulator.get_object(ROLLOUT_API, "Rollout", namespace="apps", name=CANARY)
     for entry in ((obj or {}).get("status") or {}).get("history") or []:
         if entry.get("commit") == commit and entry.get("bakeStartTime"):
             return datetime.fromisoformat(entry["bakeStartTime"].replace("Z", "+00:00")
@@ -186,7 +128,8 @@ def measure(events: int, work: Path) -> dict[str, list[float]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "run", "--repo", f"file://{bare}",
          "--kubeconfig", str(kubeconfig), "--fetch-interval", "30",
-         "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge"],
+         "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge",
+         "--http-address", "127.0.0.1:0"],
         env={**ENV, "RECONCILER_CACHE_DIR": str(work / "cache")}, stdout=log, stderr=log)
     out: dict[str, list[float]] = {"step": [], "release": []}
     try:
@@ -200,25 +143,25 @@ def measure(events: int, work: Path) -> dict[str, list[float]]:
             # The baseline: a plain release, event -> commit.
             before = read()
             t0 = time.perf_counter()
-            emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="plain",
+            emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name=PLAIN,
                                 status={"latestRef": {"tag": tag}})
-            head = wait(lambda b=before: (h := read()) != b and h, f"release plain {tag}")
+            head = wait(lambda b=before: (h := read()) != b and h, f"release {PLAIN} {tag}")
             released = time.perf_counter() - t0
-            flux(emulator, bare, "plain", head)
+            flux(emulator, bare, PLAIN, head)
             # The canary: step 1 on the event, then each bake end -> the next commit.
             before = read()
-            emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name="canary",
+            emulator.set_status(IMAGE_API, "ImagePolicy", namespace="apps", name=CANARY,
                                 status={"latestRef": {"tag": tag}})
             head = wait(lambda b=before: (h := read()) != b and h, f"step 1 of {tag}")
             gaps = []
             for stage in ("step 2", "promote"):
-                flux(emulator, bare, "canary", head)
+                flux(emulator, bare, CANARY, head)
                 started = wait(lambda c=head: bake_start(emulator, c), f"bake of {head}",
                                step=0.002)
                 before = head
                 head = wait(lambda b=before: (h := read()) != b and h, f"{stage} of {tag}")
                 gaps.append(time.time() - (started + BAKE))
-            flux(emulator, bare, "canary", head)
+            flux(emulator, bare, CANARY, head)
             if k >= warmup:
                 out["release"].append(released)
                 out["step"].extend(gaps)
@@ -251,4 +194,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(os.EX_OK if main() == 0 else 1)
+    raise SystemExit(main())
