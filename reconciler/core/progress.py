@@ -282,6 +282,8 @@ def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
         mine = replace(mine, applied_at=o.now)
 
     assert mine.applied_at is not None
+    # The one place a bake's health is judged, for a release, a canary step and the
+    # bake after promotion alike (test hooks add their verdict here).
     stepping = newest.trailers.action == "step"
     verdict = bake.evaluate(
         o.checks, deployed_at=mine.applied_at, bake_start=mine.bake_start,
