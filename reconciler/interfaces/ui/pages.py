@@ -205,7 +205,8 @@ def timeline(detail: Detail, *, now: datetime, limit: int = 200) -> list[Entry]:
         action = str(data.get("action"))
         commit = str(data.get("commit") or "")
         out.append(Entry(time=when, action=action, data=data,
-                         verdicts=tuple(by_commit.get(commit, ())) if action == "release"
+                         verdicts=tuple(by_commit.get(commit, ()))
+                         if action in ("release", "promote")
                          else (), anchor=f"{action}-{commit[:12]}-{when:%Y%m%d%H%M%S}"))
     return out
 
