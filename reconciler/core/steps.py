@@ -95,12 +95,9 @@ def started(records: Sequence[trailers.Record]) -> trailers.Record | None:
     oldest = None
     release = records[0].trailers.release if records else None
     for index, record in enumerate(records):  # newest first
-        action = record.trailers.action
-        if (action == PROMOTE and index == 0) or record.trailers.release != release:
-            if action == PROMOTE and index == 0:
-                continue
-            break
-        if action != "step":
+        if index == 0 and record.trailers.action == PROMOTE:
+            continue
+        if record.trailers.action != "step" or record.trailers.release != release:
             break
         oldest = record
         if (position(record) or (0, 0))[0] == 1:
@@ -226,8 +223,7 @@ def message(changes: ChangeSet, *, stage: Stage, release: str, previous: str | N
         subject = f"{short}: canary {release} step {stage.label} at {stage.weight}%"
         body = (f"Canary step {stage.label} of {changes.rollout}: {release} gets "
                 f"{stage.weight}% of the traffic; stable stays at {previous or '(none)'}.")
-    lines = [f"  {c.file} [{c.document + 1}] {c.kind} {c.object} {c.pointer}: {c.old} -> "
-             f"{c.new}" for c in changes.changes]
+    lines = trailers.change_lines(changes)
     t = trailers.Trailers(rollout=changes.rollout, action="promote" if stage.kind == PROMOTE
                           else "step", release=release, previous_release=previous,
                           environment=environment, weight=stage.weight,
@@ -244,8 +240,7 @@ def abort_message(changes: ChangeSet, *, first_commit: trailers.Record,
     t = trailers.Trailers(rollout=changes.rollout, action="revert", release=stable or "",
                           previous_release=failed, reverts=newest.commit, reason=reason,
                           environment=environment)
-    lines = [f"  {c.file} [{c.document + 1}] {c.kind} {c.object} {c.pointer}: {c.old} -> "
-             f"{c.new}" for c in changes.changes]
+    lines = trailers.change_lines(changes)
     body = [f"This reverts commit {newest.commit}.", "",
             f"{failed} failed: {trailers.one_line(reason).rstrip('.')}. The canary (from "
             f"{first_commit.commit[:12]}) is undone: every target holds its value from "

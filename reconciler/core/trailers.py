@@ -102,7 +102,8 @@ class Trailers:
         return "\n".join(lines)
 
 
-def _change_lines(changes: ChangeSet) -> list[str]:
+def change_lines(changes: ChangeSet) -> list[str]:
+    """One indented line per change, as every commit body lists them."""
     out = []
     for c in changes.changes:
         what = f"{c.kind} {c.object}".strip()
@@ -117,7 +118,7 @@ def release_message(changes: ChangeSet, *, release: str, previous: str | None,
     """The message of a release commit, rendered from its change set; ``requested_by``
     names the person who asked for it (the ``Requested-By`` trailer)."""
     subject = f"{_short(changes.rollout)}: {previous or '(none)'} -> {release}"
-    body = [f"Release {release} of {changes.rollout}.", "", *_change_lines(changes)]
+    body = [f"Release {release} of {changes.rollout}.", "", *change_lines(changes)]
     trailers = Trailers(
         rollout=changes.rollout, action="release", release=release, previous_release=previous,
         environment=environment, requested_by=requested_by,
@@ -176,7 +177,7 @@ def rollback_message(
         f"A revert of {reverted_sha[:12]} did not apply cleanly, so only",
         "the release fields were set back; other edits since then are kept.",
         "",
-        *_change_lines(changes),
+        *change_lines(changes),
     ]
     trailers = Trailers(
         rollout=changes.rollout, action="rollback", release=release,
