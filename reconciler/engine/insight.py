@@ -19,7 +19,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.core import bake, declines, models, planning, policies, stats, trailers, verdicts
+from reconciler.core import (
+    bake,
+    declines,
+    models,
+    planning,
+    policies,
+    stats,
+    steps,
+    trailers,
+    verdicts,
+)
 from reconciler.engine.delivery import Delivery
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
@@ -138,13 +148,13 @@ class Insight:
         candidates, _ = self._observer.candidates(obj, spec)
         gates = self._observer.gates(namespace, name)
         try:
-            return planning.plan(
+            return steps.planned(planning.plan(
                 key, inventory=inventory, candidates=candidates, history=history,
                 presets=self._presets,
                 gates=sorted(gates.allowed) if gates.allowed is not None else None,
                 promotion=self._observer.promotion(key, spec, candidates, history=fleet,
                                                    now=self._clock()),
-                declined=self._writer.declined(key))
+                declined=self._writer.declined(key)), inventory=inventory, history=history)
         except Exception:  # a page must render even when one decision cannot be made
             log.exception("%s: cannot compute the plan for the dashboard", key)
             return None
