@@ -1,0 +1,173 @@
+"""Checkpoints: approvals and test hooks at the two seams of a release.
+
+Where it fits: the daemon decides a step (``core/progress.decide``) and hands it to
+``Checkpoints.review`` before acting on it:
+
+* **before a write** (``gate``): a release about to be written waits while it needs
+  a person's approval (``spec.approval: manual``, read from the git notes:
+  ``core/declines`` ``Approved``), while a ``confirm-rollout`` or ``confirm-promotion``
+  hook answers non-2xx (``WaitingForConfirmation``), and is blocked while a
+  ``pre-rollout`` hook does (``PreRolloutHookFailed``), retried with backoff and
+  never quarantined. Without canary steps promotion *is* the release commit, so all
+  of them are asked, in that order, before it. ``gate`` takes the gates to ask and an
+  optional canary ``step``, so a stepper calls it per step (approvals are keyed by
+  rollout, release, environment and step);
+* **during a bake** (``bake``): the ``rollout`` hooks are called every ``interval``;
+  a failure is one more Unhealthy HealthCheck named ``hook <name>``, so the bake
+  fails the ordinary way (one revert, the tag quarantined, the reason names the hook).
+
+After a bake succeeded the ``post-rollout`` hooks are told, after a revert was pushed
+(``reverted``) the ``rollback`` hooks: notifications whose result is recorded.
+
+A release the gates hold is not written, and a bake in flight goes on meanwhile: the
+step is decided again as if no new release were offered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.core import backoff, bake, declines, hooks, models, progress, reasons, scope
+from reconciler.engine.hooks import Hooks
+
+log = logging.getLogger(__name__)
+
+APPROVAL = "approval"
+"""The gate of a person's approval, beside the hook types ``gate`` takes."""
+RELEASE_GATES: tuple[str, ...] = (APPROVAL, *hooks.BEFORE_WRITE)
+
+
+class Checkpoints:
+    def __init__(self, *, hooks: Hooks, decisions: Callable[[], Sequence[declines.Decline]],
+                 environment: str, clock: Callable[[], datetime], command: str) -> None:
+        """``decisions``: people's decisions in the git notes (``Verdicts.decisions``);
+        ``command``: the ``--repo`` (and ``--path``) arguments the approval message
+        tells a person to run ``reconciler approve`` with."""
+        self.hooks = hooks
+        self._decisions = decisions
+        self._environment = environment
+        self._clock = clock
+        self._command = command
+        self._attempts = backoff.Attempts(backoff.ERRORS)
+
+    def review(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
+               observed: progress.Observed, step: progress.Step) -> progress.Step:
+        """``step`` as the checkpoints leave it: held before a write, failed by a
+        rollout hook, or as decided."""
+        if step.action == "release" and step.release and not spec.wantedVersion:
+            context = hooks.Context(rollout=key, release=step.release, previous=step.current)
+            held = self.gate(key, obj, spec, context, RELEASE_GATES)
+            if held is None:
+                return step
+            reason, message, wake_at = held
+            again = progress.decide(replace(observed, candidates=()))
+            if again.action == "wait":  # a bake in flight goes on
+                return again
+            return progress.Step(action="wait", reason=reason, message=message,
+                                 current=again.current, kept=again.kept, wake_at=wake_at)
+        newest = observed.records[0] if observed.records else None
+        if newest is None or step.in_flight != newest.commit:
+            return step
+        context = hooks.Context(rollout=key, release=newest.trailers.release,
+                                previous=newest.trailers.previous_release)
+        if step.reason == reasons.BAKING:
+            return self.bake(key, obj, spec, observed, step, context)
+        if step.reason == reasons.BAKE_SUCCEEDED:
+            self.hooks.notify(obj, key, hooks.of_type(spec.hooks, "post-rollout"), context)
+        return step
+
+    def gate(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
+             context: hooks.Context, gates: Sequence[str]
+             ) -> tuple[str, str, datetime | None] | None:
+        """Whether the write of ``context``'s release (or step) must wait: None to go
+        on, else the reason, the message and when to look again (None: when git or
+        the Rollout changes). ``gates``: ``APPROVAL`` and hook types, asked in order."""
+        slot = f"{key}@{context.release}@{context.step}"
+        for gate in gates:
+            if gate == APPROVAL:
+                waiting = self._approval(key, spec, context)
+                if waiting is not None:
+                    return reasons.AWAITING_APPROVAL, waiting, None
+                continue
+            found = [h for h in spec.hooks if h.type == gate]
+            failed = self.hooks.first_failure(obj, key, found, context, again=False)
+            if failed is not None:
+                wait = timedelta(seconds=self._attempts.delay(slot))
+                reason = (reasons.PRE_ROLLOUT_HOOK_FAILED if gate == "pre-rollout"
+                          else reasons.WAITING_FOR_CONFIRMATION)
+                verb = "is blocked" if gate == "pre-rollout" else "waits"
+                return (reason, f"{context.release} {verb}: {failed.message}; asking again "
+                                f"in {wait.total_seconds():.0f}s", self._clock() + wait)
+        self._attempts.reset(slot)
+        return None
+
+    def approved(self, key: str, context: hooks.Context) -> declines.Decline | None:
+        """The approval of ``context``'s release (and step) in this environment."""
+        return declines.approval(self._decisions(), rollout=key, release=context.release,
+                                 environment=self._environment, step=context.step)
+
+    def _approval(self, key: str, spec: models.RolloutSpec,
+                  context: hooks.Context) -> str | None:
+        if spec.approval != "manual" or self.approved(key, context) is not None:
+            return None
+        step = f" --step {context.step}" if context.step is not None else ""
+        what = f"step {context.step} of {context.release}" if step else context.release
+        return (f"{what} waits for a person's approval (spec.approval: manual): run "
+                f"`reconciler approve {key} {context.release}{step} {self._command}`")
+
+    def bake(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
+             observed: progress.Observed, step: progress.Step,
+             context: hooks.Context) -> progress.Step:
+        """Call the ``rollout`` hooks that are due in the bake ``step`` is in; the step
+        decided again with a failed one as an Unhealthy check, else ``step`` woken up
+        when the next one is due."""
+        found = hooks.of_type(spec.hooks, "rollout")
+        mine = next((k for k in step.kept if k.commit == step.in_flight), None)
+        if not found or mine is None or mine.bake_start is None:
+            return step
+        now = self._clock()
+        wake = step.wake_at
+        for hook in found:
+            last = hooks.latest(self.hooks.outcomes(key, None), hook, context)
+            when = hooks.due(hook, last, since=mine.bake_start, now=now)
+            if when <= now:
+                outcome = self.hooks.call(obj, key, hook, context)
+                if outcome.result == "Failed":
+                    check = bake.Check(name=f"hook {hook.name}", status=bake.UNHEALTHY,
+                                       message=outcome.message)
+                    return progress.decide(replace(observed,
+                                                   checks=[*observed.checks, check]))
+                when = outcome.time + hook.every()
+            wake = when if wake is None else min(wake, when)
+        return replace(step, wake_at=wake)
+
+    def reverted(self, key: str, obj: Mapping[str, Any], *, release: str,
+                 restored: str | None) -> None:
+        """A revert of ``release`` (back to ``restored``) reached the remote: tell the
+        ``rollback`` hooks."""
+        try:
+            spec = models.Rollout.model_validate(obj).spec
+        except ValidationError:
+            return
+        self.hooks.notify(obj, key, hooks.of_type(spec.hooks, "rollback"),
+                          hooks.Context(rollout=key, release=release, previous=restored))
+
+
+def approve_arguments(*, url: str, branch: str, path: str | None, environment: str) -> str:
+    """What ``reconciler approve`` needs beside NS/NAME TAG to reach this daemon's
+    repository, branch and environment (its environment rule: ``--environment``, else
+    the last element of ``--path``, else ``default``)."""
+    out = f"--repo {url}"
+    if branch != "main":
+        out += f" --branch {branch}"
+    if path:
+        out += f" --path {path}"
+    if environment != (scope.environment(path) if path else "default"):
+        out += f" --environment {environment}"
+    return out
