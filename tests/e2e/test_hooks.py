@@ -126,6 +126,7 @@ def test_a_manual_approval_holds_the_release_until_reconciler_approve(
                                   "<ana@example.com>")
     [release] = e2e.wait_until("the release of 6.5.0", lambda: e2e.reconciler_commits(
         action="release", release="6.5.0"))
+    assert release.parents == [e2e.initial]  # the approval is a note, not a commit
     note = e2e.note(e2e.initial)
     assert "Decision: Approved\nRollout: apps/podinfo\nRelease: 6.5.0\nEnvironment: default" \
         in note
