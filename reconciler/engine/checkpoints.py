@@ -55,11 +55,19 @@ class Checkpoints:
         self._clock = clock
         self._command = command
         self._attempts = backoff.Attempts(backoff.ERRORS)
+        # rollout -> (release, step) held for a person's approval (the dashboard's).
+        self._awaiting: dict[str, tuple[str, int | None]] = {}
+
+    def awaiting(self, key: str) -> tuple[str, int | None] | None:
+        """The release (and canary step) of ``key`` that waits for a person's approval
+        as of its last reconcile on this replica, or None."""
+        return self._awaiting.get(key)
 
     def review(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
                observed: progress.Observed, step: progress.Step) -> progress.Step:
         """``step`` as the checkpoints leave it: held before a write, failed by a
         rollout hook, or as decided."""
+        self._awaiting.pop(key, None)
         if step.action == "release" and step.release and not spec.wantedVersion:
             context = hooks.Context(rollout=key, release=step.release, previous=step.current)
             held = self.gate(key, obj, spec, context, RELEASE_GATES)
@@ -93,6 +101,7 @@ class Checkpoints:
             if gate == APPROVAL:
                 waiting = self._approval(key, spec, context)
                 if waiting is not None:
+                    self._awaiting[key] = (context.release, context.step)
                     return reasons.AWAITING_APPROVAL, waiting, None
                 continue
             found = [h for h in spec.hooks if h.type == gate]

@@ -134,7 +134,8 @@ class Daemon:
                                observer=self.observer, writer=self.writer,
                                timers=self.timers, enqueue=self.enqueue, clock=clock,
                                environment=options.environment, alive=self.alive,
-                               ready=self.ready, verdicts=self.verdicts, presets=self.presets)
+                               ready=self.ready, verdicts=self.verdicts, presets=self.presets,
+                               awaiting=self.checkpoints.awaiting)
 
     # -- lifecycle -----------------------------------------------------------
 
