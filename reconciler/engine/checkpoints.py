@@ -45,10 +45,14 @@ RELEASE_GATES: tuple[str, ...] = (APPROVAL, *hooks.BEFORE_WRITE)
 
 class Checkpoints:
     def __init__(self, *, hooks: Hooks, decisions: Callable[[], Sequence[declines.Decline]],
-                 environment: str, clock: Callable[[], datetime], command: str) -> None:
+                 environment: str, clock: Callable[[], datetime], command: str,
+                 mode: Callable[[Mapping[str, Any]], str] = lambda obj: "direct") -> None:
         """``decisions``: people's decisions in the git notes (``Verdicts.decisions``);
         ``command``: the ``--repo`` (and ``--path``) arguments the approval message
-        tells a person to run ``reconciler approve`` with."""
+        tells a person to run ``reconciler approve`` with; ``mode``: how a Rollout's
+        releases reach the branch (``Writers.mode``)."""
+        self._mode = mode
+        self._manual: dict[str, bool] = {}  # rollout -> spec.approval is manual
         self.hooks = hooks
         self._decisions = decisions
         self._environment = environment
@@ -99,6 +103,9 @@ class Checkpoints:
         slot = f"{key}@{context.release}@{context.step}"
         for gate in gates:
             if gate == APPROVAL:
+                self._manual[key] = spec.approval == "manual"
+                if self._mode(obj) != "direct":
+                    continue  # the merge waits for an approving review instead
                 waiting = self._approval(key, spec, context)
                 if waiting is not None:
                     self._awaiting[key] = (context.release, context.step)
@@ -115,6 +122,12 @@ class Checkpoints:
                                 f"in {wait.total_seconds():.0f}s", self._clock() + wait)
         self._attempts.reset(slot)
         return None
+
+    def unapproved(self, key: str, release: str) -> bool:
+        """Whether ``release`` of ``key`` (proposed as a pull request) still needs a
+        person's approval: the pull-request writer asks before merging it."""
+        return self._manual.get(key, False) and self.approved(
+            key, hooks.Context(rollout=key, release=release)) is None
 
     def approved(self, key: str, context: hooks.Context) -> declines.Decline | None:
         """The approval of ``context``'s release (and step) in this environment."""

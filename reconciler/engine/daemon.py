@@ -113,7 +113,8 @@ class Daemon:
             decisions=self.verdicts.decisions, environment=options.environment, clock=clock,
             command=checkpoints.approve_arguments(
                 url=mirror.url, branch=mirror.branch, path=options.path,
-                environment=options.environment))
+                environment=options.environment), mode=self.writer.mode)
+        self.writer.needs_approval(self.checkpoints.unapproved)
         self.releaser.on_push = self.metrics.observe_push  # git_push_duration_seconds
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []

@@ -177,3 +177,20 @@ def test_the_approve_command_in_the_message_names_what_the_daemon_was_given() ->
         url="https://h/r.git", branch="live", path="clusters/production",
         environment="prod-eu") == ("--repo https://h/r.git --branch live --path "
                                    "clusters/production --environment prod-eu")
+
+
+def test_through_pull_requests_the_release_is_proposed_and_its_merge_waits_instead() -> None:
+    world = World(Scripted())
+    world.cp = checkpoints.Checkpoints(
+        hooks=world.cp.hooks, decisions=lambda: world.decided, environment="production",
+        clock=lambda: world.now, command="--repo x", mode=lambda obj: "pull-request")
+    step = world.review(spec(approval="manual"), OFFERED)
+    assert (step.action, step.release) == ("release", "1.1.0")
+    assert world.cp.unapproved(ROLLOUT, "1.1.0")
+    world.decided = [declines.Decline(commit="a" * 40, rollout=ROLLOUT, release="1.1.0",
+                                      environment="production", number=4, at=T0,
+                                      by="ana", decision="Approved")]
+    assert not world.cp.unapproved(ROLLOUT, "1.1.0")
+    world.review(spec(), OFFERED)  # approval: auto again
+    world.decided = []
+    assert not world.cp.unapproved(ROLLOUT, "1.1.0")

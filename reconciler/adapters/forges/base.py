@@ -172,6 +172,13 @@ class Forge(Protocol):
         """The checks on ``sha``, the pull request's head commit."""
         ...
 
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        """Who approved the pull request as it stands at ``head_sha``: GitHub and Gitea
+        count each reviewer's latest review when it is ``APPROVED`` for that commit (not
+        dismissed, not stale); GitLab counts its ``approved_by`` (which its project
+        setting may reset on a push)."""
+        ...
+
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: MergeMethod) -> Merged:
         """Merge, refused with ``ForgeConflict`` unless the head is still ``head_sha``.

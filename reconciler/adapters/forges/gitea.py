@@ -117,6 +117,21 @@ class Gitea:
         return model.summarise(sha, items, required)
 
     @transport.parsed
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        # modules/structs/pull_review.go: PullReview {user, state, commit_id, stale,
+        # dismissed}; states APPROVED, PENDING, COMMENT, REQUEST_CHANGES, REQUEST_REVIEW.
+        latest: dict[str, dict[str, Any]] = {}
+        for review in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
+                                     params={"limit": 50}):
+            login = _login(review.get("user"))
+            if login and review.get("state") in ("APPROVED", "REQUEST_CHANGES"):
+                latest[login] = review
+        return tuple(sorted(login for login, review in latest.items()
+                            if review.get("state") == "APPROVED"
+                            and not review.get("dismissed") and not review.get("stale")
+                            and review.get("commit_id") == head_sha))
+
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         # Gitea answers 404 to a merge of a pull request that was closed meanwhile

@@ -142,6 +142,21 @@ class GitHub:
         return model.summarise(sha, items, required)
 
     @transport.parsed
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        # Chronological (docs: "List reviews for a pull request"); a comment-only
+        # review neither grants nor withdraws an approval, as in GitHub's own rule.
+        latest: dict[str, dict[str, Any]] = {}
+        for review in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
+                                     params={"per_page": 100}):
+            login = _login(review.get("user"))
+            if login and review.get("state") in ("APPROVED", "CHANGES_REQUESTED",
+                                                 "DISMISSED"):
+                latest[login] = review
+        return tuple(sorted(login for login, review in latest.items()
+                            if review.get("state") == "APPROVED"
+                            and review.get("commit_id") == head_sha))
+
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         data = self.api.call("PUT", f"{self._repo}/pulls/{number}/merge",
