@@ -107,7 +107,7 @@ class Decline:
             "commit": self.commit, "rollout": self.rollout,
             "action": self.decision.lower(), "release": self.release,
             "previous_release": None, "environment": self.environment,
-            "time": self.at.isoformat(), "pull_request": self.number, "by": self.by,
+            "time": self.at.isoformat(), "pull_request": self.number or None, "by": self.by,
             "reason": self.why() if self.decision == "Declined" else
             f"approved{f' at step {self.step}' if self.step is not None else ''}"
             + (f" by {self.by}" if self.by else "") if self.decision == "Approved" else

@@ -109,6 +109,7 @@ def test_an_approval_names_no_pull_request_and_may_name_a_step() -> None:
     assert "6.6.0 (step 2) of apps/podinfo" in stepped.render().splitlines()[0]
     assert declines.parse(SHA, stepped.render()) == [stepped]
     assert a.as_dict()["action"] == "approved" and a.as_dict()["reason"] == "approved by alice"
+    assert a.as_dict()["pull_request"] is None
 
 
 def test_approval_matches_rollout_release_environment_and_step_and_is_idempotent() -> None:
