@@ -156,7 +156,9 @@ class Checkpoints:
         now = self._clock()
         wake = step.wake_at
         for hook in found:
-            last = hooks.latest(self.hooks.outcomes(key, None), hook, context)
+            status = obj.get("status")
+            last = hooks.latest(self.hooks.outcomes(
+                key, status if isinstance(status, Mapping) else None), hook, context)
             when = hooks.due(hook, last, since=mine.bake_start, now=now)
             if when <= now:
                 outcome = self.hooks.call(obj, key, hook, context)

@@ -297,7 +297,7 @@ class Daemon:
                             gates=self.observer.gates(namespace, name),
                             digests=self.observer.digests(key))
         if spec.hooks:
-            new["hooks"] = self.checkpoints.hooks.status(key)
+            new["hooks"] = self.checkpoints.hooks.status(key, previous)
         if self.reporter.write_status(obj, previous, new, step):
             self.timers.succeeded(key)
         self._record_verdicts(key, step, snap)

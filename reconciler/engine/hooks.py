@@ -49,10 +49,10 @@ class Hooks:
                 self._outcomes[key] = hooks.outcomes_from(status)
             return list(self._outcomes[key])
 
-    def status(self, key: str) -> list[dict[str, Any]]:
-        """``status.hooks`` of ``key``."""
-        with self._lock:
-            return [o.as_status() for o in self._outcomes.get(key, ())]
+    def status(self, key: str, previous: Mapping[str, Any] | None = None
+               ) -> list[dict[str, Any]]:
+        """``status.hooks`` of ``key`` (the first time, what ``previous`` held)."""
+        return [o.as_status() for o in self.outcomes(key, previous)]
 
     def call(self, obj: Mapping[str, Any], key: str, hook: hooks.Hook,
              context: hooks.Context) -> hooks.Outcome:

@@ -194,3 +194,17 @@ def test_through_pull_requests_the_release_is_proposed_and_its_merge_waits_inste
     world.review(spec(), OFFERED)  # approval: auto again
     world.decided = []
     assert not world.cp.unapproved(ROLLOUT, "1.1.0")
+
+
+def test_a_restarted_daemon_reads_which_hooks_passed_from_the_status() -> None:
+    caller = Scripted(smoke=[500])
+    world = World(caller)
+    smoke = hooks.Hook(name="smoke", type="pre-rollout", url="http://127.0.0.1:9/smoke")
+    passed = hooks.judge(smoke, hooks.Context(rollout=ROLLOUT, release="1.1.0"),
+                         hooks.Answer(200), T0 - M)
+    restarted = {**OBJ, "status": {"hooks": [passed.as_status()]}}
+    s = spec(hooks=[hook("smoke", "pre-rollout")])
+    o = OFFERED
+    step = world.cp.review(ROLLOUT, restarted, s, o, progress.decide(o))
+    assert step.action == "release" and caller.calls == []
+    assert world.cp.hooks.status(ROLLOUT) == [passed.as_status()]

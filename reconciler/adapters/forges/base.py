@@ -19,7 +19,7 @@ What each field means on each forge is in docs/pull-requests.md; in short:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -134,6 +134,26 @@ def summarise(sha: str, items: Collection[Check], required: Collection[str]) -> 
     else:
         verdict = Verdict.NONE
     return Checks(sha=sha, verdict=verdict, items=tuple(items), missing=missing)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One review of a pull request, in the order the forge lists them (oldest first)."""
+
+    login: str | None
+    state: str  # the forge's own word: APPROVED, CHANGES_REQUESTED, REQUEST_CHANGES, ...
+    commit: str | None
+    standing: bool = True  # False: dismissed or stale, as the forge says
+
+
+def approvers(reviews: Iterable[Review], *, head_sha: str,
+              votes: Collection[str]) -> tuple[str, ...]:
+    """Who approves ``head_sha``: each reviewer's latest review whose state is one of
+    ``votes`` (a comment neither grants nor withdraws), when it is ``APPROVED``, on that
+    commit and still standing. Pure; GitHub and Gitea read reviews this way."""
+    latest = {r.login: r for r in reviews if r.login and r.state in votes}
+    return tuple(sorted(login for login, r in latest.items() if login and r.standing
+                        and r.state == "APPROVED" and r.commit == head_sha))
 
 
 class Forge(Protocol):

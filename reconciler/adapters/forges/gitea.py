@@ -120,16 +120,12 @@ class Gitea:
     def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
         # modules/structs/pull_review.go: PullReview {user, state, commit_id, stale,
         # dismissed}; states APPROVED, PENDING, COMMENT, REQUEST_CHANGES, REQUEST_REVIEW.
-        latest: dict[str, dict[str, Any]] = {}
-        for review in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
-                                     params={"limit": 50}):
-            login = _login(review.get("user"))
-            if login and review.get("state") in ("APPROVED", "REQUEST_CHANGES"):
-                latest[login] = review
-        return tuple(sorted(login for login, review in latest.items()
-                            if review.get("state") == "APPROVED"
-                            and not review.get("dismissed") and not review.get("stale")
-                            and review.get("commit_id") == head_sha))
+        return model.approvers(
+            (model.Review(_login(r.get("user")), str(r.get("state")), r.get("commit_id"),
+                          standing=not r.get("dismissed") and not r.get("stale"))
+             for r in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
+                                     params={"limit": 50})),
+            head_sha=head_sha, votes=("APPROVED", "REQUEST_CHANGES"))
 
     @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,

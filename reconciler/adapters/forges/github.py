@@ -143,18 +143,13 @@ class GitHub:
 
     @transport.parsed
     def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
-        # Chronological (docs: "List reviews for a pull request"); a comment-only
-        # review neither grants nor withdraws an approval, as in GitHub's own rule.
-        latest: dict[str, dict[str, Any]] = {}
-        for review in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
-                                     params={"per_page": 100}):
-            login = _login(review.get("user"))
-            if login and review.get("state") in ("APPROVED", "CHANGES_REQUESTED",
-                                                 "DISMISSED"):
-                latest[login] = review
-        return tuple(sorted(login for login, review in latest.items()
-                            if review.get("state") == "APPROVED"
-                            and review.get("commit_id") == head_sha))
+        # Chronological (docs: "List reviews for a pull request").
+        return model.approvers((model.Review(_login(r.get("user")), str(r.get("state")),
+                                             r.get("commit_id"))
+                                for r in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
+                                                        params={"per_page": 100})),
+                               head_sha=head_sha,
+                               votes=("APPROVED", "CHANGES_REQUESTED", "DISMISSED"))
 
     @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
