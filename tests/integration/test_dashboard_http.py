@@ -187,8 +187,10 @@ def test_actions_need_a_token_a_same_origin_json_body_and_say_why_not(
                       ).status_code == 400
         assert c.post(url, json={}, headers=good).status_code == 400
         assert c.post(url, json={"tag": "7" * 5000}, headers=good).status_code == 413
-        assert c.post("/ui/api/rollouts/apps/podinfo/approve", json={},
+        assert c.post("/ui/api/rollouts/apps/podinfo/delete", json={},
                       headers=good).status_code == 404
+        assert c.post("/ui/api/rollouts/apps/podinfo/approve", json={},
+                      headers=good).status_code == 400  # which release: no tag
         assert dash.actions.calls == []
         done = c.post(url, json={"tag": "7.0.0"},
                       headers={**good, "Origin": "http://testserver"})
