@@ -22,7 +22,7 @@ import click
 from reconciler.core import declines, verdicts, versions
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import NonFastForward, UnknownRollout
-from reconciler.interfaces import clusters
+from reconciler.interfaces import clusters, signingsetup
 from reconciler.interfaces.exits import handle_errors
 from reconciler.interfaces.repoaccess import commit_options, open_releaser
 
@@ -43,7 +43,8 @@ def command(rollout: str, tag: str, step: int | None, by: str | None, **opts: An
     pushed, where the daemon reads it."""
     versions.parse(tag)
     opts.pop("policies", None)
-    releaser = clusters.for_rollout(open_releaser(opts), rollout=rollout)
+    signer = signingsetup.from_flags(opts)  # the notes commit is signed like a release's
+    releaser = clusters.for_rollout(open_releaser(opts, signer=signer), rollout=rollout)
     snap = releaser.snapshot()
     if rollout not in snap.inventory.rollouts:
         raise UnknownRollout(f"no Rollout {rollout} in the repository (known: "
