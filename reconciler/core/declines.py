@@ -10,6 +10,9 @@ the pull request resumes the release: a later ``Resumed`` paragraph on the same 
 A ``Merged`` paragraph sits on a merge commit that lost the release's trailers (a
 person squashed with a message of their own): it says which release that commit is, so
 the release is recognised, baked and recorded as if the trailers were there.
+An ``Approved`` paragraph is a person's approval of a release that waits for one
+(``spec.approval: manual``, ``reconciler approve``): it sits on the branch head the
+approval was given at, names no pull request, and may name the canary ``Step``.
 Pure: text in, text and values out. One paragraph per decision::
 
     Declined in production: 6.6.0 of apps/podinfo, pull request #12 closed by alice.
@@ -36,8 +39,8 @@ from typing import Any, Literal
 
 from reconciler.core import trailers
 
-Decision = Literal["Declined", "Resumed", "Merged"]
-DECISIONS: tuple[Decision, ...] = ("Declined", "Resumed", "Merged")
+Decision = Literal["Declined", "Resumed", "Merged", "Approved"]
+DECISIONS: tuple[Decision, ...] = ("Declined", "Resumed", "Merged", "Approved")
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): ?(.*)$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,15 +54,16 @@ def _one_line(text: str) -> str:
 class Decline:
     """A person's decision on one release's pull request in one environment."""
 
-    commit: str  # the release commit the pull request proposed
+    commit: str  # the release commit the pull request proposed (Approved: the head)
     rollout: str
     release: str
     environment: str
-    number: int
+    number: int  # the pull request; 0 for an approval given outside one
     at: datetime
     by: str | None = None
     decision: Decision = "Declined"
     previous: str | None = None  # Merged: the release the targets held before
+    step: int | None = None  # Approved: the canary step approved (None: the release)
 
     def why(self) -> str:
         """As the status and ``plan`` say it."""
@@ -68,7 +72,12 @@ class Decline:
 
     def render(self) -> str:
         who = f" by {self.by}" if self.by else ""
-        if self.decision == "Declined":
+        at_step = f" (step {self.step})" if self.step is not None else ""
+        where = f", pull request #{self.number}" if self.number else ""
+        if self.decision == "Approved":
+            sentence = (f"Approved in {self.environment}: {self.release}{at_step} of "
+                        f"{self.rollout}{where}{who}.")
+        elif self.decision == "Declined":
             sentence = (f"Declined in {self.environment}: {self.release} of {self.rollout}, "
                         f"pull request #{self.number} closed{who}.")
         elif self.decision == "Merged":
@@ -80,7 +89,9 @@ class Decline:
                         f"pull request #{self.number} reopened{who}.")
         lines = [f"Decision: {self.decision}", f"Rollout: {self.rollout}",
                  f"Release: {self.release}", f"Environment: {self.environment}",
-                 f"Pull-Request: {self.number}"]
+                 *([f"Pull-Request: {self.number}"] if self.number else [])]
+        if self.step is not None:
+            lines.append(f"Step: {self.step}")
         if self.previous:
             lines.append(f"Previous-Release: {self.previous}")
         if self.by:
@@ -96,8 +107,10 @@ class Decline:
             "commit": self.commit, "rollout": self.rollout,
             "action": self.decision.lower(), "release": self.release,
             "previous_release": None, "environment": self.environment,
-            "time": self.at.isoformat(), "pull_request": self.number, "by": self.by,
+            "time": self.at.isoformat(), "pull_request": self.number or None, "by": self.by,
             "reason": self.why() if self.decision == "Declined" else
+            f"approved{f' at step {self.step}' if self.step is not None else ''}"
+            + (f" by {self.by}" if self.by else "") if self.decision == "Approved" else
             f"pull request #{self.number} "
             f"{'reopened' if self.decision == 'Resumed' else 'merged'}"
             + (f" by {self.by}" if self.by else ""),
@@ -115,20 +128,23 @@ def parse(commit: str, note: str) -> list[Decline]:
             if m:
                 fields.setdefault(m.group(1), m.group(2).strip())
         decision = fields.get("Decision")
-        number = fields.get("Pull-Request", "")
+        number = fields.get("Pull-Request", "0" if decision == "Approved" else "")
+        step = fields.get("Step")
         try:
             at = datetime.fromisoformat(fields.get("Decided-At", "").replace("Z", "+00:00"))
         except ValueError:
             continue
         if decision not in DECISIONS or not (number.isascii() and number.isdigit()) or not all(
-                fields.get(k) for k in ("Rollout", "Release", "Environment")):
+                fields.get(k) for k in ("Rollout", "Release", "Environment")) or (
+                step is not None and not (step.isascii() and step.isdigit())):
             continue
         out.append(Decline(commit=commit, rollout=fields["Rollout"], release=fields["Release"],
                            environment=fields["Environment"], number=int(number),
                            at=at if at.tzinfo else at.replace(tzinfo=UTC),
                            by=fields.get("By") or None,
                            decision=decision,  # checked against DECISIONS above
-                           previous=fields.get("Previous-Release") or None))
+                           previous=fields.get("Previous-Release") or None,
+                           step=int(step) if step is not None else None))
     return out
 
 
@@ -136,9 +152,12 @@ def add(note: str | None, decline: Decline) -> str | None:
     """The note with ``decline`` added, or None when the note's latest decision on that
     rollout, environment and pull request is already this one (recording is
     idempotent: a pass that sees the same closed pull request again writes nothing)."""
-    same = [d for d in parse(decline.commit, note or "")
-            if (d.rollout, d.environment, d.number) == (decline.rollout, decline.environment,
-                                                        decline.number)]
+    def slot(d: Decline) -> tuple[object, ...]:
+        if d.decision == "Approved":
+            return d.rollout, d.environment, d.release, d.step, d.decision
+        return d.rollout, d.environment, d.number
+
+    same = [d for d in parse(decline.commit, note or "") if slot(d) == slot(decline)]
     if same and max(same, key=lambda d: d.at).decision == decline.decision:
         return None
     block = decline.render()
@@ -150,7 +169,7 @@ def active(found: Iterable[Decline], *, rollout: str, environment: str) -> Mappi
     and why: the latest decision on each release wins."""
     latest: dict[str, Decline] = {}
     for d in found:
-        if d.rollout != rollout or d.environment != environment:
+        if d.rollout != rollout or d.environment != environment or d.decision == "Approved":
             continue
         seen = latest.get(d.release)
         if seen is None or d.at >= seen.at:
@@ -176,3 +195,14 @@ def adopted(found: Iterable[Decline], *, rollout: str, environment: str,
                                        previous_release=d.previous,
                                        environment=environment)))
     return out
+
+
+def approval(found: Iterable[Decline], *, rollout: str, release: str, environment: str,
+             step: int | None = None) -> Decline | None:
+    """The approval of ``release`` of ``rollout`` in ``environment`` (at canary
+    ``step``; None: the release itself), the earliest one, or None."""
+    for d in found:  # oldest first
+        if (d.decision, d.rollout, d.release, d.environment, d.step) == (
+                "Approved", rollout, release, environment, step):
+            return d
+    return None

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,35 +24,14 @@ from pydantic import (
 )
 
 from reconciler.core import durations
+from reconciler.core import hooks as testhooks
+from reconciler.core.modelbase import Duration as Duration
+from reconciler.core.modelbase import _Model as _Model
 
 API_GROUP = "kuberik.com"
 API_VERSION: Literal["kuberik.com/v1alpha1"] = "kuberik.com/v1alpha1"
 
 Bump = Literal["patch", "minor", "major"]
-
-
-def _check_duration(value: str) -> str:
-    durations.parse(value)
-    return value
-
-
-Duration = Annotated[
-    str,
-    AfterValidator(_check_duration),
-    Field(
-        pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$",
-        description="A Go duration such as 90s, 10m or 1h30m.",
-    ),
-]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True,
-                              defer_build=True)
-
-    def unknown_fields(self) -> list[str]:
-        """Names of fields present in the input that this model does not know."""
-        return sorted((self.model_extra or {}).keys())
 
 
 class ObjectReference(_Model):
@@ -123,6 +101,10 @@ class CanaryStep(_Model):
     weight: int = Field(ge=1, le=99,
                         description="Percent of traffic to the canary during this step (1-99).")
     bakeTime: Duration = Field(description="How long this step bakes before the next one.")
+    approval: Literal["auto", "manual"] = Field(
+        default="auto",
+        description="manual: writing this step waits for a person's approval "
+                    "(reconciler approve NS/NAME TAG --step N).")
 
     def bake_time(self) -> timedelta:
         return durations.parse(self.bakeTime)
@@ -181,6 +163,19 @@ class RolloutSpec(_Model):
         description="How releases reach the branch: direct push or pull request "
                     "(default: the daemon's --write-mode).",
     )
+    hooks: list[testhooks.Hook] = Field(
+        default_factory=list,
+        description="Test hooks called before a release, during its bake and after "
+                    "(Flagger's webhooks; docs/progressive.md).")
+    approval: Literal["auto", "manual"] | None = Field(
+        default=None,
+        description="manual: every release waits for a person's `reconciler approve`.")
+
+    @field_validator("hooks")
+    @classmethod
+    def _hook_names_unique(cls, value: list[testhooks.Hook]) -> list[testhooks.Hook]:
+        testhooks.unique_names(value)
+        return value
 
     steps: list[CanaryStep] | None = Field(
         default=None, min_length=1,

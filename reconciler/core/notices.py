@@ -42,7 +42,8 @@ COMMIT_KEY = f"{EVENT_GROUP}/commit"
 CONTROLLER = "reconciler"
 MAX_MESSAGE = 39000  # the Event type's kubebuilder MaxLength on message
 
-CHANGES = ("released", "baked", "failed", "reverted", "held", "proposed", "declined")
+CHANGES = ("released", "baked", "failed", "reverted", "held", "proposed", "declined",
+           "hook-failed")
 """Every change a notice can be about, in the order a release lives through them."""
 
 BY_REASON: Mapping[str, str] = {
@@ -54,6 +55,7 @@ BY_REASON: Mapping[str, str] = {
     reasons.HELD_BY_MANUAL_CHANGE: "held",
     reasons.PULL_REQUEST_OPENED: "proposed",
     reasons.PULL_REQUEST_DECLINED: "declined",
+    reasons.HOOK_FAILED: "hook-failed",
 }
 """Event reasons that are notices, and the change each one is."""
 
@@ -115,6 +117,7 @@ class Notice:
             "held": f"held at {release} in {env}",
             "proposed": f"proposed {self.release or 'a change'} in {env}",
             "declined": f"{self.release or 'a change'} declined in {env}",
+            "hook-failed": f"a test hook failed in {env}",
         }.get(self.change, f"{self.change} {release} in {env}")
 
     @property
@@ -177,7 +180,7 @@ def _slack_escape(text: str) -> str:
 
 _ICON = {"released": ":rocket:", "baked": ":white_check_mark:", "failed": ":x:",
          "reverted": ":rewind:", "held": ":raised_hand:", "proposed": ":memo:",
-         "declined": ":no_entry_sign:"}
+         "declined": ":no_entry_sign:", "hook-failed": ":warning:"}
 
 
 def slack(notice: Notice) -> dict[str, Any]:

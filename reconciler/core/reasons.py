@@ -49,3 +49,11 @@ REVERT_PUSH_REFUSED = "RevertPushRefused"  # direct revert refused: sent as a pu
 FORGE_ERROR = "ForgeError"
 FORGE_RATE_LIMITED = "ForgeRateLimited"
 FORGE_AUTHENTICATION_FAILED = "ForgeAuthenticationFailed"
+
+# Test hooks and approvals (engine/checkpoints.py).
+AWAITING_APPROVAL = "AwaitingApproval"  # spec.approval: manual; `reconciler approve` releases it
+APPROVED = "Approved"  # Event: a person approved the release
+WAITING_FOR_CONFIRMATION = "WaitingForConfirmation"  # a confirm-* hook answered non-2xx
+PRE_ROLLOUT_HOOK_FAILED = "PreRolloutHookFailed"  # a pre-rollout hook blocks the release
+HOOK_PASSED = "HookPassed"  # Event: a hook answered 2xx (first call, or after failing)
+HOOK_FAILED = "HookFailed"  # Event: a hook answered otherwise (a notice: hook-failed)

@@ -114,6 +114,19 @@ class Hold(_Model):
     message: str = Field(default="", description="What changed and how to resume.")
 
 
+class HookOutcome(_Model):
+    """The last call of one test hook for one release (``core/hooks``)."""
+
+    name: str = Field(description="The hook's name in spec.hooks.")
+    type: str = Field(description="pre-rollout, rollout, confirm-promotion, ... .")
+    release: str = Field(description="The release the call was about.")
+    step: int | None = Field(default=None, description="The canary step, with steps.")
+    result: Literal["Succeeded", "Failed"] = Field(description="2xx: Succeeded.")
+    code: int | None = Field(default=None, description="The HTTP status; none on no answer.")
+    time: datetime = Field(description="When the call ended.")
+    message: str = Field(default="", description="What happened, for people.")
+
+
 class RolloutStatus(_Model):
     """What the reconciler last observed and did, in kuberik's shape."""
 
@@ -148,3 +161,5 @@ class RolloutStatus(_Model):
         default=None,
         description="The canary's stage in flight or next: 2/3, promote or abort.")
     hold: Hold | None = Field(default=None, description="Set while a manual change holds it.")
+    hooks: list[HookOutcome] = Field(
+        default_factory=list, description="The last call of each test hook, newest first.")

@@ -12,7 +12,11 @@ never forced), plus a ``Requested-By`` trailer naming the person:
   quarantined tag, so a retry is never an accident;
 * ``lift_hold``: adopt the value a person set by hand (a record-only commit), which
   lifts the hold; allowed only while the targets hold a value the reconciler did
-  not write.
+  not write;
+* ``approve``: approve the release that waits for a person's approval
+  (``spec.approval: manual``), as ``reconciler approve`` does: an ``Approved`` note in
+  git (``core/declines``) naming the person, not a commit; allowed only for the
+  release (and step) the rollout waits on, in either write mode.
 
 Refusals are ``InputError``s whose message says why (``UnknownRollout`` for a
 rollout the daemon does not know, ``InvalidTag`` for a tag that is not a release
@@ -25,8 +29,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
-from reconciler.core import planning, trailers, versions
+from reconciler.core import declines, planning, trailers, versions
 from reconciler.engine.informers import Store
 from reconciler.engine.releaser import Result
 from reconciler.engine.repository import Repository
@@ -38,11 +44,21 @@ log = logging.getLogger(__name__)
 
 class Actions:
     def __init__(self, *, stores: Mapping[str, Store], repository: Repository,
-                 writer: Writers, enqueue: Callable[[str], None]) -> None:
+                 writer: Writers, enqueue: Callable[[str], None],
+                 awaiting: Callable[[str], tuple[str, int | None] | None] = lambda key: None,
+                 decide: Callable[[declines.Decline], bool] | None = None,
+                 environment: str = "default",
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``awaiting``: what a rollout waits to have approved (``Checkpoints``);
+        ``decide``: records a decision in the notes (``Verdicts.decide``)."""
         self._stores = stores
         self._repository = repository
         self._writer = writer
         self._enqueue = enqueue
+        self._awaiting = awaiting
+        self._decide = decide
+        self._environment = environment
+        self._clock = clock
 
     def release(self, namespace: str, name: str, tag: str, *, requested_by: str) -> Result:
         """Release ``tag`` now, as a person asked."""
@@ -74,7 +90,29 @@ class Actions:
                              f"the reconciler wrote last")
         return self._write(key, current, requested_by=requested_by, what="lift the hold")
 
-    def _check(self, namespace: str, name: str) -> str:
+    def approve(self, namespace: str, name: str, tag: str, *, requested_by: str,
+                step: int | None = None) -> dict[str, Any]:
+        """Approve ``tag`` (at canary ``step``), which the rollout waits on."""
+        versions.parse(tag)
+        key = self._check(namespace, name, pushes=False)
+        waits = self._awaiting(key)
+        if waits != (tag, step) or self._decide is None or self._clock is None:
+            what = "none" if waits is None else (
+                waits[0] if waits[1] is None else f"step {waits[1]} of {waits[0]}")
+            asked = tag if step is None else f"step {step} of {tag}"
+            raise InputError(f"{key} does not wait for an approval of {asked} (it waits "
+                             f"for {what})")
+        approval = declines.Decline(
+            commit=self._repository.snapshot.commit, rollout=key, release=tag,
+            environment=self._environment, number=0, at=self._clock(), by=requested_by,
+            decision="Approved", step=step)
+        self._decide(approval)
+        log.info("%s: %s approved by %s from the dashboard", key, tag, requested_by)
+        self._enqueue(key)
+        return {"outcome": "approved", "commit": None, "release": tag,
+                "message": approval.render().split("\n", 1)[0]}
+
+    def _check(self, namespace: str, name: str, *, pushes: bool = True) -> str:
         key = f"{namespace}/{name}"
         obj = self._stores["rollouts"].get(namespace, name)
         if obj is None:
@@ -82,7 +120,7 @@ class Actions:
         if not self._repository.loaded:
             raise InputError("the config repository has not been read yet; try again")
         mode = self._writer.mode(obj)
-        if mode != "direct":
+        if pushes and mode != "direct":
             raise InputError(f"{key} is written through pull requests ({mode}); the "
                              f"dashboard only pushes: use `reconciler release` instead")
         return key

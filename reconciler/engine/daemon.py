@@ -11,6 +11,7 @@ receives what it needs and none imports this module:
 * ``holds.manual_commit`` — who made the change a rollout is held on;
 * ``choice.Writers`` — the write of a decided release or revert: push or pull request;
 * ``Reporter`` — status, Events and metrics;
+* ``Checkpoints`` — approvals and test hooks before a write and during a bake;
 * ``Timers`` — every delayed reconcile (bake ends, deadlines, retries);
 * ``Surface`` — what the HTTP server asks (``interfaces.http.Backend``).
 
@@ -35,12 +36,14 @@ from pydantic import ValidationError
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
+from reconciler.adapters import hooks as hook_calls
 from reconciler.adapters.forges import base as forges
 from reconciler.core import models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
-from reconciler.engine import faults, informers, schedules
+from reconciler.engine import checkpoints, faults, informers, schedules
 from reconciler.engine import presets as preset_files
 from reconciler.engine.gather import Gather
+from reconciler.engine.hooks import Caller, Hooks
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
 from reconciler.engine.options import Options
@@ -67,7 +70,7 @@ class Daemon:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  metrics: MetricsSink | None = None,
                  is_leader: Callable[[], bool] = lambda: True,
-                 forge: forges.Forge | None = None) -> None:
+                 forge: forges.Forge | None = None, hook_caller: Caller | None = None) -> None:
         self.cluster = cluster
         self.mirror = mirror
         self.options = options
@@ -104,6 +107,14 @@ class Daemon:
                                  retry_later=self.timers.retry_later,
                                  environment=options.environment)
         self.metrics = self.reporter.metrics
+        self.checkpoints = checkpoints.Checkpoints(
+            hooks=Hooks(caller=hook_caller or hook_calls.Caller(), clock=clock,
+                        emit=lambda obj, *event: self.reporter.emit(obj, *event)),
+            decisions=self.verdicts.decisions, environment=options.environment, clock=clock,
+            command=checkpoints.approve_arguments(
+                url=mirror.url, branch=mirror.branch, path=options.path,
+                environment=options.environment), mode=self.writer.mode)
+        self.writer.needs_approval(self.checkpoints.unapproved)
         self.releaser.on_push = self.metrics.observe_push  # git_push_duration_seconds
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []
@@ -124,7 +135,8 @@ class Daemon:
                                observer=self.observer, writer=self.writer,
                                timers=self.timers, enqueue=self.enqueue, clock=clock,
                                environment=options.environment, alive=self.alive,
-                               ready=self.ready, verdicts=self.verdicts, presets=self.presets)
+                               ready=self.ready, verdicts=self.verdicts, presets=self.presets,
+                               awaiting=self.checkpoints.awaiting)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -284,6 +296,8 @@ class Daemon:
                             limit=spec.versionHistoryLimit, now=now,
                             gates=self.observer.gates(namespace, name),
                             digests=self.observer.digests(key))
+        if spec.hooks:
+            new["hooks"] = self.checkpoints.hooks.status(key, previous)
         if self.reporter.write_status(obj, previous, new, step):
             self.timers.succeeded(key)
         self._record_verdicts(key, step, snap)
@@ -293,7 +307,8 @@ class Daemon:
 
     def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
                 snap: Snapshot, now: datetime) -> progress.Step:
-        return progress.decide(self.gather.observed(key, obj, spec, snap, now))
+        observed = self.gather.observed(key, obj, spec, snap, now)
+        return self.checkpoints.review(key, obj, spec, observed, progress.decide(observed))
 
     def _records(self, key: str, snap: Snapshot) -> list[trailers.Record]:
         return self.gather.records(key, snap)
@@ -334,6 +349,9 @@ class Daemon:
         if result.outcome == "pushed":
             faults.hit("release-pushed" if step.action == "release" else "revert-pushed")
             self.reporter.pushed(obj, step, result)
+            if step.action == "revert" and result.previous:
+                self.checkpoints.reverted(key, obj, release=result.previous,
+                                          restored=result.release)
             if self.options.flux_nudge:
                 flux.nudge(self.cluster, source=self.options.flux_source,
                            now=self.clock().isoformat())
@@ -364,3 +382,4 @@ class Daemon:
 
     def request_fetch(self) -> None:
         self.surface.request_fetch()
+

@@ -59,6 +59,7 @@ class Detail:
     decided: tuple[declines.Decline, ...]
     quarantined: frozenset[str]
     write_mode: str
+    awaiting: tuple[str, int | None] | None = None  # the release waiting for an approval
 
 
 class Insight:
@@ -66,7 +67,9 @@ class Insight:
                  observer: Observer, verdicts: Callable[[], Sequence[verdicts.Verdict]],
                  decisions: Callable[[], Sequence[declines.Decline]], writer: Writers,
                  presets: Mapping[str, models.PolicyPreset], environment: str,
-                 clock: Callable[[], datetime], delivery: Delivery) -> None:
+                 clock: Callable[[], datetime], delivery: Delivery,
+                 awaiting: Callable[[str], tuple[str, int | None] | None] = lambda key: None,
+                 ) -> None:
         self._stores = stores
         self._repository = repository
         self._observer = observer
@@ -77,6 +80,7 @@ class Insight:
         self.environment = environment
         self._clock = clock
         self._delivery = delivery
+        self._awaiting = awaiting
 
     def now(self) -> datetime:
         return self._clock()
@@ -139,7 +143,7 @@ class Insight:
                       records=records, found=tuple(self._verdicts()),
                       decided=tuple(self._decisions()),
                       quarantined=trailers.quarantined(records, key),
-                      write_mode=self._writer.mode(obj))
+                      write_mode=self._writer.mode(obj), awaiting=self._awaiting(key))
 
     def _plan(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
               inventory: Any, history: Sequence[trailers.Record],

@@ -46,7 +46,10 @@ class Surface:
                  enqueue: Callable[[str], None], environment: str,
                  alive: Callable[[], bool], ready: Callable[[], tuple[bool, str]],
                  verdicts: Verdicts, presets: Mapping[str, models.PolicyPreset],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 awaiting: Callable[[str], tuple[str, int | None] | None] = lambda key: None,
+                 ) -> None:
+        """``awaiting``: the release each rollout waits to have approved."""
         self._stores = stores
         self._repository = repository
         self._observer = observer
@@ -61,9 +64,10 @@ class Surface:
         self.insight = Insight(stores=stores, repository=repository, observer=observer,
                                verdicts=verdicts.all, decisions=verdicts.decisions,
                                writer=writer, presets=presets, environment=environment,
-                               clock=clock, delivery=self.delivery)
+                               clock=clock, delivery=self.delivery, awaiting=awaiting)
         self.actions = Actions(stores=stores, repository=repository, writer=writer,
-                               enqueue=enqueue)
+                               enqueue=enqueue, awaiting=awaiting, decide=verdicts.decide,
+                               environment=environment, clock=clock)
 
     def rollouts(self) -> Sequence[Mapping[str, Any]]:
         return self._stores["rollouts"].list()

@@ -88,8 +88,9 @@ class Verdicts:
         failure is raised and the caller tries again on a later pass."""
         written = self._write(decline.commit, lambda note: declines.add(note, decline))
         if written:
-            log.info("%s: recorded %s %s (pull request #%d) in %s", decline.rollout,
-                     decline.release, decline.decision.lower(), decline.number,
+            log.info("%s: recorded %s %s%s in %s", decline.rollout, decline.release,
+                     decline.decision.lower(),
+                     f" (pull request #{decline.number})" if decline.number else "",
                      self.environment)
         return written
 

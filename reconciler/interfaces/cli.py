@@ -37,6 +37,7 @@ from reconciler.interfaces.exits import EXIT_USAGE as EXIT_USAGE
 from reconciler.interfaces.exits import handle_errors as handle_errors
 
 COMMANDS: dict[str, str] = {
+    "approve": "reconciler.interfaces.approvecmd:command",
     "check": "reconciler.interfaces.check:command",
     "demo": "reconciler.interfaces.demo:command",
     "history": "reconciler.interfaces.historycmd:command",

@@ -24,6 +24,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git, signing
+from reconciler.adapters import hooks as hook_calls
 from reconciler.core import scope
 from reconciler.engine import faults
 from reconciler.engine.daemon import Daemon
@@ -77,6 +78,8 @@ def command(**given: Any) -> None:
     config.cluster.check_files()
     config.dashboard.check_files()
     notifysetup.check(config.notify)  # a bad notifications config: exit 2 now
+    if config.notify.hook_secret_file is not None:  # missing or empty: exit 2 now
+        hook_calls.SecretFile(config.notify.hook_secret_file).read()
     signer = signingsetup.connect(config.signing)  # a key that cannot sign: exit 2 now
     # The daemon's scans stay in memory; the CLI's go to the on-disk cache.
     releaser = releaser_for(config.git, signer=signer, scan_cache=False)
@@ -117,8 +120,11 @@ def run(config: RunSettings, *, mirror: git.Mirror,
         elector = LeaderElector(cluster, namespace=config.leader.leader_election_namespace,
                                 name=lease_name,
                                 lease_duration=lease, renew_deadline=renew, retry_period=retry)
+    hook_secret = config.notify.hook_secret_file
     daemon = Daemon(
         cluster=cluster, mirror=mirror, metrics=metrics, forge=forge,
+        hook_caller=hook_calls.Caller(
+            secret=hook_calls.SecretFile(hook_secret) if hook_secret else None),
         is_leader=elector.is_leader if elector else (lambda: True),
         options=Options(namespace=namespace, watch_label_selector=selector,
                         workers=sched.workers,

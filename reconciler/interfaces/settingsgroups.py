@@ -359,6 +359,9 @@ class NotifySettings(Settings):
     notifications_config: Path | None = Field(
         None, description="YAML file of chat webhooks (Slack, Teams, generic JSON) and the "
                           "rollouts and changes each is told of (docs/notifications.md).")
+    hook_secret_file: Path | None = Field(
+        None, description="File holding the secret that signs test-hook calls (X-Signature: "
+                          "sha256=<HMAC-SHA256 of the body, hex>; docs/progressive.md).")
 
     @field_validator("flux_events_url")
     @classmethod

@@ -159,3 +159,42 @@ def test_actions_need_the_token_and_are_recorded_in_git_with_who_asked(
     assert adopted.trailers["Reason"] == "adopted a manual change"
     expect(page.locator("#rollout-state")).not_to_have_text("held", timeout=WAIT_MS)
     e2e.check_history_intact()
+
+
+@pytest.mark.slow  # ~15 s beside the two tests above, which cover the actions' plumbing
+def test_a_release_awaiting_approval_is_approved_from_the_dashboard(
+        e2e: E2E, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    tokens = tmp_path / "ui-tokens.csv"
+    tokens.write_text(f"{TOKEN},ana,1001,\"release-managers\"\n")
+    e2e.set_rollout_spec("podinfo", approval="manual")
+    base = start(e2e, "--ui-token-file", str(tokens))
+    e2e.offer("6.5.0")
+    e2e.wait_until("AwaitingApproval", lambda: e2e.condition("Ready").get("reason")
+                   == "AwaitingApproval")
+    url = f"{base}/ui/api/rollouts/apps/podinfo/approve"
+    assert post(url, {"tag": "6.5.0"})[0] == 401
+    code, answer = post(url, {"tag": "6.4.0"}, Authorization=f"Bearer {TOKEN}")
+    assert (code, answer["detail"]) == (
+        409, "apps/podinfo does not wait for an approval of 6.4.0 (it waits for 6.5.0)")
+
+    page = browser.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{base}/ui/rollouts/apps/podinfo")
+    expect(page.locator("#rollout-state")).to_have_text("waiting", timeout=WAIT_MS)
+    expect(page.locator(".message")).to_contain_text("reconciler approve apps/podinfo 6.5.0")
+    page.fill("#signin input[name=token]", TOKEN)
+    page.click("#signin button[type=submit]")
+    page.click("button[data-action=approve][data-tag='6.5.0']")
+    expect(page.locator("#notice")).to_contain_text(
+        "approved: Approved in default: 6.5.0 of apps/podinfo by ana.", timeout=WAIT_MS)
+    [release] = e2e.wait_until("the release of 6.5.0", lambda: e2e.reconciler_commits(
+        action="release", release="6.5.0"))
+    notes = e2e.bare.git("notes", "--ref=reconciler", "list").decode().split()
+    approvals = [n for n in (e2e.note(sha) for sha in notes[1::2]) if "Decision: Approved" in n]
+    assert len(approvals) == 1 and "Release: 6.5.0" in approvals[0]
+    assert "By: ana" in approvals[0]
+    expect(page.locator("#current-release")).to_have_text("6.5.0", timeout=WAIT_MS)
+    expect(page.locator("button[data-action=approve]")).to_have_count(0)
+    assert release.trailers["Previous-Release"] == "6.4.0"

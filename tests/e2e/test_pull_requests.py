@@ -346,3 +346,29 @@ def test_spec_write_mode_overrides_the_daemons_and_forge_errors_are_retried(
     e2e.wait_until("6.5.0 pushed and baked", lambda: released(e2e, "6.5.0"))
     [pushed] = e2e.reconciler_commits(action="release")
     assert pushed.parents == [e2e.initial] and e2e.head() == pushed.sha
+
+
+@pytest.mark.slow  # ~20 s per forge (the forge is polled with backoff); the merge rule
+# itself is in the default run: tests/integration/test_forges.py
+def test_a_release_needing_approval_is_merged_after_an_approving_review(forge: Forge) -> None:
+    e2e = forge.e2e
+    e2e.set_rollout_spec("podinfo", approval="manual")
+    forge.start("--auto-merge")
+    e2e.offer("6.5.0")
+
+    pull = forge.opened()  # proposed at once: the review is where people approve
+    e2e.wait_until("it to wait for a review", lambda: "needs an approving review"
+                   in message(e2e))
+    e2e.stays("not merged without a review", lambda: not forge.pull().merged, RESYNC)
+    # An approval of another commit, and a request for changes, do not count.
+    forge.stand_in.review_as(REPO, pull.number, user="ben", commit_id="0" * 40)
+    forge.stand_in.review_as(REPO, pull.number, user="cleo", state="CHANGES_REQUESTED")
+    e2e.stays("still not merged", lambda: not forge.pull().merged, RESYNC)
+    forge.stand_in.review_as(REPO, pull.number, user="ana")
+    e2e.wait_until("the reconciler to merge it", lambda: forge.pull().merged)
+    e2e.wait_until("6.5.0 baked", lambda: released(e2e, "6.5.0"))
+    notes = e2e.bare.git("notes", "--ref=reconciler", "list").decode().split()
+    approvals = [n for n in (e2e.note(sha) for sha in notes[1::2]) if "Decision: Approved" in n]
+    assert len(approvals) == 1
+    assert f"Pull-Request: {pull.number}" in approvals[0] and "By: ana" in approvals[0]
+    forge.branch_moves_fast_forward_only()

@@ -36,7 +36,11 @@ def rollout(name: str, reason: str, **status: Any) -> dict[str, Any]:
 
 BAKING = rollout("podinfo", "Baking", history=[{
     "id": 3, "version": {"tag": "6.5.0"}, "bakeStatus": "InProgress", "commit": "c3" * 20,
-    "bakeStartTime": "2026-12-01T11:55:00Z"}])
+    "bakeStartTime": "2026-12-01T11:55:00Z"}], hooks=[{
+        "name": "load-test", "type": "rollout", "release": "6.5.0", "result": "Failed",
+        "code": 500, "time": "2026-12-01T11:59:00Z",
+        "message": "rollout hook load-test answered HTTP 500: <b>p99 over budget</b>"},
+        {"name": "half-written"}, "not an entry"])
 HELD = rollout("frontend", "HeldByManualChange", currentVersion="1.4.3")
 REVERTED = rollout("api", "UpToDate", history=[{
     "id": 2, "version": {"tag": "2.0.0"}, "action": "revert", "commit": "c2" * 20,
@@ -145,6 +149,8 @@ def test_pages_states_filters_headers_and_compression() -> None:
         assert one.status_code == 200
         assert "the config repository has not been read yet" in one.text
         assert 'href="https://forge/c/' + "c3" * 20 + '"' in one.text
+        assert "load-test <span class=\"muted\">(rollout)</span>" in one.text
+        assert "answered HTTP 500: &lt;b&gt;p99 over budget&lt;/b&gt;" in one.text
         assert c.get("/ui/rollouts/apps/nope").status_code == 404
         script = c.get("/ui/static/dashboard.js?v=nope", headers={"Accept-Encoding": "gzip"})
         assert script.headers["cache-control"] == "no-cache"
@@ -187,8 +193,10 @@ def test_actions_need_a_token_a_same_origin_json_body_and_say_why_not(
                       ).status_code == 400
         assert c.post(url, json={}, headers=good).status_code == 400
         assert c.post(url, json={"tag": "7" * 5000}, headers=good).status_code == 413
-        assert c.post("/ui/api/rollouts/apps/podinfo/approve", json={},
+        assert c.post("/ui/api/rollouts/apps/podinfo/delete", json={},
                       headers=good).status_code == 404
+        assert c.post("/ui/api/rollouts/apps/podinfo/approve", json={},
+                      headers=good).status_code == 400  # which release: no tag
         assert dash.actions.calls == []
         done = c.post(url, json={"tag": "7.0.0"},
                       headers={**good, "Origin": "http://testserver"})

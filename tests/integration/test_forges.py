@@ -221,3 +221,45 @@ def test_a_person_squash_merging_it_is_seen_as_merged(env: Env) -> None:
     assert merged is not None and merged.state is base.PullState.MERGED
     assert (merged.merge_commit_sha, merged.merged_by) == (tip, "alice")
     assert merged.closed_by is None
+
+
+def test_approvals_are_the_standing_approving_reviews_of_the_head_commit(env: Env) -> None:
+    pull = env.opened()
+    first = pull.head_sha
+    assert env.forge.approvals(number=pull.number, head_sha=first) == ()
+    env.stand_in.review_as(env.repo, pull.number, user="ana")
+    env.stand_in.review_as(env.repo, pull.number, user="ben")
+    assert env.forge.approvals(number=pull.number, head_sha=first) == ("ana", "ben")
+    if env.kind == "gitlab":
+        env.stand_in.review_as(env.repo, pull.number, user="ben", state="UNAPPROVED")
+    else:  # a later request for changes withdraws ben's approval; a comment would not
+        env.stand_in.review_as(env.repo, pull.number, user="ana", state="COMMENTED")
+        env.stand_in.review_as(env.repo, pull.number, user="ben", state="CHANGES_REQUESTED")
+    assert env.forge.approvals(number=pull.number, head_sha=first) == ("ana",)
+    # A new commit on the branch: an approval of the old head does not cover it.
+    second = env.stand_in.push_as(env.repo, branch=HEAD, files={"notes.txt": "more\n"},
+                                  message="a newer release")
+    assert env.forge.approvals(number=pull.number, head_sha=second) == ()
+    env.stand_in.review_as(env.repo, pull.number, user="cleo")
+    assert env.forge.approvals(number=pull.number, head_sha=second) == ("cleo",)
+
+
+def test_a_release_needing_approval_is_merged_only_after_an_approving_review(
+        env: Env) -> None:
+    from reconciler.engine.writers import merging
+
+    pull = env.opened()
+    env.known(pull.number)
+    approvers: list[str] = []
+
+    def attempt() -> str | None:
+        return merging.merge_when_ready(env.forge, pull, message=RELEASE, head=pull.head_sha,
+                                        method=base.MergeMethod.MERGE,
+                                        call=lambda call: call(), approve=approvers.append)
+
+    assert attempt() == ("it needs an approving review (spec.approval: manual), or "
+                         "`reconciler approve`")
+    assert not env.stand_in.pull(env.repo, pull.number).merged and approvers == []
+    env.stand_in.review_as(env.repo, pull.number, user="ana")
+    assert attempt() is None
+    assert approvers == ["ana"] and env.stand_in.pull(env.repo, pull.number).merged

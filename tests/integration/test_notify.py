@@ -298,7 +298,8 @@ def test_run_stops_with_exit_2_and_one_line_on_a_bad_config(tmp_path: Path) -> N
     assert proc.returncode == 2
     assert cli.one_error_line(proc) == (
         f"reconciler: error: {config}:4 destinations[0].events: unknown event "
-        f"'rolled-back' (known: released, baked, failed, reverted, held, proposed, declined)")
+        f"'rolled-back' (known: released, baked, failed, reverted, held, proposed, declined, "
+        "hook-failed)")
     url = tmp_path / "url"
     config.write_text(f"destinations:\n  - type: slack\n    urlFile: {url}\n")
     url.write_text("https://[::1/services/T0/B0/not-a-url-secret\n")

@@ -92,3 +92,39 @@ def test_history_element() -> None:
         "pull_request": 12, "by": "alice", "reason": "declined in pull request #12 by alice"}
     assert decline(decision="Resumed").as_dict()["reason"] == (
         "pull request #12 reopened by alice")
+
+
+def approval(**kw: object) -> Decline:
+    return decline(**{"decision": "Approved", "number": 0, **kw})
+
+
+def test_an_approval_names_no_pull_request_and_may_name_a_step() -> None:
+    a = approval()
+    text = a.render()
+    assert text.splitlines()[0] == "Approved in production: 6.6.0 of apps/podinfo by alice."
+    assert "Pull-Request" not in text
+    assert declines.parse(SHA, text) == [a]
+    stepped = approval(step=2)
+    assert "Step: 2" in stepped.render()
+    assert "6.6.0 (step 2) of apps/podinfo" in stepped.render().splitlines()[0]
+    assert declines.parse(SHA, stepped.render()) == [stepped]
+    assert a.as_dict()["action"] == "approved" and a.as_dict()["reason"] == "approved by alice"
+    assert a.as_dict()["pull_request"] is None
+
+
+def test_approval_matches_rollout_release_environment_and_step_and_is_idempotent() -> None:
+    found = [decline(), approval(step=2), approval(at=T0 + timedelta(hours=1), by="bob")]
+    assert declines.approval(found, rollout="apps/podinfo", release="6.6.0",
+                             environment="production") == found[2]
+    assert declines.approval(found, rollout="apps/podinfo", release="6.6.0",
+                             environment="production", step=2) == found[1]
+    for other in ({"release": "6.7.0"}, {"environment": "staging"}, {"step": 3}):
+        args = {"rollout": "apps/podinfo", "release": "6.6.0", "environment": "production",
+                **other}
+        assert declines.approval(found, **args) is None  # type: ignore[arg-type]
+    note = declines.add(None, approval())
+    assert note is not None
+    assert declines.add(note, approval(at=T0 + timedelta(minutes=1))) is None
+    # An approval is not a decline: the release stays proposable.
+    assert declines.active(declines.parse(SHA, note), rollout="apps/podinfo",
+                           environment="production") == {}

@@ -73,6 +73,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "flux_events_url": ("http://notification-controller.flux-system/",
                         "http://notification-controller.flux-system/"),
     "notifications_config": ("/etc/reconciler/notify.yaml", Path("/etc/reconciler/notify.yaml")),
+    "hook_secret_file": ("/etc/reconciler/hooks/secret", Path("/etc/reconciler/hooks/secret")),
 }
 
 

@@ -31,7 +31,7 @@ def world() -> SimpleNamespace:
         timers=timers,  # type: ignore[arg-type]
         enqueue=seen.enqueued.append, environment="production",
         alive=lambda: True, ready=lambda: (True, "ok"),
-        verdicts=SimpleNamespace(all=tuple, decisions=tuple),  # type: ignore[arg-type]
+        verdicts=SimpleNamespace(all=tuple, decisions=tuple, decide=bool),  # type: ignore[arg-type]
         presets={}, clock=lambda: datetime.now(UTC))
     seen.surface = surface
     return seen

@@ -19,7 +19,7 @@ What each field means on each forge is in docs/pull-requests.md; in short:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -136,6 +136,26 @@ def summarise(sha: str, items: Collection[Check], required: Collection[str]) -> 
     return Checks(sha=sha, verdict=verdict, items=tuple(items), missing=missing)
 
 
+@dataclass(frozen=True)
+class Review:
+    """One review of a pull request, in the order the forge lists them (oldest first)."""
+
+    login: str | None
+    state: str  # the forge's own word: APPROVED, CHANGES_REQUESTED, REQUEST_CHANGES, ...
+    commit: str | None
+    standing: bool = True  # False: dismissed or stale, as the forge says
+
+
+def approvers(reviews: Iterable[Review], *, head_sha: str,
+              votes: Collection[str]) -> tuple[str, ...]:
+    """Who approves ``head_sha``: each reviewer's latest review whose state is one of
+    ``votes`` (a comment neither grants nor withdraws), when it is ``APPROVED``, on that
+    commit and still standing. Pure; GitHub and Gitea read reviews this way."""
+    latest = {r.login: r for r in reviews if r.login and r.state in votes}
+    return tuple(sorted(login for login, r in latest.items() if login and r.standing
+                        and r.state == "APPROVED" and r.commit == head_sha))
+
+
 class Forge(Protocol):
     """A forge's pull requests, through its REST API. Every argument is keyword-only.
 
@@ -170,6 +190,13 @@ class Forge(Protocol):
 
     def checks(self, *, number: int, sha: str, required: Collection[str] = ()) -> Checks:
         """The checks on ``sha``, the pull request's head commit."""
+        ...
+
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        """Who approved the pull request as it stands at ``head_sha``: GitHub and Gitea
+        count each reviewer's latest review when it is ``APPROVED`` for that commit (not
+        dismissed, not stale); GitLab counts its ``approved_by`` (which its project
+        setting may reset on a push)."""
         ...
 
     def merge(self, *, number: int, head_sha: str, title: str, message: str,

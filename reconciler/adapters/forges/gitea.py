@@ -117,6 +117,17 @@ class Gitea:
         return model.summarise(sha, items, required)
 
     @transport.parsed
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        # modules/structs/pull_review.go: PullReview {user, state, commit_id, stale,
+        # dismissed}; states APPROVED, PENDING, COMMENT, REQUEST_CHANGES, REQUEST_REVIEW.
+        return model.approvers(
+            (model.Review(_login(r.get("user")), str(r.get("state")), r.get("commit_id"),
+                          standing=not r.get("dismissed") and not r.get("stale"))
+             for r in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
+                                     params={"limit": 50})),
+            head_sha=head_sha, votes=("APPROVED", "REQUEST_CHANGES"))
+
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         # Gitea answers 404 to a merge of a pull request that was closed meanwhile

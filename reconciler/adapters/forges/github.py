@@ -142,6 +142,16 @@ class GitHub:
         return model.summarise(sha, items, required)
 
     @transport.parsed
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        # Chronological (docs: "List reviews for a pull request").
+        return model.approvers((model.Review(_login(r.get("user")), str(r.get("state")),
+                                             r.get("commit_id"))
+                                for r in self.api.pages(f"{self._repo}/pulls/{number}/reviews",
+                                                        params={"per_page": 100})),
+                               head_sha=head_sha,
+                               votes=("APPROVED", "CHANGES_REQUESTED", "DISMISSED"))
+
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         data = self.api.call("PUT", f"{self._repo}/pulls/{number}/merge",

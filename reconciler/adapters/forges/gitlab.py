@@ -129,6 +129,14 @@ class GitLab:
         return model.summarise(sha, items, required)
 
     @transport.parsed
+    def approvals(self, *, number: int, head_sha: str) -> tuple[str, ...]:
+        # "Get approval state" (merge_request_approvals API): approved_by [{user}].
+        data = self.api.call("GET", f"{self._project}/merge_requests/{number}/approvals")
+        return tuple(sorted(name for entry in data.get("approved_by") or []
+                            if isinstance(entry, dict)
+                            and (name := _user(entry.get("user")))))
+
+    @transport.parsed
     def merge(self, *, number: int, head_sha: str, title: str, message: str,
               method: model.MergeMethod) -> model.Merged:
         project_method = self._project_merge_method()

@@ -88,6 +88,12 @@ class Writers:
         if self._pull_requests is not None:
             self._pull_requests.poke(key)
 
+    def needs_approval(self, unapproved: Callable[[str, str], bool]) -> None:
+        """Which ``(rollout, release)`` still need a person's approval: the pull-request
+        writer merges those only after an approving review (``merging``)."""
+        if self._pull_requests is not None:
+            self._pull_requests.unapproved = unapproved
+
     def write(self, key: str, obj: Mapping[str, Any], step: progress.Step,
               expect: Expect) -> Written:
         if step.stage is not None:

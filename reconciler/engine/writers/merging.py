@@ -5,6 +5,9 @@ read the pull request afresh, merge only when the forge says it is mergeable and
 head commit's checks passed (or there are none), passing the head commit that was
 checked (the forge refuses if the branch moved since, so a person's push is never
 merged unseen) and the commit's own title and message (so a squash keeps the trailers).
+A release that needs a person's approval (``spec.approval: manual``) is merged only once
+the forge names someone whose approving review stands on that head commit; ``approve``
+records who (an ``Approved`` note) before the merge.
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ class Caller(Protocol):
 
 
 def merge_when_ready(forge: forges.Forge, pr: forges.PullRequest, *, message: str,
-                     head: str, method: forges.MergeMethod,
-                     call: Caller) -> str | None:
-    """Merge ``pr`` if it may be merged now; None when merged, else why it waits."""
+                     head: str, method: forges.MergeMethod, call: Caller,
+                     approve: Callable[[str], object] | None = None) -> str | None:
+    """Merge ``pr`` if it may be merged now; None when merged, else why it waits.
+    ``approve``: the release needs an approving review; told the first approver."""
+    if approve is not None:
+        approvers = call(lambda: forge.approvals(number=pr.number, head_sha=head))
+        if not approvers:
+            return ("it needs an approving review (spec.approval: manual), or "
+                    "`reconciler approve`")
+        approve(approvers[0])
     fresh = call(lambda: forge.get(number=pr.number))
     if fresh.mergeable is None or (fresh.mergeable is False and forge.kind == "gitea"):
         # Gitea answers false while it still checks: "not yet", not a conflict.

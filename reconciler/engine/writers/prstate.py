@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
 from reconciler.adapters.forges import base as forges
-from reconciler.core import declines
+from reconciler.core import declines, progress, proposals
+from reconciler.engine.releaser import Result
 from reconciler.errors import ForgeRateLimited
 
 T = TypeVar("T")
@@ -87,3 +88,13 @@ class Gate:
         except ForgeRateLimited as exc:
             self.quiet_until = self._clock() + exc.retry_after
             raise
+
+
+def proposal(key: str, result: Result, step: progress.Step, environment: str, *,
+             urgent: bool, superseded: tuple[str, ...] = ()) -> proposals.Proposal:
+    """What the pull request of ``result`` says (its body is rendered from it)."""
+    return proposals.Proposal(
+        rollout=key, action=result.action, release=result.release,
+        previous=result.previous, environment=environment, changes=result.changes,
+        reasons=step.message, superseded=tuple(s for s in superseded
+                                               if s != result.release), urgent=urgent)

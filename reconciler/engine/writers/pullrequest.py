@@ -78,6 +78,8 @@ class PullRequestWriter:
         self._scanner = Scanner(repository.mirror, environment=environment, path=path)
         self._tracked: dict[str, _Tracked] = {}
         self._call = prstate.Gate(clock)  # every forge call, a rate limit's wait honoured
+        # (key, release) -> whether it still needs a person's approval (the daemon's).
+        self.unapproved: Callable[[str, str], bool] = lambda key, release: False
 
     # -- what the release loop asks --------------------------------------------------
 
@@ -258,7 +260,7 @@ class PullRequestWriter:
                                    f"({foreign[:12]}) and no open pull request; reconciler "
                                    f"leaves it alone: delete the branch to resume")
             return Proposed("left-alone", t.message, retry_in=t.next_read - self._clock())
-        proposal = self._proposal(key, result, step, urgent=urgent)
+        proposal = prstate.proposal(key, result, step, self._environment, urgent=urgent)
         message = result.message
         pr = self._call(lambda: self._forge.open(title=proposals.title(message),
                                                  body=proposals.body(proposal),
@@ -343,8 +345,8 @@ class PullRequestWriter:
             return result
 
         result = self._repository.write(build)
-        proposal = self._proposal(key, result, step, urgent=False,
-                                  superseded=proposals.superseded_in(pr.body))
+        proposal = prstate.proposal(key, result, step, self._environment, urgent=False,
+                                    superseded=proposals.superseded_in(pr.body))
         self._call(lambda: self._forge.update(number=pr.number,
                                               title=proposals.title(result.message),
                                               body=proposals.body(proposal)))
@@ -358,8 +360,12 @@ class PullRequestWriter:
 
     def _merge(self, key: str, t: _Tracked, wanted: str, pr: forges.PullRequest,
                head: str) -> Proposed:
-        why = merging.merge_when_ready(self._forge, pr, message=self._mirror.message(head),
-                                       head=head, method=self._method, call=self._call)
+        action, _, release = wanted.partition(":")
+        why = merging.merge_when_ready(
+            self._forge, pr, message=self._mirror.message(head), head=head,
+            method=self._method, call=self._call,
+            approve=(lambda who: self._decide(key, release, head, pr.number, who, "Approved"))
+            if action == "release" and self.unapproved(key, release) else None)
         if why is None:
             log.info("%s: merged pull request #%d", key, pr.number)
             self._remember(t, pr.number, wanted, changed=True,
@@ -383,14 +389,6 @@ class PullRequestWriter:
 
     def _branch(self, key: str) -> str:
         return proposals.branch(environment=self._environment, rollout=key)
-
-    def _proposal(self, key: str, result: Result, step: progress.Step, *, urgent: bool,
-                  superseded: tuple[str, ...] = ()) -> proposals.Proposal:
-        return proposals.Proposal(
-            rollout=key, action=result.action, release=result.release,
-            previous=result.previous, environment=self._environment, changes=result.changes,
-            reasons=step.message, superseded=tuple(s for s in superseded
-                                                   if s != result.release), urgent=urgent)
 
     def _remember(self, t: _Tracked, number: int, wanted: str, *, changed: bool,
                   message: str, outcome: Outcome = "waiting") -> None:

@@ -15,6 +15,8 @@ served from the package: no CDN, no build step.
     POST /ui/api/rollouts/{ns}/{name}/release   {"tag": ...}   release it now
     POST /ui/api/rollouts/{ns}/{name}/retry     {"tag": ...}   a quarantined tag again
     POST /ui/api/rollouts/{ns}/{name}/lift-hold {}             adopt the manual change
+    POST /ui/api/rollouts/{ns}/{name}/approve   {"tag": ..., "step"?: n}  approve the
+                                                release that waits for an approval
 
 ``?partial=1`` on a page returns only its live part (what the script swaps in).
 The actions answer 404 while no token file is configured (off unless configured),
@@ -235,16 +237,21 @@ def mount(app: FastAPI, dashboard: Dashboard, config: Config) -> None:
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
 
-    def act(kind: str) -> Callable[[Actions, str, str, dict[str, Any], str], Result]:
+    def act(kind: str) -> Callable[[Actions, str, str, dict[str, Any], str], dict[str, Any]]:
         def run(a: Actions, namespace: str, name: str, body: dict[str, Any],
-                user: str) -> Result:
+                user: str) -> dict[str, Any]:
             if kind == "lift-hold":
-                return a.lift_hold(namespace, name, requested_by=user)
+                return _answer(a.lift_hold(namespace, name, requested_by=user))
             tag = body.get("tag")
             if not isinstance(tag, str) or not tag:
                 raise InvalidTag('the body needs "tag": the release tag')
+            if kind == "approve":
+                step = body.get("step")
+                if step is not None and (type(step) is not int or step < 1):
+                    raise InputError('"step" must be a canary step number (1, 2, ...)')
+                return a.approve(namespace, name, tag, requested_by=user, step=step)
             do = a.release if kind == "release" else a.retry
-            return do(namespace, name, tag, requested_by=user)
+            return _answer(do(namespace, name, tag, requested_by=user))
         return run
 
     @app.post(f"{PREFIX}/api/rollouts/{{namespace}}/{{name}}/{{kind}}", include_in_schema=False)
@@ -257,8 +264,8 @@ def mount(app: FastAPI, dashboard: Dashboard, config: Config) -> None:
 
         if config.tokens is None:
             return refuse(404, "dashboard actions are off: no --ui-token-file is configured")
-        if kind not in ("release", "retry", "lift-hold"):
-            return refuse(404, f"no action {kind!r}: release, retry or lift-hold")
+        if kind not in ACTIONS:
+            return refuse(404, f"no action {kind!r}: {', '.join(ACTIONS)}")
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             return refuse(403, "cross-site request refused")
         origin = request.headers.get("origin")
@@ -291,6 +298,12 @@ def mount(app: FastAPI, dashboard: Dashboard, config: Config) -> None:
             return refuse(503, f"git could not be written: {exc}")
         except ReconcilerError as exc:
             return refuse(409, str(exc))
-        return JSONResponse({"outcome": result.outcome, "commit": result.commit,
-                             "release": result.release, "requested_by": user,
-                             "message": result.message.split("\n", 1)[0]})
+        return JSONResponse({**result, "requested_by": user})
+
+
+ACTIONS = ("release", "retry", "lift-hold", "approve")
+
+
+def _answer(result: Result) -> dict[str, Any]:
+    return {"outcome": result.outcome, "commit": result.commit, "release": result.release,
+            "message": result.message.split("\n", 1)[0]}

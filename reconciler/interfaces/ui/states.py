@@ -15,11 +15,16 @@ deploying      a release commit is written; waiting for Flux to apply it  Deploy
                                                                           ReleaseWritten,
                                                                           ReleaseCancelled
 waiting        newer candidates wait: for a deploy window, for promotion  OutsideDeploy-
-               from an upstream environment, for a gate, or for a pull    Window,
-               request to merge                                           SelectionBlocked
+               from an upstream environment, for a gate, for a pull       Window,
+               request to merge, for a person's approval or a test hook   SelectionBlocked
                                                                           (promotion),
                                                                           GateBlocked,
-                                                                          PullRequestOpen
+                                                                          PullRequestOpen,
+                                                                          AwaitingApproval,
+                                                                          WaitingFor-
+                                                                          Confirmation,
+                                                                          PreRollout-
+                                                                          HookFailed
 held           a person changed a target by hand: nothing automatic       HeldByManualChange
 failed         the newest release failed (reverted), or the daemon        BakeFailed,
                cannot work on it (invalid spec, set-up, git, cluster)     DeployTimeout, ...
@@ -49,7 +54,8 @@ _BAKING = {reasons.BAKING, reasons.HEALTH_CHECK_NOT_READY}
 _DEPLOYING = {reasons.DEPLOYING, reasons.RELEASE_WRITTEN, reasons.RELEASE_CANCELLED}
 _WAITING = {reasons.GATE_BLOCKED, reasons.PULL_REQUEST_OPEN, reasons.PULL_REQUEST_OPENED,
             reasons.PULL_REQUEST_UPDATED, reasons.IMAGE_POLICY_NOT_READY,
-            reasons.OUTSIDE_DEPLOY_WINDOW}
+            reasons.OUTSIDE_DEPLOY_WINDOW, reasons.AWAITING_APPROVAL,
+            reasons.WAITING_FOR_CONFIRMATION, reasons.PRE_ROLLOUT_HOOK_FAILED}
 _FAILED = {reasons.BAKE_FAILED, reasons.DEPLOY_TIMEOUT, reasons.RELEASE_REVERTED}
 _IDLE = {reasons.UP_TO_DATE, reasons.PINNED, reasons.BAKE_SUCCEEDED}
 # Words of a promotion's verdict (core/promotion) in a blocked selection's message.

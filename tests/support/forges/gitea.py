@@ -17,6 +17,10 @@ Modelled on Gitea's own handlers and converters (go-gitea/gitea
   state ("Please try again later"), or when required statuses are not all successful;
   409 "head out of date" when ``head_commit_id`` is not the head; 405 for a merge style
   it does not know. Its ``rebase`` is a plain ``git rebase`` then a fast-forward.
+* ``GET /pulls/{index}/reviews`` (``page``, ``limit``): ``PullReview`` objects
+  (``modules/structs/pull_review.go``: ``id``, ``user``, ``state`` APPROVED, PENDING,
+  COMMENT, REQUEST_CHANGES or REQUEST_REVIEW, ``commit_id``, ``stale`` once the head has
+  moved past it, ``official``, ``dismissed``, ``submitted_at``).
 * ``GET /commits/{ref}/status`` (combined; each status has ``status`` and ``context``),
   ``GET/POST /labels``, ``POST /issues/{index}/labels`` (label ids), comments.
 
@@ -46,6 +50,7 @@ class GiteaStandIn(StandIn):
         self.route("POST", _REPO + r"/pulls", self.create_pull)
         self.route("GET", _PULL, self.get_pull)
         self.route("PATCH", _PULL, self.edit_pull)
+        self.route("GET", _PULL + r"/reviews", self.list_reviews)
         self.route("POST", _PULL + r"/merge", self.merge_pull)
         self.route("GET", _REPO + r"/commits/(?P<ref>[^/]+)/status", self.combined_status)
         self.route("GET", _REPO + r"/labels", self.list_labels)
@@ -129,6 +134,19 @@ class GiteaStandIn(StandIn):
     def get_pull(self, request: Request) -> Response:
         repo = self._repo(request)
         return Response(200, self._json(repo, repo.pulls[int(request.params["n"])], read=True))
+
+    def list_reviews(self, request: Request) -> Response:
+        repo = self._repo(request)
+        pull = repo.pulls[int(request.params["n"])]
+        head = self.model.head_sha(repo, pull)
+        words = {"CHANGES_REQUESTED": "REQUEST_CHANGES", "COMMENTED": "COMMENT"}
+        items = [{"id": r.id, "user": {"login": r.user, "username": r.user},
+                  "state": words.get(r.state, r.state), "body": "", "commit_id": r.commit_id,
+                  "stale": r.commit_id != head, "official": True, "dismissed": r.dismissed,
+                  "comments_count": 0, "submitted_at": r.submitted_at,
+                  "updated_at": r.submitted_at}
+                 for r in pull.reviews]
+        return self.paginate(request, items, size_param="limit")
 
     def edit_pull(self, request: Request) -> Response:
         repo, body = self._repo(request), request.body or {}

@@ -15,6 +15,11 @@ Modelled on the REST reference (API version 2022-11-28) and the shapes it docume
   with no status at all) and https://docs.github.com/en/rest/checks/runs (an object
   ``{total_count, check_runs}`` per page).
 * https://docs.github.com/en/rest/issues (comments, labels, ``closed_by``).
+* https://docs.github.com/en/rest/pulls/reviews: "List reviews for a pull request", in
+  chronological order, paginated (``per_page`` up to 100); each ``{id, user: {login},
+  body, state, commit_id, submitted_at, html_url, pull_request_url, author_association}``
+  with ``state`` APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED (or PENDING for the
+  token's own unsubmitted review); an approval stays on the commit it was given at.
 * https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api:
   ``x-ratelimit-*`` on every answer; 403 with ``x-ratelimit-remaining: 0`` when the
   primary limit is used up, 403 with ``retry-after`` for a secondary limit.
@@ -44,6 +49,7 @@ class GitHubStandIn(StandIn):
         self.route("GET", _REPO + r"/pulls/(?P<n>\d+)", self.get_pull)
         self.route("PATCH", _REPO + r"/pulls/(?P<n>\d+)", self.edit_pull)
         self.route("PUT", _REPO + r"/pulls/(?P<n>\d+)/merge", self.merge_pull)
+        self.route("GET", _REPO + r"/pulls/(?P<n>\d+)/reviews", self.list_reviews)
         self.route("GET", _REPO + r"/issues/(?P<n>\d+)", self.get_issue)
         self.route("POST", _REPO + r"/issues/(?P<n>\d+)/comments", self.add_comment)
         self.route("POST", _REPO + r"/issues/(?P<n>\d+)/labels", self.add_labels)
@@ -172,6 +178,18 @@ class GitHubStandIn(StandIn):
             return self.error(405, "Pull Request is not mergeable")
         return Response(200, {"sha": sha, "merged": True,
                               "message": "Pull Request successfully merged"})
+
+    def list_reviews(self, request: Request) -> Response:
+        repo = self._repo(request)
+        pull = repo.pulls[int(request.params["n"])]
+        items = [{"id": r.id, "user": {"login": r.user}, "body": "",
+                  "state": "DISMISSED" if r.dismissed else r.state, "commit_id": r.commit_id,
+                  "submitted_at": r.submitted_at, "author_association": "MEMBER",
+                  "html_url": f"https://github.test/{repo.full_name}/pull/{pull.number}"
+                              f"#pullrequestreview-{r.id}",
+                  "pull_request_url": f"{self.url}/repos/{repo.full_name}/pulls/{pull.number}"}
+                 for r in pull.reviews]
+        return self.paginate(request, items, size_param="per_page")
 
     def get_issue(self, request: Request) -> Response:
         repo = self._repo(request)

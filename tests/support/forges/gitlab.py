@@ -16,6 +16,10 @@ Modelled on https://docs.gitlab.com/api/merge_requests/ and the pages it links:
   406 "Branch cannot be merged" on conflicts or when a fast-forward needs a rebase;
   409 "SHA does not match HEAD of source branch". The project's ``merge_method``
   (``merge``, ``rebase_merge``, ``ff``) decides the shape, ``squash`` adds a squash commit.
+* ``GET .../merge_requests/:iid/approvals`` (https://docs.gitlab.com/api/merge_request_approvals/,
+  "Get approval state"): ``{id, iid, project_id, title, state, merge_status, approved,
+  approvals_required, approvals_left, approved_by: [{user: {id, username, name}}]}``;
+  approvals are reset by a push (the project setting ``reset_approvals_on_push``, on here).
 * ``GET .../merge_requests/:iid/pipelines`` newest first; notes; ``GET /projects/:id``.
 * rate limits (https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/):
   ``RateLimit-Limit/-Observed/-Remaining/-Reset/-ResetTime`` on every answer, 429 "Retry
@@ -52,6 +56,7 @@ class GitLabStandIn(StandIn):
         self.route("PUT", _MR, self.update_mr)
         self.route("PUT", _MR + r"/merge", self.merge_mr)
         self.route("GET", _MR + r"/pipelines", self.mr_pipelines)
+        self.route("GET", _MR + r"/approvals", self.mr_approvals)
         self.route("POST", _MR + r"/notes", self.add_note)
 
     @property
@@ -179,6 +184,21 @@ class GitLabStandIn(StandIn):
         repo = self._repo(request)
         return Response(200, self._json(repo, repo.pulls[int(request.params["iid"])],
                                         read=True))
+
+    def mr_approvals(self, request: Request) -> Response:
+        repo = self._repo(request)
+        pull = repo.pulls[int(request.params["iid"])]
+        head = self.model.head_sha(repo, pull)
+        latest = {r.user: r for r in pull.reviews if r.state in ("APPROVED", "UNAPPROVED")}
+        users = [u for u, r in latest.items()
+                 if r.state == "APPROVED" and r.commit_id == head and not r.dismissed]
+        return Response(200, {
+            "id": pull.number + 1000, "iid": pull.number, "project_id": 1,
+            "title": pull.title, "state": _STATE.get(pull.state, pull.state),
+            "merge_status": "can_be_merged", "approved": bool(users),
+            "approvals_required": 0, "approvals_left": 0,
+            "approved_by": [{"user": {"id": 10 + i, "username": u, "name": u.title()}}
+                            for i, u in enumerate(users)]})
 
     def update_mr(self, request: Request) -> Response:
         repo, body = self._repo(request), request.body or {}

@@ -61,6 +61,19 @@ class Check:
 
 
 @dataclass
+class Review:
+    """A person's review of a pull request at one commit (GitHub ``state`` words:
+    APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED; each stand-in spells its own)."""
+
+    user: str
+    state: str
+    commit_id: str
+    submitted_at: str
+    id: int = 0
+    dismissed: bool = False
+
+
+@dataclass
 class Pull:
     number: int
     title: str
@@ -85,6 +98,7 @@ class Pull:
     computed_for: tuple[str, str] | None = None
     reads_left: int = 0
     conflict: bool = False
+    reviews: list[Review] = field(default_factory=list)
 
 
 @dataclass
@@ -170,6 +184,17 @@ class Model:
                        if not (c.sha == sha and c.name == name and c.kind == kind)]
         repo.checks.append(check)
         return check
+
+    def review(self, repo: Repo, pull: Pull, *, user: str, state: str = "APPROVED",
+               commit_id: str | None = None) -> Review:
+        """``user`` reviews ``pull`` at ``commit_id`` (default: its head now)."""
+        with self.lock:
+            repo.next_id += 1
+            found = Review(user=user, state=state,
+                           commit_id=commit_id or self.head_sha(repo, pull),
+                           submitted_at=self.now(), id=repo.next_id)
+            pull.reviews.append(found)
+            return found
 
     def close(self, repo: Repo, pull: Pull, *, by: str) -> None:
         pull.state, pull.closed_by, pull.closed_at = "closed", by, self.now()

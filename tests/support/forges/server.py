@@ -126,6 +126,15 @@ class StandIn:
             repo = self.repo(full_name)
             self.model.close(repo, repo.pulls[number], by=user)
 
+    def review_as(self, full_name: str, number: int, *, user: str, state: str = "APPROVED",
+                  commit_id: str | None = None) -> None:
+        """A person reviews the pull request (APPROVED, CHANGES_REQUESTED, COMMENTED;
+        GitLab: APPROVED or UNAPPROVED) at ``commit_id`` (default: its head now)."""
+        with self.model.lock:
+            repo = self.repo(full_name)
+            self.model.review(repo, repo.pulls[number], user=user, state=state,
+                              commit_id=commit_id)
+
     def push_as(self, full_name: str, *, branch: str, files: Mapping[str, str],
                 message: str) -> str:
         """A person pushes a commit on ``branch`` (straight into the bare repository)."""

@@ -142,12 +142,13 @@
     const url = `/ui/api/rollouts/${encodeURIComponent(namespace)}/` +
       `${encodeURIComponent(name)}/${button.dataset.action}`;
     button.disabled = true;
-    say(`${button.textContent.trim()}: writing the commit…`, "working");
+    say(`${button.textContent.trim()}: ${button.dataset.action === "approve" ? "recording the approval" : "writing the commit"}…`, "working");
     try {
       const response = await fetch(url, {
         method: "POST",
         headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify(button.dataset.tag ? { tag: button.dataset.tag } : {}),
+        body: JSON.stringify(Object.assign(button.dataset.tag ? { tag: button.dataset.tag } : {},
+          button.dataset.step ? { step: Number(button.dataset.step) } : {})),
       });
       const answer = await response.json().catch(() => ({}));
       if (response.ok) {
