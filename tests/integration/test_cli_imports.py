@@ -97,3 +97,6 @@ def test_a_warm_read_only_command_parses_no_yaml(command: list[str], fleet: gitr
     assert "ruamel.yaml" in stack(cold)
     warm = imported([*command, "--repo", fleet.url], tmp_path)
     assert stack(warm) == [], f"a warm {command[0]} imports {stack(warm)}"
+    # No .sourceignore in sample-repo/ and no path Flux's defaults may match: the
+    # ignore rules are decided without pathspec (core/sourceignore.py).
+    assert "pathspec" not in warm
