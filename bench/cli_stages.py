@@ -41,7 +41,7 @@ STAGES: list[tuple[str, str]] = [
     ("+ pygit2", "import reconciler.interfaces.cli, pygit2"),
     ("+ pydantic and the core's models (class creation)",
      "import reconciler.interfaces.cli, pygit2, reconciler.core.models"),
-    ("+ every other module `plan` imports (pathspec, the project's; no YAML parser)",
+    ("+ every other module `plan` imports (the project's; no YAML parser, no pathspec)",
      "import reconciler.interfaces.cli, reconciler.interfaces.readcommands"),
     ("+ what pydantic imports at the first validation (its plugin loader: "
      "importlib.metadata, email, zipfile)",
