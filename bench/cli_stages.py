@@ -11,13 +11,20 @@ differences are imports and work, not teardown. Stages run interleaved, N rounds
 ``-X importtime`` would say the same with its own overhead in every figure; this
 needs none.
 
+A second table splits the run itself (the last stage): the same warm ``plan`` in a
+process that wraps the run's parts in CPU timers (``INSIDE``) and prints what each
+took; a part that contains another (the snapshot contains the Rollout's schema
+build) includes it.
+
 Run: ``.venv/bin/python bench/cli_stages.py [--runs 30]`` (about a minute).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,9 +41,67 @@ STAGES: list[tuple[str, str]] = [
     ("+ pygit2", "import reconciler.interfaces.cli, pygit2"),
     ("+ pydantic and the core's models (class creation)",
      "import reconciler.interfaces.cli, pygit2, reconciler.core.models"),
-    ("+ every other module `plan` imports (ruamel.yaml, pathspec, the project's)",
+    ("+ every other module `plan` imports (the project's; no YAML parser, no pathspec)",
      "import reconciler.interfaces.cli, reconciler.interfaces.readcommands"),
+    ("+ what pydantic imports at the first validation (its plugin loader: "
+     "importlib.metadata, email, zipfile)",
+     "import reconciler.interfaces.cli, reconciler.interfaces.readcommands, "
+     "pydantic.plugin._loader"),
 ]
+
+
+# The parts of a warm run, each timed by CPU (``time.process_time``) around one call.
+INSIDE = r"""
+import gc, json, os, sys, time
+gc.disable()
+from reconciler.interfaces.cli import cli
+from reconciler.interfaces import readcommands, settings
+from reconciler.adapters import git
+from reconciler.core import planning
+from reconciler.engine import presets, snapshot, verdicts
+import pydantic
+spent = {}
+def timer(name, fn):
+    def timed(*args, **kwargs):
+        started = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + (time.process_time() - started) * 1000
+    return timed
+settings.load = timer("settings: flags and variables validated (2 schema builds)", settings.load)
+presets.load = timer("presets from the scan cache, validated (1 schema build)", presets.load)
+git.Mirror.fetch = timer("fetch (file://, up to date)", git.Mirror.fetch)
+snapshot.roots = timer("cluster roots from the scan cache", snapshot.roots)
+snapshot.Scanner.snapshot = timer("snapshot: tree listing, ignore rules, scans from the "
+                                  "cache (Rollout schema build), history",
+                                  snapshot.Scanner.snapshot)
+verdicts.read_all = timer("verdict notes", verdicts.read_all)
+planning.plan = timer("planning", planning.plan)
+rebuild = pydantic.BaseModel.model_rebuild.__func__
+pydantic.BaseModel.model_rebuild = classmethod(timer(
+    "of all the above: pydantic schema builds (4 models)", rebuild))
+started = time.process_time()
+try:
+    cli(["plan", "--repo", sys.argv[1]], prog_name="reconciler")
+except SystemExit:
+    pass
+spent["the whole run"] = (time.process_time() - started) * 1000
+sys.stdout.flush()
+os.write(2, json.dumps(spent).encode())
+os._exit(0)
+"""
+
+
+def inside(repo: cli_speed.Repo, runs: int) -> dict[str, list[float]]:
+    """CPU ms of each part of a warm ``plan``, one list per part (``INSIDE``)."""
+    out: dict[str, list[float]] = {}
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-c", INSIDE, repo.url], env=repo.env,
+                              cwd=cli_speed.NEUTRAL, capture_output=True, check=True)
+        for name, ms in json.loads(proc.stderr.decode().strip().splitlines()[-1]).items():
+            out.setdefault(name, []).append(ms)
+    return out
 
 
 def main() -> int:
@@ -58,6 +123,7 @@ def main() -> int:
                     [sys.executable, "-c", wrapped], repo.env)
             times.setdefault("+ the run itself: `reconciler plan`, warm",
                              cli_speed.Series()).run(plan, repo.env)
+        parts = inside(repo, args.runs)
     print(f"Warm `plan` on sample-repo/, stage by stage, ms over {args.runs} runs; load "
           f"average {started} at the start, {cli_speed.load()} at the end\n")
     print("| stage | wall median | wall p90 | CPU median | adds (wall) | adds (CPU) |")
@@ -67,6 +133,12 @@ def main() -> int:
         now_wall, now_cpu = statistics.median(series.wall), statistics.median(series.cpu)
         print(f"| {name} | {series.cells()} | {now_wall - wall:+.1f} | {now_cpu - cpu:+.1f} |")
         wall, cpu = now_wall, now_cpu
+    print(f"\nInside the run (the last stage), CPU ms, median of {args.runs} runs\n")
+    print("| part | CPU median |")
+    print("|---|---:|")
+    last = ("of all the above", "the whole run")  # the totals after the parts
+    for name, values in sorted(parts.items(), key=lambda kv: kv[0].startswith(last)):
+        print(f"| {name} | {statistics.median(values):.1f} |")
     return 0
 
 

@@ -16,10 +16,13 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.core import artifacts, manifests, sourceignore, yamldoc
+from reconciler.core import artifacts, manifests, sourceignore
 from reconciler.errors import ManifestError
+
+if TYPE_CHECKING:
+    from reconciler.core import yamldoc
 
 Reader = Callable[[str], bytes]
 """``read(path) -> bytes``: a file of the commit being scoped (the engine's blob read)."""
@@ -177,6 +180,8 @@ class Walk:
 
     def parse(self, repo_path: str) -> list[yamldoc.Document] | None:
         if repo_path not in self._parsed:
+            from reconciler.core import yamldoc  # the YAML stack, loaded by the first parse
+
             try:
                 self._parsed[repo_path] = yamldoc.parse(self.read(repo_path), file=repo_path)
             except ManifestError as exc:

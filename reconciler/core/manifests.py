@@ -26,11 +26,11 @@ canary's version), ``canary-weight.<VAR>.from`` and ``stable-weight.<VAR>.from``
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from reconciler.core import markers, models, schedulemodels, yamldoc
+from reconciler.core import models
 from reconciler.core.inventory import (
     FileScan,
     Inventory,
@@ -42,6 +42,9 @@ from reconciler.core.inventory import (
     resolve,
 )
 from reconciler.errors import ManifestError
+
+if TYPE_CHECKING:
+    from reconciler.core import yamldoc
 
 __all__ = [
     "ANNOTATION_PREFIX", "CANARY_ROLLOUT", "CANARY_SUBSTITUTE", "DEFAULT_NAMESPACE",
@@ -55,6 +58,8 @@ SUFFIXES = (".yaml", ".yml")
 # Every file that can matter names the kuberik.com API group (Rollouts) or an
 # annotation under rollout.kuberik.com; anything else is skipped unparsed.
 SCREEN = b"kuberik.com"
+MARKER_SCREEN = b"$imagepolicy"
+"""What every Flux image-policy marker holds (``markers.SCREEN``; a test keeps them equal)."""
 ANNOTATION_PREFIX = "rollout.kuberik.com/"
 ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
 SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$")
@@ -83,7 +88,7 @@ def wants(path: str) -> bool:
 def screen(data: bytes) -> bool:
     """Cheap substring test: can this file hold a Rollout, an annotated target or a
     Flux ``$imagepolicy`` marker?"""
-    return SCREEN in data or markers.SCREEN in data
+    return SCREEN in data or MARKER_SCREEN in data
 
 
 def valid_ref(ref: str) -> bool:
@@ -126,6 +131,9 @@ def scan_file(path: str, data: bytes) -> FileScan:
     """Scan one file's bytes. Pure; never raises for bad content, reports it."""
     if not screen(data):
         return FileScan(file=path, parsed=False)
+    # The YAML stack (ruamel.yaml and our parser over it) is imported by the first
+    # file that needs parsing: a run served by the scan cache never loads it.
+    from reconciler.core import markers, schedulemodels, yamldoc
     try:
         documents = yamldoc.parse(data, file=path)
     except ManifestError as exc:
@@ -135,7 +143,7 @@ def scan_file(path: str, data: bytes) -> FileScan:
     targets: list[Target] = []
     problems: list[Problem] = []
     marked: list[Marker] = []
-    text = yamldoc.decode(data, file=path) if markers.SCREEN in data else ""
+    text = yamldoc.decode(data, file=path) if MARKER_SCREEN in data else ""
     for doc in documents:
         if not isinstance(doc.data, dict):
             continue
@@ -201,6 +209,8 @@ def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, lis
 
 
 def _schedule(path: str, doc: yamldoc.Document) -> list[Problem]:
+    from reconciler.core import schedulemodels
+
     """A RolloutSchedule or ClusterRolloutSchedule: only the cluster can tell whether
     it is open (``plan`` cannot), but its fields can be checked here."""
     return [Problem(file=path, document=doc.index, field=field, message=message,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.core import manifests, markers, models, policies, selection, trailers
+from reconciler.core import manifests, models, policies, selection, trailers
 from reconciler.core.changes import Change, ChangeSet
 from reconciler.errors import printable
 
@@ -76,6 +76,8 @@ def changes_for(rollout: str, targets: Iterable[manifests.Target], release: str,
     annotated target to the tag, a ``$imagepolicy`` marker to what Flux's setter of
     its format would write (``markers.new_value``; ``digest`` is the release's, when
     known; without it, a field that pins a digest is left out: see ``needs_digest``)."""
+    from reconciler.core import markers  # with the YAML stack: only when there are changes
+
     out = []
     for t in sorted(targets, key=lambda t: (t.file, t.document, t.path)):
         if digest is None and t.pins_digest:

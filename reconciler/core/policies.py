@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from reconciler.core import durations, models, selection
 from reconciler.errors import ManifestError
@@ -24,10 +23,25 @@ DEFAULT_MAX_BUMP: models.Bump = "major"
 
 def parse_preset(text: str, *, file: str) -> models.PolicyPreset:
     """Parse one preset file; ``ManifestError`` naming the file and field if wrong."""
+    return validate_preset(read_preset(text, file=file), file=file)
+
+
+def read_preset(text: str, *, file: str) -> Any:
+    """The YAML data of one preset file, not validated yet; ``ManifestError`` naming
+    the file when it is not YAML. (ruamel.yaml is imported here, not with the module:
+    a CLI run whose presets come from the scan cache never loads it.)"""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
-        data = YAML(typ="safe").load(text)
+        return YAML(typ="safe").load(text)
     except YAMLError as exc:
         raise ManifestError(" ".join(str(exc).split()), file=file) from exc
+
+
+def validate_preset(data: Any, *, file: str) -> models.PolicyPreset:
+    """``data`` (:func:`read_preset`'s) as a preset; ``ManifestError`` naming the file
+    and field if wrong."""
     try:
         return models.PolicyPreset.model_validate(data)
     except ValidationError as exc:

@@ -52,7 +52,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reconciler.core import artifacts, manifests, yamldoc
+from reconciler.core import artifacts, manifests
 from reconciler.core.fluxtree import (
     KUSTOMIZATION_FILES,
     FluxKustomization,
@@ -126,6 +126,8 @@ def roots(files: Iterable[str], read: Reader) -> list[Root]:
         data = read(path)
         if BOOTSTRAP.encode() not in data or not maybe_flux(path, data):
             continue
+        from reconciler.core import yamldoc  # only for a file not served by the scan cache
+
         try:
             documents = yamldoc.parse(data, file=path)
         except ManifestError:
@@ -220,6 +222,8 @@ def shape(path: str, data: bytes) -> object:
         return ("kustomization", data)
     if not path.endswith((".yaml", ".yml", ".json")) or not maybe_flux(path, data):
         return None
+    from reconciler.core import yamldoc  # only for a file not served by the scan cache
+
     try:
         docs = yamldoc.parse(data, file=path)
     except ManifestError:

@@ -19,17 +19,24 @@ part of any cluster's scope. The rules, as read in ``fluxcd/pkg``
 
 ``GitRepository.spec.ignore`` (which replaces the root file's patterns) lives in
 the cluster, not in the repository, and is not modelled here. Matching is the
-``pathspec`` library's gitignore implementation.
+``pathspec`` library's gitignore implementation. Its import is a tenth of a warm
+``reconciler plan`` (docs/performance.md, "A fast CLI"), so the default patterns'
+regular expressions are kept here as pathspec translates them (``DEFAULT_REGEXES``; a
+test keeps them equal) and pathspec is imported only for a repository with ignore
+files or a path that one of the defaults may match.
 """
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 IGNORE_FILE = ".sourceignore"
 _GROUP = re.compile(r"\(\?P<\w+>")  # pathspec's named groups, which cannot repeat in one regex
@@ -43,24 +50,54 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
     "cloudbuild.yaml", "codeship-services.yml", "codeship-steps.yml",
     "**/.goreleaser.yml", "**/.sops.yaml", "**/.flux.yaml",
 )
+# pathspec's regular expression of each default pattern, in order (what ``_Rules.of``
+# would compute from it; tests/unit/test_sourceignore.py keeps them equal).
+DEFAULT_REGEXES: tuple[str, ...] = tuple(
+    r"^(?:.+/)?" + tail for tail in (
+        r"\.git(?:/)", r"\.gitignore(?:(?:/)|$)", r"\.gitmodules(?:(?:/)|$)",
+        r"\.gitattributes(?:(?:/)|$)",
+        *(rf"[^/]*\.{ext}(?:(?:/)|$)"
+          for ext in ("jpg", "jpeg", "gif", "png", "wmv", "flv", r"tar\.gz", "zip")),
+        r"\.github(?:/)", r"\.circleci(?:/)", r"\.travis\.yml(?:(?:/)|$)",
+        r"\.gitlab\-ci\.yml(?:(?:/)|$)", r"appveyor\.yml(?:(?:/)|$)",
+        r"\.drone\.yml(?:(?:/)|$)", r"cloudbuild\.yaml(?:(?:/)|$)",
+        r"codeship\-services\.yml(?:(?:/)|$)", r"codeship\-steps\.yml(?:(?:/)|$)",
+        r"\.goreleaser\.yml(?:(?:/)|$)", r"\.sops\.yaml(?:(?:/)|$)",
+        r"\.flux\.yaml(?:(?:/)|$)"))
 
 
 @dataclass(frozen=True)
 class _Rules:
     domain: str  # the directory the patterns apply under ("" for the whole repository)
-    spec: pathspec.GitIgnoreSpec
+    lines: tuple[str, ...]
     # Every pattern in one regular expression: most paths match none, and one search
     # is ~20x cheaper than asking each pattern (the scan of a 10k-file tree).
     any: re.Pattern[str] | None
 
     @classmethod
     def of(cls, domain: str, lines: Iterable[str]) -> _Rules:
-        spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        parts = [_GROUP.sub("(?:", p.regex.pattern) for p in spec.patterns
-                 if isinstance(p, pathspec.RegexPattern) and p.regex is not None
-                 and p.include is not None]
-        return cls(domain, spec, re.compile("|".join(f"(?:{p})" for p in parts))
+        lines = tuple(lines)
+        parts = DEFAULT_REGEXES if lines == DEFAULT_PATTERNS else regexes(lines)
+        return cls(domain, lines, re.compile("|".join(f"(?:{p})" for p in parts))
                    if parts else None)
+
+    @functools.cached_property
+    def spec(self) -> pathspec.GitIgnoreSpec:
+        """The patterns as pathspec matches them, built when a path first needs it."""
+        import pathspec
+
+        return pathspec.GitIgnoreSpec.from_lines(self.lines)
+
+
+def regexes(lines: Iterable[str]) -> tuple[str, ...]:
+    """pathspec's regular expression of each pattern in ``lines`` that matches
+    anything (comments and blank lines give none), named groups made plain."""
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    return tuple(_GROUP.sub("(?:", p.regex.pattern) for p in spec.patterns
+                 if isinstance(p, pathspec.RegexPattern) and p.regex is not None
+                 and p.include is not None)
 
 
 class Ignore:

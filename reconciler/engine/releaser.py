@@ -25,10 +25,8 @@ from reconciler.core import (
     manifests,
     models,
     planning,
-    rewrite,
     trailers,
     versions,
-    yamldoc,
 )
 from reconciler.core.changes import ChangeSet
 from reconciler.engine import faults
@@ -235,6 +233,8 @@ class Releaser:
             return None
         parents = next(iter(self.mirror.log(record.commit, limit=1))).parents
         blobs = dict(self.mirror.list_files(parents[0])) if parents else {}
+        from reconciler.core import yamldoc  # the YAML stack, only when it is needed
+
         found: set[str | None] = set()
         for t in pinned:
             scalar = None
@@ -338,6 +338,8 @@ def digest_known(rollout: str, tag: str, targets: Sequence[manifests.Target],
 
 def write(snap: Snapshot, changes: ChangeSet, mirror: git.Mirror) -> dict[str, bytes]:
     """New contents of every file the change set touches, rewritten surgically."""
+    from reconciler.core import rewrite  # the YAML stack: read-only commands never load it
+
     out: dict[str, bytes] = {}
     for file in changes.files:
         if file in snap.inventory.unparsable:  # pragma: no cover - targets never come from them

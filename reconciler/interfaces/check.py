@@ -75,8 +75,9 @@ class Report:
 def command(base_ref: str, head_ref: str, output: str, **opts: Any) -> None:
     """A pull request's effect on releases, and the problems it introduces; exit 1
     when the head introduces an error. For the config repository's own CI."""
-    presets = preset_files.load(repoaccess.policies(opts))
+    directory = repoaccess.policies(opts)
     releaser = repoaccess.open_releaser(opts)
+    presets = preset_files.load(directory, store=releaser.scanner.store)
     report = build(releaser.mirror, base_ref=base_ref, head_ref=head_ref,
                    path=releaser.scanner.path, environment=releaser.environment,
                    presets=presets, store=releaser.scanner.store)

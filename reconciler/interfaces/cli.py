@@ -80,6 +80,12 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """GitOps release reconciler for Flux: choose, write and revert releases in git."""
     if ctx.invoked_subcommand in LONG_RUNNING:
         gc.enable()
+    else:
+        # A command that lives for a second does not look for pydantic plugins: the
+        # search reads the metadata of every installed distribution before the first
+        # model validates (docs/performance.md, "A fast CLI"). Set to anything else
+        # (even empty), the variable is pydantic's to read as usual.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 

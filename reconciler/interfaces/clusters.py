@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reconciler.core import promotion, scope, verdicts
+from reconciler.core import scope, verdicts
 from reconciler.engine import snapshot
 from reconciler.engine.releaser import Releaser
 from reconciler.errors import InputError, UnknownRollout
@@ -105,5 +105,7 @@ def waiting(snap: snapshot.Snapshot, rollout: str, candidates: Sequence[str], *,
     spec = entry.rollout.spec.promotion if entry is not None and entry.rollout else None
     if spec is None:
         return {}
+    from reconciler.core import promotion  # only for a rollout that has spec.promotion
+
     return promotion.waiting(rule=promotion.rule_for(rollout, spec), candidates=candidates,
                              found=found, history=snap.fleet_history, now=datetime.now(UTC))

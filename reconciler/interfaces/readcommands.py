@@ -49,8 +49,10 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
         if not sep or "/" not in key or not tag:
             raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
         candidates.setdefault(key, []).append(tag)
-    presets = preset_files.load(policies(opts))
-    found = [(c, c.snapshot()) for c in clusters.select(open_releaser(opts))]
+    directory = policies(opts)
+    releaser = open_releaser(opts)
+    presets = preset_files.load(directory, store=releaser.scanner.store)
+    found = [(c, c.snapshot()) for c in clusters.select(releaser)]
     known = sorted({k for _, snap in found for k in snap.inventory.rollouts})
     for key in candidates:
         if key not in known:
@@ -102,8 +104,10 @@ def _print_plans(plans: list[planning.Plan]) -> None:
 @handle_errors
 def validate(**opts: Any) -> None:
     """Lint the repository's rollout set-up; exit 1 when anything is wrong."""
-    presets = preset_files.load(policies(opts))
-    found = clusters.select(open_releaser(opts))
+    directory = policies(opts)
+    releaser = open_releaser(opts)
+    presets = preset_files.load(directory, store=releaser.scanner.store)
+    found = clusters.select(releaser)
     errors = 0
     for cluster in found:
         heading(cluster, several=len(found) > 1)

@@ -75,3 +75,28 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
     listed = [line.split()[0] for line in proc.stdout.split("Commands:", 1)[1].splitlines()
               if line.strip()]
     assert listed == sorted(cli.COMMANDS)
+
+
+# Parsing YAML is the scan cache's to spare: with every scan and preset served from
+# it, a read-only command loads no YAML parser at all.
+YAML_STACK = ("ruamel", "reconciler.core.yamlcompose", "reconciler.core.yamldoc",
+              "reconciler.core.yamlnodes", "reconciler.core.markers",
+              "reconciler.core.rewrite", "reconciler.core.schedulemodels")
+
+
+@pytest.mark.parametrize("command", [["plan"], ["validate"],
+                                     ["check", "--base", "main", "--head", "main"]],
+                         ids=lambda c: c[0])
+def test_a_warm_read_only_command_parses_no_yaml(command: list[str], fleet: gitrepo.BareRepo,
+                                                 tmp_path: Path) -> None:
+    def stack(modules: set[str]) -> list[str]:
+        return sorted(m for m in modules
+                      if any(m == s or m.startswith(s + ".") for s in YAML_STACK))
+
+    cold = imported([*command, "--repo", fleet.url], tmp_path)  # fills the scan cache
+    assert "ruamel.yaml" in stack(cold)
+    warm = imported([*command, "--repo", fleet.url], tmp_path)
+    assert stack(warm) == [], f"a warm {command[0]} imports {stack(warm)}"
+    # No .sourceignore in sample-repo/ and no path Flux's defaults may match: the
+    # ignore rules are decided without pathspec (core/sourceignore.py).
+    assert "pathspec" not in warm
