@@ -313,3 +313,23 @@ def _marked(inv: Inventory, scans: list[FileScan], annotated: list[Target]) -> l
             out.append(marker.target(owners[0]))
     return out
 
+
+SKIPPED = {
+    "symlink": "a symbolic link to {detail}; links are never followed, read or "
+               "rewritten (the file it names is read where it is)",
+    "symlink-outside": "a symbolic link to {detail}, outside the repository; it is never "
+                       "followed, read or rewritten",
+    "submodule": "a submodule (gitlink); never read or rewritten",
+    "invalid-name": "a tree entry named {detail}, which git itself refuses as a path "
+                    "(path traversal?); never read or rewritten",
+}
+
+
+def skipped(path: str, *, kind: str, detail: str = "") -> FileScan:
+    """The scan of a repository entry that is not read at all: a symlink, a submodule
+    or a path git refuses. Pure. A link inside the repository is a warning (the file
+    it names is scanned on its own); the others are errors."""
+    severity: Severity = "warning" if kind == "symlink" else "error"
+    message = SKIPPED[kind].format(detail=detail)
+    return FileScan(file=path, parsed=False, problems=(
+        Problem(file=path, message=message, severity=severity),))

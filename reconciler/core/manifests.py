@@ -40,6 +40,7 @@ from reconciler.core.inventory import (
     Severity,
     Target,
     resolve,
+    skipped,
 )
 from reconciler.errors import ManifestError
 
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANNOTATION_PREFIX", "CANARY_ROLLOUT", "CANARY_SUBSTITUTE", "DEFAULT_NAMESPACE",
-    "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP", "ROLLOUT_ANNOTATION", "SCREEN", "SKIPPED",
+    "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP", "ROLLOUT_ANNOTATION", "SCREEN",
     "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan", "Inventory", "Marker", "Problem",
     "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
     "skipped", "valid_ref", "wants",
@@ -104,27 +105,6 @@ def rollout_key(ref: str, *, namespace: str) -> str:
 
 def _group(api_version: Any) -> str:
     return api_version.split("/", 1)[0] if isinstance(api_version, str) else ""
-
-
-SKIPPED = {
-    "symlink": "a symbolic link to {detail}; links are never followed, read or "
-               "rewritten (the file it names is read where it is)",
-    "symlink-outside": "a symbolic link to {detail}, outside the repository; it is never "
-                       "followed, read or rewritten",
-    "submodule": "a submodule (gitlink); never read or rewritten",
-    "invalid-name": "a tree entry named {detail}, which git itself refuses as a path "
-                    "(path traversal?); never read or rewritten",
-}
-
-
-def skipped(path: str, *, kind: str, detail: str = "") -> FileScan:
-    """The scan of a repository entry that is not read at all: a symlink, a submodule
-    or a path git refuses. Pure. A link inside the repository is a warning (the file
-    it names is scanned on its own); the others are errors."""
-    severity: Severity = "warning" if kind == "symlink" else "error"
-    message = SKIPPED[kind].format(detail=detail)
-    return FileScan(file=path, parsed=False, problems=(
-        Problem(file=path, message=message, severity=severity),))
 
 
 def scan_file(path: str, data: bytes) -> FileScan:
