@@ -84,7 +84,7 @@ class Daemon:
         self.verdicts = Verdicts(repository=self.repository, environment=options.environment)
         self.timers = Timers(enqueue=self.enqueue, stop=self.stop, clock=clock,
                              error_backoff=options.error_backoff)
-        self.router = Router(enqueue=self.enqueue, rollouts=lambda: self.stores["rollouts"])
+        self.router = Router(enqueue=self.enqueue)
         self.observer = Observer(stores=lambda plural: self.stores.get(plural),
                                  verdicts=self.verdicts.all)
         self.releaser.digest_of = lambda key, tag: self.observer.digests(key).get(tag)
