@@ -144,7 +144,8 @@ def measure(n: int, events: int, work: Path) -> dict[str, Any]:
     proc = subprocess.Popen(
         [*prefix, sys.executable, "-m", "reconciler", "run", "--repo", f"file://{bare}",
          "--kubeconfig", str(kubeconfig), "--fetch-interval", "30",
-         "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge"],
+         "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge",
+         "--http-address", "127.0.0.1:0"],
         env={**ENV, "RECONCILER_CACHE_DIR": str(work / "cache")}, stdout=log, stderr=log)
     out: dict[str, Any] = {"release": [], "revert": [], "setup": setup}
     try:
