@@ -1,5 +1,6 @@
 """``informers.Store.list`` answers from its namespace and label indexes exactly what
-reading every object would (random adds, relabels, deletes and relists)."""
+reading every object would (random adds, relabels, deletes and relists); the store
+keeps no ``metadata.managedFields``."""
 
 from __future__ import annotations
 
@@ -55,3 +56,18 @@ def test_indexed_list_equals_reading_every_object(seed: int) -> None:
         for namespace in (*NAMESPACES, None):
             for selector in SELECTORS:
                 assert store.list(namespace, selector) == brute(objects, namespace, selector)
+
+
+def test_the_store_keeps_no_managed_fields() -> None:
+    store = Store(k8s.HEALTHCHECK)
+    managed = [{"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]
+    event = {"metadata": {"namespace": "apps", "name": "a", "resourceVersion": "1",
+                          "labels": {"app": "a"}, "managedFields": managed},
+             "status": {"status": "Healthy"}}
+    store.on_event("ADDED", event)
+    store.on_sync([{**event, "metadata": {**event["metadata"], "name": "b"}}])
+    got = store.list("apps", {"matchLabels": {"app": "a"}})
+    assert [o["metadata"]["name"] for o in got] == ["b"]
+    assert "managedFields" not in got[0]["metadata"]
+    assert got[0]["status"] == {"status": "Healthy"}
+    assert event["metadata"]["managedFields"] == managed  # the event itself is not changed
