@@ -17,20 +17,11 @@ import random
 import pytest
 
 from reconciler.core import joiner, manifests
+from tests.unit.test_markers import ROLLOUT  # a Rollout reading ImagePolicy {policy}
 
 NAMES = ("a", "b", "c")
 POLICIES = ("pa", "pb")
 
-ROLLOUT = """\
-apiVersion: kuberik.com/v1alpha1
-kind: Rollout
-metadata:
-  name: {name}
-  namespace: apps
-spec:
-  releasesImagePolicy:
-    name: {policy}
-"""
 BAD_ROLLOUT = ROLLOUT + "  maxBump: enormous\n"
 NO_NAMESPACE = ROLLOUT.replace("  namespace: apps\n", "")
 KUSTOMIZATION = """\
