@@ -38,7 +38,7 @@ def test_indexed_list_equals_reading_every_object(seed: int) -> None:
     rng = random.Random(seed)
     store = Store(k8s.HEALTHCHECK)
     objects: dict[tuple[str, str], dict[str, Any]] = {}
-    for rv in range(400):
+    for rv in range(200):
         ns, name = rng.choice(NAMESPACES), f"hc{rng.randrange(12)}"
         if rng.random() < 0.03:
             fresh = [{"metadata": {"namespace": n, "name": f"hc{i}", "resourceVersion": str(rv),
