@@ -179,17 +179,55 @@ def _entry_for(repo: pygit2.Repository, path: str, name: str, oid: pygit2.Oid,
     return Entry(path, str(oid), "symlink-outside" if outside else "symlink", shown)
 
 
-def _entries(tree: pygit2.Tree | None) -> dict[str, tuple[pygit2.Oid, int]]:
+def _entries(tree: pygit2.Tree | None, names: set[str] | None = None
+             ) -> dict[str, tuple[pygit2.Oid, int]]:
     if tree is None:
         return {}
+    if names is not None:
+        found = (tree[n] for n in names if n in tree)
+        return {e.name: (e.id, e.filemode) for e in found if e.name is not None}
     return {e.name: (e.id, e.filemode) for e in tree if e.name is not None}
+
+
+def _records(repo: pygit2.Repository, tree: pygit2.Tree) -> set[bytes]:
+    """The entries of ``tree`` as git stores them, one ``<mode> <name>\\0<id>`` record
+    each (an entry's mode, name and id in one comparable value)."""
+    raw = repo.odb.read(tree.id)[1]
+    records, pos, end = set(), 0, len(raw)
+    while pos < end:
+        cut = raw.index(b"\0", pos) + 21
+        records.add(raw[pos:cut])
+        pos = cut
+    return records
+
+
+def _changed_names(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
+                   ) -> set[str] | None:
+    """The names of the entries that differ between two large trees, from their raw
+    records: building a ``TreeEntry`` and its ``FileMode`` for every one of 10,000
+    entries was most of a snapshot's cost in a fleet kept in one directory
+    (docs/performance.md). None when a changed name is not UTF-8 (read the slow way)."""
+    names = set()
+    for record in _records(repo, old) ^ _records(repo, new):
+        try:
+            names.add(record[record.index(b" ") + 1:-21].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+    return names
+
+
+# Directories with more entries than this are compared by their raw records.
+_LARGE_TREE = 256
 
 
 def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
           prefix: str, suffixes: tuple[str, ...], out: list[Entry]) -> None:
     if old is not None and new is not None and old.id == new.id:
         return
-    before, after = _entries(old), _entries(new)
+    names = None
+    if old is not None and new is not None and max(len(old), len(new)) > _LARGE_TREE:
+        names = _changed_names(repo, old, new)
+    before, after = _entries(old, names), _entries(new, names)
     for name in sorted(before.keys() | after.keys()):
         was, now = before.get(name), after.get(name)
         if was == now:

@@ -188,8 +188,71 @@ class Inventory:
 
 
 
+def order(p: Problem) -> tuple[object, ...]:
+    """How problems are listed: by file, document, field and message (and the rest of
+    their fields, so that two different problems never tie)."""
+    return (p.file, p.document or 0, p.field or "", p.message, p.document is None,
+            p.line or 0, p.line is None, p.severity, p.rollout or "", p.rollout is None)
+
+
+def invalid_spec(entry: RolloutEntry, cause: Problem | None) -> Problem:
+    """What stops a Rollout whose spec did not validate; ``cause`` is the first error
+    in its document, which names the field at fault (the one line ``release`` prints)."""
+    detail = f": {cause.message}" if cause else ""
+    return Problem(file=entry.file, document=entry.document,
+                   line=cause.line if cause else entry.line,
+                   field=cause.field if cause else None,
+                   message=f"Rollout {entry.key} has an invalid spec{detail}")
+
+
+def duplicate(dup: RolloutEntry, first: RolloutEntry) -> Problem:
+    return Problem(file=dup.file, document=dup.document, line=dup.name_line or dup.line,
+                   field="metadata.name",
+                   message=f"Rollout {first.key} is also defined in {first.file} "
+                           f"(document {first.document + 1}); which one counts "
+                           f"is ambiguous")
+
+
+def contested(t: Target, owners: Iterable[str]) -> Problem:
+    return Problem(file=t.file, document=t.document, line=t.line, field=t.field_name,
+                   message=f"{t.kind} {t.object} {t.field_name} is claimed by several "
+                           f"rollouts ({', '.join(sorted(owners))}); none of them "
+                           f"will write it")
+
+
+def orphan(t: Target) -> Problem:
+    return Problem(file=t.file, document=t.document, line=t.line, field=t.field_name,
+                   message=f"annotation names rollout {t.rollout}, but no Rollout manifest "
+                           f"with that namespace/name exists")
+
+
+def no_target(entry: RolloutEntry) -> Problem:
+    return Problem(file=entry.file, document=entry.document, line=entry.line,
+                   severity="warning",
+                   message=f"Rollout {entry.key} has no annotated target; nothing would be "
+                           f"written")
+
+
+def unread(marker: Marker) -> str:
+    return (f"marks ImagePolicy {marker.policy}, which no Rollout reads "
+            f"(spec.releasesImagePolicy), so nothing here writes it; Flux's "
+            f"image automation would, if it still ran")
+
+
+def read_by_several(marker: Marker, owners: list[str]) -> str:
+    return (f"ImagePolicy {marker.policy} is read by several rollouts "
+            f"({', '.join(owners)}); none of them writes this marked value")
+
+
+ANNOTATED_TOO = ("carries a $imagepolicy marker and is an annotated target too; the "
+                 "annotation writes it, so remove the marker")
+
+
 def resolve(scans: Iterable[FileScan]) -> Inventory:
-    """Join per-file scans: link targets to rollouts and check what spans files. Pure."""
+    """Join per-file scans: link targets to rollouts and check what spans files. Pure.
+
+    The specification of the join: ``core/joiner.py`` keeps the same result up to date
+    one change set at a time (the daemon's path), and is tested against this."""
     inv = Inventory()
     all_targets: list[Target] = []
     seen: dict[str, list[RolloutEntry]] = {}
@@ -209,20 +272,10 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
     for key, entries in sorted(seen.items()):
         inv.rollouts[key] = entries[0]
         if entries[0].rollout is None:
-            # Name the field at fault: this is the one line `release` prints.
             cause = first_error.get((entries[0].file, entries[0].document))
-            detail = f": {cause.message}" if cause else ""
-            inv.broken.setdefault(key, []).append(Problem(
-                file=entries[0].file, document=entries[0].document,
-                line=cause.line if cause else entries[0].line,
-                field=cause.field if cause else None,
-                message=f"Rollout {key} has an invalid spec{detail}"))
+            inv.broken.setdefault(key, []).append(invalid_spec(entries[0], cause))
         for dup in entries[1:]:
-            p = Problem(file=dup.file, document=dup.document, line=dup.name_line or dup.line,
-                        field="metadata.name",
-                        message=f"Rollout {key} is also defined in {entries[0].file} "
-                                f"(document {entries[0].document + 1}); which one counts "
-                                f"is ambiguous")
+            p = duplicate(dup, entries[0])
             inv.problems.append(p)
             inv.broken.setdefault(key, []).append(p)
 
@@ -238,30 +291,21 @@ def resolve(scans: Iterable[FileScan]) -> Inventory:
     for t in all_targets:
         owners = claims[(t.kind, t.object, t.path)]
         if len(owners) > 1:
-            p = Problem(file=t.file, document=t.document, line=t.line, field=t.field_name,
-                        message=f"{t.kind} {t.object} {t.field_name} is claimed by several "
-                                f"rollouts ({', '.join(sorted(owners))}); none of them "
-                                f"will write it")
+            p = contested(t, owners)
             inv.problems.append(p)
             for owner in owners:
                 inv.broken.setdefault(owner, []).append(p)
             continue
         if t.rollout not in inv.rollouts:
             inv.orphans.append(t)
-            inv.problems.append(Problem(
-                file=t.file, document=t.document, line=t.line, field=t.field_name,
-                message=f"annotation names rollout {t.rollout}, but no Rollout manifest "
-                        f"with that namespace/name exists"))
+            inv.problems.append(orphan(t))
             continue
         (inv.targets if t.role == "stable" else inv.canary).setdefault(
             t.rollout, []).append(t)
     for key in inv.rollouts:
         if key not in inv.targets and key not in inv.broken:
-            entry = inv.rollouts[key]
-            inv.problems.append(Problem(
-                file=entry.file, document=entry.document, line=entry.line, severity="warning",
-                message=f"Rollout {key} has no annotated target; nothing would be written"))
-    inv.problems.sort(key=lambda p: (p.file, p.document or 0, p.field or "", p.message))
+            inv.problems.append(no_target(inv.rollouts[key]))
+    inv.problems.sort(key=order)
     return inv
 
 
@@ -298,17 +342,13 @@ def _marked(inv: Inventory, scans: list[FileScan], annotated: list[Target]) -> l
             for owner in owners:
                 inv.broken.setdefault(owner, []).append(marker.problem)
         elif not owners:
-            problem(f"marks ImagePolicy {marker.policy}, which no Rollout reads "
-                    f"(spec.releasesImagePolicy), so nothing here writes it; Flux's "
-                    f"image automation would, if it still ran", "warning")
+            problem(unread(marker), "warning")
         elif len(owners) > 1:
-            found = problem(f"ImagePolicy {marker.policy} is read by several rollouts "
-                            f"({', '.join(owners)}); none of them writes this marked value")
+            found = problem(read_by_several(marker, owners))
             for owner in owners:
                 inv.broken.setdefault(owner, []).append(found)
         elif (marker.file, marker.document, marker.path) in fields:
-            problem("carries a $imagepolicy marker and is an annotated target too; the "
-                    "annotation writes it, so remove the marker")
+            problem(ANNOTATED_TOO)
         else:
             out.append(marker.target(owners[0]))
     return out

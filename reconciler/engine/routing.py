@@ -14,7 +14,8 @@ from typing import Any
 
 from reconciler.adapters import cluster as k8s
 from reconciler.core import selectors
-from reconciler.engine.informers import OnChange, Store
+from reconciler.engine import interest
+from reconciler.engine.informers import OnChange
 
 
 def key_of(obj: Mapping[str, Any]) -> str:
@@ -46,19 +47,21 @@ def concerns(rollout: Mapping[str, Any], kind: k8s.Kind, obj: Mapping[str, Any])
 class Router:
     """Turns store changes into work-queue keys.
 
-    Rollouts waiting for Flux register the Flux objects they wait on
-    (``waiting``): a Kustomization's or source's status change then wakes only
-    those rollouts, not every rollout. Schedule changes go to ``engine.schedules``
-    (``route_schedules``), which wakes the rollouts they select (``wake``).
+    Which Rollouts an ImagePolicy, RolloutGate or HealthCheck may concern comes from
+    an index of the Rollouts the router has seen (``engine/interest.py``), and
+    ``concerns`` decides for each of those. Rollouts waiting for Flux register the
+    Flux objects they wait on (``waiting``): a Kustomization's or source's status
+    change then wakes only those rollouts, not every rollout. Schedule changes go to
+    ``engine.schedules`` (``route_schedules``), which wakes the rollouts they select
+    (``wake``).
     """
 
-    def __init__(self, *, enqueue: Callable[[str], None],
-                 rollouts: Callable[[], Store]) -> None:
+    def __init__(self, *, enqueue: Callable[[str], None]) -> None:
         self._enqueue = enqueue
-        self._rollouts = rollouts
         self._lock = threading.Lock()
         self._deploying: dict[str, frozenset[str]] = {}
         self._schedules: OnChange | None = None
+        self._interest = interest.Interest()
 
     def route_schedules(self, to: OnChange) -> None:
         """Send schedule changes to ``to`` (``engine.schedules``): which rollouts a
@@ -86,6 +89,8 @@ class Router:
         if obj is None:
             return
         if kind.plural == "rollouts":
+            with self._lock:
+                self._interest.update(key_of(obj), new)
             self._enqueue(key_of(obj))
             return
         if kind.plural == "namespaces":
@@ -101,7 +106,9 @@ class Router:
             for key in waiting:
                 self._enqueue(key)
             return
-        for rollout in self._rollouts().list(copy_objects=False):
+        with self._lock:
+            found = self._interest.candidates(kind, obj, old)
+        for rollout in found:
             try:
                 hit = concerns(rollout, kind, obj) or (
                     old is not None and concerns(rollout, kind, old))

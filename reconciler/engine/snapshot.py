@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reconciler.adapters import git, scancache
-from reconciler.core import manifests, scope, sourceignore, steps, trailers
+from reconciler.core import joiner, manifests, scope, sourceignore, steps, trailers
 from reconciler.engine import scanstore
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
@@ -127,6 +127,11 @@ class Scanner:
         self._commit: str | None = None
         self._blobs: dict[str, str] = {}
         self._relevant: dict[str, manifests.FileScan] = {}
+        # The join of the scans below, kept up to date with the paths each snapshot
+        # touches (``core/joiner``), and the blob ids of ``_relevant``'s files.
+        self._join = joiner.Joiner()
+        self._relevant_blobs: dict[str, str] = {}
+        self._reported_skips: dict[str, manifests.FileScan] = {}
         self._history_head: str | None = None
         self._history: tuple[trailers.Record, ...] = ()
         self.path = path
@@ -145,6 +150,7 @@ class Scanner:
         first = self._commit is None
         if first:
             self._blobs, self._relevant, self._skipped = {}, {}, {}
+            self._join, self._relevant_blobs, self._reported_skips = joiner.Joiner(), {}, {}
             self._checked, self._kept, self._in = set(), set(), set()
             changes: list[git.Entry] = self.mirror.list_entries(
                 commit, suffixes=scope.LISTED_SUFFIXES)
@@ -190,11 +196,9 @@ class Scanner:
                 stats.screened_out += 1
             if scan.parsed or scan.problems:
                 self._relevant[path] = scan
-        scans = list(self._relevant.values())
-        scans.extend(s for p, s in self._skipped.items() if self._reported(p))
         stats.files = len(self._in)
         stats.unchanged = max(0, stats.files - len(changes))
-        inventory = manifests.resolve(scans)
+        inventory = self._joined(touched | {e.path for e in changes})
         if self._scope is not None:
             # The scope's own problems (a resources entry naming nothing, a spec.path
             # that does not exist), once per file: a file that does not parse is
@@ -209,8 +213,25 @@ class Scanner:
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
                         fleet_history=fleet,
-                        blobs={p: self._blobs[p] for p in self._relevant if p in self._blobs},
+                        blobs=dict(self._relevant_blobs),
                         stats=stats, scope=self._scope)
+
+    def _joined(self, paths: set[str]) -> manifests.Inventory:
+        """The inventory, re-joining only ``paths`` (the files whose scan or
+        membership may have changed) and the skipped entries reported or no longer."""
+        reported = {p: s for p, s in self._skipped.items() if self._reported(p)}
+        paths |= reported.keys() ^ self._reported_skips.keys()
+        self._reported_skips = reported
+        changes: dict[str, manifests.FileScan | None] = {}
+        for path in paths:
+            scan = self._relevant.get(path, reported.get(path))
+            changes[path] = scan
+            blob = self._blobs.get(path) if path in self._relevant else None
+            if blob is None:
+                self._relevant_blobs.pop(path, None)
+            else:
+                self._relevant_blobs[path] = blob
+        return self._join.update(changes)
 
     def _read(self, path: str) -> bytes:
         return self.mirror.read_blob(self._blobs[path])

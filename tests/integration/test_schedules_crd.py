@@ -119,7 +119,7 @@ class World:
         self.leader = leader
         self.timers = Timers(enqueue=self.woken.append, stop=threading.Event(),
                              clock=lambda: MONDAY_11_NY, error_backoff=(1.0, 5.0))
-        router = Router(enqueue=self.woken.append, rollouts=lambda: self.stores["rollouts"])
+        router = Router(enqueue=self.woken.append)
         self.schedules = Schedules(cluster=self.cluster, stores=self.stores.get,
                                    timers=self.timers, router=router,
                                    is_leader=lambda: self.leader, clock=lambda: MONDAY_11_NY)
