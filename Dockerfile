@@ -4,8 +4,10 @@
 #
 #   docker build -t ghcr.io/reconciler/reconciler:0.1.0 .
 #
-# Git needs no system package: the pygit2 wheel bundles libgit2, libssh2 and
-# OpenSSL, and links only glibc and zlib, which the base image has. Commit signing
+# Git's transport needs no system package: the pygit2 wheel bundles libgit2, libssh2
+# and OpenSSL, and links only glibc and zlib, which the base image has. The git
+# command line is installed for one job libgit2 cannot do: packing the mirror's
+# loose objects (adapters/gitpack.py runs `git gc --auto`). Commit signing
 # needs ssh-keygen and gpg (installed below). HTTPS remotes
 # are verified against the base image's ca-certificates.
 
@@ -41,9 +43,9 @@ LABEL org.opencontainers.image.title="reconciler" \
 # writable directories, owned by it, for runs without the Deployment's volumes.
 # Commit signing (--signing-key, docs/signing.md) runs git's own signers: ssh-keygen
 # (openssh-client) for SSH keys, gpg with its agent for OpenPGP keys; only the parts
-# of gnupg that sign (no dirmngr, no keyserver tools).
+# of gnupg that sign (no dirmngr, no keyserver tools). git packs the mirror (above).
 RUN apt-get update \
- && apt-get install --yes --no-install-recommends openssh-client gpg gpg-agent \
+ && apt-get install --yes --no-install-recommends git openssh-client gpg gpg-agent \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 65532 reconciler \
  && useradd --uid 65532 --gid 65532 --home-dir /home/reconciler --create-home \

@@ -29,7 +29,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjects, gitrevs
+from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjects, gitpack, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.adapters.gitrefs import Refs
@@ -71,6 +71,7 @@ class Mirror(Refs):
         self.last_fetch_objects = 0
         """Objects received by the last ``fetch`` (0 when already up to date)."""
         self._fresh = fresh  # created by ``open``, never fetched into: see ``fetch``
+        self.packer = gitpack.Packer(self._path)  # loose objects packed on a schedule
 
     @classmethod
     def open(cls, url: str, *, cache_dir: Path, branch: str = "main",
@@ -140,6 +141,8 @@ class Mirror(Refs):
             if ref not in heads:
                 raise GitError(f"branch {self._branch!r} does not exist on {self._remote}")
             self.last_fetch_objects = stats.received_objects
+            if stats.received_objects:
+                self._housekeep()
             sha = str(self._repo.references[self._tracking_ref].target)
             if sha != heads[ref]:
                 raise GitError(f"fetch from {self._remote} left {self._tracking_ref} at "
@@ -192,6 +195,14 @@ class Mirror(Refs):
         except pygit2.GitError as exc:
             raise GitError(f"pushed {sha} to {self._remote} but could not record it in "
                            f"{self.path}: {_line(exc)}") from exc
+        self._housekeep()
+
+    def _housekeep(self) -> None:
+        """Pack loose objects when due (``gitpack``; the lock is held, so no write runs
+        meanwhile); after a pack, reopen so the packs git replaced are let go."""
+        if self.packer.after_write():
+            self._repo.free()
+            self._repo = pygit2.Repository(str(self._path))
 
     def _rejection(self, ref: str, callbacks: gitauth.Callbacks) -> PushRejected:
         status = "; ".join(message for _, message in callbacks.rejections)

@@ -28,6 +28,7 @@ files or a path that one of the defaults may match.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import posixpath
 import re
@@ -73,13 +74,18 @@ class _Rules:
     # Every pattern in one regular expression: most paths match none, and one search
     # is ~20x cheaper than asking each pattern (the scan of a 10k-file tree).
     any: re.Pattern[str] | None
+    # When every pattern is a bare name (Flux's defaults: ``*.jpg``, ``.github/``,
+    # ``**/.sops.yaml``), a path is ignored exactly when one of its components
+    # matches: per component, remembered (directory names repeat across thousands
+    # of paths); ~10x cheaper again at 100,000 files. None: ask ``spec``.
+    names: _Names | None = None
 
     @classmethod
     def of(cls, domain: str, lines: Iterable[str]) -> _Rules:
         lines = tuple(lines)
         parts = DEFAULT_REGEXES if lines == DEFAULT_PATTERNS else regexes(lines)
         return cls(domain, lines, re.compile("|".join(f"(?:{p})" for p in parts))
-                   if parts else None)
+                   if parts else None, _Names.of(lines))
 
     @functools.cached_property
     def spec(self) -> pathspec.GitIgnoreSpec:
@@ -87,6 +93,61 @@ class _Rules:
         import pathspec
 
         return pathspec.GitIgnoreSpec.from_lines(self.lines)
+
+
+_NAME = re.compile(r"(?:\*\*/)?(?P<name>[^/!\\\s#][^/\\]*?)(?P<dir>/)?")
+_GLOB = re.compile(r"\*\*")
+
+
+class _Names:
+    """Bare-name patterns, matched per path component (see ``_Rules.names``)."""
+
+    def __init__(self, files: re.Pattern[str] | None, dirs: re.Pattern[str] | None) -> None:
+        self._files, self._dirs = files, dirs
+        self._seen: dict[str, tuple[bool, bool]] = {}
+        self._dirs_seen: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, lines: Iterable[str]) -> _Names | None:
+        files: list[str] = []
+        dirs: list[str] = []
+        for line in lines:
+            if line.startswith("#") or not line.strip():
+                continue
+            found = _NAME.fullmatch(line)
+            # Anything else (a slash inside, a negation, an escape, trailing
+            # spaces, ``**`` inside a name, a character class) keeps the
+            # general matcher.
+            if found is None or _GLOB.search(found["name"]) or line != line.rstrip() \
+                    or "[" in line or "]" in line:
+                return None
+            (dirs if found["dir"] else files).append(fnmatch.translate(found["name"]))
+        def join(parts: list[str]) -> re.Pattern[str] | None:
+            return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
+        return cls(join(files), join(dirs))
+
+    def _component(self, name: str) -> tuple[bool, bool]:
+        hit = self._seen.get(name)
+        if hit is None:
+            hit = (self._files is not None and self._files.match(name) is not None,
+                   self._dirs is not None and self._dirs.match(name) is not None)
+            if len(self._seen) < 1 << 18:
+                self._seen[name] = hit
+        return hit
+
+    def match(self, rel: str) -> bool:
+        head, _, base = rel.rpartition("/")
+        return (bool(head) and self._directory(head)) or self._component(base)[0]
+
+    def _directory(self, path: str) -> bool:
+        """Whether a pattern matches a component of the directory ``path``."""
+        hit = self._dirs_seen.get(path)
+        if hit is None:
+            head, _, base = path.rpartition("/")
+            hit = (bool(head) and self._directory(head)) or any(self._component(base))
+            if len(self._dirs_seen) < 1 << 18:
+                self._dirs_seen[path] = hit
+        return hit
 
 
 def regexes(lines: Iterable[str]) -> tuple[str, ...]:
@@ -116,6 +177,10 @@ class Ignore:
                 rel = path[len(rules.domain) + 1:]
             else:
                 rel = path
+            if rules.names is not None:
+                if rules.names.match(rel):
+                    ignored = True
+                continue
             if rules.any is None or not rules.any.search(rel):
                 continue
             result = rules.spec.check_file(rel)

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.core import bake, inputs, progress, reasons, trailers, versions
+from reconciler.core import auditindex, bake, inputs, progress, reasons, trailers, versions
 from reconciler.errors import InvalidTag
 
 MAX_AVAILABLE = 50
@@ -130,9 +130,14 @@ def _failed_check(name: str) -> dict[str, str]:
 
 def _id(records: Sequence[trailers.Record], index: int) -> int:
     """kuberik's history ``id`` increments with every entry; counting the git records
-    (newest first) from the oldest gives the same number on every pass and after a
-    restart."""
-    return len(records) - index
+    (newest first) from the oldest, those a bounded index left out included
+    (``core/auditindex``), gives the same number on every pass and after a restart."""
+    return _total(records) - index
+
+
+def _total(records: Sequence[trailers.Record]) -> int:
+    return len(records) + (auditindex.omitted(records, records[0].trailers.rollout)
+                           if records else 0)
 
 
 def _commit_of(entry: Mapping[str, Any], records: Sequence[trailers.Record]) -> str | None:
@@ -143,9 +148,9 @@ def _commit_of(entry: Mapping[str, Any], records: Sequence[trailers.Record]) -> 
         return commit
     number = entry.get("id")
     if not isinstance(number, int) or isinstance(number, bool) or \
-            not 1 <= number <= len(records):
+            not 1 <= _total(records) - number + 1 <= len(records):
         return None
-    record = records[len(records) - number]
+    record = records[_total(records) - number]
     if record.trailers.release == tag_of(entry.get("version")):
         return record.commit
     return None

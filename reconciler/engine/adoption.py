@@ -14,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.adapters import git
-from reconciler.core import declines, trailers
+from reconciler.core import auditindex, declines
 from reconciler.engine.snapshot import Snapshot
 from reconciler.errors import GitError
 
 
 def records(*, mirror: git.Mirror, snap: Snapshot, key: str, environment: str,
-            found: Sequence[declines.Decline]) -> list[trailers.Record]:
+            found: Sequence[declines.Decline]) -> auditindex.Trail:
     """``key``'s records in ``snap``, newest first, with the merge commits recorded as
     ``Merged`` releases that are on the branch."""
-    base = list(snap.records(key))
+    base = snap.records(key)
     merged = [d for d in found if d.decision == "Merged" and d.rollout == key
               and d.environment == environment]
     if not merged:
@@ -42,4 +42,5 @@ def records(*, mirror: git.Mirror, snap: Snapshot, key: str, environment: str,
         subjects[d.commit] = (info.message.split("\n", 1)[0], info.time)
     extra = declines.adopted(merged, rollout=key, environment=environment, subjects=subjects)
     # Newest first; on a tie (the same second) the merge goes first: it came later.
-    return sorted(extra + base, key=lambda r: r.time, reverse=True)
+    return auditindex.Trail(sorted([*extra, *base], key=lambda r: r.time, reverse=True),
+                            omitted=base.omitted)

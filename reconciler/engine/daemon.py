@@ -29,7 +29,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,7 +39,7 @@ from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.adapters import hooks as hook_calls
 from reconciler.adapters.forges import base as forges
-from reconciler.core import models, progress, reasons, status, trailers
+from reconciler.core import auditindex, models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
 from reconciler.engine import checkpoints, faults, informers, schedules
 from reconciler.engine import presets as preset_files
@@ -83,9 +83,10 @@ class Daemon:
         self.stop = threading.Event()
         self.repository = Repository(mirror=mirror, releaser=Releaser(
             mirror, environment=options.environment, path=options.path,
-            arrivals=clock if forge is not None else None))
+            arrivals=clock if forge is not None else None, audit_depth=auditindex.DEFAULT_DEPTH))
         self.releaser = self.repository.releaser
-        self.verdicts = Verdicts(repository=self.repository, environment=options.environment)
+        self.verdicts = Verdicts(repository=self.repository, environment=options.environment,
+                                 depth=auditindex.DEFAULT_DEPTH)
         self.timers = Timers(enqueue=self.enqueue, stop=self.stop, clock=clock,
                              error_backoff=options.error_backoff)
         self.router = Router(enqueue=self.enqueue)
@@ -317,7 +318,7 @@ class Daemon:
         observed = self.gather.observed(key, obj, spec, snap, now)
         return self.checkpoints.review(key, obj, spec, observed, progress.decide(observed))
 
-    def _records(self, key: str, snap: Snapshot) -> list[trailers.Record]:
+    def _records(self, key: str, snap: Snapshot) -> Sequence[trailers.Record]:
         return self.gather.records(key, snap)
 
     def _record_verdicts(self, key: str, step: progress.Step, snap: Snapshot) -> None:

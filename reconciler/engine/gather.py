@@ -11,7 +11,7 @@ a hold is about (``holds``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ class Gather:
         self._presets = presets
         self._environment = environment
 
-    def records(self, key: str, snap: Snapshot) -> list[trailers.Record]:
+    def records(self, key: str, snap: Snapshot) -> Sequence[trailers.Record]:
         """``key``'s records, with merges that lost their trailers (engine/adoption)."""
         return adoption.records(mirror=self._mirror, snap=snap, key=key,
                                 environment=self._environment,

@@ -88,17 +88,18 @@ class Releaser:
                  on_push: Callable[[str, float], None] | None = None,
                  environment: str | None = None, path: str | None = None,
                  arrivals: Callable[[], datetime] | None = None,
-                 store: scancache.Store | None = None) -> None:
+                 store: scancache.Store | None = None, audit_depth: int | None = None) -> None:
         """``path``: the cluster's root directory (``--path``); None for the whole tree.
         ``arrivals``: a clock, where releases arrive through pull requests (``Scanner``).
-        ``store``: the on-disk scan cache (``engine/scanstore``), the CLI's."""
+        ``store``: the on-disk scan cache (``engine/scanstore``), the CLI's.
+        ``audit_depth``: bound the audit trail in memory (``core/auditindex``), the daemon's."""
         self.mirror = mirror
         # Written as the ``Environment`` trailer of every commit (``--environment``).
         self.environment = environment
         # Told each push's result ("pushed", "rejected", "error") and its seconds.
         self.on_push = on_push or (lambda result, seconds: None)
         self.scanner = Scanner(mirror, environment=environment, path=path, arrivals=arrivals,
-                               store=store)
+                               store=store, audit_depth=audit_depth)
         self.retry = retry
         self._sleep = sleep
         # ``(rollout, tag) -> digest`` the ImagePolicy reported: what a release writes

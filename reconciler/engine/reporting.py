@@ -14,7 +14,7 @@ record, once each.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -94,7 +94,7 @@ class Reporter:
         self.notices: NoticeSink = NoNotices()
 
     def fail(self, obj: Mapping[str, Any], previous: Mapping[str, Any] | None, *,
-             generation: int | None, now: datetime, records: list[trailers.Record],
+             generation: int | None, now: datetime, records: Sequence[trailers.Record],
              revision: str | None, error: tuple[str, str, bool],
              kept: tuple[progress.Bookkeeping, ...] | None = None) -> None:
         """Write a status that reports ``error`` (reason, message, permanent)."""

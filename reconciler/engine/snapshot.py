@@ -28,16 +28,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from reconciler.adapters import git, scancache
-from reconciler.core import joiner, manifests, scope, sourceignore, steps, trailers
-from reconciler.engine import scanstore
+from reconciler.core import auditindex, joiner, manifests, scope, sourceignore, steps, trailers
+from reconciler.engine import arrivals, scanstore
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64
-# A commit seen this much later than it was written arrived late (see ``_arrival``).
-ARRIVAL_SLACK = timedelta(seconds=2)
 
 
 @dataclass
@@ -64,19 +62,21 @@ class Snapshot:
     stats: ScanStats = field(default_factory=ScanStats)
     # The cluster this snapshot is of; None: the whole tree (no --path).
     scope: scope.Scope | None = None
-    _by_rollout: dict[str, tuple[trailers.Record, ...]] = field(
+    _by_rollout: dict[str, auditindex.Trail] = field(
         default_factory=dict, repr=False, compare=False)
     # Every environment's reconciler commits (promotion reads the others' reverts).
     fleet_history: tuple[trailers.Record, ...] = ()
 
-    def records(self, rollout: str) -> tuple[trailers.Record, ...]:
+    def records(self, rollout: str) -> auditindex.Trail:
         """The reconciler commits of one rollout, newest first (indexed on first use)."""
         if not self._by_rollout and self.history:
             index: dict[str, list[trailers.Record]] = {}
             for record in self.history:
                 index.setdefault(record.trailers.rollout, []).append(record)
-            self._by_rollout.update({k: tuple(v) for k, v in index.items()})
-        return self._by_rollout.get(rollout, ())
+            # Each a Trail that knows how many older records the index left out.
+            self._by_rollout.update({k: auditindex.Trail(v, omitted={
+                (None, k): auditindex.omitted(self.history, k)}) for k, v in index.items()})
+        return self._by_rollout.get(rollout, auditindex.Trail())
 
     def setup_problem(self, rollout: str) -> str | None:
         """Why ``rollout`` cannot be released from this commit at all, or None."""
@@ -106,7 +106,8 @@ class Scanner:
     def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000,
                  environment: str | None = None, path: str | None = None,
                  arrivals: Callable[[], datetime] | None = None,
-                 store: scancache.Store | None = None) -> None:
+                 store: scancache.Store | None = None,
+                 audit_depth: int | None = None) -> None:
         self.mirror = mirror
         # Scans kept on disk between processes (the CLI's); None: in memory only.
         self.store = store
@@ -133,7 +134,10 @@ class Scanner:
         self._relevant_blobs: dict[str, str] = {}
         self._reported_skips: dict[str, manifests.FileScan] = {}
         self._history_head: str | None = None
-        self._history: tuple[trailers.Record, ...] = ()
+        # The daemon's is bounded by what the decisions need (``audit_depth``,
+        # core/auditindex); the CLI's (None) holds every record, for `history`.
+        self._history = auditindex.Trail()
+        self.audit_depth = audit_depth
         self.path = path
         self._scope: scope.Scope | None = None
         self._ignore = sourceignore.defaults()
@@ -206,8 +210,9 @@ class Scanner:
             inventory.problems.extend(p for p in self._scope.problems
                                       if p.file not in inventory.unparsable)
         fleet = self.history(commit)
-        history = fleet if self.environment is None else tuple(
-            r for r in fleet if r.trailers.environment in (None, self.environment))
+        history = fleet if self.environment is None else fleet.only(
+            (r for r in fleet if r.trailers.environment in (None, self.environment)),
+            environment=self.environment)
         if self.store is not None:
             self.store.save()
         stats.seconds = time.perf_counter() - started
@@ -325,62 +330,24 @@ class Scanner:
                 self._by_blob.popitem(last=False)
         return scan, None if found is None else "disk"
 
-    def history(self, head: str) -> tuple[trailers.Record, ...]:
-        """Reconciler commits reachable from ``head``, newest first."""
+    def history(self, head: str) -> auditindex.Trail:
+        """Reconciler commits reachable from ``head``, newest first; with
+        ``audit_depth``, as far as the decisions need them (``core/auditindex``: the
+        newest ``audit_depth`` of each rollout, the reverts of every quarantined tag,
+        a count of the rest)."""
         if head == self._history_head:
             return self._history
         if self._history_head and self.mirror.is_ancestor(self._history_head, head):
             new = self.mirror.log(head, stop=self._history_head)
-            records = self._merged(list(new), clock=self._arrivals) + self._history
+            records = auditindex.Trail(
+                arrivals.records(self.mirror, list(new), clock=self._arrivals) + self._history,
+                omitted=self._history.omitted)
         else:
-            records = self._merged(list(self.mirror.log(head)))
+            records = auditindex.Trail(arrivals.records(self.mirror, list(self.mirror.log(head))))
+        if self.audit_depth is not None:
+            records = auditindex.bounded(records, depth=self.audit_depth)
         self._history_head, self._history = head, records
         return records
-
-    def _merged(self, commits: list[git.CommitInfo], *,
-                clock: Callable[[], datetime] | None = None) -> tuple[trailers.Record, ...]:
-        """Records of ``commits`` (newest first), read as merges deliver them.
-
-        A release merged from a pull request reached the branch when the merge commit
-        did, not when it was written: its record takes the merge commit's time (a
-        deploy timeout counts from there). A merge commit that repeats the trailers of
-        a commit it brings in (an auto-merge passes the release's own message) is the
-        same release, not a second one: the merged commit stays the record, since it
-        is the one a revert can undo. Of several commits of one rollout that a merge
-        brings in, the newest is the release."""
-        arrived: dict[str, git.CommitInfo] = {}
-        for commit in commits:
-            for side in commit.parents[1:]:
-                for inner in self.mirror.log(side, stop=commit.parents[0]):
-                    arrived.setdefault(inner.sha, commit)
-        now = clock() if clock is not None else None
-        found = trailers.records(
-            (c.sha, c.message, _arrival(arrived[c.sha].time if c.sha in arrived else c.time,
-                                        now)) for c in commits)
-        brought = {(r.trailers.rollout, r.trailers.action, r.trailers.release): r.commit
-                   for r in found if r.commit in arrived}
-        merges = {c.sha for c in commits if len(c.parents) > 1}
-        kept, seen = [], set()
-        for r in found:  # newest first
-            t = r.trailers
-            if r.commit in merges and (t.rollout, t.action, t.release) in brought:
-                continue
-            if r.commit in arrived:
-                # Older commits of one pull request were superseded in it before it
-                # merged: never released on their own, so no record.
-                if (arrived[r.commit].sha, t.rollout) in seen:
-                    continue
-                seen.add((arrived[r.commit].sha, t.rollout))
-            kept.append(r)
-        return tuple(kept)
-
-
-def _arrival(written: datetime, seen: datetime | None) -> datetime:
-    """When a commit reached the branch: when it was written, unless it was seen
-    arriving clearly later (a pull request merged by fast-forward or rebase)."""
-    if seen is not None and seen - written > ARRIVAL_SLACK:
-        return seen
-    return written
 
 
 def roots(mirror: git.Mirror, commit: str, *,

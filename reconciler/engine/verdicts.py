@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.adapters import git
-from reconciler.core import declines, trailers, verdicts
+from reconciler.core import auditindex, declines, trailers, verdicts
 from reconciler.engine import faults
 from reconciler.errors import NonFastForward
 
@@ -52,9 +52,13 @@ def read_all(mirror: git.Mirror) -> tuple[tuple[verdicts.Verdict, ...],
 
 
 class Verdicts:
-    def __init__(self, *, repository: Repository, environment: str) -> None:
+    def __init__(self, *, repository: Repository, environment: str,
+                 depth: int | None = None) -> None:
+        """``depth``: keep only what the decisions need (``core/auditindex``), the
+        daemon's; None keeps every verdict."""
         self._repository = repository
         self.environment = environment
+        self._depth = depth
         self._recorded: set[tuple[str, str]] = set()  # (commit, rollout) known in git
         self._lock = threading.Lock()
         self._cache: tuple[str | None, tuple[verdicts.Verdict, ...],
@@ -67,12 +71,14 @@ class Verdicts:
             if head is not None and self._cache[0] == head:
                 return self._cache[1], self._cache[2]
         found, decided = read_all(mirror) if head is not None else ((), ())
+        if self._depth is not None:
+            found = auditindex.bounded_verdicts(found, depth=self._depth)
         with self._lock:
             self._cache = (head, found, decided)
         return found, decided
 
     def all(self) -> tuple[verdicts.Verdict, ...]:
-        """Every verdict in the mirror's notes, newest first."""
+        """Every verdict in the mirror's notes (as far as ``depth``), newest first."""
         return self._read()[0]
 
     def decisions(self) -> tuple[declines.Decline, ...]:
@@ -129,6 +135,9 @@ class Verdicts:
                 log.info("%s: recorded %s verdict of %s (%s) in %s", key, verdict.result,
                          verdict.release, verdict.commit[:12], self.environment)
             self._recorded.add((verdict.commit, key))
+        # Only bakes the status still holds are ever asked about again.
+        held = {k.commit for k in kept}
+        self._recorded = {(c, r) for c, r in self._recorded if r != key or c in held}
         return written
 
     def _write(self, commit: str, change: Callable[[str | None], str | None]) -> bool:

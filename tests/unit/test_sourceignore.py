@@ -32,11 +32,14 @@ def test_defaults_decide_as_pathspec_does(path: str) -> None:
     assert sourceignore.defaults().matches(path) == spec.match_file(path)
 
 
-def test_pathspec_is_imported_only_for_a_path_a_default_may_match() -> None:
+def test_pathspec_is_imported_only_for_patterns_that_are_not_bare_names() -> None:
+    # Flux's defaults are bare names, matched per path component without pathspec
+    # (even for a path they ignore); a negation or a pattern with a slash needs it.
     code = ("import sys; from reconciler.core import sourceignore as s; i = s.defaults(); "
             "kept = i.keep(['apps/a.yaml', 'clusters/prod/flux.yaml']); "
-            "print(len(kept), 'pathspec' in sys.modules, end=' '); "
-            "i.matches('.github/ci.yml'); print('pathspec' in sys.modules)")
+            "print(len(kept), i.matches('.github/ci.yml'), 'pathspec' in sys.modules, "
+            "end=' '); j = s.Ignore([('', s.DEFAULT_PATTERNS), ('', ['apps/*/secret.yaml'])]); "
+            "print(j.matches('apps/x/secret.yaml'), 'pathspec' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.split()
-    assert out == ["2", "False", "True"]
+    assert out == ["2", "True", "False", "True", "True"]

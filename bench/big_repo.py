@@ -1,0 +1,420 @@
+"""A 100,000-file fleet repository: the daemon's first start and a warm release, each
+beside what the git command line takes for the same thing in the same run.
+
+The repository (built with ``git fast-import``, one commit): 10,000 application
+directories under ``apps/team<NN>/``, ten files each: six plain Kubernetes YAML files
+(Deployment, Service, ConfigMap, HPA or a Rollout, PDB or a Flux Kustomization,
+kustomize's ``kustomization.yaml``), a README, a JSON values file, a TOML file and a
+shell script. ``--rollouts`` (default 300) of the directories hold a kuberik
+``Rollout`` and the Flux ``Kustomization`` it releases (``postBuild.substitute``).
+It is served by ``git http-backend`` behind basic auth on loopback
+(``tests/support/githttp``), the transport the daemon meets in production.
+
+Measured, each path ``--runs`` times, interleaved (2 shared cores: noise lands on both):
+
+* first start: what ``reconciler run`` does before it reconciles anything
+  (``engine/repository.Repository.load``: the mirror's first fetch into an empty
+  cache directory, then the first snapshot), in a fresh process so that its peak
+  memory (``VmHWM``) is its own; imports are excluded (the baseline starts after
+  them) and reported apart. Baseline: ``git clone --bare`` of the same URL.
+* warm release: ``Releaser.release(..., push=True)`` in that same process on the
+  mirror it just filled (the daemon's path), against the git floor: the same
+  one-line change in an existing clone (``git commit -a`` + ``git push``), each to
+  its own copy of the remote so neither has to fetch the other's commits.
+
+Run: ``.venv/bin/python bench/big_repo.py [--files 100000] [--rollouts 300] [--runs 3]
+[--releases 15]``. Prints a table; the figures go into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import githttp  # noqa: E402
+
+GIT_ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app{i}
+  namespace: team{t}
+  labels:
+    app.kubernetes.io/name: app{i}
+    app.kubernetes.io/part-of: team{t}
+spec:
+  replicas: {r}
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: app{i}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: app{i}
+    spec:
+      containers:
+        - name: app
+          image: registry.example.com/team{t}/app{i}:${{VERSION}}
+          ports:
+            - containerPort: 8080
+          resources:
+            requests: {{cpu: 50m, memory: 64Mi}}
+"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: app{i}
+  namespace: team{t}
+spec:
+  selector:
+    app.kubernetes.io/name: app{i}
+  ports:
+    - port: 80
+      targetPort: 8080
+"""
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app{i}-config
+  namespace: team{t}
+data:
+  LOG_LEVEL: info
+  FEATURE_{i}: "true"
+"""
+HPA = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: app{i}
+  namespace: team{t}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: app{i}}}
+  minReplicas: 2
+  maxReplicas: {r}0
+"""
+PDB = """\
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: app{i}
+  namespace: team{t}
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: app{i}
+"""
+KUSTOMIZE = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: team{t}
+resources:
+  - deployment.yaml
+  - service.yaml
+  - configmap.yaml
+"""
+ROLLOUT = """\
+apiVersion: kuberik.com/v1alpha1
+kind: Rollout
+metadata:
+  name: app{i}
+  namespace: team{t}
+spec:
+  releasesImagePolicy:
+    name: app{i}
+  bakeTime: 5m
+"""
+TARGET = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: app{i}
+  namespace: team{t}
+  annotations:
+    rollout.kuberik.com/substitute.VERSION.from: app{i}
+spec:
+  interval: 5m
+  path: ./apps/team{t}/app{i}
+  prune: true
+  sourceRef: {{kind: GitRepository, name: fleet, namespace: flux-system}}
+  postBuild:
+    substitute:
+      VERSION: "1.0.0"
+"""
+README = "# app{i}\n\nOwned by team{t}. Runbook: https://wiki.example.com/team{t}/app{i}\n"
+VALUES = '{{"name": "app{i}", "team": "team{t}", "replicas": {r}, "tier": "backend"}}\n'
+TOML = "[app]\nname = \"app{i}\"\nteam = \"team{t}\"\n\n[limits]\nrequests = {r}00\n"
+SCRIPT = "#!/bin/sh\nset -eu\nexec /app/app{i} --port 8080 --team team{t}\n"
+
+
+def sh(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(args, cwd=cwd, env=env or GIT_ENV, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def app_files(i: int, rollouts: int, apps: int) -> dict[str, str]:
+    t, r = i % 50, 2 + i % 5
+    every = max(1, apps // max(1, rollouts))
+    flux = rollouts > 0 and i % every == 0 and i // every < rollouts
+    names = {"deployment.yaml": DEPLOYMENT, "service.yaml": SERVICE,
+             "configmap.yaml": CONFIGMAP, "kustomization.yaml": KUSTOMIZE,
+             "README.md": README, "values.json": VALUES, "config.toml": TOML, "run.sh": SCRIPT}
+    if flux:
+        names |= {"rollout.yaml": ROLLOUT, "flux.yaml": TARGET}
+    else:
+        names |= {"hpa.yaml": HPA, "pdb.yaml": PDB}
+    return {f"apps/team{t:02d}/app{i:05d}/{name}": text.format(i=i, t=t, r=r)
+            for name, text in names.items()}
+
+
+def make_repo(bare: Path, *, files: int, rollouts: int) -> int:
+    """A bare repository of ``files`` files (ten per application directory), one
+    commit, by ``git fast-import``; returns the number of files written."""
+    sh("git", "init", "-q", "--bare", "-b", "main", str(bare))
+    apps = files // 10
+    out: list[bytes] = []
+    count = 0
+    for i in range(apps):
+        for path, text in app_files(i, rollouts, apps).items():
+            data = text.encode()
+            mode = "100755" if path.endswith(".sh") else "100644"
+            out.append(f"M {mode} inline {path}\ndata {len(data)}\n".encode() + data + b"\n")
+            count += 1
+    message = b"fleet: 10,000 applications\n"
+    stream = (b"commit refs/heads/main\ncommitter bench <bench@example.com> 1700000000 +0000\n"
+              + f"data {len(message)}\n".encode() + message + b"".join(out) + b"\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=bare, env=GIT_ENV, input=stream,
+                   check=True)
+    sh("git", "gc", "-q", cwd=bare)  # what a forge serves: one pack, deltas found
+    return count
+
+
+def rollout_keys(rollouts: int, apps: int) -> list[str]:
+    every = max(1, apps // max(1, rollouts))
+    return [f"team{i % 50}/app{i}" for i in range(0, apps, every)][:rollouts]
+
+
+def timed_call(fn: Any) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def proc_memory() -> dict[str, float]:
+    """VmHWM and VmRSS of this process, in MiB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+# -- the daemon's side, in a child process (clean peak memory) ------------------------
+
+def child(args: argparse.Namespace) -> int:
+    """First start, then warm releases on request (one line on stdin each)."""
+    started = time.perf_counter()
+    from reconciler.adapters import git
+    from reconciler.adapters.gitauth import Credentials
+    from reconciler.core import auditindex
+    from reconciler.engine.releaser import Releaser
+    from reconciler.engine.repository import Repository
+    imports = time.perf_counter() - started
+    before = proc_memory()
+    creds = Credentials(username=args.user, password=os.environ["BENCH_GIT_PASSWORD"])
+    started = time.perf_counter()
+    mirror = git.Mirror.open(args.url, cache_dir=Path(args.cache), branch="main",
+                             credentials=creds)
+    repository = Repository(mirror=mirror, releaser=Releaser(
+        mirror, audit_depth=auditindex.DEFAULT_DEPTH))
+    snap = repository.load()  # the daemon's first fetch and first snapshot
+    total = time.perf_counter() - started
+    after = proc_memory()
+    print(json.dumps({
+        "imports": imports, "first_start": total, "snapshot": snap.stats.seconds,
+        "files": snap.stats.files, "parsed": snap.stats.parsed,
+        "rollouts": len(snap.inventory.rollouts), "hwm_before": before["VmHWM"],
+        "hwm": after["VmHWM"], "rss": after["VmRSS"]}), flush=True)
+    for n, line in enumerate(sys.stdin, start=1):
+        key = line.strip()
+        if not key:
+            break
+        started = time.perf_counter()
+        _release(repository, key, f"1.1.{n}")
+        seconds = time.perf_counter() - started
+        print(json.dumps({"release": seconds, "hwm": proc_memory()["VmHWM"]}), flush=True)
+    return 0
+
+
+def _release(repository: Any, key: str, tag: str) -> None:
+    result = repository.write(lambda r: r.release(key, tag, push=True))
+    assert result.outcome == "pushed", result
+
+
+class Daemon:
+    """The child process: ``first`` holds its first-start figures."""
+
+    def __init__(self, url: str, user: str, password: str, cache: Path) -> None:
+        env = {**os.environ, "BENCH_GIT_PASSWORD": password,
+               "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", "--url", url, "--user", user,
+             "--cache", str(cache)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, env=env)
+        self.first = self._answer()
+
+    def _answer(self) -> dict[str, float]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the daemon side exited ({self.proc.wait()})")
+        return dict(json.loads(line))
+
+    def release(self, key: str) -> dict[str, float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(key + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class Floor:
+    """The same one-line change by hand in an existing clone: edit, commit -a, push."""
+
+    def __init__(self, url: str, work: Path, key: str) -> None:
+        self.clone = work / "floor-clone"
+        sh("git", "clone", "-q", url, str(self.clone))
+        team, app = key.split("/")
+        self.target = self.clone / "apps" / f"team{int(team[4:]):02d}" / \
+            f"app{int(app[3:]):05d}" / "flux.yaml"
+        self.n = 0
+        self()  # the clone's index and the page cache warm, like the daemon's
+
+    def __call__(self) -> None:
+        self.n += 1
+        text = self.target.read_text()
+        old = text.split('VERSION: "', 1)[1].split('"', 1)[0]
+        self.target.write_text(text.replace(f'VERSION: "{old}"', f'VERSION: "1.2.{self.n}"'))
+        sh("git", "commit", "-q", "-a", "-m", f"by hand {self.n}", cwd=self.clone)
+        sh("git", "push", "-q", "origin", "main", cwd=self.clone)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--rollouts", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3, help="first starts (and clones)")
+    parser.add_argument("--releases", type=int, default=15, help="warm releases (and floors)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--user", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    with tempfile.TemporaryDirectory(prefix="reconciler-bigrepo-") as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        srv = work / "srv"
+        srv.mkdir()
+        files = make_repo(srv / "fleet.git", files=args.files, rollouts=args.rollouts)
+        for name in ("daemon.git", "floor.git"):
+            shutil.copytree(srv / "fleet.git", srv / name)
+        pack = sum(p.stat().st_size for p in (srv / "fleet.git").rglob("*.pack"))
+        print(f"built {files} files ({pack / 2**20:.1f} MiB packed) in "
+              f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+        keys = rollout_keys(args.rollouts, args.files // 10)
+        with githttp.serve_git_http(srv, home=work / "http") as server:
+            def url(name: str, auth: bool) -> str:
+                plain = server.url_for(srv / name)
+                if not auth:
+                    return plain
+                scheme, rest = plain.split("://", 1)
+                return f"{scheme}://{server.username}:{server.password}@{rest}"
+
+            clones, starts, figures = [], [], []
+            for run in range(args.runs):
+                dest = work / f"clone-{run}.git"
+                clones.append(timed_call(lambda d=dest: sh(  # type: ignore[misc]
+                    "git", "clone", "-q", "--bare", url("fleet.git", True), str(d))))
+                shutil.rmtree(dest)
+                daemon = Daemon(url("fleet.git", False), server.username, server.password,
+                                work / f"cache-{run}")
+                starts.append(daemon.first["first_start"])
+                figures.append(daemon.first)
+                if run < args.runs - 1:
+                    daemon.close()
+                    shutil.rmtree(work / f"cache-{run}")
+            daemon.close()
+            # Warm releases: one daemon-side process on its own remote copy, one clone
+            # on another, interleaved.
+            daemon = Daemon(url("daemon.git", False), server.username, server.password,
+                            work / "cache-warm")
+            floor = Floor(url("floor.git", True), work, keys[1])
+            warm, floors, hwm = [], [], daemon.first["hwm"]
+            daemon.release(keys[0])  # the first release fills what a release reads
+            for _ in range(args.releases):
+                answer = daemon.release(keys[0])
+                warm.append(answer["release"])
+                hwm = max(hwm, answer["hwm"])
+                floors.append(timed_call(floor))
+            daemon.close()
+    report(args, files, clones, starts, figures, warm, floors, hwm)
+    return 0
+
+
+def report(args: argparse.Namespace, files: int, clones: list[float], starts: list[float],
+           figures: list[dict[str, float]], warm: list[float], floors: list[float],
+           hwm: float) -> None:
+    f = figures[-1]
+    clone, start = statistics.median(clones), statistics.median(starts)
+    snapshot = statistics.median(x["snapshot"] for x in figures)
+    print(f"\n{files} files, {args.rollouts} rollouts, smart HTTP on loopback; "
+          f"median of {args.runs} first starts, {args.releases} warm releases\n")
+    print(f"{'':34} | {'reconciler':>11} | {'git CLI':>9} | {'ratio':>6}")
+    print("-" * 70)
+    print(f"{'first start (clone + snapshot), s':34} | {start:11.2f} | {clone:9.2f} | "
+          f"{start / clone:5.2f}x")
+    print(f"{'  of which the first snapshot, s':34} | {snapshot:11.2f} |")
+    print(f"{'warm release, ms (p90)':34} | {statistics.median(warm) * 1000:6.1f} "
+          f"({sorted(warm)[int(0.9 * (len(warm) - 1))] * 1000:.0f}) | "
+          f"{statistics.median(floors) * 1000:9.1f} | "
+          f"{statistics.median(warm) / statistics.median(floors):5.2f}x")
+    print(f"\nfirst starts, s: {', '.join(f'{s:.2f}' for s in starts)}; "
+          f"git clone --bare, s: {', '.join(f'{s:.2f}' for s in clones)}")
+    print(f"snapshot: {f['files']:.0f} YAML files in scope, {f['parsed']:.0f} parsed, "
+          f"{f['rollouts']:.0f} rollouts")
+    print(f"peak memory (VmHWM): {f['hwm_before']:.1f} MiB after imports, "
+          f"{statistics.median(x['hwm'] for x in figures):.1f} MiB after the first start, "
+          f"{hwm:.1f} MiB after the warm releases; imports took {f['imports']:.2f} s "
+          f"(not in the first start)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""The audit trail a long-running reconciler keeps in memory: bounded by what the
+decisions need, not every record since the start.
+
+Where it fits: ``engine/snapshot.Scanner`` reads the reconciler's commits from git
+(``trailers.records``) and keeps them newest first between snapshots. Kept whole,
+that index grew by a record (0.5-1 KiB) with every commit for as long as the daemon
+ran (docs/reliability.md "Soak"). :func:`bounded` keeps, per environment and
+rollout:
+
+* the newest ``depth`` records: the newest record (deploy, bake, revert), the last
+  release (``releaser.last_release``), the records a Rollout's status history shows
+  (``versionHistoryLimit`` entries, when it is at most ``depth``), and the reverts of
+  what those records released;
+* of the older ones, only the newest revert or rollback of each release it took out:
+  every quarantined tag stays quarantined (``trailers.quarantined``), and promotion
+  still sees an upstream revert after a verdict (``core/promotion``); a tag reverted
+  twice needs only the later revert for both;
+* and how many records were left out (:class:`Trail` ``omitted``), so the status
+  history's ``id`` (kuberik counts every entry since the first) is the number it
+  was, on every pass and after a restart.
+
+Bake verdicts (git notes, ``engine/verdicts``) are bounded alike
+(:func:`bounded_verdicts`): the newest ``depth`` per environment and rollout, and
+the newest ``Failed`` verdict of every older release that failed.
+
+Bounding is a function of the history alone (each record is kept or dropped by
+what is newer than it), so an index extended commit by commit and one read whole
+after a restart are the same. The CLI's ``history`` and ``stats`` read git itself,
+never this index.
+
+Pure: records in, records out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from reconciler.core import trailers, verdicts
+
+DEFAULT_DEPTH = 50
+"""Records kept per rollout and environment beyond the reverts (a status history of
+up to 50 entries, kuberik's and the reconciler's default is 10)."""
+
+TAKEN_OUT = ("revert", "rollback")
+
+Key = tuple[str | None, str]  # (environment, rollout)
+
+
+class Trail(tuple[trailers.Record, ...]):
+    """Records, newest first, as a tuple; ``omitted`` counts, per ``(environment,
+    rollout)``, the older records the index left out."""
+
+    omitted: Mapping[Key, int]
+
+    def __new__(cls, records: Iterable[trailers.Record] = (), *,
+                omitted: Mapping[Key, int] | None = None) -> Trail:
+        trail = super().__new__(cls, records)
+        trail.omitted = dict(omitted or {})
+        return trail
+
+    def only(self, keep: Iterable[trailers.Record], *,
+             environment: str | None = None) -> Trail:
+        """``keep`` (a selection of these records, newest first) as a ``Trail`` that
+        counts what was omitted for ``environment`` (and for records without one,
+        which count for every environment), keyed ``(None, rollout)``."""
+        counts: dict[Key, int] = {}
+        for (env, rollout), n in self.omitted.items():
+            if env is None or env == environment or environment is None:
+                counts[(None, rollout)] = counts.get((None, rollout), 0) + n
+        return Trail(keep, omitted=counts)
+
+
+def omitted(records: Sequence[trailers.Record], rollout: str) -> int:
+    """How many older records of ``rollout`` an index left out of ``records``."""
+    if not isinstance(records, Trail):
+        return 0
+    return sum(n for (_, name), n in records.omitted.items() if name == rollout)
+
+
+def bounded(records: Sequence[trailers.Record], *, depth: int = DEFAULT_DEPTH) -> Trail:
+    """``records`` (newest first) bounded as the module docstring says; what an earlier
+    ``bounded`` omitted (``records`` a ``Trail``) is carried over."""
+    carried = dict(records.omitted) if isinstance(records, Trail) else {}
+    seen: dict[Key, int] = {}
+    reverted: set[tuple[Key, str | None]] = set()
+    kept: list[trailers.Record] = []
+    for record in records:
+        t = record.trailers
+        key = (t.environment, t.rollout)
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        if count < depth:
+            kept.append(record)
+            if t.action in TAKEN_OUT:
+                reverted.add((key, t.previous_release))
+        elif t.action in TAKEN_OUT and (key, t.previous_release) not in reverted:
+            reverted.add((key, t.previous_release))
+            kept.append(record)
+        else:
+            carried[key] = carried.get(key, 0) + 1
+    return Trail(kept, omitted=carried)
+
+
+def bounded_verdicts(found: Sequence[verdicts.Verdict], *,
+                     depth: int = DEFAULT_DEPTH) -> tuple[verdicts.Verdict, ...]:
+    """Bake verdicts (newest first) bounded the same way: per environment and rollout
+    the newest ``depth``, and of the older ones the newest ``Failed`` verdict of each
+    release, so a release that failed somewhere is never promoted from there
+    (``core/promotion``), however long ago."""
+    seen: dict[Key, int] = {}
+    failed: set[tuple[Key, str]] = set()
+    kept: list[verdicts.Verdict] = []
+    for verdict in found:
+        key = (verdict.environment, verdict.rollout)
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        if verdict.result == "Failed":
+            if count < depth or (key, verdict.release) not in failed:
+                kept.append(verdict)
+            failed.add((key, verdict.release))
+        elif count < depth:
+            kept.append(verdict)
+    return tuple(kept)

@@ -1,0 +1,137 @@
+"""The bounded audit index (core/auditindex): flat over thousands of releases, and
+every decision read from it the same as from the whole history."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reconciler.core import auditindex, inventory, promotion, status, trailers, verdicts
+from reconciler.engine.releaser import last_release
+from reconciler.engine.snapshot import Snapshot
+
+ROLLOUTS = ("apps/web", "apps/api", "jobs/batch")
+ENVIRONMENTS = ("staging", "production", None)  # None: written before environments
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def history(n: int, *, seed: int = 7) -> list[trailers.Record]:
+    """``n`` reconciler commits, newest first: releases of rising tags in turn, about
+    one in five reverted, now and then a rollback; some tags reverted twice."""
+    rng = random.Random(seed)
+    out: list[trailers.Record] = []
+    current: dict[tuple[str | None, str], tuple[str, str]] = {}
+    for i in range(n):
+        env, rollout = rng.choice(ENVIRONMENTS), rng.choice(ROLLOUTS)
+        when = START + timedelta(minutes=i)
+        sha = f"{i:040x}"
+        last = current.get((env, rollout))
+        roll = rng.random()
+        if last is not None and roll < 0.2:
+            t = trailers.Trailers(rollout=rollout, action="revert", release="0.0.1",
+                                  previous_release=last[1], reverts=last[0],
+                                  reason="bake failed", environment=env)
+        elif last is not None and roll < 0.23:
+            t = trailers.Trailers(rollout=rollout, action="rollback", release="0.0.1",
+                                  previous_release=last[1], reason="by hand",
+                                  environment=env)
+        else:
+            # A tag now and then released again after its revert (a pin, by hand).
+            tag = last[1] if last is not None and roll > 0.98 else f"1.{i // 100}.{i}"
+            t = trailers.Trailers(rollout=rollout, action="release", release=tag,
+                                  previous_release=last[1] if last else None, environment=env)
+            current[(env, rollout)] = (sha, tag)
+        out.append(trailers.Record(commit=sha, time=when, subject=f"commit {i}", trailers=t))
+    out.reverse()
+    return out
+
+
+def snapshot(records: auditindex.Trail | list[trailers.Record],
+             environment: str) -> Snapshot:
+    """What the Scanner makes of a fleet history for one environment."""
+    fleet = records if isinstance(records, auditindex.Trail) else auditindex.Trail(records)
+    mine = fleet.only((r for r in fleet if r.trailers.environment in (None, environment)),
+                      environment=environment)
+    return Snapshot(commit="0" * 40, inventory=inventory.Inventory(), history=mine,
+                    fleet_history=fleet)
+
+
+@pytest.mark.parametrize("n", [60, 3_000])
+def test_every_decision_reads_the_same_from_the_bounded_index(n: int) -> None:
+    full = history(n)
+    bounded = auditindex.bounded(full, depth=20)
+    for env in ("staging", "production"):
+        whole, small = snapshot(full, env), snapshot(bounded, env)
+        for rollout in ROLLOUTS:
+            a, b = whole.records(rollout), small.records(rollout)
+            assert a[:20] == b[:20]  # the newest records, the newest first
+            assert trailers.quarantined(a, rollout) == trailers.quarantined(b, rollout)
+            assert trailers.quarantined(whole.history, rollout) == \
+                trailers.quarantined(small.history, rollout)
+            assert last_release(whole.history, rollout) == last_release(small.history, rollout)
+            # The status history, ids included (kuberik counts every entry ever).
+            shown = [status.render(step=None, records=recs, previous=None, generation=1,
+                                   revision="0" * 40, candidates=(), limit=10,
+                                   now=START, error=("Test", "test", False))["history"]
+                     for recs in (a, b)]
+            assert shown[0] == shown[1]
+            assert shown[0] and shown[0][0]["id"] == len(a)
+            # Entries that lost their commit (kuberik's CRD prunes it) still find it.
+            pruned = {"history": [{k: v for k, v in e.items() if k != "commit"}
+                                  | {"bakeStatus": "Succeeded"} for e in shown[0]]}
+            assert [k.commit for k in status.kept_from(pruned, b)] == \
+                [k.commit for k in status.kept_from(pruned, a)] != []
+        # Promotion from staging: an upstream revert after a verdict, however old.
+        for rollout in ROLLOUTS:
+            tags = sorted({r.trailers.release for r in full if r.trailers.rollout == rollout})
+            found = [verdicts.Verdict(commit="f" * 40, rollout=rollout, release=tag,
+                                      environment="staging", result="Succeeded", ended=START)
+                     for tag in tags]
+            rule = promotion.Rule(upstream=rollout, environments=("staging",))
+            assert promotion.waiting(rule=rule, candidates=tags, found=found,
+                                     history=whole.fleet_history, now=START) == \
+                promotion.waiting(rule=rule, candidates=tags, found=found,
+                                  history=small.fleet_history, now=START)
+
+
+def test_the_index_stays_flat_over_thousands_of_releases() -> None:
+    full = history(6_000)
+    sizes = []
+    for n in (1_000, 2_000, 4_000, 6_000):
+        part = full[len(full) - n:]  # the oldest n commits: the history when it had n
+        bounded = auditindex.bounded(part, depth=20)
+        reverted = {(r.trailers.environment, r.trailers.rollout, r.trailers.previous_release)
+                    for r in bounded if r.trailers.action in auditindex.TAKEN_OUT}
+        # Beyond the quarantine (one revert per tag taken out), at most depth a key.
+        assert len(bounded) - len(reverted) <= 20 * len(ROLLOUTS) * len(ENVIRONMENTS)
+        sizes.append(len(bounded) - len(reverted))
+        assert sum(bounded.omitted.values()) + len(bounded) == n
+    assert max(sizes) - min(sizes) <= 20 * len(ROLLOUTS) * len(ENVIRONMENTS) // 4
+
+
+def test_extended_commit_by_commit_it_is_the_index_read_whole() -> None:
+    # The Scanner extends the index with each fetch; after a restart it reads it whole.
+    full = history(2_000, seed=3)
+    index = auditindex.Trail()
+    for end in range(len(full), 0, -97):  # oldest first, ~97 new commits at a time
+        new = full[end - 97 if end >= 97 else 0:end]
+        index = auditindex.bounded(auditindex.Trail([*new, *index], omitted=index.omitted),
+                                   depth=15)
+    whole = auditindex.bounded(full, depth=15)
+    assert tuple(index) == tuple(whole)
+    assert index.omitted == whole.omitted
+
+
+def test_verdicts_keep_the_newest_and_every_release_that_failed() -> None:
+    found = []
+    for i in range(2_000):  # newest first
+        found.append(verdicts.Verdict(
+            commit=f"{i:040x}", rollout=ROLLOUTS[i % 3], release=f"1.0.{i}",
+            environment="staging", result="Failed" if i % 7 == 0 else "Succeeded",
+            ended=START - timedelta(minutes=i)))
+    kept = auditindex.bounded_verdicts(found, depth=10)
+    assert kept[:30] == tuple(found[:30])
+    assert {v.release for v in found if v.result == "Failed"} <= {v.release for v in kept}
+    assert len(kept) <= 30 + sum(1 for v in found if v.result == "Failed")
