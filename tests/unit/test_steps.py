@@ -8,13 +8,24 @@ way the daemon reads them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from reconciler.core import bake, manifests, models, policies, progress, reasons, steps, trailers
+from reconciler.core import (
+    bake,
+    manifests,
+    models,
+    policies,
+    progress,
+    reasons,
+    steps,
+    trailers,
+    windows,
+)
 from reconciler.core.manifests import Target
 
 ROLLOUT = "apps/podinfo"
@@ -288,3 +299,30 @@ def test_a_newer_release_mid_canary_goes_straight_to_its_step_one() -> None:
     step = progress.decide(observed(records, now=T0 + S, candidates=("1.1.0", "1.2.0")))
     assert (step.action, step.reason, step.release, step.stage) == (
         "release", reasons.RELEASE_CANCELLED, "1.2.0", "1/2")
+
+
+def test_a_closed_deploy_window_holds_the_next_stage_and_a_restart_resumes_it() -> None:
+    one = "1" * 40
+    records = history(record(one, steps.Stage("step", 1, 2, 10)))
+    kept = progress.decide(observed(records, now=T0 + S)).kept
+    closed = windows.Verdict(open=False, message="outside the deploy window",
+                             opens_at=T0 + 3600 * S)
+    o = replace(observed(records, now=T0 + 302 * S, kept=kept), window=closed)
+    held = progress.decide(o)
+    assert (held.action, held.reason, held.wake_at) == (
+        "wait", reasons.OUTSIDE_DEPLOY_WINDOW, T0 + 3600 * S)
+    assert held.in_flight == one and held.release is None
+    assert [k.bake_status for k in held.kept] == ["Succeeded"]
+    # Decided again from that status (the next reconcile, or a restarted daemon): still
+    # held, never step 1 again; once the window opens, step 2.
+    assert progress.decide(replace(o, kept=held.kept, now=o.now + S)).reason == \
+        reasons.OUTSIDE_DEPLOY_WINDOW
+    opened = progress.decide(replace(o, kept=held.kept, now=T0 + 3601 * S, window=None))
+    assert (opened.action, opened.release, opened.stage, opened.weight) == (
+        "release", "1.1.0", "2/2", 50)
+    # A step that failed while held aborts the canary at once (reverts are never held).
+    bad = replace(o, kept=held.kept, checks=[bake.Check(name="apps/errors",
+                                                        status="Unhealthy",
+                                                        last_error=o.now)])
+    assert (progress.decide(bad).action, progress.decide(bad).stage) == ("revert",
+                                                                         steps.ABORT)
