@@ -229,12 +229,21 @@ def test_the_canary_started_at_its_step_one_and_what_follows() -> None:
     assert steps.after(STEPS, records[2]) == steps.Stage("step", 2, 2, 50)
     assert steps.after(STEPS, records[1]).kind == steps.PROMOTE
     assert steps.bake_time(STEPS, records[2]) == 300 * S
-    # A newer canary's step 1 starts over: the older canary's steps are not part of it.
+    # A newer release's step 1 replaced a canary in flight (no revert between): the
+    # abort must restore the values from before the *older* canary's step 1, or it would
+    # hand the replaced canary its traffic back.
     newer = history(record("4" * 40, steps.Stage("step", 1, 2, 10), release="1.2.0"),
                     *[(r.commit, m, T0) for r, m in zip(records[1:], [
                         record(two, steps.Stage("step", 2, 2, 50))[1],
                         record(one, steps.Stage("step", 1, 2, 10))[1]], strict=True)])
-    assert steps.started(newer).commit == "4" * 40  # type: ignore[union-attr]
+    assert steps.started(newer).commit == one  # type: ignore[union-attr]
+    # A canary after a promotion (another stable) starts at its own step 1.
+    after_promote = history(record("5" * 40, steps.Stage("step", 1, 2, 10), release="1.2.0"),
+                            *[(r.commit, m, T0) for r, m in zip(records, [
+                                record(prom, steps.Stage(steps.PROMOTE))[1],
+                                record(two, steps.Stage("step", 2, 2, 50))[1],
+                                record(one, steps.Stage("step", 1, 2, 10))[1]], strict=True)])
+    assert steps.started(after_promote).commit == "5" * 40  # type: ignore[union-attr]
 
 
 # -- the release loop --------------------------------------------------------------
