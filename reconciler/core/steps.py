@@ -206,7 +206,9 @@ def problems(spec: models.RolloutSpec, stable: Sequence[Target],
     if len(canary_w) == 1 and len(stable_w) == 1:
         total = int(next(iter(canary_w)) or 0) + int(next(iter(stable_w)) or 0)
         if total != 100:
-            out.append(f"the canary and stable weights sum to {total}, not 100")
+            where = ", ".join(f"{t.file}:{t.line or '?'} {t.field_name} {t.value!r}"
+                              for t in canary if t.role in ("canary-weight", "stable-weight"))
+            out.append(f"the canary and stable weights sum to {total}, not 100: {where}")
     elif canary_w and stable_w:
         out.append("the canary weight targets (or the stable ones) disagree: "
                    f"{sorted(v or '' for v in canary_w)} / {sorted(v or '' for v in stable_w)}")

@@ -159,8 +159,11 @@ def test_problems_name_the_missing_kinds_and_a_bad_sum() -> None:
     assert "missing: stable-weight" in missing
     off = [t if t.role != "stable-weight" else Target(**{**t.__dict__, "value": "90"})
            for t in canary]
+    # Where the weights are written, not only the Rollout: the fields to fix.
     assert steps.problems(spec, stable, off) == [
-        "the canary and stable weights sum to 90, not 100"]
+        "the canary and stable weights sum to 90, not 100: "
+        "clusters/production/podinfo.yaml:16 spec.postBuild.substitute.CANARY_WEIGHT '0', "
+        "clusters/production/podinfo.yaml:17 spec.postBuild.substitute.STABLE_WEIGHT '90'"]
     assert steps.problems(models.RolloutSpec(), stable, canary) == [
         "has canary, canary-weight, stable-weight targets but no spec.steps; they are "
         "never written"]
