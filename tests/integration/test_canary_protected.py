@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,4 +102,16 @@ def test_a_refused_canary_abort_goes_as_an_urgent_pull_request(
         assert stand_in.pull(REPO, pull.number).merged
         assert fleet.show(fleet.head(), FILE) == original
         assert "urgent" in stand_in.pull(REPO, pull.number).labels
+
+        # The protection lifted, the next canary's abort is pushed directly again.
+        (fleet.path / "hooks" / "pre-receive").unlink()
+        newest = repository.releaser.snapshot().records(KEY)[0]
+        step = replace(stage("1/3", 10), release="2.5.0")
+        pushed = writers.write(KEY, obj, step, Expect(newest=newest.commit, current="2.3.0"))
+        assert pushed.result is not None and pushed.result.outcome == "pushed"
+        again = writers.write(KEY, obj, replace(abort, revert=pushed.result.commit),
+                              Expect(newest=pushed.result.commit, current="2.3.0"))
+        assert again.result is not None and again.result.outcome == "pushed"
+        assert len(stand_in.repo(REPO).pulls) == 1
+        assert fleet.show(fleet.head(), FILE) == original
         forge.api.close()

@@ -100,6 +100,7 @@ class Writers:
         if step.stage is not None and step.stage != steps.ABORT:
             # Canary stages push directly (engine/stepper.py says why); the abort is a
             # revert and goes the way reverts go.
+            self._urgent.discard(key)  # a new stage: try the abort's push again too
             try:
                 return Written(step, self._direct.write(key, step, expect))
             except NonFastForward:
