@@ -209,8 +209,9 @@ def _decide(o: Observed) -> Step:
         # (held by a checkpoint or a window, it is decided again from this status).
         baked_step = newest.trailers.action == "step" and mine.bake_status == "Succeeded"
         if mine.bake_status not in SETTLED or baked_step:
-            superseding = _superseding(o, newest.trailers.release, kept) if o.direct \
-                else None
+            # A canary's stages are pushed whatever the write mode (engine/stepper.py).
+            superseding = _superseding(o, newest.trailers.release, kept) \
+                if o.direct or o.steps else None
             if superseding is not None:
                 if _find(kept, newest.commit) is None:
                     kept = [mine, *kept]

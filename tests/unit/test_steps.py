@@ -338,3 +338,13 @@ def test_a_closed_deploy_window_holds_the_next_stage_and_a_restart_resumes_it() 
                                                         last_error=o.now)])
     assert (progress.decide(bad).action, progress.decide(bad).stage) == ("revert",
                                                                          steps.ABORT)
+
+
+def test_a_newer_release_replaces_a_canary_in_pull_request_mode_too() -> None:
+    # Canary stages are pushed directly whatever the write mode (engine/stepper.py), so
+    # a newer release goes straight to its step 1 there too (docs/progressive.md).
+    records = history(record("1" * 40, steps.Stage("step", 1, 2, 10)))
+    o = observed(records, now=T0 + S, candidates=("1.1.0", "1.2.0"))
+    step = progress.decide(replace(o, direct=False))
+    assert (step.action, step.reason, step.release, step.stage) == (
+        "release", reasons.RELEASE_CANCELLED, "1.2.0", "1/2")
