@@ -128,9 +128,4 @@ def test_a_held_later_step_decided_again_stays_held_and_never_rewrites_step_one(
     world.decided = [approval(2)]
     go = review(world, spec(second="manual"), again)
     assert (go.action, go.release, go.stage, go.weight) == ("release", "1.1.0", "2/2", 50)
-    # Held, step 1 still carries traffic and is still watched.
-    world.decided = []
-    bad = replace(again, checks=[replace(c, status="Unhealthy", last_error=again.now)
-                                 for c in again.checks])
-    aborted = review(world, spec(second="manual"), bad)
-    assert (aborted.action, aborted.revert, aborted.stage) == ("revert", ONE, steps.ABORT)
+    # (A failure while held aborts: test_steps, the closed deploy window.)
