@@ -205,9 +205,13 @@ def _decide(o: Observed) -> Step:
             return step("revert", reasons.BAKE_FAILED,
                         mine.message or f"{newest.trailers.release} failed",
                         revert=newest.commit, in_flight=newest.commit)
-        if mine.bake_status not in SETTLED:
-            superseding = _superseding(o, newest.trailers.release, kept) if o.direct \
-                else None
+        # A canary step that baked well is still in flight: its next stage is due
+        # (held by a checkpoint or a window, it is decided again from this status).
+        baked_step = newest.trailers.action == "step" and mine.bake_status == "Succeeded"
+        if mine.bake_status not in SETTLED or baked_step:
+            # A canary's stages are pushed whatever the write mode (engine/stepper.py).
+            superseding = _superseding(o, newest.trailers.release, kept) \
+                if o.direct or o.steps else None
             if superseding is not None:
                 if _find(kept, newest.commit) is None:
                     kept = [mine, *kept]
@@ -303,12 +307,19 @@ def _progress(o: Observed, newest: trailers.Record, mine: Bookkeeping,
         # the canary may be written now (steps.after names it).
         nxt = steps.after(o.steps, newest)
         done = replace(mine, bake_status="Succeeded", bake_start=verdict.bake_start,
-                       bake_end=o.now, message=verdict.message)
+                       bake_end=mine.bake_end or o.now, message=verdict.message)
         said = f"{release} step {newest.trailers.step} baked: {verdict.message}"
+        if o.window is not None and not o.window.open and \
+                not o.policy.selection.wanted_version:
+            # The next stage moves traffic: a closed window holds it (the step keeps
+            # its traffic and stays watched; a failure is reverted at once).
+            return step("wait", reasons.OUTSIDE_DEPLOY_WINDOW,
+                        f"{release} {nxt.label} waits: {o.window.message}", done,
+                        stage=nxt.label, weight=nxt.weight, wake_at=o.window.opens_at)
+        news = () if mine.bake_status == "Succeeded" else (
+            ("Normal", reasons.CANARY_STEP_BAKED, f"{said}; writing {nxt.label}"),)
         return step("release", reasons.CANARY_STEP_BAKED, f"{said}; next: {nxt.label}",
-                    done, release=release, stage=nxt.label, weight=nxt.weight,
-                    events=(("Normal", reasons.CANARY_STEP_BAKED,
-                             f"{said}; writing {nxt.label}"),))
+                    done, release=release, stage=nxt.label, weight=nxt.weight, events=news)
     if verdict.state == "Succeeded":
         done = replace(mine, bake_status="Succeeded", bake_start=verdict.bake_start,
                        bake_end=o.now, message=verdict.message)

@@ -91,17 +91,18 @@ def bake_time(steps: Sequence[models.CanaryStep], record: trailers.Record) -> ti
 def started(records: Sequence[trailers.Record]) -> trailers.Record | None:
     """The first commit of the canary in flight: the oldest of the step commits (and a
     promote) that the rollout's newest records form without a release, revert or
-    rollback between them; None when the newest record is no step or promote."""
+    rollback between them; None when the newest record is no step or promote. A newer
+    release that went straight to its step 1 over a canary in flight (same stable,
+    ``Previous-Release``) continues it: what came before the older canary is what an
+    abort restores."""
     oldest = None
-    release = records[0].trailers.release if records else None
+    stable = records[0].trailers.previous_release if records else None
     for index, record in enumerate(records):  # newest first
         if index == 0 and record.trailers.action == PROMOTE:
             continue
-        if record.trailers.action != "step" or record.trailers.release != release:
+        if record.trailers.action != "step" or record.trailers.previous_release != stable:
             break
         oldest = record
-        if (position(record) or (0, 0))[0] == 1:
-            break
     return oldest
 
 
@@ -205,7 +206,9 @@ def problems(spec: models.RolloutSpec, stable: Sequence[Target],
     if len(canary_w) == 1 and len(stable_w) == 1:
         total = int(next(iter(canary_w)) or 0) + int(next(iter(stable_w)) or 0)
         if total != 100:
-            out.append(f"the canary and stable weights sum to {total}, not 100")
+            where = ", ".join(f"{t.file}:{t.line or '?'} {t.field_name} {t.value!r}"
+                              for t in canary if t.role in ("canary-weight", "stable-weight"))
+            out.append(f"the canary and stable weights sum to {total}, not 100: {where}")
     elif canary_w and stable_w:
         out.append("the canary weight targets (or the stable ones) disagree: "
                    f"{sorted(v or '' for v in canary_w)} / {sorted(v or '' for v in stable_w)}")

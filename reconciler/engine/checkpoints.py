@@ -131,7 +131,7 @@ class Checkpoints:
                 return replace(step, action="wait", reason=reason, message=message,
                                release=None, wake_at=wake_at, events=())
             again = progress.decide(replace(observed, candidates=()))
-            if again.action == "wait":  # a bake in flight goes on
+            if again.action in ("wait", "revert"):  # a bake in flight goes on, or fails
                 return again
             return progress.Step(action="wait", reason=reason, message=message,
                                  current=again.current, kept=again.kept, wake_at=wake_at)

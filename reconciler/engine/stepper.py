@@ -10,8 +10,10 @@ commit loop: fetch, build from the fetched head, push, never forced; the
 ``Expect`` guard turns a decision made from an older head into "stale", so a
 stage is never written twice (a restart decides again from git).
 
-Canary stages always push directly, whatever ``spec.writeMode`` says: a step
-waiting on a person's merge would bake nothing.
+Canary steps and the promotion always push directly, whatever ``spec.writeMode``
+says: a step waiting on a person's merge would bake nothing. The abort is a revert and
+goes the way reverts go (``--revert-mode``; a refused push becomes an urgent pull
+request holding the same one commit, ``revert``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ def _stage(step: progress.Step) -> steps.Stage:
         return steps.Stage(steps.PROMOTE, weight=0)
     number, _, total = (step.stage or "").partition("/")
     return steps.Stage("step", int(number), int(total), step.weight or 0)
+
+
+def revert(r: Releaser, key: str, step: progress.Step, expect: Expect | None, *,
+           push: bool) -> Result:
+    """The revert ``step`` decided for ``key``: the canary's abort when it is one (a
+    pull request proposes the same commit), else the releaser's revert."""
+    if step.stage == steps.ABORT:
+        return abort(r, key, reason=step.message, expect=expect, push=push)
+    return r.revert(key, reason=step.message, push=push, expect=expect)
 
 
 def in_flight(r: Releaser, key: str) -> bool:

@@ -14,7 +14,7 @@ import itertools
 
 import pytest
 
-from tests.e2e.conftest import APPS, E2E
+from tests.e2e.conftest import APPS, E2E, RESYNC
 
 STEPS = [{"weight": 10, "bakeTime": "1s"}, {"weight": 50, "bakeTime": "1s"},
          {"weight": 80, "bakeTime": "1s"}]
@@ -99,6 +99,32 @@ def test_three_step_canary_is_baked_to_promotion(e2e: E2E) -> None:
     # Only the promotion's bake is the release's verdict in git.
     e2e.wait_until("the verdict in git", lambda: "Bake: Succeeded" in e2e.note(commits[-1].sha))
     assert not any(e2e.note(c.sha) for c in commits[:-1])
+    e2e.check_history_intact()
+
+
+
+def test_a_step_held_for_approval_stays_at_its_weight_until_approved(e2e: E2E) -> None:
+    # steps[1].approval: manual. The held step's bake is over and kept in the status;
+    # every reconcile while it waits (resyncs, the status write's own watch event)
+    # must leave git alone: no second step 1, no step 2.
+    canary_setup(e2e)
+    e2e.set_rollout_spec("podinfo", steps=[STEPS[0], {**STEPS[1], "approval": "manual"},
+                                           STEPS[2]], deployTimeout="10s")
+    e2e.start_daemon()
+    e2e.offer("6.5.0")
+    ready = e2e.wait_until("step 2 to wait for its approval", lambda: (
+        c := e2e.condition("Ready")).get("reason") == "AwaitingApproval" and c, timeout=60)
+    assert "step 2 of 6.5.0 waits for a person's approval" in ready["message"]
+    [one] = e2e.reconciler_commits()
+    e2e.stays("step 1 alone in git, held at 10%", lambda: e2e.reconciler_commits() == [one]
+              and e2e.condition("Ready").get("reason") == "AwaitingApproval", 3 * RESYNC)
+
+    done = e2e.cli("approve", "apps/podinfo", "6.5.0", "--step", "2", "--by", "Ana")
+    assert done.returncode == 0, done.stderr
+    e2e.wait_until("the promotion to bake", lambda: e2e.newest().get("action") == "promote"
+                   and e2e.newest().get("bakeStatus") == "Succeeded", timeout=60)
+    assert [(c.action, c.trailers.get("Step")) for c in reversed(e2e.reconciler_commits())
+            ] == [("step", "1/3"), ("step", "2/3"), ("step", "3/3"), ("promote", None)]
     e2e.check_history_intact()
 
 

@@ -112,3 +112,20 @@ def test_a_rollout_hook_failing_in_a_step_bake_aborts_the_canary() -> None:
     assert (failed.action, failed.revert, failed.stage) == ("revert", ONE, steps.ABORT)
     assert "hook load" in failed.message
     assert [(name, body["step"]) for name, body in caller.calls] == [("load", 1)]
+
+
+def test_a_held_later_step_decided_again_stays_held_and_never_rewrites_step_one() -> None:
+    # The daemon keeps what review returned (the step's bake Succeeded) in the status
+    # and decides from it on the next reconcile or after a restart.
+    world = World(Scripted())
+    o = step_one_baked()
+    held = review(world, spec(second="manual"), o)
+    again = replace(o, kept=held.kept, now=o.now + 60 * S)
+    still = review(world, spec(second="manual"), again)
+    assert (still.action, still.reason, still.stage) == ("wait", reasons.AWAITING_APPROVAL,
+                                                         "2/2")
+    assert still.release is None and still.in_flight == ONE
+    world.decided = [approval(2)]
+    go = review(world, spec(second="manual"), again)
+    assert (go.action, go.release, go.stage, go.weight) == ("release", "1.1.0", "2/2", 50)
+    # (A failure while held aborts: test_steps, the closed deploy window.)

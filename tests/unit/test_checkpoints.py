@@ -130,6 +130,11 @@ def test_a_held_newer_release_never_cancels_the_bake_in_flight() -> None:
     step = World(Scripted()).review(spec(approval="manual"), in_flight)
     assert (step.action, step.reason, step.in_flight) == ("wait", reasons.BAKING, R110)
     assert [k.bake_status for k in step.kept if k.commit == R110] == ["InProgress"]
+    # The bake in flight failing while the newer release is held: reverted at once
+    # (a held release never holds a revert back).
+    failing = replace(in_flight, checks=[healthy(last_error=T0 + 4 * M)])
+    reverted = World(Scripted()).review(spec(approval="manual"), failing)
+    assert (reverted.action, reverted.revert) == ("revert", R110)
 
 
 def test_a_rollout_hook_is_called_every_interval_and_its_failure_fails_the_bake() -> None:

@@ -8,13 +8,24 @@ way the daemon reads them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from reconciler.core import bake, manifests, models, policies, progress, reasons, steps, trailers
+from reconciler.core import (
+    bake,
+    manifests,
+    models,
+    policies,
+    progress,
+    reasons,
+    steps,
+    trailers,
+    windows,
+)
 from reconciler.core.manifests import Target
 
 ROLLOUT = "apps/podinfo"
@@ -148,8 +159,11 @@ def test_problems_name_the_missing_kinds_and_a_bad_sum() -> None:
     assert "missing: stable-weight" in missing
     off = [t if t.role != "stable-weight" else Target(**{**t.__dict__, "value": "90"})
            for t in canary]
+    # Where the weights are written, not only the Rollout: the fields to fix.
     assert steps.problems(spec, stable, off) == [
-        "the canary and stable weights sum to 90, not 100"]
+        "the canary and stable weights sum to 90, not 100: "
+        "clusters/production/podinfo.yaml:16 spec.postBuild.substitute.CANARY_WEIGHT '0', "
+        "clusters/production/podinfo.yaml:17 spec.postBuild.substitute.STABLE_WEIGHT '90'"]
     assert steps.problems(models.RolloutSpec(), stable, canary) == [
         "has canary, canary-weight, stable-weight targets but no spec.steps; they are "
         "never written"]
@@ -218,12 +232,21 @@ def test_the_canary_started_at_its_step_one_and_what_follows() -> None:
     assert steps.after(STEPS, records[2]) == steps.Stage("step", 2, 2, 50)
     assert steps.after(STEPS, records[1]).kind == steps.PROMOTE
     assert steps.bake_time(STEPS, records[2]) == 300 * S
-    # A newer canary's step 1 starts over: the older canary's steps are not part of it.
+    # A newer release's step 1 replaced a canary in flight (no revert between): the
+    # abort must restore the values from before the *older* canary's step 1, or it would
+    # hand the replaced canary its traffic back.
     newer = history(record("4" * 40, steps.Stage("step", 1, 2, 10), release="1.2.0"),
                     *[(r.commit, m, T0) for r, m in zip(records[1:], [
                         record(two, steps.Stage("step", 2, 2, 50))[1],
                         record(one, steps.Stage("step", 1, 2, 10))[1]], strict=True)])
-    assert steps.started(newer).commit == "4" * 40  # type: ignore[union-attr]
+    assert steps.started(newer).commit == one  # type: ignore[union-attr]
+    # A canary after a promotion (another stable) starts at its own step 1.
+    after_promote = history(record("5" * 40, steps.Stage("step", 1, 2, 10), release="1.2.0"),
+                            *[(r.commit, m, T0) for r, m in zip(records, [
+                                record(prom, steps.Stage(steps.PROMOTE))[1],
+                                record(two, steps.Stage("step", 2, 2, 50))[1],
+                                record(one, steps.Stage("step", 1, 2, 10))[1]], strict=True)])
+    assert steps.started(after_promote).commit == "5" * 40  # type: ignore[union-attr]
 
 
 # -- the release loop --------------------------------------------------------------
@@ -286,5 +309,42 @@ def test_a_newer_release_mid_canary_goes_straight_to_its_step_one() -> None:
     one = "1" * 40
     records = history(record(one, steps.Stage("step", 1, 2, 10)))
     step = progress.decide(observed(records, now=T0 + S, candidates=("1.1.0", "1.2.0")))
+    assert (step.action, step.reason, step.release, step.stage) == (
+        "release", reasons.RELEASE_CANCELLED, "1.2.0", "1/2")
+
+
+def test_a_closed_deploy_window_holds_the_next_stage_and_a_restart_resumes_it() -> None:
+    one = "1" * 40
+    records = history(record(one, steps.Stage("step", 1, 2, 10)))
+    kept = progress.decide(observed(records, now=T0 + S)).kept
+    closed = windows.Verdict(open=False, message="outside the deploy window",
+                             opens_at=T0 + 3600 * S)
+    o = replace(observed(records, now=T0 + 302 * S, kept=kept), window=closed)
+    held = progress.decide(o)
+    assert (held.action, held.reason, held.wake_at) == (
+        "wait", reasons.OUTSIDE_DEPLOY_WINDOW, T0 + 3600 * S)
+    assert held.in_flight == one and held.release is None
+    assert [k.bake_status for k in held.kept] == ["Succeeded"]
+    # Decided again from that status (the next reconcile, or a restarted daemon): still
+    # held, never step 1 again; once the window opens, step 2.
+    assert progress.decide(replace(o, kept=held.kept, now=o.now + S)).reason == \
+        reasons.OUTSIDE_DEPLOY_WINDOW
+    opened = progress.decide(replace(o, kept=held.kept, now=T0 + 3601 * S, window=None))
+    assert (opened.action, opened.release, opened.stage, opened.weight) == (
+        "release", "1.1.0", "2/2", 50)
+    # A step that failed while held aborts the canary at once (reverts are never held).
+    bad = replace(o, kept=held.kept, checks=[bake.Check(name="apps/errors",
+                                                        status="Unhealthy",
+                                                        last_error=o.now)])
+    assert (progress.decide(bad).action, progress.decide(bad).stage) == ("revert",
+                                                                         steps.ABORT)
+
+
+def test_a_newer_release_replaces_a_canary_in_pull_request_mode_too() -> None:
+    # Canary stages are pushed directly whatever the write mode (engine/stepper.py), so
+    # a newer release goes straight to its step 1 there too (docs/progressive.md).
+    records = history(record("1" * 40, steps.Stage("step", 1, 2, 10)))
+    o = observed(records, now=T0 + S, candidates=("1.1.0", "1.2.0"))
+    step = progress.decide(replace(o, direct=False))
     assert (step.action, step.reason, step.release, step.stage) == (
         "release", reasons.RELEASE_CANCELLED, "1.2.0", "1/2")

@@ -2,7 +2,8 @@
 
 Where it fits: the daemon calls ``Writers.write`` for every step that writes (release or
 revert) and ``Writers.declined`` while gathering a decision's inputs. Releases go the way
-``spec.writeMode`` says, else ``--write-mode``; reverts the way ``--revert-mode`` says,
+``spec.writeMode`` says, else ``--write-mode``, a canary's steps and promotion directly;
+reverts (a canary's abort too) the way ``--revert-mode`` says,
 and a direct revert push that the server refuses (a protected branch) goes at once as an
 urgent pull request that the reconciler merges itself. A pull request's state becomes
 the step the status shows: waiting for its merge, declined, or left to a person.
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters.forges import base as forges
-from reconciler.core import progress, reasons
+from reconciler.core import progress, reasons, steps
 from reconciler.engine.options import Options
 from reconciler.engine.releaser import Expect, Result
 from reconciler.engine.repository import Repository
@@ -96,9 +97,19 @@ class Writers:
 
     def write(self, key: str, obj: Mapping[str, Any], step: progress.Step,
               expect: Expect) -> Written:
-        if step.stage is not None:
-            # Canary stages push directly (engine/stepper.py says why).
-            return Written(step, self._direct.write(key, step, expect))
+        if step.stage is not None and step.stage != steps.ABORT:
+            # Canary stages push directly (engine/stepper.py says why); the abort is a
+            # revert and goes the way reverts go.
+            self._urgent.discard(key)  # a new stage: try the abort's push again too
+            try:
+                return Written(step, self._direct.write(key, step, expect))
+            except NonFastForward:
+                raise
+            except PushRejected as exc:
+                raise PushRejected(
+                    f"{exc}; canary stages are pushed directly, even in pull-request "
+                    f"mode: let the reconciler push to the branch, or release {key} "
+                    f"without spec.steps", ref=exc.ref, reason=exc.reason) from exc
         if step.action == "release":
             self._urgent.discard(key)
             if self.mode(obj) == PULL_REQUEST:

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 
 from reconciler.adapters.forges import base as forges
 from reconciler.core import declines, progress, proposals, reasons, trailers
+from reconciler.engine import stepper
 from reconciler.engine.releaser import Expect, Releaser, Result
 from reconciler.engine.repository import Repository
 from reconciler.engine.snapshot import Scanner
@@ -224,7 +225,7 @@ class PullRequestWriter:
                 result = r.release(key, step.release, push=False, expect=expect,
                                    digest=step.digest)
             else:
-                result = r.revert(key, reason=step.message, push=False, expect=expect)
+                result = stepper.revert(r, key, step, expect, push=False)
             if result.outcome != "committed" or result.commit is None:
                 return result, None
             old = self._mirror.fetch_branch(branch)
