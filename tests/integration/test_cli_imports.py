@@ -33,9 +33,10 @@ FORBIDDEN = ("kubernetes", "apscheduler", "fastapi", "starlette", "uvicorn", "ht
              "reconciler.interfaces.writecommands", "reconciler.interfaces.propose")
 # The engine's read path: snapshots, the scan cache, presets, verdict notes. The
 # daemon's components (work queue, timers, informers, writers...) stay out.
-ENGINE_ALLOWED = {"reconciler.engine", "reconciler.engine.snapshot", "reconciler.engine.releaser",
-                  "reconciler.engine.faults", "reconciler.engine.presets",
-                  "reconciler.engine.verdicts", "reconciler.engine.scanstore"}
+ENGINE_ALLOWED = {"reconciler.engine", "reconciler.engine.snapshot", "reconciler.engine.arrivals",
+                  "reconciler.engine.releaser", "reconciler.engine.faults",
+                  "reconciler.engine.presets", "reconciler.engine.verdicts",
+                  "reconciler.engine.scanstore"}
 # ``stats`` computes the figures the daemon exports, with the daemon's code for them.
 ENGINE_EXTRA = {"stats": {"reconciler.engine.delivery", "reconciler.engine.repository",
                           "reconciler.engine.adoption"}}

@@ -25,6 +25,7 @@ class Call:
     headers: dict[str, str]
     body: bytes
     at: float  # time.time() when it arrived
+    status: int  # the code it was answered with
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -43,9 +44,9 @@ class HookServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with server._lock:
-                    server.calls.append(Call(self.path, dict(self.headers.items()), body,
-                                             time.time()))
                     code = server.codes.pop(0) if len(server.codes) > 1 else server.codes[0]
+                    server.calls.append(Call(self.path, dict(self.headers.items()), body,
+                                             time.time(), code))
                 if server.delay:
                     time.sleep(server.delay)
                 payload = f"answer {code}".encode()
