@@ -58,6 +58,12 @@ class Refs:
         with self._lock:
             return gitnotes.read_all(self._repo, ref)
 
+    def notes_changed(self, old: str, new: str) -> list[tuple[str, str | None, str | None]]:
+        """The notes that differ between two commits of a notes ref: ``(annotated
+        commit sha, text before or None, text after or None)``."""
+        with self._lock:
+            return gitnotes.changed(self._repo, old, new)
+
     def note(self, commit: str, ref: str) -> str | None:
         with self._lock:
             return gitnotes.read(self._repo, ref, commit)

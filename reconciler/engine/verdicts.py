@@ -18,6 +18,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.adapters import git
@@ -48,7 +49,30 @@ def read_all(mirror: git.Mirror) -> tuple[tuple[verdicts.Verdict, ...],
     for commit, text in mirror.notes(verdicts.NOTES_REF):
         found += verdicts.parse(commit, text)
         decided += declines.parse(commit, text)
-    return tuple(verdicts.newest_first(found)), tuple(sorted(decided, key=lambda d: d.at))
+    return tuple(verdicts.newest_first(found)), tuple(sorted(decided, key=_decided_order))
+
+
+def _decided_order(decline: declines.Decline) -> tuple[datetime, str, str, str]:
+    """Oldest first; ties in note order (notes are read in commit order)."""
+    return decline.at, decline.commit, decline.rollout, decline.environment
+
+
+def _changed(mirror: git.Mirror, old: str, new: str) -> tuple[
+        list[verdicts.Verdict], list[declines.Decline]] | None:
+    """The verdicts and decisions the notes gained from ``old`` to ``new``; None when
+    a note lost one (then only a full read says what the notes hold)."""
+    added: list[verdicts.Verdict] = []
+    decided: list[declines.Decline] = []
+    for commit, before, after in mirror.notes_changed(old, new):
+        gone_v = set(verdicts.parse(commit, before or ""))
+        gone_d = set(declines.parse(commit, before or ""))
+        now_v = verdicts.parse(commit, after or "")
+        now_d = declines.parse(commit, after or "")
+        if not gone_v <= set(now_v) or not gone_d <= set(now_d):
+            return None
+        added += [v for v in now_v if v not in gone_v]
+        decided += [d for d in now_d if d not in gone_d]
+    return added, decided
 
 
 class Verdicts:
@@ -63,14 +87,32 @@ class Verdicts:
         self._lock = threading.Lock()
         self._cache: tuple[str | None, tuple[verdicts.Verdict, ...],
                            tuple[declines.Decline, ...]] = (None, (), ())
+        self.full_reads = 0  # how many times every note was read (tests, benchmarks)
 
     def _read(self) -> tuple[tuple[verdicts.Verdict, ...], tuple[declines.Decline, ...]]:
+        """What the notes hold, cached per notes commit. When the notes move, only the
+        notes that changed since the commit last read are read (one tree diff, not
+        every note); a note that lost a verdict or a decision (notes rewritten by
+        hand) reads them all again."""
         mirror = self._repository.mirror
         head = mirror.notes_head(verdicts.NOTES_REF)
         with self._lock:
-            if head is not None and self._cache[0] == head:
-                return self._cache[1], self._cache[2]
-        found, decided = read_all(mirror) if head is not None else ((), ())
+            seen, found, decided = self._cache
+            if head is not None and seen == head:
+                return found, decided
+        if head is None:
+            found, decided = (), ()
+        else:
+            step = _changed(mirror, seen, head) if seen is not None else None
+            if step is None:
+                found, decided = read_all(mirror)
+                self.full_reads += 1
+            else:
+                added, added_decided = step
+                # Distinct verdicts tie only on one commit (rollouts, environments).
+                found = tuple(verdicts.newest_first(sorted(
+                    set(found) | set(added), key=lambda v: (v.environment, v.rollout))))
+                decided = tuple(sorted(set(decided) | set(added_decided), key=_decided_order))
         if self._depth is not None:
             found = auditindex.bounded_verdicts(found, depth=self._depth)
         with self._lock:
