@@ -118,6 +118,17 @@ class Step:
     weight: int | None = None  # the canary's traffic weight of that stage
 
 
+def settled_first(kept: Sequence[Bookkeeping],
+                  unwritten: Sequence[Bookkeeping]) -> tuple[Bookkeeping, ...]:
+    """``kept`` (read from the status) with each unsettled entry replaced by the
+    settled one of the same commit in ``unwritten``: what a status write that was
+    refused (a stale copy, 409) would have recorded, so a failed bake keeps its
+    failed checks and message. Pure."""
+    settled = {u.commit: u for u in unwritten if u.bake_status in SETTLED}
+    return tuple(settled.get(k.commit, k) if k.bake_status not in SETTLED else k
+                 for k in kept)
+
+
 def _find(kept: Sequence[Bookkeeping], commit: str) -> Bookkeeping | None:
     return next((k for k in kept if k.commit == commit), None)
 

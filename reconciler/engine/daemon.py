@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -316,6 +317,8 @@ class Daemon:
     def _decide(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,
                 snap: Snapshot, now: datetime) -> progress.Step:
         observed = self.gather.observed(key, obj, spec, snap, now)
+        observed = replace(observed, kept=progress.settled_first(
+            observed.kept, self.reporter.unwritten.get(key, ())))
         return self.checkpoints.review(key, obj, spec, observed, progress.decide(observed))
 
     def _records(self, key: str, snap: Snapshot) -> Sequence[trailers.Record]:

@@ -89,6 +89,9 @@ class Reporter:
         self.metrics = metrics
         self._is_leader = is_leader
         self._on_conflict = on_conflict
+        # rollout -> the bookkeeping of a step whose status write was refused (409):
+        # the next pass reads it back (progress.settled_first) until a write lands.
+        self.unwritten: dict[str, tuple[progress.Bookkeeping, ...]] = {}
         self._on_written = on_written
         self._retry_later = retry_later
         self.notices: NoticeSink = NoNotices()
@@ -124,6 +127,8 @@ class Reporter:
                                        name=meta["name"], status=new,
                                        resource_version=meta.get("resourceVersion"))
         except ConflictError:
+            if step is not None and any(k.bake_status in progress.SETTLED for k in step.kept):
+                self.unwritten[key] = step.kept
             self._on_conflict(key)
             return False
         except PermanentError as exc:
@@ -134,6 +139,7 @@ class Reporter:
             log.warning("%s: cannot write status: %s", key, exc)
             self._retry_later(key)
             return False
+        self.unwritten.pop(key, None)
         self._on_written(key)
         self._count_bakes(previous, new)
         if faults.armed and _bake_started(previous, new):

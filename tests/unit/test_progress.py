@@ -604,3 +604,25 @@ def test_a_pin_equal_to_the_hand_set_value_is_reported_pinned() -> None:
         targets=targets("1.1.1"), policy=policy(wantedVersion="1.1.1"),
         kept=[baking(4 * M), SETTLED_100], applied=APPLIED))
     assert (step.action, step.reason) == ("idle", reasons.PINNED)
+
+
+def test_a_failed_bake_whose_status_write_was_refused_keeps_its_checks_after_the_revert() -> None:
+    # The pass that reverted 1.1.0 decided Failed with the failed check; its status write
+    # was refused (409, a stale copy). The next pass reads the status, still InProgress,
+    # with the revert on the branch: the settled bookkeeping the reporter kept wins.
+    failed = replace(baking(5 * M), bake_status="Failed", bake_end=T0 + 19 * M,
+                     failed_checks=("apps/podinfo-error-rate",),
+                     message="HealthCheck failed after deploy: apps/podinfo-error-rate")
+    stale = [replace(baking(5 * M), message="baking, 1s left"), SETTLED_100]
+    o = observe(records=REVERTED, kept=stale, now=T0 + 21 * M, targets=targets("1.0.0"))
+
+    lost = next(k for k in progress.decide(o).kept if k.commit == R110)
+    assert (lost.bake_status, lost.failed_checks, lost.message) == ("Failed", (),
+                                                                    "baking, 1s left")
+    kept = progress.settled_first(o.kept, (failed,))
+    assert kept == (failed, SETTLED_100)
+    found = next(k for k in progress.decide(replace(o, kept=kept)).kept if k.commit == R110)
+    assert found == failed
+    # Nothing settled to offer, or already settled in the status: the status stands.
+    assert progress.settled_first(o.kept, (baking(6 * M),)) == tuple(stale)
+    assert progress.settled_first((failed,), (replace(failed, message="x"),)) == (failed,)
