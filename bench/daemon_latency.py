@@ -131,7 +131,13 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
-def measure(n: int, events: int, work: Path) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(n: int, events: int, work: Path, tree: Path = ROOT) -> dict[str, Any]:
     started = time.perf_counter()
     bare = make_repo(work, n)
     read = ref_reader(bare)
@@ -146,7 +152,8 @@ def measure(n: int, events: int, work: Path) -> dict[str, Any]:
          "--kubeconfig", str(kubeconfig), "--fetch-interval", "30",
          "--resync-interval", "3600", "--workers", "4", "--no-flux-nudge",
          "--http-address", "127.0.0.1:0"],
-        env={**ENV, "RECONCILER_CACHE_DIR": str(work / "cache")}, stdout=log, stderr=log)
+        env={**ENV, "RECONCILER_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(tree)},
+        cwd=tree, stdout=log, stderr=log)
     out: dict[str, Any] = {"release": [], "revert": [], "setup": setup}
     try:
         def all_reconciled() -> bool:
@@ -159,6 +166,10 @@ def measure(n: int, events: int, work: Path) -> dict[str, Any]:
              step=max(0.2, n / 1000))
         out["first"] = time.perf_counter() - started
         out["rss_start"] = memory(proc.pid)
+        # BENCH_ATTACH: a profiler attached to the daemon for the events only (not the
+        # first reconcile), "{pid}" replaced: py-spy record --pid {pid} -o prof.txt.
+        attach = os.environ.get("BENCH_ATTACH", "").replace("{pid}", str(proc.pid)).split()
+        profiler = subprocess.Popen(attach) if attach else None
         version = dict.fromkeys(range(n), 0)
         warmup = 3
         for k in range(events + warmup):
@@ -188,10 +199,16 @@ def measure(n: int, events: int, work: Path) -> dict[str, Any]:
             t3 = time.perf_counter()
             emulator.set_status(ROLLOUT_API, "HealthCheck", namespace="apps", name=name,
                                 status={"status": "Healthy", "message": ""})
+            if k + 1 == warmup:
+                cpu = cpu_seconds(proc.pid)
             if k >= warmup:
                 out["release"].append(t1 - t0)
                 out["revert"].append(t3 - t2)
         out["rss_end"] = memory(proc.pid)
+        out["cpu"] = (cpu_seconds(proc.pid) - cpu) / events
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
     finally:
         # SIGINT lets a profiler given in BENCH_DAEMON_PREFIX (py-spy) write its output.
         proc.send_signal(signal.SIGINT if prefix else signal.SIGTERM)
@@ -230,27 +247,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,100,1000")
     parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also run the daemon from this source tree (a git worktree "
+                             "of an earlier commit), before this tree's at each size")
     args = parser.parse_args()
     rows = []
+    trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     for n in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(prefix="reconciler-latency-") as tmp:
-            work = Path(tmp)
-            lat = measure(n, args.events, work)
-            base = floor(work, 20)
-            rows.append((n, lat, base))
-            print(f"measured {n} rollouts", file=sys.stderr)
+        for label, tree in trees[::-1]:
+            with tempfile.TemporaryDirectory(prefix="reconciler-latency-") as tmp:
+                work = Path(tmp)
+                lat = measure(n, args.events, work, tree)
+                base = floor(work, 20)
+                rows.append((f"{n}" if len(trees) == 1 else f"{n} {label}", lat, base))
+                print(f"measured {n} rollouts ({label})", file=sys.stderr)
     print(f"\nlatency to the commit on the remote, ms; {args.events} events each; daemon "
-          f"memory from /proc/<pid>/status, MiB\n")
-    print(f"{'rollouts':>8} | {'release p50':>11} | {'release p99':>11} | "
+          f"memory from /proc/<pid>/status, MiB; the daemon's CPU time (user + system) "
+          f"per event: one release, its bake start and its revert\n")
+    print(f"{'rollouts':>13} | {'release p50':>11} | {'release p99':>11} | "
           f"{'revert p50':>10} | {'revert p99':>10} | {'git floor p50':>13} | "
-          f"{'RSS start':>9} | {'RSS end':>7} | {'peak':>6} | {'setup s':>7} | {'first s':>7}")
-    print("-" * 128)
+          f"{'RSS start':>9} | {'RSS end':>7} | {'peak':>6} | {'setup s':>7} | {'first s':>7} | "
+          f"{'CPU ms/event':>12}")
+    print("-" * 148)
     for n, lat, base in rows:
-        print(f"{n:>8} | {pct(lat['release'], .5):11.1f} | {pct(lat['release'], .99):11.1f} | "
+        print(f"{n:>13} | {pct(lat['release'], .5):11.1f} | {pct(lat['release'], .99):11.1f} | "
               f"{pct(lat['revert'], .5):10.1f} | {pct(lat['revert'], .99):10.1f} | "
               f"{statistics.median(base) * 1000:13.1f} | {lat['rss_start']['VmRSS']:9.1f} | "
               f"{lat['rss_end']['VmRSS']:7.1f} | {lat['rss_end']['VmHWM']:6.1f} | "
-              f"{lat['setup']:7.1f} | {lat['first']:7.1f}")
+              f"{lat['setup']:7.1f} | {lat['first']:7.1f} | {lat['cpu'] * 1000:12.1f}")
     return 0
 
 

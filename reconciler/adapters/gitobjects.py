@@ -22,7 +22,7 @@ from typing import Literal, NamedTuple
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType, SortMode
 
-from reconciler.adapters import gitsign
+from reconciler.adapters import gitsign, gittrees
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, RevertConflict
 
@@ -189,33 +189,6 @@ def _entries(tree: pygit2.Tree | None, names: set[str] | None = None
     return {e.name: (e.id, e.filemode) for e in tree if e.name is not None}
 
 
-def _records(repo: pygit2.Repository, tree: pygit2.Tree) -> set[bytes]:
-    """The entries of ``tree`` as git stores them, one ``<mode> <name>\\0<id>`` record
-    each (an entry's mode, name and id in one comparable value)."""
-    raw = repo.odb.read(tree.id)[1]
-    records, pos, end = set(), 0, len(raw)
-    while pos < end:
-        cut = raw.index(b"\0", pos) + 21
-        records.add(raw[pos:cut])
-        pos = cut
-    return records
-
-
-def _changed_names(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree
-                   ) -> set[str] | None:
-    """The names of the entries that differ between two large trees, from their raw
-    records: building a ``TreeEntry`` and its ``FileMode`` for every one of 10,000
-    entries was most of a snapshot's cost in a fleet kept in one directory
-    (docs/performance.md). None when a changed name is not UTF-8 (read the slow way)."""
-    names = set()
-    for record in _records(repo, old) ^ _records(repo, new):
-        try:
-            names.add(record[record.index(b" ") + 1:-21].decode("utf-8"))
-        except UnicodeDecodeError:
-            return None
-    return names
-
-
 # Directories with more entries than this are compared by their raw records.
 _LARGE_TREE = 256
 
@@ -226,7 +199,7 @@ def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | N
         return
     names = None
     if old is not None and new is not None and max(len(old), len(new)) > _LARGE_TREE:
-        names = _changed_names(repo, old, new)
+        names = gittrees.changed_names(repo, old, new)
     before, after = _entries(old, names), _entries(new, names)
     for name in sorted(before.keys() | after.keys()):
         was, now = before.get(name), after.get(name)
@@ -343,6 +316,9 @@ def revert_changes(repo: pygit2.Repository, *, target: pygit2.Commit,
         raise GitError(f"cannot revert {target.id}: it has {len(target.parent_ids)} parents "
                        "(only ordinary commits can be reverted)")
     try:
+        clean = gittrees.clean_revert(repo, target=target, onto=onto)
+        if clean is not None:
+            return clean
         index = repo.revert_commit(target, onto)
         if index.conflicts is not None:
             paths = sorted({entry.path for sides in index.conflicts for entry in sides

@@ -179,12 +179,14 @@ class Applied:
 
     def _list(self, plural: str) -> list[Obj]:
         store = self._stores(plural)
-        return list(store.list()) if store is not None else []
+        # The stored objects, not copies: only read here (every Kustomization of
+        # the fleet would be copied on each reconcile of a rollout with markers).
+        return [*store.list(copy_objects=False)] if store is not None else []
 
     def _get(self, plural: str, name: str) -> Obj | None:
         store = self._stores(plural)
         ns, nm = name.split("/", 1)
-        return store.get(ns, nm) if store is not None else None
+        return store.peek(ns, nm) if store is not None else None  # only read here
 
     def check(self, key: str, record: trailers.Record,
               targets: list[manifests.Target]) -> Verdict:

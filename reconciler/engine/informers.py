@@ -14,8 +14,10 @@ contents and reports what was added, what changed and what vanished while the
 watch was not looking — deletions included.
 
 Objects are stored without ``metadata.managedFields`` (never read here).
-``get`` and ``list`` return copies; the objects passed to ``on_change`` are the
-stored ones and must be treated as read-only. Thread-safe; callbacks run on the
+``get`` and ``list`` return copies (``peek`` and ``list(copy_objects=False)`` the
+stored objects, for readers); the objects passed to ``on_change`` are the stored
+ones and must be treated as read-only: a change replaces a stored object, never
+edits it. Thread-safe; callbacks run on the
 watch thread, outside the store's lock, in the order of the changes.
 """
 
@@ -64,9 +66,16 @@ class Store:
 
     def get(self, namespace: str, name: str) -> Obj | None:
         """A copy of the object, or None. Cluster-scoped kinds use namespace ``""``."""
+        obj = self.peek(namespace, name)
+        # Copied outside the lock: a stored object is replaced by a change, never
+        # changed in place, so the watch thread need not wait for the copy.
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def peek(self, namespace: str, name: str) -> Obj | None:
+        """The stored object itself, or None: for callers that only read it, and never
+        keep or change it (as ``list(copy_objects=False)``)."""
         with self._lock:
-            obj = self._objects.get((namespace or "", name))
-            return copy.deepcopy(obj) if obj is not None else None
+            return self._objects.get((namespace or "", name))
 
     def list(self, namespace: str | None = None,
              label_selector: Mapping[str, Any] | str | None = None, *,
@@ -81,9 +90,9 @@ class Store:
         with self._lock:
             found = [obj for _, obj in sorted(self._candidates(namespace, selector))
                      if selector is None or selectors.matches(selector, _labels(obj))]
-            # copy_objects=False hands out the stored dicts themselves: for callers that
-            # only read (routing a watch event to rollouts), and never keep or change them.
-            return copy.deepcopy(found) if copy_objects else found
+        # copy_objects=False hands out the stored dicts themselves: for callers that
+        # only read (routing a watch event to rollouts), and never keep or change them.
+        return copy.deepcopy(found) if copy_objects else found
 
     def _candidates(self, namespace: str | None,
                     selector: Mapping[str, Any] | None) -> Iterable[tuple[_Key, Obj]]:

@@ -67,7 +67,7 @@ class Observer:
         if ref is None:
             return status.available(previous, seen), None
         ns = ref.namespace or (obj.get("metadata") or {}).get("namespace", "")
-        policy = self._store("imagepolicies").get(ns, ref.name)
+        policy = self._store("imagepolicies").peek(ns, ref.name)  # read only
         found = inputs.image_policy_tag(policy, name=f"{ns}/{ref.name}")
         if found.tag:
             seen.append(found.tag)
@@ -126,7 +126,7 @@ class Observer:
 
     def _bypass(self, namespace: str, name: str) -> tuple[str | None, list[str]]:
         """kuberik's bypass-gates annotation and the release candidates it may name."""
-        obj = self._store("rollouts").get(namespace, name) or {}
+        obj = self._store("rollouts").peek(namespace, name) or {}  # read only
         meta = obj.get("metadata")
         notes = meta.get("annotations") if isinstance(meta, Mapping) else None
         bypass = notes.get(inputs.BYPASS_GATES) if isinstance(notes, Mapping) else None

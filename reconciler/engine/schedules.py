@@ -47,7 +47,7 @@ def namespace_labels(stores: Stores, namespace: str) -> Mapping[str, str] | None
     store = stores("namespaces")
     if store is None:
         return None
-    obj = store.get("", namespace) or {}
+    obj = store.peek("", namespace) or {}  # read only
     labels = (obj.get("metadata") or {}).get("labels")
     return labels if isinstance(labels, Mapping) else {
         "kubernetes.io/metadata.name": namespace}
