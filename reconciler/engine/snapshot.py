@@ -73,9 +73,14 @@ class Snapshot:
             index: dict[str, list[trailers.Record]] = {}
             for record in self.history:
                 index.setdefault(record.trailers.rollout, []).append(record)
-            # Each a Trail that knows how many older records the index left out.
+            # Each a Trail that knows how many older records the index left out
+            # (``auditindex.omitted`` of each, counted in one pass: asked rollout by
+            # rollout, it read every count once per rollout of the fleet).
+            left: dict[str, int] = {}
+            for (_, name), n in getattr(self.history, "omitted", {}).items():
+                left[name] = left.get(name, 0) + n
             self._by_rollout.update({k: auditindex.Trail(v, omitted={
-                (None, k): auditindex.omitted(self.history, k)}) for k, v in index.items()})
+                (None, k): left.get(k, 0)}) for k, v in index.items()})
         return self._by_rollout.get(rollout, auditindex.Trail())
 
     def setup_problem(self, rollout: str) -> str | None:
