@@ -25,7 +25,6 @@ twice.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -45,6 +44,7 @@ from reconciler.engine import applied as flux
 from reconciler.engine import checkpoints, faults, informers, schedules
 from reconciler.engine import presets as preset_files
 from reconciler.engine.gather import Gather
+from reconciler.engine.heap import Heap
 from reconciler.engine.hooks import Caller, Hooks
 from reconciler.engine.informers import Store
 from reconciler.engine.observe import Observer
@@ -81,6 +81,7 @@ class Daemon:
         self.is_leader = is_leader
         self.presets = preset_files.load(options.policies_dir)
         self.queue = WorkQueue()
+        self.heap = Heap()
         self.stop = threading.Event()
         self.repository = Repository(mirror=mirror, releaser=Releaser(
             mirror, environment=options.environment, path=options.path,
@@ -162,11 +163,8 @@ class Daemon:
                 log.warning("no initial list of %s after %.0fs; starting anyway",
                             store.kind.plural, sync_timeout)
         # What start-up read (the scans of the whole tree, the first lists) lives as
-        # long as the daemon: frozen, it is out of the collector's walks, and a full
-        # collection no longer stalls a release for the whole fleet's objects
-        # (hundreds of ms at 10,000 rollouts, docs/performance.md).
-        gc.collect()
-        gc.freeze()
+        # long as the daemon: out of the collector's walks (engine/heap).
+        self.heap.freeze()
         for i in range(self.options.workers):
             t = threading.Thread(target=self._work, name=f"reconcile-{i}", daemon=True)
             t.start()
@@ -215,7 +213,8 @@ class Daemon:
     def _work(self) -> None:
         while not self.stop.is_set():
             key = self.queue.get(timeout=0.5)
-            if key is None:
+            if key is None:  # idle: the first time, the first reconciles are frozen too
+                self.heap.idle()
                 continue
             try:
                 self.reconcile(key)
