@@ -25,7 +25,10 @@ class _Store:
         return next((o for o in self.objs if o["metadata"] == {
             "namespace": namespace, "name": name, "generation": 1}), None)
 
-    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    peek = get
+
+    def list(self, namespace: str | None = None, *,
+             copy_objects: bool = True) -> list[dict[str, Any]]:
         return list(self.objs)
 
 

@@ -11,7 +11,7 @@ from reconciler.engine.observe import Observer
 
 
 class FakeStore:
-    """The two calls the observer makes on an informer store."""
+    """The calls the observer makes on an informer store."""
 
     def __init__(self, *objs: dict[str, Any]) -> None:
         self.objs = list(objs)
@@ -19,6 +19,8 @@ class FakeStore:
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return next((o for o in self.objs if o["metadata"]["namespace"] == namespace
                      and o["metadata"]["name"] == name), None)
+
+    peek = get
 
     def list(self, namespace: str | None = None, **_: Any) -> list[dict[str, Any]]:
         return [o for o in self.objs if namespace is None
