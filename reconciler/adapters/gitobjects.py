@@ -41,28 +41,10 @@ _TREE_CACHE_LIMIT = 1 << 20
 pygit2.settings.cache_object_limit(ObjectType.TREE, _TREE_CACHE_LIMIT)
 # With every version of every tree cached, the cache fills up to libgit2's default
 # 256 MiB (about 550 MiB of real memory): the soak (docs/reliability.md) saw a daemon
-# grow ~7 KiB a commit from it. What the push and the snapshot's diff need is the
-# current trees (and the next commit's): the cap follows the largest tree listed in
-# this process (``fit_cache``), room for 8 versions of it, between 8 and 32 MiB (32 MiB
-# holds the trees of a 100,000-file repository 8 times over; 8 MiB those of 10,000
-# files, where 32 MiB of old trees was most of a 1,000-rollout daemon's growth).
-_CACHE_FLOOR, _CACHE_CEILING = 8 << 20, 32 << 20
-_ENTRY_BYTES, _VERSIONS = 40, 8  # a tree entry as git stores it: mode, name, id
-_cache_cap = _CACHE_FLOOR
-pygit2.settings.cache_max_size(_cache_cap)
-
-
-def fit_cache(entries: int) -> None:
-    """Let the object cache hold ``_VERSIONS`` copies of a tree of ``entries`` entries
-    (within the floor and the ceiling); never lowered (process-wide: another mirror
-    may need more)."""
-    global _cache_cap
-    wanted = min(_CACHE_CEILING, max(_CACHE_FLOOR, _VERSIONS * _ENTRY_BYTES * entries))
-    if wanted > _cache_cap:
-        _cache_cap = wanted
-        pygit2.settings.cache_max_size(wanted)
-
-
+# grow ~7 KiB a commit from it. 32 MiB still holds the current trees of a
+# 10,000-file repository, which is what the push needs.
+_OBJECT_CACHE_MAX = 32 << 20
+pygit2.settings.cache_max_size(_OBJECT_CACHE_MAX)
 # libgit2 waits forever by default: a half-open connection would hang a fetch (and the
 # daemon's git lock with it). Bound connecting and every read/write on the socket.
 pygit2.settings.server_connect_timeout = 10_000  # ms
@@ -117,12 +99,10 @@ def list_entries(repo: pygit2.Repository, tree: pygit2.Tree,
     in a suffix, and entries with invalid names (never descended into). Git's tree
     order."""
     found: list[Entry] = []
-    entries = [0]
     try:
-        _walk(repo, tree, "", suffixes, found, entries)
+        _walk(repo, tree, "", suffixes, found)
     except (pygit2.GitError, KeyError) as exc:
         raise GitError(f"cannot read tree {tree.id}: {line(exc)}") from exc
-    fit_cache(entries[0])
     return found
 
 
@@ -242,12 +222,9 @@ def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | N
 
 
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
-          out: list[Entry], entries: list[int]) -> None:
-    """Append the listed entries under ``tree`` to ``out``; count every entry walked
-    (files of any name, directories) in ``entries[0]``."""
+          out: list[Entry]) -> None:
     lookup = repo.__getitem__
     append = out.append
-    entries[0] += len(tree)
     for entry in tree:
         mode = entry.filemode
         name = entry.name or ""
@@ -256,7 +233,7 @@ def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tup
         elif mode == _TREE:
             subtree = lookup(entry.id)
             assert isinstance(subtree, pygit2.Tree)
-            _walk(repo, subtree, f"{prefix}{name}/", suffixes, out, entries)
+            _walk(repo, subtree, f"{prefix}{name}/", suffixes, out)
         elif mode in _FILE_MODES:
             if name.endswith(suffixes):
                 append(Entry(prefix + name, str(entry.id)))
