@@ -8,17 +8,10 @@ fleet's scans and cluster objects (hundreds of ms, docs/performance.md), a stall
 whatever release is in flight. What start-up and the first reconcile of the fleet
 built lives as long as the daemon; frozen, it is never walked again. Reference
 counting still frees frozen objects; only a cycle among them would stay.
-
-After the freeze at the first idle moment, the C library is asked to give back the
-free pages the first reconcile left in its heaps (glibc's ``malloc_trim``; nothing
-elsewhere): its transient objects (lists of the whole fleet, copies) were freed, but
-their pages stayed resident.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import threading
@@ -48,16 +41,4 @@ class Heap:
                 return
             self._settled = True
         self.freeze()
-        _trim()
 
-
-def _trim() -> None:
-    """glibc's ``malloc_trim(0)``: free pages of every heap back to the system."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        trim = getattr(libc, "malloc_trim", None)
-    except OSError:
-        return
-    if trim is not None:
-        trim(0)
