@@ -1,6 +1,6 @@
 """``gittrees.clean_revert``, the revert without a merge: wherever it answers, its answer
 is what git's three-way revert (``Repository.revert_commit``) gives, over random
-release-like commits and later edits (the same file, other files, modes, deletions,
+release-like commits and later edits (the same file, other files, a mode change,
 a revert already made); where a merge is needed it answers None."""
 
 from __future__ import annotations
