@@ -12,7 +12,16 @@ file (every 0.5 ms) until the commit lands.
 Baseline in the same run: the floor of the git work alone, a one-line change made
 by hand in a clone of the same repository (``git commit -a`` + ``git push``).
 
-Run: ``.venv/bin/python bench/daemon_latency.py [--sizes 1,100,1000] [--events 50]``.
+Also printed: the daemon's CPU time (user + system, ``/proc/<pid>/stat``) per event
+over the measured events, the figure to compare on a loaded machine.
+``--baseline TREE`` runs the daemon from another source tree too (a git worktree of an
+earlier commit), before this tree's, at each size: before and after in one run.
+``BENCH_ATTACH`` attaches a profiler to the daemon for the events only, ``{pid}``
+replaced (``py-spy record --format raw -o prof.txt --pid {pid}``);
+``BENCH_DAEMON_PREFIX`` wraps the whole daemon process.
+
+Run: ``.venv/bin/python bench/daemon_latency.py [--sizes 1,100,1000] [--events 50]
+[--baseline TREE]``.
 """
 
 from __future__ import annotations
