@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.adapters import hooks as hook_calls
+from reconciler.adapters import malloc
 from reconciler.adapters.forges import base as forges
 from reconciler.core import auditindex, models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
@@ -167,6 +168,7 @@ class Daemon:
         # (hundreds of ms at 10,000 rollouts, docs/performance.md).
         gc.collect()
         gc.freeze()
+        malloc.trim()  # what reading the history and the tree freed (adapters/malloc)
         for i in range(self.options.workers):
             t = threading.Thread(target=self._work, name=f"reconcile-{i}", daemon=True)
             t.start()
@@ -196,6 +198,7 @@ class Daemon:
         self.queue.add(key)
 
     def resync(self) -> None:
+        malloc.trim()
         for obj in self.stores["rollouts"].list(copy_objects=False):
             self.enqueue(key_of(obj))
 
