@@ -37,9 +37,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.adapters import cluster as k8s
-from reconciler.adapters import git
+from reconciler.adapters import git, malloc
 from reconciler.adapters import hooks as hook_calls
-from reconciler.adapters import malloc
 from reconciler.adapters.forges import base as forges
 from reconciler.core import auditindex, models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
