@@ -63,10 +63,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # bench/ is not a package; importing daemon_latency also puts the project on sys.path.
 import daemon_latency
+import soak_history
 from daemon_latency import IMAGE_API, ROLLOUT_API
 
 from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
+from tests.support import shardworld
 
 SAMPLE_EVERY = 10.0  # seconds
 SETTLE_TIMEOUT = 60.0  # seconds from the offer to a settled bake
@@ -208,6 +210,14 @@ class Soak:
         self.args, self.work = args, work
         self.names = [f"app{i}" for i in range(args.rollouts)]
         self.bare = daemon_latency.make_repo(work, args.rollouts)
+        if args.history:
+            started = time.monotonic()
+            written = soak_history.seed_history(
+                self.bare, apps=args.rollouts, rounds=args.history,
+                fail_every=args.fail_every,
+                template=shardworld.APP.replace("{labels}", ""))
+            print(f"history: {written} earlier commits and their verdicts written in "
+                  f"{time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
         self.read = daemon_latency.ref_reader(self.bare)
         self.closing = contextlib.ExitStack()
         self.repo_args = ["--repo", f"file://{self.bare}"]
@@ -508,6 +518,10 @@ def main() -> int:
     parser.add_argument("--stall", type=float, default=60.0,
                         help="seconds without a new commit that count as releases stopping")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--history", type=int, default=0, metavar="N",
+                        help="N earlier releases of every rollout in git before the start "
+                             "(bench/soak_history.py): the daemon's bounded indexes start "
+                             "full, as on a fleet that has run for months")
     parser.add_argument("--transport", choices=("file", "http"), default="file",
                         help="how the daemon reaches the remote: file:// or smart HTTP "
                              "(git http-backend)")

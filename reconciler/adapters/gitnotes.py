@@ -81,21 +81,78 @@ def changed(repo: pygit2.Repository, old: str, new: str) -> Changed:
             if texts[0] != texts[1]]
 
 
+NOTES_MESSAGE = "Notes added by 'git notes add'\n"
+"""The notes commit's message, as ``git notes add`` writes it."""
+
+
 def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
           author: Author, signer: Signer | None = None) -> str:
     """Set the note on ``commit`` (replacing any) with a new commit on ``ref``, signed
-    by ``signer`` when given: libgit2 builds the notes commit (its fan-out tree too)
-    but cannot sign it, so the ref then moves to the same commit signed
-    (``gitsign.resign``); the unsigned one stays unreferenced and is never pushed."""
+    by ``signer`` when given.
+
+    The notes tree is fanned out as ``git notes`` fans it (the note on ``abcdef...``
+    at ``ab/cdef...``): libgit2's own ``git_note_create`` writes every note into one
+    flat tree, so each verdict rewrote, hashed and cached a tree of every note ever
+    written (its versions grew without bound in the daemon's memory and the mirror,
+    and each cost O(notes)). Here a note rewrites its ``ab/`` subtree (about notes/256
+    entries) and the root of at most 256. A flat tree written before is migrated a
+    prefix at a time: when ``ab/`` is created, the flat notes named ``ab...`` move
+    into it, so libgit2's ``lookup_note`` (which descends into a matching subtree and
+    looks no further) still finds every note; git reads any mix of fan-outs."""
     signature = pygit2.Signature(author.name, author.email)
     try:
-        repo.create_note(text, signature, signature, commit, ref, True)
-        if signer is not None:
-            unsigned = repo.references[ref].peel(pygit2.Commit)
-            repo.references.create(ref, gitsign.resign(repo, unsigned, signer), force=True)
-        return str(repo.references[ref].target)
-    except (pygit2.GitError, KeyError) as exc:
+        head = repo.references.get(ref)
+        parent = head.peel(pygit2.Commit) if head is not None else None
+        blob = repo.create_blob(text.encode("utf-8"))
+        tree = _put(repo, parent.tree if parent is not None else None, commit, blob,
+                    fanout=True)
+        sha = gitsign.write(repo, tree=tree, parents=[parent.id] if parent else [],
+                            message=NOTES_MESSAGE, author=signature,
+                            committer=signature, signer=signer)
+        repo.references.create(ref, sha, force=True)  # the local ref; pushed ff-only
+        return str(sha)
+    except (pygit2.GitError, KeyError, ValueError) as exc:
         raise GitError(f"cannot write the note on {commit[:12]} in {ref}: {exc}") from exc
+
+
+def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str,
+         blob: pygit2.Oid, *, fanout: bool) -> pygit2.Oid:
+    """``tree`` with the note ``name`` (what is left of the annotated sha at this
+    level) set to ``blob``: inside an existing ``name[:2]`` subtree when there is one
+    (as git fans out further down), in a new one at the root (``fanout``), else flat."""
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    if tree is not None and name in tree:
+        builder.remove(name)  # the note written flat before
+    prefix = name[:2]
+    sub = tree[prefix] if tree is not None and prefix in tree else None
+    if isinstance(sub, pygit2.Tree) or (sub is None and fanout):
+        inner = _put(repo, sub if isinstance(sub, pygit2.Tree) else None, name[2:], blob,
+                     fanout=False)
+        if sub is None and tree is not None:
+            inner = _moved_in(repo, tree, builder, name, inner)
+        builder.insert(prefix, inner, pygit2.GIT_FILEMODE_TREE)
+    else:
+        builder.insert(name, blob, pygit2.GIT_FILEMODE_BLOB)
+    return builder.write()
+
+
+def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
+              builder: pygit2.TreeBuilder, name: str, inner: pygit2.Oid) -> pygit2.Oid:
+    """The new subtree ``inner`` (named ``name[:2]``) with the other flat notes of
+    ``tree`` whose names start with ``name[:2]`` moved into it (and out of
+    ``builder``); ``name`` itself was replaced already."""
+    moving = [(entry.name, entry.id, entry.filemode) for entry in tree
+              if entry.name is not None and entry.name != name and len(entry.name) > 2
+              and entry.name.startswith(name[:2])
+              and entry.filemode != pygit2.GIT_FILEMODE_TREE]
+    if not moving:
+        return inner
+    sub = repo.TreeBuilder(repo[inner].peel(pygit2.Tree))
+    for entry_name, oid, mode in moving:
+        assert entry_name is not None
+        builder.remove(entry_name)
+        sub.insert(entry_name[2:], oid, mode)
+    return sub.write()
 
 
 def reset(repo: pygit2.Repository, ref: str, sha: str | None) -> None:

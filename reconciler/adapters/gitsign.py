@@ -2,9 +2,9 @@
 
 Where it fits: every commit the reconciler writes goes through ``write``: releases,
 reverts, rollbacks and pull-request branch commits (``gitobjects.create_commit``,
-through ``git.Mirror.commit``) and bake-verdict notes commits (``gitnotes.write``,
-through ``resign``). Nothing here moves a ref: the caller pushes as before, and a
-push retried after a fetch builds, and so signs, a new commit.
+through ``git.Mirror.commit``) and bake-verdict notes commits (``gitnotes.write``).
+Nothing here moves a ref: the caller pushes as before, and a push retried after a
+fetch builds, and so signs, a new commit.
 
 pygit2 has no signing callback, so a signed commit is built the way git builds one:
 the commit's text (``create_commit_string``), signed detached by ``signing.Signer``,
@@ -39,10 +39,3 @@ def write(repo: pygit2.Repository, *, tree: pygit2.Oid, parents: Sequence[pygit2
     return repo.create_commit_with_signature(content, signature.rstrip("\n"),
                                              SIGNATURE_HEADER)
 
-
-def resign(repo: pygit2.Repository, commit: pygit2.Commit, signer: Signer) -> pygit2.Oid:
-    """``commit`` again, the same in everything but its signature: for commits that
-    libgit2 builds itself (``create_note``) and cannot sign."""
-    return write(repo, tree=commit.tree_id, parents=commit.parent_ids,
-                 message=commit.raw_message.decode("utf-8"), author=commit.author,
-                 committer=commit.committer, signer=signer)

@@ -11,7 +11,8 @@ rollout:
   release (``releaser.last_release``), the records a Rollout's status history shows
   (``versionHistoryLimit`` entries, when it is at most ``depth``), and the reverts of
   what those records released;
-* of the older ones, only the newest revert or rollback of each release it took out:
+* of the older ones, only the newest revert or rollback of each release it took out,
+  slimmed to what the decisions read (:func:`_slim`):
   every quarantined tag stays quarantined (``trailers.quarantined``), and promotion
   still sees an upstream revert after a verdict (``core/promotion``); a tag reverted
   twice needs only the later revert for both;
@@ -21,7 +22,7 @@ rollout:
 
 Bake verdicts (git notes, ``engine/verdicts``) are bounded alike
 (:func:`bounded_verdicts`): the newest ``depth`` per environment and rollout, and
-the newest ``Failed`` verdict of every older release that failed.
+the newest ``Failed`` verdict of every older release that failed, slimmed alike.
 
 Bounding is a function of the history alone (each record is kept or dropped by
 what is newer than it), so an index extended commit by commit and one read whole
@@ -33,6 +34,8 @@ Pure: records in, records out.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 
 from reconciler.core import trailers, verdicts
@@ -95,10 +98,36 @@ def bounded(records: Sequence[trailers.Record], *, depth: int = DEFAULT_DEPTH) -
                 reverted.add((key, t.previous_release))
         elif t.action in TAKEN_OUT and (key, t.previous_release) not in reverted:
             reverted.add((key, t.previous_release))
-            kept.append(record)
+            kept.append(_slim(record))
         else:
             carried[key] = carried.get(key, 0) + 1
     return Trail(kept, omitted=carried)
+
+
+def _slim(record: trailers.Record) -> trailers.Record:
+    """An old revert or rollback as the decisions read it (``trailers.quarantined``,
+    ``core/promotion``): who, what it took out, where and when; its subject, reason
+    and the commit it reverted are in git. Kept for ever, so kept small (a few hundred
+    bytes, names shared)."""
+    t = record.trailers
+    if not (record.subject or t.reason or t.reverts or t.requested_by or t.step
+            or t.weight is not None):
+        return record
+    slim = trailers.Trailers(
+        rollout=sys.intern(t.rollout), action=t.action, release=t.release,
+        previous_release=t.previous_release,
+        environment=sys.intern(t.environment) if t.environment else t.environment)
+    return trailers.Record(commit=record.commit, time=record.time, subject="", trailers=slim)
+
+
+def _slim_verdict(verdict: verdicts.Verdict) -> verdicts.Verdict:
+    """An old Failed verdict as promotion reads it (that it failed, where); the checks
+    that failed and their messages are in the note."""
+    if not verdict.failed and verdict.started is None:
+        return verdict
+    return dataclasses.replace(verdict, rollout=sys.intern(verdict.rollout),
+                               environment=sys.intern(verdict.environment),
+                               started=None, failed=())
 
 
 def bounded_verdicts(found: Sequence[verdicts.Verdict], *,
@@ -115,8 +144,10 @@ def bounded_verdicts(found: Sequence[verdicts.Verdict], *,
         count = seen.get(key, 0)
         seen[key] = count + 1
         if verdict.result == "Failed":
-            if count < depth or (key, verdict.release) not in failed:
+            if count < depth:
                 kept.append(verdict)
+            elif (key, verdict.release) not in failed:
+                kept.append(_slim_verdict(verdict))
             failed.add((key, verdict.release))
         elif count < depth:
             kept.append(verdict)

@@ -65,7 +65,7 @@ def _short(name: str) -> str:
     return name.split("/", 1)[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trailers:
     """The parsed trailer paragraph of a reconciler commit."""
 
@@ -257,7 +257,7 @@ def _fields(message: str) -> dict[str, str]:
     return fields
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One reconciler commit in the audit trail."""
 

@@ -194,6 +194,7 @@ class Daemon:
         self.queue.add(key)
 
     def resync(self) -> None:
+        self.heap.trim()
         for obj in self.stores["rollouts"].list(copy_objects=False):
             self.enqueue(key_of(obj))
 

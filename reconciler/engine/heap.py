@@ -8,6 +8,12 @@ fleet's scans and cluster objects (hundreds of ms, docs/performance.md), a stall
 whatever release is in flight. What start-up and the first reconcile of the fleet
 built lives as long as the daemon; frozen, it is never walked again. Reference
 counting still frees frozen objects; only a cycle among them would stay.
+
+Each freeze, and each full resync (``trim``), also hands the C allocator's free pages
+back to the system (``adapters/malloc``): reading a long history at start frees tens
+of MiB that glibc would otherwise keep resident for as long as the daemon runs (a
+daemon restarted on 6,000 commits: 224 MiB resident untrimmed, 155 MiB trimmed,
+docs/performance.md "Soak").
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import gc
 import logging
 import threading
 import time
+
+from reconciler.adapters import malloc
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,7 @@ class Heap:
         started = time.perf_counter()
         gc.collect()
         gc.freeze()
+        malloc.trim()
         log.debug("froze %d objects in %.0f ms", gc.get_freeze_count(),
                   (time.perf_counter() - started) * 1000)
 
@@ -41,4 +50,10 @@ class Heap:
                 return
             self._settled = True
         self.freeze()
+
+    def trim(self) -> None:
+        """Hand the allocator's free pages back (nothing without glibc)."""
+        started = time.perf_counter()
+        if malloc.trim():
+            log.debug("trimmed the allocator in %.1f ms", (time.perf_counter() - started) * 1000)
 

@@ -4,6 +4,7 @@ every decision read from it the same as from the whole history."""
 from __future__ import annotations
 
 import random
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -135,3 +136,43 @@ def test_verdicts_keep_the_newest_and_every_release_that_failed() -> None:
     assert kept[:30] == tuple(found[:30])
     assert {v.release for v in found if v.result == "Failed"} <= {v.release for v in kept}
     assert len(kept) <= 30 + sum(1 for v in found if v.result == "Failed")
+
+
+def _deep_size(obj: object, seen: set[int]) -> int:
+    """Bytes of ``obj`` and what it alone refers to (strings shared across records,
+    e.g. interned names, counted once)."""
+    if id(obj) in seen or obj is None or (isinstance(obj, (bool, int)) and -5 <= obj <= 256):
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    for name in getattr(type(obj), "__slots__", ()):
+        size += _deep_size(getattr(obj, name), seen)
+    if isinstance(obj, tuple):
+        size += sum(_deep_size(item, seen) for item in obj)
+    return size
+
+
+def test_what_is_kept_for_ever_is_kept_small() -> None:
+    # Every reverted tag stays quarantined for as long as the daemon runs, so each
+    # kept revert beyond the newest records, and each old Failed verdict, is slimmed
+    # to the fields the decisions read (a soak reverting one release in five must not
+    # grow by a whole commit message each time).
+    full = history(6_000)
+    bounded = auditindex.bounded(full, depth=20)
+    old = [r for r in bounded if r.commit not in {x.commit for x in full[:1_000]}
+           and r.trailers.action in auditindex.TAKEN_OUT]
+    assert len(old) > 500
+    assert all(r.subject == "" and r.trailers.reason is None and r.trailers.reverts is None
+               for r in old)
+    seen: set[int] = set()
+    per_revert = sum(_deep_size(r, seen) for r in old) / len(old)
+    assert per_revert < 600, per_revert
+    failed = [verdicts.Verdict(
+        commit=f"{i:040x}", rollout="apps/web", release=f"1.0.{i}", environment="staging",
+        result="Failed", started=START, ended=START,
+        failed=(verdicts.FailedCheck(name="apps/web-errors", message="error rate 7.1 %" * 5),))
+        for i in range(1_000)]
+    kept = auditindex.bounded_verdicts(failed, depth=10)
+    assert len(kept) == 1_000  # every release that failed is kept...
+    assert all(v.failed == () for v in kept[10:])  # ...the old ones without the checks
+    assert kept[:10] == tuple(failed[:10])

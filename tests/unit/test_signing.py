@@ -67,18 +67,6 @@ def test_without_a_signer_the_commit_is_plain(repo: pygit2.Repository) -> None:
     assert b"gpgsig" not in repo.odb.read(commit.id)[1]
 
 
-def test_resign_changes_nothing_but_the_signature(repo: pygit2.Repository) -> None:
-    parent = _commit(repo, None)
-    unsigned = _commit(repo, None, [parent.id])
-    signed = repo[gitsign.resign(repo, unsigned, Recording())]
-    assert isinstance(signed, pygit2.Commit)
-    assert signed.id != unsigned.id
-    assert (signed.tree_id, signed.parent_ids, signed.raw_message) == (
-        unsigned.tree_id, unsigned.parent_ids, unsigned.raw_message)
-    assert (signed.author, signed.committer) == (unsigned.author, unsigned.committer)
-    assert signed.gpg_signature[1] == repo.odb.read(unsigned.id)[1]
-
-
 @pytest.mark.parametrize(("content", "fmt", "message"), [
     (None, "ssh", "no such file"),
     ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbc me@host\n", "ssh",
