@@ -31,7 +31,10 @@ landing (no new commit on the remote for ``--stall`` seconds while tags are offe
 or a release not settled within 60 s).
 
 Run: ``.venv/bin/python bench/soak.py [--minutes 30] [--rollouts 100] [--interval 2.5]
-[--transport file|http] [--out samples.json|.csv]`` (``--minutes`` counts after the
+[--transport file|http] [--history N] [--out samples.json|.csv]``; ``--history 50``
+starts the daemon on 50 earlier releases of every rollout (bench/soak_history.py), so
+its bounded indexes are full from the start and the slope after the warm-up is growth,
+not filling (``--minutes`` counts after the
 warm-up). ``BENCH_DAEMON_PREFIX`` wraps the daemon as in bench/daemon_latency.py.
 """
 
