@@ -130,7 +130,7 @@ class Composer:
                 for event in fast:
                     self.handle(event)
                 return self.documents
-            except ManifestError:
+            except Exception:  # any error: ruamel's reading decides, and words it
                 self._reset()
         yaml = YAML(typ="safe", pure=True)
         yaml.Scanner = _Scanner
