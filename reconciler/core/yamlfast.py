@@ -22,6 +22,9 @@ the two cannot disagree, and ``events`` answers None (use ruamel) everywhere els
 * libyaml raised nothing: every malformed file is read by ruamel, so each error
   message is exactly what it was.
 
+The events are streamed; the first one that fails a condition raises ``Unsure``
+and the composer starts again from ruamel's (``yamlcompose.Composer.run``).
+
 Scalar resolution (``yes`` is a string in 1.2, ``010`` an int...) is not the
 parser's: ``yamlnodes`` resolves the raw text, so it is the same either way. The
 composer itself falls back to ruamel on any error it finds in libyaml's events
@@ -32,6 +35,7 @@ and thousands of generated ones both ways and compares the trees
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml import events as ruamel_events
@@ -55,21 +59,33 @@ def eligible(text: str) -> bool:
             and not any(c in text for c in _REFUSED_CHARACTERS))
 
 
-def events(text: str) -> list[ruamel_events.Event] | None:
-    """The whole stream's events as ruamel's event objects, or None when ruamel must
-    read this text (not ``eligible``, a construct listed above, or a libyaml error)."""
+class Unsure(Exception):
+    """Raised by the events of ``events`` where ruamel must read the text instead."""
+
+
+def events(text: str) -> Iterator[ruamel_events.Event] | None:
+    """The stream's events as ruamel's event objects, or None when the text is not
+    ``eligible``. Streamed, as ruamel's are (a 10 MB file of tiny nodes is refused by
+    the composer's node budget, not held whole); raises ``Unsure`` at the first
+    event it cannot vouch for (a construct listed above, or a libyaml error)."""
     if not eligible(text):
         return None
+    return _stream(text)
+
+
+def _stream(text: str) -> Iterator[ruamel_events.Event]:
     parser = _CParser(text)
-    out: list[ruamel_events.Event] = []
     flow = 0
     try:
         while True:
-            event = parser.get_event()
+            try:
+                event = parser.get_event()
+            except _pyyaml.YAMLError as exc:
+                raise Unsure(str(exc)) from exc
             converted = _convert(event, text, flow)
             if converted is None:
-                return None
-            out.append(converted)
+                raise Unsure(type(event).__name__)
+            yield converted
             name = type(event).__name__
             if name in ("MappingStartEvent", "SequenceStartEvent") and (
                     flow or event.flow_style):
@@ -77,9 +93,7 @@ def events(text: str) -> list[ruamel_events.Event] | None:
             elif name in ("MappingEndEvent", "SequenceEndEvent") and flow:
                 flow -= 1
             elif name == "StreamEndEvent":
-                return out
-    except _pyyaml.YAMLError:
-        return None
+                return
     finally:
         parser.dispose()
 
