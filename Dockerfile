@@ -6,8 +6,9 @@
 #
 # Git's transport needs no system package: the pygit2 wheel bundles libgit2, libssh2
 # and OpenSSL, and links only glibc and zlib, which the base image has. The git
-# command line is installed for one job libgit2 cannot do: packing the mirror's
-# loose objects (adapters/gitpack.py runs `git gc --auto`). Commit signing
+# command line is installed for two jobs: packing the mirror's loose objects, which
+# libgit2 cannot do (adapters/gitpack.py runs `git gc`), and a new mirror's first
+# fetch, which git indexes on every core (adapters/gitclone.py). Commit signing
 # needs ssh-keygen and gpg (installed below). HTTPS remotes
 # are verified against the base image's ca-certificates.
 

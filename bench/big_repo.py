@@ -16,7 +16,11 @@ Measured, each path ``--runs`` times, interleaved (2 shared cores: noise lands o
   (``engine/repository.Repository.load``: the mirror's first fetch into an empty
   cache directory, then the first snapshot), in a fresh process so that its peak
   memory (``VmHWM``) is its own; imports are excluded (the baseline starts after
-  them) and reported apart. Baseline: ``git clone --bare`` of the same URL.
+  them) and reported apart. Baseline: ``git clone --bare`` of the same URL. The
+  fetch alone (the first start less the snapshot) is shown beside it too.
+* restart with the cache volume kept: the same in a new process on the cache
+  directory the first start left (the mirror, and the scans on disk beside it),
+  against the same ``git clone --bare``.
 * warm release: ``Releaser.release(..., push=True)`` in that same process on the
   mirror it just filled (the daemon's path), against the git floor: the same
   one-line change in an existing clone (``git commit -a`` + ``git push``), each to
@@ -239,6 +243,7 @@ def child(args: argparse.Namespace) -> int:
     from reconciler.adapters import git
     from reconciler.adapters.gitauth import Credentials
     from reconciler.core import auditindex
+    from reconciler.engine import scanstore
     from reconciler.engine.releaser import Releaser
     from reconciler.engine.repository import Repository
     imports = time.perf_counter() - started
@@ -248,13 +253,13 @@ def child(args: argparse.Namespace) -> int:
     mirror = git.Mirror.open(args.url, cache_dir=Path(args.cache), branch="main",
                              credentials=creds)
     repository = Repository(mirror=mirror, releaser=Releaser(
-        mirror, audit_depth=auditindex.DEFAULT_DEPTH))
+        mirror, audit_depth=auditindex.DEFAULT_DEPTH), scan_store=scanstore.beside(mirror))
     snap = repository.load()  # the daemon's first fetch and first snapshot
     total = time.perf_counter() - started
     after = proc_memory()
     print(json.dumps({
         "imports": imports, "first_start": total, "snapshot": snap.stats.seconds,
-        "files": snap.stats.files, "parsed": snap.stats.parsed,
+        "files": snap.stats.files, "parsed": snap.stats.parsed, "stored": snap.stats.stored,
         "rollouts": len(snap.inventory.rollouts), "hwm_before": before["VmHWM"],
         "hwm": after["VmHWM"], "rss": after["VmRSS"]}), flush=True)
     for n, line in enumerate(sys.stdin, start=1):
@@ -358,7 +363,7 @@ def main() -> int:
                 scheme, rest = plain.split("://", 1)
                 return f"{scheme}://{server.username}:{server.password}@{rest}"
 
-            clones, starts, figures = [], [], []
+            clones, starts, figures, restarts = [], [], [], []
             for run in range(args.runs):
                 dest = work / f"clone-{run}.git"
                 clones.append(timed_call(lambda d=dest: sh(  # type: ignore[misc]
@@ -368,10 +373,13 @@ def main() -> int:
                                 work / f"cache-{run}")
                 starts.append(daemon.first["first_start"])
                 figures.append(daemon.first)
-                if run < args.runs - 1:
-                    daemon.close()
-                    shutil.rmtree(work / f"cache-{run}")
-            daemon.close()
+                daemon.close()
+                # A restart with the cache volume kept: the mirror and the scans.
+                again = Daemon(url("fleet.git", False), server.username, server.password,
+                               work / f"cache-{run}")
+                restarts.append(again.first)
+                again.close()
+                shutil.rmtree(work / f"cache-{run}")
             # Warm releases: one daemon-side process on its own remote copy, one clone
             # on another, interleaved.
             daemon = Daemon(url("daemon.git", False), server.username, server.password,
@@ -385,13 +393,13 @@ def main() -> int:
                 hwm = max(hwm, answer["hwm"])
                 floors.append(timed_call(floor))
             daemon.close()
-    report(args, files, clones, starts, figures, warm, floors, hwm)
+    report(args, files, clones, starts, figures, warm, floors, hwm, restarts)
     return 0
 
 
 def report(args: argparse.Namespace, files: int, clones: list[float], starts: list[float],
            figures: list[dict[str, float]], warm: list[float], floors: list[float],
-           hwm: float) -> None:
+           hwm: float, restarts: list[dict[str, float]]) -> None:
     f = figures[-1]
     clone, start = statistics.median(clones), statistics.median(starts)
     snapshot = statistics.median(x["snapshot"] for x in figures)
@@ -401,7 +409,13 @@ def report(args: argparse.Namespace, files: int, clones: list[float], starts: li
     print("-" * 70)
     print(f"{'first start (clone + snapshot), s':34} | {start:11.2f} | {clone:9.2f} | "
           f"{start / clone:5.2f}x")
+    fetch = statistics.median(x["first_start"] - x["snapshot"] for x in figures)
+    print(f"{'  of which the fetch, s':34} | {fetch:11.2f} | {clone:9.2f} | "
+          f"{fetch / clone:5.2f}x")
     print(f"{'  of which the first snapshot, s':34} | {snapshot:11.2f} |")
+    restart = statistics.median(x["first_start"] for x in restarts)
+    print(f"{'restart, cache volume kept, s':34} | {restart:11.2f} | {clone:9.2f} | "
+          f"{restart / clone:5.2f}x")
     print(f"{'warm release, ms (p90)':34} | {statistics.median(warm) * 1000:6.1f} "
           f"({sorted(warm)[int(0.9 * (len(warm) - 1))] * 1000:.0f}) | "
           f"{statistics.median(floors) * 1000:9.1f} | "
@@ -409,7 +423,10 @@ def report(args: argparse.Namespace, files: int, clones: list[float], starts: li
     print(f"\nfirst starts, s: {', '.join(f'{s:.2f}' for s in starts)}; "
           f"git clone --bare, s: {', '.join(f'{s:.2f}' for s in clones)}")
     print(f"snapshot: {f['files']:.0f} YAML files in scope, {f['parsed']:.0f} parsed, "
-          f"{f['rollouts']:.0f} rollouts")
+          f"{f['rollouts']:.0f} rollouts; restarts: "
+          f"{', '.join(format(x['first_start'], '.2f') for x in restarts)} s, "
+          f"{restarts[-1]['parsed']:.0f} parsed, {restarts[-1]['stored']:.0f} scans from disk, "
+          f"peak {max(x['hwm'] for x in restarts):.1f} MiB")
     print(f"peak memory (VmHWM): {f['hwm_before']:.1f} MiB after imports, "
           f"{statistics.median(x['hwm'] for x in figures):.1f} MiB after the first start, "
           f"{hwm:.1f} MiB after the warm releases; imports took {f['imports']:.2f} s "

@@ -71,6 +71,9 @@ class Mirror(Refs):
         self.last_fetch_objects = 0
         """Objects received by the last ``fetch`` (0 when already up to date)."""
         self._fresh = fresh  # created by ``open``, never fetched into: see ``fetch``
+        # Notes (bake verdicts) are fetched beside the branch; a wildcard, since a
+        # repository without notes yet has no such ref to name.
+        self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}", gitnotes.FETCH_REFSPEC]
         self.packer = gitpack.Packer(self._path)  # loose objects packed on a schedule
 
     @classmethod
@@ -120,7 +123,15 @@ class Mirror(Refs):
             if self._fresh and not self._path.exists():
                 self._repo, _ = gitcache.open_or_create(self._path, self._remote.url)
             try:
+                # The first one by git's command line where installed (gitcache.fill),
+                # then libgit2's as always: nothing left to receive, it checks the result.
+                received = None
+                if self._fresh:
+                    self._repo, received = gitcache.fill(
+                        self._repo, remote=self._remote, refspecs=self._refspecs,
+                        credentials=self._credentials.refreshed(), remote_name=_REMOTE)
                 sha = self._fetch()
+                self.last_fetch_objects = received or self.last_fetch_objects
             except ReconcilerError:
                 if self._fresh:
                     gitcache.discard(self._repo, self._path)
@@ -132,10 +143,7 @@ class Mirror(Refs):
         ref = f"refs/heads/{self._branch}"
         with self._lock, self._network("fetch") as callbacks:
             remote = self._repo.remotes[_REMOTE]
-            # Notes (bake verdicts) are fetched beside the branch; a wildcard, since a
-            # repository without notes yet has no such ref to name.
-            stats = remote.fetch([f"+{ref}:{self._tracking_ref}", gitnotes.FETCH_REFSPEC],
-                                 callbacks=callbacks,
+            stats = remote.fetch(self._refspecs, callbacks=callbacks,
                                  prune=FetchPrune.NO_PRUNE, proxy=True)
             heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
             if ref not in heads:

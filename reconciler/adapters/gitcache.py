@@ -6,7 +6,9 @@ remote under the cache directory (``--cache-dir``, default
 without any password, so one remote has one mirror across runs and processes.
 A mirror this process just created and whose first fetch failed is removed again
 (``discard``): a mistyped URL or an unreachable remote leaves nothing behind; a
-mirror that was already there is never removed.
+mirror that was already there is never removed. A mirror's first fetch (``fill``)
+is git's command line's where it is installed (``gitclone``: several times faster
+on a large repository).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import pygit2
 
+from reconciler.adapters import gitclone
+from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.errors import GitError
 
 log = logging.getLogger(__name__)
@@ -55,3 +59,19 @@ def discard(repo: pygit2.Repository, path: Path) -> None:
     repo.free()
     shutil.rmtree(path, ignore_errors=True)
     log.debug("removed the mirror %s: its first fetch failed", path)
+
+
+def fill(repo: pygit2.Repository, *, remote: RemoteURL, credentials: Credentials,
+         refspecs: list[str], remote_name: str = REMOTE) -> tuple[pygit2.Repository, int | None]:
+    """The first fetch into the mirror ``repo`` (just created), by git's command line
+    (``gitclone``). The handle to use from now on (a fresh one when git wrote a pack,
+    so that libgit2 sees it) and the objects received, or None when git did not
+    fetch (absent, or failed: libgit2 fetches as before). Raises what ``gitclone``
+    raises (credentials or host key refused)."""
+    path = Path(repo.path)
+    received = gitclone.fetch(path, remote=remote, credentials=credentials,
+                              refspecs=refspecs, remote_name=remote_name)
+    if received is None:
+        return repo, None
+    repo.free()
+    return pygit2.Repository(str(path)), received

@@ -35,7 +35,7 @@ from ruamel.yaml.events import (
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scanner import Scanner
 
-from reconciler.core import yamlnodes
+from reconciler.core import yamlfast, yamlnodes
 from reconciler.core.yamlnodes import (
     MAX_DEPTH,
     AliasNode,
@@ -107,6 +107,9 @@ class Composer:
         self.text = text
         self.max_nodes = max_nodes
         self.file = file
+        self._reset()
+
+    def _reset(self) -> None:
         self.documents: list[Composed] = []
         self.version: tuple[int, int] = (1, 2)
         self.stack: list[SequenceNode | MappingNode] = []
@@ -119,6 +122,16 @@ class Composer:
         self.alias_left = yamlnodes.MAX_ALIAS_NODES
 
     def run(self) -> list[Composed]:
+        """The documents; from libyaml's events where ``yamlfast`` vouches for them,
+        else (and on any error in them, so every message is ruamel's) from ruamel's."""
+        fast = yamlfast.events(self.text)
+        if fast is not None:
+            try:
+                for event in fast:
+                    self.handle(event)
+                return self.documents
+            except Exception:  # any error: ruamel's reading decides, and words it
+                self._reset()
         yaml = YAML(typ="safe", pure=True)
         yaml.Scanner = _Scanner
         events: Iterator[Event] = yaml.parse(self.text)

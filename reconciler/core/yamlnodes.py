@@ -10,6 +10,7 @@ JSON), and the expansion of a tree into plain data under an alias budget
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,21 @@ STYLES = {None: "", "'": "'", '"': '"', "|": "|", ">": ">"}
 
 def plain_tag(value: str, *, version: tuple[int, int] = (1, 2)) -> str:
     """The tag a plain (unquoted) scalar with this text resolves to (``tag:yaml.org,2002:int``)."""
+    if len(value) <= _CACHED_LENGTH:  # keys and short values repeat across every manifest
+        return _resolved(value, version)
+    return _resolve(value, version)
+
+
+_CACHED_LENGTH = 64
+
+
+def _resolve(value: str, version: tuple[int, int]) -> str:
     return str(RESOLVERS[version].resolve(RuamelScalarNode, value, (True, False)))
+
+
+# ruamel's resolver costs ~40 us a scalar (half of a manifest's parse once libyaml
+# scans it, core/yamlfast); remembering the short ones makes it a dict lookup.
+_resolved = functools.lru_cache(maxsize=8192)(_resolve)
 
 @dataclass(eq=False)
 class Node:

@@ -41,7 +41,7 @@ from reconciler.adapters import hooks as hook_calls
 from reconciler.adapters.forges import base as forges
 from reconciler.core import auditindex, models, progress, reasons, status, trailers
 from reconciler.engine import applied as flux
-from reconciler.engine import checkpoints, faults, informers, schedules
+from reconciler.engine import checkpoints, faults, informers, scanstore, schedules
 from reconciler.engine import presets as preset_files
 from reconciler.engine.gather import Gather
 from reconciler.engine.heap import Heap
@@ -85,7 +85,8 @@ class Daemon:
         self.stop = threading.Event()
         self.repository = Repository(mirror=mirror, releaser=Releaser(
             mirror, environment=options.environment, path=options.path,
-            arrivals=clock if forge is not None else None, audit_depth=auditindex.DEFAULT_DEPTH))
+            arrivals=clock if forge is not None else None, audit_depth=auditindex.DEFAULT_DEPTH),
+            scan_store=scanstore.beside(mirror))
         self.releaser = self.repository.releaser
         self.verdicts = Verdicts(repository=self.repository, environment=options.environment,
                                  depth=auditindex.DEFAULT_DEPTH)

@@ -106,9 +106,10 @@ class Releaser:
         # into the ``$imagepolicy`` markers that pin one (the daemon sets it).
         self.digest_of: Callable[[str, str], str | None] = lambda rollout, tag: None
 
-    def snapshot(self, *, fetch: bool = True) -> Snapshot:
+    def snapshot(self, *, fetch: bool = True, store: scancache.Store | None = None) -> Snapshot:
+        """The branch head's snapshot (``store``: as ``Scanner.snapshot``'s)."""
         head = self.mirror.fetch() if fetch else self.mirror.head()
-        return self.scanner.snapshot(head)
+        return self.scanner.snapshot(head, store=store)
 
     # -- release -------------------------------------------------------------
 

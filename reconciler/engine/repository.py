@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from reconciler.adapters import git
+from reconciler.adapters import git, scancache
 from reconciler.core import backoff, verdicts
 from reconciler.engine.releaser import Releaser
 from reconciler.engine.snapshot import Snapshot
@@ -37,8 +37,13 @@ class Fetched:
 
 
 class Repository:
-    def __init__(self, *, mirror: git.Mirror, releaser: Releaser | None = None) -> None:
+    def __init__(self, *, mirror: git.Mirror, releaser: Releaser | None = None,
+                 scan_store: scancache.Store | None = None) -> None:
+        """``scan_store``: the scans on disk beside the mirror (``engine/scanstore``),
+        read and written by the first snapshot only, then let go: a restart with the
+        cache volume kept parses nothing, and no later write pays for the file."""
         self.mirror = mirror
+        self._scan_store = scan_store
         self.releaser = releaser or Releaser(mirror)
         self.lock = threading.Lock()
         self._snapshot: Snapshot | None = None
@@ -61,7 +66,8 @@ class Repository:
         """The first fetch and snapshot; errors propagate (start-up fails)."""
         with self.lock:
             self.mirror.fetch()
-            self._snapshot = self.releaser.snapshot(fetch=False)
+            self._snapshot = self.releaser.snapshot(fetch=False, store=self._scan_store)
+            self._scan_store = None
         self._report_problems(self._snapshot)
         return self._snapshot
 

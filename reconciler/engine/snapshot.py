@@ -116,6 +116,7 @@ class Scanner:
         self.mirror = mirror
         # Scans kept on disk between processes (the CLI's); None: in memory only.
         self.store = store
+        self._disk = store  # the store of the snapshot being built (``snapshot``)
         # Set where releases arrive through pull requests: a commit first seen by an
         # incremental walk, older than when it was seen, arrived then (a fast-forward
         # or rebase merge keeps the commit's own, earlier time).
@@ -153,7 +154,17 @@ class Scanner:
         self._shapes: dict[tuple[str, str], object] = {}
         self._in: set[str] = set()  # the manifest files to scan: the scope's, or every kept one
 
-    def snapshot(self, commit: str) -> Snapshot:
+    def snapshot(self, commit: str, *, store: scancache.Store | None = None) -> Snapshot:
+        """The snapshot of ``commit``. ``store``: scans on disk for this snapshot only
+        (the daemon's first, so that a restart with a kept cache parses nothing; later
+        snapshots cost what changed, and rewriting the file each time would not pay)."""
+        self._disk = store if store is not None else self.store
+        try:
+            return self._snapshot(commit)
+        finally:
+            self._disk = self.store
+
+    def _snapshot(self, commit: str) -> Snapshot:
         started = time.perf_counter()
         stats = ScanStats()
         first = self._commit is None
@@ -218,8 +229,8 @@ class Scanner:
         history = fleet if self.environment is None else fleet.only(
             (r for r in fleet if r.trailers.environment in (None, self.environment)),
             environment=self.environment)
-        if self.store is not None:
-            self.store.save()
+        if self._disk is not None:
+            self._disk.save()
         stats.seconds = time.perf_counter() - started
         return Snapshot(commit=commit, inventory=inventory, history=history,
                         fleet_history=fleet,
@@ -324,12 +335,13 @@ class Scanner:
             if scan is not None:
                 self._by_blob.move_to_end(key)
                 return scan, "memory"
-            found = None if self.store is None else scanstore.load_scan(self.store, path, blob)
+            disk = self._disk
+            found = None if disk is None else scanstore.load_scan(disk, path, blob)
         scan = found if found is not None else manifests.scan_file(
             path, self.mirror.read_blob(blob))
         with self._cache_lock:
-            if found is None and self.store is not None:
-                scanstore.keep_scan(self.store, path, blob, scan)
+            if found is None and disk is not None:
+                scanstore.keep_scan(disk, path, blob, scan)
             self._by_blob[key] = scan
             while len(self._by_blob) > len(self._blobs) + self._older_versions:
                 self._by_blob.popitem(last=False)

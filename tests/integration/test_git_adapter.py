@@ -383,6 +383,11 @@ def test_force_is_never_used_even_for_a_rewound_remote(
 def test_wrong_password_fails_fast_with_bounded_retries(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
     secret = secretscan.register("not-the-token-XYZZY", "wrong git password (test_git_adapter.py)")
+    # libgit2's retries: a mirror fetched before (a first fetch is git's command line's
+    # where installed: tests/integration/test_git_first_fetch.py).
+    Mirror.open(git_http.url_for(config_repo.path), cache_dir=cache_dir,
+                credentials=Credentials(username=git_http.username,
+                                        password=git_http.password)).fetch()
     mirror = Mirror.open(git_http.url_for(config_repo.path), cache_dir=cache_dir,
                          credentials=Credentials(username="reconciler", password=secret))
     git_http.stats.reset()

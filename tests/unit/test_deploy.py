@@ -475,12 +475,13 @@ def test_image_base_is_a_pinned_slim_python_311() -> None:
         assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", image), image
 
 
-def test_image_copies_only_the_venv_and_installs_git_for_packing_only() -> None:
+def test_image_copies_only_the_venv_and_installs_git() -> None:
     stage = final_stage()
     copies = [a for i, a in stage if i == "COPY"]
     assert copies == ["--from=build /opt/reconciler /opt/reconciler"]
-    # The git command line packs the mirror (adapters/gitpack.py); the transport is
-    # pygit2's own, so no build dependency and nothing else of git's comes in.
+    # The git command line packs the mirror (adapters/gitpack.py) and does a new
+    # mirror's first fetch (adapters/gitclone.py); every other transfer is pygit2's,
+    # so no build dependency and nothing else of git's comes in.
     installs = [a for i, a in stage if i == "RUN" and "apt-get install" in a]
     assert any(re.search(r"apt-get install [^&]*--no-install-recommends [^&]*\bgit\b", a)
                for a in installs), installs

@@ -1,0 +1,189 @@
+"""The first fetch into an empty mirror, by git's command line where it is installed.
+
+Part of the git adapter. A mirror's first fetch receives the whole repository;
+libgit2 indexes the received pack on one thread, git's ``index-pack`` on every
+core, so on a 100,000-file repository libgit2's first fetch took 1.4-1.8 times
+``git clone --bare`` (docs/performance.md). ``git.Mirror.fetch`` therefore asks
+this module first when the mirror is one it just created; every later fetch is
+incremental and stays libgit2's. The fetch runs ``git fetch`` in the bare mirror
+with the refspecs libgit2 would use, then libgit2's own fetch runs as always
+(finding nothing left to fetch) and checks the result, so the branch, the notes
+and every error past this point are exactly what they were.
+
+What ``gitauth`` and ``gittrust`` do for libgit2 is carried over, and a secret
+never reaches argv, the environment of anything but git's own helpers, or a log:
+
+* HTTP(S) username and password or token: ``GIT_ASKPASS`` names a small script
+  (no secret in it, written 0700 into a private directory of the cache) that
+  prints them from the environment of the git process; credential helpers from
+  other config are switched off, and so is prompting (``GIT_TERMINAL_PROMPT=0``).
+  git asks once; a refusal is ``AuthenticationFailed`` naming the remote.
+* SSH: ``GIT_SSH_COMMAND`` with the configured key (``IdentitiesOnly``), its
+  passphrase through ``SSH_ASKPASS`` (``SSH_ASKPASS_REQUIRE=force``), and host
+  keys checked strictly against the same known_hosts file libgit2 reads (the
+  global one ignored), or not at all with ``insecure_skip_host_key_check``. A
+  refused host key is the same ``HostKeyError`` libgit2's path raises.
+* A CA bundle: ``http.sslCAInfo``, passed through ``GIT_CONFIG_COUNT`` (no argv).
+* Proxies: git reads the same ``http_proxy``/``https_proxy``/``no_proxy`` and
+  ``http.proxy`` that libgit2's automatic proxy detection does.
+
+Where a case is not covered (an SSH remote with neither a key nor an agent, a
+configured known_hosts or CA file that does not exist), or git fails in any
+other way (unreachable, no such branch, an old git), ``fetch`` answers False and
+libgit2 does the first fetch as before, raising what it always raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from reconciler.adapters.gitauth import Credentials, RemoteURL, mask
+from reconciler.adapters.gittrust import default_known_hosts, host_key_problem
+from reconciler.errors import AuthenticationFailed, HostKeyError
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 3600.0
+"""Seconds the whole first fetch may take before it is given up on (libgit2 then
+tries); a stalled transfer is cut sooner by ``http.lowSpeedTime``."""
+_STALL_SECONDS = 60  # as libgit2's server_timeout (gitobjects)
+
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$RECONCILER_ASKPASS_USERNAME" ;;
+  *assphrase*) printf '%s\\n' "$RECONCILER_ASKPASS_PASSPHRASE" ;;
+  *) printf '%s\\n' "$RECONCILER_ASKPASS_PASSWORD" ;;
+esac
+"""
+
+_HTTP_REFUSED = re.compile(r"Authentication failed|could not read (Username|Password)|"
+                           r"returned error: 40[13]\b")
+_SSH_REFUSED = re.compile(r"Permission denied \(")
+_HOST_KEY = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED")
+
+
+def git_command() -> str | None:
+    """The git executable on ``PATH``, or None."""
+    return shutil.which("git")
+
+
+def fetch(path: Path, *, remote: RemoteURL, credentials: Credentials,
+          refspecs: list[str], remote_name: str) -> int | None:
+    """Fetch ``refspecs`` from ``remote_name`` into the bare repository at ``path``
+    with git's command line. The number of objects received, or None when git is
+    absent, the case is not covered or git failed (the caller then fetches with
+    libgit2). ``AuthenticationFailed`` and ``HostKeyError`` when the server refused
+    the credentials or the host key: libgit2 would be refused the same way."""
+    git = git_command()
+    if git is None or not _covered(remote, credentials):
+        return None
+    with tempfile.TemporaryDirectory(prefix=".reconciler-askpass-", dir=path.parent) as tmp:
+        env = _environment(Path(tmp), path=path, remote=remote, credentials=credentials)
+        command = [git, "fetch", "--quiet", "--no-write-fetch-head", remote_name, *refspecs]
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True,
+                                  timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.info("first fetch of %s by git failed (%s); fetching with libgit2", remote,
+                     type(exc).__name__)
+            return None
+    detail = mask(" ".join(done.stderr.split()), credentials.secrets())
+    if done.returncode == 0:
+        return _objects(git, path)
+    if remote.is_ssh and _HOST_KEY.search(detail):
+        raise HostKeyError(host_key_problem(remote.host or "", remote.port,
+                                            credentials.known_hosts))
+    if (_SSH_REFUSED if remote.is_ssh else _HTTP_REFUSED).search(detail):
+        what = "key" if remote.is_ssh else "password or token"
+        configured = credentials.ssh_key if remote.is_ssh else credentials.password
+        if configured is None and not remote.is_ssh:
+            raise AuthenticationFailed(f"{remote} requires authentication but no matching "
+                                       "credentials are configured (no password or token)")
+        raise AuthenticationFailed(f"{remote}: credentials refused; check the username and "
+                                   f"{what}")
+    log.info("first fetch of %s by git failed (exit %d: %s); fetching with libgit2",
+             remote, done.returncode, detail[:300])
+    return None
+
+
+def _covered(remote: RemoteURL, credentials: Credentials) -> bool:
+    if remote.scheme not in ("http", "https", "file") and not remote.is_ssh:
+        return False
+    if credentials.ca_bundle is not None and not credentials.ca_bundle.is_file():
+        return False  # libgit2's path says so (InputError)
+    if remote.is_ssh:
+        if credentials.ssh_key is None and not os.environ.get("SSH_AUTH_SOCK"):
+            return False  # libgit2 refuses, git would try ~/.ssh/id_*: keep libgit2's
+        if credentials.ssh_key is not None and not credentials.ssh_key.is_file():
+            return False
+        known = credentials.known_hosts
+        if known is not None and not known.is_file() \
+                and not credentials.insecure_skip_host_key_check:
+            return False
+    return True
+
+
+def _environment(tmp: Path, *, path: Path, remote: RemoteURL,
+                 credentials: Credentials) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GIT_", "SSH_ASKPASS", "RECONCILER_ASKPASS_"))}
+    config = {"credential.helper": "", "gc.auto": "0", "maintenance.auto": "false",
+              "http.lowSpeedLimit": "1000", "http.lowSpeedTime": str(_STALL_SECONDS)}
+    if credentials.ca_bundle is not None and remote.scheme == "https":
+        config["http.sslCAInfo"] = str(credentials.ca_bundle.resolve())
+    askpass = tmp / "askpass"
+    askpass.write_text(_ASKPASS)
+    askpass.chmod(0o700)
+    env.update({
+        "GIT_DIR": str(path), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+        "GIT_ASKPASS": str(askpass),
+        "RECONCILER_ASKPASS_USERNAME": credentials.username or remote.username or "git",
+        "RECONCILER_ASKPASS_PASSWORD": credentials.password or "",
+        "GIT_CONFIG_COUNT": str(len(config)),
+    })
+    for n, (key, value) in enumerate(config.items()):
+        env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
+    if remote.is_ssh:
+        env["GIT_SSH_COMMAND"] = _ssh_command(remote, credentials)
+        env["GIT_SSH_VARIANT"] = "ssh"
+        if credentials.ssh_passphrase:
+            env.update({"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
+                        "RECONCILER_ASKPASS_PASSPHRASE": credentials.ssh_passphrase})
+    return env
+
+
+def _ssh_command(remote: RemoteURL, credentials: Credentials) -> str:
+    options = ["-o", "ConnectTimeout=10", "-o", f"ServerAliveInterval={_STALL_SECONDS // 3}",
+               "-o", "ServerAliveCountMax=3", "-o", "GlobalKnownHostsFile=/dev/null"]
+    if credentials.insecure_skip_host_key_check:
+        log.warning("accepting unverified SSH host key of %s (insecure_skip_host_key_check)",
+                    remote.host)
+        options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    else:
+        known = credentials.known_hosts or default_known_hosts()
+        options += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}"]
+    if credentials.ssh_key is not None:
+        options += ["-o", "IdentitiesOnly=yes", "-i", str(credentials.ssh_key)]
+    if not credentials.ssh_passphrase:
+        options += ["-o", "BatchMode=yes"]
+    if remote.username is None:
+        options += ["-o", f"User={credentials.username or 'git'}"]
+    return " ".join(shlex.quote(part) for part in ["ssh", *options])
+
+
+def _objects(git: str, path: Path) -> int:
+    """Objects in the repository (all of them arrived with this first fetch)."""
+    try:
+        done = subprocess.run([git, "count-objects", "-v"], capture_output=True, text=True,
+                              timeout=60, check=True, env={**os.environ, "GIT_DIR": str(path)})
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    counts = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    return int(counts.get("count", 0)) + int(counts.get("in-pack", 0))

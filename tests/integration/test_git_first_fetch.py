@@ -1,0 +1,152 @@
+"""A mirror's first fetch by git's command line (``adapters/gitclone``), over the real
+transports: git http-backend behind basic auth on loopback and a real sshd.
+
+What a user would notice: the mirror fills and reads the same; a refused password,
+key or host key is one clear error naming the remote and never the secret; and
+where git cannot do it (absent, or failing for another reason) libgit2 does the
+fetch as before. (The other SSH trust tests, tests/integration/test_git_trust.py,
+also run through this path now: every fresh mirror takes it.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.adapters import gitclone
+from reconciler.adapters.git import Mirror
+from reconciler.adapters.gitauth import Credentials
+from reconciler.errors import AuthenticationFailed, GitError, HostKeyError
+from tests.support import githttp, gitrepo, secretscan, sshd
+
+
+@pytest.fixture
+def by_git(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """What each ``gitclone.fetch`` answered (a spy: the real function runs)."""
+    answers: list[int | None] = []
+    real = gitclone.fetch
+
+    def spy(*args: object, **kwargs: object) -> int | None:
+        answer = real(*args, **kwargs)  # type: ignore[arg-type]
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(gitclone, "fetch", spy)
+    return answers
+
+
+def _http_mirror(server: githttp.GitHTTPServer, repo: gitrepo.BareRepo, cache_dir: Path,
+                 password: str | None, branch: str = "main") -> Mirror:
+    return Mirror.open(server.url_for(repo.path), cache_dir=cache_dir, branch=branch,
+                       credentials=Credentials(username=server.username, password=password))
+
+
+def test_first_fetch_over_http_with_basic_auth_is_gits_and_reads_the_same(
+        git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        by_git: list[int | None]) -> None:
+    mirror = _http_mirror(git_http, config_repo, cache_dir, git_http.password)
+    assert mirror.fetch() == config_repo.head()
+    assert by_git and by_git[0] is not None and by_git[0] >= 8
+    assert mirror.last_fetch_objects == by_git[0]
+    # libgit2 reads what git wrote: the files, their bytes, the history
+    files = dict(mirror.list_files(mirror.head()))
+    assert "apps/podinfo/kustomization.yaml" in files
+    assert mirror.read_blob(files["apps/podinfo/kustomization.yaml"]) == \
+        config_repo.show("main", "apps/podinfo/kustomization.yaml")
+    # and later fetches are libgit2's, incremental
+    new = config_repo.commit({"README.md": "# changed\n"}, "readme")
+    assert mirror.fetch() == new
+    assert mirror.last_fetch_objects == 3
+    assert len(by_git) == 1
+    # nothing of git's helpers is left beside the mirror
+    assert sorted(p.name for p in cache_dir.iterdir()) == [mirror.path.name]
+
+
+def test_wrong_password_on_the_first_fetch_is_one_clear_error_without_the_secret(
+        git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        by_git: list[int | None], capfd: pytest.CaptureFixture[str]) -> None:
+    secret = secretscan.register("wrong-token-QX7", "wrong git password (test_git_first_fetch)")
+    mirror = _http_mirror(git_http, config_repo, cache_dir, secret)
+    git_http.stats.reset()
+    started = time.monotonic()
+    with pytest.raises(AuthenticationFailed, match="credentials refused") as info:
+        mirror.fetch()
+    assert time.monotonic() - started < 10
+    assert by_git == []  # raised by git's path: libgit2 never asked again
+    assert git_http.stats.count(401) <= 2  # git asks once: no retry storm
+    assert git_http.stats.count(200) == 0
+    assert str(config_repo.path.name) in str(info.value)
+    out, err = capfd.readouterr()
+    for text in (str(info.value), repr(info.value), out, err):
+        assert secret not in text
+    assert list(cache_dir.iterdir()) == []  # the failed first fetch leaves nothing
+
+
+def test_missing_branch_falls_back_to_libgit2s_error(
+        git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        by_git: list[int | None]) -> None:
+    mirror = _http_mirror(git_http, config_repo, cache_dir, git_http.password, branch="nope")
+    with pytest.raises(GitError, match="branch 'nope' does not exist"):
+        mirror.fetch()
+    assert by_git == [None]
+
+
+def test_without_git_on_path_libgit2_does_the_first_fetch(
+        git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gitclone, "git_command", lambda: None)
+    mirror = _http_mirror(git_http, config_repo, cache_dir, git_http.password)
+    assert mirror.fetch() == config_repo.head()
+    assert mirror.last_fetch_objects >= 8
+
+
+@pytest.fixture
+def known_hosts(sshd_server: sshd.SSHServer, tmp_path: Path) -> Path:
+    path = tmp_path / "known_hosts"
+    path.write_text(sshd_server.known_hosts_line())
+    return path
+
+
+def test_ssh_key_with_a_passphrase_fills_the_mirror(
+        sshd_server: sshd.SSHServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        known_hosts: Path, tmp_path: Path, by_git: list[int | None],
+        capfd: pytest.CaptureFixture[str]) -> None:
+    passphrase = secretscan.register("ssh-passphrase-J9", "SSH passphrase (test_git_first_fetch)")
+    key = tmp_path / "locked_key"
+    key.write_bytes(sshd_server.client_key.read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", passphrase, "-f", str(key)],
+                   check=True, capture_output=True, timeout=30)
+    mirror = Mirror.open(sshd_server.url_for(config_repo.path), cache_dir=cache_dir,
+                         credentials=Credentials(ssh_key=key, ssh_passphrase=passphrase,
+                                                 known_hosts=known_hosts))
+    assert mirror.fetch() == config_repo.head()
+    assert by_git and by_git[0] is not None
+    out, err = capfd.readouterr()
+    assert passphrase not in out + err
+
+
+def test_ssh_key_the_server_does_not_know_is_refused(
+        sshd_server: sshd.SSHServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        known_hosts: Path, tmp_path: Path) -> None:
+    stranger = sshd.keygen(tmp_path / "stranger")
+    mirror = Mirror.open(sshd_server.url_for(config_repo.path), cache_dir=cache_dir,
+                         credentials=Credentials(ssh_key=stranger, known_hosts=known_hosts))
+    with pytest.raises(AuthenticationFailed, match="refused; check the username and key"):
+        mirror.fetch()
+
+
+def test_ssh_unknown_host_on_the_first_fetch_names_the_fix(
+        sshd_server: sshd.SSHServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        tmp_path: Path, by_git: list[int | None]) -> None:
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    mirror = Mirror.open(sshd_server.url_for(config_repo.path), cache_dir=cache_dir,
+                         credentials=Credentials(ssh_key=sshd_server.client_key,
+                                                 known_hosts=empty))
+    with pytest.raises(HostKeyError, match=f"ssh-keyscan -p {sshd_server.port} 127.0.0.1"):
+        mirror.fetch()
+    assert by_git == []  # refused by git's ssh, not retried by libgit2
