@@ -16,9 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import InputError
-from reconciler.interfaces import flags
+from reconciler.interfaces import flags, settingsfields
 from reconciler.interfaces import settings as config
-from reconciler.interfaces import settingsfields
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -52,7 +52,7 @@ def test_every_model_has_a_copy_with_the_same_fields(name: str) -> None:
         assert key == (info.alias or field), f"{name}.{field}"
         expected = [m.__name__ for m in nested_models(info.annotation)]
         assert ([nested.__name__] if nested else []) == expected, f"{name}.{field}"
-    assert plain.EXTRA == (model.model_config.get("extra") == "allow")
+    assert (model.model_config.get("extra") == "allow") == plain.EXTRA
     own = {n for n, v in vars(model).items() if not n.startswith("_")
            and (inspect.isfunction(v) or isinstance(v, property))}
     assert own <= set(dir(plain)), f"{name} lacks {sorted(own - set(dir(plain)))}"
