@@ -29,10 +29,14 @@ COPY reconciler ./reconciler
 COPY policies ./policies
 # The package alone (--no-deps: everything it needs came from the lock). setuptools
 # lives in pip's throw-away build environment; pip and the venv's own setuptools
-# go too. pip writes the bytecode now: the running container cannot.
+# go too. pip writes the bytecode now: the running container cannot; so are the
+# compiled dataclass methods the short commands keep (interfaces/methodcache.py),
+# written by each command's --help.
 RUN /opt/reconciler/bin/pip install --no-deps . \
  && /opt/reconciler/bin/pip uninstall --yes pip setuptools \
- && /opt/reconciler/bin/reconciler --version
+ && /opt/reconciler/bin/reconciler --version \
+ && for c in plan validate check history stats; do \
+      /opt/reconciler/bin/reconciler "$c" --help >/dev/null; done
 
 # -- runtime: the venv and nothing else -------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -6,17 +6,22 @@ differences between the medians are what each part costs a whole run. The last
 stage is the command: a warm mirror and a warm scan cache, so what it adds over
 the stage before is the run's own work (fetch over ``file://``, snapshot from the
 scan cache, presets, planning, printing). Each stage starts and ends the way
-``cli.main`` does (garbage collector off, ``os._exit`` at the end), so the
-differences are imports and work, not teardown. Stages run interleaved, N rounds.
+``cli.main`` does for a short command (dataclass methods from the run before,
+garbage collector off, ``os._exit`` at the end), so the differences are imports
+and work, not teardown. Stages run interleaved, N rounds.
 ``-X importtime`` would say the same with its own overhead in every figure; this
 needs none.
 
 A second table splits the run itself (the last stage): the same warm ``plan`` in a
 process that wraps the run's parts in CPU timers (``INSIDE``) and prints what each
-took; a part that contains another (the snapshot contains the Rollout's schema
-build) includes it.
+took; a part that contains another includes it.
 
-Run: ``.venv/bin/python bench/cli_stages.py [--runs 30]`` (about a minute).
+``--instructions`` counts each stage, and each of ``plan``, ``validate`` and
+``check`` warm, once under valgrind (callgrind) instead: millions of instructions,
+which a loaded machine does not move.
+
+Run: ``.venv/bin/python bench/cli_stages.py [--runs 30] [--instructions]`` (about a
+minute; two with ``--instructions``).
 """
 
 from __future__ import annotations
@@ -35,31 +40,30 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import cli_speed  # noqa: E402
 
+# Each stage starts as ``cli.main`` does for a short command: dataclass methods from
+# the run before (interfaces/methodcache), collector off.
+PROLOGUE = "from reconciler.interfaces import methodcache; methodcache.install()"
 STAGES: list[tuple[str, str]] = [
     ("interpreter (`python -c pass`)", "pass"),
-    ("+ click and the CLI group", "import reconciler.interfaces.cli"),
-    ("+ pygit2", "import reconciler.interfaces.cli, pygit2"),
-    ("+ pydantic and the core's models (class creation)",
-     "import reconciler.interfaces.cli, pygit2, reconciler.core.models"),
-    ("+ every other module `plan` imports (the project's; no YAML parser, no pathspec)",
-     "import reconciler.interfaces.cli, reconciler.interfaces.readcommands"),
-    ("+ what pydantic imports at the first validation (its plugin loader: "
-     "importlib.metadata, email, zipfile)",
-     "import reconciler.interfaces.cli, reconciler.interfaces.readcommands, "
-     "pydantic.plugin._loader"),
+    ("+ click and the CLI group", f"{PROLOGUE}; import reconciler.interfaces.cli"),
+    ("+ pygit2", f"{PROLOGUE}; import reconciler.interfaces.cli, pygit2"),
+    ("+ every other module `plan` imports (the project's; no pydantic, no YAML parser, "
+     "no pathspec)",
+     f"{PROLOGUE}; import reconciler.interfaces.cli, reconciler.interfaces.readcommands"),
 ]
 
 
 # The parts of a warm run, each timed by CPU (``time.process_time``) around one call.
 INSIDE = r"""
 import gc, json, os, sys, time
+from reconciler.interfaces import methodcache
+methodcache.install()
 gc.disable()
 from reconciler.interfaces.cli import cli
-from reconciler.interfaces import readcommands, settings
+from reconciler.interfaces import readcommands, repoaccess
 from reconciler.adapters import git
 from reconciler.core import planning
 from reconciler.engine import presets, snapshot, verdicts
-import pydantic
 spent = {}
 def timer(name, fn):
     def timed(*args, **kwargs):
@@ -69,18 +73,14 @@ def timer(name, fn):
         finally:
             spent[name] = spent.get(name, 0.0) + (time.process_time() - started) * 1000
     return timed
-settings.load = timer("settings: flags and variables validated (2 schema builds)", settings.load)
-presets.load = timer("presets from the scan cache, validated (1 schema build)", presets.load)
+repoaccess.load = timer("settings: flags and variables (interfaces/flags)", repoaccess.load)
+presets.load = timer("presets from the scan cache", presets.load)
 git.Mirror.fetch = timer("fetch (file://, up to date)", git.Mirror.fetch)
 snapshot.roots = timer("cluster roots from the scan cache", snapshot.roots)
 snapshot.Scanner.snapshot = timer("snapshot: tree listing, ignore rules, scans from the "
-                                  "cache (Rollout schema build), history",
-                                  snapshot.Scanner.snapshot)
+                                  "cache, history", snapshot.Scanner.snapshot)
 verdicts.read_all = timer("verdict notes", verdicts.read_all)
 planning.plan = timer("planning", planning.plan)
-rebuild = pydantic.BaseModel.model_rebuild.__func__
-pydantic.BaseModel.model_rebuild = classmethod(timer(
-    "of all the above: pydantic schema builds (4 models)", rebuild))
 started = time.process_time()
 try:
     cli(["plan", "--repo", sys.argv[1]], prog_name="reconciler")
@@ -104,10 +104,47 @@ def inside(repo: cli_speed.Repo, runs: int) -> dict[str, list[float]]:
     return out
 
 
+def counted(args: list[str], env: dict[str, str]) -> float:
+    """Millions of instructions ``args`` executes (valgrind's callgrind, children too)."""
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           "--trace-children=yes", *args], env=env, cwd=cli_speed.NEUTRAL,
+                          capture_output=True, text=True, check=False)
+    return sum(float(line.split()[3]) for line in proc.stderr.splitlines()
+               if "Collected" in line) / 1e6
+
+
+def instructions() -> int:
+    """Each stage and each warm command once, counted (``--instructions``)."""
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+        base = cli_speed.NEUTRAL = Path(tmp)
+        repo = cli_speed.Repo("sample", cli_speed.sample_repo(base), base / "cache")
+        for command in cli_speed.COMMANDS:  # the mirror, the scan cache, the methods
+            cli_speed.timed(repo.args(command), repo.env)
+            cli_speed.timed(repo.args(command), repo.env)
+        print("Warm commands on sample-repo/, millions of instructions\n")
+        print("| stage | total | adds |")
+        print("|---|---:|---:|")
+        before = 0.0
+        for name, code in STAGES:
+            total = counted([sys.executable, "-c",
+                             f"import gc, os; gc.disable(); {code}; os._exit(0)"], repo.env)
+            print(f"| {name} | {total:,.1f} | {total - before:+,.1f} |")
+            before = total
+        for command in cli_speed.COMMANDS:
+            total = counted(repo.args(command), repo.env)
+            print(f"| `reconciler {command}`, warm | {total:,.1f} | {total - before:+,.1f} |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count each stage's instructions once under valgrind instead "
+                             "(what a loaded machine cannot disturb)")
     args = parser.parse_args()
+    if args.instructions:
+        return instructions()
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         base = cli_speed.NEUTRAL = Path(tmp)
         repo = cli_speed.Repo("sample", cli_speed.sample_repo(base), base / "cache")
@@ -136,8 +173,7 @@ def main() -> int:
     print(f"\nInside the run (the last stage), CPU ms, median of {args.runs} runs\n")
     print("| part | CPU median |")
     print("|---|---:|")
-    last = ("of all the above", "the whole run")  # the totals after the parts
-    for name, values in sorted(parts.items(), key=lambda kv: kv[0].startswith(last)):
+    for name, values in sorted(parts.items(), key=lambda kv: kv[0] == "the whole run"):
         print(f"| {name} | {statistics.median(values):.1f} |")
     return 0
 

@@ -34,7 +34,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -127,6 +126,10 @@ class Store:
         return entries
 
     def _write(self, data: dict[str, Any]) -> None:
+        # Imported here: a warm run that changed nothing writes nothing (tempfile
+        # brings shutil, random, bz2 and lzma; docs/performance.md, "A fast CLI").
+        import tempfile
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{FILE_NAME}.",
                                     suffix=".tmp")

@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonpatch
-
 
 def pointer(path: Iterable[str]) -> str:
     """RFC 6901 JSON Pointer for a path of mapping keys (``~`` and ``/`` escaped)."""
@@ -87,6 +85,8 @@ class ChangeSet:
             # even when it holds null, so every operation is a replace.
             for c in items:
                 ops.append({"op": "replace", "path": c.pointer, "value": c.new})
+            import jsonpatch  # only for the JSON output's patches (difflib, jsonpointer)
+
             patch = jsonpatch.JsonPatch(ops)
             out.append({"file": file, "document": document + 1, "patch": list(patch)})
         return out

@@ -21,9 +21,12 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler.core import manifests, models, planning, policies, selection, trailers
+from reconciler.core import manifests, planning, policies, selection, trailers
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 Kind = Literal["rollout-added", "rollout-removed", "pin", "unpin", "policy", "blocked",
                "target-added", "target-removed", "target-moved", "target-orphaned",

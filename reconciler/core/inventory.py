@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from reconciler.core import imageref, models
+from reconciler.core import imageref
 from reconciler.errors import location, printable
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 Severity = Literal["error", "warning"]
 

@@ -11,9 +11,13 @@ on two commits) call ``problems``, so the two can never disagree. Pure.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from reconciler.core import manifests, models, planning, steps, versions
+from reconciler.core import manifests, planning, steps, versions
 from reconciler.errors import InputError
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 
 def problems(inventory: manifests.Inventory,

@@ -28,9 +28,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from reconciler.core import models
+from reconciler.core import plainmodels
 from reconciler.core.inventory import (
     FileScan,
     Inventory,
@@ -133,13 +131,13 @@ def scan_file(path: str, data: bytes) -> FileScan:
             problems.extend(found)
         kind = doc.data.get("kind")
         group = _group(doc.data.get("apiVersion"))
-        if kind == "Rollout" and group == models.API_GROUP:
+        if kind == "Rollout" and group == plainmodels.API_GROUP:
             entry, found = _rollout(path, doc)
             problems.extend(found)
             if entry is not None:
                 rollouts.append(entry)
             continue
-        if kind in schedulemodels.MODELS and group == models.API_GROUP:
+        if kind in schedulemodels.MODELS and group == plainmodels.API_GROUP:
             problems.extend(_schedule(path, doc))
             continue
         found_targets, found = _targets(path, doc, kind=kind, group=group)
@@ -169,6 +167,12 @@ def _rollout(path: str, doc: yamldoc.Document) -> tuple[RolloutEntry | None, lis
                     f"the same way Flux applies them)"))
     key = f"{namespace}/{name}"
     name_line = doc.line_of(("metadata", "name"))
+    # pydantic is imported by the first Rollout to validate, not with this module: a
+    # warm read-only command reads every Rollout from the scan cache (core/scanrecords).
+    from pydantic import ValidationError
+
+    from reconciler.core import models
+
     try:
         rollout = models.Rollout.model_validate(doc.data)
     except ValidationError as exc:

@@ -28,10 +28,10 @@ from reconciler.core import hooks as testhooks
 from reconciler.core.modelbase import Duration as Duration
 from reconciler.core.modelbase import _Model as _Model
 
-API_GROUP = "kuberik.com"
-API_VERSION: Literal["kuberik.com/v1alpha1"] = "kuberik.com/v1alpha1"
-
-Bump = Literal["patch", "minor", "major"]
+# Plain (core/plainmodels rebuilds these models without pydantic), re-exported.
+from reconciler.core.plainmodels import API_GROUP as API_GROUP
+from reconciler.core.plainmodels import API_VERSION as API_VERSION
+from reconciler.core.plainmodels import Bump as Bump
 
 
 class ObjectReference(_Model):

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler.core import manifests, models, policies, selection, trailers
+from reconciler.core import manifests, policies, selection, trailers
 from reconciler.core.changes import Change, ChangeSet
 from reconciler.errors import printable
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 PlanAction = Literal["release", "none", "blocked"]
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from reconciler.core import durations, models, selection
+from reconciler.core import durations, selection
 from reconciler.errors import ManifestError
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 DEFAULT_MAX_BUMP: models.Bump = "major"
 
@@ -41,7 +42,12 @@ def read_preset(text: str, *, file: str) -> Any:
 
 def validate_preset(data: Any, *, file: str) -> models.PolicyPreset:
     """``data`` (:func:`read_preset`'s) as a preset; ``ManifestError`` naming the file
-    and field if wrong."""
+    and field if wrong. (pydantic is imported here: a preset validated before comes
+    from the scan cache as ``plainmodels``' copy, engine/presets.py.)"""
+    from pydantic import ValidationError
+
+    from reconciler.core import models
+
     try:
         return models.PolicyPreset.model_validate(data)
     except ValidationError as exc:

@@ -5,8 +5,9 @@ Core, pure. ``record(scan)`` turns a ``FileScan`` into data that ``json`` writes
 reads back unchanged, and ``scan(data, path=...)`` turns it back into the same
 ``FileScan``; ``roots_record`` and ``roots`` do the same for ``scope.roots``. The
 engine stores the records; this module only says what they look like. A Rollout is
-kept as its own fields (``model_dump``) and validated again when it is read, so a
-record never holds anything but JSON's types.
+kept as its full ``model_dump`` (every field, defaults too), which pydantic validated
+when the file was scanned, and read back as ``core/plainmodels``' copy of the model:
+a warm read-only command never imports pydantic (docs/performance.md, "A fast CLI").
 
 ``FORMAT`` is part of the cache's version: change it when a record's shape or a
 scan's meaning changes (the engine adds the reconciler's version and a digest of
@@ -18,13 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import ValidationError
-
-from reconciler.core import models
+from reconciler.core import plainmodels
 from reconciler.core.inventory import FileScan, Problem, RolloutEntry, Severity, Target
 from reconciler.core.scope import Root, SourceRef
 
-FORMAT = 2
+FORMAT = 3
 
 SCREENED_OUT = 0
 """The record of a file the substring screen passed over (most files): just ``0``."""
@@ -68,8 +67,7 @@ def scan(data: Any, *, path: str) -> FileScan:
 
 
 def _rollout(entry: RolloutEntry) -> list[Any]:
-    dumped = None if entry.rollout is None else entry.rollout.model_dump(
-        by_alias=True, exclude_unset=True)
+    dumped = None if entry.rollout is None else entry.rollout.model_dump(by_alias=True)
     return [entry.key, entry.document, entry.line, entry.name_line, dumped]
 
 
@@ -78,10 +76,7 @@ def _scan(data: Any, *, path: str) -> FileScan:
         raise BadRecord("not a scan record")
     rollouts = []
     for key, document, line, name_line, dumped in data["rollouts"]:
-        try:
-            rollout = None if dumped is None else models.Rollout.model_validate(dumped)
-        except ValidationError as exc:
-            raise BadRecord(f"a Rollout that does not validate: {exc}") from exc
+        rollout = None if dumped is None else plainmodels.as_model(dumped)
         rollouts.append(RolloutEntry(key=key, file=path, document=document, line=line,
                                      rollout=rollout, name_line=name_line))
     targets = [Target(rollout=rollout, file=path, document=document, kind=kind, object=obj,

@@ -31,10 +31,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from reconciler.core import durations, manifests, models, planning, trailers
+from reconciler.core import durations, manifests, planning, trailers
 from reconciler.core.changes import Change, ChangeSet
 from reconciler.core.manifests import Target
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 PROMOTE = "promote"
 ABORT = "abort"

@@ -5,10 +5,13 @@ repository's ``policies/``); ``--policies DIR`` may name another directory.
 Parsing and merging are pure and live in ``reconciler.core.policies``.
 
 Given the scan cache (``adapters/scancache``, as the CLI's commands do), each
-file's YAML data is kept there under the digest of its text, so a run whose
-presets have not changed validates them without parsing YAML, and never imports
-ruamel.yaml when every scan of the tree comes from the cache too
-(docs/performance.md, "A fast CLI"). Validation runs on every load either way.
+file's YAML data is kept there under the digest of its text, with the preset
+pydantic made of it when it validated (its full dump), so a run whose presets have
+not changed neither parses YAML nor validates again: it imports neither ruamel.yaml
+nor pydantic when every scan of the tree comes from the cache too
+(docs/performance.md, "A fast CLI"). The cache's version names the core's code, so
+a preset is only ever read back by the code that validated it; one that did not
+validate is kept as data only, and validated (and refused) on every load.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.adapters import scancache
-from reconciler.core import models, policies
+from reconciler.core import plainmodels, policies
 from reconciler.errors import ManifestError
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 BUILTIN = Path(__file__).resolve().parent.parent / "policies"
 
@@ -34,9 +40,7 @@ def load(directory: Path | None = None, *,
         raise ManifestError("policy preset directory does not exist", file=str(root))
     out: dict[str, models.PolicyPreset] = {}
     for path in sorted(root.glob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
-        preset = policies.validate_preset(_data(text, file=str(path), store=store),
-                                          file=str(path))
+        preset = _preset(path.read_text(encoding="utf-8"), file=str(path), store=store)
         if preset.name != path.stem:
             raise ManifestError(f"name {preset.name!r} does not match the file name",
                                 file=str(path), field="name")
@@ -44,21 +48,31 @@ def load(directory: Path | None = None, *,
     return out
 
 
-def _data(text: str, *, file: str, store: scancache.Store | None) -> Any:
-    """The YAML data of one preset's ``text``: from ``store`` when it holds it, else
-    parsed (and kept there when JSON carries it unchanged: no dates, no NaN, no
-    keys other than strings)."""
+def _preset(text: str, *, file: str, store: scancache.Store | None) -> models.PolicyPreset:
+    """The preset of one file's ``text``: from ``store`` when it holds its validated
+    dump (no YAML parsed, nothing validated again); else validated from its YAML
+    data (``store``'s, or parsed), and kept there when JSON carries it unchanged (no
+    dates, no NaN, no keys other than strings)."""
     if store is None:
-        return policies.read_preset(text, file=file)
+        return policies.validate_preset(policies.read_preset(text, file=file), file=file)
     key = f"preset:{hashlib.sha256(text.encode()).hexdigest()}"
     found = store.get(key)
-    if isinstance(found, dict) and "data" in found:
-        return found["data"]
-    data = policies.read_preset(text, file=file)
+    if isinstance(found, dict) and isinstance(found.get("preset"), dict):
+        try:
+            return plainmodels.as_preset(found["preset"])
+        except KeyError:
+            pass  # not a dump this code made: validate again
+    data = found["data"] if isinstance(found, dict) and "data" in found \
+        else policies.read_preset(text, file=file)
+    kept: dict[str, Any] = {"data": data}
     try:
-        same = json.loads(json.dumps(data)) == data
-    except (TypeError, ValueError):
-        same = False
-    if same:
-        store.put(key, {"data": data})
-    return data
+        preset = policies.validate_preset(data, file=file)
+        kept["preset"] = preset.model_dump()
+    finally:
+        try:
+            same = json.loads(json.dumps(kept)) == kept
+        except (TypeError, ValueError):
+            same = False
+        if same and found != kept:
+            store.put(key, kept)
+    return preset

@@ -16,14 +16,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from reconciler.adapters import git, scancache
 from reconciler.core import (
     backoff,
     imageref,
     manifests,
-    models,
     planning,
     trailers,
     versions,
@@ -41,6 +40,9 @@ from reconciler.errors import (
     RevertConflict,
     UnknownRollout,
 )
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.adapters import git, scancache
-from reconciler.core import impact, lint, manifests, models, scope
+from reconciler.core import impact, lint, manifests, scope
 from reconciler.engine import presets as preset_files
 from reconciler.engine import snapshot
 from reconciler.errors import InputError
-from reconciler.interfaces import checkreport, repoaccess, settings
+from reconciler.interfaces import checkreport, flags, repoaccess
 from reconciler.interfaces.exits import EXIT_PROBLEMS, handle_errors
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Report:
 
 
 @click.command("check")
-@settings.options(settings.GitSettings, settings.ReleaseSettings)
+@flags.options("GitSettings", "ReleaseSettings")
 @click.option("--base", "base_ref", required=True, metavar="REV",
               help="The revision the change is compared with (e.g. origin/main).")
 @click.option("--head", "head_ref", default="HEAD", show_default=True, metavar="REV",

@@ -29,7 +29,7 @@ import threading
 import click
 
 from reconciler import __version__
-from reconciler.interfaces import exits
+from reconciler.interfaces import exits, methodcache
 
 # Re-exported: every command ends the same way.
 from reconciler.interfaces.exits import EXIT_PROBLEMS as EXIT_PROBLEMS
@@ -99,7 +99,10 @@ def main() -> None:
     soon; ``run`` and ``demo`` turn it on again), and the interpreter's teardown of
     those modules after the command (~60 ms). The atexit handlers still run and the
     output is flushed; while any other non-daemon thread is alive the process ends
-    the ordinary way."""
+    the ordinary way. The dataclasses the command creates take their compiled
+    methods from the last run's (``methodcache``), except in ``run`` and ``demo``."""
+    if not LONG_RUNNING & set(sys.argv[1:]):
+        methodcache.install()
     gc.disable()
     try:
         cli(prog_name="reconciler")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.core import declines, lint, models, planning, steps
+from reconciler.core import declines, lint, planning, steps
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import UnknownRollout
@@ -32,6 +32,9 @@ from reconciler.interfaces.repoaccess import (
     report_unparsable,
     tagged,
 )
+
+if TYPE_CHECKING:
+    from reconciler.core import models
 
 
 @click.command()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,8 +22,11 @@ from reconciler.adapters import git, signing
 from reconciler.core import manifests, scope
 from reconciler.engine import scanstore
 from reconciler.engine.releaser import Releaser
-from reconciler.interfaces import clusters, settings
-from reconciler.interfaces.settings import DEFAULT_PASSWORD_ENV
+from reconciler.interfaces import clusters, flags
+from reconciler.interfaces.flags import DEFAULT_PASSWORD_ENV
+
+if TYPE_CHECKING:
+    from reconciler.interfaces import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,24 +40,35 @@ def warn(message: str) -> None:
 def repo_options(fn: F) -> F:
     """Options every command that reads the config repository shares (read-only
     commands write no commit, so they offer no ``--author-*``)."""
-    return settings.options(settings.GitSettings, settings.ReleaseSettings,
-                            commits=False)(fn)
+    return flags.options("GitSettings", "ReleaseSettings", commits=False)(fn)
 
 
 def commit_options(fn: F) -> F:
     """:func:`repo_options`, the commit author and the signing key, for the commands
     that commit."""
-    return settings.options(settings.GitSettings, settings.ReleaseSettings,
-                            settings.SigningSettings)(fn)
+    return flags.options("GitSettings", "ReleaseSettings", "SigningSettings")(fn)
 
 
 def open_releaser(opts: dict[str, Any], *, signer: signing.Signer | None = None) -> Releaser:
     """Build the mirror and releaser from the git settings given as flags (consumed
     from ``opts``), the environment and the defaults."""
-    config = settings.load(settings.GitSettings, opts)
-    for name in settings.GitSettings.model_fields:
+    config: settings.GitSettings = load("GitSettings", opts)
+    for name in flags.names("GitSettings"):
         opts.pop(name, None)
     return releaser_for(config, signer=signer)
+
+
+def load(group: str, given: dict[str, Any]) -> Any:
+    """The settings group ``group`` (its class name) from ``given`` flags, the
+    environment and the defaults: read plainly by ``flags.load`` when it can be sure,
+    else validated by the model (pydantic imported then), whose error is the one a
+    person sees (docs/performance.md, "A fast CLI")."""
+    found = flags.load(group, given)
+    if found is None:
+        from reconciler.interfaces import settings
+
+        found = settings.load(getattr(settings, group), given)
+    return found
 
 
 def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None = None,
@@ -62,7 +76,7 @@ def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None 
     """The releaser of ``config``'s repository; ``scan_cache``: keep scans on disk
     beside the mirror between runs (``engine/scanstore``; the daemon keeps its own
     in memory)."""
-    config.check_files()
+    flags.check_git_files(config)
     password_env, password_file = config.password_env, config.password_file
     if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
         password_env = DEFAULT_PASSWORD_ENV
@@ -93,7 +107,8 @@ def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None 
 
 def policies(opts: dict[str, Any]) -> Path | None:
     """``--policies`` (consumed from ``opts``): the preset directory, or None."""
-    return settings.load(settings.ReleaseSettings, {"policies": opts.pop("policies")}).policies
+    policies: Path | None = load("ReleaseSettings", {"policies": opts.pop("policies")}).policies
+    return policies
 
 
 def report_unparsable(inventory: manifests.Inventory) -> None:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-import click
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from reconciler.core import remotes
 from reconciler.errors import InputError
+from reconciler.interfaces import flags
 from reconciler.interfaces.settingsgroups import (
     DEFAULT_PASSWORD_ENV,
     ENV_PREFIX,
@@ -138,32 +138,89 @@ def _for_commits(info: FieldInfo) -> bool:
 
 def options(*groups: type[Settings], commits: bool = True,
             only: tuple[str, ...] | None = None) -> Callable[[F], F]:
-    """Click options for every field of ``groups``: no click defaults and no
-    click envvars, so an unset flag reaches :func:`load` as None and the model reads
-    the environment and applies its defaults. ``commits=False`` leaves out what only
-    a command that writes commits uses (the author); ``only`` names the fields to
-    offer (the others keep their environment variable and default)."""
+    """Click options for every field of ``groups`` (``flags.options``, from the table
+    generated from these models)."""
+    return flags.options(*(g.__name__ for g in groups), commits=commits, only=only)
 
-    def decorate(fn: F) -> F:
-        for group in reversed(groups):
-            for field, info in reversed(list(group.model_fields.items())):
-                if (not commits and _for_commits(info)) or (only and field not in only):
-                    continue
-                help_ = (f"{info.description} [env {group.env_name(field)}; "
-                         f"default: {default_text(group, field)}]")
-                flag = group.flag(field)
-                if _is_bool(info):
-                    decl = flag if field.startswith("insecure") else \
-                        f"{flag}/--no-{flag[2:]}"
-                    option = click.option(decl, field, is_flag=True, default=None,
-                                          help=help_)
-                else:
-                    option = click.option(flag, field, default=None, metavar=_metavar(info),
-                                          help=help_)
-                fn = option(fn)
-        return fn
 
-    return decorate
+# -- the plain table of the flags (interfaces/settingsfields.py) -------------------
+
+
+def _kind(info: FieldInfo) -> tuple[str, bool, list[str] | None]:
+    """The field's kind for ``flags.load``, whether it may be None, and its choices."""
+    annotation = info.annotation
+    args = get_args(annotation)
+    optional = type(None) in args
+    if optional:
+        rest = [a for a in args if a is not type(None)]
+        annotation = rest[0] if len(rest) == 1 else object
+    if getattr(annotation, "__origin__", None) is Literal:
+        return "choice", optional, [str(a) for a in get_args(annotation)]
+    kinds: dict[Any, str] = {str: "str", Path: "path", bool: "bool", int: "int",
+                             float: "float"}
+    return kinds.get(annotation, "other"), optional, None
+
+
+def _field_row(group: type[Settings], field: str) -> dict[str, Any]:
+    info = group.model_fields[field]
+    kind, optional, choices = _kind(info)
+    pattern = None
+    other = kind in ("int", "float", "other")
+    for item in info.metadata:
+        found = getattr(item, "pattern", None)
+        if type(item).__name__ == "_PydanticGeneralMetadata" and found is not None \
+                and set(vars(item)) == {"pattern"}:
+            pattern = found
+        else:
+            other = True
+    decorators = group.__pydantic_decorators__
+    factory = info.default_factory
+    return {
+        "name": field, "flag": group.flag(field), "env": group.env_name(field),
+        "metavar": _metavar(info),
+        "help": f"{info.description} [env {group.env_name(field)}; "
+                f"default: {default_text(group, field)}]",
+        "commits": _for_commits(info), "kind": kind, "optional": optional,
+        "choices": choices, "pattern": pattern, "other": other,
+        "required": info.is_required(),
+        "default": None if info.is_required() or factory is not None else info.default,
+        "factory": None if factory is None else getattr(factory, "__name__", "?"),
+        "checks": [f"{group.__name__}.{name}" if name in vars(group) else
+                   f"{_owner(group, name)}.{name}"
+                   for name, d in decorators.field_validators.items()
+                   if field in d.info.fields],
+    }
+
+
+def _owner(group: type[Settings], name: str) -> str:
+    return next(c.__name__ for c in group.__mro__ if name in vars(c))
+
+
+def fields_module() -> str:
+    """The source of ``interfaces/settingsfields.py``: every group's fields as plain
+    data (``python -m reconciler.interfaces.settings --fields``)."""
+    groups: dict[str, dict[str, list[Any]]] = {}
+    for group in Settings.__subclasses__():
+        groups[group.__name__] = {
+            "checks": [f"{_owner(group, n)}.{n}"
+                       for n in group.__pydantic_decorators__.model_validators],
+            "fields": [_field_row(group, f) for f in group.model_fields]}
+    lines = [f'"""{FIELDS_DOC}"""', "", "from typing import Any", "",
+             "GROUPS: dict[str, Any] = {"]
+    for name, table in groups.items():
+        lines.append(f"    {name!r}: {{'checks': {table['checks']!r}, 'fields': [")
+        lines += [f"        {row!r}," for row in table["fields"]]
+        lines.append("    ]},")
+    return "\n".join([*lines, "}", ""])
+
+
+FIELDS_DOC = """Every setting's flag, variable, help, kind, default and checks, as plain data.
+
+Generated from the models in ``settingsgroups`` by ``python -m
+reconciler.interfaces.settings --fields > reconciler/interfaces/settingsfields.py``;
+do not edit (a test keeps it current). ``flags`` makes the click options from it and
+reads the plain values without importing pydantic (docs/performance.md, "A fast CLI").
+"""
 
 
 def load(group: type[S], given: Mapping[str, Any]) -> S:
@@ -219,4 +276,4 @@ def markdown(groups: tuple[type[Settings], ...] = RUN_GROUPS) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown())
+    sys.stdout.write(fields_module() if sys.argv[1:] == ["--fields"] else markdown())

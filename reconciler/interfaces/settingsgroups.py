@@ -12,7 +12,6 @@ fast CLI").
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -20,15 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from reconciler.core import remotes, scope, shards
 from reconciler.errors import InputError, InvalidSelector
+from reconciler.interfaces import flags
 
-ENV_PREFIX = "RECONCILER_"
-DEFAULT_PASSWORD_ENV = "RECONCILER_GIT_PASSWORD"
-
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "reconciler"
+# Plain (``flags`` reads the settings of a read-only command without pydantic).
+from reconciler.interfaces.flags import DEFAULT_PASSWORD_ENV as DEFAULT_PASSWORD_ENV
+from reconciler.interfaces.flags import ENV_PREFIX as ENV_PREFIX
+from reconciler.interfaces.flags import default_cache_dir as default_cache_dir
 
 
 def _env(name: str) -> str:
@@ -55,10 +51,8 @@ class Settings(BaseModel):
         case (``reconciler_repo`` too), as pydantic-settings matched them."""
         if not isinstance(data, dict):
             return data
-        environ = {name.lower(): value for name, value in os.environ.items()}
-        found = {field: environ[cls.env_name(field).lower()] for field in cls.model_fields
-                 if cls.env_name(field).lower() in environ}
-        return {**found, **data}
+        return {**flags.environment_values({f: cls.env_name(f) for f in cls.model_fields}),
+                **data}
 
     @classmethod
     def env_name(cls, field: str) -> str:
@@ -68,7 +62,7 @@ class Settings(BaseModel):
 
     @classmethod
     def flag(cls, field: str) -> str:
-        return "--" + field.replace("_", "-")
+        return flags.flag(field)
 
 
 class GitSettings(Settings):
@@ -134,18 +128,9 @@ class GitSettings(Settings):
         return value
 
     def check_files(self) -> None:
-        """Credentials and known_hosts arrive as mounted files: a missing one is a
-        set-up error worth one clear line, not a failed handshake later. So is a local
-        repository that is not there (rather than libgit2's words after a fetch)."""
-        local = remotes.local_path(self.repo)
-        if local is not None and not Path(local).expanduser().is_dir():
-            raise InputError(f"{self.flag('repo')} {self.repo!r}: no such directory")
-        for name in ("ssh_key", "known_hosts", "ssh_key_passphrase_file", "ca_bundle",
-                     "password_file"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise InputError(f"{self.flag(name)} {path}: no such file (credentials and "
-                                 f"known_hosts are read from mounted files)")
+        """A missing credentials file or local repository: one clear line
+        (``flags.check_git_files``, which the plain settings use too)."""
+        flags.check_git_files(self)
 
 
 class SigningSettings(Settings):

@@ -43,13 +43,18 @@ ENGINE_EXTRA = {"stats": {"reconciler.engine.delivery", "reconciler.engine.repos
 
 
 def imported(args: list[str], tmp_path: Path) -> set[str]:
+    return run(args, tmp_path)[0]
+
+
+def run(args: list[str], tmp_path: Path) -> tuple[set[str], str, str]:
+    """The modules a command imported, and what it printed (stdout, stderr)."""
     out = tmp_path / "modules.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env.update(RECONCILER_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", LISTING, str(out), *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode in (0, 1), proc.stderr
-    return set(out.read_text().split())
+    return set(out.read_text().split()), proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize(("command", "module"), [
@@ -78,8 +83,10 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
     assert listed == sorted(cli.COMMANDS)
 
 
-# Parsing YAML is the scan cache's to spare: with every scan and preset served from
-# it, a read-only command loads no YAML parser at all.
+# Parsing YAML and validating are the scan cache's to spare: with every scan and preset
+# served from it, a read-only command loads no YAML parser and no pydantic at all
+# (the Rollouts and presets pydantic validated before come back as core/plainmodels'
+# copies; the settings are read by interfaces/flags), and says what the cold run said.
 YAML_STACK = ("ruamel", "reconciler.core.yamlcompose", "reconciler.core.yamldoc",
               "reconciler.core.yamlnodes", "reconciler.core.markers",
               "reconciler.core.rewrite", "reconciler.core.schedulemodels")
@@ -88,16 +95,19 @@ YAML_STACK = ("ruamel", "reconciler.core.yamlcompose", "reconciler.core.yamldoc"
 @pytest.mark.parametrize("command", [["plan"], ["validate"],
                                      ["check", "--base", "main", "--head", "main"]],
                          ids=lambda c: c[0])
-def test_a_warm_read_only_command_parses_no_yaml(command: list[str], fleet: gitrepo.BareRepo,
-                                                 tmp_path: Path) -> None:
-    def stack(modules: set[str]) -> list[str]:
+def test_a_warm_read_only_command_parses_no_yaml_and_validates_nothing(
+        command: list[str], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    def stack(modules: set[str], names: tuple[str, ...] = YAML_STACK) -> list[str]:
         return sorted(m for m in modules
-                      if any(m == s or m.startswith(s + ".") for s in YAML_STACK))
+                      if any(m == s or m.startswith(s + ".") for s in names))
 
-    cold = imported([*command, "--repo", fleet.url], tmp_path)  # fills the scan cache
-    assert "ruamel.yaml" in stack(cold)
-    warm = imported([*command, "--repo", fleet.url], tmp_path)
+    cold, *said = run([*command, "--repo", fleet.url], tmp_path)  # fills the scan cache
+    assert "ruamel.yaml" in stack(cold) and "pydantic" in cold
+    warm, *again = run([*command, "--repo", fleet.url], tmp_path)
     assert stack(warm) == [], f"a warm {command[0]} imports {stack(warm)}"
+    assert stack(warm, ("pydantic", "reconciler.core.models", "reconciler.interfaces.settings",
+                        "reconciler.interfaces.settingsgroups")) == []
+    assert again == said
     # No .sourceignore in sample-repo/ and no path Flux's defaults may match: the
     # ignore rules are decided without pathspec (core/sourceignore.py).
     assert "pathspec" not in warm
