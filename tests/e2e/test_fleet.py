@@ -161,6 +161,7 @@ def test_a_release_that_fails_in_staging_never_reaches_production(
                      lambda: not released(production, "6.6.0", "production"), 4.0)
 
 
+@pytest.mark.slow  # ~10-20 s; kept out of the default run to hold it under ten minutes
 def test_a_kill_between_the_bake_end_and_the_note_records_the_verdict_once(
         fleet: tuple[E2E, E2E]) -> None:
     staging, production = fleet

@@ -98,6 +98,7 @@ def _string_shape(status: dict[str, Any]) -> dict[str, Any]:
             "releaseCandidates": None, "gatedReleaseCandidates": None, "gates": None}
 
 
+@pytest.mark.slow  # ~10-20 s; kept out of the default run to hold it under ten minutes
 def test_an_upgraded_daemon_resumes_a_bake_from_the_string_shape(e2e: E2E) -> None:
     e2e.set_rollout_spec("podinfo", bakeTime="6s")
     first = e2e.start_daemon()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from tests.e2e.conftest import E2E
 from tests.e2e.test_pull_requests import REPO, Forge, forge, message, released  # noqa: F401
 from tests.support import secretscan
@@ -28,6 +30,7 @@ def port_of(e2e: E2E) -> int:
     return int(found.group(1))
 
 
+@pytest.mark.slow  # ~10-20 s; kept out of the default run to hold it under ten minutes
 def test_webhooks_cut_the_wait_and_a_decline_outlives_a_restart(forge: Forge) -> None:  # noqa: F811
     e2e = forge.e2e
     secret = secretscan.generate("webhook secret (pull-request webhooks)")

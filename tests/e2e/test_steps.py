@@ -103,6 +103,7 @@ def test_three_step_canary_is_baked_to_promotion(e2e: E2E) -> None:
 
 
 
+@pytest.mark.slow  # ~10-20 s; kept out of the default run to hold it under ten minutes
 def test_a_step_held_for_approval_stays_at_its_weight_until_approved(e2e: E2E) -> None:
     # steps[1].approval: manual. The held step's bake is over and kept in the status;
     # every reconcile while it waits (resyncs, the status write's own watch event)

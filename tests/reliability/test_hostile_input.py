@@ -612,6 +612,7 @@ E2E_FILES = ("yaml-unclosed-flow", "yaml-invalid-utf8", "duplicate-key-metadata"
              "symlink-outside-repository", "symlink-climbing-out", "symlink-inside-repository")
 
 
+@pytest.mark.slow  # ~10-20 s; kept out of the default run to hold it under ten minutes
 def test_daemon_survives_everything_at_once(e2e: E2E) -> None:
     """``reconciler run`` with a repository and a cluster full of hostile input: it stays
     up, says what is wrong where a person looks, never writes a hostile file, and
