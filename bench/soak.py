@@ -181,7 +181,7 @@ METRIC = re.compile(r'^reconciler_(\w+?)_total(?:\{(\w+)="([^"]*)"\})? ([0-9.e+]
 
 def scrape(port: int) -> dict[str, float]:
     """The daemon's counters from /metrics, e.g. ``releases``, ``bake_outcomes.Succeeded``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
         text = response.read().decode()
     out: dict[str, float] = {}
     for name, _, value, number in METRIC.findall(text):
