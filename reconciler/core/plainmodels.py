@@ -89,21 +89,20 @@ class Plain:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.dump()!r})"
 
-    def dump(self) -> dict[str, Any]:
-        """What the model's ``model_dump(by_alias=True)`` gives."""
+    def dump(self, *, by_alias: bool = True) -> dict[str, Any]:
+        """What the model's ``model_dump(by_alias=...)`` gives."""
         out: dict[str, Any] = {}
         for name, (key, nested) in self.FIELDS.items():
             value = self._values[name]
             if nested is not None and value is not None:
-                value = [v.dump() for v in value] if isinstance(value, list) else value.dump()
-            out[key] = value
+                value = [v.dump(by_alias=by_alias) for v in value] if isinstance(value, list) \
+                    else value.dump(by_alias=by_alias)
+            out[key if by_alias else name] = value
         return {**out, **self._extra}
 
     def model_dump(self, *, by_alias: bool = True) -> dict[str, Any]:
-        """:meth:`dump`, as the model spells it (only by alias: the records' form)."""
-        if not by_alias:
-            raise NotImplementedError("a plain copy dumps by alias only")
-        return self.dump()
+        """:meth:`dump`, as the model spells it (by alias unless told otherwise)."""
+        return self.dump(by_alias=by_alias)
 
     def unknown_fields(self) -> list[str]:
         """Names of fields present in the input that the model does not know."""

@@ -16,6 +16,7 @@ validate is kept as data only, and validated (and refused) on every load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -58,10 +59,8 @@ def _preset(text: str, *, file: str, store: scancache.Store | None) -> models.Po
     key = f"preset:{hashlib.sha256(text.encode()).hexdigest()}"
     found = store.get(key)
     if isinstance(found, dict) and isinstance(found.get("preset"), dict):
-        try:
+        with contextlib.suppress(KeyError):  # not a dump this code made: validate again
             return plainmodels.as_preset(found["preset"])
-        except KeyError:
-            pass  # not a dump this code made: validate again
     data = found["data"] if isinstance(found, dict) and "data" in found \
         else policies.read_preset(text, file=file)
     kept: dict[str, Any] = {"data": data}

@@ -133,6 +133,7 @@ def test_a_rollout_read_back_from_its_dump_is_the_model(data: dict[str, Any]) ->
     plain = plainmodels.as_model(through_cache(model))
     same(plain, model, "rollout")
     assert plain == model and plain.model_dump() == model.model_dump(by_alias=True)
+    assert plain.model_dump(by_alias=False) == json.loads(json.dumps(model.model_dump()))
     assert plain.key == model.key
     spec, pspec = model.spec, plain.spec
     assert (pspec.bake_time(), pspec.deploy_timeout()) == (spec.bake_time(),
