@@ -142,16 +142,15 @@ def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
     ``tree`` whose names start with ``name[:2]`` moved into it (and out of
     ``builder``); ``name`` itself was replaced already."""
     moving = [(entry.name, entry.id, entry.filemode) for entry in tree
-              if entry.name is not None and entry.name != name and len(entry.name) > 2
+              if entry.name and entry.name != name and len(entry.name) > 2
               and entry.name.startswith(name[:2])
               and entry.filemode != pygit2.GIT_FILEMODE_TREE]
     if not moving:
         return inner
     sub = repo.TreeBuilder(repo[inner].peel(pygit2.Tree))
     for entry_name, oid, mode in moving:
-        assert entry_name is not None
-        builder.remove(entry_name)
-        sub.insert(entry_name[2:], oid, mode)
+        builder.remove(str(entry_name))
+        sub.insert(str(entry_name)[2:], oid, mode)
     return sub.write()
 
 

@@ -18,7 +18,8 @@ from reconciler.core import manifests, yamlcompose, yamlfast
 from reconciler.errors import ManifestError
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not yamlfast.AVAILABLE, reason="PyYAML built without libyaml")
+pytestmark = pytest.mark.skipif(not yamlfast.AVAILABLE, reason="PyYAML was built without libyaml (its C parser); "
+                                "scans then use ruamel.yaml alone")
 
 
 def _outcome(text: str, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
