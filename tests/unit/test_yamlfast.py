@@ -18,8 +18,9 @@ from reconciler.core import manifests, yamlcompose, yamlfast
 from reconciler.errors import ManifestError
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not yamlfast.AVAILABLE, reason="PyYAML was built without libyaml (its C parser); "
-                                "scans then use ruamel.yaml alone")
+pytestmark = pytest.mark.skipif(
+    not yamlfast.AVAILABLE,
+    reason="PyYAML was built without libyaml (its C parser); scans then use ruamel.yaml alone")
 
 
 def _outcome(text: str, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
