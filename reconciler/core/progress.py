@@ -212,10 +212,14 @@ def _decide(o: Observed) -> Step:
         mine = _find(kept, newest.commit) or Bookkeeping(newest.commit, "Deploying")
         if mine.bake_status == "Failed":
             # The bake failed but the revert is not in git yet (the push failed, or
-            # the process stopped before it): ask for it again.
-            return step("revert", reasons.BAKE_FAILED,
-                        mine.message or f"{newest.trailers.release} failed",
-                        revert=newest.commit, in_flight=newest.commit)
+            # the process stopped before it): ask for it again. Its Event goes out
+            # when this revert is pushed, as the first attempt's would have.
+            said = mine.message or f"{newest.trailers.release} failed"
+            return step("revert", reasons.BAKE_FAILED, said,
+                        revert=newest.commit, in_flight=newest.commit,
+                        events=(("Warning", reasons.BAKE_FAILED,
+                                 f"{newest.trailers.release} failed its bake: {said}; "
+                                 "reverting"),))
         # A canary step that baked well is still in flight: its next stage is due
         # (held by a checkpoint or a window, it is decided again from this status).
         baked_step = newest.trailers.action == "step" and mine.bake_status == "Succeeded"
