@@ -225,7 +225,9 @@ def _tallies(grouped: Mapping[Key, list[trailers.Record]],
                                   for key, rs in grouped.items()}
     latest: dict[tuple[str, str, str], declines.Decline] = {}
     for d in sorted(decided, key=lambda d: d.at):
-        if d.at <= now:
+        # An approval answers another question (may it go out?), as declines.active
+        # reads it: it neither ends nor starts a decline.
+        if d.at <= now and d.decision != "Approved":
             latest[(d.rollout, d.environment, d.release)] = d
     for (rollout, env, _), d in latest.items():
         if d.decision == "Declined" and d.at >= since:

@@ -121,6 +121,7 @@ class Verdicts:
                                                key=_decided_order))
             if self._depth is not None:
                 found = auditindex.bounded_verdicts(found, depth=self._depth)
+                decided = auditindex.bounded_decisions(decided, depth=self._depth)
             with self._lock:
                 self._cache = (head, found, decided)
             return found, decided
