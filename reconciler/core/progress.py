@@ -239,7 +239,19 @@ def _decide(o: Observed) -> Step:
                             events=(("Normal", reasons.RELEASE_CANCELLED,
                                      f"bake of {newest.trailers.release} cancelled: "
                                      f"{superseding} is newer"),))
-            return _progress(o, newest, mine, kept, current)
+            decided = _progress(o, newest, mine, kept, current)
+            if newest.trailers.action == "release" and not o.direct \
+                    and _find(kept, newest.commit) is None:
+                # Pull-request mode: the release came through a merge, not a push of
+                # ours, so this first pass that sees it says it was released (sent
+                # once the status holds it, so once).
+                was = f" (was {newest.trailers.previous_release})" \
+                    if newest.trailers.previous_release else ""
+                decided = replace(decided, events=(
+                    ("Normal", reasons.RELEASE_WRITTEN,
+                     f"released {newest.trailers.release}{was}: its pull request was "
+                     f"merged as commit {newest.commit[:12]}"), *decided.events))
+            return decided
 
     return _select(o, kept, current, disagree)
 
