@@ -83,7 +83,7 @@ class Verdicts:
         self._repository = repository
         self.environment = environment
         self._depth = depth
-        self._recorded: set[tuple[str, str]] = set()  # (commit, rollout) known in git
+        self._recorded: dict[str, set[str]] = {}  # rollout -> its commits known in git
         self._lock = threading.Lock()
         self._reading = threading.Lock()  # one reader of a notes move at a time
         self._cache: tuple[str | None, tuple[verdicts.Verdict, ...],
@@ -159,7 +159,7 @@ class Verdicts:
             record = by_commit.get(k.commit)
             if k.bake_status not in verdicts.RESULTS or record is None or k.bake_end is None:
                 continue
-            if (k.commit, key) in self._recorded:
+            if k.commit in self._recorded.get(key, ()):
                 continue
             if record.trailers.action == "step" and k.bake_status == "Succeeded":
                 continue  # a canary step that baked well is no verdict on the release
@@ -183,10 +183,11 @@ class Verdicts:
                 written += 1
                 log.info("%s: recorded %s verdict of %s (%s) in %s", key, verdict.result,
                          verdict.release, verdict.commit[:12], self.environment)
-            self._recorded.add((verdict.commit, key))
+            self._recorded.setdefault(key, set()).add(verdict.commit)
         # Only bakes the status still holds are ever asked about again.
         held = {k.commit for k in kept}
-        self._recorded = {(c, r) for c, r in self._recorded if r != key or c in held}
+        if key in self._recorded:  # only this rollout's set is pruned: O(its bakes)
+            self._recorded[key] &= held
         return written
 
     def _write(self, commit: str, change: Callable[[str | None], str | None]) -> bool:
