@@ -8,16 +8,16 @@ that peak for as long as it ran (measured: a daemon restarted on 6,000 commits h
 126 MiB of malloc arenas with 37 MiB in use, docs/performance.md "Soak"). Trimming
 returns the free pages of every arena (``madvise``), at a cost of a few ms.
 
-``tune`` sets two of glibc's knobs once, as ``reconciler run`` starts (before any
-thread): at most two arenas (``M_ARENA_MAX``; glibc's default is eight per core, and
-each of the daemon's threads that allocates gets one, whose free blocks no other
-thread reuses) and a fixed mmap threshold of 128 KiB (``M_MMAP_THRESHOLD``; by default
-glibc raises it up to 32 MiB after the first large free, so the large buffers of a
-push or a list answer end up in the arenas and stay resident after they are freed).
-At 1,000 rollouts the daemon's arenas held 3.5 MiB free after 200 events instead of
-12.9 (docs/performance.md, "Daemon latency"). A setting in the environment
-(``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``, ``GLIBC_TUNABLES``) wins: ``tune``
-leaves that knob alone.
+``tune`` caps glibc's arenas at two (``M_ARENA_MAX``), once, as ``reconciler run``
+starts (before any thread). glibc's default is eight per core: each of the daemon's
+threads that allocates (workers, watches, the HTTP server) may get an arena of its
+own, whose free blocks no other thread reuses, so freed memory piles up across them.
+At 1,000 rollouts, after 200 events, the arenas held 6.8 MiB free instead of 12.9
+(docs/performance.md, "Daemon latency"). A fixed mmap threshold (``M_MMAP_THRESHOLD``)
+took that to 3.5 MiB but was left out: libgit2 allocates and frees a few large buffers
+per commit and push, and handing them back each time made a commit-and-push loop take
+6.5 times the page faults. A setting in the environment (``MALLOC_ARENA_MAX``, or
+``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) wins: ``tune`` leaves it alone.
 
 Where the C library is not glibc (musl, macOS) there is nothing to call: ``trim``
 and ``tune`` say so by returning None, and the daemon runs as before.
@@ -83,26 +83,18 @@ def trim() -> bool | None:
     return bool(libc.malloc_trim(0))
 
 
-# mallopt's parameters (glibc's malloc.h) and the environment settings that name them.
-_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+# mallopt's parameter (glibc's malloc.h) and the environment settings that name it.
+_M_ARENA_MAX = -8
 ARENA_MAX = 2
-MMAP_THRESHOLD = 128 * 1024
-_KNOBS = ((_M_ARENA_MAX, ARENA_MAX, "MALLOC_ARENA_MAX", "glibc.malloc.arena_max"),
-          (_M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_",
-           "glibc.malloc.mmap_threshold"))
 
 
-def tune(environ: Mapping[str, str] = os.environ) -> list[str] | None:
-    """Set the arena count and the mmap threshold (see the module docstring), each
-    unless the environment sets it; the names of the knobs set, or None without glibc."""
+def tune(environ: Mapping[str, str] = os.environ) -> bool | None:
+    """Cap the arenas (see the module docstring) unless the environment sets the cap:
+    whether it was set, or None without glibc."""
     libc = _libc()
     if libc is None:
         return None
-    tunables = environ.get("GLIBC_TUNABLES", "")
-    done = []
-    for param, value, variable, tunable in _KNOBS:
-        if variable in environ or tunable in tunables:
-            continue
-        if libc.mallopt(param, value):
-            done.append(variable.rstrip("_"))
-    return done
+    if "MALLOC_ARENA_MAX" in environ or "glibc.malloc.arena_max" in environ.get(
+            "GLIBC_TUNABLES", ""):
+        return False
+    return bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX))

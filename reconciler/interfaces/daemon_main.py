@@ -93,9 +93,8 @@ def run(config: RunSettings, *, mirror: git.Mirror,
     server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
     setup_logging(server_cfg.log_format)
     # Before any thread starts: fewer malloc arenas, less memory held free in them.
-    tuned = malloc.tune()
-    if tuned:
-        log.debug("allocator: set %s (adapters/malloc.py)", ", ".join(tuned))
+    if malloc.tune():
+        log.debug("allocator: at most %d arenas (adapters/malloc.py)", malloc.ARENA_MAX)
     if signer is not None:
         log.info("signing every commit with the %s", signer.description)
     if config.git.path is not None:
