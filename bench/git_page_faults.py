@@ -46,7 +46,7 @@ def loop(root: Path, commits: int) -> None:
     started = time.process_time()
     for k in range(commits):
         tree = repo[head].tree
-        sub = repo.TreeBuilder(repo[tree["apps"].id])
+        sub = repo.TreeBuilder(tree["apps"].id)
         blob = repo.create_blob(f"name: app{k}\nversion: 1.0.{k}\n" + "#" * 1500)
         sub.insert(f"app{k % 1000}.yaml", blob, pygit2.GIT_FILEMODE_BLOB)
         new = repo.TreeBuilder(tree)
