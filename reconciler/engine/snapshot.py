@@ -23,16 +23,14 @@ ignore rules (``.sourceignore`` and the defaults) leave out.
 from __future__ import annotations
 
 import posixpath
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconciler.adapters import git, scancache
 from reconciler.core import auditindex, joiner, manifests, scope, sourceignore, steps, trailers
-from reconciler.engine import arrivals, scanstore
+from reconciler.engine import arrivals, scans, scanstore
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64
@@ -122,15 +120,8 @@ class Scanner:
         # or rebase merge keeps the commit's own, earlier time).
         self._arrivals = arrivals
         self.environment = environment
-        # Scans by (blob id, path): a file that goes back to an earlier content (a
-        # revert does exactly that) or a tree that jumps to an unrelated commit is
-        # not read or parsed again. Bounded to the files of the current tree plus
-        # ``older_versions`` earlier contents (plenty for any revert), least
-        # recently used out first: a fixed count grew a daemon by ~4 KiB a release
-        # for days (the soak, docs/reliability.md).
-        self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
-        self._older_versions = older_versions
-        self._cache_lock = threading.Lock()  # scan() is called outside the git lock
+        # Scans by (blob id, path), in memory then on disk (``engine/scans``).
+        self._scans = scans.Scans(mirror, older_versions=older_versions)
         self._commit: str | None = None
         self._blobs: dict[str, str] = {}
         self._relevant: dict[str, manifests.FileScan] = {}
@@ -181,12 +172,22 @@ class Scanner:
             changes = self.mirror.changed_entries(self._commit, commit,
                                                   suffixes=scope.LISTED_SUFFIXES)
         # The blobs the changed paths had: whether the scope may have moved.
-        self._previous = {e.path: self._blobs.get(e.path) for e in changes}
+        # Nothing held yet (and no path listed twice, which only a hand-made tree
+        # can do): the files go in at once, 70,000 of them at scale.
+        quick = first and len({e.path for e in changes}) == len(changes)
+        self._previous = {} if quick else {e.path: self._blobs.get(e.path) for e in changes}
+        if quick:
+            self._blobs = {e.path: e.blob for e in changes
+                           if e.kind == "file" and e.blob is not None}
         for entry in changes:
             path, blob = entry.path, entry.blob
-            for held in (self._relevant, self._blobs, self._skipped):
-                held.pop(path, None)
-            self._checked.discard(path)
+            if quick:
+                if entry.kind == "file" or blob is None:
+                    continue
+            else:
+                for held in (self._relevant, self._blobs, self._skipped):
+                    held.pop(path, None)
+                self._checked.discard(path)
             if blob is None:
                 continue
             if entry.kind != "file":
@@ -199,12 +200,25 @@ class Scanner:
                 continue
             self._blobs[path] = blob
         self._commit = commit
-        touched = self._rescope(changes, first=first) if first or changes else set()
+        # Thousands of files to look at: git screens them all while the scope is
+        # worked out (``engine/scans``); not where a name git refuses is listed.
+        screen = scans.screen(self.mirror, commit) if first and len(self._blobs) >= scans.BULK \
+            and not any(e.kind == "invalid-name" for e in changes) else None
+        try:
+            touched = self._rescope(changes, first=first) if first or changes else set()
+        except BaseException:
+            if screen is not None:
+                screen.cancel()
+            raise
+        passed = None if screen is None else screen.paths()
         for path in touched - self._in:
             self._relevant.pop(path, None)
             self._checked.discard(path)
         for path in sorted(p for p in touched if p in self._in and p not in self._checked):
             self._checked.add(path)
+            if passed is not None and path not in passed:
+                stats.screened_out += 1  # holds neither string: parsed=False, no problems
+                continue
             scan, hit = self._scan(path, self._blobs[path])
             if hit == "memory":
                 stats.cache_hits += 1
@@ -218,7 +232,9 @@ class Scanner:
                 self._relevant[path] = scan
         stats.files = len(self._in)
         stats.unchanged = max(0, stats.files - len(changes))
-        inventory = self._joined(touched | {e.path for e in changes})
+        # A first join starts empty: only the files that hold anything can change it.
+        inventory = self._joined(set(self._relevant) if quick else
+                                 touched | {e.path for e in changes})
         if self._scope is not None:
             # The scope's own problems (a resources entry naming nothing, a spec.path
             # that does not exist), once per file: a file that does not parse is
@@ -329,23 +345,7 @@ class Scanner:
     def _scan(self, path: str, blob: str) -> tuple[manifests.FileScan, str | None]:
         """``(scan, where it was found)``: ``"memory"``, ``"disk"`` (the store) or None
         (read and parsed now)."""
-        key = (blob, path)
-        with self._cache_lock:
-            scan = self._by_blob.get(key)
-            if scan is not None:
-                self._by_blob.move_to_end(key)
-                return scan, "memory"
-            disk = self._disk
-            found = None if disk is None else scanstore.load_scan(disk, path, blob)
-        scan = found if found is not None else manifests.scan_file(
-            path, self.mirror.read_blob(blob))
-        with self._cache_lock:
-            if found is None and disk is not None:
-                scanstore.keep_scan(disk, path, blob, scan)
-            self._by_blob[key] = scan
-            while len(self._by_blob) > len(self._blobs) + self._older_versions:
-                self._by_blob.popitem(last=False)
-        return scan, None if found is None else "disk"
+        return self._scans.get(path, blob, disk=self._disk, bound=len(self._blobs))
 
     def history(self, head: str) -> auditindex.Trail:
         """Reconciler commits reachable from ``head``, newest first; with
