@@ -19,7 +19,8 @@ every file is looked at one by one as before.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping
 
 from reconciler.adapters import git, gitscreen, scancache
 from reconciler.core import manifests
@@ -35,6 +36,12 @@ def screen(mirror: git.Mirror, commit: str) -> gitscreen.Screen:
     ``git grep`` started now, answered by ``paths()`` (None: look at every file)."""
     return gitscreen.start(mirror.path, commit, needles=manifests.SCREENS,
                            suffixes=manifests.SUFFIXES)
+
+
+def cancel(screen: gitscreen.Screen | None) -> None:
+    """Stop ``screen`` if there is one (its answer is not needed)."""
+    if screen is not None:
+        screen.cancel()
 
 
 class Scans:
@@ -71,3 +78,25 @@ class Scans:
             while len(self._by_blob) > bound + self._older_versions:
                 self._by_blob.popitem(last=False)
         return scan, None if found is None else "disk"
+
+    def look(self, paths: Iterable[str], *, blobs: Mapping[str, str], passed: set[str] | None,
+             disk: scancache.Store | None) -> tuple[dict[str, manifests.FileScan], Counter[str]]:
+        """The scans of ``paths`` (at ``blobs``) that hold anything (rollouts, targets,
+        problems), in path order, and how many were found where: ``"memory"``,
+        ``"disk"``, ``"parsed"`` (read and parsed now) or ``"screened_out"`` (holding
+        neither string). ``passed``: the paths ``screen`` named; the others are not
+        looked at."""
+        todo = sorted(paths)
+        counts: Counter[str] = Counter()
+        if passed is not None:
+            named = [p for p in todo if p in passed]
+            counts["screened_out"] = len(todo) - len(named)
+            todo = named
+        found: dict[str, manifests.FileScan] = {}
+        for path in todo:
+            scan, hit = self.get(path, blobs[path], disk=disk, bound=len(blobs))
+            matters = scan.parsed or bool(scan.problems)
+            counts[hit or ("parsed" if matters else "screened_out")] += 1
+            if matters:
+                found[path] = scan
+        return found, counts

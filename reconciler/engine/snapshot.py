@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.adapters import git, scancache
+from reconciler.adapters import git, gitscreen, scancache
 from reconciler.core import auditindex, joiner, manifests, scope, sourceignore, steps, trailers
 from reconciler.engine import arrivals, scans, scanstore
 
@@ -159,77 +159,73 @@ class Scanner:
         started = time.perf_counter()
         stats = ScanStats()
         first = self._commit is None
-        if first:
-            self._blobs, self._relevant, self._skipped = {}, {}, {}
-            self._join, self._relevant_blobs, self._reported_skips = joiner.Joiner(), {}, {}
-            self._checked, self._kept, self._in = set(), set(), set()
-            changes: list[git.Entry] = self.mirror.list_entries(
-                commit, suffixes=scope.LISTED_SUFFIXES)
-        elif self._commit == commit:
-            changes = []
-        else:
-            assert self._commit is not None
-            changes = self.mirror.changed_entries(self._commit, commit,
-                                                  suffixes=scope.LISTED_SUFFIXES)
-        # The blobs the changed paths had: whether the scope may have moved.
-        # Nothing held yet (and no path listed twice, which only a hand-made tree
-        # can do): the files go in at once, 70,000 of them at scale.
-        quick = first and len({e.path for e in changes}) == len(changes)
-        self._previous = {} if quick else {e.path: self._blobs.get(e.path) for e in changes}
-        if quick:
-            self._blobs = {e.path: e.blob for e in changes
-                           if e.kind == "file" and e.blob is not None}
-        for entry in changes:
-            path, blob = entry.path, entry.blob
-            if quick:
-                if entry.kind == "file" or blob is None:
-                    continue
-            else:
-                for held in (self._relevant, self._blobs, self._skipped):
-                    held.pop(path, None)
-                self._checked.discard(path)
-            if blob is None:
-                continue
-            if entry.kind != "file":
-                # A symlink, submodule or invalid path: reported, never read (so
-                # never followed out of the repository) and never in ``blobs``, the
-                # files a release may rewrite.
-                if manifests.wants(path) or entry.kind == "invalid-name":
-                    self._skipped[path] = manifests.skipped(path, kind=entry.kind,
-                                                            detail=entry.detail)
-                continue
-            self._blobs[path] = blob
-        self._commit = commit
-        # Thousands of files to look at: git screens them all while the scope is
-        # worked out (``engine/scans``); not where a name git refuses is listed.
-        screen = scans.screen(self.mirror, commit) if first and len(self._blobs) >= scans.BULK \
-            and not any(e.kind == "invalid-name" for e in changes) else None
+        screen: gitscreen.Screen | None = None
         try:
+            if first:
+                self._blobs, self._relevant, self._skipped = {}, {}, {}
+                self._join, self._relevant_blobs, self._reported_skips = joiner.Joiner(), {}, {}
+                self._checked, self._kept, self._in = set(), set(), set()
+                # Thousands of files just fetched: git screens them while the tree is
+                # listed (``engine/scans``); otherwise only once the listing says so.
+                if self.mirror.last_fetch_objects >= scans.BULK:
+                    screen = scans.screen(self.mirror, commit)
+                changes: list[git.Entry] = self.mirror.list_entries(
+                    commit, suffixes=scope.LISTED_SUFFIXES)
+            elif self._commit == commit:
+                changes = []
+            else:
+                assert self._commit is not None
+                changes = self.mirror.changed_entries(self._commit, commit,
+                                                      suffixes=scope.LISTED_SUFFIXES)
+            # The blobs the changed paths had: whether the scope may have moved.
+            # Nothing held yet (and no path listed twice, which only a hand-made tree
+            # can do): the files go in at once, 70,000 of them at scale.
+            quick = first and len({e.path for e in changes}) == len(changes)
+            self._previous = {} if quick else {e.path: self._blobs.get(e.path) for e in changes}
+            if quick:
+                self._blobs = {e.path: e.blob for e in changes
+                               if e.kind == "file" and e.blob is not None}
+            for entry in changes:
+                path, blob = entry.path, entry.blob
+                if quick:
+                    if entry.kind == "file" or blob is None:
+                        continue
+                else:
+                    for held in (self._relevant, self._blobs, self._skipped):
+                        held.pop(path, None)
+                    self._checked.discard(path)
+                if blob is None:
+                    continue
+                if entry.kind != "file":
+                    # A symlink, submodule or invalid path: reported, never read (so
+                    # never followed out of the repository) and never in ``blobs``, the
+                    # files a release may rewrite.
+                    if manifests.wants(path) or entry.kind == "invalid-name":
+                        self._skipped[path] = manifests.skipped(path, kind=entry.kind,
+                                                                detail=entry.detail)
+                    continue
+                self._blobs[path] = blob
+            self._commit = commit
+            if first and screen is None and len(self._blobs) >= scans.BULK:
+                screen = scans.screen(self.mirror, commit)  # while the scope is worked out
+            if screen is not None and any(e.kind == "invalid-name" for e in changes):
+                scans.cancel(screen)  # a tree git itself refuses: read blob by blob
+                screen = None
             touched = self._rescope(changes, first=first) if first or changes else set()
         except BaseException:
-            if screen is not None:
-                screen.cancel()
+            scans.cancel(screen)
             raise
         passed = None if screen is None else screen.paths()
         for path in touched - self._in:
             self._relevant.pop(path, None)
             self._checked.discard(path)
-        for path in sorted(p for p in touched if p in self._in and p not in self._checked):
-            self._checked.add(path)
-            if passed is not None and path not in passed:
-                stats.screened_out += 1  # holds neither string: parsed=False, no problems
-                continue
-            scan, hit = self._scan(path, self._blobs[path])
-            if hit == "memory":
-                stats.cache_hits += 1
-            elif hit == "disk":
-                stats.stored += 1
-            elif scan.parsed or scan.problems:
-                stats.parsed += 1
-            else:
-                stats.screened_out += 1
-            if scan.parsed or scan.problems:
-                self._relevant[path] = scan
+        todo = {p for p in touched if p in self._in and p not in self._checked}
+        self._checked |= todo
+        found, counts = self._scans.look(todo, blobs=self._blobs, passed=passed,
+                                         disk=self._disk)
+        self._relevant.update(found)
+        stats.cache_hits, stats.stored = counts["memory"], counts["disk"]
+        stats.parsed, stats.screened_out = counts["parsed"], counts["screened_out"]
         stats.files = len(self._in)
         stats.unchanged = max(0, stats.files - len(changes))
         # A first join starts empty: only the files that hold anything can change it.
@@ -340,12 +336,8 @@ class Scanner:
     def scan(self, path: str, blob: str) -> manifests.FileScan:
         """The scan of one file version, from the cache when it was scanned before
         (any commit: e.g. the versions before and after a person's edit)."""
-        return self._scan(path, blob)[0]
+        return self._scans.get(path, blob, disk=self._disk, bound=len(self._blobs))[0]
 
-    def _scan(self, path: str, blob: str) -> tuple[manifests.FileScan, str | None]:
-        """``(scan, where it was found)``: ``"memory"``, ``"disk"`` (the store) or None
-        (read and parsed now)."""
-        return self._scans.get(path, blob, disk=self._disk, bound=len(self._blobs))
 
     def history(self, head: str) -> auditindex.Trail:
         """Reconciler commits reachable from ``head``, newest first; with

@@ -194,6 +194,12 @@ def reads(mirror: git.Mirror, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return seen
 
 
+def only_what_matters(seen: list[bytes], files: dict[bytes, tuple[int, bytes]]) -> bool:
+    """Whether every blob read was an ignore file or one that holds the strings."""
+    ignores = {data for path, (_, data) in files.items() if path.endswith(b".sourceignore")}
+    return all(manifests.screen(data) or data in ignores for data in seen)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_the_screened_first_snapshot_is_the_one_read_blob_by_blob(
         tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,10 +212,7 @@ def test_the_screened_first_snapshot_is_the_one_read_blob_by_blob(
 
     seen = reads(mirror, monkeypatch)
     bulk_scanner, bulk = snap(mirror, head, bulk=True, monkeypatch=monkeypatch)
-    # Only what can matter was read: the ignore files and the files git named.
-    assert seen and all(manifests.screen(data) or data in {f[1] for p, f in files.items()
-                                                          if p.endswith(b".sourceignore")}
-                        for data in seen)
+    assert seen and only_what_matters(seen, files)
     one_scanner, one = snap(mirror, head, bulk=False, monkeypatch=monkeypatch)
     same(bulk, one)
     assert bulk.stats.parsed == one.stats.parsed > 0 and bulk.inventory.rollouts
@@ -296,8 +299,7 @@ def test_without_a_working_git_every_blob_is_read_as_before(
     caplog.set_level("INFO", logger=gitscreen.__name__)
     fallback = snap(mirror, head, bulk=True, monkeypatch=monkeypatch)[1]
     same(fallback, one)
-    # Blob by blob: files that hold neither string were read too.
-    assert any(not manifests.screen(data) and data not in IGNORES for data in seen)
+    assert not only_what_matters(seen, files)  # blob by blob: the others were read too
     if git_is == "failing":
         assert "not today" in caplog.text
 
@@ -307,12 +309,20 @@ def test_a_restart_finds_the_kept_scans_of_what_git_named(
     """The scan cache beside the mirror after a screened first snapshot holds the files
     that matter; a restarted scanner parses none of those and agrees."""
     remote = Remote(tmp_path / "srv.git")
-    head = remote.commit(generated(random.Random(5), 150))
+    files = generated(random.Random(5), 150)
+    head = remote.commit(files)
     mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
     mirror.fetch()
-    monkeypatch.setattr(scans, "BULK", 0)
+    monkeypatch.setattr(scans, "BULK", 1)
     first = Scanner(mirror).snapshot(head, store=scanstore.beside(mirror))
+    mirror.close()
+    # The restarted process: its fetch receives nothing, so git's screen starts once
+    # the listing shows how many files there are (not during it).
+    mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
+    assert mirror.fetch() == head and mirror.last_fetch_objects == 0
+    seen = reads(mirror, monkeypatch)
     again = Scanner(mirror).snapshot(head, store=scanstore.beside(mirror))
+    assert only_what_matters(seen, files)
     # Kept: every scan JSON carries unchanged (a name that is not UTF-8 is parsed again).
     assert again.stats.stored > 0 and again.stats.parsed < first.stats.parsed
     assert again.stats.stored + again.stats.parsed == first.stats.parsed
