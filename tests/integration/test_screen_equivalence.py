@@ -39,18 +39,16 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None,
 
 ROLLOUT = """apiVersion: kuberik.com/v1alpha1
 kind: Rollout
-metadata:
-  name: {name}
-  namespace: apps
+metadata: {{name: {name}, namespace: fleet}}
 spec:
-  releasesImagePolicy:
-    name: {name}
+  bakeTime: 5m
+  releasesImagePolicy: {{name: {name}}}
 """
 TARGET = """apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata:
   name: {name}
-  namespace: apps
+  namespace: fleet
   annotations:
     rollout.kuberik.com/substitute.VERSION.from: {name}
 spec:
@@ -63,10 +61,10 @@ MARKED = """apiVersion: source.toolkit.fluxcd.io/v1beta2
 kind: OCIRepository
 metadata:
   name: {name}
-  namespace: apps
+  namespace: fleet
 spec:
   ref:
-    tag: 1.0.{n} # {{"$imagepolicy": "apps:{name}:tag"}}
+    tag: 1.0.{n} # {{"$imagepolicy": "fleet:{name}:tag"}}
 """
 PLAIN = """apiVersion: v1
 kind: ConfigMap
