@@ -50,8 +50,19 @@ def diff(old: str, new: str, top: int = 25) -> None:
 
 
 def count_types() -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for obj in gc.get_objects():
+    """Live objects the collector tracks, by type. The daemon freezes what its first
+    reconcile built (``engine/heap``), and frozen objects are not listed: with
+    ``HEAPWATCH_UNFREEZE=1`` they are unfrozen for the count and everything is frozen
+    again after it (else a record replacing a frozen one counts as growth)."""
+    counts: dict[str, int] = {"(frozen, not counted)": gc.get_freeze_count()}
+    unfreeze = os.environ.get("HEAPWATCH_UNFREEZE") == "1"
+    if unfreeze:
+        gc.unfreeze()
+        counts["(frozen, not counted)"] = 0
+    found = gc.get_objects()
+    if unfreeze:
+        gc.freeze()
+    for obj in found:
         name = type(obj).__qualname__
         module = type(obj).__module__
         key = name if module == "builtins" else f"{module}.{name}"
