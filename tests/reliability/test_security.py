@@ -414,7 +414,9 @@ def test_the_secret_scan_fails_a_run_that_leaks(tmp_path: Path, workers: list[st
 
 # The first word of a kubernetes client method, as the RBAC verb it needs.
 CLIENT_VERBS = {"list": "list", "get": "get", "read": "get", "create": "create",
-                "replace": "update", "patch": "patch", "delete": "delete"}
+                "replace": "update", "patch": "patch", "delete": "delete",
+                # adapters/coregroup.CoreGroup, the core group's endpoints
+                "lister": "list", "reader": "get", "creator": "create", "patcher": "patch"}
 
 
 def _client_verb(method: str) -> str:
@@ -438,8 +440,14 @@ def cluster_method_verbs(source: str) -> dict[str, set[str]]:
         verbs: set[str] = set()
         calls: set[str] = set()
         for node in ast.walk(fn):
-            if isinstance(node, ast.Attribute) and is_api(node.value):
-                verbs.add(_client_verb(node.attr))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and is_api(node.func.value) and node.func.attr == "patcher":
+                # CoreGroup.patcher(plural, namespace, name, "status"): the subresource
+                sub = [a.value for a in node.args[3:] if isinstance(a, ast.Constant)]
+                verbs.add("patch" + ("/status" if sub == ["status"] else ""))
+            elif isinstance(node, ast.Attribute) and is_api(node.value):
+                if node.attr != "patcher":  # its Call says which (above)
+                    verbs.add(_client_verb(node.attr))
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
                     and node.value.id == "self" and node.attr in methods:
                 calls.add(node.attr)
