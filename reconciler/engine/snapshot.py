@@ -29,10 +29,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from reconciler.adapters import git, scancache
 from reconciler.core import auditindex, joiner, manifests, scope, sourceignore, steps, trailers
 from reconciler.engine import arrivals, scanstore
+
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git, scancache
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64
