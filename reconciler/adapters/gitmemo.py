@@ -71,7 +71,7 @@ def version() -> str:
 def open_local(url: str, *, cache_dir: Path, branch: str,
                opener: Callable[[], Mirror]) -> ReadMirror | None:
     """A ``ReadMirror`` of ``branch`` of ``url`` when ``url`` is a local repository
-    whose mirror exists and names it; None otherwise (open a ``git.Mirror``).
+    whose mirror names it or does not exist yet; None otherwise (open a ``git.Mirror``).
     ``opener`` opens the real mirror, as the caller would have; no network here."""
     if "://" in url and not url.startswith("file://"):
         return None
@@ -82,8 +82,11 @@ def open_local(url: str, *, cache_dir: Path, branch: str,
         return None
     source = reffiles.git_dir(Path(unquote(parts.path)))
     path = gitcache.path_for(cache_dir, remote.url)
-    if source is None or reffiles.git_dir(path) is None \
-            or reffiles.remote_url(path, gitcache.REMOTE) != remote.url:
+    # No mirror yet: ``opener`` creates it and fetches, and this run's answers are kept.
+    if source is None:
+        return None
+    if (path / "HEAD").exists() and (reffiles.git_dir(path) is None or reffiles.remote_url(
+            path, gitcache.REMOTE) != remote.url):
         return None
     return ReadMirror(path=path, url=remote.url, branch=branch, source=source, opener=opener)
 
