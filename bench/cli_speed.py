@@ -6,8 +6,9 @@ on two repositories: sample-repo/ (18 files) and a generated one of 10,000 YAML
 files (``release_cost.make_repo``: 1 in 50 names kuberik.com). Each repository has
 two commits, so ``check --base main~1 --head main`` compares a real change.
 
-* cold: the on-disk scan cache beside the mirror is deleted before every run
-  (the mirror itself stays: only the scans are rebuilt);
+* cold: the on-disk scan cache and the git memo beside the mirror are deleted
+  before every run (the mirror itself stays: only the scans and the memo's answers
+  are made again, with pygit2, as after a new commit);
 * warm: the scan cache is there from the run before.
 
 Baselines measured in the same run, interleaved with the commands so a burst of

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from reconciler.adapters import gitcache, gitrevs, reffiles, scancache
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     _Base = Mirror
 else:
     _Base = object
+
+_T = TypeVar("_T")
 
 FILE_NAME = "reconciler-git-memo.json"
 MAX_LOG = 1_000
@@ -170,8 +172,8 @@ class ReadMirror(_Base):
                 return self.real.resolve(rev)
             namespace = self._namespace(rev)
             key = None if namespace is None else f"rev:{rev}:{namespace}"
-            found = None if key is None else self.memo.get(key)
-            if isinstance(found, str):
+            found = None if key is None else self._recall(key, _str)
+            if found is not None:
                 return found
             sha = self.real.resolve(rev)
             namespace = self._namespace(rev, fetched=True)
@@ -199,9 +201,9 @@ class ReadMirror(_Base):
     def list_entries(self, commit: str, *,
                      suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
         key = f"entries:{commit}:{_SUFFIXES_SEP.join(suffixes)}"
-        found = self.memo.get(key)
+        found = self._recall(key, _entries)
         if found is not None:
-            return [Entry(*e) for e in found]
+            return found
         entries = self.real.list_entries(commit, suffixes=suffixes)
         if len(entries) <= MAX_ENTRIES:
             self._keep(key, [list(e) for e in entries])
@@ -210,9 +212,9 @@ class ReadMirror(_Base):
     def changed_entries(self, old: str, new: str, *,
                         suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
         key = f"changed:{old}:{new}:{_SUFFIXES_SEP.join(suffixes)}"
-        found = self.memo.get(key)
+        found = self._recall(key, _entries)
         if found is not None:
-            return [Entry(*e) for e in found]
+            return found
         entries = self.real.changed_entries(old, new, suffixes=suffixes)
         if len(entries) <= MAX_ENTRIES:
             self._keep(key, [list(e) for e in entries])
@@ -221,9 +223,9 @@ class ReadMirror(_Base):
     def log(self, head: str, *, limit: int | None = None,
             stop: str | None = None) -> Iterator[CommitInfo]:
         key = f"log:{head}:{stop}:{limit}"
-        found = self.memo.get(key)
+        found = self._recall(key, lambda rows: [_commit(row) for row in rows])
         if found is not None:
-            return iter([_commit(c) for c in found])
+            return iter(found)
         commits = list(self.real.log(head, limit=limit, stop=stop))
         if len(commits) <= MAX_LOG:
             self._keep(key, [[c.sha, c.message, list(c.parents), int(c.time.timestamp()),
@@ -232,8 +234,8 @@ class ReadMirror(_Base):
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         key = f"ancestor:{ancestor}:{descendant}"
-        found = self.memo.get(key)
-        if isinstance(found, bool):
+        found = self._recall(key, _bool)
+        if found is not None:
             return found
         answer = self.real.is_ancestor(ancestor, descendant)
         self._keep(key, answer)
@@ -246,12 +248,24 @@ class ReadMirror(_Base):
         if ref not in ours:
             return []  # as libgit2's read: no notes ref, no notes
         key = f"notes:{ref}:{ours[ref]}"
-        found = self.memo.get(key)
+        found = self._recall(key, lambda rows: [(_str(c), _str(t)) for c, t in rows])
         if found is not None:
-            return [(commit, text) for commit, text in found]
+            return found
         notes = self.real.notes(ref)
         self._keep(key, [list(n) for n in notes])
         return notes
+
+    def _recall(self, key: str, decode: Callable[[Any], _T]) -> _T | None:
+        """The answer kept under ``key``, or None; one that does not decode (a damaged
+        or foreign file) is forgotten and counts as a miss, never as an error."""
+        found = self.memo.get(key)
+        if found is None:
+            return None
+        try:
+            return decode(found)
+        except (TypeError, ValueError, OverflowError):
+            self.memo.forget(key)
+            return None
 
     def _keep(self, key: str, value: Any) -> None:
         self.memo.put(key, value)
@@ -272,11 +286,35 @@ class ReadMirror(_Base):
         return f"ReadMirror(url={self._url!r}, branch={self._branch!r}, path={self._path!r})"
 
 
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, found {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a bool, found {value!r}")
+    return value
+
+
+def _entries(rows: list[Any]) -> list[Entry]:
+    found = []
+    for path, blob, kind, detail in rows:
+        if blob is not None:
+            _str(blob)
+        found.append(Entry(_str(path), blob, _str(kind), _str(detail)))  # type: ignore[arg-type]
+    return found
+
+
 def _commit(row: list[Any]) -> CommitInfo:
     sha, message, parents, time, author_name, author_email = row
-    return CommitInfo(sha=sha, message=message, parents=tuple(parents),
-                      time=datetime.fromtimestamp(time, UTC), author_name=author_name,
-                      author_email=author_email)
+    if not isinstance(time, int):
+        raise TypeError(f"expected a time, found {time!r}")
+    return CommitInfo(sha=_str(sha), message=_str(message),
+                      parents=tuple(_str(p) for p in parents),
+                      time=datetime.fromtimestamp(time, UTC), author_name=_str(author_name),
+                      author_email=_str(author_email))
 
 
 def _fetched_as(theirs: dict[str, str], mine: dict[str, str], refspecs: list[str]) -> bool:

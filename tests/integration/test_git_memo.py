@@ -5,6 +5,7 @@ The truth for every answer is a real ``git.Mirror`` of the same remote."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,14 @@ def test_a_warm_memo_answers_as_libgit2_does_without_opening_the_mirror(
     assert warm.fetch() == head and warm.head() == head
     assert answers(warm, head, base) == expected
     assert opened == []  # every answer from the memo: no libgit2
+
+    # A damaged memo (every answer the wrong shape) costs libgit2 again, never an error.
+    file = cache / warm.path.name / gitmemo.FILE_NAME
+    data = json.loads(file.read_text())
+    data["entries"] = {key: [[1, 2]] for key in data["entries"]}
+    file.write_text(json.dumps(data))
+    damaged = memo_of(remote, cache, opened)
+    assert answers(damaged, head, base) == expected and len(opened) == 1
 
 
 def test_a_fetch_is_skipped_only_when_it_would_change_nothing(
