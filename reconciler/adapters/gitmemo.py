@@ -57,7 +57,7 @@ _BRANCH = re.compile(r"(?!.*\.\.)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]*")
 _SUFFIXES_SEP = "|"
 # Revisions whose answer depends on more than the namespace's refs: a short object id
 # (more objects can make it ambiguous) and a reflog entry (``main@{1}``).
-_UNSTABLE = re.compile(r"[0-9a-fA-F]{4,39}([~^].*)?|.*@\{.*")
+_UNSTABLE = re.compile(r"[0-9a-fA-F]{4,39}([~^@:].*)?|.*@\{.*")
 
 
 @functools.cache
@@ -83,10 +83,10 @@ def open_local(url: str, *, cache_dir: Path, branch: str,
             or parts.query or not _BRANCH.fullmatch(branch):
         return None
     source = reffiles.git_dir(Path(unquote(parts.path)))
-    path = gitcache.path_for(cache_dir, remote.url)
-    # No mirror yet: ``opener`` creates it and fetches, and this run's answers are kept.
     if source is None:
         return None
+    path = gitcache.path_for(cache_dir, remote.url)
+    # No mirror yet: ``opener`` creates it and fetches, and this run's answers are kept.
     if (path / "HEAD").exists() and (reffiles.git_dir(path) is None or reffiles.remote_url(
             path, gitcache.REMOTE) != remote.url):
         return None
