@@ -28,11 +28,11 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 from urllib.parse import unquote, urlsplit
 
 from reconciler.adapters import gitcache, gitrevs, reffiles, scancache
-from reconciler.adapters.gitrecords import CommitInfo, Entry
+from reconciler.adapters.gitrecords import CommitInfo, Entry, EntryKind
 from reconciler.adapters.remoteurl import RemoteURL
 
 if TYPE_CHECKING:
@@ -43,12 +43,17 @@ else:
     _Base = object
 
 _T = TypeVar("_T")
+_KINDS = frozenset(get_args(EntryKind))
 
 FILE_NAME = "reconciler-git-memo.json"
+TREES_FILE = "reconciler-git-trees.json"
+"""The tree listings, apart: one is as long as the tree (about 1 MB at 10,000 files),
+so this file keeps this run's and one other (``TREES_OLDER``)."""
+TREES_OLDER = 1
 MAX_LOG = 1_000
 """Commits of the longest history kept; a longer one is walked by libgit2 every run."""
 MAX_ENTRIES = 2_000
-"""Entries of the largest tree listing or diff kept; a larger one is libgit2's every run."""
+"""Entries of the largest tree diff kept; a larger one is libgit2's every run."""
 OLDER = 8
 """Answers of other commits kept beside this run's (``scancache.Store``'s ``older``):
 the whole file is read by every run, so it holds little more than one run's."""
@@ -108,6 +113,7 @@ class ReadMirror(_Base):
         self._lock = threading.RLock()
         self._head: str | None = None
         self.memo = scancache.Store(path / FILE_NAME, version=version(), older=OLDER)
+        self.trees = scancache.Store(path / TREES_FILE, version=version(), older=TREES_OLDER)
 
     @property
     def path(self) -> Path:
@@ -201,12 +207,11 @@ class ReadMirror(_Base):
     def list_entries(self, commit: str, *,
                      suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
         key = f"entries:{commit}:{_SUFFIXES_SEP.join(suffixes)}"
-        found = self._recall(key, _entries)
+        found = self._recall(key, _entries, store=self.trees)
         if found is not None:
             return found
         entries = self.real.list_entries(commit, suffixes=suffixes)
-        if len(entries) <= MAX_ENTRIES:
-            self._keep(key, [list(e) for e in entries])
+        self._keep(key, _rows(entries), store=self.trees)
         return entries
 
     def changed_entries(self, old: str, new: str, *,
@@ -217,7 +222,7 @@ class ReadMirror(_Base):
             return found
         entries = self.real.changed_entries(old, new, suffixes=suffixes)
         if len(entries) <= MAX_ENTRIES:
-            self._keep(key, [list(e) for e in entries])
+            self._keep(key, _rows(entries))
         return entries
 
     def log(self, head: str, *, limit: int | None = None,
@@ -255,21 +260,25 @@ class ReadMirror(_Base):
         self._keep(key, [list(n) for n in notes])
         return notes
 
-    def _recall(self, key: str, decode: Callable[[Any], _T]) -> _T | None:
-        """The answer kept under ``key``, or None; one that does not decode (a damaged
-        or foreign file) is forgotten and counts as a miss, never as an error."""
-        found = self.memo.get(key)
+    def _recall(self, key: str, decode: Callable[[Any], _T], *,
+                store: scancache.Store | None = None) -> _T | None:
+        """The answer kept under ``key`` (in ``store``, the memo by default), or None;
+        one that does not decode (a damaged or foreign file) is forgotten and counts as
+        a miss, never as an error."""
+        store = store or self.memo
+        found = store.get(key)
         if found is None:
             return None
         try:
             return decode(found)
         except (TypeError, ValueError, OverflowError):
-            self.memo.forget(key)
+            store.forget(key)
             return None
 
-    def _keep(self, key: str, value: Any) -> None:
-        self.memo.put(key, value)
-        self.memo.save()
+    def _keep(self, key: str, value: Any, *, store: scancache.Store | None = None) -> None:
+        store = store or self.memo
+        store.put(key, value)
+        store.save()
 
     def close(self) -> None:
         with self._lock:
@@ -298,11 +307,20 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _rows(entries: list[Entry]) -> list[list[str | None]]:
+    """Entries as JSON rows: a plain file as ``[path, blob]``, anything else whole."""
+    return [[e.path, e.blob] if e.kind == "file" and not e.detail else list(e)
+            for e in entries]
+
+
 def _entries(rows: list[Any]) -> list[Entry]:
     found = []
-    for path, blob, kind, detail in rows:
+    for row in rows:
+        path, blob, kind, detail = row if len(row) == 4 else (*row, "file", "")
         if blob is not None:
             _str(blob)
+        if kind not in _KINDS:
+            raise ValueError(f"not an entry kind: {kind!r}")
         found.append(Entry(_str(path), blob, _str(kind), _str(detail)))  # type: ignore[arg-type]
     return found
 

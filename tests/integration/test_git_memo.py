@@ -24,7 +24,8 @@ def remote(tmp_path: Path, git_home: Path) -> gitrepo.BareRepo:
                                   home=git_home, message="Initial fleet configuration")
     repo.commit({"clusters/extra.yaml": "a: 1\n"},
                 "apps: 1.0 -> 1.1\n\nRollout: apps/podinfo\nRelease: 1.1.0\n"
-                "Previous-Release: 1.0.0\nAction: release\n")
+                "Previous-Release: 1.0.0\nAction: release\n",
+                symlinks={"clusters/link.yaml": "extra.yaml", "clusters/out.yaml": "/etc/x"})
     repo.git("notes", "--ref=reconciler", "add", "-m", "verdict", repo.head())
     return repo
 
@@ -55,6 +56,9 @@ def test_a_warm_memo_answers_as_libgit2_does_without_opening_the_mirror(
     head = truth.fetch()
     base = remote.git("rev-parse", "main~1").decode().strip()
     expected = answers(truth, head, base)
+    # Entries of every kind travel through the memo, not only plain files.
+    assert {"symlink", "symlink-outside", "file"} <= {e.kind for e in truth.list_entries(
+        head, suffixes=SUFFIXES)}
 
     opened: list[git.Mirror] = []
     cold = memo_of(remote, cache, opened)
@@ -69,10 +73,11 @@ def test_a_warm_memo_answers_as_libgit2_does_without_opening_the_mirror(
     assert opened == []  # every answer from the memo: no libgit2
 
     # A damaged memo (every answer the wrong shape) costs libgit2 again, never an error.
-    file = cache / warm.path.name / gitmemo.FILE_NAME
-    data = json.loads(file.read_text())
-    data["entries"] = {key: [[1, 2]] for key in data["entries"]}
-    file.write_text(json.dumps(data))
+    for name in (gitmemo.FILE_NAME, gitmemo.TREES_FILE):
+        file = cache / warm.path.name / name
+        data = json.loads(file.read_text())
+        data["entries"] = {key: [[1, 2]] for key in data["entries"]}
+        file.write_text(json.dumps(data))
     damaged = memo_of(remote, cache, opened)
     assert answers(damaged, head, base) == expected and len(opened) == 1
 
