@@ -48,13 +48,20 @@ def imported(args: list[str], tmp_path: Path) -> set[str]:
 
 def run(args: list[str], tmp_path: Path) -> tuple[set[str], str, str]:
     """The modules a command imported, and what it printed (stdout, stderr)."""
+    modules, code, stdout, stderr = status(args, tmp_path)
+    assert code in (0, 1), stderr
+    return modules, stdout, stderr
+
+
+def status(args: list[str], tmp_path: Path) -> tuple[set[str], int, str, str]:
+    """The modules a command imported, its exit code and what it printed."""
+    tmp_path.mkdir(exist_ok=True)
     out = tmp_path / "modules.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env.update(RECONCILER_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", LISTING, str(out), *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode in (0, 1), proc.stderr
-    return set(out.read_text().split()), proc.stdout, proc.stderr
+    return set(out.read_text().split()), proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize(("command", "module"), [
@@ -137,13 +144,3 @@ def test_a_warm_command_runs_without_libgit2_and_still_sees_the_remote_move(
     again = status(args, tmp_path)
     assert "pygit2" not in again[0] and again[1:] == moved[1:]
 
-
-def status(args: list[str], tmp_path: Path) -> tuple[set[str], int, str, str]:
-    """The modules a command imported, its exit code and what it printed."""
-    tmp_path.mkdir(exist_ok=True)
-    out = tmp_path / "modules.txt"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    env.update(RECONCILER_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", LISTING, str(out), *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
-    return set(out.read_text().split()), proc.returncode, proc.stdout, proc.stderr
