@@ -4,8 +4,10 @@ Where it fits: ``plan``, ``validate`` and ``check`` read a mirror through a hand
 ``git.Mirror`` calls (fetch or resolve, list a tree, walk the history, read the
 notes, compare two trees). Every answer but the fetch is a function of object ids
 alone, and objects never change, so ``ReadMirror`` keeps each answer in a file
-beside the mirror (``reconciler-git-memo.json``, a ``scancache.Store`` of its own) and
-gives it back in a later run without loading pygit2 (about 40 % of a warm command;
+beside the mirror (``reconciler-git-memo.json`` for the short ones,
+``reconciler-git-listings.json`` for those as long as the repository; each a
+``scancache.Store``: replaced whole, versioned, bounded) and gives it back in a
+later run without loading pygit2 (about 40 % of a warm command;
 docs/performance.md, "A fast CLI"). Anything it does not hold, it asks a real
 ``git.Mirror``, opened (and pygit2 imported) at that moment, and keeps the answer.
 
@@ -46,17 +48,14 @@ _T = TypeVar("_T")
 _KINDS = frozenset(get_args(EntryKind))
 
 FILE_NAME = "reconciler-git-memo.json"
-TREES_FILE = "reconciler-git-trees.json"
-"""The tree listings, apart: one is as long as the tree (about 1 MB at 10,000 files),
-so this file keeps this run's and one other (``TREES_OLDER``)."""
-TREES_OLDER = 1
-MAX_LOG = 1_000
-"""Commits of the longest history kept; a longer one is walked by libgit2 every run."""
-MAX_ENTRIES = 2_000
-"""Entries of the largest tree diff kept; a larger one is libgit2's every run."""
-OLDER = 8
-"""Answers of other commits kept beside this run's (``scancache.Store``'s ``older``):
-the whole file is read by every run, so it holds little more than one run's."""
+"""The short answers (revisions, ancestry); ``OLDER`` of other runs kept beside this
+run's (``scancache.Store``'s ``older``)."""
+OLDER = 64
+LISTINGS_FILE = "reconciler-git-listings.json"
+"""The answers as long as the repository (a tree listing: about 1 MB at 10,000 files;
+the history; every note; a tree diff): every run reads the whole file, so it keeps
+this run's and ``LISTINGS_OLDER`` others (about one run's more)."""
+LISTINGS_OLDER = 4
 NOTES = "refs/notes/"
 _BRANCH = re.compile(r"(?!.*\.\.)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]*")
 _SUFFIXES_SEP = "|"
@@ -113,7 +112,8 @@ class ReadMirror(_Base):
         self._lock = threading.RLock()
         self._head: str | None = None
         self.memo = scancache.Store(path / FILE_NAME, version=version(), older=OLDER)
-        self.trees = scancache.Store(path / TREES_FILE, version=version(), older=TREES_OLDER)
+        self.listings = scancache.Store(path / LISTINGS_FILE, version=version(),
+                                        older=LISTINGS_OLDER)
 
     @property
     def path(self) -> Path:
@@ -207,34 +207,33 @@ class ReadMirror(_Base):
     def list_entries(self, commit: str, *,
                      suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
         key = f"entries:{commit}:{_SUFFIXES_SEP.join(suffixes)}"
-        found = self._recall(key, _entries, store=self.trees)
+        found = self._recall(key, _entries, store=self.listings)
         if found is not None:
             return found
         entries = self.real.list_entries(commit, suffixes=suffixes)
-        self._keep(key, _rows(entries), store=self.trees)
+        self._keep(key, _rows(entries), store=self.listings)
         return entries
 
     def changed_entries(self, old: str, new: str, *,
                         suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[Entry]:
         key = f"changed:{old}:{new}:{_SUFFIXES_SEP.join(suffixes)}"
-        found = self._recall(key, _entries)
+        found = self._recall(key, _entries, store=self.listings)
         if found is not None:
             return found
         entries = self.real.changed_entries(old, new, suffixes=suffixes)
-        if len(entries) <= MAX_ENTRIES:
-            self._keep(key, _rows(entries))
+        self._keep(key, _rows(entries), store=self.listings)
         return entries
 
     def log(self, head: str, *, limit: int | None = None,
             stop: str | None = None) -> Iterator[CommitInfo]:
         key = f"log:{head}:{stop}:{limit}"
-        found = self._recall(key, lambda rows: [_commit(row) for row in rows])
+        found = self._recall(key, lambda rows: [_commit(row) for row in rows],
+                             store=self.listings)
         if found is not None:
             return iter(found)
         commits = list(self.real.log(head, limit=limit, stop=stop))
-        if len(commits) <= MAX_LOG:
-            self._keep(key, [[c.sha, c.message, list(c.parents), int(c.time.timestamp()),
-                              c.author_name, c.author_email] for c in commits])
+        self._keep(key, [[c.sha, c.message, list(c.parents), int(c.time.timestamp()),
+                          c.author_name, c.author_email] for c in commits], store=self.listings)
         return iter(commits)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
@@ -253,11 +252,12 @@ class ReadMirror(_Base):
         if ref not in ours:
             return []  # as libgit2's read: no notes ref, no notes
         key = f"notes:{ref}:{ours[ref]}"
-        found = self._recall(key, lambda rows: [(_str(c), _str(t)) for c, t in rows])
+        found = self._recall(key, lambda rows: [(_str(c), _str(t)) for c, t in rows],
+                             store=self.listings)
         if found is not None:
             return found
         notes = self.real.notes(ref)
-        self._keep(key, [list(n) for n in notes])
+        self._keep(key, [list(n) for n in notes], store=self.listings)
         return notes
 
     def _recall(self, key: str, decode: Callable[[Any], _T], *,

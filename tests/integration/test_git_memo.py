@@ -73,7 +73,7 @@ def test_a_warm_memo_answers_as_libgit2_does_without_opening_the_mirror(
     assert opened == []  # every answer from the memo: no libgit2
 
     # A damaged memo (every answer the wrong shape) costs libgit2 again, never an error.
-    for name in (gitmemo.FILE_NAME, gitmemo.TREES_FILE):
+    for name in (gitmemo.FILE_NAME, gitmemo.LISTINGS_FILE):
         file = cache / warm.path.name / name
         data = json.loads(file.read_text())
         data["entries"] = {key: [[1, 2]] for key in data["entries"]}
