@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler.adapters import gitmemo, signing
+from reconciler.adapters import gitmemo
 from reconciler.core import manifests, scope
 from reconciler.engine import scanstore
 from reconciler.engine.releaser import Releaser
 from reconciler.interfaces import clusters, flags
 from reconciler.interfaces.flags import DEFAULT_PASSWORD_ENV
 
-if TYPE_CHECKING:
-    from reconciler.adapters import git
+if TYPE_CHECKING:  # a warm read-only command loads neither pygit2 nor the signing keys'
+    # module (tempfile, subprocess...; docs/performance.md, "A fast CLI")
+    from reconciler.adapters import git, signing
     from reconciler.interfaces import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,7 +84,7 @@ def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None 
     flags.check_git_files(config)
     mirror: git.Mirror | None = None
     # No secret to read (so none to refuse), nothing to sign: the memo may answer,
-    # and the real mirror is opened, exactly as below, only if it cannot.
+    # and ``_mirror`` opens the real mirror, as for any other command, only if it cannot.
     if read_only and signer is None and not (config.password_file or config.password_env
                                              or config.ssh_key_passphrase_file):
         mirror = gitmemo.open_local(config.repo, cache_dir=config.cache_dir,

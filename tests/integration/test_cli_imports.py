@@ -115,8 +115,10 @@ def test_a_warm_read_only_command_parses_no_yaml_and_validates_nothing(
     assert stack(warm, ("pydantic", "reconciler.core.models", "reconciler.interfaces.settings",
                         "reconciler.interfaces.settingsgroups")) == []
     assert again == said
-    # Nor libgit2: the mirror's answers come from the memo beside it (adapters/gitmemo).
+    # Nor libgit2: the mirror's answers come from the memo beside it (adapters/gitmemo);
+    # nor the signing keys' module (tempfile, subprocess) for a command that signs nothing.
     assert "pygit2" in cold and "pygit2" not in warm
+    assert "reconciler.adapters.signing" not in warm
     # No .sourceignore in sample-repo/ and no path Flux's defaults may match: the
     # ignore rules are decided without pathspec (core/sourceignore.py).
     assert "pathspec" not in warm
