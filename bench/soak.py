@@ -57,6 +57,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +251,7 @@ class Soak:
         self.stuck: list[str] = []
         self.offered = 0
         self.t0 = 0.0
+        self.gc: subprocess.Popen[bytes] | None = None
 
     # -- the daemon -------------------------------------------------------------
 
@@ -275,6 +277,19 @@ class Soak:
             return int(found.group(1)) if found else None
         self.port: int = daemon_latency.wait(port, "the HTTP server to listen", timeout=300,
                                              step=0.1)
+
+    def housekeep_remote(self) -> None:
+        """``git gc --auto`` in the remote, at most one at a time, when it is reached
+        over ``file://``. A git server does this after each push (receive-pack's
+        ``receive.autogc``, which ``--transport http`` runs), so its packs stay few;
+        libgit2's local push writes a pack per push and packs nothing, and a remote of
+        hundreds of packs made each of the daemon's fetches and pushes slower the
+        longer the soak ran (430 packs after 12 minutes)."""
+        if self.args.transport != "file":
+            return
+        if self.gc is None or self.gc.poll() is not None:
+            self.gc = subprocess.Popen(["git", "-C", str(self.bare), "gc", "--auto", "--quiet"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -392,6 +407,7 @@ class Soak:
             if now >= next_sample:
                 self.sample("warmup" if now < warm_end else "soak")
                 next_sample += SAMPLE_EVERY
+                self.housekeep_remote()
             time.sleep(0.05)
         deadline = time.monotonic() + SETTLE_TIMEOUT + 5
         while pending and time.monotonic() < deadline:
@@ -505,7 +521,21 @@ def write_samples(path: Path, soak: Soak, args: argparse.Namespace) -> None:
         "args": vars(args), "samples": soak.samples,
         "settled": [{"offered_at": round(t, 2), "seconds": round(d, 3), "outcome": o}
                     for t, d, o in soak.settled],
-        "stuck": soak.stuck}, indent=1, default=str) + "\n")
+        "stuck": soak.stuck, "offered": soak.offered, "flux_errors": soak.flux.errors},
+        indent=1, default=str) + "\n")
+
+
+def report_file(path: Path) -> int:
+    """The report of a soak whose samples were written with ``--out`` (a run stopped
+    by a signal, or one to read again)."""
+    data = json.loads(path.read_text())
+    args = argparse.Namespace(**data["args"])
+    settled = [(s["offered_at"], s["seconds"], s["outcome"]) for s in data["settled"]]
+    soak = types.SimpleNamespace(
+        samples=data["samples"], settled=settled, stuck=data["stuck"],
+        offered=data.get("offered", len(settled) + len(data["stuck"])),
+        flux=types.SimpleNamespace(errors=data.get("flux_errors", 0)))
+    return report(soak, args)  # type: ignore[arg-type]
 
 
 def main() -> int:
@@ -531,7 +561,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the samples here (.json or .csv)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (daemon log, repositories)")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="only print the report of samples written with --out")
     args = parser.parse_args()
+    if args.report:
+        return report_file(args.report)
     tmp = tempfile.mkdtemp(prefix="reconciler-soak-")
     soak = Soak(args, Path(tmp))
     died = False
@@ -540,11 +574,15 @@ def main() -> int:
     except DaemonDied as exc:
         print(f"DAEMON DIED: {exc}")
         died = True
+    except KeyboardInterrupt:  # ends the soak early; what was sampled is reported
+        print(f"stopped by SIGINT after {soak.samples[-1]['t'] if soak.samples else 0:.0f} s")
     finally:
         soak.flux.stop.set()
         soak.stop_daemon()
         soak.emulator.stop()
         soak.closing.close()
+        if soak.gc is not None:
+            soak.gc.wait()
         if args.out:
             write_samples(args.out, soak, args)
     status = report(soak, args) if soak.samples else 1

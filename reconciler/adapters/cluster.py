@@ -9,9 +9,10 @@ only code importing ``kubernetes``; callers get plain JSON dicts and the project
 own exceptions.
 
 Every request goes through the official client (``CustomObjectsApi`` for API
-groups, ``CoreV1Api`` for the core group) with ``_preload_content=False`` and our
-own JSON decoding, so objects stay plain dicts and a create answered with 200 can
-never come back as ``None`` (kubernetes 37 does that for unexpected codes).
+groups, its ``ApiClient`` for the core group: ``coregroup``) with
+``_preload_content=False`` and our own JSON decoding, so objects stay plain dicts
+and a create answered with 200 can never come back as ``None`` (kubernetes 37 does
+that for unexpected codes).
 
 Errors are translated here, raised ``from`` the original, with one line naming
 the verb, the resource and the object (never a token)::
@@ -35,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -48,7 +48,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from reconciler.adapters import clusterwatch, kubeerrors
+from reconciler.adapters import clusterwatch, coregroup, kubeerrors
 from reconciler.adapters.clusterwatch import WatchHandle
 from reconciler.core import selectors
 from reconciler.errors import (
@@ -130,7 +130,7 @@ class Cluster:
         self.source = source  # where the configuration came from, for messages
         self.host: str = api_client.configuration.host
         self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._core = coregroup.CoreGroup(api_client)
 
     @classmethod
     def connect(cls, *, kubeconfig: Path | None = None, context: str | None = None,
@@ -180,8 +180,7 @@ class Cluster:
                   else self._custom.get_cluster_custom_object)
             args = _custom_args(kind, namespace, name)
         else:
-            fn = getattr(self._core, _core_method("read", kind))
-            args = (name, namespace) if kind.namespaced else (name,)
+            fn, args = self._core.reader(kind.plural, _ns(kind, namespace), name), ()
         try:
             return self._call("get", kind, _object(kind, namespace, name), fn, *args)
         except ClusterNotFound:
@@ -237,8 +236,8 @@ class Cluster:
                   else self._custom.patch_cluster_custom_object_status)
             args: tuple[Any, ...] = (*_custom_args(kind, namespace, name), body)
         else:
-            fn = getattr(self._core, _core_method("patch", kind, "_status"))
-            args = (name, namespace, body) if kind.namespaced else (name, body)
+            fn = self._core.patcher(kind.plural, _ns(kind, namespace), name, "status")
+            args = (body,)
         return self._call("patch", kind, _object(kind, namespace, name, "status"), fn, *args,
                           _content_type=_MERGE_PATCH)
 
@@ -267,8 +266,7 @@ class Cluster:
                   else self._custom.patch_cluster_custom_object)
             args: tuple[Any, ...] = (*_custom_args(kind, namespace, name), body)
         else:
-            fn = getattr(self._core, _core_method("patch", kind))
-            args = (name, namespace, body) if kind.namespaced else (name, body)
+            fn, args = self._core.patcher(kind.plural, _ns(kind, namespace), name), (body,)
         self._call("patch", kind, _object(kind, namespace, name), fn, *args,
                    _content_type=_MERGE_PATCH)
 
@@ -298,8 +296,7 @@ class Cluster:
             "reportingComponent": component, "reportingInstance": _instance(),
         }
         what = _object(EVENT, namespace, body["metadata"]["name"])
-        self._call("create", EVENT, what, self._core.create_namespaced_event, namespace,
-                   client.CoreV1Event.from_dict(body))
+        self._call("create", EVENT, what, self._core.creator(EVENT.plural, namespace), body)
 
     # -- plumbing ------------------------------------------------------------
 
@@ -320,11 +317,7 @@ class Cluster:
                     kind.group, kind.version, kind.plural)
             return self._custom.list_namespaced_custom_object, (
                 kind.group, kind.version, namespace, kind.plural)
-        if not kind.namespaced:
-            return getattr(self._core, _core_method("list", kind)), ()
-        if namespace is None:
-            return getattr(self._core, f"list_{_snake(kind.kind)}_for_all_namespaces"), ()
-        return getattr(self._core, _core_method("list", kind)), (namespace,)
+        return self._core.lister(kind.plural, namespace), ()
 
     def _call(self, verb: str, kind: Kind, what: str, fn: Callable[..., Any], *args: Any,
               **kwargs: Any) -> Obj:
@@ -370,14 +363,8 @@ def _custom_args(kind: Kind, namespace: str, name: str) -> tuple[str, ...]:
     return kind.group, kind.version, kind.plural, name
 
 
-def _snake(kind: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
-
-
-def _core_method(verb: str, kind: Kind, suffix: str = "") -> str:
-    """``CoreV1Api`` method names: ``read_namespaced_config_map``, ``list_namespace``."""
-    scope = "namespaced_" if kind.namespaced else ""
-    return f"{verb}_{scope}{_snake(kind.kind)}{suffix}"
+def _ns(kind: Kind, namespace: str) -> str | None:
+    return namespace if kind.namespaced else None
 
 
 def _where(namespace: str | None) -> str:

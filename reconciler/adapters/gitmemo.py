@@ -111,6 +111,8 @@ class ReadMirror(_Base):
         self._mirror: Mirror | None = None
         self._lock = threading.RLock()
         self._head: str | None = None
+        self.last_fetch_objects = 0
+        """As ``git.Mirror``'s: 0 when the fetch was skipped (nothing to receive)."""
         self.memo = scancache.Store(path / FILE_NAME, version=version(), older=OLDER)
         self.listings = scancache.Store(path / LISTINGS_FILE, version=version(),
                                         older=LISTINGS_OLDER)
@@ -145,8 +147,11 @@ class ReadMirror(_Base):
     def fetch(self) -> str:
         with self._lock:
             sha = self._unchanged()
-            self._head = sha if sha is not None else self.real.fetch()
-            return self._head
+            if sha is None:
+                sha = self.real.fetch()
+                self.last_fetch_objects = self.real.last_fetch_objects
+            self._head = sha
+            return sha
 
     def _unchanged(self) -> str | None:
         """The branch head when a fetch would write nothing in the mirror, else None."""

@@ -24,6 +24,12 @@ Bake verdicts (git notes, ``engine/verdicts``) are bounded alike
 (:func:`bounded_verdicts`): the newest ``depth`` per environment and rollout, and
 the newest ``Failed`` verdict of every older release that failed, slimmed alike.
 
+Decisions on pull requests and approvals (``core/declines``, in the same notes) are
+bounded by :func:`bounded_decisions`, per environment and rollout: the approvals of
+the newest ``depth`` releases approved, the newest ``depth`` merges that lost their
+trailers, and of every other release only its latest decision, when that is a
+decline still standing.
+
 Bounding is a function of the history alone (each record is kept or dropped by
 what is newer than it), so an index extended commit by commit and one read whole
 after a restart are the same. The CLI's ``history`` and ``stats`` read git itself,
@@ -38,7 +44,7 @@ import dataclasses
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 
-from reconciler.core import trailers, verdicts
+from reconciler.core import declines, trailers, verdicts
 
 DEFAULT_DEPTH = 50
 """Records kept per rollout and environment beyond the reverts (a status history of
@@ -152,3 +158,42 @@ def bounded_verdicts(found: Sequence[verdicts.Verdict], *,
         elif count < depth:
             kept.append(verdict)
     return tuple(kept)
+
+
+def bounded_decisions(decided: Sequence[declines.Decline], *,
+                      depth: int = DEFAULT_DEPTH) -> tuple[declines.Decline, ...]:
+    """Decisions (oldest first, as ``engine/verdicts`` holds them) bounded per
+    environment and rollout by what reads them:
+
+    * ``declines.approval`` (the earliest approval of a release and step): every
+      approval of the newest ``depth`` releases approved; a release approved before
+      those is asked for again, never released unapproved;
+    * ``declines.adopted`` (merges that lost their trailers, as releases): the newest
+      ``depth`` ``Merged``, as many as the records index keeps;
+    * ``declines.active`` and the ``declined`` figure (the latest decision on each
+      release that is not an approval): that latest decision when it is ``Declined``;
+      a release reopened (``Resumed``) or merged since has no decline standing, so
+      its older decisions say nothing more.
+
+    Kept in the order given; what is newer decides what is kept, so bounding a list
+    extended decision by decision and bounding it read whole agree."""
+    approved: dict[Key, dict[str, int]] = {}  # release -> rank, the newest approved 0
+    merged: dict[Key, int] = {}
+    settled: set[tuple[Key, str]] = set()  # releases whose latest decision was seen
+    keep: list[bool] = [False] * len(decided)
+    for i in range(len(decided) - 1, -1, -1):  # newest first
+        d = decided[i]
+        key = (d.environment, d.rollout)
+        if d.decision == "Approved":
+            ranks = approved.setdefault(key, {})
+            keep[i] = ranks.setdefault(d.release, len(ranks)) < depth
+            continue
+        if d.decision == "Merged":
+            merged[key] = merged.get(key, 0) + 1
+            keep[i] = merged[key] <= depth
+        if (key, d.release) in settled:
+            continue
+        settled.add((key, d.release))
+        if d.decision == "Declined":
+            keep[i] = True
+    return tuple(d for d, kept in zip(decided, keep, strict=True) if kept)

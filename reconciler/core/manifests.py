@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANNOTATION_PREFIX", "CANARY_ROLLOUT", "CANARY_SUBSTITUTE", "DEFAULT_NAMESPACE",
-    "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP", "ROLLOUT_ANNOTATION", "SCREEN",
+    "FLUX_KUSTOMIZE_GROUP", "FLUX_SOURCE_GROUP", "ROLLOUT_ANNOTATION", "SCREEN", "SCREENS",
     "SUBSTITUTE", "SUFFIXES", "VAR", "FileScan", "Inventory", "Marker", "Problem",
     "RolloutEntry", "Severity", "Target", "resolve", "rollout_key", "scan_file", "screen",
     "skipped", "valid_ref", "wants",
@@ -59,6 +59,9 @@ SUFFIXES = (".yaml", ".yml")
 SCREEN = b"kuberik.com"
 MARKER_SCREEN = b"$imagepolicy"
 """What every Flux image-policy marker holds (``markers.SCREEN``; a test keeps them equal)."""
+SCREENS = (SCREEN, MARKER_SCREEN)
+"""What ``screen`` looks for: a file holding none of these is never parsed (git's grep
+looks for the same strings over a whole tree, ``adapters/gitscreen``)."""
 ANNOTATION_PREFIX = "rollout.kuberik.com/"
 ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
 SUBSTITUTE = re.compile(r"^rollout\.kuberik\.com/substitute\.(?P<var>.+)\.from$")

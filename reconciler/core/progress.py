@@ -212,10 +212,14 @@ def _decide(o: Observed) -> Step:
         mine = _find(kept, newest.commit) or Bookkeeping(newest.commit, "Deploying")
         if mine.bake_status == "Failed":
             # The bake failed but the revert is not in git yet (the push failed, or
-            # the process stopped before it): ask for it again.
-            return step("revert", reasons.BAKE_FAILED,
-                        mine.message or f"{newest.trailers.release} failed",
-                        revert=newest.commit, in_flight=newest.commit)
+            # the process stopped before it): ask for it again. Its Event goes out
+            # when this revert is pushed, as the first attempt's would have.
+            said = mine.message or f"{newest.trailers.release} failed"
+            return step("revert", reasons.BAKE_FAILED, said,
+                        revert=newest.commit, in_flight=newest.commit,
+                        events=(("Warning", reasons.BAKE_FAILED,
+                                 f"{newest.trailers.release} failed its bake: {said}; "
+                                 "reverting"),))
         # A canary step that baked well is still in flight: its next stage is due
         # (held by a checkpoint or a window, it is decided again from this status).
         baked_step = newest.trailers.action == "step" and mine.bake_status == "Succeeded"
@@ -235,7 +239,19 @@ def _decide(o: Observed) -> Step:
                             events=(("Normal", reasons.RELEASE_CANCELLED,
                                      f"bake of {newest.trailers.release} cancelled: "
                                      f"{superseding} is newer"),))
-            return _progress(o, newest, mine, kept, current)
+            decided = _progress(o, newest, mine, kept, current)
+            if newest.trailers.action == "release" and not o.direct \
+                    and _find(kept, newest.commit) is None:
+                # Pull-request mode: the release came through a merge, not a push of
+                # ours, so this first pass that sees it says it was released (sent
+                # once the status holds it, so once).
+                was = f" (was {newest.trailers.previous_release})" \
+                    if newest.trailers.previous_release else ""
+                decided = replace(decided, events=(
+                    ("Normal", reasons.RELEASE_WRITTEN,
+                     f"released {newest.trailers.release}{was}: its pull request was "
+                     f"merged as commit {newest.commit[:12]}"), *decided.events))
+            return decided
 
     return _select(o, kept, current, disagree)
 

@@ -139,6 +139,21 @@ class _Names:
         head, _, base = rel.rpartition("/")
         return (bool(head) and self._directory(head)) or self._component(base)[0]
 
+    def keep(self, paths: Iterable[str]) -> list[str]:
+        """The paths no pattern matches, in the order given: ``match`` inlined over
+        the remembered directories and names (70,000 paths in a first snapshot)."""
+        dirs, names, kept = self._dirs_seen, self._seen, []
+        for path in paths:
+            head, _, base = path.rpartition("/")
+            if head:
+                hit = dirs.get(head)
+                if hit if hit is not None else self._directory(head):
+                    continue
+            name = names.get(base)
+            if not (name if name is not None else self._component(base))[0]:
+                kept.append(path)
+        return kept
+
     def _directory(self, path: str) -> bool:
         """Whether a pattern matches a component of the directory ``path``."""
         hit = self._dirs_seen.get(path)
@@ -190,6 +205,9 @@ class Ignore:
 
     def keep(self, paths: Iterable[str]) -> list[str]:
         """The paths Flux keeps, in the order given."""
+        if len(self._rules) == 1 and not self._rules[0].domain \
+                and self._rules[0].names is not None:
+            return self._rules[0].names.keep(paths)  # Flux's defaults alone: the common case
         return [p for p in paths if not self.matches(p)]
 
 
@@ -211,7 +229,8 @@ def load(paths: Iterable[str], read: Callable[[str], bytes]) -> Ignore:
     root ``.sourceignore`` and each nested one, in the order source-controller's
     ``LoadIgnorePatterns`` walks (depth first, names sorted). ``read(path)`` returns
     a file's bytes; only ignore files are read. Pure apart from the callable."""
-    files = sorted((p for p in paths if posixpath.basename(p) == IGNORE_FILE),
+    files = sorted((p for p in paths if p.endswith(IGNORE_FILE)
+                    and posixpath.basename(p) == IGNORE_FILE),
                    key=lambda p: tuple(p.split("/")[:-1]))
     rules: list[tuple[str, Iterable[str]]] = [("", DEFAULT_PATTERNS)]
     for path in files:

@@ -47,7 +47,7 @@ numpy's default); without samples they are None.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -176,23 +176,8 @@ def compute(records: Iterable[trailers.Record], found: Iterable[verdicts.Verdict
     """The figures of the window ``[since, now]`` (module docstring). ``records``
     newest first, as git lists them. Both may hold all that git holds: what lies
     before the window still decides whether a failure ended in it."""
-    by_group: dict[Key, list[trailers.Record]] = {}
-    # Oldest first; commits of the same second keep git's order (reversed).
-    for r in sorted([r for r in records if r.time <= now][::-1], key=lambda r: r.time):
-        key = (r.trailers.rollout, r.trailers.environment or environment)
-        by_group.setdefault(key, []).append(r)
-    judged: dict[tuple[str, str, str], verdicts.Verdict] = {}
-    for v in sorted((v for v in found if v.ended <= now), key=lambda v: v.ended):
-        judged.setdefault((v.commit, v.rollout, v.environment), v)
-    tallies: dict[Key, _Tally] = {key: _tally(key, rs, judged, since=since, now=now)
-                                  for key, rs in by_group.items()}
-    latest: dict[tuple[str, str, str], declines.Decline] = {}
-    for d in sorted(decided, key=lambda d: d.at):
-        if d.at <= now:
-            latest[(d.rollout, d.environment, d.release)] = d
-    for (rollout, env, _), d in latest.items():
-        if d.decision == "Declined" and d.at >= since:
-            tallies.setdefault((rollout, env), _Tally()).declined += 1
+    grouped, judged = _grouped(records, found, now=now, environment=environment)
+    tallies = _tallies(grouped, judged, decided, since=since, now=now)
     groups = tuple((key, _figures([t], since=since, now=now))
                    for key, t in sorted(tallies.items(), key=lambda kv: (kv[0][1], kv[0][0])))
     envs = sorted({env for _, env in tallies})
@@ -201,6 +186,53 @@ def compute(records: Iterable[trailers.Record], found: Iterable[verdicts.Verdict
         environments=tuple((env, _figures([t for (_, e), t in tallies.items() if e == env],
                                           since=since, now=now)) for env in envs),
         overall=_figures(list(tallies.values()), since=since, now=now))
+
+
+def overall(records: Iterable[trailers.Record], found: Iterable[verdicts.Verdict], *,
+            windows: Mapping[str, datetime], now: datetime, environment: str = "default",
+            decided: Iterable[declines.Decline] = ()) -> dict[str, Figures]:
+    """``compute(..., since=windows[name]).overall`` for each window, sorting and
+    grouping the records once and making no per-rollout figures (``/metrics``
+    exports only the overall ones; every scrape after a release computes them)."""
+    grouped, judged = _grouped(records, found, now=now, environment=environment)
+    decided = tuple(decided)
+    return {name: _figures(list(_tallies(grouped, judged, decided, since=since,
+                                         now=now).values()), since=since, now=now)
+            for name, since in windows.items()}
+
+
+def _grouped(records: Iterable[trailers.Record], found: Iterable[verdicts.Verdict], *,
+             now: datetime, environment: str) -> tuple[
+                 dict[Key, list[trailers.Record]], dict[tuple[str, str, str], verdicts.Verdict]]:
+    """The records up to ``now`` per (rollout, environment), oldest first, and the
+    first verdict of each (commit, rollout, environment)."""
+    by_group: dict[Key, list[trailers.Record]] = {}
+    # Oldest first; commits of the same second keep git's order (reversed).
+    for r in sorted([r for r in records if r.time <= now][::-1], key=lambda r: r.time):
+        key = (r.trailers.rollout, r.trailers.environment or environment)
+        by_group.setdefault(key, []).append(r)
+    judged: dict[tuple[str, str, str], verdicts.Verdict] = {}
+    for v in sorted((v for v in found if v.ended <= now), key=lambda v: v.ended):
+        judged.setdefault((v.commit, v.rollout, v.environment), v)
+    return by_group, judged
+
+
+def _tallies(grouped: Mapping[Key, list[trailers.Record]],
+             judged: dict[tuple[str, str, str], verdicts.Verdict],
+             decided: Iterable[declines.Decline], *, since: datetime,
+             now: datetime) -> dict[Key, _Tally]:
+    tallies: dict[Key, _Tally] = {key: _tally(key, rs, judged, since=since, now=now)
+                                  for key, rs in grouped.items()}
+    latest: dict[tuple[str, str, str], declines.Decline] = {}
+    for d in sorted(decided, key=lambda d: d.at):
+        # An approval answers another question (may it go out?), as declines.active
+        # reads it: it neither ends nor starts a decline.
+        if d.at <= now and d.decision != "Approved":
+            latest[(d.rollout, d.environment, d.release)] = d
+    for (rollout, env, _), d in latest.items():
+        if d.decision == "Declined" and d.at >= since:
+            tallies.setdefault((rollout, env), _Tally()).declined += 1
+    return tallies
 
 
 def _tally(key: Key, records: list[trailers.Record],

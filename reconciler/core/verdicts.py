@@ -27,7 +27,7 @@ A failed bake names each failed HealthCheck on a ``Failed-HealthCheck`` line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -175,4 +175,40 @@ def add(note: str | None, verdict: Verdict) -> str | None:
 
 
 def newest_first(found: Iterable[Verdict]) -> list[Verdict]:
+    """Newest first by (end, commit); verdicts that tie keep the order given."""
     return sorted(found, key=lambda v: (v.ended, v.commit), reverse=True)
+
+
+def canonical(found: Iterable[Verdict]) -> list[Verdict]:
+    """Newest first by (end, commit), verdicts that tie by (environment, rollout): the
+    one order whatever order the notes were read in."""
+    return newest_first(sorted(found, key=lambda v: (v.environment, v.rollout)))
+
+
+def merged(found: Sequence[Verdict], added: Iterable[Verdict]) -> list[Verdict]:
+    """``canonical(set(found) | set(added))`` for ``found`` already canonical and
+    distinct: each added verdict is placed by a binary search, so a daemon whose notes
+    gain one verdict does not hash and sort the thousands it holds (it did, on every
+    notes move; the soak's CPU showed it)."""
+    out = list(found)
+    for verdict in added:
+        key = (verdict.ended, verdict.commit)
+        lo, hi = 0, len(out)
+        while lo < hi:  # the first verdict not newer than this one
+            mid = (lo + hi) // 2
+            if (out[mid].ended, out[mid].commit) > key:
+                lo = mid + 1
+            else:
+                hi = mid
+        tie = (verdict.environment, verdict.rollout)
+        at, known = lo, False
+        while at < len(out) and (out[at].ended, out[at].commit) == key:
+            if out[at] == verdict:
+                known = True
+                break
+            if (out[at].environment, out[at].rollout) > tie:
+                break
+            at += 1
+        if not known:
+            out.insert(at, verdict)
+    return out

@@ -122,10 +122,9 @@ class Delivery:
         """Window -> figures; empty until the repository has been read."""
         def compute(t: Trail) -> dict[str, stats.Figures]:
             self.computed += 1
-            return {name: stats.compute(t.records, t.found, since=t.now - span, now=t.now,
-                                        environment=self._environment,
-                                        decided=t.decided).overall
-                    for name, span in WINDOWS.items()}
+            return stats.overall(t.records, t.found, now=t.now, environment=self._environment,
+                                 windows={name: t.now - span for name, span in WINDOWS.items()},
+                                 decided=t.decided)
         return cast(dict[str, stats.Figures], self._memo("windows", compute) or {})
 
     def report(self, span: timedelta) -> tuple[stats.Report, list[stats.Judged]] | None:

@@ -95,7 +95,7 @@ class Notifier:
         elif step is not None:
             release = step.release if change == "proposed" else step.current
             commit = {"baked": step.in_flight, "failed": step.revert or step.in_flight,
-                      "held": revision}.get(change)
+                      "held": revision, "released": step.in_flight}.get(change)
         return notices.Notice(
             change=change, rollout=key, reason=reason, detail=detail,
             warning=type_ == "Warning", time=self._clock(), environment=self._environment,

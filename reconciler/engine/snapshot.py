@@ -23,19 +23,17 @@ ignore rules (``.sourceignore`` and the defaults) leave out.
 from __future__ import annotations
 
 import posixpath
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reconciler.core import auditindex, joiner, manifests, scope, sourceignore, steps, trailers
-from reconciler.engine import arrivals, scanstore
+from reconciler.engine import arrivals, scans, scanstore
 
 if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
-    from reconciler.adapters import git, scancache
+    from reconciler.adapters import git, gitscreen, scancache
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64
@@ -125,15 +123,8 @@ class Scanner:
         # or rebase merge keeps the commit's own, earlier time).
         self._arrivals = arrivals
         self.environment = environment
-        # Scans by (blob id, path): a file that goes back to an earlier content (a
-        # revert does exactly that) or a tree that jumps to an unrelated commit is
-        # not read or parsed again. Bounded to the files of the current tree plus
-        # ``older_versions`` earlier contents (plenty for any revert), least
-        # recently used out first: a fixed count grew a daemon by ~4 KiB a release
-        # for days (the soak, docs/reliability.md).
-        self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
-        self._older_versions = older_versions
-        self._cache_lock = threading.Lock()  # scan() is called outside the git lock
+        # Scans by (blob id, path), in memory then on disk (``engine/scans``).
+        self._scans = scans.Scans(mirror, older_versions=older_versions)
         self._commit: str | None = None
         self._blobs: dict[str, str] = {}
         self._relevant: dict[str, manifests.FileScan] = {}
@@ -171,57 +162,78 @@ class Scanner:
         started = time.perf_counter()
         stats = ScanStats()
         first = self._commit is None
-        if first:
-            self._blobs, self._relevant, self._skipped = {}, {}, {}
-            self._join, self._relevant_blobs, self._reported_skips = joiner.Joiner(), {}, {}
-            self._checked, self._kept, self._in = set(), set(), set()
-            changes: list[git.Entry] = self.mirror.list_entries(
-                commit, suffixes=scope.LISTED_SUFFIXES)
-        elif self._commit == commit:
-            changes = []
-        else:
-            assert self._commit is not None
-            changes = self.mirror.changed_entries(self._commit, commit,
-                                                  suffixes=scope.LISTED_SUFFIXES)
-        # The blobs the changed paths had: whether the scope may have moved.
-        self._previous = {e.path: self._blobs.get(e.path) for e in changes}
-        for entry in changes:
-            path, blob = entry.path, entry.blob
-            for held in (self._relevant, self._blobs, self._skipped):
-                held.pop(path, None)
-            self._checked.discard(path)
-            if blob is None:
-                continue
-            if entry.kind != "file":
-                # A symlink, submodule or invalid path: reported, never read (so
-                # never followed out of the repository) and never in ``blobs``, the
-                # files a release may rewrite.
-                if manifests.wants(path) or entry.kind == "invalid-name":
-                    self._skipped[path] = manifests.skipped(path, kind=entry.kind,
-                                                            detail=entry.detail)
-                continue
-            self._blobs[path] = blob
-        self._commit = commit
-        touched = self._rescope(changes, first=first) if first or changes else set()
+        screen: gitscreen.Screen | None = None
+        try:
+            if first:
+                self._blobs, self._relevant, self._skipped = {}, {}, {}
+                self._join, self._relevant_blobs, self._reported_skips = joiner.Joiner(), {}, {}
+                self._checked, self._kept, self._in = set(), set(), set()
+                # Thousands of files just fetched: git screens them while the tree is
+                # listed (``engine/scans``); otherwise only once the listing says so.
+                if self.mirror.last_fetch_objects >= scans.BULK:
+                    screen = scans.screen(self.mirror, commit)
+                changes: list[git.Entry] = self.mirror.list_entries(
+                    commit, suffixes=scope.LISTED_SUFFIXES)
+            elif self._commit == commit:
+                changes = []
+            else:
+                assert self._commit is not None
+                changes = self.mirror.changed_entries(self._commit, commit,
+                                                      suffixes=scope.LISTED_SUFFIXES)
+            # The blobs the changed paths had: whether the scope may have moved.
+            # Nothing held yet (and no path listed twice, which only a hand-made tree
+            # can do): the files go in at once, 70,000 of them at scale.
+            quick = first and len({e.path for e in changes}) == len(changes)
+            self._previous = {} if quick else {e.path: self._blobs.get(e.path) for e in changes}
+            if quick:
+                self._blobs = {e.path: e.blob for e in changes
+                               if e.kind == "file" and e.blob is not None}
+            for entry in changes:
+                path, blob = entry.path, entry.blob
+                if quick:
+                    if entry.kind == "file" or blob is None:
+                        continue
+                else:
+                    for held in (self._relevant, self._blobs, self._skipped):
+                        held.pop(path, None)
+                    self._checked.discard(path)
+                if blob is None:
+                    continue
+                if entry.kind != "file":
+                    # A symlink, submodule or invalid path: reported, never read (so
+                    # never followed out of the repository) and never in ``blobs``, the
+                    # files a release may rewrite.
+                    if manifests.wants(path) or entry.kind == "invalid-name":
+                        self._skipped[path] = manifests.skipped(path, kind=entry.kind,
+                                                                detail=entry.detail)
+                    continue
+                self._blobs[path] = blob
+            self._commit = commit
+            if first and screen is None and len(self._blobs) >= scans.BULK:
+                screen = scans.screen(self.mirror, commit)  # while the scope is worked out
+            if screen is not None and any(e.kind == "invalid-name" for e in changes):
+                scans.cancel(screen)  # a tree git itself refuses: read blob by blob
+                screen = None
+            touched = self._rescope(changes, first=first) if first or changes else set()
+        except BaseException:
+            scans.cancel(screen)
+            raise
+        passed = None if screen is None else screen.paths()
         for path in touched - self._in:
             self._relevant.pop(path, None)
             self._checked.discard(path)
-        for path in sorted(p for p in touched if p in self._in and p not in self._checked):
-            self._checked.add(path)
-            scan, hit = self._scan(path, self._blobs[path])
-            if hit == "memory":
-                stats.cache_hits += 1
-            elif hit == "disk":
-                stats.stored += 1
-            elif scan.parsed or scan.problems:
-                stats.parsed += 1
-            else:
-                stats.screened_out += 1
-            if scan.parsed or scan.problems:
-                self._relevant[path] = scan
+        todo = {p for p in touched if p in self._in and p not in self._checked}
+        self._checked |= todo
+        found, counts = self._scans.look(todo, blobs=self._blobs, passed=passed,
+                                         disk=self._disk)
+        self._relevant.update(found)
+        stats.cache_hits, stats.stored = counts["memory"], counts["disk"]
+        stats.parsed, stats.screened_out = counts["parsed"], counts["screened_out"]
         stats.files = len(self._in)
         stats.unchanged = max(0, stats.files - len(changes))
-        inventory = self._joined(touched | {e.path for e in changes})
+        # A first join starts empty: only the files that hold anything can change it.
+        inventory = self._joined(set(self._relevant) if quick else
+                                 touched | {e.path for e in changes})
         if self._scope is not None:
             # The scope's own problems (a resources entry naming nothing, a spec.path
             # that does not exist), once per file: a file that does not parse is
@@ -327,28 +339,8 @@ class Scanner:
     def scan(self, path: str, blob: str) -> manifests.FileScan:
         """The scan of one file version, from the cache when it was scanned before
         (any commit: e.g. the versions before and after a person's edit)."""
-        return self._scan(path, blob)[0]
+        return self._scans.get(path, blob, disk=self._disk, bound=len(self._blobs))[0]
 
-    def _scan(self, path: str, blob: str) -> tuple[manifests.FileScan, str | None]:
-        """``(scan, where it was found)``: ``"memory"``, ``"disk"`` (the store) or None
-        (read and parsed now)."""
-        key = (blob, path)
-        with self._cache_lock:
-            scan = self._by_blob.get(key)
-            if scan is not None:
-                self._by_blob.move_to_end(key)
-                return scan, "memory"
-            disk = self._disk
-            found = None if disk is None else scanstore.load_scan(disk, path, blob)
-        scan = found if found is not None else manifests.scan_file(
-            path, self.mirror.read_blob(blob))
-        with self._cache_lock:
-            if found is None and disk is not None:
-                scanstore.keep_scan(disk, path, blob, scan)
-            self._by_blob[key] = scan
-            while len(self._by_blob) > len(self._blobs) + self._older_versions:
-                self._by_blob.popitem(last=False)
-        return scan, None if found is None else "disk"
 
     def history(self, head: str) -> auditindex.Trail:
         """Reconciler commits reachable from ``head``, newest first; with

@@ -49,7 +49,7 @@ def read_all(mirror: git.Mirror) -> tuple[tuple[verdicts.Verdict, ...],
     for commit, text in mirror.notes(verdicts.NOTES_REF):
         found += verdicts.parse(commit, text)
         decided += declines.parse(commit, text)
-    return tuple(verdicts.newest_first(found)), tuple(sorted(decided, key=_decided_order))
+    return tuple(verdicts.canonical(found)), tuple(sorted(decided, key=_decided_order))
 
 
 def _decided_order(decline: declines.Decline) -> tuple[datetime, str, str, str]:
@@ -83,8 +83,9 @@ class Verdicts:
         self._repository = repository
         self.environment = environment
         self._depth = depth
-        self._recorded: set[tuple[str, str]] = set()  # (commit, rollout) known in git
+        self._recorded: dict[str, set[str]] = {}  # rollout -> its commits known in git
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # one reader of a notes move at a time
         self._cache: tuple[str | None, tuple[verdicts.Verdict, ...],
                            tuple[declines.Decline, ...]] = (None, (), ())
         self.full_reads = 0  # how many times every note was read (tests, benchmarks)
@@ -92,32 +93,38 @@ class Verdicts:
     def _read(self) -> tuple[tuple[verdicts.Verdict, ...], tuple[declines.Decline, ...]]:
         """What the notes hold, cached per notes commit. When the notes move, only the
         notes that changed since the commit last read are read (one tree diff, not
-        every note); a note that lost a verdict or a decision (notes rewritten by
-        hand) reads them all again."""
+        every note) and merged into what is held; a note that lost a verdict or a
+        decision (notes rewritten by hand) reads them all again. One thread reads;
+        the others wait for its answer instead of reading the same move again."""
         mirror = self._repository.mirror
         head = mirror.notes_head(verdicts.NOTES_REF)
         with self._lock:
-            seen, found, decided = self._cache
+            if head is not None and self._cache[0] == head:
+                return self._cache[1], self._cache[2]
+        with self._reading:
+            with self._lock:
+                seen, found, decided = self._cache
             if head is not None and seen == head:
                 return found, decided
-        if head is None:
-            found, decided = (), ()
-        else:
-            step = _changed(mirror, seen, head) if seen is not None else None
-            if step is None:
-                found, decided = read_all(mirror)
-                self.full_reads += 1
+            if head is None:
+                found, decided = (), ()
             else:
-                added, added_decided = step
-                # Distinct verdicts tie only on one commit (rollouts, environments).
-                found = tuple(verdicts.newest_first(sorted(
-                    set(found) | set(added), key=lambda v: (v.environment, v.rollout))))
-                decided = tuple(sorted(set(decided) | set(added_decided), key=_decided_order))
-        if self._depth is not None:
-            found = auditindex.bounded_verdicts(found, depth=self._depth)
-        with self._lock:
-            self._cache = (head, found, decided)
-        return found, decided
+                step = _changed(mirror, seen, head) if seen is not None else None
+                if step is None:
+                    found, decided = read_all(mirror)
+                    self.full_reads += 1
+                else:
+                    added, added_decided = step
+                    found = tuple(verdicts.merged(found, added))
+                    if added_decided:
+                        decided = tuple(sorted(set(decided) | set(added_decided),
+                                               key=_decided_order))
+            if self._depth is not None:
+                found = auditindex.bounded_verdicts(found, depth=self._depth)
+                decided = auditindex.bounded_decisions(decided, depth=self._depth)
+            with self._lock:
+                self._cache = (head, found, decided)
+            return found, decided
 
     def all(self) -> tuple[verdicts.Verdict, ...]:
         """Every verdict in the mirror's notes (as far as ``depth``), newest first."""
@@ -152,7 +159,7 @@ class Verdicts:
             record = by_commit.get(k.commit)
             if k.bake_status not in verdicts.RESULTS or record is None or k.bake_end is None:
                 continue
-            if (k.commit, key) in self._recorded:
+            if k.commit in self._recorded.get(key, ()):
                 continue
             if record.trailers.action == "step" and k.bake_status == "Succeeded":
                 continue  # a canary step that baked well is no verdict on the release
@@ -176,10 +183,11 @@ class Verdicts:
                 written += 1
                 log.info("%s: recorded %s verdict of %s (%s) in %s", key, verdict.result,
                          verdict.release, verdict.commit[:12], self.environment)
-            self._recorded.add((verdict.commit, key))
+            self._recorded.setdefault(key, set()).add(verdict.commit)
         # Only bakes the status still holds are ever asked about again.
         held = {k.commit for k in kept}
-        self._recorded = {(c, r) for c, r in self._recorded if r != key or c in held}
+        if key in self._recorded:  # only this rollout's set is pruned: O(its bakes)
+            self._recorded[key] &= held
         return written
 
     def _write(self, commit: str, change: Callable[[str | None], str | None]) -> bool:

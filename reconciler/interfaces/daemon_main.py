@@ -23,7 +23,7 @@ import click
 from pythonjsonlogger.json import JsonFormatter
 
 from reconciler.adapters import cluster as k8s
-from reconciler.adapters import git, signing
+from reconciler.adapters import git, malloc, signing
 from reconciler.adapters import hooks as hook_calls
 from reconciler.core import scope
 from reconciler.engine import faults
@@ -92,6 +92,9 @@ def run(config: RunSettings, *, mirror: git.Mirror,
         signer: signing.Signer | None = None) -> None:
     server_cfg, cluster_cfg, sched = config.server, config.cluster, config.scheduling
     setup_logging(server_cfg.log_format)
+    # Before any thread starts: fewer malloc arenas, less memory held free in them.
+    if malloc.tune():
+        log.debug("allocator: at most %d arenas (adapters/malloc.py)", malloc.ARENA_MAX)
     if signer is not None:
         log.info("signing every commit with the %s", signer.description)
     if config.git.path is not None:

@@ -144,6 +144,11 @@ def test_auto_merged_release_is_baked_and_kept(forge: Forge, method: str) -> Non
     e2e.wait_until("the verdict in git", lambda: "Bake: Succeeded" in e2e.note(commit.sha))
     e2e.stays("no further pull request or commit",
               lambda: len(forge.pulls()) == 1 and e2e.head() == head.sha, RESYNC)
+    # The merge is the release: one ReleaseWritten Event (the `released` notice),
+    # naming the commit the status names, as a push of the reconciler's would.
+    [written] = e2e.events("ReleaseWritten")
+    assert written["message"] == ("released 6.5.0 (was 6.4.0): its pull request was "
+                                  f"merged as commit {commit.sha[:12]}")
     e2e.check_history_intact()
 
 

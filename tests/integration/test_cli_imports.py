@@ -36,7 +36,7 @@ FORBIDDEN = ("kubernetes", "apscheduler", "fastapi", "starlette", "uvicorn", "ht
 ENGINE_ALLOWED = {"reconciler.engine", "reconciler.engine.snapshot", "reconciler.engine.arrivals",
                   "reconciler.engine.releaser", "reconciler.engine.faults",
                   "reconciler.engine.presets", "reconciler.engine.verdicts",
-                  "reconciler.engine.scanstore"}
+                  "reconciler.engine.scanstore", "reconciler.engine.scans"}
 # ``stats`` computes the figures the daemon exports, with the daemon's code for them.
 ENGINE_EXTRA = {"stats": {"reconciler.engine.delivery", "reconciler.engine.repository",
                           "reconciler.engine.adoption"}}

@@ -7,6 +7,9 @@ paused, compacted, injected errors), never by patching the client.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +36,7 @@ from reconciler.errors import (
 from tests.support import secretscan
 
 NS = "apps"
+ROOT = Path(__file__).resolve().parents[2]
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 Obj = dict[str, Any]
 
@@ -199,6 +203,66 @@ def test_core_kinds_through_the_same_api(cluster: k8s.Cluster, server: Emulator)
     assert [(o["kind"], o["metadata"]["name"]) for o in items] == [("Namespace", "apps")]
     got = cluster.get(k8s.NAMESPACE, namespace="", name="infra")
     assert got is not None and got["metadata"]["name"] == "infra"
+
+
+def test_namespaces_are_watched_like_any_kind(watches: Watches, server: Emulator) -> None:
+    """A namespaceSelector follows a namespace's labels: the core group's watch (sent
+    without CoreV1Api, adapters/coregroup.py) lists, then delivers the relabel."""
+    server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
+    rec = Recorder()
+    handle = watches.start(k8s.NAMESPACE, rec.on_event, on_sync=rec.on_sync,
+                           label_selector={"matchLabels": {"team": "core"}})
+    assert handle.synced.wait(5)
+    assert rec.syncs == [[]]
+    server.apply({"apiVersion": "v1", "kind": "Namespace",
+                  "metadata": {"name": "apps", "labels": {"team": "core"}}})
+    wait_for(lambda: len(rec.events) >= 1)
+    assert rec.names() == [("ADDED", "apps")]
+    assert handle.lists == 1 and handle.streams == 1
+
+
+def test_core_kind_errors_name_the_resource(cluster: k8s.Cluster, server: Emulator) -> None:
+    obj = server.apply(rollout("podinfo"))
+    server.fail_next(403, verb="create", path="/events", message="events is forbidden")
+    with pytest.raises(ClusterForbidden) as caught:
+        cluster.create_event(involved=obj, type="Normal", reason="ReleaseWritten", message="x")
+    assert str(caught.value).startswith('cannot create events "apps/podinfo.')
+    assert "RBAC does not allow create on events (events is forbidden) [403]" in str(caught.value)
+    with pytest.raises(ClusterNotFound):
+        cluster.patch_status(k8s.NAMESPACE, namespace="", name="nowhere", status={"a": 1})
+
+
+def test_the_daemon_does_not_load_corev1api(kubeconfig: Path, server: Emulator,
+                                            tmp_path: Path) -> None:
+    """kubernetes 37's CoreV1Api module imports ~250 model modules as it loads, 21 MiB
+    of the daemon's resident memory for the two core kinds it uses (docs/performance.md,
+    "Daemon latency"). The daemon's modules, a list, a watch and an Event, in a fresh
+    process, leave it unloaded."""
+    server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
+    server.apply(rollout("podinfo"))
+    script = f"""
+import sys, threading
+from pathlib import Path
+import reconciler.interfaces.daemon_main
+from reconciler.adapters import cluster as k8s
+with k8s.Cluster.connect(kubeconfig=Path({str(kubeconfig)!r})) as c:
+    items, _ = c.list(k8s.NAMESPACE)
+    assert [o["metadata"]["name"] for o in items] == ["apps"], items
+    stop = threading.Event()
+    handle = c.watch(k8s.NAMESPACE, lambda *a: None, stop=stop)
+    assert handle.synced.wait(5)
+    stop.set()
+    assert handle.join(5)
+    obj = c.get(k8s.ROLLOUT, namespace="apps", name="podinfo")
+    c.create_event(involved=obj, type="Normal", reason="Probe", message="probe")
+print(sorted(m for m in sys.modules if m.startswith("kubernetes.client.api.")))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["['kubernetes.client.api.custom_objects_api']"]
+    assert len(server.objects("v1", "Event", namespace=NS)) == 1
 
 
 # -- writes ------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def test_new_notes_are_read_alone_and_hold_what_a_full_read_holds(
         assert len(full_found) == 281
         assert bounded.all() == auditindex.bounded_verdicts(full_found, depth=3)
         assert whole.decisions() == full_decided == (decline,)
+        assert bounded.decisions() == auditindex.bounded_decisions(full_decided, depth=3)
         assert counting.read_whole == 0  # no full read: only what changed
         assert counting.changed == 2 * 82
         assert whole.full_reads == bounded.full_reads == 1

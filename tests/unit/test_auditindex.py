@@ -9,7 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reconciler.core import auditindex, inventory, promotion, status, trailers, verdicts
+from reconciler.core import (
+    auditindex,
+    declines,
+    inventory,
+    promotion,
+    stats,
+    status,
+    trailers,
+    verdicts,
+)
 from reconciler.engine.releaser import last_release
 from reconciler.engine.snapshot import Snapshot
 
@@ -176,3 +185,77 @@ def test_what_is_kept_for_ever_is_kept_small() -> None:
     assert len(kept) == 1_000  # every release that failed is kept...
     assert all(v.failed == () for v in kept[10:])  # ...the old ones without the checks
     assert kept[:10] == tuple(failed[:10])
+
+
+def decisions(n: int, *, seed: int) -> list[declines.Decline]:
+    """``n`` decisions, oldest first as engine/verdicts holds them: pull requests
+    declined, reopened and declined again, merged without trailers, approvals of
+    releases and canary steps, across rollouts and environments, some at one time."""
+    rng = random.Random(seed)
+    out: list[declines.Decline] = []
+    for i in range(n):
+        env, rollout = rng.choice(("staging", "production")), rng.choice(ROLLOUTS)
+        release = f"1.{i // 40}.{rng.randrange(12)}"
+        decision = rng.choice(declines.DECISIONS)
+        out.append(declines.Decline(
+            commit=f"{rng.randrange(10**6):040x}", rollout=rollout, release=release,
+            environment=env, number=i, at=START + timedelta(minutes=i // 3),
+            decision=decision, step=rng.choice((None, 1, 2)) if decision == "Approved" else None))
+    return sorted(out, key=lambda d: (d.at, d.commit, d.rollout, d.environment))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_decision_on_pull_requests_reads_the_same_from_the_bounded_decisions(
+        seed: int) -> None:
+    depth = 8
+    full = decisions(2_000, seed=seed)
+    small = auditindex.bounded_decisions(full, depth=depth)
+    assert len(small) < len(full) / 2
+    now = START + timedelta(days=30)
+    for env in ("staging", "production"):
+        for rollout in ROLLOUTS:
+            assert declines.active(small, rollout=rollout, environment=env) == \
+                declines.active(full, rollout=rollout, environment=env)
+            merges = [d for d in full if d.decision == "Merged" and d.rollout == rollout
+                      and d.environment == env][-depth:]
+            assert [d for d in small if d.decision == "Merged" and d.rollout == rollout
+                    and d.environment == env] == merges
+            approved = [d for d in full if d.decision == "Approved" and d.rollout == rollout
+                        and d.environment == env]
+            newest = list(dict.fromkeys(d.release for d in reversed(approved)))
+            for release in newest:
+                for step in (None, 1, 2):
+                    whole = declines.approval(full, rollout=rollout, release=release,
+                                              environment=env, step=step)
+                    kept = declines.approval(small, rollout=rollout, release=release,
+                                             environment=env, step=step)
+                    # The newest releases' approvals are kept; an older one is asked
+                    # for again, never taken as given.
+                    assert kept == (whole if release in newest[:depth] else None)
+    for since in (START, START + timedelta(hours=3), START + timedelta(hours=6)):
+        assert stats.compute([], [], since=since, now=now, decided=small) == \
+            stats.compute([], [], since=since, now=now, decided=full)
+    # Read note by note (engine/verdicts bounds what it holds after each notes move)
+    # or all at once: the same.
+    held: tuple[declines.Decline, ...] = ()
+    for at in range(0, len(full), 97):
+        held = auditindex.bounded_decisions(
+            sorted({*held, *full[at:at + 97]},
+                   key=lambda d: (d.at, d.commit, d.rollout, d.environment)), depth=depth)
+    assert held == small
+
+
+def test_decisions_stay_flat_over_thousands_of_releases() -> None:
+    """Every release approved, then its pull request merged or declined and reopened:
+    what is kept depends on the depth, not on how many releases went by."""
+    out = []
+    for i in range(6_000):
+        release = f"1.0.{i}"
+        for j, decision in enumerate(("Approved", "Declined", "Resumed")
+                                     if i % 2 else ("Approved", "Merged")):
+            out.append(declines.Decline(commit=f"{i:040x}", rollout="apps/web",
+                                        release=release, environment="staging", number=i,
+                                        at=START + timedelta(minutes=i, seconds=j),
+                                        decision=decision))  # type: ignore[arg-type]
+    kept = auditindex.bounded_decisions(out, depth=10)
+    assert len(kept) == 20  # 10 releases' approvals, 10 merges

@@ -36,8 +36,13 @@ def test_the_name_fast_path_agrees_with_the_gitignore_matcher(which: str) -> Non
     for rules in general._rules:
         object.__setattr__(rules, "names", None)
     assert (fast._rules[0].names is None) == (which == "general")
-    for path in paths(11, 3_000):
+    listed = paths(11, 3_000)
+    for path in listed:
         assert fast.matches(path) == general.matches(path), path
+    # ``keep`` (the first snapshot's: Flux's defaults alone go through ``_Names.keep``),
+    # twice: once filling the remembered names and directories, once reading them.
+    for _ in range(2):
+        assert fast.keep(listed) == [p for p in listed if not general.matches(p)]
     if which == "defaults":
         assert fast.matches(".github/workflows/ci.yaml") and fast.matches("apps/a.jpg/x.yaml")
         assert not fast.matches("apps/.github")  # a directory pattern; this is a file

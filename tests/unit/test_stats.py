@@ -217,3 +217,17 @@ def test_a_canary_counts_once_from_its_step_one() -> None:
     result = stats.compute(history[::-1], found, since=SINCE, now=NOW, environment="prod")
     figures = result.overall
     assert (figures.releases, figures.failed, figures.verified) == (2, 1, 1)
+
+
+def test_the_overall_figures_of_several_windows_are_each_windows_own() -> None:
+    """``/metrics`` computes the overall figures of its windows in one pass
+    (``stats.overall``); each must be what the window's own report says."""
+    history = (STAGING + PRODUCTION)[::-1]
+    windows = {"1d": NOW - timedelta(days=1), "7d": NOW - timedelta(days=7), "30d": SINCE,
+               "90d": NOW - timedelta(days=90)}
+    found = stats.overall(history, VERDICTS, windows=windows, now=NOW, environment="staging",
+                          decided=iter(DECIDED))
+    assert found == {name: stats.compute(history, VERDICTS, since=since, now=NOW,
+                                         environment="staging", decided=DECIDED).overall
+                     for name, since in windows.items()}
+    assert found["30d"].declined == 1 and found["90d"].releases > found["7d"].releases

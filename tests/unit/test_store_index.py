@@ -4,6 +4,7 @@ keeps no ``metadata.managedFields``."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -71,3 +72,28 @@ def test_the_store_keeps_no_managed_fields() -> None:
     assert "managedFields" not in got[0]["metadata"]
     assert got[0]["status"] == {"status": "Healthy"}
     assert event["metadata"]["managedFields"] == managed  # the event itself is not changed
+
+
+def test_objects_decoded_apart_share_their_names_in_the_store() -> None:
+    """Two watch events are two JSON documents, each with its own copy of every key
+    and short value; the store keeps one copy of each (docs/performance.md, "Daemon
+    latency"), and the objects read back are the objects delivered."""
+    def decoded(name: str) -> dict[str, Any]:
+        return json.loads(json.dumps({
+            "apiVersion": "kuberik.com/v1alpha1", "kind": "HealthCheck",
+            "metadata": {"namespace": "apps", "name": name, "resourceVersion": "7",
+                         "labels": {"app": name}},
+            "status": {"status": "Healthy", "lastErrorTime": None, "count": 3,
+                       "ratio": 0.5, "ok": True, "message": "x" * 40,
+                       "checks": [{"type": "Ready", "status": "True"}]}}))
+    a, b = decoded("a"), decoded("b")
+    assert a["status"]["checks"][0]["status"] is not b["status"]["checks"][0]["status"]
+    store = Store(k8s.HEALTHCHECK)
+    store.on_event("ADDED", a)
+    store.on_sync([a, b])
+    x, y = store.peek("apps", "a"), store.peek("apps", "b")
+    assert x == a and y == b
+    assert x is not None and y is not None
+    assert next(iter(x["status"])) is next(iter(y["status"]))  # the key "status"
+    assert x["status"]["checks"][0]["status"] is y["status"]["checks"][0]["status"]  # "True"
+    assert x["metadata"]["namespace"] is y["metadata"]["namespace"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from reconciler.core import verdicts
 
@@ -70,3 +73,25 @@ def test_malformed_paragraphs_are_ignored() -> None:
     assert verdicts.parse("a" * 40, "Bake: Failed\nRollout: a/b\nRelease: 1.0.0\n"
                                     "Environment: x\nBake-Ended: yesterday") == []
     assert verdicts.parse("a" * 40, "just words") == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_merge_of_new_verdicts_is_the_whole_set_sorted_again(seed: int) -> None:
+    """The daemon merges the verdicts a notes move added into the thousands it holds
+    (``merged``); it must hold exactly what sorting the union gives, ties (one commit,
+    one end, several rollouts or environments) and verdicts it already holds included."""
+    rng = random.Random(seed)
+    t0 = datetime(2026, 12, 3, tzinfo=UTC)
+    pool = list({(rng.choice("abcdef") * 40, rng.choice(["apps/a", "apps/b", "apps/c"]),
+                  rng.choice(["staging", "production"])): None for _ in range(60)})
+    every = [verdicts.Verdict(commit=commit, rollout=rollout, release=f"1.{i}.0", environment=env,
+                     result=rng.choice(["Succeeded", "Failed"]),
+                     ended=t0 + timedelta(minutes=rng.randrange(4)))
+             for i, (commit, rollout, env) in enumerate(pool)]
+    held = [v for v in every if rng.random() < 0.6]
+    added = [v for v in every if v not in held or rng.random() < 0.2]
+    rng.shuffle(added)
+    found = verdicts.canonical(held)
+    assert verdicts.merged(found, added) == verdicts.canonical(set(held) | set(added))
+    assert verdicts.merged(found, []) == found
+    assert verdicts.merged([], added) == verdicts.canonical(set(added))

@@ -91,6 +91,11 @@ def test_a_failed_release_whose_revert_was_not_pushed_is_asked_again() -> None:
     failed = progress.Bookkeeping(R110, "Failed", message="apps/podinfo Unhealthy")
     step = progress.decide(in_flight(kept=[failed], records=IN_FLIGHT, window=CLOSED))
     assert (step.action, step.revert) == ("revert", R110)
+    # The BakeFailed Event goes out with the revert that reaches git (the first
+    # attempt's push failed, so its Event was never sent).
+    [(kind, reason, message)] = step.events
+    assert (kind, reason) == ("Warning", reasons.BAKE_FAILED)
+    assert "failed its bake: apps/podinfo Unhealthy; reverting" in message
 
 
 def test_a_pin_passes_the_window_as_a_manual_deployment_passes_kuberiks_gates() -> None:

@@ -1,0 +1,118 @@
+"""Which files of a whole tree can matter, found by ``git grep`` on every core.
+
+Part of the git adapter (``git.Mirror.screen`` starts it). A snapshot parses only
+the files whose bytes hold one of a few fixed strings (``manifests.screen``:
+``kuberik.com`` or ``$imagepolicy``); everything else is passed over unparsed. On a
+first snapshot of a 100,000-file repository that screen read 60,000 blobs one at a
+time through libgit2, most of the snapshot's cost (docs/performance.md, "A
+100,000-file repository"). ``git grep -l -F`` does the same substring test in C on
+every core, without handing the bytes to Python; it runs as a child process while
+the snapshot lists the tree, and the snapshot then reads and parses only the files
+it names.
+
+Exactly what ``manifests.screen`` finds, never less: fixed strings (``-F``, case
+kept), every blob searched whole (a NUL or a very long line does not stop git: a
+file git calls binary is still listed by ``-l``), no textconv, no submodules, and
+no configuration but the mirror's own (system and global files are not read). A
+path git names that is not a file the snapshot wants costs one read of it, never a
+wrong result. Every argument is the reconciler's own: the commit by its full id,
+the patterns after ``-e``, the pathspecs after ``--``.
+
+Where git is absent, or fails in any way (killed, an old git, a tree it refuses),
+``Screen.paths`` answers None and the snapshot reads each blob as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 600.0
+"""Seconds the grep may take before the snapshot reads the blobs itself."""
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+# git grep's exit status when nothing matched (anything else but 0 is a failure).
+_NO_MATCH = 1
+
+
+class Screen:
+    """One ``git grep`` under way; ``paths()`` waits for its answer."""
+
+    def __init__(self, process: subprocess.Popen[bytes] | None, *, commit: str) -> None:
+        self._process = process
+        self._commit = commit
+        self._answer: set[str] | None = None
+        self._done = process is None
+
+    def paths(self) -> set[str] | None:
+        """The paths (as a tree listing decodes them) of the files that hold a
+        pattern, or None when git could not say (read the blobs instead)."""
+        if self._done:
+            return self._answer
+        self._done = True
+        process = self._process
+        assert process is not None
+        try:
+            out, err = process.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            log.info("git grep over %s took over %.0f s; reading the blobs", self._commit,
+                     TIMEOUT)
+            return None
+        if process.returncode not in (0, _NO_MATCH):
+            log.info("git grep over %s failed (exit %d: %s); reading the blobs", self._commit,
+                     process.returncode, " ".join(err.decode("utf-8", "replace").split())[:300])
+            return None
+        prefix = self._commit.encode() + b":"
+        found: set[str] = set()
+        for line in out.split(b"\0"):
+            if line.startswith(prefix):
+                found.add(os.fsdecode(line[len(prefix):]))
+            elif line:
+                log.info("git grep over %s printed %r; reading the blobs", self._commit,
+                         line[:200])
+                return None
+        self._answer = found
+        return found
+
+    def cancel(self) -> None:
+        """Stop the grep (its answer is not needed)."""
+        if not self._done and self._process is not None:
+            self._process.kill()
+            self._process.communicate()
+        self._done = True
+        self._answer = None
+
+
+def start(git_dir: Path, commit: str, *, needles: tuple[bytes, ...],
+          suffixes: tuple[str, ...]) -> Screen:
+    """Start ``git grep`` over the files of ``commit`` (a full commit id) in the
+    repository ``git_dir`` whose names end in a suffix, for any of ``needles``."""
+    # Imported here: gitclone brings gitauth and pygit2, which a warm read-only
+    # command does without (adapters/gitmemo; docs/performance.md, "A fast CLI").
+    from reconciler.adapters import gitclone
+
+    git = gitclone.git_command()
+    if git is None or not _COMMIT.fullmatch(commit) or not needles:
+        return Screen(None, commit=commit)
+    command = [git, "grep", "-l", "-z", "-F", "--no-color", "--no-textconv",
+               "--no-recurse-submodules"]
+    for needle in needles:
+        command += ["-e", os.fsdecode(needle)]
+    # Pathspec magic is never inferred from these: each starts with ``*``.
+    command += [commit, "--", *(f"*{suffix}" for suffix in suffixes)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({"GIT_DIR": str(git_dir), "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"})
+    try:
+        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        log.info("cannot run git grep (%s); reading the blobs", exc)
+        return Screen(None, commit=commit)
+    return Screen(process, commit=commit)

@@ -1,0 +1,106 @@
+"""The scans of file versions a ``Scanner`` has made, and the screen of a whole tree.
+
+Where it fits: ``engine/snapshot.Scanner`` asks here for the scan of each file it
+must look at. A file's scan depends only on its bytes, so scans are kept by (blob
+id, path): in memory (``Scans``, least recently used out first), then in the scan
+cache on disk (``engine/scanstore``) when the snapshot has one; only a miss reads
+the blob and scans it (``manifests.scan_file``).
+
+A snapshot that must look at thousands of files at once (a first snapshot; a
+100,000-file repository has 60,000 YAML files) first asks git which of them can
+matter at all (``screen``: ``git grep`` for ``manifests.screen``'s strings,
+``adapters/gitscreen``), on every core while the snapshot works out its ignore
+rules and scope, and then looks up and reads only those. A file git passes over
+holds neither string, so its scan is the empty one (``parsed=False``, no problems)
+and is neither kept nor stored: nothing refers to it. Where git is absent or fails,
+every file is looked at one by one as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from reconciler.adapters import gitscreen, scancache
+from reconciler.core import manifests
+from reconciler.engine import scanstore
+
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git
+
+BULK = 5_000
+"""Files in a snapshot's tree from which its scans start with ``screen`` (below it, a
+child process costs more than the reads it saves)."""
+
+
+def screen(mirror: git.Mirror, commit: str) -> gitscreen.Screen:
+    """Which of ``commit``'s YAML files hold ``manifests.screen``'s strings: a
+    ``git grep`` started now, answered by ``paths()`` (None: look at every file)."""
+    return gitscreen.start(mirror.path, commit, needles=manifests.SCREENS,
+                           suffixes=manifests.SUFFIXES)
+
+
+def cancel(screen: gitscreen.Screen | None) -> None:
+    """Stop ``screen`` if there is one (its answer is not needed)."""
+    if screen is not None:
+        screen.cancel()
+
+
+class Scans:
+    """Scans by (blob id, path), bounded to ``bound`` (the files of the current tree)
+    plus ``older_versions`` earlier contents: a file that goes back to an earlier
+    content (a revert does exactly that) or a tree that jumps to an unrelated commit
+    is not read or parsed again. A fixed count grew a daemon by ~4 KiB a release for
+    days (the soak, docs/reliability.md). Thread-safe (``Scanner.scan`` is called
+    outside the git lock)."""
+
+    def __init__(self, mirror: git.Mirror, *, older_versions: int) -> None:
+        self.mirror = mirror
+        self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
+        self._older_versions = older_versions
+        self._lock = threading.Lock()
+
+    def get(self, path: str, blob: str, *, disk: scancache.Store | None,
+            bound: int) -> tuple[manifests.FileScan, str | None]:
+        """``(scan, where it was found)``: ``"memory"``, ``"disk"`` (``disk``) or None
+        (read and scanned now, and kept in both)."""
+        key = (blob, path)
+        with self._lock:
+            scan = self._by_blob.get(key)
+            if scan is not None:
+                self._by_blob.move_to_end(key)
+                return scan, "memory"
+            found = None if disk is None else scanstore.load_scan(disk, path, blob)
+        scan = found if found is not None else manifests.scan_file(
+            path, self.mirror.read_blob(blob))
+        with self._lock:
+            if found is None and disk is not None:
+                scanstore.keep_scan(disk, path, blob, scan)
+            self._by_blob[key] = scan
+            while len(self._by_blob) > bound + self._older_versions:
+                self._by_blob.popitem(last=False)
+        return scan, None if found is None else "disk"
+
+    def look(self, paths: Iterable[str], *, blobs: Mapping[str, str], passed: set[str] | None,
+             disk: scancache.Store | None) -> tuple[dict[str, manifests.FileScan], Counter[str]]:
+        """The scans of ``paths`` (at ``blobs``) that hold anything (rollouts, targets,
+        problems), in path order, and how many were found where: ``"memory"``,
+        ``"disk"``, ``"parsed"`` (read and parsed now) or ``"screened_out"`` (holding
+        neither string). ``passed``: the paths ``screen`` named; the others are not
+        looked at."""
+        todo = sorted(paths)
+        counts: Counter[str] = Counter()
+        if passed is not None:
+            named = [p for p in todo if p in passed]
+            counts["screened_out"] = len(todo) - len(named)
+            todo = named
+        found: dict[str, manifests.FileScan] = {}
+        for path in todo:
+            scan, hit = self.get(path, blobs[path], disk=disk, bound=len(blobs))
+            matters = scan.parsed or bool(scan.problems)
+            counts[hit or ("parsed" if matters else "screened_out")] += 1
+            if matters:
+                found[path] = scan
+        return found, counts
