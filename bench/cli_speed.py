@@ -6,8 +6,9 @@ on two repositories: sample-repo/ (18 files) and a generated one of 10,000 YAML
 files (``release_cost.make_repo``: 1 in 50 names kuberik.com). Each repository has
 two commits, so ``check --base main~1 --head main`` compares a real change.
 
-* cold: the on-disk scan cache beside the mirror is deleted before every run
-  (the mirror itself stays: only the scans are rebuilt);
+* cold: the on-disk scan cache and the git memo beside the mirror are deleted
+  before every run (the mirror itself stays: only the scans and the memo's answers
+  are made again, with pygit2, as after a new commit);
 * warm: the scan cache is there from the run before.
 
 Baselines measured in the same run, interleaved with the commands so a burst of
@@ -202,42 +203,49 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--before", type=Path, help="another checkout, measured alongside")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="only the warm commands on the sample, the code before and "
+                             "`python -c pass` (about a minute: for a quiet moment)")
     args = parser.parse_args()
     global NEUTRAL
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         base = NEUTRAL = Path(tmp)
         (base / "sample").mkdir()
         (base / "big").mkdir()
-        repos = [Repo("sample", sample_repo(base / "sample"), base / "sample" / "cache"),
-                 Repo(f"{args.files:,} files", generated_repo(base / "big", args.files),
-                      base / "big" / "cache")]
+        repos = [Repo("sample", sample_repo(base / "sample"), base / "sample" / "cache")]
+        if not args.warm_only:
+            repos.append(Repo(f"{args.files:,} files", generated_repo(base / "big", args.files),
+                              base / "big" / "cache"))
         before = [] if args.before is None else [
             Repo(r.name, r.bare, r.cache.with_name("cache-before"), package=args.before)
             for r in repos]
         rows: dict[tuple[str, str, str], Series] = {}
         floors: dict[tuple[str, str], Series] = {}
         for repo in repos + before:  # the mirror, fetched once: every run is warm-mirror
-            timed(repo.args("plan"), repo.env)
+            for command in COMMANDS if args.warm_only else ("plan",):
+                timed(repo.args(command), repo.env)
         started = load()
         for _ in range(args.runs):
             floors.setdefault(("python -c pass", ""), Series()).run(
                 [sys.executable, "-c", "pass"], ENV)
             for repo in repos:
-                for name, git_args in (("git rev-parse HEAD", ["rev-parse", "HEAD"]),
-                                       ("git ls-tree -r HEAD", ["ls-tree", "-r", "HEAD"])):
+                for name, git_args in () if args.warm_only else (
+                        ("git rev-parse HEAD", ["rev-parse", "HEAD"]),
+                        ("git ls-tree -r HEAD", ["ls-tree", "-r", "HEAD"])):
                     floors.setdefault((name, repo.name), Series()).run(
                         ["git", "-C", str(repo.bare), *git_args], ENV)
                 for command in COMMANDS:
-                    repo.drop_scans()
-                    rows.setdefault((repo.name, command, "cold"), Series()).run(
-                        repo.args(command), repo.env)
+                    if not args.warm_only:
+                        repo.drop_scans()
+                        rows.setdefault((repo.name, command, "cold"), Series()).run(
+                            repo.args(command), repo.env)
                     rows.setdefault((repo.name, command, "warm"), Series()).run(
                         repo.args(command), repo.env)
             for repo in before:
                 for command in COMMANDS:
                     rows.setdefault((repo.name, command, "before (none)"), Series()).run(
                         repo.args(command), repo.env)
-        loopback = measure_fetch(base, repos[0], args.runs)
+        loopback = {} if args.warm_only else measure_fetch(base, repos[0], args.runs)
 
     print(f"Whole process, ms over {args.runs} runs; load average {started} at the start, "
           f"{load()} at the end\n")

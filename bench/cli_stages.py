@@ -3,9 +3,11 @@
 Each stage is its own process, measured like the command itself (wall clock, from
 spawn to exit), and imports a little more than the stage before it; the
 differences between the medians are what each part costs a whole run. The last
-stage is the command: a warm mirror and a warm scan cache, so what it adds over
-the stage before is the run's own work (fetch over ``file://``, snapshot from the
-scan cache, presets, planning, printing). Each stage starts and ends the way
+stage is the command: a warm mirror, its memo and a warm scan cache, so what it
+adds over the stage before is the run's own work (the refs of the ``file://``
+remote and of the mirror read, the fetch skipped when they match, the mirror's
+answers from the memo, the snapshot from the scan cache, presets, planning,
+printing). Each stage starts and ends the way
 ``cli.main`` does for a short command (dataclass methods from the run before,
 garbage collector off, ``os._exit`` at the end), so the differences are imports
 and work, not teardown. Stages run interleaved, N rounds.
@@ -46,11 +48,16 @@ PROLOGUE = "from reconciler.interfaces import methodcache; methodcache.install()
 STAGES: list[tuple[str, str]] = [
     ("interpreter (`python -c pass`)", "pass"),
     ("+ click and the CLI group", f"{PROLOGUE}; import reconciler.interfaces.cli"),
-    ("+ pygit2", f"{PROLOGUE}; import reconciler.interfaces.cli, pygit2"),
     ("+ every other module `plan` imports (the project's; no pydantic, no YAML parser, "
-     "no pathspec)",
+     "no pathspec, no pygit2)",
      f"{PROLOGUE}; import reconciler.interfaces.cli, reconciler.interfaces.readcommands"),
 ]
+# What a run the memo beside the mirror cannot answer (a new commit, a remote that is
+# not local) loads on top: printed after the commands, for comparison.
+WITH_PYGIT2 = ("for comparison: the stage before the commands + pygit2 (a run "
+               "adapters/gitmemo cannot answer)",
+               f"{PROLOGUE}; import reconciler.interfaces.cli, "
+               "reconciler.interfaces.readcommands, pygit2")
 
 
 # The parts of a warm run, each timed by CPU (``time.process_time``) around one call.
@@ -61,7 +68,7 @@ methodcache.install()
 gc.disable()
 from reconciler.interfaces.cli import cli
 from reconciler.interfaces import readcommands, repoaccess
-from reconciler.adapters import git
+from reconciler.adapters import gitmemo
 from reconciler.core import planning
 from reconciler.engine import presets, snapshot, verdicts
 spent = {}
@@ -75,7 +82,8 @@ def timer(name, fn):
     return timed
 repoaccess.load = timer("settings: flags and variables (interfaces/flags)", repoaccess.load)
 presets.load = timer("presets from the scan cache", presets.load)
-git.Mirror.fetch = timer("fetch (file://, up to date)", git.Mirror.fetch)
+gitmemo.ReadMirror.fetch = timer("fetch (file://, up to date: skipped, the refs read)",
+                                 gitmemo.ReadMirror.fetch)
 snapshot.roots = timer("cluster roots from the scan cache", snapshot.roots)
 snapshot.Scanner.snapshot = timer("snapshot: tree listing, ignore rules, scans from the "
                                   "cache, history", snapshot.Scanner.snapshot)
@@ -133,6 +141,10 @@ def instructions() -> int:
         for command in cli_speed.COMMANDS:
             total = counted(repo.args(command), repo.env)
             print(f"| `reconciler {command}`, warm | {total:,.1f} | {total - before:+,.1f} |")
+        name, code = WITH_PYGIT2
+        total = counted([sys.executable, "-c",
+                         f"import gc, os; gc.disable(); {code}; os._exit(0)"], repo.env)
+        print(f"| {name} | {total:,.1f} | {total - before:+,.1f} |")
     return 0
 
 

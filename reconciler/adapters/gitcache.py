@@ -17,12 +17,14 @@ import hashlib
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pygit2
-
-from reconciler.adapters import gitclone
-from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.errors import GitError
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from reconciler.adapters.gitauth import Credentials, RemoteURL
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ def path_for(cache_dir: Path, url: str) -> Path:
 def open_or_create(path: Path, url: str) -> tuple[pygit2.Repository, bool]:
     """The bare mirror at ``path`` with ``origin`` pointing at ``url``, and whether
     this call created it. No network access."""
+    import pygit2  # here: ``path_for`` serves callers that never load libgit2 (gitmemo)
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         created = not (path / "HEAD").exists()
@@ -68,6 +72,10 @@ def fill(repo: pygit2.Repository, *, remote: RemoteURL, credentials: Credentials
     so that libgit2 sees it) and the objects received, or None when git did not
     fetch (absent, or failed: libgit2 fetches as before). Raises what ``gitclone``
     raises (credentials or host key refused)."""
+    import pygit2
+
+    from reconciler.adapters import gitclone
+
     path = Path(repo.path)
     received = gitclone.fetch(path, remote=remote, credentials=credentials,
                               refspecs=refspecs, remote_name=remote_name)

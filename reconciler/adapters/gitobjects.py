@@ -15,22 +15,23 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, NamedTuple
 
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType, SortMode
 
 from reconciler.adapters import gitsign, gittrees
+from reconciler.adapters.gitrecords import DEFAULT_AUTHOR as DEFAULT_AUTHOR
+from reconciler.adapters.gitrecords import Author as Author
+from reconciler.adapters.gitrecords import CommitInfo as CommitInfo
+from reconciler.adapters.gitrecords import Entry as Entry
+from reconciler.adapters.gitrecords import EntryKind as EntryKind
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, RevertConflict
 
 # Raw modes as ints: the tree walk is the hot loop of every scan.
 _TREE, _BLOB, _BLOB_EXECUTABLE, _LINK, _GITLINK = 0o040000, 0o100644, 0o100755, 0o120000, 0o160000
 _FILE_MODES = (_BLOB, _BLOB_EXECUTABLE)
-
-EntryKind = Literal["file", "symlink", "symlink-outside", "submodule", "invalid-name"]
 
 
 # libgit2 caches trees up to 4 KiB only; a directory of a few hundred manifests is
@@ -49,48 +50,6 @@ pygit2.settings.cache_max_size(_OBJECT_CACHE_MAX)
 # daemon's git lock with it). Bound connecting and every read/write on the socket.
 pygit2.settings.server_connect_timeout = 10_000  # ms
 pygit2.settings.server_timeout = 60_000  # ms
-
-
-class Entry(NamedTuple):
-    """One path of a tree that a scan must know about (a tuple: the walk makes many).
-
-    ``kind`` "file" is a regular (or executable) file ending in a wanted suffix: the
-    only kind ever read or rewritten. The others are there so they can be reported,
-    never followed: "symlink" (to a path inside the repository) and "symlink-outside"
-    (absolute, or climbing out with ``..``), ``detail`` the link's target as written;
-    "submodule"; "invalid-name", any entry (file or directory, whatever its suffix)
-    whose name git itself refuses as a path component (``..``, ``.git``, or one with a
-    ``/`` in it, which only a hand-crafted tree object can hold), ``detail`` the name;
-    its ``path`` quotes that name (``apps/'..'``), so it never equals the path of a
-    real file (an entry named ``clusters/apps.yaml`` cannot stand in for the file).
-    In a diff, ``blob`` None means the path is gone.
-    """
-
-    path: str
-    blob: str | None
-    kind: EntryKind = "file"
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Author:
-    """Author and committer of the reconciler's commits."""
-
-    name: str = "reconciler"
-    email: str = "reconciler@localhost"
-
-
-DEFAULT_AUTHOR = Author()
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    sha: str
-    message: str
-    parents: tuple[str, ...]
-    time: datetime  # commit time, aware, UTC
-    author_name: str
-    author_email: str
 
 
 def list_entries(repo: pygit2.Repository, tree: pygit2.Tree,

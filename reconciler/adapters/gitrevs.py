@@ -13,11 +13,12 @@ mirror moves), then names the revision there with git's own lookup order.
 from __future__ import annotations
 
 import re
-
-import pygit2
-from pygit2.enums import FetchPrune
+from typing import TYPE_CHECKING
 
 from reconciler.errors import InputError
+
+if TYPE_CHECKING:  # imported where used: ``refspecs`` serves gitmemo without libgit2
+    import pygit2
 
 NAMESPACE = "refs/reconciler/source"
 # Every ref of the remote a revision can start with; refs/pull/* and the like only
@@ -31,6 +32,8 @@ def resolve(repo: pygit2.Repository, remote: pygit2.Remote, rev: str,
             callbacks: pygit2.RemoteCallbacks) -> str:
     """Fetch what ``rev`` may name (``refspecs``), then ``lookup`` it; ``InputError``
     when it names no commit. Call with the mirror's lock held."""
+    from pygit2.enums import FetchPrune
+
     remote.fetch(refspecs(rev), callbacks=callbacks, prune=FetchPrune.PRUNE, proxy=True)
     found = lookup(repo, rev)
     if found is None:
@@ -75,6 +78,8 @@ def lookup(repo: pygit2.Repository, rev: str) -> str | None:
 
 
 def _commit(repo: pygit2.Repository, spec: str) -> str | None:
+    import pygit2
+
     try:
         obj = repo.revparse_single(spec)
         return str(obj.peel(pygit2.Commit).id)

@@ -30,8 +30,6 @@ import re
 import subprocess
 from pathlib import Path
 
-from reconciler.adapters import gitclone
-
 log = logging.getLogger(__name__)
 
 TIMEOUT = 600.0
@@ -95,6 +93,10 @@ def start(git_dir: Path, commit: str, *, needles: tuple[bytes, ...],
           suffixes: tuple[str, ...]) -> Screen:
     """Start ``git grep`` over the files of ``commit`` (a full commit id) in the
     repository ``git_dir`` whose names end in a suffix, for any of ``needles``."""
+    # Imported here: gitclone brings gitauth and pygit2, which a warm read-only
+    # command does without (adapters/gitmemo; docs/performance.md, "A fast CLI").
+    from reconciler.adapters import gitclone
+
     git = gitclone.git_command()
     if git is None or not _COMMIT.fullmatch(commit) or not needles:
         return Screen(None, commit=commit)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from reconciler.adapters import git
 from reconciler.core import trailers
+
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git
 
 # A commit seen this much later than it was written arrived late (see ``_arrival``).
 ARRIVAL_SLACK = timedelta(seconds=2)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from reconciler.adapters import git, scancache
 from reconciler.core import (
     backoff,
     imageref,
@@ -41,7 +40,8 @@ from reconciler.errors import (
     UnknownRollout,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git, scancache
     from reconciler.core import models
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,14 @@ from __future__ import annotations
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from reconciler.adapters import git, gitscreen, scancache
+from reconciler.adapters import gitscreen, scancache
 from reconciler.core import manifests
 from reconciler.engine import scanstore
+
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git
 
 BULK = 5_000
 """Files in a snapshot's tree from which its scans start with ``screen`` (below it, a

@@ -18,10 +18,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import reconciler
-from reconciler.adapters import git, scancache
+from reconciler.adapters import scancache
 from reconciler.core import manifests, scanrecords, scope
+
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git
 
 CORE = Path(scanrecords.__file__).resolve().parent
 

@@ -27,10 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from reconciler.adapters import git, gitscreen, scancache
 from reconciler.core import auditindex, joiner, manifests, scope, sourceignore, steps, trailers
 from reconciler.engine import arrivals, scans, scanstore
+
+if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
+    from reconciler.adapters import git, gitscreen, scancache
 
 # Scope shapes of recent file versions kept (a release commit's files, before/after).
 _SHAPES_KEPT = 64

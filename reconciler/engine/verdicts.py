@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from reconciler.adapters import git
 from reconciler.core import auditindex, declines, trailers, verdicts
 from reconciler.engine import faults
 from reconciler.errors import NonFastForward
 
 if TYPE_CHECKING:  # the daemon's; ``read`` serves the CLI without them (and APScheduler)
+    from reconciler.adapters import git
     from reconciler.core import progress
     from reconciler.engine.repository import Repository
 

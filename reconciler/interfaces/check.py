@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.adapters import git, scancache
 from reconciler.core import impact, lint, manifests, scope
 from reconciler.engine import presets as preset_files
 from reconciler.engine import snapshot
@@ -28,6 +27,7 @@ from reconciler.interfaces import checkreport, flags, repoaccess
 from reconciler.interfaces.exits import EXIT_PROBLEMS, handle_errors
 
 if TYPE_CHECKING:
+    from reconciler.adapters import git, scancache
     from reconciler.core import models
 
 
@@ -79,7 +79,7 @@ def command(base_ref: str, head_ref: str, output: str, **opts: Any) -> None:
     """A pull request's effect on releases, and the problems it introduces; exit 1
     when the head introduces an error. For the config repository's own CI."""
     directory = repoaccess.policies(opts)
-    releaser = repoaccess.open_releaser(opts)
+    releaser = repoaccess.open_releaser(opts, read_only=True)
     presets = preset_files.load(directory, store=releaser.scanner.store)
     report = build(releaser.mirror, base_ref=base_ref, head_ref=head_ref,
                    path=releaser.scanner.path, environment=releaser.environment,

@@ -53,7 +53,7 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
             raise click.BadParameter(f"{item!r}: expected NS/NAME=TAG", param_hint="--release")
         candidates.setdefault(key, []).append(tag)
     directory = policies(opts)
-    releaser = open_releaser(opts)
+    releaser = open_releaser(opts, read_only=True)
     presets = preset_files.load(directory, store=releaser.scanner.store)
     found = [(c, c.snapshot()) for c in clusters.select(releaser)]
     known = sorted({k for _, snap in found for k in snap.inventory.rollouts})
@@ -108,7 +108,7 @@ def _print_plans(plans: list[planning.Plan]) -> None:
 def validate(**opts: Any) -> None:
     """Lint the repository's rollout set-up; exit 1 when anything is wrong."""
     directory = policies(opts)
-    releaser = open_releaser(opts)
+    releaser = open_releaser(opts, read_only=True)
     presets = preset_files.load(directory, store=releaser.scanner.store)
     found = clusters.select(releaser)
     errors = 0

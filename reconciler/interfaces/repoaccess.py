@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler.adapters import git, signing
+from reconciler.adapters import gitmemo
 from reconciler.core import manifests, scope
 from reconciler.engine import scanstore
 from reconciler.engine.releaser import Releaser
 from reconciler.interfaces import clusters, flags
 from reconciler.interfaces.flags import DEFAULT_PASSWORD_ENV
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a warm read-only command loads neither pygit2 nor the signing keys'
+    # module (tempfile, subprocess...; docs/performance.md, "A fast CLI")
+    from reconciler.adapters import git, signing
     from reconciler.interfaces import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,13 +51,16 @@ def commit_options(fn: F) -> F:
     return flags.options("GitSettings", "ReleaseSettings", "SigningSettings")(fn)
 
 
-def open_releaser(opts: dict[str, Any], *, signer: signing.Signer | None = None) -> Releaser:
+def open_releaser(opts: dict[str, Any], *, signer: signing.Signer | None = None,
+                  read_only: bool = False) -> Releaser:
     """Build the mirror and releaser from the git settings given as flags (consumed
-    from ``opts``), the environment and the defaults."""
+    from ``opts``), the environment and the defaults. ``read_only``: the command
+    only reads (``plan``, ``validate``, ``check``), so a warm mirror of a local
+    remote may answer from its memo without libgit2 (``adapters/gitmemo``)."""
     config: settings.GitSettings = load("GitSettings", opts)
     for name in flags.names("GitSettings"):
         opts.pop(name, None)
-    return releaser_for(config, signer=signer)
+    return releaser_for(config, signer=signer, read_only=read_only)
 
 
 def load(group: str, given: dict[str, Any]) -> Any:
@@ -72,11 +77,31 @@ def load(group: str, given: dict[str, Any]) -> Any:
 
 
 def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None = None,
-                 scan_cache: bool = True) -> Releaser:
+                 scan_cache: bool = True, read_only: bool = False) -> Releaser:
     """The releaser of ``config``'s repository; ``scan_cache``: keep scans on disk
     beside the mirror between runs (``engine/scanstore``; the daemon keeps its own
-    in memory)."""
+    in memory); ``read_only``: see ``open_releaser``."""
     flags.check_git_files(config)
+    mirror: git.Mirror | None = None
+    # No secret to read (so none to refuse), nothing to sign: the memo may answer,
+    # and ``_mirror`` opens the real mirror, as for any other command, only if it cannot.
+    if read_only and signer is None and not (config.password_file or config.password_env
+                                             or config.ssh_key_passphrase_file):
+        mirror = gitmemo.open_local(config.repo, cache_dir=config.cache_dir,
+                                    branch=config.branch,
+                                    opener=lambda: _mirror(config, signer=None))
+    # A cluster's commits carry its environment (DESIGN.md, commit contract).
+    environment = config.environment or (
+        None if config.path is None else scope.environment(config.path))
+    if mirror is None:
+        mirror = _mirror(config, signer=signer)
+    return Releaser(mirror, path=config.path, environment=environment,
+                    store=scanstore.beside(mirror) if scan_cache else None)
+
+
+def _mirror(config: settings.GitSettings, *, signer: signing.Signer | None) -> git.Mirror:
+    from reconciler.adapters import git
+
     password_env, password_file = config.password_env, config.password_file
     if not password_env and not password_file and os.environ.get(DEFAULT_PASSWORD_ENV):
         password_env = DEFAULT_PASSWORD_ENV
@@ -90,7 +115,7 @@ def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None 
         insecure_skip_host_key_check=config.insecure_skip_host_key_check,
         ca_bundle=config.ca_bundle,
     )
-    mirror = git.Mirror.open(
+    return git.Mirror.open(
         config.repo,
         cache_dir=config.cache_dir,
         branch=config.branch,
@@ -98,11 +123,6 @@ def releaser_for(config: settings.GitSettings, *, signer: signing.Signer | None 
         author=git.Author(name=config.author_name, email=config.author_email),
         signer=signer,
     )
-    # A cluster's commits carry its environment (DESIGN.md, commit contract).
-    environment = config.environment or (
-        None if config.path is None else scope.environment(config.path))
-    return Releaser(mirror, path=config.path, environment=environment,
-                    store=scanstore.beside(mirror) if scan_cache else None)
 
 
 def policies(opts: dict[str, Any]) -> Path | None:

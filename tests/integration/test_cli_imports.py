@@ -48,13 +48,20 @@ def imported(args: list[str], tmp_path: Path) -> set[str]:
 
 def run(args: list[str], tmp_path: Path) -> tuple[set[str], str, str]:
     """The modules a command imported, and what it printed (stdout, stderr)."""
+    modules, code, stdout, stderr = status(args, tmp_path)
+    assert code in (0, 1), stderr
+    return modules, stdout, stderr
+
+
+def status(args: list[str], tmp_path: Path) -> tuple[set[str], int, str, str]:
+    """The modules a command imported, its exit code and what it printed."""
+    tmp_path.mkdir(exist_ok=True)
     out = tmp_path / "modules.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env.update(RECONCILER_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", LISTING, str(out), *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode in (0, 1), proc.stderr
-    return set(out.read_text().split()), proc.stdout, proc.stderr
+    return set(out.read_text().split()), proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize(("command", "module"), [
@@ -108,6 +115,34 @@ def test_a_warm_read_only_command_parses_no_yaml_and_validates_nothing(
     assert stack(warm, ("pydantic", "reconciler.core.models", "reconciler.interfaces.settings",
                         "reconciler.interfaces.settingsgroups")) == []
     assert again == said
+    # Nor libgit2: the mirror's answers come from the memo beside it (adapters/gitmemo);
+    # nor the signing keys' module (tempfile, subprocess) for a command that signs nothing.
+    assert "pygit2" in cold and "pygit2" not in warm
+    assert "reconciler.adapters.signing" not in warm
     # No .sourceignore in sample-repo/ and no path Flux's defaults may match: the
     # ignore rules are decided without pathspec (core/sourceignore.py).
     assert "pathspec" not in warm
+
+
+def test_a_warm_command_runs_without_libgit2_and_still_sees_the_remote_move(
+        fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    """The memo beside the mirror (adapters/gitmemo) answers a warm command on a local
+    remote without pygit2; a commit pushed since is fetched (pygit2 loaded then), and
+    what the command says, exit code included, is what a fresh mirror says."""
+    args = ["validate", "--repo", fleet.url]
+    cold = status(args, tmp_path)
+    warm = status(args, tmp_path)
+    assert "pygit2" in cold[0] and "pygit2" not in warm[0]
+    assert warm[1:] == cold[1:] and warm[1] == 0
+
+    rollout = (ROOT / "sample-repo" / "apps" / "frontend" / "rollout.yaml").read_text()
+    fleet.commit({"apps/frontend/rollout.yaml": rollout.replace(
+        "policy: conservative", "policy: conservative\n  versionConstraint: '>=> 1'")},
+        "a range Flux would refuse")
+    moved = status(args, tmp_path)
+    fresh = status(args, tmp_path / "fresh")
+    assert "pygit2" in moved[0]
+    assert moved[1:] == fresh[1:] and moved[1] == 1, moved
+    again = status(args, tmp_path)
+    assert "pygit2" not in again[0] and again[1:] == moved[1:]
+
