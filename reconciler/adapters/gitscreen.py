@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -93,11 +94,10 @@ def start(git_dir: Path, commit: str, *, needles: tuple[bytes, ...],
           suffixes: tuple[str, ...]) -> Screen:
     """Start ``git grep`` over the files of ``commit`` (a full commit id) in the
     repository ``git_dir`` whose names end in a suffix, for any of ``needles``."""
-    # Imported here: gitclone brings gitauth and pygit2, which a warm read-only
-    # command does without (adapters/gitmemo; docs/performance.md, "A fast CLI").
-    from reconciler.adapters import gitclone
-
-    git = gitclone.git_command()
+    # git found as gitclone finds it, without importing gitclone: it brings gitauth
+    # and pygit2, which a warm read-only command does without (adapters/gitmemo;
+    # docs/performance.md, "A fast CLI").
+    git = shutil.which("git")
     if git is None or not _COMMIT.fullmatch(commit) or not needles:
         return Screen(None, commit=commit)
     command = [git, "grep", "-l", "-z", "-F", "--no-color", "--no-textconv",
