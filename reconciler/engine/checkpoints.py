@@ -86,6 +86,8 @@ def _before(key: str, spec: models.RolloutSpec, step: progress.Step
     return out
 
 
+_EARLY = timedelta(milliseconds=50)  # a timer that wakes the rollout this early is on time
+
 class Checkpoints:
     def __init__(self, *, hooks: Hooks, decisions: Callable[[], Sequence[declines.Decline]],
                  environment: str, clock: Callable[[], datetime], command: str,
@@ -102,6 +104,9 @@ class Checkpoints:
         self._clock = clock
         self._command = command
         self._attempts = backoff.Attempts(backoff.ERRORS)
+        # (slot, hook type) -> (reason, message, when to ask again): a failed hook is
+        # not asked again before then, whatever wakes the rollout meanwhile.
+        self._blocked: dict[tuple[str, str], tuple[str, str, datetime]] = {}
         # rollout -> (release, step) held for a person's approval (the dashboard's).
         self._awaiting: dict[str, tuple[str, int | None]] = {}
 
@@ -157,6 +162,8 @@ class Checkpoints:
         types, asked in order. ``direct``: the write is pushed (in pull-request mode a
         release's approval is the review on its pull request instead)."""
         slot = f"{key}@{context.release}@{context.step}"
+        for stale in [b for b in self._blocked if b[0].startswith(f"{key}@") and b[0] != slot]:
+            del self._blocked[stale]  # another release (or step) is asked about now
         for gate in gates:
             if gate in (APPROVAL, STEP_APPROVAL):
                 if gate == APPROVAL:
@@ -169,6 +176,11 @@ class Checkpoints:
                     self._awaiting[key] = (context.release, context.step)
                     return reasons.AWAITING_APPROVAL, waiting, None
                 continue
+            blocked = self._blocked.get((slot, gate))
+            if blocked is not None and self._clock() < blocked[2] - _EARLY:
+                # The watch's echo of the status just written, a resync or another
+                # event: the failed hook waits its backoff all the same.
+                return blocked
             found = [h for h in spec.hooks if h.type == gate]
             failed = self.hooks.first_failure(obj, key, found, context, again=False)
             if failed is not None:
@@ -176,8 +188,11 @@ class Checkpoints:
                 reason = (reasons.PRE_ROLLOUT_HOOK_FAILED if gate == "pre-rollout"
                           else reasons.WAITING_FOR_CONFIRMATION)
                 verb = "is blocked" if gate == "pre-rollout" else "waits"
-                return (reason, f"{context.release} {verb}: {failed.message}; asking again "
-                                f"in {wait.total_seconds():.0f}s", self._clock() + wait)
+                blocked = (reason, f"{context.release} {verb}: {failed.message}; asking "
+                                   f"again in {wait.total_seconds():.0f}s", self._clock() + wait)
+                self._blocked[(slot, gate)] = blocked
+                return blocked
+            self._blocked.pop((slot, gate), None)
         self._attempts.reset(slot)
         return None
 

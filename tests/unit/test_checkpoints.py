@@ -122,6 +122,29 @@ def test_hooks_before_the_write_run_in_order_and_a_passed_one_is_not_asked_again
     assert [o["result"] for o in world.cp.hooks.status(ROLLOUT)] == ["Succeeded"] * 3
 
 
+def test_a_failed_hook_is_not_asked_again_before_its_backoff_whatever_wakes_the_rollout(
+        ) -> None:
+    # The status write's own watch echo, a resync, an ImagePolicy event: each reviews
+    # the rollout again at once; the failing hook waits its backoff all the same.
+    caller = Scripted(smoke=[500, 500, 200])
+    world = World(caller)
+    s = spec(hooks=[hook("smoke", "pre-rollout")])
+    first = world.review(s, OFFERED)
+    assert first.reason == reasons.PRE_ROLLOUT_HOOK_FAILED and first.wake_at is not None
+    for _ in range(5):
+        world.now += timedelta(milliseconds=100)
+        again = world.review(s, OFFERED)
+        assert (again.reason, again.message, again.wake_at) == (
+            first.reason, first.message, first.wake_at)
+    assert len(caller.calls) == 1
+    world.now = first.wake_at
+    second = world.review(s, OFFERED)
+    assert second.reason == reasons.PRE_ROLLOUT_HOOK_FAILED and len(caller.calls) == 2
+    assert second.wake_at is not None and second.wake_at > world.now
+    world.now = second.wake_at
+    assert world.review(s, OFFERED).action == "release" and len(caller.calls) == 3
+
+
 def test_a_held_newer_release_never_cancels_the_bake_in_flight() -> None:
     in_flight = observe(records=IN_FLIGHT, targets=targets("1.1.0"), applied=APPLIED,
                         candidates=["1.0.0", "1.1.0", "1.1.1"], checks=[healthy()],
