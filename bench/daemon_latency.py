@@ -264,7 +264,8 @@ def main() -> int:
     trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     for n in (int(s) for s in args.sizes.split(",")):
         for label, tree in trees[::-1]:
-            with tempfile.TemporaryDirectory(prefix="reconciler-latency-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="reconciler-latency-",
+                                             ignore_cleanup_errors=True) as tmp:
                 work = Path(tmp)
                 lat = measure(n, args.events, work, tree)
                 base = floor(work, 20)
