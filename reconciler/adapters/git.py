@@ -31,6 +31,7 @@ from pygit2.enums import FetchPrune
 
 from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjects, gitpack, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
+from reconciler.adapters.gitlocal import path_of, push_local
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.adapters.gitrefs import Refs
 from reconciler.adapters.signing import Signer
@@ -194,8 +195,11 @@ class Mirror(Refs):
         """Push ``sha`` to ``ref`` on the remote (fast-forward only); record it in
         the local ``tracking`` ref. Call with the lock held."""
         with self._network("push to", ref=ref) as callbacks:
-            self._repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
-                                             proxy=True)
+            if self._remote.scheme == "file":  # compare-and-swap, as a server does
+                push_local(self._repo, path_of(self._remote.url), sha, ref, callbacks)
+            else:
+                self._repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
+                                                 proxy=True)
         if callbacks.rejections:
             raise self._rejection(ref, callbacks)
         try:
