@@ -109,12 +109,15 @@ def plan(
     gates: Sequence[str] | None = None,
     promotion: Mapping[str, str] | None = None,
     declined: Mapping[str, str] | None = None,
+    quarantined: frozenset[str] | None = None,
 ) -> Plan:
     """Decide the next step for ``rollout`` (``namespace/name``). Pure.
 
     ``promotion``: the candidates ``spec.promotion`` holds back, and why
     (``core.promotion.waiting``); ``declined``: the releases people declined in a pull
-    request, and why (``core.declines.active``)."""
+    request, and why (``core.declines.active``); ``quarantined``: the rollout's
+    quarantined releases when the caller has them (``trailers.quarantines``), else
+    they are read from ``history``."""
     entry = inventory.rollouts[rollout]
     targets = inventory.targets.get(rollout, [])
     current, why = current_release(targets)
@@ -145,7 +148,8 @@ def plan(
         current=current,
         candidates=candidates,
         policy=eff.selection,
-        quarantined=trailers.quarantined(history, rollout),
+        quarantined=(trailers.quarantined(history, rollout) if quarantined is None
+                     else quarantined),
         gates=gates,
         promotion=promotion,
         declined=declined,

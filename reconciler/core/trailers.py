@@ -305,3 +305,14 @@ def quarantined(history: Sequence[Record], rollout: str) -> frozenset[str]:
         and r.trailers.action in ("revert", "rollback")
         and r.trailers.previous_release
     )
+
+
+def quarantines(history: Sequence[Record]) -> dict[str, frozenset[str]]:
+    """``quarantined`` for every rollout of ``history`` in one pass (a command that
+    plans every rollout of a long history would pass over it once per rollout)."""
+    found: dict[str, set[str]] = {}
+    for r in history:
+        t = r.trailers
+        if t.action in ("revert", "rollback") and t.previous_release:
+            found.setdefault(t.rollout, set()).add(t.previous_release)
+    return {rollout: frozenset(releases) for rollout, releases in found.items()}

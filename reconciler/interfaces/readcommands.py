@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.core import declines, lint, planning, steps
+from reconciler.core import declines, lint, planning, steps, trailers
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import UnknownRollout
@@ -67,6 +67,7 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
     for cluster, snap in found:
         inv = snap.inventory
         report_unparsable(inv)
+        taken_out = trailers.quarantines(snap.history)
         per_cluster.append((cluster, [
             steps.planned(planning.plan(
                 key, inventory=inv, candidates=candidates.get(key, []),
@@ -74,7 +75,8 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
                 promotion=clusters.waiting(snap, key, candidates.get(key, []), found=bakes),
                 declined=declines.active(decided, rollout=key,
                                          environment=cluster.environment
-                                         or cluster.releaser.environment or "default")),
+                                         or cluster.releaser.environment or "default"),
+                quarantined=taken_out.get(key, frozenset())),
                 inventory=inv, history=snap.history)
             for key in sorted(inv.rollouts)
         ]))

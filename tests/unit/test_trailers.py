@@ -84,6 +84,8 @@ def test_quarantine_comes_from_reverts_and_rollbacks_only() -> None:
     assert trailers.quarantined(recs, "apps/podinfo") == {"6.5.0"}
     assert trailers.quarantined(recs, "apps/other") == {"1.1.0"}
     assert recs[1].as_dict()["action"] == "revert"
+    # every rollout's at once, as a command planning every rollout reads them
+    assert trailers.quarantines(recs) == {"apps/podinfo": {"6.5.0"}, "apps/other": {"1.1.0"}}
 
 
 def test_read_by_gits_rules() -> None:
