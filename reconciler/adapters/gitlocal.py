@@ -11,9 +11,10 @@ A git server does not: ``git receive-pack`` locks the ref and checks its old val
 So a local push here does what receive-pack does, in two steps, without libgit2's
 transport:
 
-1. the objects the remote lacks are copied into its object database, walking down
-   from the new commit and stopping at every object it already has (a release
-   copies one commit, the trees on the changed paths and the changed blobs);
+1. the objects the remote lacks are copied into its object database: for each new
+   commit, oldest first, the blobs its diff against its first parent names and the
+   trees on their paths (libgit2's tree diff, so a directory of 10,000 files is not
+   read entry by entry), those the remote lacks; a root commit's whole tree;
 2. the ref moves by compare-and-swap in the remote repository: libgit2's
    ``git_reference_set_target`` updates a ref under its lock file only if it still
    holds the value read (``git_reference_create_matching``; the same ``.lock``
@@ -31,7 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pygit2
-from pygit2.enums import ObjectType
+from pygit2.enums import DeltaStatus, FileMode, ObjectType
 
 from reconciler.adapters import gitauth
 
@@ -42,18 +43,74 @@ def path_of(url: str) -> Path:
 
 
 def push_local(mirror: pygit2.Repository, path: Path, sha: str, ref: str,
-         callbacks: gitauth.Callbacks) -> None:
+               callbacks: gitauth.Callbacks) -> None:
     """Push commit ``sha`` of ``mirror`` to ``ref`` of the repository at ``path``,
     fast-forward only; a refusal lands in ``callbacks.rejections`` as libgit2's push
     reports a server's."""
     remote = pygit2.Repository(str(path))
     try:
-        _copy_missing(mirror.odb, remote.odb, pygit2.Oid(hex=sha))
+        _copy_commits(mirror, remote.odb, pygit2.Oid(hex=sha))
         refusal = _move(remote, ref, sha)
     finally:
         remote.free()
     if refusal is not None:
         callbacks.rejections.append((ref, refusal))
+
+
+def _copy_commits(mirror: pygit2.Repository, target: pygit2.Odb, start: pygit2.Oid) -> None:
+    """Copy the commits from ``start`` down to those ``target`` has, oldest first, each
+    after the objects of its tree that ``target`` lacks."""
+    new: list[pygit2.Commit] = []
+    pending, seen = [start], set()
+    while pending:
+        oid = pending.pop()
+        if oid in seen or oid in target:
+            continue
+        seen.add(oid)
+        found = mirror[oid]
+        assert isinstance(found, pygit2.Commit)
+        new.append(found)
+        pending.extend(found.parent_ids)
+    for commit in reversed(new):
+        changed = _changed(commit) if commit.parents else None
+        if changed is None:
+            _copy_missing(mirror.odb, target, commit.tree_id)
+        else:
+            for oid in changed:
+                if oid not in target:
+                    kind, data = mirror.odb.read(oid)
+                    target.write(kind, data)
+        kind, data = mirror.odb.read(commit.id)
+        target.write(kind, data)
+
+
+def _changed(commit: pygit2.Commit) -> list[pygit2.Oid] | None:
+    """The blobs and trees of ``commit`` that differ from its first parent's (which
+    the target has), children first: the blobs its diff names and the trees on their
+    paths, not every entry of every tree on the way (a release in a directory of
+    10,000 files would look at each). None when a directory cannot be looked up by
+    name: then the whole tree is walked."""
+    blobs: list[pygit2.Oid] = []
+    dirs: dict[str, bool] = {}  # directory -> whether the commit still has it for sure
+    for delta in commit.parents[0].tree.diff_to_tree(commit.tree).deltas:
+        new = delta.new_file
+        kept = delta.status != DeltaStatus.DELETED
+        if kept and new.mode != FileMode.COMMIT:
+            blobs.append(new.id)  # a submodule's commit is another repository's
+        above = (new if kept else delta.old_file).path.split("/")[:-1]
+        for depth in range(1, len(above) + 1):
+            name = "/".join(above[:depth])
+            dirs[name] = dirs.get(name, False) or kept
+    trees: list[pygit2.Oid] = []
+    for name, kept in sorted(dirs.items(), key=lambda item: -item[0].count("/")):
+        try:  # deepest first
+            trees.append(commit.tree[name].id)
+        except KeyError:
+            if kept:
+                return None
+        except (ValueError, TypeError, UnicodeError):
+            return None
+    return [*blobs, *trees, commit.tree_id]
 
 
 def _copy_missing(source: pygit2.Odb, target: pygit2.Odb, start: pygit2.Oid) -> None:

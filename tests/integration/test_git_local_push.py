@@ -11,13 +11,17 @@ are; the remote is inspected with the git CLI.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import subprocess
 from pathlib import Path
 
+import pygit2
 import pytest
 
+from reconciler.adapters import gitauth
 from reconciler.adapters.git import Mirror
-from reconciler.adapters.gitauth import Credentials
+from reconciler.adapters.gitauth import Credentials, RemoteURL
+from reconciler.adapters.gitlocal import push_local
 from reconciler.errors import NonFastForward
 from tests.support import gitrepo
 from tests.support.fixtures import Remote
@@ -125,3 +129,56 @@ def test_a_person_pushing_meanwhile_keeps_their_commit(
     mine = mirror.commit(parent=mirror.fetch(), files=change, message="mirror")
     mirror.push(mine)
     assert _history(config_repo)[:2] == [mine, theirs]
+
+
+def test_every_kind_of_change_arrives_whole(tmp_path: Path, git_home: Path) -> None:
+    """Commits a person made with git (a new directory, a deletion that empties one, a
+    mode change, names that are not UTF-8, a submodule, a merge) copied by a local push
+    onto a repository that has only the first, and onto an empty one: each passes
+    ``git fsck --strict`` and holds the same trees."""
+    work = tmp_path / "work"
+
+    def git(*args: str) -> str:
+        return gitrepo.run_git(*args, cwd=work, home=git_home).decode()
+
+    gitrepo.run_git("init", "-q", "-b", "main", str(work), cwd=tmp_path, home=git_home)
+    (work / "keep").mkdir()
+    (work / "keep" / "a.yaml").write_text("a: 1\n")
+    (work / "gone").mkdir()
+    (work / "gone" / "b.yaml").write_text("b: 1\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "first")
+    remote = tmp_path / "remote.git"
+    gitrepo.run_git("clone", "-q", "--bare", str(work), str(remote), cwd=tmp_path, home=git_home)
+
+    deep = work / "new" / os.fsdecode(b"d\xe9ep")  # a directory whose name is not UTF-8
+    deep.mkdir(parents=True)
+    (deep / "c.yaml").write_text("c: 1\n")
+    git("rm", "-q", "gone/b.yaml")
+    (work / "keep" / "a.yaml").chmod(0o755)
+    (work / os.fsdecode(b"keep/caf\xe9.yaml")).write_text("latin-1 name\n")
+    git("add", "-A")
+    git("update-index", "--add", "--cacheinfo", f"160000,{'2' * 40},keep/sub")
+    git("commit", "-q", "-m", "second")
+    git("checkout", "-q", "-b", "side", "HEAD~1")
+    (work / "side.yaml").write_text("side: 1\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "side")
+    git("checkout", "-q", "main")
+    git("merge", "-q", "--no-edit", "side")
+    head = git("rev-parse", "HEAD").strip()
+
+    empty = tmp_path / "empty.git"  # a new repository: every commit, from the root
+    gitrepo.run_git("init", "-q", "--bare", "-b", "main", str(empty), cwd=tmp_path, home=git_home)
+    for target in (remote, empty):
+        callbacks = gitauth.Callbacks(Credentials(), RemoteURL.parse(str(target))[0])
+        push_local(pygit2.Repository(str(work)), target, head, "refs/heads/main", callbacks)
+
+        assert callbacks.rejections == []
+        fsck = subprocess.run(["git", "-C", str(target), "fsck", "--strict", "--no-dangling"],
+                              capture_output=True, text=True, check=False)
+        assert fsck.returncode == 0, fsck.stderr
+        for rev in ("HEAD", "HEAD^1", "HEAD^2", "HEAD~2"):
+            listing = ["ls-tree", "-r", "-z", f"{rev}"]
+            assert gitrepo.run_git(*listing, cwd=target, home=git_home) == \
+                gitrepo.run_git(*listing, cwd=work, home=git_home)
