@@ -1,5 +1,6 @@
-"""A file's scan and a commit's cluster roots as plain JSON data, for the scan cache
-kept on disk beside the mirror (docs/performance.md, "A fast CLI").
+"""A file's scan, a commit's cluster roots and a branch's audit trail as plain JSON
+data, for the scan cache kept on disk beside the mirror (docs/performance.md, "A
+fast CLI").
 
 Core, pure. ``record(scan)`` turns a ``FileScan`` into data that ``json`` writes and
 reads back unchanged, and ``scan(data, path=...)`` turns it back into the same
@@ -17,9 +18,10 @@ the core's code, so an edited checkout never reads scans another version made).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from reconciler.core import plainmodels
+from reconciler.core import plainmodels, trailers
 from reconciler.core.inventory import FileScan, Problem, RolloutEntry, Severity, Target
 from reconciler.core.scope import Root, SourceRef
 
@@ -110,3 +112,28 @@ def roots(data: Any) -> list[Root]:
     if not all(isinstance(v, str) for r in data for v in r):
         raise BadRecord("not a roots record")
     return found
+
+
+_TRAILER_FIELDS = ("rollout", "action", "release", "previous_release", "reverts", "reason",
+                   "environment", "requested_by", "step", "weight")
+
+
+def trail_record(records: list[trailers.Record]) -> list[list[Any]]:
+    """Audit records (``trailers.Record``) as rows: commit, time, subject, trailers."""
+    return [[r.commit, r.time.isoformat(), r.subject,
+             *(getattr(r.trailers, f) for f in _TRAILER_FIELDS)] for r in records]
+
+
+def trail(data: Any) -> list[trailers.Record]:
+    """The records ``data`` holds; ``BadRecord`` when it is not such a record."""
+    try:
+        out = []
+        for commit, when, subject, *fields in data:
+            t = trailers.Trailers(**dict(zip(_TRAILER_FIELDS, fields, strict=True)))
+            if not isinstance(commit, str) or t.action not in trailers.ACTIONS:
+                raise BadRecord("not a trail record")
+            out.append(trailers.Record(commit=commit, time=datetime.fromisoformat(when),
+                                       subject=subject, trailers=t))
+        return out
+    except (TypeError, ValueError) as exc:
+        raise BadRecord(f"not a trail record: {exc}") from exc

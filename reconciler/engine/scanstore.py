@@ -1,4 +1,5 @@
-"""The scans a ``Scanner`` keeps on disk between processes, and the roots of a commit.
+"""The scans a ``Scanner`` keeps on disk between processes, the roots of a commit,
+and the audit trail last read.
 
 Where it fits: the CLI opens one ``Store`` per mirror (:func:`beside`) and hands it
 to every ``Scanner`` and to ``snapshot.roots``; they look up here what they would
@@ -22,12 +23,13 @@ from typing import TYPE_CHECKING
 
 import reconciler
 from reconciler.adapters import scancache
-from reconciler.core import manifests, scanrecords, scope
+from reconciler.core import manifests, scanrecords, scope, trailers
 
 if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
     from reconciler.adapters import git
 
 CORE = Path(scanrecords.__file__).resolve().parent
+_TRAIL = "trail"
 
 
 @functools.cache
@@ -82,3 +84,24 @@ def load_roots(store: scancache.Store, commit: str) -> list[scope.Root] | None:
 
 def keep_roots(store: scancache.Store, commit: str, found: list[scope.Root]) -> None:
     store.put(f"roots:{commit}", scanrecords.roots_record(found))
+
+
+def load_trail(store: scancache.Store) -> tuple[str, list[trailers.Record]] | None:
+    """The audit trail a run read last (the branch head it was read at, its records
+    newest first), or None."""
+    data = store.get(_TRAIL)
+    if data is None:
+        return None
+    try:
+        head, rows = data
+        if not isinstance(head, str):
+            raise scanrecords.BadRecord("not a trail record")
+        return head, scanrecords.trail(rows)
+    except (TypeError, ValueError):
+        store.forget(_TRAIL)
+        return None
+
+
+def keep_trail(store: scancache.Store, head: str, records: list[trailers.Record]) -> None:
+    """Keep the whole audit trail read at ``head`` (one entry: the newest run's)."""
+    store.put(_TRAIL, [head, scanrecords.trail_record(records)])

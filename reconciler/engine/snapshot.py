@@ -347,6 +347,11 @@ class Scanner:
         ``audit_depth``, as far as the decisions need them (``core/auditindex``: the
         newest ``audit_depth`` of each rollout, the reverts of every quarantined tag,
         a count of the rest)."""
+        whole = self.audit_depth is None and self._disk is not None  # the CLI's, on disk
+        if whole and self._history_head is None and self._disk is not None:
+            kept = scanstore.load_trail(self._disk)  # read by the last run: only add since
+            if kept is not None and (kept[0] == head or self.mirror.is_ancestor(kept[0], head)):
+                self._history_head, self._history = kept[0], auditindex.Trail(kept[1])
         if head == self._history_head:
             return self._history
         if self._history_head and self.mirror.is_ancestor(self._history_head, head):
@@ -359,6 +364,8 @@ class Scanner:
         if self.audit_depth is not None:
             records = auditindex.bounded(records, depth=self.audit_depth)
         self._history_head, self._history = head, records
+        if whole and self._disk is not None:
+            scanstore.keep_trail(self._disk, head, list(records))
         return records
 
 
