@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.support import secretscan
 
@@ -144,7 +145,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(401, [("WWW-Authenticate", 'Basic realm="git"'),
                              ("Content-Type", "text/plain")], b"authentication required\n")
             return
-        path, _, query = self.path.partition("?")
+        # A server must accept a request target in absolute form (RFC 9112 §3.2.2), as
+        # nginx and Apache do: libgit2 sends one straight to the server for an
+        # http:// remote when a proxy is configured (libgit2#5650).
+        target = urlsplit(self.path)
+        origin = (target.path + (f"?{target.query}" if target.query else "")
+                  if target.scheme in ("http", "https") else self.path)
+        path, _, query = origin.partition("?")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.server.home),
