@@ -55,6 +55,10 @@ def _history(repo: gitrepo.BareRepo) -> list[str]:
     return repo.git("rev-list", "refs/heads/main").decode().split()
 
 
+# Over HTTP the server's receive-pack makes the compare-and-swap (tests/e2e/test_shards.py
+# races two daemons over it by default); that variant runs with --runslow.
+@pytest.mark.parametrize("git_remote", ["file", pytest.param("http", marks=pytest.mark.slow)],
+                         indirect=True)
 def test_writers_pushing_at_once_lose_no_commit(git_remote: Remote, tmp_path: Path) -> None:
     repo = git_remote.repo
     for tag in (f"w{k}" for k in range(WRITERS)):  # each writer's own file
