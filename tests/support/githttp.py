@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support import secretscan
+from tests.support import httpbody, secretscan
 
 HTTP_BACKEND = Path("/usr/lib/git-core/git-http-backend")
 # One random password per test session, registered so that tests/support/secretscan.py
@@ -100,21 +100,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve()
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
         if not header.startswith("Basic "):
@@ -135,7 +120,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _serve(self) -> None:
-        body = self._read_body()
+        body = httpbody.read(self)
         if self.server.unavailable is not None:
             self._send(self.server.unavailable, [("Content-Type", "text/plain"),
                                                  ("Retry-After", "1")],

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.support import httpbody
+
 HOST = "127.0.0.1"
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                          "proxy-authorization", "proxy-connection", "te", "trailer",
@@ -97,7 +99,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if target.scheme != "http" or not target.hostname:
             self.send_error(400, "a proxy needs an absolute http:// URI")
             return
-        body = self._body()
+        body = httpbody.read(self) or None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         path = target.path + (f"?{target.query}" if target.query else "")
         try:
@@ -116,20 +118,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         conn.close()
-
-    def _body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else None
 
     do_GET = do_POST = do_HEAD = _forward
 
