@@ -1,12 +1,12 @@
-"""Which files of a whole tree can matter, found by ``git grep`` on every core.
+"""Which files of a whole tree can matter, found by ``git grep``.
 
 Part of the git adapter (``git.Mirror.screen`` starts it). A snapshot parses only
 the files whose bytes hold one of a few fixed strings (``manifests.screen``:
 ``kuberik.com`` or ``$imagepolicy``); everything else is passed over unparsed. On a
 first snapshot of a 100,000-file repository that screen read 60,000 blobs one at a
 time through libgit2, most of the snapshot's cost (docs/performance.md, "A
-100,000-file repository"). ``git grep -l -F`` does the same substring test in C on
-every core, without handing the bytes to Python; it runs as a child process while
+100,000-file repository"). ``git grep -l -F`` does the same substring test in C (on one
+core: see ``start``), without handing the bytes to Python; it runs as a child process while
 the snapshot lists the tree, and the snapshot then reads and parses only the files
 it names.
 
@@ -100,7 +100,10 @@ def start(git_dir: Path, commit: str, *, needles: tuple[bytes, ...],
     git = shutil.which("git")
     if git is None or not _COMMIT.fullmatch(commit) or not needles:
         return Screen(None, commit=commit)
-    command = [git, "grep", "-l", "-z", "-F", "--no-color", "--no-textconv",
+    # One thread: grepping a tree, git's threads take turns at one lock to read each
+    # object, and two of them took 0.6-0.7 s (both cores) where one takes 0.33-0.43 s
+    # (one core) over 60,000 blobs, leaving the other core to the snapshot.
+    command = [git, "grep", "--threads=1", "-l", "-z", "-F", "--no-color", "--no-textconv",
                "--no-recurse-submodules"]
     for needle in needles:
         command += ["-e", os.fsdecode(needle)]

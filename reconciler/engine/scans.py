@@ -9,7 +9,7 @@ the blob and scans it (``manifests.scan_file``).
 A snapshot that must look at thousands of files at once (a first snapshot; a
 100,000-file repository has 60,000 YAML files) first asks git which of them can
 matter at all (``screen``: ``git grep`` for ``manifests.screen``'s strings,
-``adapters/gitscreen``), on every core while the snapshot works out its ignore
+``adapters/gitscreen``), on another core while the snapshot works out its ignore
 rules and scope, and then looks up and reads only those. A file git passes over
 holds neither string, so its scan is the empty one (``parsed=False``, no problems)
 and is neither kept nor stored: nothing refers to it. Where git is absent or fails,
