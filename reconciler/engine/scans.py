@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from reconciler.adapters import gitscreen, scancache
@@ -40,6 +40,25 @@ def screen(mirror: git.Mirror, commit: str) -> gitscreen.Screen:
     ``git grep`` started now, answered by ``paths()`` (None: look at every file)."""
     return gitscreen.start(mirror.path, commit, needles=manifests.SCREENS,
                            suffixes=manifests.SUFFIXES)
+
+
+def split(entries: list[git.Entry]) -> tuple[dict[str, str], list[git.Entry]] | None:
+    """A first listing taken at once: ``path -> blob`` of its files and its other
+    entries (symlinks, submodules, invalid names), in one pass over 70,000 entries at
+    scale; None when a path is listed twice (only a hand-made tree can do that: the
+    caller then takes the entries one by one, the later one winning, as a diff's)."""
+    files: dict[str, str] = {}
+    others: list[git.Entry] = []
+    for entry in entries:
+        if entry[2] == "file" and entry[1] is not None:  # kind, blob (a tuple: no lookups)
+            files[entry[0]] = entry[1]
+        else:
+            others.append(entry)
+    paths = {e.path for e in others}
+    if len(files) + len(others) != len(entries) or len(paths) != len(others) \
+            or not paths.isdisjoint(files):
+        return None
+    return files, others
 
 
 def cancel(screen: gitscreen.Screen | None) -> None:
@@ -83,19 +102,19 @@ class Scans:
                 self._by_blob.popitem(last=False)
         return scan, None if found is None else "disk"
 
-    def look(self, paths: Iterable[str], *, blobs: Mapping[str, str], passed: set[str] | None,
+    def look(self, paths: Collection[str], *, blobs: Mapping[str, str], passed: set[str] | None,
              disk: scancache.Store | None) -> tuple[dict[str, manifests.FileScan], Counter[str]]:
         """The scans of ``paths`` (at ``blobs``) that hold anything (rollouts, targets,
         problems), in path order, and how many were found where: ``"memory"``,
         ``"disk"``, ``"parsed"`` (read and parsed now) or ``"screened_out"`` (holding
         neither string). ``passed``: the paths ``screen`` named; the others are not
         looked at."""
-        todo = sorted(paths)
         counts: Counter[str] = Counter()
-        if passed is not None:
-            named = [p for p in todo if p in passed]
-            counts["screened_out"] = len(todo) - len(named)
-            todo = named
+        if passed is not None:  # 600 of 60,000 at scale: sorted once filtered
+            named = [p for p in paths if p in passed]
+            counts["screened_out"] = len(paths) - len(named)
+            paths = named
+        todo = sorted(paths)
         found: dict[str, manifests.FileScan] = {}
         for path in todo:
             scan, hit = self.get(path, blobs[path], disk=disk, bound=len(blobs))
