@@ -31,7 +31,9 @@ Measured, each path ``--runs`` times, interleaved (2 shared cores: noise lands o
   its own copy of the remote so neither has to fetch the other's commits.
 
 Run: ``.venv/bin/python bench/big_repo.py [--files 100000] [--rollouts 300] [--runs 3]
-[--releases 15]``. Prints a table; the figures go into docs/performance.md.
+[--releases 15] [--before DIR]``; ``--before /work/main`` (another checkout, with its
+own copy of this script) runs that code's first start and restart too, alternating
+with this one's, each right after its own ``git clone --bare``. Prints a table; the figures go into docs/performance.md.
 """
 
 from __future__ import annotations
@@ -375,23 +377,27 @@ def main() -> int:
                 return f"{scheme}://{server.username}:{server.password}@{rest}"
 
             clones, starts, figures, restarts = [], [], [], []
-            before: dict[str, list[dict[str, float]]] = {"figures": [], "restarts": []}
+            before: dict[str, list[Any]] = {"clones": [], "figures": [], "restarts": []}
             for run in range(args.runs):
-                dest = work / f"clone-{run}.git"
-                clones.append(timed_call(lambda d=dest: sh(  # type: ignore[misc]
-                    "git", "clone", "-q", "--bare", url("fleet.git", True), str(d))))
-                shutil.rmtree(dest)
+                # With --before, the two checkouts alternate, each right after its own
+                # git clone --bare: its ratio is to the clone beside it.
                 sides = [ROOT] if args.before is None else \
                     [ROOT, args.before.resolve()][::1 if run % 2 == 0 else -1]
                 for side in sides:
+                    dest = work / f"clone-{run}.git"
+                    clone = timed_call(lambda d=dest: sh(  # type: ignore[misc]
+                        "git", "clone", "-q", "--bare", url("fleet.git", True), str(d)))
+                    shutil.rmtree(dest)
                     first, restart = start_and_restart(
                         url("fleet.git", False), server.username, server.password,
                         work / f"cache-{run}", side)
                     if side == ROOT:
+                        clones.append(clone)
                         starts.append(first["first_start"])
                         figures.append(first)
                         restarts.append(restart)
                     else:
+                        before["clones"].append(clone)
                         before["figures"].append(first)
                         before["restarts"].append(restart)
             # Warm releases: one daemon-side process on its own remote copy, one clone
@@ -409,7 +415,7 @@ def main() -> int:
             daemon.close()
     report(args, files, clones, starts, figures, warm, floors, hwm, restarts)
     if args.before is not None:
-        report_before(args.before, clones, before["figures"], before["restarts"])
+        report_before(args.before, before["clones"], before["figures"], before["restarts"])
     return 0
 
 
@@ -439,7 +445,9 @@ def report_before(root: Path, clones: list[float], figures: list[dict[str, float
               f"peak {f['hwm']:.1f} MiB")
     start = statistics.median(f["first_start"] for f in figures)
     clone = statistics.median(clones)
-    print(f"  median: {start:.2f} / {clone:.2f} s = {start / clone:.2f}x")
+    ratio = statistics.median(f["first_start"] / c for f, c in zip(figures, clones, strict=True))
+    print(f"  median: {start:.2f} / {clone:.2f} s = {start / clone:.2f}x; median of the "
+          f"per-run ratios {ratio:.2f}x")
 
 
 def report(args: argparse.Namespace, files: int, clones: list[float], starts: list[float],
@@ -466,7 +474,8 @@ def report(args: argparse.Namespace, files: int, clones: list[float], starts: li
           f"{statistics.median(floors) * 1000:9.1f} | "
           f"{statistics.median(warm) / statistics.median(floors):5.2f}x")
     print(f"\nfirst starts, s: {', '.join(f'{s:.2f}' for s in starts)}; "
-          f"git clone --bare, s: {', '.join(f'{s:.2f}' for s in clones)}; per run: "
+          f"git clone --bare, s: {', '.join(f'{s:.2f}' for s in clones)}; per run (median "
+          f"{statistics.median(s / c for s, c in zip(starts, clones, strict=True)):.2f}x): "
           f"{', '.join(f'{s / c:.2f}x' for s, c in zip(starts, clones, strict=True))} "
           f"(snapshots {', '.join(format(x['snapshot'], '.2f') for x in figures)} s)")
     print(f"snapshot: {f['files']:.0f} YAML files in scope, {f['parsed']:.0f} parsed, "

@@ -154,7 +154,8 @@ class Scanner:
         snapshots cost what changed, and rewriting the file each time would not pay)."""
         self._disk = store if store is not None else self.store
         try:
-            return self._snapshot(commit)
+            with scans.bulk(self._commit is None):
+                return self._snapshot(commit)
         finally:
             self._disk = self.store
 
