@@ -10,6 +10,7 @@ twice (a hand-made tree) is never taken whole.
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 
@@ -77,3 +78,20 @@ def test_a_listing_that_names_a_path_twice_is_not_taken_whole() -> None:
     assert scans.split([*files, Entry("a.yaml", "4" * 40)]) is None
     assert scans.split([*files, Entry("a.yaml", "4" * 40, "submodule")]) is None
     assert scans.split([*files, Entry("l.yaml", "5" * 40, "submodule")]) is None
+
+
+def test_the_collector_is_paused_for_a_first_snapshot_only_and_then_as_it_was() -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with scans.bulk(True):
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with scans.bulk(False):
+            assert gc.isenabled()
+        gc.disable()  # the CLI runs without it: a first snapshot leaves it off
+        with scans.bulk(True):
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
