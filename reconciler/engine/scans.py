@@ -121,24 +121,37 @@ class Scans:
                 self._by_blob.popitem(last=False)
         return scan, None if found is None else "disk"
 
-    def look(self, paths: Collection[str], *, blobs: Mapping[str, str], passed: set[str] | None,
-             disk: scancache.Store | None) -> tuple[dict[str, manifests.FileScan], Counter[str]]:
+    def look(self, paths: Collection[str], *, blobs: Mapping[str, str],
+             screen: gitscreen.Screen | None, disk: scancache.Store | None
+             ) -> tuple[dict[str, manifests.FileScan], Counter[str]]:
         """The scans of ``paths`` (at ``blobs``) that hold anything (rollouts, targets,
         problems), in path order, and how many were found where: ``"memory"``,
         ``"disk"``, ``"parsed"`` (read and parsed now) or ``"screened_out"`` (holding
-        neither string). ``passed``: the paths ``screen`` named; the others are not
-        looked at."""
+        neither string). ``screen``: only the paths git names are looked at, each as
+        soon as it is named (while git searches the rest); every path when git fails."""
         counts: Counter[str] = Counter()
-        if passed is not None:  # 600 of 60,000 at scale: sorted once filtered
-            named = [p for p in paths if p in passed]
-            counts["screened_out"] = len(paths) - len(named)
-            paths = named
-        todo = sorted(paths)
         found: dict[str, manifests.FileScan] = {}
-        for path in todo:
+        looked: set[str] = set()
+
+        def one(path: str) -> None:
+            looked.add(path)
             scan, hit = self.get(path, blobs[path], disk=disk, bound=len(blobs))
             matters = scan.parsed or bool(scan.problems)
             counts[hit or ("parsed" if matters else "screened_out")] += 1
             if matters:
                 found[path] = scan
-        return found, counts
+
+        passed = None
+        if screen is not None:
+            for path in screen.named():
+                if path in paths and path not in looked:
+                    one(path)
+            passed = screen.paths()
+        if passed is not None:  # 600 of 60,000 at scale
+            named = [p for p in paths if p in passed]
+            counts["screened_out"] += len(paths) - len(named)
+            paths = named
+        for path in sorted(paths):
+            if path not in looked:
+                one(path)
+        return dict(sorted(found.items())), counts

@@ -217,7 +217,6 @@ class Scanner:
         except BaseException:
             scans.cancel(screen)
             raise
-        passed = None if screen is None else screen.paths()
         if touched is None:  # a first listing taken whole: every file to scan is new
             todo = set(self._in)
         else:
@@ -226,8 +225,11 @@ class Scanner:
                 self._checked.discard(path)
             todo = {p for p in touched if p in self._in and p not in self._checked}
         self._checked |= todo
-        found, counts = self._scans.look(todo, blobs=self._blobs, passed=passed,
-                                         disk=self._disk)
+        try:  # the files git names are read and parsed while it searches on
+            found, counts = self._scans.look(todo, blobs=self._blobs, screen=screen,
+                                             disk=self._disk)
+        finally:
+            scans.cancel(screen)
         self._relevant.update(found)
         stats.cache_hits, stats.stored = counts["memory"], counts["disk"]
         stats.parsed, stats.screened_out = counts["parsed"], counts["screened_out"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import threading
 from pathlib import Path
 
 import pygit2
@@ -327,3 +328,59 @@ def test_a_restart_finds_the_kept_scans_of_what_git_named(
     assert again.stats.screened_out == first.stats.screened_out
     same(again, first)
     same(again, snap(mirror, head, bulk=False, monkeypatch=monkeypatch)[1])
+
+
+def _fake_git(bin_dir: Path, body: str) -> None:
+    """A ``git`` on PATH that finds the commit id among its arguments, then runs ``body``."""
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do [ ${#a} -eq 40 ] && c=$a; done\n" + body)
+    fake.chmod(0o755)
+
+
+def test_the_files_git_names_first_are_handed_out_before_it_is_done(tmp_path: Path) -> None:
+    """``Screen.named`` gives each path as git prints it: the snapshot parses the first
+    files while git searches on. The fake git names one file, then waits for a file
+    the test creates only after it has seen that first name."""
+    go = tmp_path / "go"
+    _fake_git(tmp_path / "bin", f"printf '%s:a.yaml\\0' \"$c\"\n"
+              f"while [ ! -e {go} ]; do sleep 0.02; done\n"
+              "printf '%s:b.yaml\\0%s:c d.yaml' \"$c\" \"$c\"\n")
+    path = os.environ["PATH"]
+    os.environ["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{path}"
+    try:
+        screen = gitscreen.start(tmp_path, "a" * 40, needles=manifests.SCREENS,
+                                 suffixes=manifests.SUFFIXES)
+    finally:
+        os.environ["PATH"] = path
+    opener = threading.Timer(10.0, go.touch)  # never left hanging if names were held back
+    opener.start()
+    try:
+        names = screen.named()
+        assert next(names) == "a.yaml"
+        assert not go.exists()  # git is still at work: the first name came before its end
+        go.touch()
+        assert list(names) == ["b.yaml", "c d.yaml"]  # the last one without a final NUL
+        assert screen.paths() == {"a.yaml", "b.yaml", "c d.yaml"}
+    finally:
+        opener.cancel()
+
+
+def test_a_git_that_names_some_files_then_fails_leaves_every_file_looked_at(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    remote = Remote(tmp_path / "srv.git")
+    files = generated(random.Random(13), 60)
+    head = remote.commit(files)
+    mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
+    mirror.fetch()
+    one = snap(mirror, head, bulk=False, monkeypatch=monkeypatch)[1]
+    _fake_git(tmp_path / "bin", "printf '%s:apps/a.yaml\\0%s:nowhere.yaml\\0' \"$c\" \"$c\"\n"
+              "echo 'fatal: half way' >&2\nexit 128\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    caplog.set_level("INFO", logger=gitscreen.__name__)
+    fallback = snap(mirror, head, bulk=True, monkeypatch=monkeypatch)[1]
+    same(fallback, one)
+    assert fallback.stats.parsed == one.stats.parsed
+    assert fallback.stats.screened_out == one.stats.screened_out
+    assert "half way" in caplog.text
