@@ -21,9 +21,9 @@ from reconciler.adapters import git
 from reconciler.adapters.gitrecords import Entry
 from reconciler.engine import scans
 from tests.integration.test_screen_equivalence import (
-    IGNORES,
     Remote,
     contents,
+    edited,
     generated,
     same,
     snap,
@@ -55,15 +55,7 @@ def test_a_first_listing_taken_whole_is_the_diff_from_an_empty_tree(
             assert any("submodule" in p.message for p in whole.inventory.problems)
 
         # Edits, removals and a new nested ignore file: both scanners follow alike.
-        later = dict(files)
-        for name in rng.sample(sorted(p for p, f in later.items() if f[0] == FileMode.BLOB),
-                               30):
-            if rng.random() < 0.3:
-                del later[name]
-            else:
-                later[name] = (later[name][0], rng.choice(contents("app2", 7)))
-        later[b"apps/nested/.sourceignore"] = (FileMode.BLOB, rng.choice(IGNORES))
-        moved = remote.commit(later)
+        moved = remote.commit(edited(rng, files))
         assert mirror.fetch() == moved
         same(snap(mirror, moved, bulk=bulk, monkeypatch=monkeypatch, scanner=whole_scanner)[1],
              snap(mirror, moved, bulk=bulk, monkeypatch=monkeypatch, scanner=diff_scanner)[1])
