@@ -33,7 +33,8 @@ Measured, each path ``--runs`` times, interleaved (2 shared cores: noise lands o
 Run: ``.venv/bin/python bench/big_repo.py [--files 100000] [--rollouts 300] [--runs 3]
 [--releases 15] [--before DIR]``; ``--before /work/main`` (another checkout, with its
 own copy of this script) runs that code's first start and restart too, alternating
-with this one's, each right after its own ``git clone --bare``. Prints a table; the figures go into docs/performance.md.
+with this one's, each right after its own ``git clone --bare``. Prints a table; the
+figures go into docs/performance.md.
 """
 
 from __future__ import annotations
