@@ -31,7 +31,10 @@ Measured, each path ``--runs`` times, interleaved (2 shared cores: noise lands o
   its own copy of the remote so neither has to fetch the other's commits.
 
 Run: ``.venv/bin/python bench/big_repo.py [--files 100000] [--rollouts 300] [--runs 3]
-[--releases 15]``. Prints a table; the figures go into docs/performance.md.
+[--releases 15] [--before DIR]``; ``--before /work/main`` (another checkout, with its
+own copy of this script) runs that code's first start and restart too, alternating
+with this one's, each right after its own ``git clone --bare``. Prints a table; the
+figures go into docs/performance.md.
 """
 
 from __future__ import annotations
@@ -286,13 +289,16 @@ def _release(repository: Any, key: str, tag: str) -> None:
 class Daemon:
     """The child process: ``first`` holds its first-start figures."""
 
-    def __init__(self, url: str, user: str, password: str, cache: Path) -> None:
+    def __init__(self, url: str, user: str, password: str, cache: Path,
+                 root: Path = ROOT) -> None:
+        """``root``: the checkout whose code runs (``--before``: another one, with its
+        own copy of this script)."""
         env = {**os.environ, "BENCH_GIT_PASSWORD": password,
-               "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+               "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", "--url", url, "--user", user,
-             "--cache", str(cache)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, env=env)
+            [sys.executable, str(root / "bench" / Path(__file__).name), "--child", "--url",
+             url, "--user", user, "--cache", str(cache)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=env)
         self.first = self._answer()
 
     def _answer(self) -> dict[str, float]:
@@ -341,6 +347,9 @@ def main() -> int:
     parser.add_argument("--rollouts", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3, help="first starts (and clones)")
     parser.add_argument("--releases", type=int, default=15, help="warm releases (and floors)")
+    parser.add_argument("--before", type=Path, help="another checkout (e.g. main's) whose "
+                        "first start and restart run beside this one's, alternating, each "
+                        "run against the same git clone --bare")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--user", help=argparse.SUPPRESS)
@@ -369,22 +378,29 @@ def main() -> int:
                 return f"{scheme}://{server.username}:{server.password}@{rest}"
 
             clones, starts, figures, restarts = [], [], [], []
+            before: dict[str, list[Any]] = {"clones": [], "figures": [], "restarts": []}
             for run in range(args.runs):
-                dest = work / f"clone-{run}.git"
-                clones.append(timed_call(lambda d=dest: sh(  # type: ignore[misc]
-                    "git", "clone", "-q", "--bare", url("fleet.git", True), str(d))))
-                shutil.rmtree(dest)
-                daemon = Daemon(url("fleet.git", False), server.username, server.password,
-                                work / f"cache-{run}")
-                starts.append(daemon.first["first_start"])
-                figures.append(daemon.first)
-                daemon.close()
-                # A restart with the cache volume kept: the mirror and the scans.
-                again = Daemon(url("fleet.git", False), server.username, server.password,
-                               work / f"cache-{run}")
-                restarts.append(again.first)
-                again.close()
-                shutil.rmtree(work / f"cache-{run}")
+                # With --before, the two checkouts alternate, each right after its own
+                # git clone --bare: its ratio is to the clone beside it.
+                sides = [ROOT] if args.before is None else \
+                    [ROOT, args.before.resolve()][::1 if run % 2 == 0 else -1]
+                for side in sides:
+                    dest = work / f"clone-{run}.git"
+                    clone = timed_call(lambda d=dest: sh(  # type: ignore[misc]
+                        "git", "clone", "-q", "--bare", url("fleet.git", True), str(d)))
+                    shutil.rmtree(dest)
+                    first, restart = start_and_restart(
+                        url("fleet.git", False), server.username, server.password,
+                        work / f"cache-{run}", side)
+                    if side == ROOT:
+                        clones.append(clone)
+                        starts.append(first["first_start"])
+                        figures.append(first)
+                        restarts.append(restart)
+                    else:
+                        before["clones"].append(clone)
+                        before["figures"].append(first)
+                        before["restarts"].append(restart)
             # Warm releases: one daemon-side process on its own remote copy, one clone
             # on another, interleaved.
             daemon = Daemon(url("daemon.git", False), server.username, server.password,
@@ -399,7 +415,40 @@ def main() -> int:
                 floors.append(timed_call(floor))
             daemon.close()
     report(args, files, clones, starts, figures, warm, floors, hwm, restarts)
+    if args.before is not None:
+        report_before(args.before, before["clones"], before["figures"], before["restarts"])
     return 0
+
+
+def start_and_restart(url: str, user: str, password: str, cache: Path,
+                      root: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """A first start into an empty ``cache``, then a restart with the cache volume
+    kept (the mirror and the scans), each in its own process; ``cache`` removed after."""
+    daemon = Daemon(url, user, password, cache, root)
+    first = daemon.first
+    daemon.close()
+    again = Daemon(url, user, password, cache, root)
+    restart = again.first
+    again.close()
+    shutil.rmtree(cache)
+    return first, restart
+
+
+def report_before(root: Path, clones: list[float], figures: list[dict[str, float]],
+                  restarts: list[dict[str, float]]) -> None:
+    """``--before``'s first starts and restarts, each run against its own clone."""
+    print(f"\n--before {root}: first start / clone, per run (fetch, snapshot s; restart)")
+    for n, (clone, f, r) in enumerate(zip(clones, figures, restarts, strict=True)):
+        fetch = (f["first_start"] - f["snapshot"]) / clone
+        print(f"  run {n}: {f['first_start']:.2f} / {clone:.2f} s = "
+              f"{f['first_start'] / clone:.2f}x (fetch {fetch:.2f}x, "
+              f"snapshot {f['snapshot']:.2f} s; restart {r['first_start'] / clone:.2f}x); "
+              f"peak {f['hwm']:.1f} MiB")
+    start = statistics.median(f["first_start"] for f in figures)
+    clone = statistics.median(clones)
+    ratio = statistics.median(f["first_start"] / c for f, c in zip(figures, clones, strict=True))
+    print(f"  median: {start:.2f} / {clone:.2f} s = {start / clone:.2f}x; median of the "
+          f"per-run ratios {ratio:.2f}x")
 
 
 def report(args: argparse.Namespace, files: int, clones: list[float], starts: list[float],
@@ -426,7 +475,10 @@ def report(args: argparse.Namespace, files: int, clones: list[float], starts: li
           f"{statistics.median(floors) * 1000:9.1f} | "
           f"{statistics.median(warm) / statistics.median(floors):5.2f}x")
     print(f"\nfirst starts, s: {', '.join(f'{s:.2f}' for s in starts)}; "
-          f"git clone --bare, s: {', '.join(f'{s:.2f}' for s in clones)}")
+          f"git clone --bare, s: {', '.join(f'{s:.2f}' for s in clones)}; per run (median "
+          f"{statistics.median(s / c for s, c in zip(starts, clones, strict=True)):.2f}x): "
+          f"{', '.join(f'{s / c:.2f}x' for s, c in zip(starts, clones, strict=True))} "
+          f"(snapshots {', '.join(format(x['snapshot'], '.2f') for x in figures)} s)")
     print(f"snapshot: {f['files']:.0f} YAML files in scope, {f['parsed']:.0f} parsed, "
           f"{f['rollouts']:.0f} rollouts; restarts: "
           f"{', '.join(format(x['first_start'], '.2f') for x in restarts)} s, "

@@ -130,7 +130,7 @@ class Mirror(Refs):
                 if self._fresh:
                     self._repo, received = gitcache.fill(
                         self._repo, remote=self._remote, refspecs=self._refspecs,
-                        credentials=self._credentials.refreshed(), remote_name=_REMOTE)
+                        credentials=self._credentials.refreshed())
                 sha = self._fetch()
                 self.last_fetch_objects = received or self.last_fetch_objects
             except ReconcilerError:

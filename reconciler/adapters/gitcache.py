@@ -66,7 +66,7 @@ def discard(repo: pygit2.Repository, path: Path) -> None:
 
 
 def fill(repo: pygit2.Repository, *, remote: RemoteURL, credentials: Credentials,
-         refspecs: list[str], remote_name: str = REMOTE) -> tuple[pygit2.Repository, int | None]:
+         refspecs: list[str]) -> tuple[pygit2.Repository, int | None]:
     """The first fetch into the mirror ``repo`` (just created), by git's command line
     (``gitclone``). The handle to use from now on (a fresh one when git wrote a pack,
     so that libgit2 sees it) and the objects received, or None when git did not
@@ -78,7 +78,7 @@ def fill(repo: pygit2.Repository, *, remote: RemoteURL, credentials: Credentials
 
     path = Path(repo.path)
     received = gitclone.fetch(path, remote=remote, credentials=credentials,
-                              refspecs=refspecs, remote_name=remote_name)
+                              refspecs=refspecs)
     if received is None:
         return repo, None
     repo.free()

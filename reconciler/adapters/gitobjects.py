@@ -180,24 +180,32 @@ def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | N
             out.append(Entry(path, None))
 
 
+# Routing the walk on an entry's object type (an int) rather than its mode spares
+# building pygit2's ``FileMode`` enum for every directory and for every file the
+# suffixes leave out: that enum was 40 % of listing 100,000 entries. The mode is read
+# only where it decides something (a listed blob: a file or a symlink).
+_TREE_TYPE = int(ObjectType.TREE)
+_tuple = tuple.__new__  # an Entry without NamedTuple's Python-level __new__
+
+
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
           out: list[Entry]) -> None:
     lookup = repo.__getitem__
     append = out.append
     for entry in tree:
-        mode = entry.filemode
         name = entry.name or ""
         if name in _BAD_NAMES or "/" in name or "\0" in name or (name[0] == "." and _invalid(name)):
-            append(_entry_for(repo, prefix + repr(name), name, entry.id, mode))
-        elif mode == _TREE:
+            append(_entry_for(repo, prefix + repr(name), name, entry.id, entry.filemode))
+        elif entry.type == _TREE_TYPE:
             subtree = lookup(entry.id)
             assert isinstance(subtree, pygit2.Tree)
             _walk(repo, subtree, f"{prefix}{name}/", suffixes, out)
-        elif mode in _FILE_MODES:
-            if name.endswith(suffixes):
-                append(Entry(prefix + name, str(entry.id)))
-        elif mode in (_LINK, _GITLINK) and name.endswith(suffixes):
-            append(_entry_for(repo, prefix + name, name, entry.id, mode))
+        elif name.endswith(suffixes):
+            mode = entry.filemode
+            if mode in _FILE_MODES:
+                append(_tuple(Entry, (prefix + name, str(entry.id), "file", "")))
+            elif mode in (_LINK, _GITLINK):
+                append(_entry_for(repo, prefix + name, name, entry.id, mode))
 
 
 def check_path(path: str) -> None:

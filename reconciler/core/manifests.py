@@ -26,6 +26,7 @@ canary's version), ``canary-weight.<VAR>.from`` and ``stable-weight.<VAR>.from``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core import plainmodels
@@ -85,6 +86,11 @@ FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 def wants(path: str) -> bool:
     """Whether a repository path is a YAML file worth reading at all."""
     return path.endswith(SUFFIXES)
+
+
+def wanted(paths: Iterable[str]) -> set[str]:
+    """The paths ``wants``, at once (70,000 of them in a first snapshot)."""
+    return {p for p in paths if p.endswith(SUFFIXES)}
 
 
 def screen(data: bytes) -> bool:

@@ -154,7 +154,8 @@ class Scanner:
         snapshots cost what changed, and rewriting the file each time would not pay)."""
         self._disk = store if store is not None else self.store
         try:
-            return self._snapshot(commit)
+            with scans.bulk(self._commit is None):
+                return self._snapshot(commit)
         finally:
             self._disk = self.store
 
@@ -183,17 +184,14 @@ class Scanner:
             # The blobs the changed paths had: whether the scope may have moved.
             # Nothing held yet (and no path listed twice, which only a hand-made tree
             # can do): the files go in at once, 70,000 of them at scale.
-            quick = first and len({e.path for e in changes}) == len(changes)
+            whole = scans.split(changes) if first else None
+            quick = whole is not None
             self._previous = {} if quick else {e.path: self._blobs.get(e.path) for e in changes}
-            if quick:
-                self._blobs = {e.path: e.blob for e in changes
-                               if e.kind == "file" and e.blob is not None}
+            if whole is not None:
+                self._blobs, changes = whole  # the files at once; the other entries below
             for entry in changes:
                 path, blob = entry.path, entry.blob
-                if quick:
-                    if entry.kind == "file" or blob is None:
-                        continue
-                else:
+                if not quick:
                     for held in (self._relevant, self._blobs, self._skipped):
                         held.pop(path, None)
                     self._checked.discard(path)
@@ -214,25 +212,31 @@ class Scanner:
             if screen is not None and any(e.kind == "invalid-name" for e in changes):
                 scans.cancel(screen)  # a tree git itself refuses: read blob by blob
                 screen = None
-            touched = self._rescope(changes, first=first) if first or changes else set()
+            touched = self._rescope(changes, first=first, whole=quick) \
+                if first or changes else set()
         except BaseException:
             scans.cancel(screen)
             raise
-        passed = None if screen is None else screen.paths()
-        for path in touched - self._in:
-            self._relevant.pop(path, None)
-            self._checked.discard(path)
-        todo = {p for p in touched if p in self._in and p not in self._checked}
+        if touched is None:  # a first listing taken whole: every file to scan is new
+            todo = set(self._in)
+        else:
+            for path in touched - self._in:
+                self._relevant.pop(path, None)
+                self._checked.discard(path)
+            todo = {p for p in touched if p in self._in and p not in self._checked}
         self._checked |= todo
-        found, counts = self._scans.look(todo, blobs=self._blobs, passed=passed,
-                                         disk=self._disk)
+        try:  # the files git names are read and parsed while it searches on
+            found, counts = self._scans.look(todo, blobs=self._blobs, screen=screen,
+                                             disk=self._disk)
+        finally:
+            scans.cancel(screen)
         self._relevant.update(found)
         stats.cache_hits, stats.stored = counts["memory"], counts["disk"]
         stats.parsed, stats.screened_out = counts["parsed"], counts["screened_out"]
         stats.files = len(self._in)
-        stats.unchanged = max(0, stats.files - len(changes))
+        stats.unchanged = 0 if first else max(0, stats.files - len(changes))
         # A first join starts empty: only the files that hold anything can change it.
-        inventory = self._joined(set(self._relevant) if quick else
+        inventory = self._joined(set(self._relevant) if touched is None else
                                  touched | {e.path for e in changes})
         if self._scope is not None:
             # The scope's own problems (a resources entry naming nothing, a spec.path
@@ -272,14 +276,16 @@ class Scanner:
     def _read(self, path: str) -> bytes:
         return self.mirror.read_blob(self._blobs[path])
 
-    def _rescope(self, changes: list[git.Entry], *, first: bool) -> set[str]:
+    def _rescope(self, changes: list[git.Entry], *, first: bool,
+                 whole: bool = False) -> set[str] | None:
         """Bring the ignore rules, the kept files, the scope and ``self._in`` (the
         manifest files to scan) up to ``self._commit``; return the paths whose
-        membership or content may have changed. The ignore rules are reloaded only
+        membership or content may have changed (None with ``whole``, a first listing
+        taken at once: all of them). The ignore rules are reloaded only
         when an ignore file changed, and a whole-tree scanner otherwise matches only
         the changed paths, so its cost follows the change; a scoped one resolves its
         scope again (any file may move it)."""
-        changed = {e.path for e in changes}
+        changed = set() if whole else {e.path for e in changes}
         reload = first or any(posixpath.basename(p) == sourceignore.IGNORE_FILE
                               for p in changed)
         if reload:
@@ -303,8 +309,8 @@ class Scanner:
                 if path in self._kept and manifests.wants(path):
                     self._in.add(path)
             return changed
-        before, self._in = self._in, {p for p in files if manifests.wants(p)}
-        return changed | (before ^ self._in)
+        before, self._in = self._in, manifests.wanted(files)
+        return None if whole else changed | (before ^ self._in)
 
     def _same_shape(self, changes: list[git.Entry]) -> bool:
         """Can these changes leave the scope as it was? Only edits of files that

@@ -21,6 +21,7 @@ import pytest
 from reconciler.adapters import gitclone
 from reconciler.adapters.git import Mirror
 from reconciler.adapters.gitauth import Credentials
+from reconciler.core.verdicts import NOTES_REF
 from reconciler.errors import AuthenticationFailed, GitError, HostKeyError
 from tests.support import githttp, gitrepo, httpproxy, secretscan, sshd
 
@@ -64,6 +65,25 @@ def test_first_fetch_over_http_with_basic_auth_is_gits_and_reads_the_same(
     assert mirror.last_fetch_objects == 3
     assert len(by_git) == 1
     # nothing of git's helpers is left beside the mirror
+    assert sorted(p.name for p in cache_dir.iterdir()) == [mirror.path.name]
+
+
+def test_first_fetch_brings_the_branch_and_the_notes_and_no_other_branch(
+        git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        by_git: list[int | None]) -> None:
+    """git clones the branch alone beside the mirror and its objects move in; the
+    notes (bake verdicts) come with libgit2's fetch right after, as before."""
+    head = config_repo.head()
+    config_repo.git("notes", "--ref", NOTES_REF, "add", "-m", "Verdict: Succeeded", head)
+    elsewhere = config_repo.commit({"other.yaml": "kind: ConfigMap\n"}, "elsewhere",
+                                   branch="feature")
+    mirror = _http_mirror(git_http, config_repo, cache_dir, git_http.password)
+    assert mirror.fetch() == head
+    assert by_git and by_git[0] is not None
+    assert mirror.note(head, NOTES_REF) == "Verdict: Succeeded\n"
+    assert mirror.notes_head(NOTES_REF) == config_repo.git("rev-parse", NOTES_REF).decode().strip()
+    with pytest.raises(GitError, match=elsewhere[:12]):
+        mirror.log(elsewhere)  # the other branch's commit never came
     assert sorted(p.name for p in cache_dir.iterdir()) == [mirror.path.name]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import threading
 from pathlib import Path
 
 import pygit2
@@ -164,6 +165,29 @@ class Remote:
         return str(self.head)
 
 
+def edited(rng: random.Random, files: dict[bytes, tuple[int, bytes]]
+           ) -> dict[bytes, tuple[int, bytes]]:
+    """``files`` after one more commit: 30 of them changed or removed, a nested
+    ignore file added."""
+    files = dict(files)
+    for path in rng.sample(sorted(p for p, f in files.items() if f[0] != FileMode.COMMIT), 30):
+        if rng.random() < 0.3:
+            del files[path]
+        else:
+            files[path] = (files[path][0], rng.choice(contents("app1", 99)))
+    files[b"apps/nested/.sourceignore"] = (FileMode.BLOB, rng.choice(IGNORES))
+    return files
+
+
+def mirrored(tmp_path: Path, seed: int, count: int) -> tuple[Remote, str, git.Mirror]:
+    """A remote of ``generated`` files (one commit, its id) and its mirror, fetched."""
+    remote = Remote(tmp_path / "srv.git")
+    head = remote.commit(generated(random.Random(seed), count))
+    mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
+    assert mirror.fetch() == head
+    return remote, head, mirror
+
+
 def snap(mirror: git.Mirror, commit: str, *, bulk: bool, monkeypatch: pytest.MonkeyPatch,
          scanner: Scanner | None = None, path: str | None = None) -> tuple[Scanner, Snapshot]:
     monkeypatch.setattr(scans, "BULK", 0 if bulk else 1 << 60)
@@ -219,12 +243,7 @@ def test_the_screened_first_snapshot_is_the_one_read_blob_by_blob(
 
     # One more commit: edits, a screened-out file that now matters, removals, a new
     # ignore file; the incremental snapshots after it agree too.
-    for path in rng.sample(sorted(p for p, f in files.items() if f[0] != FileMode.COMMIT), 30):
-        if rng.random() < 0.3:
-            del files[path]
-        else:
-            files[path] = (files[path][0], rng.choice(contents("app1", 99)))
-    files[b"apps/nested/.sourceignore"] = (FileMode.BLOB, rng.choice(IGNORES))
+    files = edited(rng, files)
     head = remote.commit(files)
     assert mirror.fetch() == head
     same(snap(mirror, head, bulk=True, monkeypatch=monkeypatch, scanner=bulk_scanner)[1],
@@ -280,11 +299,8 @@ def test_an_option_like_or_unknown_commit_is_never_handed_to_git(tmp_path: Path)
 def test_without_a_working_git_every_blob_is_read_as_before(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, git_is: str,
         caplog: pytest.LogCaptureFixture) -> None:
-    remote = Remote(tmp_path / "srv.git")
+    _, head, mirror = mirrored(tmp_path, 11, 60)
     files = generated(random.Random(11), 60)
-    head = remote.commit(files)
-    mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
-    mirror.fetch()
     one = snap(mirror, head, bulk=False, monkeypatch=monkeypatch)[1]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -327,3 +343,55 @@ def test_a_restart_finds_the_kept_scans_of_what_git_named(
     assert again.stats.screened_out == first.stats.screened_out
     same(again, first)
     same(again, snap(mirror, head, bulk=False, monkeypatch=monkeypatch)[1])
+
+
+def _fake_git(bin_dir: Path, body: str) -> None:
+    """A ``git`` on PATH that finds the commit id among its arguments, then runs ``body``."""
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do [ ${#a} -eq 40 ] && c=$a; done\n" + body)
+    fake.chmod(0o755)
+
+
+def test_the_files_git_names_first_are_handed_out_before_it_is_done(tmp_path: Path) -> None:
+    """``Screen.named`` gives each path as git prints it: the snapshot parses the first
+    files while git searches on. The fake git names one file, then waits for a file
+    the test creates only after it has seen that first name."""
+    go = tmp_path / "go"
+    _fake_git(tmp_path / "bin", f"printf '%s:a.yaml\\0' \"$c\"\n"
+              f"while [ ! -e {go} ]; do sleep 0.02; done\n"
+              "printf '%s:b.yaml\\0%s:c d.yaml' \"$c\" \"$c\"\n")
+    path = os.environ["PATH"]
+    os.environ["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{path}"
+    try:
+        screen = gitscreen.start(tmp_path, "a" * 40, needles=manifests.SCREENS,
+                                 suffixes=manifests.SUFFIXES)
+    finally:
+        os.environ["PATH"] = path
+    opener = threading.Timer(10.0, go.touch)  # never left hanging if names were held back
+    opener.start()
+    try:
+        names = screen.named()
+        assert next(names) == "a.yaml"
+        assert not go.exists()  # git is still at work: the first name came before its end
+        go.touch()
+        assert list(names) == ["b.yaml", "c d.yaml"]  # the last one without a final NUL
+        assert screen.paths() == {"a.yaml", "b.yaml", "c d.yaml"}
+    finally:
+        opener.cancel()
+
+
+def test_a_git_that_names_some_files_then_fails_leaves_every_file_looked_at(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    _, head, mirror = mirrored(tmp_path, 13, 60)
+    one = snap(mirror, head, bulk=False, monkeypatch=monkeypatch)[1]
+    _fake_git(tmp_path / "bin", "printf '%s:apps/a.yaml\\0%s:nowhere.yaml\\0' \"$c\" \"$c\"\n"
+              "echo 'fatal: half way' >&2\nexit 128\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    caplog.set_level("INFO", logger=gitscreen.__name__)
+    fallback = snap(mirror, head, bulk=True, monkeypatch=monkeypatch)[1]
+    same(fallback, one)
+    assert fallback.stats.parsed == one.stats.parsed
+    assert fallback.stats.screened_out == one.stats.screened_out
+    assert "half way" in caplog.text
