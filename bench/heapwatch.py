@@ -12,6 +12,14 @@ about half a second per count at 800,000 objects, against tracemalloc's slowing 
 every allocation, which stalled a daemon holding a fleet's history): each count is
 ``types-<n>.json``; ``--types OLD NEW`` lists the types that grew.
 
+``HEAPWATCH_MODE=stats`` writes only ``stats-<n>.json`` (bench/heapowners.py:
+/proc figures, resident KiB by mapping, glibc's mallinfo2, pymalloc's arenas): it
+does not touch the collector, so a soak under it runs as without it. In types mode
+the same figures go beside the counts, and ``HEAPWATCH_OWNERS=set,dict`` labels
+every live object of those types by who holds it (``heapowners.owners``; a few
+seconds of the daemon's time per count). ``--series DIR`` prints the figures of
+every dump with their slope per hour; ``--owners OLD NEW`` the owners that grew.
+
 Run: ``HEAPWATCH_DIR=/tmp/heap BENCH_DAEMON_PREFIX="python bench/heapwatch.py --"
 python bench/soak.py --interval 1 --warmup 2 --minutes 10``, then
 ``python bench/heapwatch.py --diff /tmp/heap/snapshot-2.pickle /tmp/heap/snapshot-6.pickle``.
@@ -29,6 +37,11 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import heapowners
 
 FRAMES = 12
 
@@ -49,30 +62,43 @@ def diff(old: str, new: str, top: int = 25) -> None:
             print("   ", line)
 
 
-def count_types() -> dict[str, int]:
+def count_types(owner_kinds: tuple[type, ...] = ()) -> dict[str, Any]:
     """Live objects the collector tracks, by type. The daemon freezes what its first
     reconcile built (``engine/heap``), and frozen objects are not listed: with
     ``HEAPWATCH_UNFREEZE=1`` they are unfrozen for the count and everything is frozen
     again after it (else a record replacing a frozen one counts as growth)."""
     counts: dict[str, int] = {"(frozen, not counted)": gc.get_freeze_count()}
+    extra: dict[str, Any] = {}
     unfreeze = os.environ.get("HEAPWATCH_UNFREEZE") == "1"
     if unfreeze:
         gc.unfreeze()
         counts["(frozen, not counted)"] = 0
+        # Collect before freezing again: else the young generation's cyclic garbage
+        # of this instant would be frozen, never to be collected (a leak of the probe's
+        # own making). What it finds among the unfrozen is reported.
+        extra["collected_after_unfreeze"] = gc.collect()
     found = gc.get_objects()
-    if unfreeze:
-        gc.freeze()
     for obj in found:
         name = type(obj).__qualname__
         module = type(obj).__module__
         key = name if module == "builtins" else f"{module}.{name}"
         counts[key] = counts.get(key, 0) + 1
-    return counts
+    if owner_kinds:
+        started = time.monotonic()
+        extra["owners"] = heapowners.owners(found, owner_kinds)
+        extra["owners_seconds"] = round(time.monotonic() - started, 1)
+    del found
+    if unfreeze:
+        gc.freeze()
+    return {**counts, "_extra": extra}
 
 
 def diff_types(old: str, new: str, top: int = 30) -> None:
     before = json.loads(Path(old).read_text())
     after = json.loads(Path(new).read_text())
+    for d in (before, after):
+        d.pop("_extra", None)
+        d.pop("stats", None)
     hours = (after.pop("t") - before.pop("t")) / 3600
     print(f"{hours * 60:.0f} minutes apart")
     grew = sorted(((after.get(k, 0) - before.get(k, 0), k) for k in {*before, *after}),
@@ -84,7 +110,52 @@ def diff_types(old: str, new: str, top: int = 30) -> None:
         print(f"{n:+9d}  {name}  (now {after.get(name, 0)})")
 
 
+def diff_owners(old: str, new: str, top: int = 30) -> None:
+    before = json.loads(Path(old).read_text())["_extra"]["owners"]
+    after = json.loads(Path(new).read_text())["_extra"]["owners"]
+    rows = sorted(((after.get(k, [0, 0])[0] - before.get(k, [0, 0])[0],
+                    after.get(k, [0, 0])[1] - before.get(k, [0, 0])[1], k)
+                   for k in {*before, *after}), key=lambda r: -(abs(r[0]) + abs(r[1])))
+    print("objects  total len  holder (now: objects, len)")
+    for n, size, label in rows[:top]:
+        print(f"{n:+7d} {size:+10d}  {label}  (now {after.get(label, [0, 0])})")
+
+
+def series(where: str, after: float = 0.0) -> None:
+    """Every figure of the dumps in ``where``, and its least-squares slope per hour
+    over the dumps from ``after`` seconds on."""
+    dumps = []
+    for path in Path(where).glob("*.json"):
+        data = json.loads(path.read_text())
+        figures = data.get("stats") or {}
+        if figures:
+            dumps.append((data["t"], figures))
+    dumps.sort(key=lambda d: d[0])
+    t0 = dumps[0][0]
+    keys = sorted({k for _, f in dumps for k in f})
+    print(f"{'minute':>26} " + " ".join(f"{(t - t0) / 60:8.1f}" for t, _ in dumps))
+    for k in keys:
+        print(f"{k:>26} " + " ".join(f"{f.get(k, 0):8}" for _, f in dumps))
+    used = [(t - t0, f) for t, f in dumps if t - t0 >= after]
+    if len(used) < 3:
+        return
+    print(f"slope per hour over {len(used)} dumps from {after / 60:.0f} min:")
+    for k in keys:
+        xs = [t / 3600 for t, f in used if k in f]
+        ys = [float(f[k]) for t, f in used if k in f]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+        print(f"  {k:24} {slope:+12.1f}/h  ({ys[0]:.0f} -> {ys[-1]:.0f})")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--series"]:
+        series(sys.argv[2], float(sys.argv[3]) * 60 if len(sys.argv) > 3 else 0.0)
+        return
+    if sys.argv[1:2] == ["--owners"]:
+        diff_owners(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 30)
+        return
     if sys.argv[1:2] == ["--types"]:
         diff_types(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 30)
         return
@@ -109,15 +180,24 @@ def main() -> None:
     count = [0]
     lock = threading.Lock()
 
-    types = os.environ.get("HEAPWATCH_MODE") == "types"
+    mode = os.environ.get("HEAPWATCH_MODE", "")
+    types = mode in ("types", "stats")
+    kinds = {"set": set, "dict": dict, "list": list, "tuple": tuple, "frozenset": frozenset}
+    owner_kinds = tuple(kinds[k] for k in os.environ.get("HEAPWATCH_OWNERS", "").split(",")
+                        if k)
 
     def dump(*_: object) -> None:
         if types:
             with lock:
                 count[0] += 1
-                counts = count_types()
+                figures = heapowners.stats()
+                if mode == "stats":
+                    (where / f"stats-{count[0]}.json").write_text(json.dumps(
+                        {"t": time.monotonic(), "stats": figures}, sort_keys=True))
+                    return
+                counts = count_types(owner_kinds)
                 (where / f"types-{count[0]}.json").write_text(json.dumps(
-                    {"t": time.monotonic(), **counts}, sort_keys=True))
+                    {"t": time.monotonic(), "stats": figures, **counts}, sort_keys=True))
             return
         if not tracemalloc.is_tracing():
             return

@@ -70,6 +70,7 @@ import daemon_latency
 import soak_history
 from daemon_latency import IMAGE_API, ROLLOUT_API
 
+from reconciler.core import status
 from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
 from tests.support import shardworld
@@ -245,6 +246,14 @@ class Soak:
                 "spec": {"releasesImagePolicy": {"name": name},
                          "bakeTime": f"{1 + i % 2}s", "deployTimeout": "2m",
                          "healthCheckSelector": {"selector": {"matchLabels": {"app": name}}}}})
+            if args.history:
+                # The tags a fleet that has run for months has seen: the status's
+                # availableReleases (bounded at 50) start full too, as on such a fleet,
+                # instead of filling by one per release for 3.5 hours.
+                self.emulator.set_status(ROLLOUT_API, "Rollout", namespace="apps", name=name,
+                                         status={"availableReleases": [
+                                             status.version_info(t)
+                                             for t in soak_history.tags(args.history)]})
         self.flux = Flux(self.emulator, self.bare, self.names)
         self.samples: list[dict[str, Any]] = []
         self.settled: list[tuple[float, float, str]] = []  # (offered at, seconds, outcome)

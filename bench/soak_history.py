@@ -2,12 +2,14 @@
 rollout already in git, as the reconciler writes them, before the daemon starts.
 
 Why: the daemon keeps bounded indexes of what git holds (``core/auditindex``: the
-newest 50 records and 50 bake verdicts per rollout and environment; the scan cache's
-1,000 older versions). A soak that starts on an empty history spends its first hours
-filling them: at 100 rollouts and a release every 2.5 s, 50 records a rollout take
-about 3.5 hours. A daemon restarted on a fleet that has run for months starts with
-them full; this is that fleet, so that what the soak measures after its warm-up is
-growth, not filling.
+newest 50 records and 50 bake verdicts per rollout and environment), and each
+Rollout's status lists up to 50 ``availableReleases``. A soak that starts on an empty
+history spends its first hours filling them: at 100 rollouts and a release every
+2.5 s, 50 records a rollout take about 3.5 hours. A daemon restarted on a fleet that
+has run for months starts with them full; this is that fleet (bench/soak.py also
+gives each Rollout the ``availableReleases`` of these tags, ``tags``), so that what
+the soak measures after its warm-up is growth, not filling. The scan cache
+(``engine/scans``: the tree's files and 100 older contents) fills within minutes.
 
 Each round releases every rollout once (the files change as a release commit changes
 them; the message is ``trailers.release_message``'s), one release in ``fail_every``
@@ -28,10 +30,16 @@ import pygit2
 
 from reconciler.adapters import gitnotes
 from reconciler.adapters.gitobjects import Author
-from reconciler.core import trailers, verdicts
+from reconciler.core import status, trailers, verdicts
 from reconciler.core.changes import Change, ChangeSet
 
 AUTHOR = Author(name="reconciler", email="reconciler@example.com")
+
+
+def tags(rounds: int) -> list[str]:
+    """Every tag ``seed_history`` releases, newest first: what a Rollout's status
+    lists in ``availableReleases`` (at most ``status.MAX_AVAILABLE``) on such a fleet."""
+    return (["1.0.0"] + [f"0.{r}.0" for r in range(rounds - 1, 0, -1)])[:status.MAX_AVAILABLE]
 
 
 def seed_history(bare: Path, *, apps: int, rounds: int, fail_every: int,

@@ -54,6 +54,10 @@ class Observer:
             # earlier daemon wrote.
             new = tag not in seen and tag not in {status.tag_of(k) for k in known}
             seen.add(tag)
+            # Only the highest MAX_AVAILABLE are ever candidates (``status.available``):
+            # the others would pile up with every tag a pipeline registers.
+            if len(seen) > status.MAX_AVAILABLE:
+                self._registered[key] = set(status.available((), sorted(seen)))
         return new
 
     def candidates(self, obj: Mapping[str, Any],

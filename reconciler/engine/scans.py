@@ -32,6 +32,14 @@ from reconciler.engine import scanstore
 if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitmemo)
     from reconciler.adapters import git
 
+OLDER_VERSIONS = 100
+"""Earlier file contents ``Scans`` keeps beside the current tree's. A revert restores
+the content its release replaced minutes before, which is among the newest; a tree
+that jumps further back reads and parses its few changed files again (a few ms
+each). The daemon has no scan cache on disk, so these are all it keeps: 1,000, as
+before, took ~40 minutes of releases every 2.5 s to fill (~4 MiB at ~4 KiB a scan),
+which a soak measured as growth (docs/performance.md "Soak")."""
+
 BULK = 5_000
 """Files in a snapshot's tree from which its scans start with ``screen`` (below it, a
 child process costs more than the reads it saves)."""
@@ -94,7 +102,7 @@ class Scans:
     days (the soak, docs/reliability.md). Thread-safe (``Scanner.scan`` is called
     outside the git lock)."""
 
-    def __init__(self, mirror: git.Mirror, *, older_versions: int) -> None:
+    def __init__(self, mirror: git.Mirror, *, older_versions: int = OLDER_VERSIONS) -> None:
         self.mirror = mirror
         self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
         self._older_versions = older_versions
@@ -120,6 +128,10 @@ class Scans:
             while len(self._by_blob) > bound + self._older_versions:
                 self._by_blob.popitem(last=False)
         return scan, None if found is None else "disk"
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_blob)
 
     def look(self, paths: Collection[str], *, blobs: Mapping[str, str],
              screen: gitscreen.Screen | None, disk: scancache.Store | None

@@ -109,7 +109,7 @@ class Scanner:
     only the files whose blob changed.
     """
 
-    def __init__(self, mirror: git.Mirror, *, older_versions: int = 1_000,
+    def __init__(self, mirror: git.Mirror, *, older_versions: int = scans.OLDER_VERSIONS,
                  environment: str | None = None, path: str | None = None,
                  arrivals: Callable[[], datetime] | None = None,
                  store: scancache.Store | None = None,

@@ -79,3 +79,16 @@ def test_digests_from_the_image_policy_are_remembered_and_bounded() -> None:
     assert len(digests) == status.MAX_AVAILABLE
     assert "2.0.0" not in digests and digests[f"2.{status.MAX_AVAILABLE + 4}.0"] == (
         f"sha256:{status.MAX_AVAILABLE + 4}")
+
+
+def test_registered_candidates_stay_bounded_to_the_highest_ones() -> None:
+    obs = observer(rollouts=FakeStore(rollout()))
+    spec = models.RolloutSpec.model_validate(rollout()["spec"])
+    for i in range(5 * status.MAX_AVAILABLE):
+        assert obs.register("apps/podinfo", f"3.{i}.0", known=[])
+    candidates, _ = obs.candidates(rollout(), spec)
+    assert len(candidates) == status.MAX_AVAILABLE
+    assert candidates[0] == f"3.{5 * status.MAX_AVAILABLE - 1}.0"
+    assert len(obs._registered["apps/podinfo"]) == status.MAX_AVAILABLE
+    # the newest are still known: registering one again is not new
+    assert not obs.register("apps/podinfo", candidates[-1], known=[])
