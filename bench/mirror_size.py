@@ -94,7 +94,7 @@ def main() -> int:
               f"{b[1] / 2**20:17.2f} {b[2]:>6}")
     a, b = results["packed"][-1], results["never packed"][-1]
     print(f"\nmean release, ms: packed {a[4] * 1000:.1f}, never packed {b[4] * 1000:.1f} "
-          "(git gc runs beside the releases, started by the write that finds it due)")
+          "(the packing runs inside the releases that trigger it)")
     return 0
 
 
