@@ -382,7 +382,6 @@ class Mirror(Refs):
     def close(self) -> None:
         """Release the repository's file handles; the mirror stays on disk for reuse."""
         with self._lock:
-            self.packer.close()
             self._repo.free()
 
     def __enter__(self) -> Mirror:

@@ -8,12 +8,10 @@ every few seconds grew its mirror by ~400 KiB a minute, 3,243 files in 30 minute
 push and each fetch that received objects, with the mirror's lock held (so no write
 runs meanwhile); every ``check_every`` such calls this module counts the loose
 objects (256 directory listings, well under a millisecond warm) and, once
-``threshold`` more than after the last pack have piled up, starts git's own
-housekeeping on the mirror, beside the mirror's work (a pack of a 10,000-file
-mirror's 800 new objects takes about a second, and held under the lock it stalled
-every release and revert meanwhile: the 10,000-rollout p99):
+``threshold`` more than after the last pack have piled up, runs git's own
+housekeeping on the mirror:
 
-    git -c gc.cruftPacks=true -c gc.writeCommitGraph=false -c gc.packRefs=false gc --quiet
+    git -c gc.cruftPacks=true -c gc.writeCommitGraph=false gc --quiet
 
 which packs everything into one pack (``repack -d -l -A``, reusing the deltas it
 has), moves unreachable objects into a cruft pack where git supports one (2.37 and
@@ -34,16 +32,12 @@ housekeeping never fails a release.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +84,6 @@ class Packer:
         self.stats = PackStats()
         self._writes = 0
         self._baseline: int | None = None  # loose objects left by the last pack
-        # The pack in progress: git, its stderr, when it started.
-        self._running: tuple[subprocess.Popen[bytes], IO[bytes], float] | None = None
         global _warned
         if self.git is None and threshold_enabled(threshold) and not _warned:
             _warned = True
@@ -103,78 +95,38 @@ class Packer:
         return self.git is not None and threshold_enabled(self.threshold)
 
     def after_write(self) -> bool:
-        """Count one write; every ``check_every``, start packing when ``threshold``
-        loose objects were added since the last pack. The pack runs beside the
-        mirror's work, not under its lock: True once one has finished (the packs it
-        replaced are deleted: the caller reopens the repository)."""
-        finished = self._collect()
+        """Count one write; every ``check_every``, pack when ``threshold`` loose
+        objects were added since the last pack. True when git packed the repository
+        (the packs it replaced are deleted: the caller reopens the repository)."""
         self._writes += 1
-        if self._writes < self.check_every or not self.available or self._running:
-            return finished
+        if self._writes < self.check_every or not self.available:
+            return False
         self._writes = 0
         self.stats.checks += 1
-        if loose_count(self.path / "objects") - (self._baseline or 0) > self.threshold:
-            self._start()
-        return finished
+        if loose_count(self.path / "objects") - (self._baseline or 0) <= self.threshold:
+            return False
+        return self.run()
 
     def run(self) -> bool:
-        """Run ``git gc`` now and wait for it; True when it packed."""
-        if self._running is None:
-            self._start()
-        if self._running is None:
-            return False
-        with contextlib.suppress(subprocess.TimeoutExpired):  # then killed, a failure
-            self._running[0].wait(timeout=TIMEOUT)
-        return self._collect(waited=True)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Let a pack in progress finish (``timeout`` seconds), else stop it."""
-        if self._running is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._running[0].wait(timeout=timeout)
-            self._collect(waited=True)
-
-    def _start(self) -> None:
+        """Run ``git gc`` now."""
         if self.git is None:
-            return
-        # Refs are left loose (gc.packRefs): the mirror writes its own refs meanwhile
-        # and git's pack-refs takes their locks; objects written meanwhile stay loose
-        # (repack packs what it found at its start) and recent unreachable ones (a
-        # commit made, not yet pushed) are kept, as with any concurrent git gc.
+            return False
         command = [self.git, "-c", "gc.cruftPacks=true", "-c", "gc.writeCommitGraph=false",
-                   "-c", "gc.autoDetach=false", "-c", "gc.packRefs=false", "gc", "--quiet"]
+                   "-c", "gc.autoDetach=false", "gc", "--quiet"]
         env = {**os.environ, "GIT_DIR": str(self.path), "GIT_CONFIG_NOSYSTEM": "1",
                "GIT_TERMINAL_PROMPT": "0"}
-        errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _collect)
         try:
-            proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=errors)
-        except OSError as exc:
-            errors.close()
+            done = subprocess.run(command, env=env, capture_output=True, text=True,
+                                  timeout=TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
             self.stats.failures += 1
             log.warning("packing the mirror %s failed: %s; retried later", self.path, exc)
-            return
-        self._running = (proc, errors, time.monotonic())
-
-    def _collect(self, *, waited: bool = False) -> bool:
-        """Whether the pack started last has finished well (False while it runs); a
-        pack past ``TIMEOUT`` is stopped and counts as failed."""
-        if self._running is None:
             return False
-        proc, errors, started = self._running
-        if proc.poll() is None:
-            if not waited and time.monotonic() - started < TIMEOUT:
-                return False
-            proc.kill()
-            proc.wait()
-        self._running = None
-        with errors:
-            errors.seek(0)
-            detail = " ".join(errors.read().decode(errors="replace").split())[:300]
-        if proc.returncode != 0:
+        if done.returncode != 0:
             self.stats.failures += 1
+            detail = " ".join(done.stderr.split())[:300]
             log.warning("packing the mirror %s failed (git gc exit %d): %s; retried later",
-                        self.path, proc.returncode, detail)
+                        self.path, done.returncode, detail)
             return False
         self.stats.runs += 1
         self._baseline = loose_count(self.path / "objects")

@@ -8,7 +8,6 @@ checked with ``git fsck`` afterwards (nothing the branch needs was pruned).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -77,33 +76,3 @@ def test_a_missing_git_is_no_error(tmp_path: Path) -> None:
                             git="/nonexistent/git")
     assert packer.run() is False
     assert packer.stats.failures == 1
-
-
-@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
-def test_releases_go_on_while_git_packs_the_mirror(
-        git_remote: Remote, cache_dir: Path, git_home: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """git gc runs beside the mirror's work, not under its lock: with git held at a
-    gate, releases are committed and pushed while it has not even started packing;
-    once it has, the next write sees it finished and the mirror is whole."""
-    gate = tmp_path / "gate"
-    held = tmp_path / "held-git"
-    held.write_text(f'#!/bin/sh\nwhile [ ! -e "{gate}" ]; do sleep 0.02; done\n'
-                    f'exec {shutil.which("git")} "$@"\n')
-    held.chmod(0o755)
-    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
-    mirror.packer = gitpack.Packer(mirror.path, threshold=5, check_every=1, git=str(held))
-    _writes(mirror, git_remote, 3)  # the pack is due and started, held at the gate
-    assert mirror.packer.stats.checks >= 1
-    running = mirror.packer._running
-    assert running is not None and running[0].poll() is None
-    _writes(mirror, git_remote, 5)  # five releases while git waits
-    assert running[0].poll() is None and mirror.packer.stats.runs == 0
-    gate.touch()
-    running[0].wait(timeout=60)
-    _writes(mirror, git_remote, 1)
-    assert mirror.packer.stats.runs == 1 and mirror.packer.stats.failures == 0
-    gitrepo.run_git("fsck", "--no-dangling", cwd=mirror.path, home=git_home)
-    assert mirror.fetch() == git_remote.repo.head()
-    assert b"VERSION: 7.0.0 " in git_remote.repo.show("main", KUST)
-    mirror.close()
