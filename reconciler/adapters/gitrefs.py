@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitnotes
+from reconciler.adapters import gitauth, gitnotes, reffiles
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, ReconcilerError
@@ -36,6 +37,8 @@ class Refs:
     _author: Author
     _signer: Signer | None
     _remote: gitauth.RemoteURL
+    _path: Path
+    _plain_refs: bool | None = None  # refs as files in git's plain layout (``reffiles``)?
 
     if TYPE_CHECKING:  # provided by git.Mirror; declared for the type checker only
         def _commit(self, sha: str) -> pygit2.Commit: ...
@@ -48,7 +51,17 @@ class Refs:
     # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
 
     def notes_head(self, ref: str) -> str | None:
-        """The commit the notes ref points at, as last fetched; None without notes."""
+        """The commit the notes ref points at, as last fetched; None without notes.
+        Every reconcile asks (has a verdict moved?): read from the ref's file without
+        the mirror's lock (``reffiles.one``), which a push holds for tens of ms at a
+        time; through libgit2 under the lock where the refs are stored otherwise."""
+        if self._plain_refs is None:
+            self._plain_refs = reffiles.git_dir(self._path) is not None
+        if self._plain_refs:
+            try:
+                return reffiles.one(self._path, ref)
+            except ValueError:
+                pass
         with self._lock:
             found = self._repo.references.get(ref)
             return str(found.target) if found is not None else None

@@ -79,6 +79,30 @@ def refs(directory: Path) -> dict[str, str] | None:
     return resolved
 
 
+def one(directory: Path, name: str) -> str | None:
+    """The id the ref ``name`` (a full name under ``refs/``, not symbolic) points at,
+    None when there is no such ref; raises ``ValueError`` when its file, or
+    ``packed-refs``, is not as git writes it. The loose file is read first and
+    ``packed-refs`` only when there is none, the order git reads them in: a ref
+    moved into ``packed-refs`` by ``git pack-refs`` (which writes it there before it
+    removes the loose file) is found on one side or the other, never missed; a
+    libgit2 update renames a whole new file into place. So this may be read without
+    the writer's lock, and answers what the ref was just before or just after."""
+    path = directory / name
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        packed = _packed(directory)
+        if packed is None:
+            raise ValueError(f"{directory / 'packed-refs'} is not as git writes it") from None
+        return packed.get(name)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not _SHA.fullmatch(text):
+        raise ValueError(f"{path} does not hold an object id")
+    return text
+
+
 def _packed(directory: Path) -> dict[str, str] | None:
     try:
         text = (directory / "packed-refs").read_text(encoding="utf-8")

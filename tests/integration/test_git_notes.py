@@ -3,6 +3,7 @@ mirror, and never forced when two writers race for the notes ref."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,3 +73,43 @@ def test_two_writers_race_for_the_notes_ref_and_neither_is_lost(
     # Every notes update on the remote was a fast-forward of the one before.
     log = fleet.git("log", "--format=%H %P", "refs/notes/reconciler").decode().split("\n")
     assert len([line for line in log if line]) == 2
+
+
+def test_the_notes_head_is_answered_while_a_push_holds_the_mirror(
+        fleet_remote: Remote, fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    """Every reconcile asks whether the verdicts moved; it must not queue behind a
+    push holding the mirror (tens of ms each, at 10,000 rollouts)."""
+    head = fleet.head()
+    with _mirror(fleet_remote, tmp_path / "a") as a, _mirror(fleet_remote, tmp_path / "b") as b:
+        a.fetch()
+        assert a.notes_head(verdicts.NOTES_REF) is None
+        text = verdicts.add(None, _verdict(head, "staging"))
+        assert text is not None
+        written = a.add_note(head, text, verdicts.NOTES_REF)
+        b.fetch()
+        assert a.notes_head(verdicts.NOTES_REF) == b.notes_head(verdicts.NOTES_REF) == written
+        assert written == fleet.git("rev-parse", verdicts.NOTES_REF).decode().strip()
+        held, answered = threading.Event(), []
+        release = threading.Event()
+
+        def push() -> None:  # stands for a push: the mirror's lock, held
+            with a._lock:
+                held.set()
+                release.wait(10)
+
+        pusher = threading.Thread(target=push)
+        pusher.start()
+        try:
+            held.wait(5)
+            reader = threading.Thread(
+                target=lambda: answered.append(a.notes_head(verdicts.NOTES_REF)))
+            reader.start()
+            reader.join(5)
+            assert answered == [written]
+        finally:
+            release.set()
+            pusher.join()
+        # Packed by git (as the mirror's scheduled pack does): still read right.
+        gitrepo.run_git("pack-refs", "--all", cwd=a.path, home=tmp_path)
+        assert not (a.path / "refs" / "notes" / "reconciler").exists()
+        assert a.notes_head(verdicts.NOTES_REF) == written

@@ -5,7 +5,10 @@ caller takes libgit2's path). Repositories made by the real ``git``; the truth i
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+
+import pytest
 
 from reconciler.adapters import reffiles
 from tests.support import gitrepo
@@ -88,3 +91,55 @@ def test_layouts_it_does_not_read_answer_none(tmp_path: Path, git_home: Path) ->
     work_git = work / ".git"
     (work_git / "refs" / "heads" / "broken").write_text("not an object id\n")
     assert reffiles.refs(work_git) is None
+
+
+def test_one_ref_read_as_git_resolves_it_loose_packed_or_absent(tmp_path: Path,
+                                                                git_home: Path) -> None:
+    repo = repository(tmp_path, git_home)
+    names = ["refs/heads/main", "refs/notes/reconciler", "refs/tags/v1", "refs/heads/feature/x"]
+    for packed in (False, True):
+        if packed:
+            repo.git("pack-refs", "--all")
+            assert not (repo.path / "refs" / "notes" / "reconciler").exists()
+        for name in names:
+            assert reffiles.one(repo.path, name) == listed(repo)[name], (name, packed)
+        assert reffiles.one(repo.path, "refs/notes/none") is None
+    # Updated after packing: loose again, and the loose file wins.
+    repo.git("notes", "--ref=reconciler", "add", "-f", "-m", "again", repo.head())
+    assert (repo.path / "refs" / "notes" / "reconciler").exists()
+    assert reffiles.one(repo.path, "refs/notes/reconciler") == listed(repo)["refs/notes/reconciler"]
+    # Files git would not have written: an error, so the caller asks libgit2 instead.
+    (repo.path / "refs" / "notes" / "reconciler").write_text("ref: refs/heads/main\n")
+    with pytest.raises(ValueError, match="does not hold an object id"):
+        reffiles.one(repo.path, "refs/notes/reconciler")
+    (repo.path / "packed-refs").write_text("garbage\n")
+    with pytest.raises(ValueError, match="packed-refs"):
+        reffiles.one(repo.path, "refs/notes/missing")
+
+
+def test_one_ref_is_never_missed_while_git_packs_and_moves_it(tmp_path: Path,
+                                                              git_home: Path) -> None:
+    """Read without the writer's lock while git moves the ref and packs the refs
+    over and over: every answer is a value the ref really had, never "no ref"."""
+    repo = repository(tmp_path, git_home)
+    name = "refs/notes/reconciler"
+    had = {listed(repo)[name]}
+    stop = threading.Event()
+    answers: list[str | None] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            answers.append(reffiles.one(repo.path, name))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for k in range(15):
+            repo.git("notes", "--ref=reconciler", "add", "-f", "-m", f"verdict {k}", repo.head())
+            had.add(listed(repo)[name])
+            repo.git("pack-refs", "--all")
+    finally:
+        stop.set()
+        reader.join()
+    assert len(answers) > 15
+    assert set(answers) <= had
