@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import subprocess
+import zlib
 from pathlib import Path
 
 import pygit2
@@ -186,3 +187,58 @@ def test_every_kind_of_change_arrives_whole(tmp_path: Path, git_home: Path) -> N
             listing = ["ls-tree", "-r", "-z", f"{rev}"]
             assert gitrepo.run_git(*listing, cwd=target, home=git_home) == \
                 gitrepo.run_git(*listing, cwd=work, home=git_home)
+
+
+def test_objects_are_copied_whole_from_loose_or_packed_and_never_damaged(
+        tmp_path: Path, git_home: Path) -> None:
+    """A loose object is copied as its file (read-only, as git leaves it), a packed
+    one through libgit2; a loose file whose bytes no longer hash to its name is not
+    copied: the push fails and the remote's branch stays."""
+    work = tmp_path / "work"
+
+    def git(*args: str, cwd: Path = work) -> str:
+        return gitrepo.run_git(*args, cwd=cwd, home=git_home).decode()
+
+    gitrepo.run_git("init", "-q", "-b", "main", str(work), cwd=tmp_path, home=git_home)
+    (work / "apps").mkdir()
+    for i in range(300):  # a directory large enough that its tree is worth copying raw
+        (work / "apps" / f"app{i}.yaml").write_text(f"app: {i}\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "fleet")
+    remote = tmp_path / "remote.git"
+    gitrepo.run_git("clone", "-q", "--bare", str(work), str(remote), cwd=tmp_path, home=git_home)
+
+    def release(k: int) -> str:
+        (work / "apps" / "app7.yaml").write_text(f"app: 7\nversion: {k}\n")
+        git("commit", "-q", "-a", "-m", f"release {k}")
+        return git("rev-parse", "HEAD").strip()
+
+    def push(sha: str) -> gitauth.Callbacks:
+        callbacks = gitauth.Callbacks(Credentials(), RemoteURL.parse(str(remote))[0])
+        push_local(pygit2.Repository(str(work)), remote, sha, "refs/heads/main", callbacks)
+        return callbacks
+
+    loose = release(1)  # its objects loose in the source
+    assert push(loose).rejections == []
+    tree = git("rev-parse", f"{loose}:apps").strip()
+    copied = remote / "objects" / tree[:2] / tree[2:]
+    assert copied.read_bytes() == (work / ".git" / "objects" / tree[:2] / tree[2:]).read_bytes()
+    assert copied.stat().st_mode & 0o777 == 0o444
+    git("gc", "-q")  # now every object of the source is packed
+    packed = release(2)
+    git("repack", "-q", "-d")
+    assert push(packed).rejections == []
+    fsck = subprocess.run(["git", "-C", str(remote), "fsck", "--strict", "--no-dangling"],
+                          capture_output=True, text=True, check=False)
+    assert fsck.returncode == 0, fsck.stderr
+    assert git("rev-parse", "main", cwd=remote).strip() == packed
+
+    damaged = release(3)
+    blob = git("rev-parse", f"{damaged}:apps/app7.yaml").strip()
+    stored = work / ".git" / "objects" / blob[:2] / blob[2:]
+    stored.chmod(0o644)
+    stored.write_bytes(zlib.compress(b"blob 9\0tampered!"))
+    with pytest.raises(pygit2.GitError):
+        push(damaged)
+    assert not (remote / "objects" / blob[:2] / blob[2:]).exists()
+    assert git("rev-parse", "main", cwd=remote).strip() == packed
