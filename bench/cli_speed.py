@@ -19,7 +19,8 @@ floor, with this venv's site-packages), ``git rev-parse HEAD`` and
 The fetch every run makes (a ``--repo`` URL is fetched, as before) is reported on
 its own: the first fetch of a fresh process into an up-to-date mirror, over
 ``file://`` and over smart HTTP on loopback (``git http-backend``, the test
-suite's server), and ``plan`` as a whole process over that loopback server.
+suite's server) and over SSH on loopback (a real ``sshd``, the test suite's, where
+installed), and ``plan`` as a whole process over each loopback server.
 
 ``--before DIR`` adds rows for another checkout of the package measured in the same
 run (``git archive <rev> | tar -x -C DIR``): the figures before a change, beside
@@ -34,7 +35,9 @@ the median CPU time of the child (user + system): on a machine shared with other
 jobs the CPU time moves much less than the wall clock, so compare those when the
 load average printed at the start and end of the run is high.
 
-Run: ``.venv/bin/python bench/cli_speed.py [--runs 15] [--files 10000] [--before DIR]``.
+Run: ``.venv/bin/python bench/cli_speed.py [--runs 15] [--files 10000] [--before DIR]``
+(``--warm-only``: the sample's warm rows; ``--transports-only``: the fetch and ``plan``
+over each transport).
 Prints ms; the figures go into docs/performance.md.
 """
 
@@ -59,7 +62,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import release_cost  # noqa: E402
 
 from reconciler.adapters import gitcache  # noqa: E402
-from tests.support import githttp  # noqa: E402
+from tests.support import githttp, sshd  # noqa: E402
 
 COMMANDS = ("plan", "validate", "check")
 SAMPLE = ROOT / "sample-repo"
@@ -71,8 +74,13 @@ FETCH_ONCE = """
 import sys, time
 from pathlib import Path
 from reconciler.adapters import git
-creds = git.Credentials(username=sys.argv[3], password=sys.argv[4]) if len(sys.argv) > 3 \\
-    else None
+if len(sys.argv) == 5 and sys.argv[3] == "--ssh":  # a key and known_hosts beside it
+    key = Path(sys.argv[4])
+    creds = git.Credentials(ssh_key=key, known_hosts=key.with_name("known_hosts"))
+elif len(sys.argv) > 3:
+    creds = git.Credentials(username=sys.argv[3], password=sys.argv[4])
+else:
+    creds = None
 mirror = git.Mirror.open(sys.argv[1], cache_dir=Path(sys.argv[2]), credentials=creds)
 started, cpu = time.perf_counter(), time.process_time()
 mirror.fetch()
@@ -206,6 +214,9 @@ def main() -> int:
     parser.add_argument("--warm-only", action="store_true",
                         help="only the warm commands on the sample, the code before and "
                              "`python -c pass` (about a minute: for a quiet moment)")
+    parser.add_argument("--transports-only", action="store_true",
+                        help="only the fetch and `plan` on the sample over file://, "
+                             "loopback HTTP and loopback SSH (about a minute)")
     args = parser.parse_args()
     global NEUTRAL
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
@@ -213,6 +224,14 @@ def main() -> int:
         (base / "sample").mkdir()
         (base / "big").mkdir()
         repos = [Repo("sample", sample_repo(base / "sample"), base / "sample" / "cache")]
+        if args.transports_only:
+            timed(repos[0].args("plan"), repos[0].env)  # the mirror, fetched once
+            started = load()
+            loopback = measure_fetch(base, repos[0], args.runs)
+            print(f"Transports, ms over {args.runs} runs; load average {started} at the "
+                  f"start, {load()} at the end\n")
+            print_loopback(loopback)
+            return 0
         if not args.warm_only:
             repos.append(Repo(f"{args.files:,} files", generated_repo(base / "big", args.files),
                               base / "big" / "cache"))
@@ -260,14 +279,19 @@ def main() -> int:
     print("|---|---|---:|---:|---:|")
     for (name, repo_name), series in floors.items():
         print(f"| `{name}` | {repo_name or '-'} | {series.cells()} |")
+    print_loopback(loopback)
+    return 0
+
+
+def print_loopback(loopback: dict[str, Series]) -> None:
     print("\nThe fetch alone (first fetch of a fresh process into an up-to-date mirror, "
-          "timed inside it), and `plan` on the sample over loopback HTTP (its CPU column "
-          "includes the server's git http-backend)\n")
+          "timed inside it), and `plan` on the sample over loopback HTTP and SSH (over HTTP "
+          "its CPU column includes the server's git http-backend; over SSH, sshd's "
+          "children are not counted)\n")
     print("| what | wall median | wall p90 | CPU median |")
     print("|---|---:|---:|---:|")
     for name, series in loopback.items():
         print(f"| {name} | {series.cells()} |")
-    return 0
 
 
 def measure_fetch(base: Path, sample: Repo, runs: int) -> dict[str, Series]:
@@ -293,6 +317,30 @@ def measure_fetch(base: Path, sample: Repo, runs: int) -> dict[str, Series]:
             out.setdefault("`plan` process, file://", Series()).run(sample.args("plan"),
                                                                     sample.env)
             out.setdefault("`plan` process, http:// loopback", Series()).run(plan, env)
+    if not sshd.available():
+        print(f"no SSH rows: {sshd.SKIP_REASON}", file=sys.stderr)
+        return out
+    with sshd.serve_sshd(base / "sshd") as ssh:
+        url = ssh.url_for(sample.bare)
+        known = ssh.client_key.with_name("known_hosts")
+        known.write_text(ssh.known_hosts_line())
+        cache = base / "ssh-cache"
+        env = {**ENV, "RECONCILER_CACHE_DIR": str(cache),
+               "RECONCILER_GIT_SSH_KEY": str(ssh.client_key),
+               "RECONCILER_GIT_KNOWN_HOSTS": str(known)}
+        plan = [sys.executable, "-m", "reconciler", "plan", "--repo", url]
+        timed(plan, env)
+        git_env = {**ENV, "GIT_SSH_COMMAND": f"ssh -i {ssh.client_key} -o IdentitiesOnly=yes "
+                                             f"-o UserKnownHostsFile={known} -o BatchMode=yes"}
+        for _ in range(runs):
+            wall, cpu = fetch_once(url, cache, "--ssh", str(ssh.client_key))
+            series = out.setdefault("fetch alone, ssh:// loopback", Series())
+            series.wall.append(wall)
+            series.cpu.append(cpu)
+            out.setdefault("`plan` process, ssh:// loopback", Series()).run(plan, env)
+            # The floor: git's own client over the same server, connection included.
+            out.setdefault("`git ls-remote`, ssh:// loopback (OpenSSH client)",
+                           Series()).run(["git", "ls-remote", url, "main"], git_env)
     return out
 
 
