@@ -8,6 +8,8 @@ one line naming the remote (never a password: the caller masks secrets first):
     ------------------------------------------------    ----------------------------
     connect/resolve/timeout/TLS, missing local repo     RemoteUnreachable
     GIT_EAUTH, HTTP 401/403, retries exhausted          AuthenticationFailed
+    the proxy's 407 (no or wrong proxy credentials)     AuthenticationFailed, naming
+                                                          where they go (the proxy URL)
     SSH host key unknown or changed                     HostKeyError (permanent)
     push_update_reference(ref, msg), msg not None       PushRejected(reason=msg + hook text)
       ... msg says non-fast-forward / fetch first       NonFastForward
@@ -51,6 +53,11 @@ def translate(exc: BaseException, *, context: str, detail: str) -> GitError:
     """The project error for ``exc``; ``detail`` is its text with secrets masked."""
     message = f"{context}: {detail}"
     lowered = detail.lower()
+    if "proxy authentication" in lowered or "proxy-authenticate" in lowered:
+        return AuthenticationFailed(
+            f"{context}: the proxy asks for credentials (HTTP 407) and was not given "
+            "the right ones; put them in the proxy URL: "
+            f"https_proxy=http://USER:PASSWORD@HOST:PORT ({detail})")
     if isinstance(exc, pygit2.AuthError) or matches(lowered, _AUTH):
         return AuthenticationFailed(message)
     error_class = getattr(exc, "error_class", None)

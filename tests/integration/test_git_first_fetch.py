@@ -11,6 +11,7 @@ also run through this path now: every fresh mirror takes it.)
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import time
 from collections.abc import Iterator
@@ -231,3 +232,73 @@ def test_https_remote_through_a_proxy_tunnels_with_the_ca_bundle(
         assert mirror.fetch() == new  # libgit2's
         assert len(proxy.targets("CONNECT")) > tunnels
         assert server.stats.count(200) > 0
+
+
+@pytest.fixture
+def locked_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[httpproxy.Proxy, str]]:
+    """A proxy that asks for Basic credentials (``407``); ``https_proxy`` names it
+    with them in its userinfo, as a pod behind an authenticating proxy is set up."""
+    password = secretscan.register("proxy-pass-T4w", "proxy password (test_git_first_fetch)")
+    with httpproxy.serve_proxy("puser", password) as served:
+        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.upper(), raising=False)
+        with_userinfo = served.url.replace("http://", f"http://puser:{password}@")
+        monkeypatch.setenv("https_proxy", with_userinfo)
+        yield served, password
+
+
+def test_https_remote_through_an_authenticating_proxy_sends_it_only_its_own_credentials(
+        tmp_path: Path, git_home: Path, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        by_git: list[int | None],
+        locked_proxy: tuple[httpproxy.Proxy, str]) -> None:
+    """The proxy's user and password come from ``https_proxy``'s userinfo, for git's
+    first fetch and libgit2's later fetches and pushes alike; the git server's token is
+    never offered to the proxy (nor is the proxy's to the server: it is inside TLS)."""
+    proxy, proxy_password = locked_proxy
+    tls = githttp.make_tls_files(tmp_path / "tls")
+    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
+                                tls=tls) as server:
+        mirror = Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
+                             credentials=Credentials(username=server.username,
+                                                     password=server.password,
+                                                     ca_bundle=tls.ca_cert))
+        assert mirror.fetch() == config_repo.head()
+        assert by_git and by_git[0] is not None  # git's, through the proxy
+        new = config_repo.commit({"README.md": "# changed\n"}, "readme")
+        assert mirror.fetch() == new  # libgit2's
+        sha = mirror.commit(parent=new, files={"README.md": b"# pushed\n"}, message="push")
+        mirror.push(sha)
+        assert config_repo.head() == sha
+    tunnel = server.base_url.removeprefix("https://")
+    assert set(proxy.targets("CONNECT")) == {tunnel}
+    sent = {base64.b64decode(value.split(" ", 1)[1]).decode()
+            for value in proxy.authorizations}
+    assert sent == {f"puser:{proxy_password}"}
+    assert server.password not in " ".join(sent)
+
+
+@pytest.mark.parametrize("userinfo", ["", "wrong"])
+def test_an_authenticating_proxy_without_its_credentials_says_where_they_go(
+        tmp_path: Path, git_home: Path, config_repo: gitrepo.BareRepo, cache_dir: Path,
+        locked_proxy: tuple[httpproxy.Proxy, str], monkeypatch: pytest.MonkeyPatch,
+        userinfo: str) -> None:
+    proxy, _ = locked_proxy
+    if userinfo:
+        wrong = secretscan.register("proxy-wrong-Z8", "wrong proxy password (test)")
+        userinfo = f"puser:{wrong}@"
+    monkeypatch.setenv("https_proxy", proxy.url.replace("http://", f"http://{userinfo}"))
+    tls = githttp.make_tls_files(tmp_path / "tls")
+    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
+                                tls=tls) as server:
+        mirror = Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
+                             credentials=Credentials(username=server.username,
+                                                     password=server.password,
+                                                     ca_bundle=tls.ca_cert))
+        with pytest.raises(AuthenticationFailed,
+                           match=r"the proxy asks for credentials \(HTTP 407\).*"
+                                 r"https_proxy=http://USER:PASSWORD@HOST:PORT") as info:
+            mirror.fetch()
+    assert "proxy-wrong-Z8" not in str(info.value)
+    assert proxy.targets("CONNECT")
+    assert all(server.password not in value for value in proxy.authorizations)

@@ -16,12 +16,22 @@ squid and tinyproxy behave for these two cases):
 A request in origin form (a client that did not use the proxy as one) gets 400,
 and a target it cannot reach 502, as a real proxy answers. Every request is
 recorded in ``requests`` as ``(method, target)``: ``CONNECT`` with ``host:port``,
-the others with the absolute URI. No proxy authentication (a ``Proxy-Authorization``
-header is dropped, never checked).
+the others with the absolute URI.
+
+Proxy authentication, when ``serve_proxy`` is given a user and password: the Basic
+scheme of RFC 9110 §11.7.1 (``Proxy-Authorization: Basic base64(user:password)``), as
+squid's ``basic_ncsa_auth`` and tinyproxy's ``BasicAuth`` check it. A request without
+it, or with other credentials, is answered ``407 Proxy Authentication Required`` with
+``Proxy-Authenticate: Basic realm="proxy"`` (§15.5.8, §11.7.1) and a body framed by
+``Content-Length``, on a connection kept open (squid's default), for CONNECT as for
+the rest. Every ``Proxy-Authorization`` value received is recorded in
+``authorizations`` (what a client sent the proxy); the header is never passed on.
+Without credentials configured the header is dropped, never checked.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import http.server
 import select
@@ -45,6 +55,7 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
 class Proxy:
     url: str
     requests: list[tuple[str, str]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
 
     def targets(self, method: str | None = None) -> list[str]:
         return [t for m, t in list(self.requests) if method is None or m == method]
@@ -53,6 +64,8 @@ class Proxy:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     record: list[tuple[str, str]]
+    authorizations: list[str]
+    expected: str | None  # the Proxy-Authorization value that passes; None: no check
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -62,8 +75,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def _admitted(self) -> bool:
+        """Whether the request carries the proxy's credentials (when it asks for any);
+        otherwise the 407 is sent."""
+        sent = self.headers.get("Proxy-Authorization")
+        if sent is not None:
+            self.server.authorizations.append(sent)
+        if self.server.expected is None or sent == self.server.expected:
+            return True
+        httpbody.read(self)  # a request body, if any, is consumed: the connection stays
+        body = b"proxy authentication required\n"
+        self.send_response(407, "Proxy Authentication Required")
+        self.send_header("Proxy-Authenticate", 'Basic realm="proxy"')
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return False
+
     def do_CONNECT(self) -> None:
         self.server.record.append(("CONNECT", self.path))
+        if not self._admitted():
+            return
         host, _, port = self.path.rpartition(":")
         try:
             upstream = socket.create_connection((host, int(port)), timeout=30)
@@ -95,6 +128,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         self.server.record.append((self.command, self.path))
+        if not self._admitted():
+            return
         target = urlsplit(self.path)
         if target.scheme != "http" or not target.hostname:
             self.send_error(400, "a proxy needs an absolute http:// URI")
@@ -123,11 +158,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_proxy() -> Iterator[Proxy]:
-    """A proxy on 127.0.0.1:<free port> for the duration of the block."""
+def serve_proxy(user: str | None = None, password: str | None = None) -> Iterator[Proxy]:
+    """A proxy on 127.0.0.1:<free port> for the duration of the block; with ``user``
+    and ``password``, one that asks for them (Basic)."""
     server = _Server((HOST, 0), _Handler)
     proxy = Proxy(url=f"http://{HOST}:{server.server_address[1]}")
     server.record = proxy.requests
+    server.authorizations = proxy.authorizations
+    server.expected = None if user is None else "Basic " + base64.b64encode(
+        f"{user}:{password or ''}".encode()).decode()
     thread = threading.Thread(target=server.serve_forever, name="http-proxy", daemon=True)
     thread.start()
     try:
