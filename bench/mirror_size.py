@@ -1,19 +1,24 @@
 """The mirror on disk over many releases, packed on a schedule (``adapters/gitpack``)
-and, in the same run, not packed at all (what every version before it did).
+and, in the same run, packed the way it was before (a whole ``git gc`` under the
+mirror's lock, inside the release that finds it due) and not packed at all.
 
 Each configuration gets its own copy of a 1,000-file fleet repository (the one of
 bench/release_cost.py) over ``file://`` and writes ``--releases`` releases through
 ``Releaser.release(..., push=True)``, the daemon's path, with a person's commit
 fetched every tenth release. Every ``--every`` releases it prints the mirror's size
-on disk (``du``: allocated blocks), its loose objects and its packs.
+on disk (``du``: allocated blocks), its loose objects and its packs; at the end, what
+a release took (mean, p99 and the longest: a release that waits for a pack is the
+longest).
 
-Run: ``.venv/bin/python bench/mirror_size.py [--releases 1000] [--every 100]``.
+Run: ``.venv/bin/python bench/mirror_size.py [--releases 1000] [--every 100]
+[--files 1000]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,17 +43,23 @@ def disk(path: Path) -> tuple[int, int, int]:
     return used, gitpack.loose_count(path / "objects"), packs
 
 
-def run(bare: Path, work: Path, *, packing: bool, releases: int,
-        every: int) -> list[tuple[int, int, int, int, float]]:
+MODES = ("packed", "under the lock", "never packed")
+
+
+def run(bare: Path, work: Path, *, mode: str, releases: int,
+        every: int) -> tuple[list[tuple[int, int, int, int, float]], list[float]]:
     mirror = git.Mirror.open(f"file://{bare}", cache_dir=work, branch="main")
-    if not packing:
+    if mode == "never packed":
         mirror.packer = gitpack.Packer(mirror.path, threshold=0)
+    elif mode == "under the lock":  # every pack a whole git gc, as before
+        mirror.packer = gitpack.Packer(mirror.path, consolidate_at=0)
     releaser = Releaser(mirror)
     clone = work / "person"
     sh("git", "clone", "-q", str(bare), str(clone))
     releaser.snapshot()
     rows = [(0, *disk(mirror.path), 0.0)]
     spent = 0.0
+    took: list[float] = []
     for n in range(1, releases + 1):
         if n % 10 == 0:
             note = clone / "NOTES.md"
@@ -59,12 +70,13 @@ def run(bare: Path, work: Path, *, packing: bool, releases: int,
             sh("git", "push", "-q", "origin", "main", cwd=clone)
         started = time.perf_counter()
         result = releaser.release("apps/app0", f"1.1.{n}", push=True)
-        spent += time.perf_counter() - started
+        took.append(time.perf_counter() - started)
+        spent += took[-1]
         assert result.outcome == "pushed", result
         if n % every == 0:
             rows.append((n, *disk(mirror.path), spent / n))
     mirror.close()
-    return rows
+    return rows, took
 
 
 def main() -> int:
@@ -75,26 +87,31 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reconciler-mirror-") as tmp:
         base = make_repo(Path(tmp) / "base", args.files)
-        results = {}
-        for packing in (True, False):
-            name = "packed" if packing else "never packed"
-            work = Path(tmp) / name.replace(" ", "-")
+        results, times = {}, {}
+        for mode in MODES:
+            work = Path(tmp) / mode.replace(" ", "-")
             work.mkdir()
             bare = work / "remote.git"
             shutil.copytree(base, bare)
-            results[name] = run(bare, work / "cache", packing=packing,
-                                releases=args.releases, every=args.every)
+            results[mode], times[mode] = run(bare, work / "cache", mode=mode,
+                                             releases=args.releases, every=args.every)
     print(f"\nmirror of a {args.files}-file repository over {args.releases} releases "
           f"(a person's commit fetched every 10th)\n")
     print(f"{'releases':>8} | {'packed: MiB':>11} {'loose':>6} {'packs':>5} | "
+          f"{'under the lock: MiB':>19} {'loose':>6} {'packs':>5} | "
           f"{'never packed: MiB':>17} {'loose':>6}")
-    print("-" * 66)
-    for a, b in zip(results["packed"], results["never packed"], strict=True):
+    print("-" * 96)
+    for a, u, b in zip(*(results[m] for m in MODES), strict=True):
         print(f"{a[0]:>8} | {a[1] / 2**20:11.2f} {a[2]:>6} {a[3]:>5} | "
-              f"{b[1] / 2**20:17.2f} {b[2]:>6}")
-    a, b = results["packed"][-1], results["never packed"][-1]
-    print(f"\nmean release, ms: packed {a[4] * 1000:.1f}, never packed {b[4] * 1000:.1f} "
-          "(the packing runs inside the releases that trigger it)")
+              f"{u[1] / 2**20:19.2f} {u[2]:>6} {u[3]:>5} | {b[1] / 2**20:17.2f} {b[2]:>6}")
+    print("\nwhat a release took, ms (Releaser.release with its push):\n")
+    print(f"{'mirror':>16} | {'mean':>7} | {'p50':>7} | {'p99':>7} | {'longest':>8}")
+    for mode in MODES:
+        took = sorted(times[mode])
+        print(f"{mode:>16} | {statistics.mean(took) * 1000:7.1f} | "
+              f"{took[len(took) // 2] * 1000:7.1f} | "
+              f"{took[min(len(took) - 1, round(0.99 * (len(took) - 1)))] * 1000:7.1f} | "
+              f"{took[-1] * 1000:8.1f}")
     return 0
 
 
