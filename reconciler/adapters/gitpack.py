@@ -16,11 +16,12 @@ deltas against each other) takes ~0.9 s, and a full ``git gc`` 1-2 s; every rele
 and revert waited for it while it ran under the mirror's lock. So the write that
 finds a pack due lists the loose objects and starts
 
-    git pack-objects --quiet --non-empty objects/pack/pack   < their ids
+    git -c pack.threads=1 pack-objects --quiet --non-empty objects/pack/pack   < their ids
 
-in a background thread (the process reads those objects only; git writes the
-``.pack`` and then the ``.idx`` under temporary names and renames them in, so a
-reader sees the pack whole or not at all); a later write, under the lock, finds it
+in a background thread, git's delta search on one core (the others stay the
+daemon's). The process reads those objects only; git writes the ``.pack`` and then
+the ``.idx`` under temporary names and renames them in, so a reader sees the pack
+whole or not at all. A later write, under the lock, finds it
 finished and deletes the loose files the new pack holds, one by one, leaving the
 fan-out directories alone (git's ``prune-packed`` removes an emptied directory, and
 libgit2 renaming a new loose object into it then fails: "failed to rename lockfile",
@@ -181,8 +182,9 @@ class Packer:
     def _pack(self, job: _Job) -> None:
         """In the job's thread: ``git pack-objects`` of exactly ``job.ids``."""
         assert self.git is not None
-        command = [self.git, "pack-objects", "--quiet", "--non-empty",
-                   str(self.path / "objects" / "pack" / "pack")]
+        # One thread for git's delta search: the other cores stay the daemon's.
+        command = [self.git, "-c", "pack.threads=1", "pack-objects", "--quiet",
+                   "--non-empty", str(self.path / "objects" / "pack" / "pack")]
         try:
             with tempfile.TemporaryFile("w+") as names:
                 names.write("".join(f"{oid}\n" for oid in job.ids))
