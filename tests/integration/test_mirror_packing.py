@@ -90,10 +90,10 @@ def _gated_git(tmp_path: Path, *, fail: bool = False) -> tuple[str, Path]:
     action = "exit 1" if fail else f'exec "{real}" "$@"'
     script.write_text(
         "#!/bin/sh\n"
-        'if [ "$1" = pack-objects ]; then\n'
+        'case " $* " in *" pack-objects "*)\n'
         f'  while [ ! -e "{gate}" ]; do sleep 0.02; done\n'
-        f"  {action}\n"
-        "fi\n"
+        f"  {action};;\n"
+        "esac\n"
         f'exec "{real}" "$@"\n')
     script.chmod(0o755)
     return str(script), gate
