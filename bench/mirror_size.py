@@ -52,7 +52,7 @@ def run(bare: Path, work: Path, *, mode: str, releases: int,
     if mode == "never packed":
         mirror.packer = gitpack.Packer(mirror.path, threshold=0)
     elif mode == "under the lock":  # every pack a whole git gc, as before
-        mirror.packer = gitpack.Packer(mirror.path, consolidate_at=0)
+        mirror.packer = gitpack.Packer(mirror.path, gc_every=1)
     releaser = Releaser(mirror)
     clone = work / "person"
     sh("git", "clone", "-q", str(bare), str(clone))

@@ -130,12 +130,14 @@ def test_releases_go_on_while_the_mirror_is_packed_beside_them(
 @pytest.mark.parametrize("git_remote", ["file"], indirect=True)
 def test_packing_all_the_time_beside_the_writes_loses_nothing(
         git_remote: Remote, cache_dir: Path, git_home: Path) -> None:
-    """A pack started at nearly every write, in the background, and every fourth
-    pack a whole ``git gc`` under the lock: no write fails (libgit2 writing a loose
-    object into a fan-out directory git just emptied did, with ``prune-packed``),
-    the packs stay few and the mirror whole."""
+    """A pack started at nearly every write, in the background (the loose objects and
+    the packs each fetch of a person's commit left), and every fourth pack a whole
+    ``git gc`` under the lock: no write fails (libgit2 writing a loose object into a
+    fan-out directory git just emptied did, with ``prune-packed``), the packs stay few
+    and the mirror whole."""
     mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
-    mirror.packer = gitpack.Packer(mirror.path, threshold=5, check_every=1, consolidate_at=4)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=5, check_every=1, gc_every=4,
+                                   max_packs=3)
     _writes(mirror, git_remote, 80)
     mirror.close()
     stats = mirror.packer.stats
@@ -161,3 +163,45 @@ def test_a_failed_pack_keeps_the_loose_objects_and_is_tried_again(
     assert mirror.packer.stats.runs == 0
     assert counts == sorted(counts)  # nothing deleted
     assert "packing the mirror" in caplog.text and "retried later" in caplog.text
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_the_packs_fetches_leave_are_folded_into_one(
+        git_remote: Remote, cache_dir: Path, git_home: Path) -> None:
+    """Each fetch that brings objects leaves a pack; past ``max_packs`` small ones (all
+    but the largest) a pack is made of them without waiting for loose objects to pile
+    up."""
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=100_000, check_every=1, max_packs=3)
+    packs = mirror.path / "objects" / "pack"
+    for i in range(12):
+        git_remote.repo.commit({f"apps/podinfo/person{i}.txt": f"{i}\n"}, f"person {i}")
+        assert mirror.fetch() == git_remote.repo.head()
+    mirror.packer.wait(60)
+    assert mirror.packer.stats.background >= 2
+    assert len(gitpack.mergeable(packs)) < 4  # 13 fetches brought objects
+    gitrepo.run_git("fsck", "--no-dangling", cwd=mirror.path, home=git_home)
+    mirror.close()
+
+
+def test_a_pack_index_is_read_as_git_lists_it(tmp_path: Path, git_home: Path) -> None:
+    repo = gitrepo.make_bare_repo(tmp_path / "r.git", {"a.yaml": "a: 1\n", "b/c.yaml": "c\n"},
+                                  home=git_home)
+    repo.commit({"a.yaml": "a: 2\n"}, "second")
+    gitrepo.run_git("repack", "-q", "-a", "-d", cwd=repo.path, home=git_home)
+    packs = repo.path / "objects" / "pack"
+    (idx,) = packs.glob("*.idx")
+    shown = gitrepo.run_git("show-index", cwd=repo.path, home=git_home,
+                            input=idx.read_bytes()).decode()
+    assert sorted(gitpack.pack_ids(idx)) == sorted(line.split()[1] for line in shown.splitlines())
+    assert gitpack.mergeable(packs) == []  # one pack: nothing to fold
+    repo.commit({"a.yaml": "a: 3\n"}, "third")
+    gitrepo.run_git("repack", "-q", "-d", cwd=repo.path, home=git_home)  # a second, smaller
+    (small,) = [p for p in packs.glob("*.idx") if p != idx]
+    assert gitpack.mergeable(packs) == [small]
+    small.with_suffix(".keep").write_text("")
+    assert gitpack.mergeable(packs) == []  # kept apart by git's rule
+    broken = tmp_path / "broken.idx"
+    broken.write_bytes(b"\xfftOc\0\0\0\1" + bytes(1024))
+    with pytest.raises(ValueError, match="not a version 2"):
+        gitpack.pack_ids(broken)
