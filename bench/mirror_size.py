@@ -1,6 +1,7 @@
 """The mirror on disk over many releases, packed on a schedule (``adapters/gitpack``)
 and, in the same run, packed the way it was before (a whole ``git gc`` under the
-mirror's lock, inside the release that finds it due) and not packed at all.
+mirror's lock, inside the release that finds it due) and not packed at all; the
+three take their releases in turn, so that the machine's load falls on each alike.
 
 Each configuration gets its own copy of a 1,000-file fleet repository (the one of
 bench/release_cost.py) over ``file://`` and writes ``--releases`` releases through
@@ -46,37 +47,38 @@ def disk(path: Path) -> tuple[int, int, int]:
 MODES = ("packed", "under the lock", "never packed")
 
 
-def run(bare: Path, work: Path, *, mode: str, releases: int,
-        every: int) -> tuple[list[tuple[int, int, int, int, float]], list[float]]:
-    mirror = git.Mirror.open(f"file://{bare}", cache_dir=work, branch="main")
-    if mode == "never packed":
-        mirror.packer = gitpack.Packer(mirror.path, threshold=0)
-    elif mode == "under the lock":  # every pack a whole git gc, as before
-        mirror.packer = gitpack.Packer(mirror.path, gc_every=1)
-    releaser = Releaser(mirror)
-    clone = work / "person"
-    sh("git", "clone", "-q", str(bare), str(clone))
-    releaser.snapshot()
-    rows = [(0, *disk(mirror.path), 0.0)]
-    spent = 0.0
-    took: list[float] = []
-    for n in range(1, releases + 1):
+class Run:
+    """One configuration: its own remote, mirror and person's clone."""
+
+    def __init__(self, bare: Path, work: Path, mode: str) -> None:
+        self.mirror = git.Mirror.open(f"file://{bare}", cache_dir=work / "cache",
+                                      branch="main")
+        if mode == "never packed":
+            self.mirror.packer = gitpack.Packer(self.mirror.path, threshold=0)
+        elif mode == "under the lock":  # as before: a whole git gc when loose ones pile up
+            self.mirror.packer = gitpack.Packer(self.mirror.path, gc_every=1,
+                                                max_packs=10**9)
+        self.releaser = Releaser(self.mirror)
+        self.clone = work / "person"
+        sh("git", "clone", "-q", str(bare), str(self.clone))
+        self.releaser.snapshot()
+        self.rows = [(0, *disk(self.mirror.path), 0.0)]
+        self.took: list[float] = []
+
+    def release(self, n: int, every: int) -> None:
         if n % 10 == 0:
-            note = clone / "NOTES.md"
+            note = self.clone / "NOTES.md"
             note.write_text(f"edit {n}\n")
-            sh("git", "add", "NOTES.md", cwd=clone)
-            sh("git", "commit", "-q", "-m", f"person {n}", cwd=clone)
-            sh("git", "pull", "-q", "--rebase", "origin", "main", cwd=clone)
-            sh("git", "push", "-q", "origin", "main", cwd=clone)
+            sh("git", "add", "NOTES.md", cwd=self.clone)
+            sh("git", "commit", "-q", "-m", f"person {n}", cwd=self.clone)
+            sh("git", "pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
+            sh("git", "push", "-q", "origin", "main", cwd=self.clone)
         started = time.perf_counter()
-        result = releaser.release("apps/app0", f"1.1.{n}", push=True)
-        took.append(time.perf_counter() - started)
-        spent += took[-1]
+        result = self.releaser.release("apps/app0", f"1.1.{n}", push=True)
+        self.took.append(time.perf_counter() - started)
         assert result.outcome == "pushed", result
         if n % every == 0:
-            rows.append((n, *disk(mirror.path), spent / n))
-    mirror.close()
-    return rows, took
+            self.rows.append((n, *disk(self.mirror.path), statistics.mean(self.took)))
 
 
 def main() -> int:
@@ -87,14 +89,20 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reconciler-mirror-") as tmp:
         base = make_repo(Path(tmp) / "base", args.files)
-        results, times = {}, {}
+        runs = {}
         for mode in MODES:
             work = Path(tmp) / mode.replace(" ", "-")
             work.mkdir()
             bare = work / "remote.git"
             shutil.copytree(base, bare)
-            results[mode], times[mode] = run(bare, work / "cache", mode=mode,
-                                             releases=args.releases, every=args.every)
+            runs[mode] = Run(bare, work, mode)
+        for n in range(1, args.releases + 1):  # in turn: the same load on each
+            for run in runs.values():
+                run.release(n, args.every)
+        for run in runs.values():
+            run.mirror.close()
+        results = {mode: run.rows for mode, run in runs.items()}
+        times = {mode: run.took for mode, run in runs.items()}
     print(f"\nmirror of a {args.files}-file repository over {args.releases} releases "
           f"(a person's commit fetched every 10th)\n")
     print(f"{'releases':>8} | {'packed: MiB':>11} {'loose':>6} {'packs':>5} | "

@@ -75,7 +75,7 @@ DEFAULT_CHECK_EVERY = 20
 DEFAULT_GC_EVERY = 16
 """One pack in so many is a whole ``git gc`` under the lock; the others are made in
 the background."""
-DEFAULT_MAX_PACKS = 8
+DEFAULT_MAX_PACKS = 16
 """Small packs (every one but the largest: each fetch that brings objects adds one)
 from which a pack is made even without many loose objects (git's own
 ``gc.autoPackLimit`` is 50; libgit2 searches every pack for an object)."""
