@@ -1,19 +1,25 @@
 """The mirror on disk over many releases, packed on a schedule (``adapters/gitpack``)
-and, in the same run, not packed at all (what every version before it did).
+and, in the same run, packed the way it was before (a whole ``git gc`` under the
+mirror's lock, inside the release that finds it due) and not packed at all; the
+three take their releases in turn, so that the machine's load falls on each alike.
 
 Each configuration gets its own copy of a 1,000-file fleet repository (the one of
 bench/release_cost.py) over ``file://`` and writes ``--releases`` releases through
 ``Releaser.release(..., push=True)``, the daemon's path, with a person's commit
 fetched every tenth release. Every ``--every`` releases it prints the mirror's size
-on disk (``du``: allocated blocks), its loose objects and its packs.
+on disk (``du``: allocated blocks), its loose objects and its packs; at the end, what
+a release took (mean, p99 and the longest: a release that waits for a pack is the
+longest).
 
-Run: ``.venv/bin/python bench/mirror_size.py [--releases 1000] [--every 100]``.
+Run: ``.venv/bin/python bench/mirror_size.py [--releases 1000] [--every 100]
+[--files 1000]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,33 +44,41 @@ def disk(path: Path) -> tuple[int, int, int]:
     return used, gitpack.loose_count(path / "objects"), packs
 
 
-def run(bare: Path, work: Path, *, packing: bool, releases: int,
-        every: int) -> list[tuple[int, int, int, int, float]]:
-    mirror = git.Mirror.open(f"file://{bare}", cache_dir=work, branch="main")
-    if not packing:
-        mirror.packer = gitpack.Packer(mirror.path, threshold=0)
-    releaser = Releaser(mirror)
-    clone = work / "person"
-    sh("git", "clone", "-q", str(bare), str(clone))
-    releaser.snapshot()
-    rows = [(0, *disk(mirror.path), 0.0)]
-    spent = 0.0
-    for n in range(1, releases + 1):
+MODES = ("packed", "under the lock", "never packed")
+
+
+class Run:
+    """One configuration: its own remote, mirror and person's clone."""
+
+    def __init__(self, bare: Path, work: Path, mode: str) -> None:
+        self.mirror = git.Mirror.open(f"file://{bare}", cache_dir=work / "cache",
+                                      branch="main")
+        if mode == "never packed":
+            self.mirror.packer = gitpack.Packer(self.mirror.path, threshold=0)
+        elif mode == "under the lock":  # as before: a whole git gc when loose ones pile up
+            self.mirror.packer = gitpack.Packer(self.mirror.path, gc_every=1,
+                                                max_packs=10**9)
+        self.releaser = Releaser(self.mirror)
+        self.clone = work / "person"
+        sh("git", "clone", "-q", str(bare), str(self.clone))
+        self.releaser.snapshot()
+        self.rows = [(0, *disk(self.mirror.path), 0.0)]
+        self.took: list[float] = []
+
+    def release(self, n: int, every: int) -> None:
         if n % 10 == 0:
-            note = clone / "NOTES.md"
+            note = self.clone / "NOTES.md"
             note.write_text(f"edit {n}\n")
-            sh("git", "add", "NOTES.md", cwd=clone)
-            sh("git", "commit", "-q", "-m", f"person {n}", cwd=clone)
-            sh("git", "pull", "-q", "--rebase", "origin", "main", cwd=clone)
-            sh("git", "push", "-q", "origin", "main", cwd=clone)
+            sh("git", "add", "NOTES.md", cwd=self.clone)
+            sh("git", "commit", "-q", "-m", f"person {n}", cwd=self.clone)
+            sh("git", "pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
+            sh("git", "push", "-q", "origin", "main", cwd=self.clone)
         started = time.perf_counter()
-        result = releaser.release("apps/app0", f"1.1.{n}", push=True)
-        spent += time.perf_counter() - started
+        result = self.releaser.release("apps/app0", f"1.1.{n}", push=True)
+        self.took.append(time.perf_counter() - started)
         assert result.outcome == "pushed", result
         if n % every == 0:
-            rows.append((n, *disk(mirror.path), spent / n))
-    mirror.close()
-    return rows
+            self.rows.append((n, *disk(self.mirror.path), statistics.mean(self.took)))
 
 
 def main() -> int:
@@ -75,26 +89,37 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reconciler-mirror-") as tmp:
         base = make_repo(Path(tmp) / "base", args.files)
-        results = {}
-        for packing in (True, False):
-            name = "packed" if packing else "never packed"
-            work = Path(tmp) / name.replace(" ", "-")
+        runs = {}
+        for mode in MODES:
+            work = Path(tmp) / mode.replace(" ", "-")
             work.mkdir()
             bare = work / "remote.git"
             shutil.copytree(base, bare)
-            results[name] = run(bare, work / "cache", packing=packing,
-                                releases=args.releases, every=args.every)
+            runs[mode] = Run(bare, work, mode)
+        for n in range(1, args.releases + 1):  # in turn: the same load on each
+            for run in runs.values():
+                run.release(n, args.every)
+        for run in runs.values():
+            run.mirror.close()
+        results = {mode: run.rows for mode, run in runs.items()}
+        times = {mode: run.took for mode, run in runs.items()}
     print(f"\nmirror of a {args.files}-file repository over {args.releases} releases "
           f"(a person's commit fetched every 10th)\n")
     print(f"{'releases':>8} | {'packed: MiB':>11} {'loose':>6} {'packs':>5} | "
+          f"{'under the lock: MiB':>19} {'loose':>6} {'packs':>5} | "
           f"{'never packed: MiB':>17} {'loose':>6}")
-    print("-" * 66)
-    for a, b in zip(results["packed"], results["never packed"], strict=True):
+    print("-" * 96)
+    for a, u, b in zip(*(results[m] for m in MODES), strict=True):
         print(f"{a[0]:>8} | {a[1] / 2**20:11.2f} {a[2]:>6} {a[3]:>5} | "
-              f"{b[1] / 2**20:17.2f} {b[2]:>6}")
-    a, b = results["packed"][-1], results["never packed"][-1]
-    print(f"\nmean release, ms: packed {a[4] * 1000:.1f}, never packed {b[4] * 1000:.1f} "
-          "(the packing runs inside the releases that trigger it)")
+              f"{u[1] / 2**20:19.2f} {u[2]:>6} {u[3]:>5} | {b[1] / 2**20:17.2f} {b[2]:>6}")
+    print("\nwhat a release took, ms (Releaser.release with its push):\n")
+    print(f"{'mirror':>16} | {'mean':>7} | {'p50':>7} | {'p99':>7} | {'longest':>8}")
+    for mode in MODES:
+        took = sorted(times[mode])
+        print(f"{mode:>16} | {statistics.mean(took) * 1000:7.1f} | "
+              f"{took[len(took) // 2] * 1000:7.1f} | "
+              f"{took[min(len(took) - 1, round(0.99 * (len(took) - 1)))] * 1000:7.1f} | "
+              f"{took[-1] * 1000:8.1f}")
     return 0
 
 

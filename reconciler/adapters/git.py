@@ -382,6 +382,7 @@ class Mirror(Refs):
     def close(self) -> None:
         """Release the repository's file handles; the mirror stays on disk for reuse."""
         with self._lock:
+            self.packer.wait()  # a pack under way in the background, finished
             self._repo.free()
 
     def __enter__(self) -> Mirror:

@@ -5,29 +5,52 @@ object a fetch brings in lands in the mirror as one loose file under
 ``objects/xx/``; libgit2 never packs them (it has no ``gc``), so a daemon releasing
 every few seconds grew its mirror by ~400 KiB a minute, 3,243 files in 30 minutes
 (docs/reliability.md "Soak"). ``Mirror`` calls :meth:`Packer.after_write` after each
-push and each fetch that received objects, with the mirror's lock held (so no write
-runs meanwhile); every ``check_every`` such calls this module counts the loose
-objects (256 directory listings, well under a millisecond warm) and, once
-``threshold`` more than after the last pack have piled up, runs git's own
-housekeeping on the mirror:
+push and each fetch that received objects, with the mirror's lock held; every
+``check_every`` such calls this module counts the loose objects (256 directory
+listings, well under a millisecond warm) and, once ``threshold`` more than after the
+last pack have piled up, packs them.
 
-    git -c gc.cruftPacks=true -c gc.writeCommitGraph=false gc --quiet
+**Beside the work, not under the lock.** Packing the loose objects of a 10,000-file
+mirror (its ~1,000 objects include 250 versions of a 400 KB directory tree, which git
+deltas against each other) takes ~0.9 s, and a full ``git gc`` 1-2 s; every release
+and revert waited for it while it ran under the mirror's lock. So the write that
+finds a pack due lists the loose objects, and the small packs (every pack but the
+largest: each fetch that brought objects left one), and starts
+
+    git -c pack.threads=1 pack-objects --quiet --non-empty objects/pack/pack
+        < the loose objects' ids and those the small packs' indexes list
+
+in a background thread, git's delta search on one core (the others stay the
+daemon's). The process only reads; git writes the ``.pack`` and then the ``.idx``
+under temporary names and renames them in, so a reader sees the pack whole or not at
+all. A later write, under the lock, finds it finished and deletes the loose files and
+the small packs the new pack holds (a pack's index first), leaving the fan-out
+directories alone: git's ``prune-packed`` removes an emptied directory, and libgit2
+renaming a new loose object into it then fails ("failed to rename lockfile", the
+reason an earlier background ``git gc`` was taken back). The mirror then reopens the
+repository, as after any pack. Objects written meanwhile are loose and wait for the
+next pack.
+
+**One pack in ``gc_every`` (16) is a whole ``git gc``, under the lock**:
+
+    git gc --quiet  (-c gc.cruftPacks=true -c gc.writeCommitGraph=false)
 
 which packs everything into one pack (``repack -d -l -A``, reusing the deltas it
 has), moves unreachable objects into a cruft pack where git supports one (2.37 and
 later) and prunes only those older than ``gc.pruneExpire`` (two weeks: a commit made
-but not yet pushed is never at risk). Counting against the figure after the last
-pack, not against zero, keeps recent unreachable objects that an older git leaves
-loose from triggering a pack at every check. ``git gc --auto`` is not used: its
-estimate (one fan-out directory times 256) cannot see a threshold this small.
-git's command line is used because neither libgit2 nor pygit2
-can repack (libgit2's packbuilder writes a pack but never removes the loose copies
-or prunes). Without ``git`` on ``PATH`` nothing is packed: the daemon says so once
-at start (a warning) and runs as before; the container image installs git for
-this (Dockerfile).
+but not yet pushed is never at risk). With the defaults that is one write in ~3,000
+that waits. Counting against the figure after the last pack, not against zero, keeps
+recent unreachable objects that an older git leaves loose from triggering a pack at
+every check. ``git gc --auto`` is not used: its estimate (one fan-out directory
+times 256) cannot see a threshold this small. git's command line is used because
+neither libgit2 nor pygit2 can repack (libgit2's packbuilder writes a pack but never
+removes the loose copies or prunes). Without ``git`` on ``PATH`` nothing is packed:
+the daemon says so once at start (a warning) and runs as before; the container image
+installs git for this (Dockerfile).
 
-Errors: a failed or timed-out ``git gc`` is logged and retried at the next check;
-housekeeping never fails a release.
+Errors: a failed or timed-out pack is logged and retried at the next check (its loose
+objects are kept); housekeeping never fails a release. A daemon stopped while a pack
+runs leaves git to finish it, or a temporary file git's next ``gc`` removes.
 """
 
 from __future__ import annotations
@@ -36,6 +59,8 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +72,13 @@ DEFAULT_THRESHOLD = 1_000
 tighter: ~5 objects a release, a pack every ~200 releases)."""
 DEFAULT_CHECK_EVERY = 20
 """Writes (pushes, fetches that received objects) between two estimates."""
+DEFAULT_GC_EVERY = 16
+"""One pack in so many is a whole ``git gc`` under the lock; the others are made in
+the background."""
+DEFAULT_MAX_PACKS = 16
+"""Small packs (every one but the largest: each fetch that brings objects adds one)
+from which a pack is made even without many loose objects (git's own
+``gc.autoPackLimit`` is 50; libgit2 searches every pack for an object)."""
 _warned = False  # the missing git is reported once per process
 TIMEOUT = 600.0  # seconds one ``git gc`` may take (a 100,000-file mirror: a few)
 
@@ -56,19 +88,64 @@ class PackStats:
     """What housekeeping did so far (tests, benchmarks, logs)."""
 
     checks: int = 0
-    runs: int = 0
+    runs: int = 0  # packs made (in the background) and whole ``git gc`` runs
     failures: int = 0
+    background: int = 0  # of ``runs``, the packs made beside the work
 
 
 def loose_count(objects: Path) -> int:
     """Loose objects under ``objects`` (a bare repository's), counted exactly."""
-    total = 0
+    return len(loose_ids(objects))
+
+
+def loose_ids(objects: Path) -> list[str]:
+    """The ids of the loose objects under ``objects``."""
+    found: list[str] = []
     for fanout in objects.glob("[0-9a-f][0-9a-f]"):
         try:
-            total += sum(1 for e in os.scandir(fanout) if len(e.name) == 38)
+            found.extend(fanout.name + e.name for e in os.scandir(fanout) if len(e.name) == 38)
         except FileNotFoundError:
-            continue  # emptied and removed by a pack meanwhile
-    return total
+            continue  # emptied and removed by git meanwhile
+    return found
+
+
+def mergeable(packs: Path) -> list[Path]:
+    """The packs under ``packs`` a background pack folds in, as their ``.idx``: every
+    one but the largest, and none git keeps apart (``.keep``) or that holds
+    unreachable objects with their times (a cruft pack's ``.mtimes``)."""
+    found = [idx for idx in packs.glob("pack-*.idx") if idx.with_suffix(".pack").exists()
+             and not idx.with_suffix(".keep").exists()
+             and not idx.with_suffix(".mtimes").exists()]
+    if len(found) <= 1:
+        return []
+    largest = max(found, key=lambda idx: idx.with_suffix(".pack").stat().st_size)
+    return [idx for idx in found if idx != largest]
+
+
+def pack_ids(idx: Path) -> list[str]:
+    """The object ids a pack holds, from its index (version 2, what git and libgit2
+    write: gitformat-pack(5)); ``ValueError`` for anything else."""
+    data = idx.read_bytes()
+    if data[:8] != b"\377tOc\0\0\0\2" or len(data) < 8 + 1024:
+        raise ValueError(f"{idx} is not a version 2 pack index")
+    count = int.from_bytes(data[8 + 255 * 4:8 + 256 * 4], "big")
+    start = 8 + 1024
+    if len(data) < start + 20 * count:
+        raise ValueError(f"{idx} is cut short")
+    return [data[at:at + 20].hex() for at in range(start, start + 20 * count, 20)]
+
+
+@dataclass
+class _Job:
+    """One ``git pack-objects`` under way in its thread: the loose objects ``ids``
+    and the packs ``merged`` folded into one new pack."""
+
+    ids: list[str]
+    merged: list[Path]
+    thread: threading.Thread
+    returncode: int | None = None
+    pack: str | None = None  # the new pack's name (git prints its hash)
+    error: str = ""
 
 
 class Packer:
@@ -76,10 +153,16 @@ class Packer:
     mirror calls it with its lock held)."""
 
     def __init__(self, path: Path, *, threshold: int = DEFAULT_THRESHOLD,
-                 check_every: int = DEFAULT_CHECK_EVERY, git: str | None = None) -> None:
+                 check_every: int = DEFAULT_CHECK_EVERY,
+                 gc_every: int = DEFAULT_GC_EVERY, max_packs: int = DEFAULT_MAX_PACKS,
+                 git: str | None = None) -> None:
         self.path = Path(path)
         self.threshold = threshold
         self.check_every = max(1, check_every)
+        self.gc_every = max(1, gc_every)  # 1: every pack a git gc under the lock
+        self.max_packs = max_packs
+        self._job: _Job | None = None
+        self._since_gc = 0  # packs made in the background since the last git gc
         self.git = git if git is not None else shutil.which("git")
         self.stats = PackStats()
         self._writes = 0
@@ -95,28 +178,110 @@ class Packer:
         return self.git is not None and threshold_enabled(self.threshold)
 
     def after_write(self) -> bool:
-        """Count one write; every ``check_every``, pack when ``threshold`` loose
-        objects were added since the last pack. True when git packed the repository
-        (the packs it replaced are deleted: the caller reopens the repository)."""
+        """Count one write; collect a pack made in the background; every
+        ``check_every``, start one (or, one time in ``gc_every``, run ``git gc``
+        now) when ``threshold`` loose objects were added since the last pack or
+        ``max_packs`` small packs are there. True when packs or loose objects were
+        replaced: the caller reopens the repository."""
+        replaced = self._collect()
         self._writes += 1
         if self._writes < self.check_every or not self.available:
-            return False
+            return replaced
         self._writes = 0
         self.stats.checks += 1
-        if loose_count(self.path / "objects") - (self._baseline or 0) <= self.threshold:
+        if self._job is not None:
+            return replaced  # one pack at a time
+        ids = loose_ids(self.path / "objects")
+        merge = mergeable(self.path / "objects" / "pack")
+        if len(ids) - (self._baseline or 0) <= self.threshold and len(merge) < self.max_packs:
+            return replaced
+        if self._since_gc + 1 >= self.gc_every:
+            return self.run() or replaced
+        self._start(ids, merge)
+        return replaced
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a pack under way and collect it (tests, shutdown); True when it
+        replaced loose objects."""
+        job = self._job
+        if job is not None:
+            job.thread.join(timeout)
+        return self._collect()
+
+    def _start(self, ids: list[str], merge: list[Path]) -> None:
+        job = _Job(ids=ids, merged=merge,
+                   thread=threading.Thread(name="mirror-pack", daemon=True,
+                                           target=lambda: self._pack(job)))
+        self._job = job
+        job.thread.start()
+
+    def _pack(self, job: _Job) -> None:
+        """In the job's thread: ``git pack-objects`` of exactly the loose ``job.ids``
+        and what the ``job.merged`` packs hold (a pack whose index cannot be read is
+        left out of the merge)."""
+        assert self.git is not None
+        names = list(job.ids)
+        for idx in list(job.merged):
+            try:
+                names.extend(pack_ids(idx))
+            except (OSError, ValueError):
+                job.merged.remove(idx)
+        # One thread for git's delta search: the other cores stay the daemon's.
+        command = [self.git, "-c", "pack.threads=1", "pack-objects", "--quiet",
+                   "--non-empty", str(self.path / "objects" / "pack" / "pack")]
+        try:
+            with tempfile.TemporaryFile("w+") as listed:
+                listed.write("".join(f"{oid}\n" for oid in names))
+                listed.seek(0)
+                done = subprocess.run(command, env=self._env(), stdin=listed,
+                                      capture_output=True, text=True, timeout=TIMEOUT,
+                                      check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            job.error, job.returncode = str(exc), -1
+            return
+        job.pack = done.stdout.strip() or None
+        job.error = " ".join(done.stderr.split())[:300]
+        job.returncode = done.returncode
+
+    def _collect(self) -> bool:
+        """A finished background pack: delete the loose copies of what it holds
+        (files only; see the module docstring). Call with the mirror's lock held."""
+        job = self._job
+        if job is None or job.thread.is_alive():
             return False
-        return self.run()
+        self._job = None
+        pack = self.path / "objects" / "pack" / f"pack-{job.pack}.idx"
+        if job.returncode != 0 or job.pack is None or not pack.exists():
+            self.stats.failures += 1
+            log.warning("packing the mirror %s failed (git pack-objects exit %s): %s; "
+                        "retried later", self.path, job.returncode, job.error or "no pack")
+            return False
+        for oid in job.ids:
+            Path(self.path, "objects", oid[:2], oid[2:]).unlink(missing_ok=True)
+        for idx in job.merged:  # the index first: without it no reader opens the pack
+            for suffix in (".idx", ".pack", ".rev", ".bitmap", ".promisor"):
+                idx.with_suffix(suffix).unlink(missing_ok=True)
+        self.stats.runs += 1
+        self.stats.background += 1
+        self._since_gc += 1
+        self._baseline = 0
+        log.debug("packed %d loose objects and %d packs of the mirror %s into %s",
+                  len(job.ids), len(job.merged), self.path, pack.name)
+        return True
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "GIT_DIR": str(self.path), "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_TERMINAL_PROMPT": "0"}
 
     def run(self) -> bool:
-        """Run ``git gc`` now."""
+        """Run ``git gc`` now (after a pack under way, if any)."""
         if self.git is None:
             return False
+        self.wait()
         command = [self.git, "-c", "gc.cruftPacks=true", "-c", "gc.writeCommitGraph=false",
                    "-c", "gc.autoDetach=false", "gc", "--quiet"]
-        env = {**os.environ, "GIT_DIR": str(self.path), "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_TERMINAL_PROMPT": "0"}
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True,
+            done = subprocess.run(command, env=self._env(), capture_output=True, text=True,
                                   timeout=TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             self.stats.failures += 1
@@ -129,6 +294,7 @@ class Packer:
                         self.path, done.returncode, detail)
             return False
         self.stats.runs += 1
+        self._since_gc = 0
         self._baseline = loose_count(self.path / "objects")
         log.debug("packed the mirror %s (%d loose objects left)", self.path, self._baseline)
         return True

@@ -8,7 +8,9 @@ checked with ``git fsck`` afterwards (nothing the branch needs was pruned).
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,130 @@ def test_a_missing_git_is_no_error(tmp_path: Path) -> None:
                             git="/nonexistent/git")
     assert packer.run() is False
     assert packer.stats.failures == 1
+
+
+def _gated_git(tmp_path: Path, *, fail: bool = False) -> tuple[str, Path]:
+    """A ``git`` whose ``pack-objects`` waits until ``gate`` exists (a pack of a
+    large mirror taking its time), or fails; every other command is git's own."""
+    real = shutil.which("git")
+    assert real is not None
+    gate = tmp_path / "gate"
+    script = tmp_path / "slow-git"
+    action = "exit 1" if fail else f'exec "{real}" "$@"'
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" pack-objects "*)\n'
+        f'  while [ ! -e "{gate}" ]; do sleep 0.02; done\n'
+        f"  {action};;\n"
+        "esac\n"
+        f'exec "{real}" "$@"\n')
+    script.chmod(0o755)
+    return str(script), gate
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_releases_go_on_while_the_mirror_is_packed_beside_them(
+        git_remote: Remote, cache_dir: Path, git_home: Path, tmp_path: Path) -> None:
+    """The write that finds a pack due starts it and returns; writes go on while git
+    packs (held here until the gate opens); the next write after it finishes deletes
+    the loose copies it holds, and nothing written meanwhile is lost."""
+    git, gate = _gated_git(tmp_path)
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=20, check_every=1, git=git)
+    done: list[list[int]] = []
+    writer = threading.Thread(target=lambda: done.append(_writes(mirror, git_remote, 12)))
+    writer.start()
+    writer.join(120)
+    assert done, "the writes waited for the pack"
+    assert mirror.packer.stats.runs == 0  # the pack is still held at the gate
+    before = gitpack.loose_count(mirror.path / "objects")
+    gate.touch()
+    assert mirror.packer.wait(60) is True
+    assert mirror.packer.stats.background == 1
+    after = gitpack.loose_count(mirror.path / "objects")
+    assert after < before - 20  # the packed ones are gone; those written meanwhile stay
+    gitrepo.run_git("fsck", "--no-dangling", cwd=mirror.path, home=git_home)
+    counts = _writes(mirror, git_remote, 3)  # and the mirror goes on
+    assert counts[-1] > 0
+    mirror.close()
+    assert b"VERSION: 7.0.2 " in git_remote.repo.show("main", KUST)
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_packing_all_the_time_beside_the_writes_loses_nothing(
+        git_remote: Remote, cache_dir: Path, git_home: Path) -> None:
+    """A pack started at nearly every write, in the background (the loose objects and
+    the packs each fetch of a person's commit left), and every fourth pack a whole
+    ``git gc`` under the lock: no write fails (libgit2 writing a loose object into a
+    fan-out directory git just emptied did, with ``prune-packed``), the packs stay few
+    and the mirror whole."""
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=5, check_every=1, gc_every=4,
+                                   max_packs=3)
+    _writes(mirror, git_remote, 80)
+    mirror.close()
+    stats = mirror.packer.stats
+    assert stats.failures == 0
+    assert stats.background >= 4
+    assert stats.runs > stats.background  # and a git gc, now and then
+    assert len(list((mirror.path / "objects" / "pack").glob("*.idx"))) <= 5
+    gitrepo.run_git("fsck", "--no-dangling", cwd=mirror.path, home=git_home)
+    assert b"VERSION: 7.0.79 " in git_remote.repo.show("main", KUST)
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_a_failed_pack_keeps_the_loose_objects_and_is_tried_again(
+        git_remote: Remote, cache_dir: Path, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    git, gate = _gated_git(tmp_path, fail=True)
+    gate.touch()
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=10, check_every=1, git=git)
+    counts = _writes(mirror, git_remote, 15)
+    mirror.close()
+    assert mirror.packer.stats.failures >= 2  # tried, and tried again
+    assert mirror.packer.stats.runs == 0
+    assert counts == sorted(counts)  # nothing deleted
+    assert "packing the mirror" in caplog.text and "retried later" in caplog.text
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_the_packs_fetches_leave_are_folded_into_one(
+        git_remote: Remote, cache_dir: Path, git_home: Path) -> None:
+    """Each fetch that brings objects leaves a pack; past ``max_packs`` small ones (all
+    but the largest) a pack is made of them without waiting for loose objects to pile
+    up."""
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=100_000, check_every=1, max_packs=3)
+    packs = mirror.path / "objects" / "pack"
+    for i in range(12):
+        git_remote.repo.commit({f"apps/podinfo/person{i}.txt": f"{i}\n"}, f"person {i}")
+        assert mirror.fetch() == git_remote.repo.head()
+    mirror.packer.wait(60)
+    assert mirror.packer.stats.background >= 2
+    assert len(gitpack.mergeable(packs)) < 4  # 13 fetches brought objects
+    gitrepo.run_git("fsck", "--no-dangling", cwd=mirror.path, home=git_home)
+    mirror.close()
+
+
+def test_a_pack_index_is_read_as_git_lists_it(tmp_path: Path, git_home: Path) -> None:
+    repo = gitrepo.make_bare_repo(tmp_path / "r.git", {"a.yaml": "a: 1\n", "b/c.yaml": "c\n"},
+                                  home=git_home)
+    repo.commit({"a.yaml": "a: 2\n"}, "second")
+    gitrepo.run_git("repack", "-q", "-a", "-d", cwd=repo.path, home=git_home)
+    packs = repo.path / "objects" / "pack"
+    (idx,) = packs.glob("*.idx")
+    shown = gitrepo.run_git("show-index", cwd=repo.path, home=git_home,
+                            input=idx.read_bytes()).decode()
+    assert sorted(gitpack.pack_ids(idx)) == sorted(line.split()[1] for line in shown.splitlines())
+    assert gitpack.mergeable(packs) == []  # one pack: nothing to fold
+    repo.commit({"a.yaml": "a: 3\n"}, "third")
+    gitrepo.run_git("repack", "-q", "-d", cwd=repo.path, home=git_home)  # a second, smaller
+    (small,) = [p for p in packs.glob("*.idx") if p != idx]
+    assert gitpack.mergeable(packs) == [small]
+    small.with_suffix(".keep").write_text("")
+    assert gitpack.mergeable(packs) == []  # kept apart by git's rule
+    broken = tmp_path / "broken.idx"
+    broken.write_bytes(b"\xfftOc\0\0\0\1" + bytes(1024))
+    with pytest.raises(ValueError, match="not a version 2"):
+        gitpack.pack_ids(broken)
