@@ -77,14 +77,8 @@ class Listing:
                 if not chunk:
                     break
                 *records, rest = (rest + chunk).split(b"\0")
-                found = _files(records, suffixes)
-                if found is None:
+                if not _files(records, suffixes, into=files):
                     files = None
-                    break
-                before = len(files)
-                files.update(found)
-                if len(files) != before + len(found):
-                    files = None  # a path twice: only a hand-made tree does that
             process.wait(max(0.0, deadline - time.monotonic()) if files is not None else 0)
         except (OSError, subprocess.TimeoutExpired):
             files = None
@@ -120,20 +114,22 @@ def parse(out: bytes, suffixes: tuple[str, ...]) -> dict[str, str] | None:
     """``ls-tree -r -z`` output (``<mode> <type> <id>TAB<path>NUL`` each), taken
     apart as ``Listing.whole`` says (at once). Pure."""
     *records, rest = out.split(b"\0")
-    return None if rest else _files(records, suffixes)
+    files: dict[str, str] = {}
+    return files if not rest and _files(records, suffixes, into=files) else None
 
 
-def _files(records: list[bytes], suffixes: tuple[str, ...]) -> dict[str, str] | None:
-    """The listed regular files of ``records`` (``<mode> <type> <id>TAB<path>``, the
-    path as stored: ``-z`` quotes nothing): whole-list operations only; None when a
-    record does not parse, a listed one is not a regular file or a path comes twice."""
+def _files(records: list[bytes], suffixes: tuple[str, ...], *, into: dict[str, str]) -> bool:
+    """Add the listed regular files of ``records`` (``<mode> <type> <id>TAB<path>``,
+    the path as stored: ``-z`` quotes nothing) to ``into``, with whole-list
+    operations only; False when a record does not parse, a listed one is not a
+    regular file or a path comes twice (``into`` is then to be thrown away)."""
     if not records:
-        return {}
+        return True
     # The first TAB ends the mode, type and id (none holds one); a path may hold more.
     kinds, tabs, names = zip(*map(operator.methodcaller("partition", b"\t"), records),
                              strict=True)
     if b"" in tabs:
-        return None
+        return False
     # Decoded as pygit2 decodes a tree entry's name (the file system's encoding,
     # undecodable bytes kept as surrogates), all at once: a path holds no NUL.
     paths = b"\0".join(names).decode("utf-8", "surrogateescape").split("\0")
@@ -143,11 +139,12 @@ def _files(records: list[bytes], suffixes: tuple[str, ...]) -> dict[str, str] | 
     # A mode and type are printed before each id once; an id is hex, so a count of
     # the two regular modes says whether every listed entry is a regular file.
     if sum(ids.count(mode) for mode in _REGULAR) != len(chosen):
-        return None  # a symlink or a submodule among them: the walk reports those
+        return False  # a symlink or a submodule among them: the walk reports those
     for mode in _REGULAR:
         ids = ids.replace(mode, b"")
-    files = dict(zip(chosen, ids.decode("ascii").split("\0") if chosen else [], strict=True))
-    return files if len(files) == len(chosen) else None
+    before = len(into)
+    into.update(zip(chosen, ids.decode("ascii").split("\0") if chosen else [], strict=True))
+    return len(into) == before + len(chosen)  # else a path twice: a hand-made tree
 
 
 def start(git_dir: Path, commit: str) -> Listing:

@@ -172,7 +172,7 @@ class Scans:
                     one(path)
             passed = screen.paths()
         if passed is not None:  # 600 of 60,000 at scale
-            named = [p for p in paths if p in passed]
+            named = [p for p in passed if p in paths]
             counts["screened_out"] += len(paths) - len(named)
             paths = named
         for path in sorted(paths):

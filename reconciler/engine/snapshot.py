@@ -220,7 +220,7 @@ class Scanner:
             scans.cancel(screen)
             raise
         if touched is None:  # a first listing taken whole: every file to scan is new
-            todo = set(self._in)
+            todo = self._in  # read, never changed (``_rescope`` replaces it whole)
         else:
             for path in touched - self._in:
                 self._relevant.pop(path, None)
