@@ -32,10 +32,11 @@ import re
 import select
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import IO
+
+from reconciler.adapters import gitscreen
 
 log = logging.getLogger(__name__)
 
@@ -155,15 +156,7 @@ def start(git_dir: Path, commit: str) -> Listing:
         return Listing(None, commit=commit)
     # The default format: git 2.39's --format quotes %(path) even with -z.
     command = [git, "ls-tree", "-r", "-z", "--full-tree", commit]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({"GIT_DIR": str(git_dir), "GIT_CONFIG_NOSYSTEM": "1",
-                "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"})
-    errors = tempfile.TemporaryFile()  # noqa: SIM115 (the Listing closes it)
-    try:
-        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=errors)
-    except OSError as exc:
-        errors.close()
-        log.info("cannot run git ls-tree (%s); walking the tree", exc)
+    started = gitscreen.spawn(command, git_dir, instead="walking the tree")
+    if started is None:
         return Listing(None, commit=commit)
-    return Listing(process, commit=commit, errors=errors)
+    return Listing(started[0], commit=commit, errors=started[1])

@@ -23,14 +23,7 @@ from pygit2.enums import FileMode, ObjectType
 from reconciler.adapters import git, gitlisting
 from reconciler.core import scope
 from reconciler.engine import scans
-from tests.integration.test_screen_equivalence import (
-    Remote,
-    contents,
-    edited,
-    generated,
-    same,
-    snap,
-)
+from tests.integration import test_screen_equivalence as trees
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None,
                                 reason="git's command line is not installed: every "
@@ -40,7 +33,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None,
 def plain(rng: random.Random, count: int) -> dict[bytes, tuple[int, bytes]]:
     """``generated`` files (odd names, executables, ignore files) without the symlinks
     and the submodule, which send a listing back to the walk."""
-    return {p: f for p, f in generated(rng, count).items()
+    return {p: f for p, f in trees.generated(rng, count).items()
             if f[0] in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)}
 
 
@@ -60,7 +53,7 @@ def test_git_lists_what_the_walk_lists(tmp_path: Path, chunk: int,
     UTF-8, option- and pathspec-like names, executables; taken apart a few bytes at a
     time too (records cut anywhere)."""
     monkeypatch.setattr(gitlisting, "_CHUNK", chunk)
-    remote = Remote(tmp_path / "srv.git")
+    remote = trees.Remote(tmp_path / "srv.git")
     head = remote.commit(plain(random.Random(3), 300))
     mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
     assert mirror.fetch() == head
@@ -72,7 +65,7 @@ def test_git_lists_what_the_walk_lists(tmp_path: Path, chunk: int,
 
 def test_a_link_or_a_submodule_among_the_listed_files_is_left_to_the_walk(
         tmp_path: Path) -> None:
-    remote = Remote(tmp_path / "srv.git")
+    remote = trees.Remote(tmp_path / "srv.git")
     files = plain(random.Random(4), 50)
     link = remote.commit({**files, b"apps/link.yaml": (FileMode.LINK, b"a.yaml")})
     module = remote.commit({**files, b"vendor/m.yaml": (FileMode.COMMIT, b"1" * 40)})
@@ -86,7 +79,7 @@ def test_a_link_or_a_submodule_among_the_listed_files_is_left_to_the_walk(
 
 def test_a_failing_or_absent_git_or_an_odd_output_is_left_to_the_walk(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    remote = Remote(tmp_path / "srv.git")
+    remote = trees.Remote(tmp_path / "srv.git")
     head = remote.commit(plain(random.Random(5), 20))
     mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
     mirror.fetch()
@@ -111,7 +104,7 @@ def test_a_failing_or_absent_git_or_an_odd_output_is_left_to_the_walk(
 def test_the_first_snapshot_listed_by_git_is_the_one_walked_then_one_more_commit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(6)
-    remote = Remote(tmp_path / "srv.git")
+    remote = trees.Remote(tmp_path / "srv.git")
     files = plain(rng, 200)
     head = remote.commit(files)
     mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
@@ -121,24 +114,25 @@ def test_the_first_snapshot_listed_by_git_is_the_one_walked_then_one_more_commit
     started: list[str] = []
     real = gitlisting.start
     monkeypatch.setattr(gitlisting, "start", lambda d, c: started.append(c) or real(d, c))
-    by_git_scanner, by_git = snap(mirror, head, bulk=True, monkeypatch=monkeypatch)
+    by_git_scanner, by_git = trees.snap(mirror, head, bulk=True, monkeypatch=monkeypatch)
     assert started == [head]
-    walk_scanner, walk = snap(mirror, head, bulk=False, monkeypatch=monkeypatch)
-    same(by_git, walk)
+    walk_scanner, walk = trees.snap(mirror, head, bulk=False, monkeypatch=monkeypatch)
+    trees.same(by_git, walk)
     assert by_git.stats.parsed == walk.stats.parsed > 0 and by_git.inventory.rollouts
-    scoped = snap(mirror, head, bulk=True, monkeypatch=monkeypatch, path="clusters/prod")[1]
-    same(scoped, snap(mirror, head, bulk=False, monkeypatch=monkeypatch,
-                      path="clusters/prod")[1])
+    scoped = trees.snap(mirror, head, bulk=True, monkeypatch=monkeypatch, path="clusters/prod")[1]
+    trees.same(scoped, trees.snap(mirror, head, bulk=False, monkeypatch=monkeypatch,
+                                  path="clusters/prod")[1])
     assert started == [head, head]
 
     # Edits, removals, a new nested ignore file: both scanners follow alike; a later
     # fetch vouches for nothing (libgit2 received those objects unchecked).
-    moved = remote.commit(edited(rng, files))
+    moved = remote.commit(trees.edited(rng, files))
     assert mirror.fetch() == moved and mirror.checked is None
-    same(snap(mirror, moved, bulk=True, monkeypatch=monkeypatch, scanner=by_git_scanner)[1],
-         snap(mirror, moved, bulk=False, monkeypatch=monkeypatch, scanner=walk_scanner)[1])
-    same(snap(mirror, moved, bulk=True, monkeypatch=monkeypatch)[1],
-         snap(mirror, moved, bulk=False, monkeypatch=monkeypatch)[1])
+    trees.same(
+        trees.snap(mirror, moved, bulk=True, monkeypatch=monkeypatch, scanner=by_git_scanner)[1],
+        trees.snap(mirror, moved, bulk=False, monkeypatch=monkeypatch, scanner=walk_scanner)[1])
+    trees.same(trees.snap(mirror, moved, bulk=True, monkeypatch=monkeypatch)[1],
+               trees.snap(mirror, moved, bulk=False, monkeypatch=monkeypatch)[1])
     assert started == [head, head]
 
 
@@ -148,10 +142,10 @@ def test_a_tree_with_a_name_git_refuses_is_cloned_unchecked_and_reported(
     """git's check refuses the clone; it is cloned again without it, so the branch is
     not vouched for and the first snapshot walks the tree, reporting the name (which
     ``git ls-tree`` would print as an ordinary path)."""
-    remote = Remote(tmp_path / "srv.git")
+    remote = trees.Remote(tmp_path / "srv.git")
     head = remote.commit(plain(random.Random(8), 30))
     repo = remote.repo
-    blob = repo.create_blob(contents("app1", 1)[0])
+    blob = repo.create_blob(trees.contents("app1", 1)[0])
     odd = repo.odb.write(ObjectType.TREE, b"100644 " + name + b"\0" + blob.raw)
     top = repo[repo[head].tree_id]
     assert isinstance(top, pygit2.Tree)
@@ -167,17 +161,17 @@ def test_a_tree_with_a_name_git_refuses_is_cloned_unchecked_and_reported(
     assert mirror.fetch() == refused
     assert mirror.checked is None
     assert mirror.last_fetch_objects >= 30  # git's clone all the same, not libgit2's
-    first = snap(mirror, refused, bulk=True, monkeypatch=monkeypatch)[1]
+    first = trees.snap(mirror, refused, bulk=True, monkeypatch=monkeypatch)[1]
     assert any("zz/" in p.file and "name" in p.message for p in first.inventory.problems), \
         [p.render() for p in first.inventory.problems]
-    same(first, snap(mirror, refused, bulk=False, monkeypatch=monkeypatch)[1])
+    trees.same(first, trees.snap(mirror, refused, bulk=False, monkeypatch=monkeypatch)[1])
 
 
 def test_the_bulk_threshold_reads_the_listing_of_a_checked_clone_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A mirror that was already there (a restart) lists its tree by the walk, as
     before: nothing vouches for its objects."""
-    remote = Remote(tmp_path / "srv.git")
+    remote = trees.Remote(tmp_path / "srv.git")
     head = remote.commit(plain(random.Random(9), 20))
     git.Mirror.open(remote.url, cache_dir=tmp_path / "cache").fetch()
     again = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
