@@ -20,7 +20,7 @@ import pygit2
 import pytest
 from pygit2.enums import FileMode, ObjectType
 
-from reconciler.adapters import git, gitlisting
+from reconciler.adapters import git, gitclone, gitlisting
 from reconciler.core import scope
 from reconciler.engine import scans
 from tests.integration import test_screen_equivalence as trees
@@ -157,10 +157,16 @@ def test_a_tree_with_a_name_git_refuses_is_cloned_unchecked_and_reported(
     sig = pygit2.Signature("t", "t@example.com", 1_700_000_000, 0)
     refused = str(repo.create_commit("refs/heads/main", sig, sig, "odd\n", tree,
                                      [pygit2.Oid(hex=head)]))
+    answers: list[gitclone.Cloned | None] = []
+    real = gitclone.fetch
+    monkeypatch.setattr(gitclone, "fetch", lambda *a, **k: answers.append(real(*a, **k))
+                        or answers[-1])
     mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
     assert mirror.fetch() == refused
     assert mirror.checked is None
-    assert mirror.last_fetch_objects >= 30  # git's clone all the same, not libgit2's
+    # git's clone all the same (not libgit2's fetch), without the check
+    assert len(answers) == 1 and answers[0] is not None and not answers[0].checked
+    assert answers[0].head == refused
     first = trees.snap(mirror, refused, bulk=True, monkeypatch=monkeypatch)[1]
     assert any("zz/" in p.file and "name" in p.message for p in first.inventory.problems), \
         [p.render() for p in first.inventory.problems]
