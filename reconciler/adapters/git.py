@@ -72,6 +72,7 @@ class Mirror(Refs):
         self.last_fetch_objects = 0
         """Objects received by the last ``fetch`` (0 when already up to date)."""
         self._fresh = fresh  # created by ``open``, never fetched into: see ``fetch``
+        self.checked: str | None = None  # the head git's first clone checked (gitlisting)
         # Notes (bake verdicts) are fetched beside the branch; a wildcard, since a
         # repository without notes yet has no such ref to name.
         self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}", gitnotes.FETCH_REFSPEC]
@@ -126,13 +127,14 @@ class Mirror(Refs):
             try:
                 # The first one by git's command line where installed (gitcache.fill),
                 # then libgit2's as always: nothing left to receive, it checks the result.
-                received = None
+                cloned = None
                 if self._fresh:
-                    self._repo, received = gitcache.fill(
+                    self._repo, cloned = gitcache.fill(
                         self._repo, remote=self._remote, refspecs=self._refspecs,
                         credentials=self._credentials.refreshed())
                 sha = self._fetch()
-                self.last_fetch_objects = received or self.last_fetch_objects
+                self.last_fetch_objects = (cloned and cloned.objects) or self.last_fetch_objects
+                self.checked = sha if cloned and cloned.checked and cloned.head == sha else None
             except ReconcilerError:
                 if self._fresh:
                     gitcache.discard(self._repo, self._path)
@@ -210,8 +212,7 @@ class Mirror(Refs):
         self._housekeep()
 
     def _housekeep(self) -> None:
-        """Pack loose objects when due (``gitpack``; the lock is held, so no write runs
-        meanwhile); after a pack, reopen so the packs git replaced are let go."""
+        """Pack when due (``gitpack``); after a pack, reopen: the replaced files let go."""
         if self.packer.after_write():
             self._repo.free()
             self._repo = pygit2.Repository(str(self._path))

@@ -24,6 +24,7 @@ from reconciler.errors import GitError
 if TYPE_CHECKING:
     import pygit2
 
+    from reconciler.adapters import gitclone
     from reconciler.adapters.gitauth import Credentials, RemoteURL
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,10 @@ def discard(repo: pygit2.Repository, path: Path) -> None:
 
 
 def fill(repo: pygit2.Repository, *, remote: RemoteURL, credentials: Credentials,
-         refspecs: list[str]) -> tuple[pygit2.Repository, int | None]:
+         refspecs: list[str]) -> tuple[pygit2.Repository, gitclone.Cloned | None]:
     """The first fetch into the mirror ``repo`` (just created), by git's command line
     (``gitclone``). The handle to use from now on (a fresh one when git wrote a pack,
-    so that libgit2 sees it) and the objects received, or None when git did not
+    so that libgit2 sees it) and what git brought, or None when git did not
     fetch (absent, or failed: libgit2 fetches as before). Raises what ``gitclone``
     raises (credentials or host key refused)."""
     import pygit2

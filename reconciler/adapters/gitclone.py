@@ -10,7 +10,10 @@ incremental and stays libgit2's. git clones the branch (``git clone --bare
 into the mirror; then libgit2's own fetch runs as always with every refspec
 (finding nothing left to fetch for the branch; the notes, if any, are its), writes
 the refs and checks the result, so the branch, the notes and every error past this
-point are exactly what they were. A clone, not ``git fetch`` into the mirror: the
+point are exactly what they were. The clone checks the objects it receives (``CHECKS``:
+a name git refuses in a tree is an error), so that a first snapshot may list the
+branch's tree with ``git ls-tree`` (``gitlisting``); a repository git refuses is
+cloned again without the check. A clone, not ``git fetch`` into the mirror: the
 clone's ``index-pack`` checks the pack it received is complete while indexing it,
 where ``git fetch`` walks every object again afterwards (the first fetch then took
 1.03-1.10 times the clone).
@@ -48,6 +51,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler.adapters.gitauth import Credentials, RemoteURL, mask
 from reconciler.adapters.gittrust import default_known_hosts, host_key_problem
@@ -68,6 +72,17 @@ case "$1" in
 esac
 """
 
+CHECKS = ("fullPathname", "hasDot", "hasDotdot", "hasDotgit", "emptyName")
+"""git's object checks (``git help fsck``, the message ids) made errors of the first
+clone, beside the ones that are errors by default (a tree not sorted, a name twice):
+the names the pygit2 walk reports as invalid (``adapters/gitobjects``: a ``/`` in a
+name, ``.``, ``..``, ``.git`` in any case, an empty name). A clone git completes
+with them vouches that no tree of the branch holds one (``gitlisting``); the check
+runs while ``index-pack`` indexes the objects, at no cost measured beside it
+(docs/performance.md)."""
+# A clone refused by that check (index-pack --strict or unpack-objects --strict).
+_REFUSED = re.compile(r"fsck error|error: object [0-9a-f]{40,}: \w+: ")
+
 _HTTP_REFUSED = re.compile(r"Authentication failed|could not read (Username|Password)|"
                            r"returned error: 40[13]\b")
 _SSH_REFUSED = re.compile(r"Permission denied \(")
@@ -79,11 +94,20 @@ def git_command() -> str | None:
     return shutil.which("git")
 
 
+class Cloned(NamedTuple):
+    """What a first fetch by git brought: ``objects`` received, the branch's ``head``
+    and whether git ``checked`` every one of those objects (``CHECKS``)."""
+
+    objects: int
+    head: str | None
+    checked: bool
+
+
 def fetch(path: Path, *, remote: RemoteURL, credentials: Credentials,
-          refspecs: list[str]) -> int | None:
+          refspecs: list[str]) -> Cloned | None:
     """Fill the empty bare repository at ``path`` with the objects of the branch the
     first of ``refspecs`` fetches (``+refs/heads/<branch>:...``), by git's command
-    line. The number of objects received, or None when git is absent, the case is
+    line. What it brought, or None when git is absent, the case is
     not covered or git failed (the caller then fetches with libgit2, which also
     fetches the rest of ``refspecs`` and writes every ref either way).
     ``AuthenticationFailed`` and ``HostKeyError`` when the server refused the
@@ -93,13 +117,17 @@ def fetch(path: Path, *, remote: RemoteURL, credentials: Credentials,
     into it: a clone's ``index-pack`` checks that the pack it received is complete
     (``--check-self-contained-and-connected``), where ``git fetch`` walks every
     object again afterwards to check the same (``rev-list --objects``: 0.15 s of
-    1.1 s at 100,000 files, docs/performance.md)."""
+    1.1 s at 100,000 files, docs/performance.md).
+
+    The clone checks every object it receives (``CHECKS``) and so vouches for the
+    names in the branch's trees (``Cloned.checked``: ``gitlisting`` lists such a tree
+    in C); a repository whose objects git refuses is cloned again without the
+    check, as before."""
     git = git_command()
     branch = _branch(refspecs[0]) if refspecs else None
     if git is None or branch is None or not _covered(remote, credentials):
         return None
     with tempfile.TemporaryDirectory(prefix=".reconciler-clone-", dir=path.parent) as tmp:
-        env = _environment(Path(tmp), remote=remote, credentials=credentials)
         into = Path(tmp) / "clone.git"
         # --no-local: objects copied through the transport, never hard links into
         # another repository; --template=: no hooks or sample files to copy.
@@ -107,9 +135,18 @@ def fetch(path: Path, *, remote: RemoteURL, credentials: Credentials,
                    "--single-branch", "--branch", branch, "--template=", "--",
                    remote.url, str(into)]
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                  timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+            for checked in (True, False):
+                env = _environment(Path(tmp), remote=remote, credentials=credentials,
+                                   checked=checked)
+                done = subprocess.run(command, env=env, capture_output=True, text=True,
+                                      timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+                if done.returncode == 0 or not checked or not _REFUSED.search(done.stderr):
+                    break
+                log.info("git's check refuses objects of %s (%s); cloning it unchecked",
+                         remote, mask(" ".join(done.stderr.split()), credentials.secrets())[:300])
+                shutil.rmtree(into, ignore_errors=True)
             if done.returncode == 0:
+                head = _head(git, into, branch)
                 _adopt(into / "objects", path / "objects")
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.info("first fetch of %s by git failed (%s); fetching with libgit2", remote,
@@ -117,7 +154,7 @@ def fetch(path: Path, *, remote: RemoteURL, credentials: Credentials,
             return None
     detail = mask(" ".join(done.stderr.split()), credentials.secrets())
     if done.returncode == 0:
-        return _objects(git, path)
+        return Cloned(_objects(git, path), head, checked)
     if remote.is_ssh and _HOST_KEY.search(detail):
         raise HostKeyError(host_key_problem(remote.host or "", remote.port,
                                             credentials.known_hosts))
@@ -173,11 +210,15 @@ def _covered(remote: RemoteURL, credentials: Credentials) -> bool:
     return True
 
 
-def _environment(tmp: Path, *, remote: RemoteURL, credentials: Credentials) -> dict[str, str]:
+def _environment(tmp: Path, *, remote: RemoteURL, credentials: Credentials,
+                 checked: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GIT_", "SSH_ASKPASS", "RECONCILER_ASKPASS_"))}
     config = {"credential.helper": "", "gc.auto": "0", "maintenance.auto": "false",
               "http.lowSpeedLimit": "1000", "http.lowSpeedTime": str(_STALL_SECONDS)}
+    if checked:
+        config |= {"transfer.fsckObjects": "true",
+                   **{f"fetch.fsck.{name}": "error" for name in CHECKS}}
     if credentials.ca_bundle is not None and remote.scheme == "https":
         config["http.sslCAInfo"] = str(credentials.ca_bundle.resolve())
     askpass = tmp / "askpass"
@@ -218,6 +259,19 @@ def _ssh_command(remote: RemoteURL, credentials: Credentials) -> str:
     if remote.username is None:
         options += ["-o", f"User={credentials.username or 'git'}"]
     return " ".join(shlex.quote(part) for part in ["ssh", *options])
+
+
+def _head(git: str, repository: Path, branch: str) -> str | None:
+    """The commit ``branch`` names in ``repository``, or None."""
+    try:
+        done = subprocess.run([git, "rev-parse", "--verify", "--quiet",
+                               f"refs/heads/{branch}^{{commit}}"], capture_output=True,
+                              text=True, timeout=60, check=False,
+                              env={**os.environ, "GIT_DIR": str(repository)})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    head = done.stdout.strip()
+    return head if done.returncode == 0 and head else None
 
 
 def _objects(git: str, path: Path) -> int:

@@ -156,15 +156,27 @@ def start(git_dir: Path, commit: str, *, needles: tuple[bytes, ...],
         command += ["-e", os.fsdecode(needle)]
     # Pathspec magic is never inferred from these: each starts with ``*``.
     command += [commit, "--", *(f"*{suffix}" for suffix in suffixes)]
+    started = spawn(command, git_dir, instead="reading the blobs")
+    if started is None:
+        return Screen(None, commit=commit)
+    return Screen(started[0], commit=commit, errors=started[1])
+
+
+def spawn(command: list[str], git_dir: Path, *,
+          instead: str) -> tuple[subprocess.Popen[bytes], IO[bytes]] | None:
+    """Start ``command`` (git's, reading the repository ``git_dir`` and no other
+    configuration) with its output on a pipe and its errors in a file (a full pipe
+    would stall git; the caller closes it when git is done); None, logged with what
+    is done ``instead``, when it cannot start."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update({"GIT_DIR": str(git_dir), "GIT_CONFIG_NOSYSTEM": "1",
                 "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"})
-    errors = tempfile.TemporaryFile()  # noqa: SIM115 (the Screen closes it, when git is done)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it)
     try:
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=errors)
     except OSError as exc:
         errors.close()
-        log.info("cannot run git grep (%s); reading the blobs", exc)
-        return Screen(None, commit=commit)
-    return Screen(process, commit=commit, errors=errors)
+        log.info("cannot run git %s (%s); %s", command[1], exc, instead)
+        return None
+    return process, errors

@@ -135,7 +135,9 @@ class Store:
                                     suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
+                # dumps, not dump: dump streams through json's pure-Python encoder,
+                # 4-5x slower (a first snapshot's 600 scans at 100,000 files).
+                f.write(json.dumps(data, separators=(",", ":")))
             os.replace(temp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):

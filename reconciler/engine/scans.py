@@ -10,7 +10,9 @@ A snapshot that must look at thousands of files at once (a first snapshot; a
 100,000-file repository has 60,000 YAML files) first asks git which of them can
 matter at all (``screen``: ``git grep`` for ``manifests.screen``'s strings,
 ``adapters/gitscreen``), on another core while the snapshot works out its ignore
-rules and scope, and then looks up and reads only those. A file git passes over
+rules and scope, and then looks up and reads only those. A first snapshot of the
+tree a mirror's first clone brought and checked takes its listing from ``git
+ls-tree`` too (``listed``). A file git passes over
 holds neither string, so its scan is the empty one (``parsed=False``, no problems)
 and is neither kept nor stored: nothing refers to it. Where git is absent or fails,
 every file is looked at one by one as before.
@@ -25,7 +27,7 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from reconciler.adapters import gitscreen, scancache
+from reconciler.adapters import gitlisting, gitscreen, scancache
 from reconciler.core import manifests
 from reconciler.engine import scanstore
 
@@ -50,6 +52,16 @@ def screen(mirror: git.Mirror, commit: str) -> gitscreen.Screen:
     ``git grep`` started now, answered by ``paths()`` (None: look at every file)."""
     return gitscreen.start(mirror.path, commit, needles=manifests.SCREENS,
                            suffixes=manifests.SUFFIXES)
+
+
+def listed(mirror: git.Mirror, commit: str,
+           suffixes: tuple[str, ...]) -> dict[str, str] | None:
+    """``path -> blob`` of ``commit``'s files ending in a suffix, by ``git ls-tree``
+    (``adapters/gitlisting``: in C, beside the screen), when the mirror's first clone
+    checked that commit's trees (``git.Mirror.checked``); None: walk the tree."""
+    if mirror.checked != commit:
+        return None
+    return gitlisting.start(mirror.path, commit).whole(suffixes)
 
 
 def split(entries: list[git.Entry]) -> tuple[dict[str, str], list[git.Entry]] | None:
@@ -160,7 +172,7 @@ class Scans:
                     one(path)
             passed = screen.paths()
         if passed is not None:  # 600 of 60,000 at scale
-            named = [p for p in paths if p in passed]
+            named = [p for p in passed if p in paths]
             counts["screened_out"] += len(paths) - len(named)
             paths = named
         for path in sorted(paths):

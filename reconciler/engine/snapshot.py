@@ -164,6 +164,7 @@ class Scanner:
         stats = ScanStats()
         first = self._commit is None
         screen: gitscreen.Screen | None = None
+        listed: dict[str, str] | None = None  # a first listing by git (``scans.listed``)
         try:
             if first:
                 self._blobs, self._relevant, self._skipped = {}, {}, {}
@@ -173,8 +174,9 @@ class Scanner:
                 # listed (``engine/scans``); otherwise only once the listing says so.
                 if self.mirror.last_fetch_objects >= scans.BULK:
                     screen = scans.screen(self.mirror, commit)
-                changes: list[git.Entry] = self.mirror.list_entries(
-                    commit, suffixes=scope.LISTED_SUFFIXES)
+                    listed = scans.listed(self.mirror, commit, scope.LISTED_SUFFIXES)
+                changes: list[git.Entry] = [] if listed is not None else \
+                    self.mirror.list_entries(commit, suffixes=scope.LISTED_SUFFIXES)
             elif self._commit == commit:
                 changes = []
             else:
@@ -184,7 +186,7 @@ class Scanner:
             # The blobs the changed paths had: whether the scope may have moved.
             # Nothing held yet (and no path listed twice, which only a hand-made tree
             # can do): the files go in at once, 70,000 of them at scale.
-            whole = scans.split(changes) if first else None
+            whole = (listed, []) if listed is not None else scans.split(changes) if first else None
             quick = whole is not None
             self._previous = {} if quick else {e.path: self._blobs.get(e.path) for e in changes}
             if whole is not None:
@@ -218,7 +220,7 @@ class Scanner:
             scans.cancel(screen)
             raise
         if touched is None:  # a first listing taken whole: every file to scan is new
-            todo = set(self._in)
+            todo = self._in  # read, never changed (``_rescope`` replaces it whole)
         else:
             for path in touched - self._in:
                 self._relevant.pop(path, None)

@@ -28,12 +28,12 @@ from tests.support import githttp, gitrepo, httpproxy, secretscan, sshd
 
 
 @pytest.fixture
-def by_git(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+def by_git(monkeypatch: pytest.MonkeyPatch) -> list[gitclone.Cloned | None]:
     """What each ``gitclone.fetch`` answered (a spy: the real function runs)."""
-    answers: list[int | None] = []
+    answers: list[gitclone.Cloned | None] = []
     real = gitclone.fetch
 
-    def spy(*args: object, **kwargs: object) -> int | None:
+    def spy(*args: object, **kwargs: object) -> gitclone.Cloned | None:
         answer = real(*args, **kwargs)  # type: ignore[arg-type]
         answers.append(answer)
         return answer
@@ -50,11 +50,13 @@ def _http_mirror(server: githttp.GitHTTPServer, repo: gitrepo.BareRepo, cache_di
 
 def test_first_fetch_over_http_with_basic_auth_is_gits_and_reads_the_same(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None]) -> None:
+        by_git: list[gitclone.Cloned | None]) -> None:
     mirror = _http_mirror(git_http, config_repo, cache_dir, git_http.password)
     assert mirror.fetch() == config_repo.head()
-    assert by_git and by_git[0] is not None and by_git[0] >= 8
-    assert mirror.last_fetch_objects == by_git[0]
+    assert by_git and by_git[0] is not None and by_git[0].objects >= 8
+    assert mirror.last_fetch_objects == by_git[0].objects
+    # git checked every object it received, so the first snapshot may list its tree
+    assert by_git[0].checked and by_git[0].head == mirror.checked == config_repo.head()
     # libgit2 reads what git wrote: the files, their bytes, the history
     files = dict(mirror.list_files(mirror.head()))
     assert "apps/podinfo/kustomization.yaml" in files
@@ -71,7 +73,7 @@ def test_first_fetch_over_http_with_basic_auth_is_gits_and_reads_the_same(
 
 def test_first_fetch_brings_the_branch_and_the_notes_and_no_other_branch(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None]) -> None:
+        by_git: list[gitclone.Cloned | None]) -> None:
     """git clones the branch alone beside the mirror and its objects move in; the
     notes (bake verdicts) come with libgit2's fetch right after, as before."""
     head = config_repo.head()
@@ -90,7 +92,7 @@ def test_first_fetch_brings_the_branch_and_the_notes_and_no_other_branch(
 
 def test_wrong_password_on_the_first_fetch_is_one_clear_error_without_the_secret(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None], capfd: pytest.CaptureFixture[str]) -> None:
+        by_git: list[gitclone.Cloned | None], capfd: pytest.CaptureFixture[str]) -> None:
     secret = secretscan.register("wrong-token-QX7", "wrong git password (test_git_first_fetch)")
     mirror = _http_mirror(git_http, config_repo, cache_dir, secret)
     git_http.stats.reset()
@@ -110,7 +112,7 @@ def test_wrong_password_on_the_first_fetch_is_one_clear_error_without_the_secret
 
 def test_missing_branch_falls_back_to_libgit2s_error(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None]) -> None:
+        by_git: list[gitclone.Cloned | None]) -> None:
     mirror = _http_mirror(git_http, config_repo, cache_dir, git_http.password, branch="nope")
     with pytest.raises(GitError, match="branch 'nope' does not exist"):
         mirror.fetch()
@@ -135,7 +137,7 @@ def known_hosts(sshd_server: sshd.SSHServer, tmp_path: Path) -> Path:
 
 def test_ssh_key_with_a_passphrase_fills_the_mirror(
         sshd_server: sshd.SSHServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        known_hosts: Path, tmp_path: Path, by_git: list[int | None],
+        known_hosts: Path, tmp_path: Path, by_git: list[gitclone.Cloned | None],
         capfd: pytest.CaptureFixture[str]) -> None:
     passphrase = secretscan.register("ssh-passphrase-J9", "SSH passphrase (test_git_first_fetch)")
     key = tmp_path / "locked_key"
@@ -164,7 +166,7 @@ def test_ssh_key_the_server_does_not_know_is_refused(
 
 def test_ssh_unknown_host_on_the_first_fetch_names_the_fix(
         sshd_server: sshd.SSHServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        tmp_path: Path, by_git: list[int | None]) -> None:
+        tmp_path: Path, by_git: list[gitclone.Cloned | None]) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     mirror = Mirror.open(sshd_server.url_for(config_repo.path), cache_dir=cache_dir,
@@ -192,7 +194,7 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[httpproxy.Proxy]:
 
 def test_http_remote_behind_a_proxy_first_fetch_by_it_then_libgit2_goes_direct(
         git_http: githttp.GitHTTPServer, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None], proxy: httpproxy.Proxy) -> None:
+        by_git: list[gitclone.Cloned | None], proxy: httpproxy.Proxy) -> None:
     """git's first fetch goes through the proxy. libgit2 does not use a proxy for an
     ``http://`` remote (libgit2#5650, open: it sends the proxy's request form to the
     server itself), so later fetches and pushes reach the server directly: docs/git.md
@@ -215,7 +217,7 @@ def test_http_remote_behind_a_proxy_first_fetch_by_it_then_libgit2_goes_direct(
 
 def test_https_remote_through_a_proxy_tunnels_with_the_ca_bundle(
         tmp_path: Path, git_home: Path, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None], proxy: httpproxy.Proxy) -> None:
+        by_git: list[gitclone.Cloned | None], proxy: httpproxy.Proxy) -> None:
     tls = githttp.make_tls_files(tmp_path / "tls")
     with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
                                 tls=tls) as server:
