@@ -15,6 +15,7 @@ import base64
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -179,16 +180,35 @@ def test_ssh_unknown_host_on_the_first_fetch_names_the_fix(
 
 # -- through a proxy (a corporate network's forward proxy, tests/support/httpproxy) ----
 
+@contextmanager
+def _https_mirror(tmp_path: Path, git_home: Path, config_repo: gitrepo.BareRepo,
+                  cache_dir: Path) -> Iterator[tuple[githttp.GitHTTPServer, Mirror]]:
+    """``config_repo`` served over HTTPS (basic auth, a CA of the test's own), and a
+    mirror of it trusting that CA."""
+    tls = githttp.make_tls_files(tmp_path / "tls")
+    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
+                                tls=tls) as server:
+        yield server, Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
+                                  credentials=Credentials(username=server.username,
+                                                          password=server.password,
+                                                          ca_bundle=tls.ca_cert))
+
+
+def _proxy_env(monkeypatch: pytest.MonkeyPatch, *names_urls: tuple[str, str]) -> None:
+    """Only the given proxy variables set, as a pod's environment behind a proxy."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, url in names_urls:
+        monkeypatch.setenv(name, url)
+
+
 @pytest.fixture
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[httpproxy.Proxy]:
     """``http_proxy`` and ``https_proxy`` name a forward proxy on loopback (nothing
     exempted), as a pod's environment does behind one."""
     with httpproxy.serve_proxy() as served:
-        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            monkeypatch.delenv(name, raising=False)
-            monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.setenv("http_proxy", served.url)
-        monkeypatch.setenv("https_proxy", served.url)
+        _proxy_env(monkeypatch, ("http_proxy", served.url), ("https_proxy", served.url))
         yield served
 
 
@@ -218,13 +238,7 @@ def test_http_remote_behind_a_proxy_first_fetch_by_it_then_libgit2_goes_direct(
 def test_https_remote_through_a_proxy_tunnels_with_the_ca_bundle(
         tmp_path: Path, git_home: Path, config_repo: gitrepo.BareRepo, cache_dir: Path,
         by_git: list[gitclone.Cloned | None], proxy: httpproxy.Proxy) -> None:
-    tls = githttp.make_tls_files(tmp_path / "tls")
-    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
-                                tls=tls) as server:
-        mirror = Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
-                             credentials=Credentials(username=server.username,
-                                                     password=server.password,
-                                                     ca_bundle=tls.ca_cert))
+    with _https_mirror(tmp_path, git_home, config_repo, cache_dir) as (server, mirror):
         assert mirror.fetch() == config_repo.head()
         assert by_git and by_git[0] is not None  # git trusted the bundle through the tunnel
         tunnel = server.base_url.removeprefix("https://")
@@ -242,29 +256,20 @@ def locked_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[httpproxy.Pr
     with them in its userinfo, as a pod behind an authenticating proxy is set up."""
     password = secretscan.register("proxy-pass-T4w", "proxy password (test_git_first_fetch)")
     with httpproxy.serve_proxy("puser", password) as served:
-        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            monkeypatch.delenv(name, raising=False)
-            monkeypatch.delenv(name.upper(), raising=False)
-        with_userinfo = served.url.replace("http://", f"http://puser:{password}@")
-        monkeypatch.setenv("https_proxy", with_userinfo)
+        _proxy_env(monkeypatch,
+                   ("https_proxy", served.url.replace("http://", f"http://puser:{password}@")))
         yield served, password
 
 
 def test_https_remote_through_an_authenticating_proxy_sends_it_only_its_own_credentials(
         tmp_path: Path, git_home: Path, config_repo: gitrepo.BareRepo, cache_dir: Path,
-        by_git: list[int | None],
+        by_git: list[gitclone.Cloned | None],
         locked_proxy: tuple[httpproxy.Proxy, str]) -> None:
     """The proxy's user and password come from ``https_proxy``'s userinfo, for git's
     first fetch and libgit2's later fetches and pushes alike; the git server's token is
     never offered to the proxy (nor is the proxy's to the server: it is inside TLS)."""
     proxy, proxy_password = locked_proxy
-    tls = githttp.make_tls_files(tmp_path / "tls")
-    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
-                                tls=tls) as server:
-        mirror = Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
-                             credentials=Credentials(username=server.username,
-                                                     password=server.password,
-                                                     ca_bundle=tls.ca_cert))
+    with _https_mirror(tmp_path, git_home, config_repo, cache_dir) as (server, mirror):
         assert mirror.fetch() == config_repo.head()
         assert by_git and by_git[0] is not None  # git's, through the proxy
         new = config_repo.commit({"README.md": "# changed\n"}, "readme")
@@ -290,17 +295,10 @@ def test_an_authenticating_proxy_without_its_credentials_says_where_they_go(
         wrong = secretscan.register("proxy-wrong-Z8", "wrong proxy password (test)")
         userinfo = f"puser:{wrong}@"
     monkeypatch.setenv("https_proxy", proxy.url.replace("http://", f"http://{userinfo}"))
-    tls = githttp.make_tls_files(tmp_path / "tls")
-    with githttp.serve_git_http(config_repo.path.parent, home=git_home / "https",
-                                tls=tls) as server:
-        mirror = Mirror.open(server.url_for(config_repo.path), cache_dir=cache_dir,
-                             credentials=Credentials(username=server.username,
-                                                     password=server.password,
-                                                     ca_bundle=tls.ca_cert))
-        with pytest.raises(AuthenticationFailed,
-                           match=r"the proxy asks for credentials \(HTTP 407\).*"
-                                 r"https_proxy=http://USER:PASSWORD@HOST:PORT") as info:
-            mirror.fetch()
+    refused = r"the proxy asks for credentials \(HTTP 407\).*https_proxy=http://USER:PASSWORD@"
+    with _https_mirror(tmp_path, git_home, config_repo, cache_dir) as (server, mirror), \
+            pytest.raises(AuthenticationFailed, match=refused) as info:
+        mirror.fetch()
     assert "proxy-wrong-Z8" not in str(info.value)
     assert proxy.targets("CONNECT")
     assert all(server.password not in value for value in proxy.authorizations)
