@@ -54,7 +54,7 @@ def fleet(rollouts: int, releases: int) -> tuple[list[trailers.Record], list[ver
     for j in range(releases):
         for i in range(rollouts):
             clock += 3
-            rollout, tag, before = f"apps/app{i}", f"1.{j}.0", f"1.{j - 1}.0"
+            rollout, tag, before = f"apps/app{i}", f"{i}.{j}.0", f"{i}.{j - 1}.0"
             sha = f"{clock:040x}"
             records.append(trailers.Record(
                 commit=sha, time=datetime.fromtimestamp(clock, UTC),

@@ -62,7 +62,7 @@ def taken_out_since(history: Sequence[trailers.Record], *, rollout: str, release
         return True
     if isinstance(history, auditindex.Trail):
         when = history.taken_out.get((environment, rollout), {}).get(release)
-        return when is not None and when >= since
+        return when is not None and when >= since.timestamp()
     return False
 
 
