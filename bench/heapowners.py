@@ -235,16 +235,18 @@ def untracked(objects: list[object]) -> tuple[dict[str, list[int]], list[object]
     return totals, found
 
 
-def owners(objects: list[object], kinds: Iterable[type],
+def owners(objects: list[object], kinds: Iterable[type | str],
            loose: list[object] = ()) -> dict[str, list[int]]:  # type: ignore[assignment]
-    """Per label, [objects, their total len] for every object of ``kinds`` among the
-    tracked ``objects`` and the untracked ``loose`` ones (``untracked``); for the
+    """Per label, [objects, their total len] for every object of ``kinds`` (a type, or
+    a type's name as ``_name`` writes it: ``urllib3.exceptions.ProtocolError``) among
+    the tracked ``objects`` and the untracked ``loose`` ones (``untracked``); for the
     ``ATOMS`` their bytes instead of ``len``."""
-    wanted = tuple(kinds)
+    wanted = tuple(k for k in kinds if isinstance(k, type))
+    named = {k for k in kinds if isinstance(k, str)}
     # frontier: id(node) -> (node, [(target ids' count, total len, label suffix)])
     frontier: dict[int, tuple[object, list[tuple[int, int, str]]]] = {}
     for obj in [*objects, *loose]:
-        if type(obj) in wanted:
+        if type(obj) in wanted or (named and _name(obj) in named):
             size = sys.getsizeof(obj) if isinstance(obj, ATOMS) else \
                 len(obj) if hasattr(obj, "__len__") else 0  # type: ignore[arg-type]
             frontier[id(obj)] = (obj, [(1, size, _name(obj))])

@@ -20,7 +20,8 @@ every live object of those types by who holds it (``heapowners.owners``; a few
 seconds of the daemon's time per count). ``HEAPWATCH_UNTRACKED=1`` adds what the
 collector does not track (strings, bytes, numbers, datetimes, dicts and tuples of
 those), per type in bytes (``--untracked OLD NEW``), and lets ``HEAPWATCH_OWNERS``
-name ``str``, ``bytes``, ``int``, ``float``, ``datetime`` too. ``--series DIR``
+name ``str``, ``bytes``, ``int``, ``float``, ``datetime`` too (any other name is a
+type's, as ``--types`` prints it). ``--series DIR``
 prints the figures of every dump with their slope per hour; ``--owners OLD NEW``
 the owners that grew.
 
@@ -66,7 +67,7 @@ def diff(old: str, new: str, top: int = 25) -> None:
             print("   ", line)
 
 
-def count_types(owner_kinds: tuple[type, ...] = ()) -> dict[str, Any]:
+def count_types(owner_kinds: tuple[type | str, ...] = ()) -> dict[str, Any]:
     """Live objects the collector tracks, by type. The daemon freezes what its first
     reconcile built (``engine/heap``), and frozen objects are not listed: with
     ``HEAPWATCH_UNFREEZE=1`` they are unfrozen for the count and everything is frozen
@@ -208,7 +209,8 @@ def main() -> None:
     types = mode in ("types", "stats")
     kinds = {"set": set, "dict": dict, "list": list, "tuple": tuple, "frozenset": frozenset,
              **{k.__name__: k for k in heapowners.ATOMS}}
-    owner_kinds = tuple(kinds[k] for k in os.environ.get("HEAPWATCH_OWNERS", "").split(",")
+    # Any other name is a type's, matched by name (``urllib3.exceptions.ProtocolError``).
+    owner_kinds = tuple(kinds.get(k, k) for k in os.environ.get("HEAPWATCH_OWNERS", "").split(",")
                         if k)
 
     def dump(*_: object) -> None:
