@@ -6,7 +6,8 @@ windows (``core/auditindex``: the newest ``depth`` records and verdicts of each
 rollout) grows with every failure for as long as the daemon runs. This measures it:
 an index of a fleet whose windows are full, then the same fleet ``--failures``
 failures later (every fifth release failed, reverted, its Failed verdict in the
-notes), each built as the daemon builds it (records and verdicts with their own
+notes; each rollout with tags of its own, ``7.12.0`` for ``apps/app7``), each built
+as the daemon builds it (records and verdicts with their own
 strings, as parsed from git; the records bounded, indexed per environment and per
 rollout as a snapshot does; the verdicts bounded), and traced with tracemalloc once
 what the index did not keep is freed. The difference over the failures is the
