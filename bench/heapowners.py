@@ -26,6 +26,7 @@ import collections
 import contextlib
 import ctypes
 import dataclasses
+import datetime
 import gc
 import os
 import re
@@ -203,14 +204,51 @@ def _attribute(found: re.Match[str]) -> str:
     return "->"
 
 
-def owners(objects: list[object], kinds: Iterable[type]) -> dict[str, list[int]]:
-    """Per label, [objects, their total len] for every object of ``kinds``."""
-    wanted = tuple(kinds)
+ATOMS = (str, bytes, int, float, datetime.datetime, datetime.timedelta)
+"""Types the collector never tracks: an object of these is found only as the referent
+of a tracked one, and measured in bytes (``sys.getsizeof``), not ``len``."""
+
+
+def untracked(objects: list[object]) -> tuple[dict[str, list[int]], list[object]]:
+    """Objects the collector does not track (strings, bytes, numbers, datetimes, and
+    dicts and tuples it untracked because they hold only such values), reached as a
+    referent of a tracked object in ``objects``, each once: per type, [objects,
+    bytes], and the objects themselves (for ``owners``). Costs a set of ids (tens of
+    MiB at a daemon's million objects) while it runs."""
+    seen: set[int] = set()
+    found: list[object] = []
+    totals: dict[str, list[int]] = {}
+    for root in objects:
+        stack = [root]
+        while stack:  # an untracked tuple or dict may hold more untracked objects
+            for ref in gc.get_referents(stack.pop()):
+                if gc.is_tracked(ref) or id(ref) in seen or ref is None \
+                        or isinstance(ref, (bool, types.ModuleType, type)):
+                    continue
+                seen.add(id(ref))
+                found.append(ref)
+                slot = totals.setdefault(_name(ref), [0, 0])
+                slot[0] += 1
+                slot[1] += sys.getsizeof(ref)
+                if isinstance(ref, (tuple, dict)):
+                    stack.append(ref)
+    return totals, found
+
+
+def owners(objects: list[object], kinds: Iterable[type | str],
+           loose: list[object] = ()) -> dict[str, list[int]]:  # type: ignore[assignment]
+    """Per label, [objects, their total len] for every object of ``kinds`` (a type, or
+    a type's name as ``_name`` writes it: ``urllib3.exceptions.ProtocolError``) among
+    the tracked ``objects`` and the untracked ``loose`` ones (``untracked``); for the
+    ``ATOMS`` their bytes instead of ``len``."""
+    wanted = tuple(k for k in kinds if isinstance(k, type))
+    named = {k for k in kinds if isinstance(k, str)}
     # frontier: id(node) -> (node, [(target ids' count, total len, label suffix)])
     frontier: dict[int, tuple[object, list[tuple[int, int, str]]]] = {}
-    for obj in objects:
-        if type(obj) in wanted:
-            size = len(obj) if hasattr(obj, "__len__") else 0  # type: ignore[arg-type]
+    for obj in [*objects, *loose]:
+        if type(obj) in wanted or (named and _name(obj) in named):
+            size = sys.getsizeof(obj) if isinstance(obj, ATOMS) else \
+                len(obj) if hasattr(obj, "__len__") else 0  # type: ignore[arg-type]
             frontier[id(obj)] = (obj, [(1, size, _name(obj))])
     result: dict[str, list[int]] = {}
 
@@ -220,12 +258,14 @@ def owners(objects: list[object], kinds: Iterable[type]) -> dict[str, list[int]]
             slot[0] += count
             slot[1] += size
 
-    skip = {id(objects), id(frontier)}
+    skip = {id(objects), id(frontier), id(loose)}
+    holders = [*objects, *(o for o in loose if isinstance(o, (tuple, dict)))]
+    skip.add(id(holders))
     for _ in range(DEPTH):
         if not frontier:
             break
         parents: dict[int, object] = {}
-        for holder in objects:
+        for holder in holders:
             if id(holder) in skip or isinstance(holder, types.FrameType):
                 continue
             for ref in gc.get_referents(holder):

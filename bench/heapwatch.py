@@ -17,8 +17,13 @@ every allocation, which stalled a daemon holding a fleet's history): each count 
 does not touch the collector, so a soak under it runs as without it. In types mode
 the same figures go beside the counts, and ``HEAPWATCH_OWNERS=set,dict`` labels
 every live object of those types by who holds it (``heapowners.owners``; a few
-seconds of the daemon's time per count). ``--series DIR`` prints the figures of
-every dump with their slope per hour; ``--owners OLD NEW`` the owners that grew.
+seconds of the daemon's time per count). ``HEAPWATCH_UNTRACKED=1`` adds what the
+collector does not track (strings, bytes, numbers, datetimes, dicts and tuples of
+those), per type in bytes (``--untracked OLD NEW``), and lets ``HEAPWATCH_OWNERS``
+name ``str``, ``bytes``, ``int``, ``float``, ``datetime`` too (any other name is a
+type's, as ``--types`` prints it). ``--series DIR``
+prints the figures of every dump with their slope per hour; ``--owners OLD NEW``
+the owners that grew.
 
 Run: ``HEAPWATCH_DIR=/tmp/heap BENCH_DAEMON_PREFIX="python bench/heapwatch.py --"
 python bench/soak.py --interval 1 --warmup 2 --minutes 10``, then
@@ -62,7 +67,7 @@ def diff(old: str, new: str, top: int = 25) -> None:
             print("   ", line)
 
 
-def count_types(owner_kinds: tuple[type, ...] = ()) -> dict[str, Any]:
+def count_types(owner_kinds: tuple[type | str, ...] = ()) -> dict[str, Any]:
     """Live objects the collector tracks, by type. The daemon freezes what its first
     reconcile built (``engine/heap``), and frozen objects are not listed: with
     ``HEAPWATCH_UNFREEZE=1`` they are unfrozen for the count and everything is frozen
@@ -83,11 +88,16 @@ def count_types(owner_kinds: tuple[type, ...] = ()) -> dict[str, Any]:
         module = type(obj).__module__
         key = name if module == "builtins" else f"{module}.{name}"
         counts[key] = counts.get(key, 0) + 1
+    loose: list[object] = []
+    if os.environ.get("HEAPWATCH_UNTRACKED") == "1":
+        started = time.monotonic()
+        extra["untracked"], loose = heapowners.untracked(found)
+        extra["untracked_seconds"] = round(time.monotonic() - started, 1)
     if owner_kinds:
         started = time.monotonic()
-        extra["owners"] = heapowners.owners(found, owner_kinds)
+        extra["owners"] = heapowners.owners(found, owner_kinds, loose)
         extra["owners_seconds"] = round(time.monotonic() - started, 1)
-    del found
+    del found, loose
     if unfreeze:
         gc.freeze()
     return {**counts, "_extra": extra}
@@ -108,6 +118,18 @@ def diff_types(old: str, new: str, top: int = 30) -> None:
           f"({total:+d})")
     for n, name in grew[:top]:
         print(f"{n:+9d}  {name}  (now {after.get(name, 0)})")
+
+
+def diff_untracked(old: str, new: str, top: int = 20) -> None:
+    """The untracked objects (``HEAPWATCH_UNTRACKED=1``) by type: what grew, in bytes."""
+    before = json.loads(Path(old).read_text())["_extra"]["untracked"]
+    after = json.loads(Path(new).read_text())["_extra"]["untracked"]
+    rows = sorted(((after.get(k, [0, 0])[0] - before.get(k, [0, 0])[0],
+                    after.get(k, [0, 0])[1] - before.get(k, [0, 0])[1], k)
+                   for k in {*before, *after}), key=lambda r: -abs(r[1]))
+    print("objects      bytes  type (now: objects, bytes)")
+    for n, size, kind in rows[:top]:
+        print(f"{n:+7d} {size:+10d}  {kind}  (now {after.get(kind, [0, 0])})")
 
 
 def diff_owners(old: str, new: str, top: int = 30) -> None:
@@ -156,6 +178,9 @@ def main() -> None:
     if sys.argv[1:2] == ["--owners"]:
         diff_owners(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 30)
         return
+    if sys.argv[1:2] == ["--untracked"]:
+        diff_untracked(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 20)
+        return
     if sys.argv[1:2] == ["--types"]:
         diff_types(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 30)
         return
@@ -182,8 +207,10 @@ def main() -> None:
 
     mode = os.environ.get("HEAPWATCH_MODE", "")
     types = mode in ("types", "stats")
-    kinds = {"set": set, "dict": dict, "list": list, "tuple": tuple, "frozenset": frozenset}
-    owner_kinds = tuple(kinds[k] for k in os.environ.get("HEAPWATCH_OWNERS", "").split(",")
+    kinds = {"set": set, "dict": dict, "list": list, "tuple": tuple, "frozenset": frozenset,
+             **{k.__name__: k for k in heapowners.ATOMS}}
+    # Any other name is a type's, matched by name (``urllib3.exceptions.ProtocolError``).
+    owner_kinds = tuple(kinds.get(k, k) for k in os.environ.get("HEAPWATCH_OWNERS", "").split(",")
                         if k)
 
     def dump(*_: object) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler.core import manifests, policies, selection, trailers
+from reconciler.core import manifests, policies, quarantine, selection, trailers
 from reconciler.core.changes import Change, ChangeSet
 from reconciler.errors import printable
 
@@ -116,7 +116,7 @@ def plan(
     ``promotion``: the candidates ``spec.promotion`` holds back, and why
     (``core.promotion.waiting``); ``declined``: the releases people declined in a pull
     request, and why (``core.declines.active``); ``quarantined``: the rollout's
-    quarantined releases when the caller has them (``trailers.quarantines``), else
+    quarantined releases when the caller has them (``quarantine.quarantines``), else
     they are read from ``history``."""
     entry = inventory.rollouts[rollout]
     targets = inventory.targets.get(rollout, [])
@@ -148,7 +148,7 @@ def plan(
         current=current,
         candidates=candidates,
         policy=eff.selection,
-        quarantined=(trailers.quarantined(history, rollout) if quarantined is None
+        quarantined=(quarantine.quarantined(history, rollout) if quarantined is None
                      else quarantined),
         gates=gates,
         promotion=promotion,

@@ -36,6 +36,7 @@ from reconciler.core import (
     models,
     planning,
     policies,
+    quarantine,
     reasons,
     selection,
     steps,
@@ -261,7 +262,7 @@ def _quarantined(o: Observed, kept: Sequence[Bookkeeping]) -> frozenset[str]:
     (git), and those whose bake failed with no revert to write because a person had
     already changed the targets (status remembers the failure; git does not)."""
     failed = {k.commit for k in kept if k.bake_status == "Failed"}
-    return trailers.quarantined(o.records, o.rollout) | {
+    return quarantine.quarantined(o.records, o.rollout) | {
         r.trailers.release for r in o.records
         if r.commit in failed and r.trailers.action == "release"}
 

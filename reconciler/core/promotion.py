@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reconciler.core import models, trailers, verdicts
+from reconciler.core import models, quarantine, trailers, verdicts
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,15 @@ def _waiting(*, rule: Rule, tag: str, found: Sequence[verdicts.Verdict],
     for env in rule.environments:
         mine = [v for v in found if v.rollout == rule.upstream and v.release == tag
                 and v.environment == env]
-        if any(v.result == "Failed" for v in mine):
+        if quarantine.failed(found, rollout=rule.upstream, release=tag, environment=env):
             return f"failed in {env}"
         ok = [v.ended for v in mine if v.result == "Succeeded"]
         if not ok:
             waits.append(env)
             continue
         verified = max(ok)
-        if _taken_out(rule.upstream, tag, env, after=verified, history=history):
+        if quarantine.taken_out_since(history, rollout=rule.upstream, release=tag,
+                                      environment=env, since=verified):
             return f"reverted in {env} after it was verified"
         newest_success = verified if newest_success is None else max(newest_success, verified)
     if waits:
@@ -75,13 +76,6 @@ def _waiting(*, rule: Rule, tag: str, found: Sequence[verdicts.Verdict],
             where = " and ".join(rule.environments)
             return f"soaking in {where} until {until.strftime('%Y-%m-%d %H:%M:%S UTC')}"
     return None
-
-
-def _taken_out(rollout: str, tag: str, env: str, *, after: datetime,
-               history: Sequence[trailers.Record]) -> bool:
-    return any(r.trailers.rollout == rollout and r.trailers.action in ("revert", "rollback")
-               and r.trailers.previous_release == tag and r.time >= after
-               and r.trailers.environment == env for r in history)
 
 
 def rule_for(key: str, spec: models.Promotion) -> Rule:

@@ -30,7 +30,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.core import auditindex, bake, inputs, progress, reasons, trailers, versions
+from reconciler.core import (
+    auditindex,
+    bake,
+    inputs,
+    progress,
+    quarantine,
+    reasons,
+    trailers,
+    versions,
+)
 from reconciler.errors import InvalidTag
 
 MAX_AVAILABLE = 50
@@ -328,7 +337,7 @@ def render(*, step: progress.Step | None, records: Sequence[trailers.Record],
     current = step.current if step is not None else (
         records[0].trailers.release if records else None)
     # A reverted release is never picked again automatically: not a candidate.
-    out = trailers.quarantined(records, records[0].trailers.rollout) if records else ()
+    out = quarantine.quarantined(records, records[0].trailers.rollout) if records else ()
     after = [t for t in newer_than(tags, current) if t not in out]
     gated = after
     if gates is not None and gates.allowed is not None:

@@ -14,9 +14,9 @@ keep git's own shape: subject ``Revert "<subject>"`` and the body line
 ``This reverts commit <sha>.``.
 
 Pure: strings in, strings and records out. ``git log`` alone tells the story; this
-module is how the ``history`` command and the quarantine read it back, finding the
-trailers by git's own rules (``gittrailers``): a commit is ours exactly when
-``git log --format=%(trailers)`` shows our trailers on it.
+module is how the ``history`` command and the quarantine (``core/quarantine``) read
+it back, finding the trailers by git's own rules (``gittrailers``): a commit is ours
+exactly when ``git log --format=%(trailers)`` shows our trailers on it.
 """
 
 from __future__ import annotations
@@ -294,25 +294,3 @@ def records(commits: Iterable[tuple[str, str, datetime]]) -> list[Record]:
             out.append(Record(commit=sha, time=when, subject=message.split("\n", 1)[0],
                               trailers=t))
     return out
-
-
-def quarantined(history: Sequence[Record], rollout: str) -> frozenset[str]:
-    """Releases of ``rollout`` taken out by a revert or rollback: never picked again."""
-    return frozenset(
-        r.trailers.previous_release
-        for r in history
-        if r.trailers.rollout == rollout
-        and r.trailers.action in ("revert", "rollback")
-        and r.trailers.previous_release
-    )
-
-
-def quarantines(history: Sequence[Record]) -> dict[str, frozenset[str]]:
-    """``quarantined`` for every rollout of ``history`` in one pass (a command that
-    plans every rollout of a long history would pass over it once per rollout)."""
-    found: dict[str, set[str]] = {}
-    for r in history:
-        t = r.trailers
-        if t.action in ("revert", "rollback") and t.previous_release:
-            found.setdefault(t.rollout, set()).add(t.previous_release)
-    return {rollout: frozenset(releases) for rollout, releases in found.items()}

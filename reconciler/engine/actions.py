@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from reconciler.core import declines, planning, trailers, versions
+from reconciler.core import declines, planning, quarantine, versions
 from reconciler.engine.informers import Store
 from reconciler.engine.releaser import Result
 from reconciler.engine.repository import Repository
@@ -71,7 +71,7 @@ class Actions:
         versions.parse(tag)
         key = self._check(namespace, name)
         snap = self._repository.snapshot
-        if tag not in trailers.quarantined(snap.records(key), key):
+        if tag not in quarantine.quarantined(snap.records(key), key):
             raise InputError(f"{tag} is not a failed release of {key}: nothing to retry "
                              f"(release it instead)")
         return self._write(key, tag, requested_by=requested_by, what="retry")

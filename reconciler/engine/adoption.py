@@ -42,5 +42,4 @@ def records(*, mirror: git.Mirror, snap: Snapshot, key: str, environment: str,
         subjects[d.commit] = (info.message.split("\n", 1)[0], info.time)
     extra = declines.adopted(merged, rollout=key, environment=environment, subjects=subjects)
     # Newest first; on a tie (the same second) the merge goes first: it came later.
-    return auditindex.Trail(sorted([*extra, *base], key=lambda r: r.time, reverse=True),
-                            omitted=base.omitted)
+    return base.like(sorted([*extra, *base], key=lambda r: r.time, reverse=True))

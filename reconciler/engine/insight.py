@@ -25,6 +25,7 @@ from reconciler.core import (
     models,
     planning,
     policies,
+    quarantine,
     stats,
     steps,
     trailers,
@@ -142,7 +143,7 @@ class Insight:
                       plan=plan, checks=checks, policy=self.policy(obj),
                       records=records, found=tuple(self._verdicts()),
                       decided=tuple(self._decisions()),
-                      quarantined=trailers.quarantined(records, key),
+                      quarantined=quarantine.quarantined(records, key),
                       write_mode=self._writer.mode(obj), awaiting=self._awaiting(key))
 
     def _plan(self, key: str, obj: Mapping[str, Any], spec: models.RolloutSpec,

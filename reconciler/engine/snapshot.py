@@ -76,12 +76,19 @@ class Snapshot:
                 index.setdefault(record.trailers.rollout, []).append(record)
             # Each a Trail that knows how many older records the index left out
             # (``auditindex.omitted`` of each, counted in one pass: asked rollout by
-            # rollout, it read every count once per rollout of the fleet).
+            # rollout, it read every count once per rollout of the fleet), and the
+            # releases their reverts took out (``taken_out``: the older quarantine).
             left: dict[str, int] = {}
-            for (_, name), n in getattr(self.history, "omitted", {}).items():
-                left[name] = left.get(name, 0) + n
-            self._by_rollout.update({k: auditindex.Trail(v, omitted={
-                (None, k): left.get(k, 0)}) for k, v in index.items()})
+            out: dict[str, auditindex.Removed] = {}
+            if isinstance(self.history, auditindex.Trail):
+                for (_, name), n in self.history.omitted.items():
+                    left[name] = left.get(name, 0) + n
+                for (_, name), removed in self.history.taken_out.items():
+                    out[name] = auditindex.joined(out.get(name), removed)
+            self._by_rollout.update({k: auditindex.Trail(
+                v, omitted={(None, k): left.get(k, 0)},
+                taken_out={(None, k): out[k]} if k in out else None)
+                for k, v in index.items()})
         return self._by_rollout.get(rollout, auditindex.Trail())
 
     def setup_problem(self, rollout: str) -> str | None:
@@ -364,9 +371,8 @@ class Scanner:
             return self._history
         if self._history_head and self.mirror.is_ancestor(self._history_head, head):
             new = self.mirror.log(head, stop=self._history_head)
-            records = auditindex.Trail(
-                arrivals.records(self.mirror, list(new), clock=self._arrivals) + self._history,
-                omitted=self._history.omitted)
+            records = self._history.like(
+                arrivals.records(self.mirror, list(new), clock=self._arrivals) + self._history)
         else:
             records = auditindex.Trail(arrivals.records(self.mirror, list(self.mirror.log(head))))
         if self.audit_depth is not None:

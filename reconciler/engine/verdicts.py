@@ -115,7 +115,10 @@ class Verdicts:
                     self.full_reads += 1
                 else:
                     added, added_decided = step
-                    found = tuple(verdicts.merged(found, added))
+                    # What the bound left out of ``found`` stays (``auditindex.Found``).
+                    merged = verdicts.merged(found, added)
+                    found = found.like(merged) if isinstance(found, auditindex.Found) \
+                        else tuple(merged)
                     if added_decided:
                         decided = tuple(sorted(set(decided) | set(added_decided),
                                                key=_decided_order))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.core import declines, lint, planning, steps, trailers
+from reconciler.core import declines, lint, planning, quarantine, steps
 from reconciler.engine import presets as preset_files
 from reconciler.engine import verdicts as verdict_notes
 from reconciler.errors import UnknownRollout
@@ -67,7 +67,7 @@ def plan(releases: Sequence[str], output: str, **opts: Any) -> None:
     for cluster, snap in found:
         inv = snap.inventory
         report_unparsable(inv)
-        taken_out = trailers.quarantines(snap.history)
+        taken_out = quarantine.quarantines(snap.history)
         per_cluster.append((cluster, [
             steps.planned(planning.plan(
                 key, inventory=inv, candidates=candidates.get(key, []),

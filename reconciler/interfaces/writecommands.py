@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from reconciler.core import manifests, planning, trailers, versions
+from reconciler.core import manifests, planning, quarantine, versions
 from reconciler.engine import stepper
 from reconciler.engine.releaser import Releaser, Result
 from reconciler.errors import InputError
@@ -51,7 +51,7 @@ def release(rollout: str, tag: str, push: bool, dry_run: bool, digest: str | Non
     releaser = clusters.for_rollout(open_releaser(opts, signer=signer), rollout=rollout)
     snap = releaser.snapshot()
     report_unparsable(snap.inventory)
-    if tag in trailers.quarantined(snap.history, rollout):
+    if tag in quarantine.quarantined(snap.history, rollout):
         warn(f"warning: {tag} was reverted before on this branch; writing it anyway "
              f"because you asked for it explicitly")
     _warn_downgrade(snap.inventory, rollout, tag)

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from reconciler.adapters.git import Mirror
-from reconciler.core import trailers
+from reconciler.core import quarantine
 from reconciler.engine.releaser import last_release
 from reconciler.engine.snapshot import Scanner
 from tests.support import gitrepo
@@ -66,18 +66,20 @@ def test_the_index_stays_flat_over_thousands_of_commits(tmp_path: Path, git_home
         for rollout in ROLLOUTS:
             a, b = full.records(rollout), small.records(rollout)
             assert a[:25] == b[:25]
-            assert trailers.quarantined(a, rollout) == trailers.quarantined(b, rollout)
+            assert quarantine.quarantined(a, rollout) == quarantine.quarantined(b, rollout)
             assert last_release(full.history, rollout) == last_release(small.history, rollout)
-        # Beyond one revert per quarantined tag, at most 25 records a rollout.
-        taken = {r.trailers.previous_release for r in small.history
-                 if r.trailers.action in ("revert", "rollback")}
-        sizes.append(len(small.history) - len(taken))
-        kept.append(len(small.history))
-    assert len(set(sizes)) == 1 and sizes[0] <= 25 * len(ROLLOUTS), sizes
-    # What grows is the quarantine alone: one record per tag taken out, against a
-    # record per commit for the whole history.
-    assert kept[-1] - kept[0] < (done - 400) / 2, kept
+        # No more than 25 records a rollout: of the older reverts and rollbacks,
+        # only the releases they took out (the quarantine), as many as in git.
+        sizes.append(len(small.history))
+        kept.append(sum(len(out) for out in small.history.taken_out.values()))
+        in_window = {(x.trailers.rollout, x.trailers.previous_release) for x in small.history
+                     if x.trailers.action in ("revert", "rollback")}
+        assert kept[-1] == sum(1 for r in ROLLOUTS for tag in quarantine.quarantined(
+            full.history, r) if (r, tag) not in in_window)
+    assert sizes == [25 * len(ROLLOUTS)] * 4, sizes
+    assert kept[0] < kept[-1]
     # A restart reads the same index whole.
     again = Scanner(mirror, environment="prod", audit_depth=25).snapshot(mirror.head())
     assert again.history == small.history
     assert again.records(ROLLOUTS[0]).omitted == small.records(ROLLOUTS[0]).omitted
+    assert again.history.taken_out == small.history.taken_out

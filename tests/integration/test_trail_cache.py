@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters import git, scancache
-from reconciler.core import trailers
+from reconciler.core import quarantine, trailers
 from reconciler.engine import scanstore, snapshot
 from tests.support import gitrepo
 
@@ -75,7 +75,7 @@ def test_a_second_run_reads_only_the_commits_since(fleet: gitrepo.BareRepo,
     expected = without_cache(fleet, tmp_path / "c")
     assert list(moved) == expected
     assert [r.trailers.action for r in expected] == ["release", "revert", "release"]
-    assert trailers.quarantined(moved, "apps/podinfo") == {"6.5.0"}
+    assert quarantine.quarantined(moved, "apps/podinfo") == {"6.5.0"}
 
 
 def test_a_rewritten_branch_is_read_whole_again(fleet: gitrepo.BareRepo,

@@ -14,6 +14,7 @@ from reconciler.core import (
     declines,
     inventory,
     promotion,
+    quarantine,
     stats,
     status,
     trailers,
@@ -77,9 +78,9 @@ def test_every_decision_reads_the_same_from_the_bounded_index(n: int) -> None:
         for rollout in ROLLOUTS:
             a, b = whole.records(rollout), small.records(rollout)
             assert a[:20] == b[:20]  # the newest records, the newest first
-            assert trailers.quarantined(a, rollout) == trailers.quarantined(b, rollout)
-            assert trailers.quarantined(whole.history, rollout) == \
-                trailers.quarantined(small.history, rollout)
+            assert quarantine.quarantined(a, rollout) == quarantine.quarantined(b, rollout)
+            assert quarantine.quarantined(whole.history, rollout) == \
+                quarantine.quarantined(small.history, rollout)
             assert last_release(whole.history, rollout) == last_release(small.history, rollout)
             # The status history, ids included (kuberik counts every entry ever).
             shown = [status.render(step=None, records=recs, previous=None, generation=1,
@@ -108,17 +109,19 @@ def test_every_decision_reads_the_same_from_the_bounded_index(n: int) -> None:
 
 def test_the_index_stays_flat_over_thousands_of_releases() -> None:
     full = history(6_000)
-    sizes = []
+    keys = len(ROLLOUTS) * len(ENVIRONMENTS)
     for n in (1_000, 2_000, 4_000, 6_000):
         part = full[len(full) - n:]  # the oldest n commits: the history when it had n
         bounded = auditindex.bounded(part, depth=20)
-        reverted = {(r.trailers.environment, r.trailers.rollout, r.trailers.previous_release)
-                    for r in bounded if r.trailers.action in auditindex.TAKEN_OUT}
-        # Beyond the quarantine (one revert per tag taken out), at most depth a key.
-        assert len(bounded) - len(reverted) <= 20 * len(ROLLOUTS) * len(ENVIRONMENTS)
-        sizes.append(len(bounded) - len(reverted))
+        # No record beyond the newest depth a key, old reverts included: of those,
+        # the releases they took out (``taken_out``).
+        assert len(bounded) == 20 * keys
         assert sum(bounded.omitted.values()) + len(bounded) == n
-    assert max(sizes) - min(sizes) <= 20 * len(ROLLOUTS) * len(ENVIRONMENTS) // 4
+        beyond = {(r.trailers.environment, r.trailers.rollout, r.trailers.previous_release)
+                  for r in part if r.trailers.action in auditindex.TAKEN_OUT
+                  and r not in bounded}
+        assert {(*key, release) for key, removed in bounded.taken_out.items()
+                for release in removed} <= beyond
 
 
 def test_extended_commit_by_commit_it_is_the_index_read_whole() -> None:
@@ -127,64 +130,82 @@ def test_extended_commit_by_commit_it_is_the_index_read_whole() -> None:
     index = auditindex.Trail()
     for end in range(len(full), 0, -97):  # oldest first, ~97 new commits at a time
         new = full[end - 97 if end >= 97 else 0:end]
-        index = auditindex.bounded(auditindex.Trail([*new, *index], omitted=index.omitted),
-                                   depth=15)
+        index = auditindex.bounded(index.like([*new, *index]), depth=15)
     whole = auditindex.bounded(full, depth=15)
     assert tuple(index) == tuple(whole)
     assert index.omitted == whole.omitted
+    assert index.taken_out == whole.taken_out and whole.taken_out
 
 
-def test_verdicts_keep_the_newest_and_every_release_that_failed() -> None:
-    found = []
-    for i in range(2_000):  # newest first
-        found.append(verdicts.Verdict(
-            commit=f"{i:040x}", rollout=ROLLOUTS[i % 3], release=f"1.0.{i}",
-            environment="staging", result="Failed" if i % 7 == 0 else "Succeeded",
-            ended=START - timedelta(minutes=i)))
+def failures(n: int) -> list[verdicts.Verdict]:
+    """``n`` bake verdicts, newest first, one in seven Failed, now and then a release
+    that failed, was released again by a person and failed again."""
+    return [verdicts.Verdict(
+        commit=f"{i:040x}", rollout=ROLLOUTS[i % 3],
+        release=f"1.0.{i - i % 50 if i % 13 == 0 else i}",
+        environment=("staging", "production")[i % 2],
+        result="Failed" if i % 7 == 0 else "Succeeded", started=START,
+        ended=START - timedelta(minutes=i),
+        failed=(verdicts.FailedCheck(name="apps/web-errors", message="error rate 7.1 %"),)
+        if i % 7 == 0 else ()) for i in range(n)]
+
+
+def test_verdicts_keep_the_newest_and_which_releases_failed() -> None:
+    found = failures(2_000)
     kept = auditindex.bounded_verdicts(found, depth=10)
-    assert kept[:30] == tuple(found[:30])
-    assert {v.release for v in found if v.result == "Failed"} <= {v.release for v in kept}
-    assert len(kept) <= 30 + sum(1 for v in found if v.result == "Failed")
+    assert kept == tuple(found[:60])  # the newest 10 of each key, whole: nothing else
+    for env in ("staging", "production"):
+        for rollout in ROLLOUTS:
+            tags = sorted({v.release for v in found if v.rollout == rollout})
+            for tag in tags:
+                assert quarantine.failed(kept, rollout=rollout, release=tag, environment=env) \
+                    == quarantine.failed(found, rollout=rollout, release=tag, environment=env)
+            # Promotion from there: a release that failed, however long ago, never goes
+            # (a Succeeded verdict out of the window is waited for again, as before).
+            rule = promotion.Rule(upstream=rollout, environments=(env,))
+            bad = [t for t in tags if quarantine.failed(found, rollout=rollout, release=t,
+                                                        environment=env)]
+            assert bad and promotion.waiting(rule=rule, candidates=bad, found=kept,
+                                             history=(), now=START) == \
+                {t: f"failed in {env}" for t in bad}
+    # Read notes move by notes move (engine/verdicts merges what a move added into
+    # what it holds, then bounds it) or all at once: the same.
+    held = auditindex.Found()
+    for end in range(len(found), 0, -97):
+        held = auditindex.bounded_verdicts(
+            held.like(verdicts.merged(held, found[max(0, end - 97):end])), depth=10)
+    assert held == kept and held.failed == kept.failed
 
 
 def _deep_size(obj: object, seen: set[int]) -> int:
-    """Bytes of ``obj`` and what it alone refers to (strings shared across records,
-    e.g. interned names, counted once)."""
+    """Bytes of ``obj`` and what it alone refers to (objects shared, e.g. interned
+    strings, counted once)."""
     if id(obj) in seen or obj is None or (isinstance(obj, (bool, int)) and -5 <= obj <= 256):
         return 0
     seen.add(id(obj))
     size = sys.getsizeof(obj)
-    for name in getattr(type(obj), "__slots__", ()):
-        size += _deep_size(getattr(obj, name), seen)
-    if isinstance(obj, tuple):
-        size += sum(_deep_size(item, seen) for item in obj)
+    if isinstance(obj, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
     return size
 
 
-def test_what_is_kept_for_ever_is_kept_small() -> None:
-    # Every reverted tag stays quarantined for as long as the daemon runs, so each
-    # kept revert beyond the newest records, and each old Failed verdict, is slimmed
-    # to the fields the decisions read (a soak reverting one release in five must not
-    # grow by a whole commit message each time).
+def test_what_a_failure_leaves_for_ever_is_a_release_name_and_a_time() -> None:
+    # Every failed release stays quarantined for as long as the daemon runs: beyond
+    # the windows, a revert leaves the release it took out and when, a Failed
+    # verdict only its release (a soak failing one release in five must not grow by
+    # a record and a verdict each time: 735 B, docs/performance.md).
     full = history(6_000)
     bounded = auditindex.bounded(full, depth=20)
-    old = [r for r in bounded if r.commit not in {x.commit for x in full[:1_000]}
-           and r.trailers.action in auditindex.TAKEN_OUT]
-    assert len(old) > 500
-    assert all(r.subject == "" and r.trailers.reason is None and r.trailers.reverts is None
-               for r in old)
+    removed = [when for out in bounded.taken_out.values() for when in out.values()]
+    assert len(removed) > 500
     seen: set[int] = set()
-    per_revert = sum(_deep_size(r, seen) for r in old) / len(old)
-    assert per_revert < 600, per_revert
-    failed = [verdicts.Verdict(
-        commit=f"{i:040x}", rollout="apps/web", release=f"1.0.{i}", environment="staging",
-        result="Failed", started=START, ended=START,
-        failed=(verdicts.FailedCheck(name="apps/web-errors", message="error rate 7.1 %" * 5),))
-        for i in range(1_000)]
-    kept = auditindex.bounded_verdicts(failed, depth=10)
-    assert len(kept) == 1_000  # every release that failed is kept...
-    assert all(v.failed == () for v in kept[10:])  # ...the old ones without the checks
-    assert kept[:10] == tuple(failed[:10])
+    per_revert = _deep_size(bounded.taken_out, seen) / len(removed)
+    assert per_revert < 200, per_revert
+    found = auditindex.bounded_verdicts(failures(6_000), depth=10)
+    names = [tag for out in found.failed.values() for tag in out]
+    assert len(names) > 500
+    # The names the reverts keep are the ones the verdicts keep (interned).
+    assert _deep_size(found.failed, set()) / len(names) < 150
 
 
 def decisions(n: int, *, seed: int) -> list[declines.Decline]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from reconciler.core import trailers
+from reconciler.core import quarantine, trailers
 from reconciler.core.changes import Change, ChangeSet
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -81,11 +81,11 @@ def test_quarantine_comes_from_reverts_and_rollbacks_only() -> None:
     recs = trailers.records([("3" * 40, other, NOW), ("2" * 40, rev, NOW), ("1" * 40, rel, NOW),
                              ("0" * 40, "human edit", NOW)])
     assert [r.commit[0] for r in recs] == ["3", "2", "1"]
-    assert trailers.quarantined(recs, "apps/podinfo") == {"6.5.0"}
-    assert trailers.quarantined(recs, "apps/other") == {"1.1.0"}
+    assert quarantine.quarantined(recs, "apps/podinfo") == {"6.5.0"}
+    assert quarantine.quarantined(recs, "apps/other") == {"1.1.0"}
     assert recs[1].as_dict()["action"] == "revert"
     # every rollout's at once, as a command planning every rollout reads them
-    assert trailers.quarantines(recs) == {"apps/podinfo": {"6.5.0"}, "apps/other": {"1.1.0"}}
+    assert quarantine.quarantines(recs) == {"apps/podinfo": {"6.5.0"}, "apps/other": {"1.1.0"}}
 
 
 def test_read_by_gits_rules() -> None:
