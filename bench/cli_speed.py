@@ -284,6 +284,8 @@ def main() -> int:
 
 
 def print_loopback(loopback: dict[str, Series]) -> None:
+    if not loopback:
+        return  # --warm-only: not measured
     print("\nThe fetch alone (first fetch of a fresh process into an up-to-date mirror, "
           "timed inside it), and `plan` on the sample over loopback HTTP and SSH (over HTTP "
           "its CPU column includes the server's git http-backend; over SSH, sshd's "
