@@ -154,7 +154,7 @@ class Mirror(Refs):
             self.last_fetch_objects = stats.received_objects
             if stats.received_objects:
                 self._housekeep()
-            sha = str(self._repo.references[self._tracking_ref].target)
+            sha = self._target(self._tracking_ref) or ""
             if sha != heads[ref]:
                 raise GitError(f"fetch from {self._remote} left {self._tracking_ref} at "
                                f"{sha}, remote has {heads[ref]}")
@@ -173,10 +173,10 @@ class Mirror(Refs):
         """The branch head as last fetched (or pushed), from disk; fetch if never fetched."""
         with self._lock:
             if self._head is None:
-                ref = self._repo.references.get(self._tracking_ref)
-                if ref is None:
+                found = self._target(self._tracking_ref)
+                if found is None:
                     return self.fetch()
-                self._head = str(ref.target)
+                self._head = found
             return self._head
 
     def push(self, commit: str) -> None:

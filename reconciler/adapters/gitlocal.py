@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType
 
-from reconciler.adapters import gitauth
+from reconciler.adapters import gitauth, gitnames
 
 
 def path_of(url: str) -> Path:
@@ -151,7 +151,7 @@ def _changed(commit: pygit2.Commit) -> list[pygit2.Oid] | None:
     trees: list[pygit2.Oid] = []
     for name, kept in sorted(dirs.items(), key=lambda item: -item[0].count("/")):
         try:  # deepest first
-            trees.append(commit.tree[name].id)
+            trees.append(commit.tree[gitnames.held(name)].id)
         except KeyError:
             if kept:
                 return None
@@ -209,7 +209,7 @@ def _move(repo: pygit2.Repository, ref: str, sha: str) -> str | None:
     the reason when it is not."""
     target = pygit2.Oid(hex=sha)
     try:
-        current = repo.references.get(ref)
+        current = repo.references.get(gitnames.held(ref))
         if current is None:
             repo.references.create(ref, target, force=False)
             return None

@@ -11,7 +11,7 @@ import re
 
 import pygit2
 
-from reconciler.adapters import gitsign
+from reconciler.adapters import gitnames, gitsign
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError
@@ -22,7 +22,7 @@ FETCH_REFSPEC = "+refs/notes/*:refs/notes/*"
 
 
 def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
-    if repo.references.get(ref) is None:
+    if repo.references.get(gitnames.held(ref)) is None:
         return None
     try:
         note = repo.lookup_note(commit, ref)
@@ -34,7 +34,7 @@ def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
 
 
 def read_all(repo: pygit2.Repository, ref: str) -> list[tuple[str, str]]:
-    if repo.references.get(ref) is None:
+    if repo.references.get(gitnames.held(ref)) is None:
         return []
     out = []
     try:
@@ -101,7 +101,7 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
     looks no further) still finds every note; git reads any mix of fan-outs."""
     signature = pygit2.Signature(author.name, author.email)
     try:
-        head = repo.references.get(ref)
+        head = repo.references.get(gitnames.held(ref))
         parent = head.peel(pygit2.Commit) if head is not None else None
         blob = repo.create_blob(text.encode("utf-8"))
         tree = _put(repo, parent.tree if parent is not None else None, commit, blob,
@@ -121,9 +121,9 @@ def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str,
     level) set to ``blob``: inside an existing ``name[:2]`` subtree when there is one
     (as git fans out further down), in a new one at the root (``fanout``), else flat."""
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-    if tree is not None and name in tree:
-        builder.remove(name)  # the note written flat before
-    prefix = name[:2]
+    if tree is not None and _has(tree, name):
+        builder.remove(gitnames.held(name))  # the note written flat before
+    prefix = gitnames.held(name[:2])
     sub = tree[prefix] if tree is not None and prefix in tree else None
     if isinstance(sub, pygit2.Tree) or (sub is None and fanout):
         inner = _put(repo, sub if isinstance(sub, pygit2.Tree) else None, name[2:], blob,
@@ -134,6 +134,14 @@ def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str,
     else:
         builder.insert(name, blob, pygit2.GIT_FILEMODE_BLOB)
     return builder.write()
+
+
+def _has(tree: pygit2.Tree, name: str) -> bool:
+    """Whether ``tree`` has an entry ``name``, found by iterating: ``name in tree``
+    would keep ``name`` for ever, and an annotated commit's id is a new string at
+    every note (``gitnames``). A root holds at most 256 subtrees and the flat notes
+    not yet moved into them."""
+    return any(entry.name == name for entry in tree)
 
 
 def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
@@ -149,7 +157,7 @@ def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
         return inner
     sub = repo.TreeBuilder(repo[inner].peel(pygit2.Tree))
     for entry_name, oid, mode in moving:
-        builder.remove(str(entry_name))
+        builder.remove(gitnames.held(str(entry_name)))
         sub.insert(str(entry_name)[2:], oid, mode)
     return sub.write()
 
@@ -157,7 +165,7 @@ def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
 def reset(repo: pygit2.Repository, ref: str, sha: str | None) -> None:
     """Put ``ref`` back where it was (``None``: no notes yet)."""
     if sha is None:
-        found = repo.references.get(ref)
+        found = repo.references.get(gitnames.held(ref))
         if found is not None:
             found.delete()
     else:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType, SortMode
 
-from reconciler.adapters import gitsign, gittrees
+from reconciler.adapters import gitnames, gitsign, gittrees
 from reconciler.adapters.gitrecords import DEFAULT_AUTHOR as DEFAULT_AUTHOR
 from reconciler.adapters.gitrecords import Author as Author
 from reconciler.adapters.gitrecords import CommitInfo as CommitInfo
@@ -143,7 +143,7 @@ def _entries(tree: pygit2.Tree | None, names: set[str] | None = None
     if tree is None:
         return {}
     if names is not None:
-        found = (tree[n] for n in names if n in tree)
+        found = (tree[n] for n in map(gitnames.held, names) if n in tree)
         return {e.name: (e.id, e.filemode) for e in found if e.name is not None}
     return {e.name: (e.id, e.filemode) for e in tree if e.name is not None}
 
@@ -265,7 +265,7 @@ def _replace(repo: pygit2.Repository, tree: pygit2.Tree, blobs: Mapping[str, pyg
 
 def _entry(tree: pygit2.Tree, name: str) -> pygit2.Tree | pygit2.Blob | None:
     try:
-        return tree[name]
+        return tree[gitnames.held(name)]
     except KeyError:
         return None
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitnotes, reffiles
+from reconciler.adapters import gitauth, gitnames, gitnotes, reffiles
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, ReconcilerError
@@ -63,8 +63,13 @@ class Refs:
             except ValueError:
                 pass
         with self._lock:
-            found = self._repo.references.get(ref)
-            return str(found.target) if found is not None else None
+            return self._target(ref)
+
+    def _target(self, ref: str) -> str | None:
+        """What the local ``ref`` points at; None when there is no such ref. The
+        caller holds the lock."""
+        found = self._repo.references.get(gitnames.held(ref))
+        return str(found.target) if found is not None else None
 
     def notes(self, ref: str) -> list[tuple[str, str]]:
         """Every note under ``ref``: ``(annotated commit sha, note text)``."""
@@ -124,10 +129,10 @@ class Refs:
                              prune=FetchPrune.NO_PRUNE, proxy=True)
                 heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
             if ref not in heads:
-                if self._repo.references.get(tracking) is not None:
-                    self._repo.references.delete(tracking)
+                if self._target(tracking) is not None:
+                    self._repo.references.delete(gitnames.held(tracking))
                 return None
-            return str(self._repo.references[tracking].target)
+            return self._target(tracking)
 
     def push_branch(self, commit: str, name: str) -> None:
         """Push ``commit`` to branch ``name``: created, or fast-forwarded (never forced;
@@ -148,8 +153,8 @@ class Refs:
             if callbacks.rejections:
                 raise GitError(f"deleting {name} on {self._remote} was refused: "
                                + "; ".join(m for _, m in callbacks.rejections))
-            if self._repo.references.get(tracking) is not None:
-                self._repo.references.delete(tracking)
+            if self._target(tracking) is not None:
+                self._repo.references.delete(gitnames.held(tracking))
 
     def merges_cleanly(self, ours: str, theirs: str) -> bool:
         """Whether git's three-way merge of ``theirs`` into ``ours`` has no conflict (as

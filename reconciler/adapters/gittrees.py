@@ -28,6 +28,8 @@ from collections import OrderedDict
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode
 
+from reconciler.adapters import gitnames
+
 # One entry of a tree object as git stores it: ``<octal mode> <name>\0<20-byte id>``.
 # The id is exactly 20 bytes, so matching record after record stays aligned even when
 # an id holds a NUL or a space.
@@ -88,7 +90,7 @@ def clean_revert(repo: pygit2.Repository, *, target: pygit2.Commit,
             return None
         path = delta.new_file.path
         try:
-            held = onto.tree[path]
+            held = onto.tree[gitnames.held(path)]
         except KeyError:
             return None
         if held.id != delta.new_file.id or held.filemode != delta.new_file.mode:

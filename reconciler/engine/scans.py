@@ -107,16 +107,20 @@ def cancel(screen: gitscreen.Screen | None) -> None:
 
 
 class Scans:
-    """Scans by (blob id, path), bounded to ``bound`` (the files of the current tree)
-    plus ``older_versions`` earlier contents: a file that goes back to an earlier
-    content (a revert does exactly that) or a tree that jumps to an unrelated commit
-    is not read or parsed again. A fixed count grew a daemon by ~4 KiB a release for
-    days (the soak, docs/reliability.md). Thread-safe (``Scanner.scan`` is called
-    outside the git lock)."""
+    """Scans by (blob id, path): one content of each path scanned (at most ``bound``,
+    the files of the current tree) plus ``older_versions`` earlier contents, the least
+    recently used going first: a file that goes back to an earlier content (a revert
+    does exactly that) or a tree that jumps to an unrelated commit is not read or
+    parsed again. A fixed count grew a daemon by ~4 KiB a release for days (the soak,
+    docs/reliability.md); a bound of ``bound`` plus the older contents let a large
+    tree whose first snapshot scanned 600 of its 70,000 files keep ~70,000 older
+    contents (~4 KiB each) before it dropped one. Thread-safe (``Scanner.scan`` is
+    called outside the git lock)."""
 
     def __init__(self, mirror: git.Mirror, *, older_versions: int = OLDER_VERSIONS) -> None:
         self.mirror = mirror
         self._by_blob: OrderedDict[tuple[str, str], manifests.FileScan] = OrderedDict()
+        self._versions: dict[str, int] = {}  # path -> how many of its contents are held
         self._older_versions = older_versions
         self._lock = threading.Lock()
 
@@ -136,9 +140,15 @@ class Scans:
         with self._lock:
             if found is None and disk is not None:
                 scanstore.keep_scan(disk, path, blob, scan)
+            if key not in self._by_blob:
+                self._versions[path] = self._versions.get(path, 0) + 1
             self._by_blob[key] = scan
-            while len(self._by_blob) > bound + self._older_versions:
-                self._by_blob.popitem(last=False)
+            versions = self._versions
+            while len(self._by_blob) > min(bound, len(versions)) + self._older_versions:
+                _, gone = self._by_blob.popitem(last=False)[0]
+                versions[gone] -= 1
+                if not versions[gone]:
+                    del versions[gone]
         return scan, None if found is None else "disk"
 
     def __len__(self) -> int:

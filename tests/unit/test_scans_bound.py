@@ -48,3 +48,28 @@ def test_the_scans_stay_at_the_tree_plus_the_older_versions_after_many_releases(
                        disk=None, bound=FILES)
     assert hit == "memory"
     assert blobs.reads == FILES + releases
+
+
+def test_a_large_tree_scanned_in_part_keeps_only_the_older_versions_beyond_its_scans() -> None:
+    """A first snapshot screened by git scans 600 of 70,000 files; ``bound`` is the
+    whole tree. The cache must still drop older contents once there are
+    ``OLDER_VERSIONS`` of them, not once it holds 70,000 scans (it used to: each release
+    kept its ~4 KiB scan until then, hundreds of MiB on a large fleet)."""
+    blobs = Blobs()
+    cache = scans.Scans(cast(Any, blobs))
+    tree, scanned = 70_000, FILES
+    for i in range(scanned):
+        cache.get(f"apps/app{i}.yaml", f"v{i}-0", disk=None, bound=tree)
+    releases = 5 * scans.OLDER_VERSIONS
+    for n in range(1, releases + 1):
+        cache.get(f"apps/app{n % scanned}.yaml", f"v{n % scanned}-{n}", disk=None, bound=tree)
+        assert len(cache) <= scanned + scans.OLDER_VERSIONS
+    assert len(cache) == scanned + scans.OLDER_VERSIONS
+
+    # The newest content of every file is still in memory: a snapshot finds them all.
+    reads = blobs.reads
+    for i in range(scanned):
+        newest = max(n for n in range(releases + 1) if n % scanned == i)
+        _, hit = cache.get(f"apps/app{i}.yaml", f"v{i}-{newest}", disk=None, bound=tree)
+        assert hit == "memory"
+    assert blobs.reads == reads
