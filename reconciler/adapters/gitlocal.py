@@ -209,7 +209,7 @@ def _move(repo: pygit2.Repository, ref: str, sha: str) -> str | None:
     the reason when it is not."""
     target = pygit2.Oid(hex=sha)
     try:
-        current = repo.references.get(gitnames.held(ref))
+        current = gitnames.reference(repo, ref)
         if current is None:
             repo.references.create(ref, target, force=False)
             return None

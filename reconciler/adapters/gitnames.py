@@ -24,7 +24,14 @@ from __future__ import annotations
 
 import sys
 
+import pygit2
+
 
 def held(name: str) -> str:
     """The copy of ``name`` to give a pygit2 call that keeps its argument."""
     return sys.intern(name)
+
+
+def reference(repo: pygit2.Repository, name: str) -> pygit2.Reference | None:
+    """The local ref ``name`` of ``repo``; None when there is none."""
+    return repo.references.get(held(name))

@@ -22,7 +22,7 @@ FETCH_REFSPEC = "+refs/notes/*:refs/notes/*"
 
 
 def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
-    if repo.references.get(gitnames.held(ref)) is None:
+    if gitnames.reference(repo, ref) is None:
         return None
     try:
         note = repo.lookup_note(commit, ref)
@@ -34,7 +34,7 @@ def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
 
 
 def read_all(repo: pygit2.Repository, ref: str) -> list[tuple[str, str]]:
-    if repo.references.get(gitnames.held(ref)) is None:
+    if gitnames.reference(repo, ref) is None:
         return []
     out = []
     try:
@@ -101,7 +101,7 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
     looks no further) still finds every note; git reads any mix of fan-outs."""
     signature = pygit2.Signature(author.name, author.email)
     try:
-        head = repo.references.get(gitnames.held(ref))
+        head = gitnames.reference(repo, ref)
         parent = head.peel(pygit2.Commit) if head is not None else None
         blob = repo.create_blob(text.encode("utf-8"))
         tree = _put(repo, parent.tree if parent is not None else None, commit, blob,
@@ -165,7 +165,7 @@ def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
 def reset(repo: pygit2.Repository, ref: str, sha: str | None) -> None:
     """Put ``ref`` back where it was (``None``: no notes yet)."""
     if sha is None:
-        found = repo.references.get(gitnames.held(ref))
+        found = gitnames.reference(repo, ref)
         if found is not None:
             found.delete()
     else:

@@ -68,7 +68,7 @@ class Refs:
     def _target(self, ref: str) -> str | None:
         """What the local ``ref`` points at; None when there is no such ref. The
         caller holds the lock."""
-        found = self._repo.references.get(gitnames.held(ref))
+        found = gitnames.reference(self._repo, ref)
         return str(found.target) if found is not None else None
 
     def notes(self, ref: str) -> list[tuple[str, str]]:
