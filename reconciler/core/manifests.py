@@ -25,6 +25,7 @@ canary's version), ``canary-weight.<VAR>.from`` and ``stable-weight.<VAR>.from``
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -90,7 +91,7 @@ def wants(path: str) -> bool:
 
 def wanted(paths: Iterable[str]) -> set[str]:
     """The paths ``wants``, at once (70,000 of them in a first snapshot)."""
-    return {p for p in paths if p.endswith(SUFFIXES)}
+    return set(filter(operator.methodcaller("endswith", SUFFIXES), paths))
 
 
 def screen(data: bytes) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import operator
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -229,8 +230,8 @@ def load(paths: Iterable[str], read: Callable[[str], bytes]) -> Ignore:
     root ``.sourceignore`` and each nested one, in the order source-controller's
     ``LoadIgnorePatterns`` walks (depth first, names sorted). ``read(path)`` returns
     a file's bytes; only ignore files are read. Pure apart from the callable."""
-    files = sorted((p for p in paths if p.endswith(IGNORE_FILE)
-                    and posixpath.basename(p) == IGNORE_FILE),
+    files = sorted((p for p in filter(operator.methodcaller("endswith", IGNORE_FILE), paths)
+                    if posixpath.basename(p) == IGNORE_FILE),
                    key=lambda p: tuple(p.split("/")[:-1]))
     rules: list[tuple[str, Iterable[str]]] = [("", DEFAULT_PATTERNS)]
     for path in files:

@@ -100,6 +100,29 @@ def _one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
+_HANDLED: tuple[type[Event], ...] = (
+    DocumentStartEvent, DocumentEndEvent, ScalarEvent, AliasEvent, SequenceStartEvent,
+    MappingStartEvent, SequenceEndEvent, MappingEndEvent)
+# The ruamel event class each event's class stands for: ruamel's own, and libyaml's
+# (PyYAML's classes, ``yamlfast``), whose events the composer reads alike.
+_KINDS: dict[type, type[Event] | None] = {
+    **{cls: cls for cls in _HANDLED},
+    **{fast: cls for cls in _HANDLED
+       if (fast := yamlfast.EVENT_CLASSES.get(cls.__name__)) is not None}}
+
+
+def _kind(event: Any) -> type[Event] | None:
+    """The ruamel event class ``event`` is, or stands for; None: one the composer
+    passes over (the stream's start and end)."""
+    cls = type(event)
+    try:
+        return _KINDS[cls]
+    except KeyError:
+        found = next((c for c in _HANDLED if isinstance(event, c)), None)
+        _KINDS[cls] = found
+        return found
+
+
 class Composer:
     """Builds our node tree from ruamel parser events, one document at a time."""
 
@@ -174,23 +197,14 @@ class Composer:
         return ManifestError(f"line {event.start_mark.line + 1}: {message}", file=self.file,
                              document=self.error_document())
 
-    def handle(self, event: Event) -> None:
-        if isinstance(event, DocumentStartEvent):
-            self.doc_line = event.start_mark.line + 1
-            version = tuple(event.version) if event.version else (1, 2)
-            self.version = (1, 1) if version == (1, 1) else (1, 2)
-            self.anchors = {}
-            self.root = None
-            self.nodes = 0
-        elif isinstance(event, DocumentEndEvent):
-            self.finish_document()
-        elif isinstance(event, ScalarEvent):
+    def handle(self, event: Any) -> None:
+        """One event: ruamel's, or libyaml's standing for one (``_kind``)."""
+        kind = _kind(event)
+        if kind is ScalarEvent:
             self.attach(self.scalar(event), event)
-        elif isinstance(event, AliasEvent):
-            self.attach(self.alias(event), event)
-        elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
             self.open(event)
-        elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
             node = self.stack.pop()
             node.end = event.end_mark.index
             if isinstance(node, MappingNode) and node.pending_key is not None:
@@ -199,6 +213,17 @@ class Composer:
                 self.open_anchors.discard(node.anchor)
                 self.anchors[node.anchor] = node
             self.attach(node, event)
+        elif kind is DocumentStartEvent:
+            self.doc_line = event.start_mark.line + 1
+            version = tuple(event.version) if event.version else (1, 2)
+            self.version = (1, 1) if version == (1, 1) else (1, 2)
+            self.anchors = {}
+            self.root = None
+            self.nodes = 0
+        elif kind is DocumentEndEvent:
+            self.finish_document()
+        elif kind is AliasEvent:
+            self.attach(self.alias(event), event)
 
     def scalar(self, event: ScalarEvent) -> ScalarNode:
         tag = event.tag
@@ -243,7 +268,7 @@ class Composer:
             "flow": bool(event.flow_style),
         }
         node: SequenceNode | MappingNode
-        node = (SequenceNode(**common) if isinstance(event, SequenceStartEvent)
+        node = (SequenceNode(**common) if _kind(event) is SequenceStartEvent
                 else MappingNode(**common))
         if event.anchor is not None:
             self.open_anchors.add(event.anchor)

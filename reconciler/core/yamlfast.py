@@ -38,8 +38,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ruamel.yaml import events as ruamel_events
-
 try:  # PyYAML is installed with the kubernetes client; libyaml may be absent
     import yaml as _pyyaml  # type: ignore[import-untyped]
 
@@ -52,6 +50,25 @@ AVAILABLE = _CParser is not None
 
 _REFUSED_CHARACTERS = ("\t", "\r")
 
+# libyaml's event classes (PyYAML's), matched by identity: a name compared per event
+# was a tenth of parsing a manifest.
+if _CParser is not None:
+    _pe = _pyyaml.events
+    _SCALAR: Any = _pe.ScalarEvent
+    _DOCUMENT_START: Any = _pe.DocumentStartEvent
+    _STREAM_END: Any = _pe.StreamEndEvent
+    _STARTS: frozenset[Any] = frozenset((_pe.MappingStartEvent, _pe.SequenceStartEvent))
+    _ENDS: frozenset[Any] = frozenset((_pe.MappingEndEvent, _pe.SequenceEndEvent))
+    _SIMPLE: frozenset[Any] = frozenset((_pe.DocumentEndEvent, _pe.MappingEndEvent,
+                                         _pe.SequenceEndEvent, _pe.StreamStartEvent,
+                                         _pe.StreamEndEvent))
+    EVENT_CLASSES: dict[str, Any] = {name: getattr(_pe, name) for name in (
+        "DocumentStartEvent", "DocumentEndEvent", "ScalarEvent", "AliasEvent",
+        "SequenceStartEvent", "MappingStartEvent", "SequenceEndEvent", "MappingEndEvent")}
+    """PyYAML's event class of each ruamel event class name the composer handles."""
+else:  # pragma: no cover - a build without libyaml
+    EVENT_CLASSES = {}
+
 
 def eligible(text: str) -> bool:
     """The text-level conditions (see the module docstring)."""
@@ -63,17 +80,21 @@ class Unsure(Exception):
     """Raised by the events of ``events`` where ruamel must read the text instead."""
 
 
-def events(text: str) -> Iterator[ruamel_events.Event] | None:
-    """The stream's events as ruamel's event objects, or None when the text is not
-    ``eligible``. Streamed, as ruamel's are (a 10 MB file of tiny nodes is refused by
-    the composer's node budget, not held whole); raises ``Unsure`` at the first
-    event it cannot vouch for (a construct listed above, or a libyaml error)."""
+def events(text: str) -> Iterator[Any] | None:
+    """The stream's events, or None when the text is not ``eligible``: libyaml's own
+    event objects (PyYAML's classes), which carry what the composer reads of ruamel's
+    under the same names (``value``, ``style``, ``implicit``, ``anchor``, ``tag``,
+    ``flow_style``, ``start_mark.index``...). Streamed, as ruamel's are (a 10 MB file
+    of tiny nodes is refused by the composer's node budget, not held whole); raises
+    ``Unsure`` at the first event it cannot vouch for (a construct listed above, or a
+    libyaml error). Until 2026-12-04 each was copied into a ruamel event object; that
+    copy was a fifth of parsing a manifest (docs/performance.md)."""
     if not eligible(text):
         return None
     return _stream(text)
 
 
-def _stream(text: str) -> Iterator[ruamel_events.Event]:
+def _stream(text: str) -> Iterator[Any]:
     parser = _CParser(text)
     flow = 0
     try:
@@ -82,62 +103,39 @@ def _stream(text: str) -> Iterator[ruamel_events.Event]:
                 event = parser.get_event()
             except _pyyaml.YAMLError as exc:
                 raise Unsure(str(exc)) from exc
-            converted = _convert(event, text, flow)
-            if converted is None:
-                raise Unsure(type(event).__name__)
-            yield converted
-            name = type(event).__name__
-            if name in ("MappingStartEvent", "SequenceStartEvent") and (
-                    flow or event.flow_style):
-                flow += 1
-            elif name in ("MappingEndEvent", "SequenceEndEvent") and flow:
-                flow -= 1
-            elif name == "StreamEndEvent":
+            kind = type(event)
+            if not _vouched(event, kind, text, flow):
+                raise Unsure(kind.__name__)
+            yield event
+            if kind in _STARTS:
+                if flow or event.flow_style:
+                    flow += 1
+            elif kind in _ENDS:
+                if flow:
+                    flow -= 1
+            elif kind is _STREAM_END:
                 return
     finally:
         parser.dispose()
 
 
-def _convert(event: Any, text: str, flow: int) -> ruamel_events.Event | None:
-    name = type(event).__name__
-    start, end = event.start_mark, event.end_mark
-    if name == "ScalarEvent":
+def _vouched(event: Any, kind: type, text: str, flow: int) -> bool:
+    """Whether ruamel would give the same event (the module docstring's conditions)."""
+    if kind is _SCALAR:
+        start = event.start_mark
         if event.anchor is not None or event.tag is not None:
-            return None
-        if event.style == '"' and "\\" in text[start.index:end.index]:
-            return None
+            return False
+        if event.style == '"' and "\\" in text[start.index:event.end_mark.index]:
+            return False
         if not event.style and (not event.value or (flow and ":" in event.value)):
-            return None  # an empty plain scalar: ruamel places it elsewhere
-        if event.style in ("|", ">") and (start.column == 0 or not event.value
-                                          or _unsure_block(text, start.index)):
-            return None
-        return ruamel_events.ScalarEvent(None, None, event.implicit, event.value,
-                                         start_mark=start, end_mark=end,
-                                         style=event.style or None)
-    if name in ("MappingStartEvent", "SequenceStartEvent"):
-        if event.anchor is not None or event.tag is not None:
-            return None
-        cls = (ruamel_events.MappingStartEvent if name == "MappingStartEvent"
-               else ruamel_events.SequenceStartEvent)
-        return cls(None, None, event.implicit, start_mark=start, end_mark=end,
-                   flow_style=event.flow_style)
-    if name == "DocumentStartEvent":
-        if event.version is not None or event.tags:
-            return None
-        return ruamel_events.DocumentStartEvent(start_mark=start, end_mark=end,
-                                                explicit=event.explicit)
-    simple: dict[str, Any] = {
-        "DocumentEndEvent": ruamel_events.DocumentEndEvent,
-        "MappingEndEvent": ruamel_events.MappingEndEvent,
-        "SequenceEndEvent": ruamel_events.SequenceEndEvent,
-        "StreamStartEvent": ruamel_events.StreamStartEvent,
-        "StreamEndEvent": ruamel_events.StreamEndEvent,
-    }
-    plain = simple.get(name)
-    if plain is None:  # an alias, or anything this module does not know
-        return None
-    made: ruamel_events.Event = plain(start_mark=start, end_mark=end)
-    return made
+            return False  # an empty plain scalar: ruamel places it elsewhere
+        return not (event.style in ("|", ">") and (
+            start.column == 0 or not event.value or _unsure_block(text, start.index)))
+    if kind in _STARTS:
+        return event.anchor is None and event.tag is None
+    if kind is _DOCUMENT_START:
+        return event.version is None and not event.tags
+    return kind in _SIMPLE  # else an alias, or anything this module does not know
 
 
 def _unsure_block(text: str, index: int) -> bool:

@@ -77,6 +77,17 @@ def test_a_link_or_a_submodule_among_the_listed_files_is_left_to_the_walk(
     assert listed(mirror, elsewhere) == walked(mirror, elsewhere)  # not a listed name
 
 
+def test_the_suffix_is_chosen_on_the_bytes_as_on_the_decoded_name() -> None:
+    """The records are chosen before their names are decoded: a name whose bytes are
+    not UTF-8 before its suffix is listed (decoded as pygit2 decodes it), one whose
+    suffix is followed by such a byte, or a suffix only in its directory, is not."""
+    blob = b"100644 blob " + b"2" * 40 + b"\t"
+    out = (blob + b"caf\xe9/\xff\xfe.yaml\0" + blob + b"a.yaml\xff\0"
+           + blob + b"d.yaml/readme\0" + blob + b"ok.yml\0")
+    assert gitlisting.parse(out, (".yaml", ".yml")) == {
+        "caf\udce9/\udcff\udcfe.yaml": "2" * 40, "ok.yml": "2" * 40}
+
+
 def test_a_failing_or_absent_git_or_an_odd_output_is_left_to_the_walk(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     remote = trees.Remote(tmp_path / "srv.git")
@@ -89,7 +100,9 @@ def test_a_failing_or_absent_git_or_an_odd_output_is_left_to_the_walk(
     assert gitlisting.parse(record, (".yaml",)) == {"a\tb.yaml": "1" * 40}
     assert gitlisting.parse(record[:-1], (".yaml",)) is None  # cut short
     assert gitlisting.parse(record * 2, (".yaml",)) is None  # a path twice
-    assert gitlisting.parse(b"no tab\0", (".yaml",)) is None
+    assert gitlisting.parse(b"no tab.yaml\0", (".yaml",)) is None
+    # Not listed, so never taken apart (nor able to change what is listed).
+    assert gitlisting.parse(record + b"no tab.md\0", (".yaml",)) == {"a\tb.yaml": "1" * 40}
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "git"
