@@ -1,4 +1,5 @@
-"""Our YAML composer: parser events from ruamel.yaml into a ``yamlnodes`` tree.
+"""Our YAML composer: parser events (libyaml's where ``yamlfast`` vouches for them,
+else ruamel.yaml's) into a ``yamlnodes`` tree.
 
 Core, pure: text in, one ``Composed`` per document out. We compose parser events
 ourselves instead of using ruamel's composer and constructor, so that
@@ -124,7 +125,8 @@ def _kind(event: Any) -> type[Event] | None:
 
 
 class Composer:
-    """Builds our node tree from ruamel parser events, one document at a time."""
+    """Builds our node tree from parser events (ruamel's, or libyaml's standing for
+    them: ``_kind``), one document at a time."""
 
     def __init__(self, text: str, file: str, *, max_nodes: int) -> None:
         self.text = text
