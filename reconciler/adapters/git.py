@@ -212,10 +212,10 @@ class Mirror(Refs):
         self._housekeep()
 
     def _housekeep(self) -> None:
-        """Pack when due (``gitpack``); after a pack, reopen: the replaced files let go."""
+        """Pack when due (``gitpack``); after a pack, reopen: the replaced files let go
+        (and the memory of the old object cache, ``gitcache.reopen``)."""
         if self.packer.after_write():
-            self._repo.free()
-            self._repo = pygit2.Repository(str(self._path))
+            self._repo = gitcache.reopen(self._repo, self._path)
 
     def _rejection(self, ref: str, callbacks: gitauth.Callbacks) -> PushRejected:
         status = "; ".join(message for _, message in callbacks.rejections)

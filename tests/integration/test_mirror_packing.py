@@ -62,6 +62,32 @@ def test_loose_objects_stay_bounded_over_many_writes(
 
 
 @pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_each_reopen_after_a_pack_hands_the_old_object_cache_back(
+        git_remote: Remote, cache_dir: Path, git_home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reopen lets go of libgit2's object cache (up to 32 MiB); glibc keeps that
+    memory resident until trimmed, so the reopen trims at once rather than leaving it
+    to the daemon's next resync."""
+    from reconciler.adapters import gitcache, malloc
+
+    trims: list[int] = []
+    reopens: list[Path] = []
+    real_reopen, real_trim = gitcache.reopen, malloc.trim
+    monkeypatch.setattr(malloc, "trim", lambda: trims.append(len(reopens)) or real_trim())
+    monkeypatch.setattr(gitcache, "reopen",
+                        lambda repo, path: reopens.append(path) or real_reopen(repo, path))
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=20, check_every=3)
+    _writes(mirror, git_remote, 40)
+    mirror.packer.wait(60)
+
+    assert mirror.packer.stats.runs + mirror.packer.stats.background >= 2
+    assert reopens and set(reopens) == {mirror.path}
+    assert trims == list(range(1, len(reopens) + 1))  # one trim in each reopen
+    assert mirror.fetch() == git_remote.repo.head()  # the reopened mirror works
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
 def test_without_packing_the_mirror_grows_with_every_write(
         git_remote: Remote, cache_dir: Path) -> None:
     # The same writes with housekeeping off: what the test above guards against.
