@@ -16,8 +16,9 @@ look like an ordinary file here. ``git.Mirror`` asks for this listing only for t
 commit its first fetch brought with every received object checked by git
 (``gitclone``: those names are errors there). Anything else falls back to the walk:
 a symlink or submodule among the listed suffixes (the walk reports them, with their
-targets), a path listed twice, an output that does not parse, git absent or failing
-(``whole`` answers None).
+targets), a path listed twice, a listed record that does not parse, an output cut
+short, git absent or failing (``whole`` answers None). A record whose name ends in no
+listed suffix is passed over unread.
 
 Every argument is the reconciler's own: the commit by its full id, no pathspec.
 """
@@ -62,6 +63,9 @@ class Listing:
         the pygit2 walk lists as files, the paths decoded alike), or None when git
         could not say or the tree holds a listed entry that is not a regular file.
         Taken apart as git prints it, a megabyte at a time, while it lists the rest."""
+        if not all(map(str.isascii, suffixes)):
+            self.cancel()  # chosen on the bytes (``_files``): only ASCII suffixes
+            return None
         process, self._process = self._process, None
         if process is None:
             return None
@@ -107,6 +111,8 @@ class Listing:
         if process is not None:
             process.kill()
             process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
         if self._errors is not None:
             self._errors.close()
 
@@ -128,7 +134,8 @@ def _files(records: list[bytes], suffixes: tuple[str, ...], *, into: dict[str, s
     # The records whose path ends in a suffix, chosen on the bytes before anything is
     # taken apart (a third of the files of big_repo's fleet are not listed): the
     # suffixes are ASCII, and an ASCII byte decodes to itself whatever precedes it,
-    # so a path's bytes end in one exactly when its decoded name does.
+    # so a path's bytes end in one exactly when its decoded name does. The record's
+    # end is its path's: a path comes last, and no suffix holds a TAB.
     ends = tuple(suffix.encode("ascii") for suffix in suffixes)
     chosen = list(itertools.compress(records, map(operator.methodcaller("endswith", ends),
                                                   records)))

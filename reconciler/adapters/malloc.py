@@ -1,12 +1,14 @@
 """The C allocator's free memory handed back to the system (glibc's ``malloc_trim``).
 
 Where it fits: ``engine/heap`` trims once start-up's work is done and then now and
-then while idle. Reading a long history at start (thousands of commits, their notes,
-every scan of the tree) makes libgit2 and Python allocate and free tens of MiB; glibc
-keeps what was freed inside its arenas, so the daemon's resident memory stayed at
-that peak for as long as it ran (measured: a daemon restarted on 6,000 commits held
-126 MiB of malloc arenas with 37 MiB in use, docs/performance.md "Soak"). Trimming
-returns the free pages of every arena (``madvise``), at a cost of a few ms.
+then while idle; ``gitcache.reopen`` trims when the mirror is reopened after a pack
+(its old object cache, up to 32 MiB, just let go). Reading a long history at start
+(thousands of commits, their notes, every scan of the tree) makes libgit2 and Python
+allocate and free tens of MiB; glibc keeps what was freed inside its arenas, so the
+daemon's resident memory stayed at that peak for as long as it ran (measured: a daemon
+restarted on 6,000 commits held 126 MiB of malloc arenas with 37 MiB in use,
+docs/performance.md "Soak"). Trimming returns the free pages of every arena
+(``madvise``), at a cost of a few ms.
 
 ``tune`` caps glibc's arenas at two (``M_ARENA_MAX``), once, as ``reconciler run``
 starts (before any thread). glibc's default is eight per core: each of the daemon's

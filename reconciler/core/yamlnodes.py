@@ -42,7 +42,9 @@ for _resolver in RESOLVERS.values():
     _resolver.resolve(RuamelScalarNode, "x", (True, False))
 _TRUE = {"true", "yes", "on", "y"}
 _FALSE = {"false", "no", "off", "n"}
-STYLES = {None: "", "'": "'", '"': '"', "|": "|", ">": ">"}
+STYLES = {None: "", "": "", "'": "'", '"': '"', "|": "|", ">": ">"}
+"""A scalar event's style as ours: a plain one is None in ruamel's events, '' in
+libyaml's (``yamlfast``)."""
 
 
 def plain_tag(value: str, *, version: tuple[int, int] = (1, 2)) -> str:

@@ -88,6 +88,15 @@ def test_the_suffix_is_chosen_on_the_bytes_as_on_the_decoded_name() -> None:
         "caf\udce9/\udcff\udcfe.yaml": "2" * 40, "ok.yml": "2" * 40}
 
 
+def test_a_suffix_that_is_not_ascii_is_left_to_the_walk(tmp_path: Path) -> None:
+    remote = trees.Remote(tmp_path / "srv.git")
+    head = remote.commit(plain(random.Random(7), 10))
+    mirror = git.Mirror.open(remote.url, cache_dir=tmp_path / "cache")
+    mirror.fetch()
+    assert gitlisting.start(mirror.path, head).whole((".yaml",))
+    assert gitlisting.start(mirror.path, head).whole((".yaml", ".yäml")) is None
+
+
 def test_a_failing_or_absent_git_or_an_odd_output_is_left_to_the_walk(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     remote = trees.Remote(tmp_path / "srv.git")
