@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/ is not a package; importing daemon_latency also puts the project on sys.path.
 import daemon_latency
 import soak_history
+import soaktrend
 from daemon_latency import IMAGE_API, ROLLOUT_API
 
 from reconciler.core import status
@@ -465,6 +466,8 @@ def report(soak: Soak, args: argparse.Namespace) -> int:
               f"{(last[key] - start[key]) * scale:+9.1f} | "
               f"{rate * per_min:+8.1f} ±{ci * per_min:5.1f} {unit:3} | "
               f"{rate2 * per_min:+9.1f} {unit:3}")
+    # The slopes above read every sample as independent; by windows, what the run resolves.
+    print("\n" + "\n".join(soaktrend.lines(samples)))
     cpu = [(b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"]) * 100
            for a, b in itertools.pairwise(after)]
     third = max(1, len(cpu) // 3)

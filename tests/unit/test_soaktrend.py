@@ -1,0 +1,72 @@
+"""``bench/soaktrend``: a soak's memory trend by windows, whose interval a sawtooth
+does not fool (the per-sample fit's does)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("soaktrend", BENCH / "soaktrend.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+soaktrend = _module()
+
+
+def _samples(*, hours: float, kib_per_hour: float, seed: int) -> list[dict[str, Any]]:
+    """A sample every 10 s after a warm-up: a sawtooth of 8 MiB over 7 minutes (the
+    object cache filling between packs), noise, and a steady ``kib_per_hour``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(int(hours * 360)):
+        t = 1800 + i * 10
+        tooth = 8192 * ((t % 420) / 420)
+        rss = 120_000 + tooth + kib_per_hour * t / 3600 + rng.gauss(0, 300)
+        out.append({"t": t, "phase": "soak", "VmRSS": rss, "RssAnon": rss - 30_000})
+    return [{"t": 0, "phase": "warmup", "VmRSS": 1.0, "RssAnon": 1.0}, *out]
+
+
+def _contains(line: str, value: float, which: str) -> bool:
+    part = line.split(f"{which} ")[1].split(" KiB/h")[0]
+    slope, half = (float(x) for x in part.split(" ± "))
+    return slope - half <= value <= slope + half
+
+
+def test_a_steady_growth_under_a_sawtooth_is_inside_the_interval() -> None:
+    rss = soaktrend.lines(_samples(hours=2, kib_per_hour=300, seed=1))[0]
+    assert rss.startswith("RSS by 11 windows of 10 min")  # the last, 10 s short, left out
+    assert _contains(rss, 300, "means")
+    assert not _contains(rss, -3000, "means")
+
+
+def test_a_flat_heap_is_told_from_a_leak_only_as_far_as_the_run_allows() -> None:
+    flat = soaktrend.lines(_samples(hours=2, kib_per_hour=0, seed=2))[0]
+    assert _contains(flat, 0, "means")
+    leak = soaktrend.lines(_samples(hours=2, kib_per_hour=4000, seed=3))[0]
+    assert not _contains(leak, 0, "means") and not _contains(leak, 0, "floors")
+
+
+def test_the_windows_interval_is_wider_than_the_per_sample_fits() -> None:
+    """The per-sample fit reads neighbouring samples of one tooth as independent."""
+    samples = _samples(hours=2, kib_per_hour=0, seed=4)[1:]
+    per_sample = soaktrend.fit([(s["t"] / 3600, s["VmRSS"]) for s in samples])[1]
+    found = soaktrend.windows(samples, "VmRSS", minutes=10)
+    by_windows = soaktrend.fit([(t, m) for t, m, _ in found])[1]
+    assert by_windows > per_sample
+
+
+def test_too_short_a_run_says_so() -> None:
+    line = soaktrend.lines(_samples(hours=0.4, kib_per_hour=0, seed=5))[0]
+    assert "fewer than three whole 10-minute windows" in line
+    assert math.isnan(soaktrend.fit([(0.0, 1.0), (1.0, 2.0)])[0])
