@@ -45,7 +45,6 @@ import contextlib
 import csv
 import itertools
 import json
-import math
 import os
 import random
 import re
@@ -199,16 +198,9 @@ def commits(bare: Path) -> int:
 
 
 def slope(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """Least-squares slope of (t, y) and its 95% half-width (normal approximation)."""
-    n = len(points)
-    if n < 3:
-        return math.nan, math.nan
-    mt = sum(t for t, _ in points) / n
-    my = sum(y for _, y in points) / n
-    sxx = sum((t - mt) ** 2 for t, _ in points)
-    b = sum((t - mt) * (y - my) for t, y in points) / sxx
-    resid = sum((y - my - b * (t - mt)) ** 2 for t, y in points)
-    return b, 1.96 * math.sqrt(resid / (n - 2) / sxx)
+    """Least-squares slope of (t, y) and its 95% half-width, every sample read as
+    independent (``soaktrend.fit``; the trend by windows is ``soaktrend.lines``)."""
+    return soaktrend.fit(points)
 
 
 class Soak:
