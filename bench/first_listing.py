@@ -2,7 +2,7 @@
 mirror whose first clone checked the commit: ``git.Mirror.checked``) beside the same
 snapshot listed by pygit2's walk, in the same run.
 
-The repository is ``bench/big_repo.py``'s (``git fast-import``, one commit, packed);
+The repository is ``bench/big_fleet.py``'s (``git fast-import``, one commit, packed);
 its mirror is filled once (``file://``), then each snapshot runs in a fresh process on
 a copy of it, with ``Mirror.checked`` set to the head or not, alternating, so that
 noise lands on both. Each process prints when git's listing was in hand (git only),
@@ -77,12 +77,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return child(Path(args.child[0]), args.child[1], args.child[2])
-    from bench import big_repo
+    from bench import big_fleet
     from reconciler.adapters import git
 
     with tempfile.TemporaryDirectory(prefix="reconciler-firstlisting-") as tmp:
         work = Path(tmp)
-        big_repo.make_repo(work / "fleet.git", files=args.files, rollouts=args.rollouts)
+        big_fleet.make_repo(work / "fleet.git", files=args.files, rollouts=args.rollouts)
         url = f"file://{work / 'fleet.git'}"
         git.Mirror.open(url, cache_dir=work / "cache").fetch()
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
