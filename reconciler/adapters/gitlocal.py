@@ -13,8 +13,9 @@ transport:
 
 1. the objects the remote lacks are copied into its object database: for each new
    commit, oldest first, the blobs its diff against its first parent names and the
-   trees on their paths (libgit2's tree diff, so a directory of 10,000 files is not
-   read entry by entry), those the remote lacks; a root commit's whole tree;
+   trees on their paths (``gittrees.changes``: only directories that differ are read,
+   and a directory of 10,000 files is not read entry by entry), those the remote
+   lacks; a root commit's whole tree;
 2. the ref moves by compare-and-swap in the remote repository: libgit2's
    ``git_reference_set_target`` updates a ref under its lock file only if it still
    holds the value read (``git_reference_create_matching``; the same ``.lock``
@@ -36,9 +37,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pygit2
-from pygit2.enums import DeltaStatus, FileMode, ObjectType
+from pygit2.enums import FileMode, ObjectType
 
-from reconciler.adapters import gitauth, gitnames
+from reconciler.adapters import gitauth, gitnames, gittrees
 
 
 def path_of(url: str) -> Path:
@@ -78,11 +79,10 @@ def _copy_commits(mirror: pygit2.Repository, remote: pygit2.Repository,
         new.append(found)
         pending.extend(found.parent_ids)
     for commit in reversed(new):
-        changed = _changed(commit) if commit.parents else None
-        if changed is None:
+        if not commit.parents:
             _copy_missing(mirror.odb, target, commit.tree_id)
         else:
-            for oid in changed:
+            for oid in _changed(mirror, commit):
                 if oid not in target:
                     _copy_object(mirror, remote, oid)
         _copy_object(mirror, remote, commit.id)
@@ -131,32 +131,16 @@ def _intact(stored: bytes, name: str) -> bool:
     return hashlib.sha1(raw, usedforsecurity=False).hexdigest() == name
 
 
-def _changed(commit: pygit2.Commit) -> list[pygit2.Oid] | None:
+def _changed(repo: pygit2.Repository, commit: pygit2.Commit) -> list[pygit2.Oid]:
     """The blobs and trees of ``commit`` that differ from its first parent's (which
-    the target has), children first: the blobs its diff names and the trees on their
-    paths, not every entry of every tree on the way (a release in a directory of
-    10,000 files would look at each). None when a directory cannot be looked up by
-    name: then the whole tree is walked."""
-    blobs: list[pygit2.Oid] = []
-    dirs: dict[str, bool] = {}  # directory -> whether the commit still has it for sure
-    for delta in commit.parents[0].tree.diff_to_tree(commit.tree).deltas:
-        new = delta.new_file
-        kept = delta.status != DeltaStatus.DELETED
-        if kept and new.mode != FileMode.COMMIT:
-            blobs.append(new.id)  # a submodule's commit is another repository's
-        above = (new if kept else delta.old_file).path.split("/")[:-1]
-        for depth in range(1, len(above) + 1):
-            name = "/".join(above[:depth])
-            dirs[name] = dirs.get(name, False) or kept
+    the target has), children first: the files that changed and the directories on
+    their paths, not every entry of every directory on the way
+    (``gittrees.changes``: a release in a directory of 10,000 files would look at
+    each, and libgit2's tree diff reads every directory of both trees)."""
     trees: list[pygit2.Oid] = []
-    for name, kept in sorted(dirs.items(), key=lambda item: -item[0].count("/")):
-        try:  # deepest first
-            trees.append(commit.tree[gitnames.held(name)].id)
-        except KeyError:
-            if kept:
-                return None
-        except (ValueError, TypeError, UnicodeError):
-            return None
+    changed = gittrees.changes(repo, commit.parents[0].tree, commit.tree, trees)
+    # A submodule's commit is another repository's.
+    blobs = [now[0] for _, _, now in changed if now is not None and now[1] != FileMode.COMMIT]
     return [*blobs, *trees, commit.tree_id]
 
 

@@ -11,7 +11,7 @@ import re
 
 import pygit2
 
-from reconciler.adapters import gitnames, gitsign
+from reconciler.adapters import gitnames, gitsign, gittrees
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError
@@ -54,27 +54,24 @@ Changed = list[tuple[str, str | None, str | None]]
 
 def changed(repo: pygit2.Repository, old: str, new: str) -> Changed:
     """The notes that differ between two commits of a notes ref: ``(annotated commit
-    sha, text before or None, text after or None)``. One tree diff, so the cost is
-    that of the change, not of every note; a note moved between fan-out levels
+    sha, text before or None, text after or None)``. One tree diff that reads only the
+    fan-out directories that differ, so the cost is that of the change, not of every
+    note; a note moved between fan-out levels
     (``ab/cdef...`` and ``abcdef...``, as git re-fans a growing notes tree) with the
     same text is no change."""
     try:
         before = repo[old].peel(pygit2.Tree)
         after = repo[new].peel(pygit2.Tree)
-        diff = before.diff_to_tree(after)
         seen: dict[str, list[str | None]] = {}
-        for delta in diff.deltas:
-            for side, file in ((0, delta.old_file), (1, delta.new_file)):
-                if side == 0 and delta.status == pygit2.GIT_DELTA_ADDED:
-                    continue
-                if side == 1 and delta.status == pygit2.GIT_DELTA_DELETED:
-                    continue
-                name = file.path.replace("/", "")
-                if not _SHA.fullmatch(name):
-                    continue  # not a note (git notes trees hold only notes)
-                blob = repo[file.id].peel(pygit2.Blob)
-                seen.setdefault(name, [None, None])[side] = (
-                    blob.data.decode("utf-8", errors="replace"))
+        for path, *sides in gittrees.changes(repo, before, after):
+            name = path.replace("/", "")
+            if not _SHA.fullmatch(name):
+                continue  # not a note (git notes trees hold only notes)
+            for side, found in enumerate(sides):
+                if found is not None:
+                    blob = repo[found[0]].peel(pygit2.Blob)
+                    seen.setdefault(name, [None, None])[side] = (
+                        blob.data.decode("utf-8", errors="replace"))
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise GitError(f"cannot compare notes {old[:12]} and {new[:12]}: {exc}") from exc
     return [(sha, texts[0], texts[1]) for sha, texts in sorted(seen.items())

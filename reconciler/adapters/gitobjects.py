@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 import pygit2
-from pygit2.enums import DeltaStatus, FileMode, ObjectType, SortMode
+from pygit2.enums import FileMode, ObjectType, SortMode
 
 from reconciler.adapters import gitnames, gitsign, gittrees
 from reconciler.adapters.gitrecords import DEFAULT_AUTHOR as DEFAULT_AUTHOR
@@ -138,28 +138,11 @@ def _entry_for(repo: pygit2.Repository, path: str, name: str, oid: pygit2.Oid,
     return Entry(path, str(oid), "symlink-outside" if outside else "symlink", shown)
 
 
-def _entries(tree: pygit2.Tree | None, names: set[str] | None = None
-             ) -> dict[str, tuple[pygit2.Oid, int]]:
-    if tree is None:
-        return {}
-    if names is not None:
-        found = (tree[n] for n in map(gitnames.held, names) if n in tree)
-        return {e.name: (e.id, e.filemode) for e in found if e.name is not None}
-    return {e.name: (e.id, e.filemode) for e in tree if e.name is not None}
-
-
-# Directories with more entries than this are compared by their raw records.
-_LARGE_TREE = 256
-
-
 def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
           prefix: str, suffixes: tuple[str, ...], out: list[Entry]) -> None:
     if old is not None and new is not None and old.id == new.id:
         return
-    names = None
-    if old is not None and new is not None and max(len(old), len(new)) > _LARGE_TREE:
-        names = gittrees.changed_names(repo, old, new)
-    before, after = _entries(old, names), _entries(new, names)
+    before, after = gittrees.pair_names(repo, old, new)
     for name in sorted(before.keys() | after.keys()):
         was, now = before.get(name), after.get(name)
         if was == now:
@@ -295,14 +278,13 @@ def revert_changes(repo: pygit2.Repository, *, target: pygit2.Commit,
         new_tree = repo[index.write_tree(repo)]
         assert isinstance(new_tree, pygit2.Tree)
         changed: dict[str, bytes] = {}
-        for delta in onto.tree.diff_to_tree(new_tree).deltas:
-            path = delta.new_file.path
-            if delta.status != DeltaStatus.MODIFIED or delta.old_file.mode != delta.new_file.mode:
-                verb = {DeltaStatus.ADDED: "add", DeltaStatus.DELETED: "delete"}.get(
-                    delta.status, "change the type or mode of")
+        for path, was, now in gittrees.changes(repo, onto.tree, new_tree):
+            if was is None or now is None or was[1] != now[1]:
+                verb = ("add" if was is None else "delete" if now is None
+                        else "change the type or mode of")
                 raise GitError(f"reverting {target.id} would {verb} {path}; only content "
                                "changes can be reverted")
-            blob = repo[delta.new_file.id]
+            blob = repo[now[0]]
             assert isinstance(blob, pygit2.Blob)
             changed[path] = blob.data
     except (pygit2.GitError, KeyError, ValueError) as exc:

@@ -11,7 +11,7 @@ import pygit2
 import pytest
 from pygit2.enums import FileMode
 
-from reconciler.adapters import gitobjects
+from reconciler.adapters import gitobjects, gittrees
 
 SUFFIXES = (".yaml", ".yml")
 MODES = (FileMode.BLOB, FileMode.BLOB, FileMode.BLOB_EXECUTABLE, FileMode.LINK)
@@ -64,9 +64,9 @@ def test_large_directories_diff_as_entry_by_entry(tmp_path: Path, seed: int,
         assert {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)} \
             <= changed
         with monkeypatch.context() as m:
-            m.setattr(gitobjects, "_LARGE_TREE", 0)  # every directory by its records
+            m.setattr(gittrees, "LARGE_TREE", 0)  # every directory by its records
             got = gitobjects.changed_entries(repo, old, new, SUFFIXES)
         with monkeypatch.context() as m:
-            m.setattr(gitobjects, "_LARGE_TREE", 10**9)  # every directory entry by entry
+            m.setattr(gittrees, "LARGE_TREE", 10**9)  # every directory entry by entry
             assert got == gitobjects.changed_entries(repo, old, new, SUFFIXES)
         old = new
