@@ -14,6 +14,11 @@ Student's t for the few points that leaves, gives an interval that says what the
 run can resolve. The floors follow what stays resident after each trim, the part a
 leak would raise.
 
+By pack cycles (when the samples hold the mirror's file count): the same fit over
+each whole cycle between two packs of the mirror, whose reopen empties libgit2's
+object cache and trims the allocator. A cycle's mean holds one whole tooth; its
+first sample, the one closest after the trim, holds almost none of it.
+
 Run on a soak's samples: ``.venv/bin/python bench/soaktrend.py soak.json [--minutes 10]``;
 ``bench/soak.py`` prints the same lines at the end of its report.
 """
@@ -21,6 +26,7 @@ Run on a soak's samples: ``.venv/bin/python bench/soaktrend.py soak.json [--minu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -69,6 +75,23 @@ def windows(samples: Sequence[dict[str, Any]], key: str, *,
             for k, group in sorted(groups.items()) if k < whole]
 
 
+def cycles(samples: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float, float]]:
+    """``(mid-time in hours, mean, first)`` of ``key`` over each whole cycle of the
+    mirror's packing: from a sample where the mirror's file count fell to under half
+    of the one before (a pack, then the reopen's trim) to the next such sample. A
+    cycle holds one whole tooth of the object cache's fill, so its mean does not
+    depend on where a fixed window cuts the tooth; its first sample is the one
+    closest after the trim."""
+    starts = [i for i in range(1, len(samples))
+              if samples[i]["mirror_files"] < samples[i - 1]["mirror_files"] / 2]
+    out = []
+    for a, b in itertools.pairwise(starts):
+        group = samples[a:b]
+        out.append(((group[0]["t"] + group[-1]["t"]) / 2 / 3600,
+                    statistics.fmean(s[key] for s in group), group[0][key]))
+    return out
+
+
 def lines(samples: Sequence[dict[str, Any]], *, minutes: float = 10.0) -> list[str]:
     """The trend of resident memory (``VmRSS``, ``RssAnon``; KiB in the samples) after
     the warm-up, in KiB per hour, as ``bench/soak.py`` prints it."""
@@ -84,6 +107,13 @@ def lines(samples: Sequence[dict[str, Any]], *, minutes: float = 10.0) -> list[s
         out.append(f"{label} by {len(found)} windows of {minutes:g} min: means "
                    f"{mean:+.0f} ± {mean_ci:.0f} KiB/h, floors {floor:+.0f} ± "
                    f"{floor_ci:.0f} KiB/h (95 %, Student's t)")
+        packed = cycles(after, key) if all("mirror_files" in s for s in after) else []
+        if len(packed) >= 3:
+            mean, mean_ci = fit([(t, m) for t, m, _ in packed])
+            first, first_ci = fit([(t, f) for t, _, f in packed])
+            out.append(f"{label} by {len(packed)} pack cycles: means {mean:+.0f} ± "
+                       f"{mean_ci:.0f} KiB/h, first after each pack {first:+.0f} ± "
+                       f"{first_ci:.0f} KiB/h (95 %, Student's t)")
     return out
 
 

@@ -70,3 +70,36 @@ def test_too_short_a_run_says_so() -> None:
     line = soaktrend.lines(_samples(hours=0.4, kib_per_hour=0, seed=5))[0]
     assert "fewer than three whole 10-minute windows" in line
     assert math.isnan(soaktrend.fit([(0.0, 1.0), (1.0, 2.0)])[0])
+
+
+def _packed(*, hours: float, kib_per_hour: float, seed: int) -> list[dict[str, Any]]:
+    """Teeth that restart at each pack (every 5.3 minutes, the mirror's file count
+    falling from ~1,000 to ~60), each of its own height (2-6 MiB), and a steady
+    ``kib_per_hour``."""
+    rng = random.Random(seed)
+    out, height, files = [], 4096.0, 60
+    for i in range(int(hours * 360)):
+        t = 1800 + i * 10
+        phase = t % 320
+        if phase < 10:
+            height, files = rng.uniform(2048, 6144), 60
+        files += 30
+        rss = 120_000 + height * phase / 320 + kib_per_hour * t / 3600 + rng.gauss(0, 100)
+        out.append({"t": t, "phase": "soak", "VmRSS": rss, "RssAnon": rss - 30_000,
+                    "mirror_files": files})
+    return out
+
+
+def test_pack_cycles_hold_a_steady_growth_inside_their_interval() -> None:
+    found = soaktrend.cycles(_packed(hours=2, kib_per_hour=500, seed=6), "VmRSS")
+    assert 20 <= len(found) <= 23  # 2 h of 5.3-minute cycles, the partial ones left out
+    slope, half = soaktrend.fit([(t, first) for t, _, first in found])
+    assert slope - half <= 500 <= slope + half
+    assert half < 500  # the first sample after each pack skips the teeth's heights
+    lines = soaktrend.lines(_packed(hours=2, kib_per_hour=500, seed=6))
+    assert lines[1].startswith("RSS by ") and "pack cycles" in lines[1]
+
+
+def test_no_pack_cycles_without_the_mirror_counts() -> None:
+    lines = soaktrend.lines(_samples(hours=2, kib_per_hour=0, seed=7))
+    assert not any("pack cycles" in line for line in lines)
