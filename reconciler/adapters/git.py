@@ -7,9 +7,10 @@ here checks out files: every read and write goes straight through git objects, s
 the mirror stays a bare repository under the cache directory, reused across runs and
 processes and updated by incremental fetches. Credentials, URLs and trust decisions
 live in ``gitauth``, object-level work (trees, commits, reverts, history) in
-``gitobjects`` (held under the mirror's lock by the ``gitreads`` mixin), the notes and the pull-request branches beside the branch in
-``gitrefs``, commit creation and its optional signature in ``gitsign`` (keys in
-``signing``); these are the only modules importing pygit2.
+``gitobjects`` and ``gittrees`` (held under the mirror's lock by the ``gitreads``
+mixin), the notes and the pull-request branches beside the branch in ``gitrefs``,
+commit creation and its optional signature in ``gitsign`` (keys in ``signing``);
+these are the only modules importing pygit2.
 
 Library errors become project errors (``reconciler.errors``), raised ``from`` the
 original, with a one-line message naming the remote (never a password); the

@@ -152,11 +152,8 @@ def _diff(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | N
         was_tree = was is not None and was[1] == _TREE and not invalid
         now_tree = now is not None and now[1] == _TREE and not invalid
         if was_tree or now_tree:
-            old_sub = repo[was[0]] if was is not None and was_tree else None
-            new_sub = repo[now[0]] if now is not None and now_tree else None
-            assert old_sub is None or isinstance(old_sub, pygit2.Tree)
-            assert new_sub is None or isinstance(new_sub, pygit2.Tree)
-            _diff(repo, old_sub, new_sub, f"{path}/", suffixes, out)
+            _diff(repo, gittrees.subtree(repo, was if was_tree else None),
+                  gittrees.subtree(repo, now if now_tree else None), f"{path}/", suffixes, out)
         if now is not None and _listed(name, now[1], suffixes):
             out.append(_entry_for(repo, path, name, now[0], now[1]))
         elif was is not None and _listed(name, was[1], suffixes):

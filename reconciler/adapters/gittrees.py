@@ -108,6 +108,16 @@ def pair_names(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tre
     return entries(old, names), entries(new, names)
 
 
+def subtree(repo: pygit2.Repository, entry: tuple[pygit2.Oid, int] | None
+            ) -> pygit2.Tree | None:
+    """The directory an ``(id, mode)`` entry names; None for None."""
+    if entry is None:
+        return None
+    found = repo[entry[0]]
+    assert isinstance(found, pygit2.Tree)
+    return found
+
+
 class Change(NamedTuple):
     """An entry that is not a directory, changed between two trees: ``(id, mode)`` on
     each side, None where it is absent (added, deleted, or a directory on that side)."""
@@ -143,11 +153,8 @@ def _changes(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree 
         was_tree = was is not None and was[1] == _TREE
         now_tree = now is not None and now[1] == _TREE
         if was_tree or now_tree:
-            old_sub = repo[was[0]] if was is not None and was_tree else None
-            new_sub = repo[now[0]] if now is not None and now_tree else None
-            assert old_sub is None or isinstance(old_sub, pygit2.Tree)
-            assert new_sub is None or isinstance(new_sub, pygit2.Tree)
-            _changes(repo, old_sub, new_sub, f"{prefix}{name}/", out, trees)
+            _changes(repo, subtree(repo, was if was_tree else None),
+                     subtree(repo, now if now_tree else None), f"{prefix}{name}/", out, trees)
             if now is not None and now_tree and trees is not None:
                 trees.append(now[0])
         was_file = None if was_tree else was
