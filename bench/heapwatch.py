@@ -47,8 +47,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import heapowners
+import soaktrend
 
 FRAMES = 12
+WINDOW = 10.0  # minutes, for the slope of --series by windows
 
 
 def diff(old: str, new: str, top: int = 25) -> None:
@@ -161,14 +163,16 @@ def series(where: str, after: float = 0.0) -> None:
     used = [(t - t0, f) for t, f in dumps if t - t0 >= after]
     if len(used) < 3:
         return
-    print(f"slope per hour over {len(used)} dumps from {after / 60:.0f} min:")
+    print(f"slope per hour over {len(used)} dumps from {after / 60:.0f} min (95 %: every dump"
+          f" read as independent; then by the means of {WINDOW:g}-minute windows, Student's t):")
     for k in keys:
-        xs = [t / 3600 for t, f in used if k in f]
-        ys = [float(f[k]) for t, f in used if k in f]
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
-        print(f"  {k:24} {slope:+12.1f}/h  ({ys[0]:.0f} -> {ys[-1]:.0f})")
+        points = [(t / 3600, float(f[k])) for t, f in used if k in f]
+        slope, half = soaktrend.fit(points)
+        found = soaktrend.windows([{"t": t, k: f[k]} for t, f in used if k in f], k,
+                                  minutes=WINDOW)
+        by, by_half = soaktrend.fit([(h, m) for h, m, _ in found])
+        print(f"  {k:24} {slope:+12.1f} ± {half:9.1f}/h  by windows {by:+12.1f} ± "
+              f"{by_half:9.1f}/h  ({points[0][1]:.0f} -> {points[-1][1]:.0f})")
 
 
 def main() -> None:
