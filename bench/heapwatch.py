@@ -21,8 +21,10 @@ seconds of the daemon's time per count). ``HEAPWATCH_UNTRACKED=1`` adds what the
 collector does not track (strings, bytes, numbers, datetimes, dicts and tuples of
 those), per type in bytes (``--untracked OLD NEW``), and lets ``HEAPWATCH_OWNERS``
 name ``str``, ``bytes``, ``int``, ``float``, ``datetime`` too (any other name is a
-type's, as ``--types`` prints it). ``--series DIR``
-prints the figures of every dump with their slope per hour; ``--owners OLD NEW``
+type's, as ``--types`` prints it). ``--series DIR [MINUTES]``
+prints the figures of every dump with their slope per hour from MINUTES on (and what
+is live apart from the allocators: ``live_kib``, Python's bytes in use plus the C
+allocator's less libgit2's bounded object cache); ``--owners OLD NEW``
 the owners that grew.
 
 Run: ``HEAPWATCH_DIR=/tmp/heap BENCH_DAEMON_PREFIX="python bench/heapwatch.py --"
@@ -145,6 +147,19 @@ def diff_owners(old: str, new: str, top: int = 30) -> None:
         print(f"{n:+7d} {size:+10d}  {label}  (now {after.get(label, [0, 0])})")
 
 
+def _derived(figures: dict[str, Any]) -> dict[str, int]:
+    """What the daemon holds live, apart from how its allocators keep it: Python's
+    bytes in use (pymalloc's allocated blocks) and the C allocator's bytes in use
+    less libgit2's object cache (bounded at 32 MiB and emptied at every reopen)."""
+    if "malloc_in_use_kib" not in figures or "libgit2_cache_kib" not in figures:
+        return {}
+    c_live = figures["malloc_in_use_kib"] - figures["libgit2_cache_kib"]
+    out = {"live_c_less_cache_kib": c_live}
+    if "pymalloc_allocated_kib" in figures:
+        out["live_kib"] = figures["pymalloc_allocated_kib"] + c_live
+    return out
+
+
 def series(where: str, after: float = 0.0) -> None:
     """Every figure of the dumps in ``where``, and its least-squares slope per hour
     over the dumps from ``after`` seconds on."""
@@ -153,7 +168,7 @@ def series(where: str, after: float = 0.0) -> None:
         data = json.loads(path.read_text())
         figures = data.get("stats") or {}
         if figures:
-            dumps.append((data["t"], figures))
+            dumps.append((data["t"], {**figures, **_derived(figures)}))
     dumps.sort(key=lambda d: d[0])
     t0 = dumps[0][0]
     keys = sorted({k for _, f in dumps for k in f})
