@@ -19,7 +19,8 @@ resync every 300 s) and its HTTP server on a free loopback port. This script pla
   the daemon reverts it; the check is healthy again once the bake is marked failed.
 
 Bakes last 1 s (even rollouts) or 2 s (odd ones). Every 10 s the script samples the
-daemon from ``/proc/<pid>`` (VmRSS, RssAnon, open fds, threads, CPU time), its
+daemon from ``/proc/<pid>`` (VmRSS, RssAnon, RssFile and the part of it that is the
+mirror's pack files, open fds, threads, CPU time), its
 ``/metrics`` (releases, reverts, bake outcomes, reconcile errors), the remote
 (commit count) and the daemon's mirror on disk.
 

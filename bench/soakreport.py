@@ -34,6 +34,9 @@ def proc_figures(pid: int) -> dict[str, float]:
             out[key] = float(value.split()[0])
         elif key == "Threads":
             out["threads"] = float(value)
+    out.update(mirror_mapped(pid))
+    if "mirror_idx" in out:
+        out["rss_less_mirror"] = out["VmRSS"] - out["mirror_idx"] - out["mirror_pack"]
     out["tasks"] = float(len(os.listdir(f"/proc/{pid}/task")))
     kinds = {"socket": 0, "pipe": 0, "anon": 0, "file": 0}
     fd_dir = f"/proc/{pid}/fd"
@@ -50,6 +53,34 @@ def proc_figures(pid: int) -> dict[str, float]:
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     out["cpu_s"] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     return out
+
+
+def mirror_mapped(pid: int) -> dict[str, float]:
+    """KiB of the mirror's pack files resident in the process (``/proc/<pid>/smaps``):
+    libgit2 maps each pack's index whole and the pack in windows (``gitobjects``), so
+    these pages are the repository's, and grow with its history, not the daemon's
+    own memory; ``VmRSS`` counts them (in ``RssFile``). ``mirror_idx``, ``mirror_pack``
+    and ``rss_less_mirror`` (``VmRSS`` less both)."""
+    idx = pack = 0
+    name = ""
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        if line.startswith("Rss:"):
+            if "/objects/pack/" in name:
+                if name.endswith(".idx"):
+                    idx += int(line.split()[1])
+                else:
+                    pack += int(line.split()[1])
+        elif MAPPING.match(line):
+            fields = line.split(maxsplit=5)
+            name = fields[5] if len(fields) > 5 else ""
+    return {"mirror_idx": float(idx), "mirror_pack": float(pack)}
+
+
+MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")
 
 
 def disk_usage(path: Path) -> tuple[int, int]:
@@ -114,9 +145,15 @@ def report(soak: Any, args: argparse.Namespace) -> int:
     # (label, key, scale of the levels, scale of the slope, unit of the slope)
     rows = [("RSS MiB", "VmRSS", 1 / 1024, 1.0, "KiB"),
             ("RssAnon MiB", "RssAnon", 1 / 1024, 1.0, "KiB"),
+            ("RssFile MiB", "RssFile", 1 / 1024, 1.0, "KiB"),
+            ("mirror idx MiB", "mirror_idx", 1 / 1024, 1.0, "KiB"),
+            ("mirror pack MiB", "mirror_pack", 1 / 1024, 1.0, "KiB"),
+            ("RSS-mirror MiB", "rss_less_mirror", 1 / 1024, 1.0, "KiB"),
             ("open fds", "fds", 1.0, 1.0, ""), ("threads", "threads", 1.0, 1.0, ""),
             ("mirror MiB", "mirror_bytes", 1 / 2**20, 1 / 1024, "KiB")]
     for label, key, scale, per_min, unit in rows:
+        if not all(key in s for s in samples):
+            continue  # samples of an older soak
         rate, ci = slope([(s["t"] / 60, s[key]) for s in after])
         rate2, _ = slope([(s["t"] / 60, s[key]) for s in half])
         peak = max(s[key] for s in after)

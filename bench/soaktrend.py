@@ -93,11 +93,15 @@ def cycles(samples: Sequence[dict[str, Any]], key: str) -> list[tuple[float, flo
 
 
 def lines(samples: Sequence[dict[str, Any]], *, minutes: float = 10.0) -> list[str]:
-    """The trend of resident memory (``VmRSS``, ``RssAnon``; KiB in the samples) after
-    the warm-up, in KiB per hour, as ``bench/soak.py`` prints it."""
+    """The trend of resident memory (``VmRSS``, ``RssAnon``, and ``VmRSS`` less the
+    mirror's mapped packs where the samples hold it; KiB in the samples) after the
+    warm-up, in KiB per hour, as ``bench/soak.py`` prints it."""
     after = [s for s in samples if s["phase"] in ("soak", "end")]
     out = []
-    for label, key in (("RSS", "VmRSS"), ("RssAnon", "RssAnon")):
+    for label, key in (("RSS", "VmRSS"), ("RssAnon", "RssAnon"),
+                       ("RSS less the mirror's mapped packs", "rss_less_mirror")):
+        if not all(key in s for s in after):
+            continue  # samples of an older soak
         found = windows(after, key, minutes=minutes)
         if len(found) < 3:
             out.append(f"{label}: fewer than three whole {minutes:g}-minute windows")

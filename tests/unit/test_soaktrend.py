@@ -103,3 +103,20 @@ def test_pack_cycles_hold_a_steady_growth_inside_their_interval() -> None:
 def test_no_pack_cycles_without_the_mirror_counts() -> None:
     lines = soaktrend.lines(_samples(hours=2, kib_per_hour=0, seed=7))
     assert not any("pack cycles" in line for line in lines)
+
+
+def test_the_mirror_s_mapped_packs_are_told_apart_from_the_daemon_s_memory() -> None:
+    """RSS that grows only by the mirror's packs mapped (the repository's history)
+    shows as growth in RSS and as none once they are taken out."""
+    samples = _samples(hours=2, kib_per_hour=0, seed=8)
+    for s in samples:
+        packs = 1_000 * s["t"] / 3600  # +1,000 KiB/h of pack pages
+        s["VmRSS"] += packs
+        s["rss_less_mirror"] = s["VmRSS"] - packs
+    lines = soaktrend.lines(samples)
+    rss = next(line for line in lines if line.startswith("RSS by"))
+    less = next(line for line in lines if line.startswith("RSS less the mirror"))
+    assert _contains(rss, 1_000, "means") and not _contains(rss, 0, "means")
+    assert _contains(less, 0, "means") and not _contains(less, 1_000, "means")
+    assert not any("mirror" in line for line in soaktrend.lines(_samples(
+        hours=2, kib_per_hour=0, seed=8)))
