@@ -1,4 +1,8 @@
-"""Fixtures for engine and CLI tests: sample-repo/ as a remote over real transports."""
+"""Fixtures for engine and CLI tests: sample-repo/ as a remote over real transports.
+
+For the HTTP tests: ``daemon``, a fake daemon (tests/support/fakedaemon.py), and
+``client``, the app over it with the webhook secret and a small body limit.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from reconciler.adapters import git
 from reconciler.core.backoff import Policy
 from reconciler.engine.releaser import Releaser, Retry
+from reconciler.interfaces import http
 from tests.support import gitrepo
+from tests.support.fakedaemon import LIMIT, SECRET, FakeDaemon
 from tests.support.fixtures import Remote, remote_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +52,15 @@ def releaser(fleet_remote: Remote, tmp_path: Path) -> Releaser:
     mirror = git.Mirror.open(fleet_remote.url, cache_dir=tmp_path / "cache",
                              credentials=fleet_remote.credentials)
     return Releaser(mirror, retry=Retry(attempts=4, waits=NO_WAIT), sleep=lambda _: None)
+
+
+@pytest.fixture
+def daemon() -> FakeDaemon:
+    return FakeDaemon()
+
+
+@pytest.fixture
+def client(daemon: FakeDaemon) -> Iterator[TestClient]:
+    app = http.create_app(daemon, webhook_secret=SECRET, max_body=LIMIT)
+    with TestClient(app) as c:
+        yield c

@@ -659,8 +659,9 @@ class HttpCase:
     ``request(sign)`` builds the bytes (``sign`` gives ``sha256=<hex>`` for a body).
     ``expect``: the status code of the first response, or 0 when the server must
     answer nothing while the client keeps the connection open (it must still serve
-    others). ``covered_by`` names the test of the app in tests/integration/test_http.py
-    that checks the same refusal through the ASGI test client (not the wire).
+    others). ``covered_by`` names the test of the app in
+    tests/integration/test_http_webhooks.py (test_http_server.py for the hang-up) that
+    checks the same refusal through the ASGI test client (not the wire).
     """
 
     name: str

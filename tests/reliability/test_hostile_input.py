@@ -50,7 +50,6 @@ from reconciler.interfaces.cli import cli
 from tests.e2e.conftest import E2E
 from tests.e2e.test_cluster_surface import port_of, request
 from tests.integration.conftest import sample_files
-from tests.integration.test_http import SECRET, FakeDaemon, sign
 from tests.reliability import hostile
 from tests.reliability.hostile import (
     APPS,
@@ -63,6 +62,7 @@ from tests.reliability.hostile import (
     RepoCase,
 )
 from tests.support import gitrepo
+from tests.support.fakedaemon import SECRET, FakeDaemon, sign
 
 MiB = 1024 * 1024
 PEAK_GROWTH = 200 * MiB  # over a validate of the plain sample repository

@@ -47,10 +47,10 @@ from reconciler.adapters.git import Mirror
 from reconciler.adapters.gitauth import Credentials
 from reconciler.errors import GitError, HostKeyError, PermanentError, RemoteUnreachable
 from reconciler.interfaces import http
-from tests.integration.test_http import SECRET, FakeDaemon, post, release_body, sign
 from tests.support import githttp, gitrepo, secretscan, sshd
 from tests.support.cli import one_error_line as error_line
 from tests.support.cli import run as reconciler_cli
+from tests.support.fakedaemon import SECRET, FakeDaemon, post, release_body, sign
 from tests.support.fixtures import KUSTOMIZATION
 from tests.unit import test_deploy as deploy_checks
 
@@ -310,7 +310,7 @@ def test_every_route_that_acts_needs_a_signature(daemon: FakeDaemon) -> None:
 def test_an_empty_webhook_secret_file_stops_start_up(
         config_repo: gitrepo.BareRepo, tmp_path: Path) -> None:
     """Blanks only count as empty: HMAC with a key of spaces authenticates nobody.
-    (test_http.py covers a missing file and one holding only a newline.)"""
+    (test_http_webhooks.py covers a missing file and one holding only a newline.)"""
     secret_file = tmp_path / "webhook-secret"
     for blank in (b" ", b"\t\n", b" \r\n"):
         secret_file.write_bytes(blank)
