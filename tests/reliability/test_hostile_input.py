@@ -50,25 +50,20 @@ from reconciler.interfaces.cli import cli
 from tests.e2e.conftest import E2E
 from tests.e2e.test_cluster_surface import port_of, request
 from tests.integration.conftest import sample_files
-from tests.reliability import hostile
-from tests.reliability.hostile import (
-    APPS,
-    FRONTEND_OCI,
-    IMAGE_API,
-    ROLLOUT_API,
-    ClusterCase,
-    HttpCase,
-    Raw,
-    RepoCase,
-)
+from tests.reliability import hostile, hostilecluster, hostilehttp, hostilerepo
+from tests.reliability.craftedtree import Raw
+from tests.reliability.hostile import APPS, FRONTEND_OCI
+from tests.reliability.hostilecluster import IMAGE_API, ROLLOUT_API, ClusterCase
+from tests.reliability.hostilehttp import HttpCase
+from tests.reliability.hostilerepo import RepoCase
 from tests.support import gitrepo
 from tests.support.fakedaemon import SECRET, FakeDaemon, sign
 
 MiB = 1024 * 1024
 PEAK_GROWTH = 200 * MiB  # over a validate of the plain sample repository
-REPO_CASES = hostile.all_repo_cases()
-CLUSTER_CASES = hostile.all_cluster_cases()
-HTTP_CASES = hostile.all_http_cases()
+REPO_CASES = hostilerepo.all_repo_cases()
+CLUSTER_CASES = hostilecluster.all_cluster_cases()
+HTTP_CASES = hostilehttp.all_http_cases()
 
 
 # -- the repository ---------------------------------------------------------------------------
@@ -518,7 +513,7 @@ def test_cluster_daemon_still_releases_beside_every_hostile_rollout(
 @pytest.fixture(scope="module")
 def webhook_server() -> Iterator[tuple[int, FakeDaemon]]:
     backend = FakeDaemon()
-    app = http.create_app(backend, webhook_secret=SECRET, max_body=hostile.LIMIT)
+    app = http.create_app(backend, webhook_secret=SECRET, max_body=hostilehttp.LIMIT)
     server, thread = http.serve(app, "127.0.0.1", 0)
     try:
         yield server.config.port, backend
@@ -570,7 +565,7 @@ def still_serving(port: int) -> None:
     sock.close()
     assert code == 200
     body = b'{"ref": "refs/heads/main"}'
-    code, _, sock = exchange(port, hostile._post("/hooks/git", body, _signer))
+    code, _, sock = exchange(port, hostilehttp._post("/hooks/git", body, _signer))
     sock.close()
     assert code == 202
 
@@ -659,7 +654,7 @@ def test_daemon_survives_everything_at_once(e2e: E2E) -> None:
         code, received, sock = exchange(port, case.request(_signer))
         sock.close()
         assert code in (400, 401, 413), received
-    _, received, sock = exchange(port, hostile._post(
+    _, received, sock = exchange(port, hostilehttp._post(
         "/hooks/git", b'{"ref": 1}', _signer, length="1000"), wait=0.5)
 
     e2e.offer("6.5.0")
