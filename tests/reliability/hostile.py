@@ -1,15 +1,19 @@
 """The hostile-input corpus of issue 5 ("Prove it survives"): what a person, a broken
 tool or an attacker can put in front of the reconciler, and what it must answer.
 
-Every case is data; ``test_hostile_input.py`` turns each into a test. Three surfaces,
-a module each:
+Every case is data, and a test each. Three surfaces, a module of cases and one of
+tests each:
 
 * hostilerepo.py, ``RepoCase``: a commit a person pushes to the config repository
-  (sample-repo/ plus the case's files, symlinks or hand-crafted tree entries).
+  (sample-repo/ plus the case's files, symlinks or hand-crafted tree entries);
+  test_hostile_repository.py.
 * hostilecluster.py, ``ClusterCase``: objects in the cluster: Rollouts with wrong
   types, Rollout statuses of the wrong shape, ImagePolicy statuses of the wrong shape
-  or with hostile tags.
-* hostilehttp.py, ``HttpCase``: raw bytes on a socket to the webhook server.
+  or with hostile tags; test_hostile_cluster.py.
+* hostilehttp.py, ``HttpCase``: raw bytes on a socket to the webhook server;
+  test_hostile_webhooks.py.
+
+test_hostile_daemon.py puts many of them in front of the daemon at once.
 
 This module holds what they share: sample-repo's paths, the building blocks of
 hostile manifests, and the hostile tags every surface is offered.

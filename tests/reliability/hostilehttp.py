@@ -1,15 +1,20 @@
 """The hostile-input corpus (hostile.py), HTTP cases: raw bytes on a socket to the
 webhook server (uvicorn, the real app): bodies that lie about their size, malformed
 framing, hostile tags. The answer is a refusal and the server keeps serving.
+
+``exchange`` sends a case's bytes and reads the first answer; ``_signer`` signs with
+the webhook secret of tests/support/fakedaemon.py.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.reliability.hostile import HOSTILE_TAGS, Tag
+from tests.support.fakedaemon import sign
 
 Sign = Callable[[bytes], str]
 
@@ -123,3 +128,41 @@ def hostile_tag_http_case(tag: Tag) -> HttpCase:
 
 def all_http_cases() -> tuple[HttpCase, ...]:
     return HTTP_CASES + tuple(hostile_tag_http_case(t) for t in HOSTILE_TAGS)
+
+
+def _signer(body: bytes) -> str:
+    return sign(body)
+
+
+def exchange(port: int, data: bytes, *, half_close: bool = False,
+             wait: float = 5.0) -> tuple[int, bytes, socket.socket]:
+    """Send ``data``; the status code of the first response (0: none within ``wait``
+    seconds, or the connection closed without one), the bytes read, the socket."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    sock.sendall(data)
+    if half_close:
+        sock.shutdown(socket.SHUT_WR)
+    received = b""
+    try:
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    except TimeoutError:
+        pass
+    code = int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.1 ") else 0
+    if code and b"content-length:" in received.lower():
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(next(ln.split(b":", 1)[1] for ln in head.split(b"\r\n")
+                          if ln.lower().startswith(b"content-length:")))
+        try:
+            while len(body) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        except TimeoutError:
+            pass
+        received = head + b"\r\n\r\n" + body
+    return code, received, sock
