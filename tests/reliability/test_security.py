@@ -17,7 +17,7 @@ docs/reliability.md):
 * Secrets in output: tests/support/secretscan.py scans the whole suite's logs and
   outputs; the tests here prove that the scanner finds every form and fails a run.
 * RBAC: the verbs each ``Cluster`` method needs are derived from the kubernetes
-  client calls in reconciler/adapters/cluster.py; tests/unit/test_deploy.py's
+  client calls in reconciler/adapters/cluster.py; tests/unit/test_deploy_rbac.py's
   checks fail when a rule is added to deploy/ or the code calls something new.
 """
 
@@ -52,7 +52,8 @@ from tests.support.cli import one_error_line as error_line
 from tests.support.cli import run as reconciler_cli
 from tests.support.fakedaemon import SECRET, FakeDaemon, post, release_body, sign
 from tests.support.fixtures import KUSTOMIZATION
-from tests.unit import test_deploy as deploy_checks
+from tests.unit import deployfiles
+from tests.unit import test_deploy_rbac as deploy_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 KUST = "apps/podinfo/kustomization.yaml"
@@ -476,13 +477,13 @@ def cluster_method_verbs(source: str) -> dict[str, set[str]]:
 
 
 def rbac_derivation_gaps(source: str) -> dict[str, tuple[set[str], set[str]]]:
-    """Where test_deploy's map of Cluster methods to verbs (``VERBS``, and a watched Kind
+    """Where test_deploy_rbac's map of Cluster methods to verbs (``VERBS``, and a watched Kind
     granted ``READ``) differs from what the adapter's source calls: method ->
     (derived, assumed)."""
     assumed = {m: {verb + ("/status" if m == "patch_status" else "")}
                for m, verb in deploy_checks.VERBS.items()}
-    assumed["watch"] = set(deploy_checks.READ)  # informer Kinds get READ in test_deploy
-    assumed["create_event"] = {"create"}  # core/v1 events, matched by name in test_deploy
+    assumed["watch"] = set(deploy_checks.READ)  # informer Kinds get READ in test_deploy_rbac
+    assumed["create_event"] = {"create"}  # core/v1 events, by name in test_deploy_rbac
     derived = {m: v for m, v in cluster_method_verbs(source).items() if v}
     return {m: (derived.get(m, set()), assumed.get(m, set()))
             for m in derived.keys() | assumed.keys()
@@ -514,7 +515,7 @@ def test_rbac_derivation_notices_a_new_kind_of_api_call() -> None:
 
 
 def test_lease_role_grants_exactly_what_leader_election_calls() -> None:
-    """test_deploy checks the calls are a subset of the Role; this closes the other
+    """test_deploy_rbac checks the calls are a subset of the Role; this closes the other
     direction: a Lease verb the code stopped using must leave the Role too."""
     used = {u for u in deploy_checks.daemon_uses() if u[0] == "coordination.k8s.io"}
     role = deploy_checks.one("Role", "reconciler-leader-election")
@@ -569,6 +570,7 @@ def test_rbac_checks_fail_when_deploy_grants_more(
     docs = copy.deepcopy(deploy_checks.manifests())
     mutate(docs)
     monkeypatch.setattr(deploy_checks, "manifests", lambda: docs)
+    monkeypatch.setattr(deployfiles, "manifests", lambda: docs)  # what one() reads
     failed = []
     for name in checks:
         try:
