@@ -2,6 +2,9 @@
 
 For the HTTP tests: ``daemon``, a fake daemon (tests/support/fakedaemon.py), and
 ``client``, the app over it with the webhook secret and a small body limit.
+
+For the API emulator's tests: ``server``, the emulator on loopback, and the official
+client's ``api_client``, ``custom`` (CustomObjectsApi) and ``core`` (CoreV1Api) on it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from kubernetes import client as k8s_client
 
 from reconciler.adapters import git
 from reconciler.core.backoff import Policy
+from reconciler.emulator import Emulator
 from reconciler.engine.releaser import Releaser, Retry
 from reconciler.interfaces import http
 from tests.support import gitrepo
@@ -64,3 +69,26 @@ def client(daemon: FakeDaemon) -> Iterator[TestClient]:
     app = http.create_app(daemon, webhook_secret=SECRET, max_body=LIMIT)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def server() -> Iterator[Emulator]:
+    with Emulator(bookmark_interval=0.2) as emu:
+        yield emu
+
+
+@pytest.fixture
+def api_client(server: Emulator) -> Iterator[k8s_client.ApiClient]:
+    cfg = k8s_client.Configuration(host=server.url)
+    with k8s_client.ApiClient(cfg) as api:
+        yield api
+
+
+@pytest.fixture
+def custom(api_client: k8s_client.ApiClient) -> k8s_client.CustomObjectsApi:
+    return k8s_client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture
+def core(api_client: k8s_client.ApiClient) -> k8s_client.CoreV1Api:
+    return k8s_client.CoreV1Api(api_client)
