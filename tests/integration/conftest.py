@@ -5,6 +5,8 @@ For the HTTP tests: ``daemon``, a fake daemon (tests/support/fakedaemon.py), and
 
 For the API emulator's tests: ``server``, the emulator on loopback, and the official
 client's ``api_client``, ``custom`` (CustomObjectsApi) and ``core`` (CoreV1Api) on it.
+For the cluster adapter's: ``kubeconfig``, the emulator's, ``cluster``, the adapter
+connected through it, and ``watches`` (tests/integration/clusterworld.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 from kubernetes import client as k8s_client
 
+from reconciler.adapters import cluster as k8s
 from reconciler.adapters import git
 from reconciler.core.backoff import Policy
 from reconciler.emulator import Emulator
 from reconciler.engine.releaser import Releaser, Retry
 from reconciler.interfaces import http
+from tests.integration.clusterworld import Watches
 from tests.support import gitrepo
 from tests.support.fakedaemon import LIMIT, SECRET, FakeDaemon
 from tests.support.fixtures import Remote, remote_over
@@ -92,3 +96,21 @@ def custom(api_client: k8s_client.ApiClient) -> k8s_client.CustomObjectsApi:
 @pytest.fixture
 def core(api_client: k8s_client.ApiClient) -> k8s_client.CoreV1Api:
     return k8s_client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def kubeconfig(server: Emulator, tmp_path: Path) -> Path:
+    return server.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def cluster(kubeconfig: Path) -> Iterator[k8s.Cluster]:
+    with k8s.Cluster.connect(kubeconfig=kubeconfig) as c:
+        yield c
+
+
+@pytest.fixture
+def watches(cluster: k8s.Cluster) -> Iterator[Watches]:
+    w = Watches(cluster)
+    yield w
+    w.close()
