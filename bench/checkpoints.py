@@ -38,7 +38,7 @@ from reconciler.core import declines, hooks, models, progress  # noqa: E402
 from reconciler.engine import checkpoints  # noqa: E402
 from reconciler.engine.hooks import Hooks  # noqa: E402
 from tests.support.hookserver import serving  # noqa: E402
-from tests.unit import test_progress as world  # noqa: E402
+from tests.unit import progressworld as world  # noqa: E402
 
 OBJ: dict[str, Any] = {"metadata": {"name": "podinfo", "namespace": "apps"}}
 

@@ -54,7 +54,8 @@ ERRORS = Policy(first=1.0, cap=300.0, jitter=0.25)
 STATUS_CONFLICTS = Policy(first=0.05, cap=5.0, jitter=0.25)
 # A watch that cannot reach the API server: the cap is client-go's reflector's (30 s);
 # the first step is shorter than its 800 ms so that an API server restart (the common
-# case, seconds) is bridged at once. tests/integration/test_cluster_adapter.py pins it.
+# case, seconds) is bridged at once. tests/integration/test_cluster_adapter_watch.py
+# pins it.
 WATCHES = Policy(first=0.2, cap=30.0, jitter=0.2)
 # A push refused as not a fast-forward: someone else pushed first, and the next
 # attempt (fetch, recompute, push) succeeds unless yet another writer wins. Short

@@ -22,9 +22,9 @@ from reconciler.engine.verdicts import Verdicts
 from reconciler.errors import InputError
 from reconciler.interfaces import cli, exits, http, statscmd
 from reconciler.interfaces.metrics import Metrics
-from tests.integration.test_http import FakeDaemon
 from tests.support import gitrepo
 from tests.support.cli import run
+from tests.support.fakedaemon import FakeDaemon
 
 PODINFO = "apps/podinfo"
 NOW = datetime.now(UTC).replace(microsecond=0)

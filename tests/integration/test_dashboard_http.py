@@ -19,7 +19,7 @@ from reconciler.engine.releaser import Result
 from reconciler.errors import GitError, InputError, PermanentError, UnknownRollout
 from reconciler.interfaces import http, ui
 from reconciler.interfaces.ui import auth
-from tests.integration.test_http import PODINFO, FakeDaemon
+from tests.support.fakedaemon import PODINFO, FakeDaemon
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TOKEN = "a-dashboard-token-of-some-length"

@@ -1,7 +1,7 @@
 """A fuzz run of the HTTP API with schemathesis, against the OpenAPI document it serves.
 
 Schemathesis loads ``/openapi.json`` from the app (``create_app`` over the fake daemon
-of test_http.py, hooks enabled) and, for every operation in it, sends in process the
+of tests/support/fakedaemon.py, hooks enabled) and, for every operation in it, sends in process the
 schema's examples, its coverage cases (boundaries, missing and malformed parts) and
 up to 50 random cases, valid and invalid. Every response must pass schemathesis's
 default checks: no 5xx, and the status code, content type, headers and body the
@@ -37,7 +37,7 @@ from schemathesis import Case, HookContext
 
 from reconciler.core import versions
 from reconciler.interfaces import http
-from tests.integration.test_http import SECRET, FakeDaemon, post, release_body, sign
+from tests.support.fakedaemon import SECRET, FakeDaemon, post, release_body, sign
 
 # The fake daemon's rollouts, and one it only has history for.
 KNOWN = ("apps/podinfo", "apps/frontend", "apps/deleted")
@@ -51,8 +51,8 @@ SEMVER_TAGS = st.from_regex(http.RELEASE_TAG_PATTERN, fullmatch=True).filter(
 
 schema = schemathesis.openapi.from_asgi(
     # The default 1 MiB body limit: a size limit cannot be stated in the document, and
-    # the small LIMIT of test_http.py would refuse generated bodies the schema allows.
-    # The limit itself is tested in test_http.py.
+    # the small LIMIT of fakedaemon.py would refuse generated bodies the schema allows.
+    # The limit itself is tested in test_http_webhooks.py.
     "/openapi.json", http.create_app(FakeDaemon(), webhook_secret=SECRET))
 
 

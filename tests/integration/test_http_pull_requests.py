@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reconciler.interfaces import http
-from tests.integration.test_http import SECRET, FakeDaemon, post, signature_for
+from tests.support.fakedaemon import SECRET, FakeDaemon, post, signature_for
 from tests.unit.test_forge_events import BRANCH, github, gitlab
 
 

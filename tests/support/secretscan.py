@@ -22,7 +22,7 @@ any alignment (which covers a basic-auth header, ``base64("user:password")``, fo
 any user). A match fails the session (exit status 1) with a report naming the
 secret's label, the form and where it appeared, never the secret itself. The
 summary line gives the figures; ``find_leaks`` is the pure scanning function the
-plugin uses (tests/reliability/test_security.py tests it).
+plugin uses (tests/reliability/test_security_secrets.py tests it).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from reconciler.core import declines, hooks, models, progress, reasons
 from reconciler.engine import checkpoints
 from reconciler.engine.hooks import Hooks
-from tests.unit.test_progress import (
+from tests.unit.progressworld import (
     APPLIED,
     IN_FLIGHT,
     R110,

@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from reconciler.core import inputs, progress, reasons, status
 from reconciler.interfaces import schemas
-from tests.unit.test_status import KEPT, NOW, R2, R3, RECORDS, REV, render, step
+from tests.unit.statusworld import KEPT, NOW, R2, R3, RECORDS, REV, render, step
 
 KUBERIK_CRD = Path(__file__).parents[1] / "data" / "kuberik" / "kuberik.com_rollouts.yaml"
 

@@ -4,7 +4,7 @@ release and says when it opens; it never holds a bake in flight, a revert or a p
 from __future__ import annotations
 
 from reconciler.core import bake, progress, reasons, windows
-from tests.unit.test_progress import (
+from tests.unit.progressworld import (
     APPLIED,
     BAKE_TIME,
     IN_FLIGHT,
