@@ -46,6 +46,19 @@ pygit2.settings.cache_object_limit(ObjectType.TREE, _TREE_CACHE_LIMIT)
 # 10,000-file repository, which is what the push needs.
 _OBJECT_CACHE_MAX = 32 << 20
 pygit2.settings.cache_max_size(_OBJECT_CACHE_MAX)
+# libgit2 maps each pack in windows of 1 GiB and keeps up to 8 GiB of them mapped:
+# every page of a pack read once stays in the process's resident memory (file pages,
+# ``RssFile``) until the pack is closed. The soak's daemon held its mirror's packs
+# almost whole, so its RSS grew with the packs (they grew ~3 MiB an hour at a release
+# every 2.5 s) and fell at every whole ``git gc`` (which packs tighter). Windows of
+# 1 MiB and at most 4 MiB mapped make that part a constant: libgit2 unmaps the least
+# recently used window past the bound; its pages stay in the kernel's page cache, so
+# mapping one again costs a system call, not a read (docs/performance.md, "The
+# mirror's packs in resident memory"). Process-wide, set once.
+PACK_WINDOW = 1 << 20
+PACK_MAPPED_LIMIT = 4 << 20
+pygit2.settings.mwindow_size = PACK_WINDOW
+pygit2.settings.mwindow_mapped_limit = PACK_MAPPED_LIMIT
 # libgit2 waits forever by default: a half-open connection would hang a fetch (and the
 # daemon's git lock with it). Bound connecting and every read/write on the socket.
 pygit2.settings.server_connect_timeout = 10_000  # ms
