@@ -5,7 +5,8 @@ snapshot after it, with the daemon's bounded audit trail (``auditindex.DEFAULT_D
 on a copy of bench/release_cost.py's 1,000-file fleet over ``file://``. After
 ``--warmup`` releases (caches and bounded windows full), every ``--every`` releases it
 prints how many more blocks Python's allocator holds (``sys.getallocatedblocks`` after
-a collection) and the resident memory, both against the end of the warm-up. A flat
+a collection), how many more 1 MiB arenas pymalloc holds them in, and the resident
+memory, all against the end of the warm-up. A flat
 block count is a release that keeps nothing; the strings pygit2 keeps
 (adapters/gitnames) showed as ~11 blocks a release, the scan cache bounded by the tree
 instead of its own paths as ~8 more until it held 1,100 scans.
@@ -31,6 +32,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -57,13 +60,32 @@ def proc_kib(key: str) -> int:
     return 0
 
 
+def pymalloc_arenas() -> int:
+    """pymalloc's arenas now (1 MiB each), from ``sys._debugmallocstats``, which
+    writes to the C library's stderr."""
+    with tempfile.TemporaryFile("w+") as out:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        found = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", out.read())
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
 def figures() -> tuple[int, ...]:
-    """Python's blocks, VmRSS, glibc's in use and arenas, RssAnon (KiB but the first)."""
+    """Python's blocks and arenas, VmRSS, glibc's in use and arenas, RssAnon (KiB but
+    the first two)."""
     gc.collect()
     malloc.trim()
     usage = malloc.usage()
     in_use, arena = (usage.in_use, usage.arena) if usage else (0, 0)
-    return (sys.getallocatedblocks(), proc_kib("VmRSS"), in_use, arena, proc_kib("RssAnon"))
+    return (sys.getallocatedblocks(), pymalloc_arenas(), proc_kib("VmRSS"), in_use, arena,
+            proc_kib("RssAnon"))
 
 
 SERVE = """
@@ -113,7 +135,7 @@ def main() -> int:
             releaser.snapshot()
             base: tuple[int, ...] = ()
             first = None
-            print(f"{'releases':>8} | {'Python blocks':>13} | {'RSS KiB':>8} | "
+            print(f"{'releases':>8} | {'Python blocks':>13} | {'arenas':>6} | {'RSS KiB':>8} | "
                   f"{'glibc in use KiB':>16} | {'glibc arenas KiB':>16} | {'RssAnon KiB':>11}")
             for n in range(1, args.releases + 1):
                 result = releaser.release("apps/app0", f"1.1.{n}", push=True)
@@ -127,8 +149,8 @@ def main() -> int:
                 elif n > args.warmup and (n - args.warmup) % args.every == 0:
                     now = figures()
                     delta = [b - a for a, b in zip(base, now, strict=True)]
-                    print(f"{n:>8} | {delta[0]:>+13} | {delta[1]:>+8} | {delta[2]:>+16} | "
-                          f"{delta[3]:>+16} | {delta[4]:>+11}", flush=True)
+                    print(f"{n:>8} | {delta[0]:>+13} | {delta[1]:>+6} | {delta[2]:>+8} | "
+                          f"{delta[3]:>+16} | {delta[4]:>+16} | {delta[5]:>+11}", flush=True)
             if first is not None:
                 gc.collect()
                 for stat in tracemalloc.take_snapshot().compare_to(first, "traceback")[:8]:
