@@ -33,7 +33,7 @@ import re
 import sys
 import tempfile
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def _mallinfo() -> dict[str, int]:
             "malloc_top_kib": info.keepcost >> 10, "malloc_free_chunks": info.ordblks}
 
 
-def _pymalloc() -> dict[str, int]:
+def pymalloc() -> dict[str, int]:
     """pymalloc's arenas, from ``sys._debugmallocstats`` (it writes to fd 2)."""
     with tempfile.TemporaryFile("w+") as out:
         saved = os.dup(2)
@@ -93,29 +93,38 @@ def _pymalloc() -> dict[str, int]:
     return found
 
 
-def _mappings(cache_hint: str = "/cache/") -> dict[str, int]:
-    """Resident KiB by kind of mapping."""
-    rss: collections.Counter[str] = collections.Counter()
-    kind = "anon"
-    with open("/proc/self/smaps") as smaps:
+def resident(pid: int | str = "self") -> Iterator[tuple[str, int, int]]:
+    """``(path, Rss KiB, Anonymous KiB)`` of each mapping of a process, from
+    ``/proc/<pid>/smaps`` (``path`` empty for an anonymous mapping)."""
+    path, rss = "", 0
+    with open(f"/proc/{pid}/smaps") as smaps:
         for line in smaps:
             parts = line.split()
             if "-" in parts[0] and not parts[0].endswith(":"):
                 path = parts[5] if len(parts) > 5 else ""
-                if path == "[heap]":
-                    kind = "heap"
-                elif not path:
-                    kind = "anon"
-                elif path.startswith("["):
-                    kind = "other"
-                elif cache_hint in path or path.endswith((".pack", ".idx")):
-                    kind = "mirror_files"
-                else:
-                    kind = "other_files"
             elif parts[0] == "Rss:":
-                rss[f"rss_{kind}_kib"] += int(parts[1])
-            elif parts[0] == "Anonymous:" and kind == "other_files":
-                rss["anon_in_files_kib"] += int(parts[1])
+                rss = int(parts[1])
+            elif parts[0] == "Anonymous:":  # after Rss: in every mapping's record
+                yield path, rss, int(parts[1])
+
+
+def _mappings(cache_hint: str = "/cache/") -> dict[str, int]:
+    """Resident KiB by kind of mapping."""
+    rss: collections.Counter[str] = collections.Counter()
+    for path, kib, anonymous in resident():
+        if path == "[heap]":
+            kind = "heap"
+        elif not path:
+            kind = "anon"
+        elif path.startswith("["):
+            kind = "other"
+        elif cache_hint in path or path.endswith((".pack", ".idx")):
+            kind = "mirror_files"
+        else:
+            kind = "other_files"
+        rss[f"rss_{kind}_kib"] += kib
+        if kind == "other_files":
+            rss["anon_in_files_kib"] += anonymous
     return dict(rss)
 
 
@@ -129,7 +138,7 @@ def stats() -> dict[str, Any]:
     out.update(_mallinfo())
     out["py_allocated_blocks"] = sys.getallocatedblocks()
     with contextlib.suppress(OSError, AttributeError):
-        out.update(_pymalloc())
+        out.update(pymalloc())
     out["gc_tracked"] = sum(gc.get_count())
     out["gc_frozen"] = gc.get_freeze_count()
     pygit2 = sys.modules.get("pygit2")

@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -45,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 
+import heapowners  # noqa: E402
 from release_cost import make_repo  # noqa: E402
 
 from reconciler.adapters import git, malloc  # noqa: E402
@@ -60,23 +59,6 @@ def proc_kib(key: str) -> int:
     return 0
 
 
-def pymalloc_arenas() -> int:
-    """pymalloc's arenas now (1 MiB each), from ``sys._debugmallocstats``, which
-    writes to the C library's stderr."""
-    with tempfile.TemporaryFile("w+") as out:
-        saved = os.dup(2)
-        try:
-            sys.stderr.flush()
-            os.dup2(out.fileno(), 2)
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        out.seek(0)
-        found = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", out.read())
-    return int(found.group(1).replace(",", "")) if found else 0
-
-
 def figures() -> tuple[int, ...]:
     """Python's blocks and arenas, VmRSS, glibc's in use and arenas, RssAnon (KiB but
     the first two)."""
@@ -84,7 +66,8 @@ def figures() -> tuple[int, ...]:
     malloc.trim()
     usage = malloc.usage()
     in_use, arena = (usage.in_use, usage.arena) if usage else (0, 0)
-    return (sys.getallocatedblocks(), pymalloc_arenas(), proc_kib("VmRSS"), in_use, arena,
+    return (sys.getallocatedblocks(), heapowners.pymalloc().get("pymalloc_arenas", 0),
+            proc_kib("VmRSS"), in_use, arena,
             proc_kib("RssAnon"))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 # bench/ is not a package: bench/soak.py put this directory on sys.path.
 import daemon_latency
+import heapowners
 import soaktrend
 
 SAMPLE_EVERY = 10.0  # seconds
@@ -62,25 +63,16 @@ def mirror_mapped(pid: int) -> dict[str, float]:
     own memory; ``VmRSS`` counts them (in ``RssFile``). ``mirror_idx``, ``mirror_pack``
     and ``rss_less_mirror`` (``VmRSS`` less both)."""
     idx = pack = 0
-    name = ""
     try:
-        text = Path(f"/proc/{pid}/smaps").read_text()
+        for path, kib, _ in heapowners.resident(pid):
+            if "/objects/pack/" in path:
+                if path.endswith(".idx"):
+                    idx += kib
+                else:
+                    pack += kib
     except OSError:
         return {}
-    for line in text.splitlines():
-        if line.startswith("Rss:"):
-            if "/objects/pack/" in name:
-                if name.endswith(".idx"):
-                    idx += int(line.split()[1])
-                else:
-                    pack += int(line.split()[1])
-        elif MAPPING.match(line):
-            fields = line.split(maxsplit=5)
-            name = fields[5] if len(fields) > 5 else ""
     return {"mirror_idx": float(idx), "mirror_pack": float(pack)}
-
-
-MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")
 
 
 def disk_usage(path: Path) -> tuple[int, int]:
