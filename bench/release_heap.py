@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import subprocess
 import sys
 import tempfile
@@ -89,9 +90,12 @@ def remote(bare: Path, tmp: Path, transport: str) -> Iterator[tuple[str, Credent
     if transport == "file":
         yield f"file://{bare}", None
         return
+    # Under heaptrack (LD_PRELOAD) the server would be traced into the same output too.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "DUMP_HEAPTRACK_OUTPUT")}
     child = subprocess.Popen([sys.executable, "-c", SERVE, str(bare.parent), str(tmp / "http"),
                               str(bare)], cwd=ROOT, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout is not None
         url, user, password = child.stdout.readline().split()
