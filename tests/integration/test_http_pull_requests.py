@@ -1,28 +1,16 @@
 """Pull-request webhooks on ``POST /hooks/git``: each forge's delivery, signed its own way,
-reaches the daemon as the pull request it is about; other deliveries still fetch."""
+reaches the daemon as the pull request it is about; other deliveries still fetch.
+(``daemon`` and ``client``: tests/integration/conftest.py, with its 4 KiB body limit.)"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from reconciler.interfaces import http
-from tests.support.fakedaemon import SECRET, FakeDaemon, post, signature_for
+from tests.support.fakedaemon import FakeDaemon, post, signature_for
 from tests.unit.test_forge_events import BRANCH, github, gitlab
-
-
-@pytest.fixture
-def daemon() -> FakeDaemon:
-    return FakeDaemon()
-
-
-@pytest.fixture
-def client(daemon: FakeDaemon) -> Iterator[TestClient]:
-    with TestClient(http.create_app(daemon, webhook_secret=SECRET)) as c:
-        yield c
 
 
 @pytest.mark.parametrize(("signature", "event", "body", "merged"), [
