@@ -282,7 +282,8 @@ class Soak:
                     if i not in pending:
                         self.offer(i, pending, version)
                         break
-                next_offer += args.interval * rng.uniform(0.8, 1.2)
+                step = args.interval if now >= warm_end else args.warmup_interval
+                next_offer += step * rng.uniform(0.8, 1.2)
             for i, p in list(pending.items()):
                 self.follow(i, p, pending)
             if now >= next_sample:
@@ -310,6 +311,11 @@ def main() -> int:
     parser.add_argument("--rollouts", type=int, default=100)
     parser.add_argument("--interval", type=float, default=2.5,
                         help="seconds between new tags (jittered ±20%%)")
+    parser.add_argument("--warmup-interval", type=float,
+                        help="seconds between new tags during the warm-up (default: "
+                             "--interval): a faster warm-up brings the daemon to the state "
+                             "thousands of releases leave it in, then the soak measures "
+                             "at --interval")
     parser.add_argument("--fail-every", type=int, default=5,
                         help="every Nth release fails its HealthCheck and is reverted")
     parser.add_argument("--stall", type=float, default=60.0,
@@ -328,6 +334,8 @@ def main() -> int:
     parser.add_argument("--report", type=Path, metavar="JSON",
                         help="only print the report of samples written with --out")
     args = parser.parse_args()
+    if args.warmup_interval is None:
+        args.warmup_interval = args.interval
     if args.report:
         return soakreport.report_file(args.report)
     tmp = tempfile.mkdtemp(prefix="reconciler-soak-")

@@ -128,7 +128,8 @@ def report(soak: Any, args: argparse.Namespace) -> int:
     half = [s for s in after if s["t"] >= (start["t"] + last["t"]) / 2]
     print(f"\nsoak: {args.rollouts} rollouts over {args.transport}, {args.warmup:g} min warm-up"
           f" + {args.minutes:g} min,"
-          f" a tag every {args.interval:g} s (±20%), 1 release in {args.fail_every} fails;"
+          f" a tag every {args.interval:g} s (±20%){_warmup_rate(args)},"
+          f" 1 release in {args.fail_every} fails;"
           f" {len(after)} samples every {SAMPLE_EVERY:.0f} s after the warm-up\n")
     head = (f"{'':16} | {'synced':>8} | {'start':>8} | {'peak':>8} | {'end':>8} | "
             f"{'end-start':>9} | {'slope /min (95%)':>18} | {'2nd half /min':>13}")
@@ -206,6 +207,12 @@ def report(soak: Any, args: argparse.Namespace) -> int:
         print("LIVENESS: releases stopped landing")
         return 2
     return 0
+
+
+def _warmup_rate(args: argparse.Namespace) -> str:
+    """The warm-up's own rate where --warmup-interval set one (absent from older files)."""
+    faster = getattr(args, "warmup_interval", None)
+    return "" if faster in (None, args.interval) else f" ({faster:g} s in the warm-up)"
 
 
 def write_samples(path: Path, soak: Any, args: argparse.Namespace) -> None:
