@@ -128,12 +128,18 @@ def _mappings(cache_hint: str = "/cache/") -> dict[str, int]:
     return dict(rss)
 
 
-def stats() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+def status(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS, RssAnon, RssFile and VmHWM of a process, KiB (``/proc/<pid>/status``)."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
             out[key] = int(value.split()[0])
+    return out
+
+
+def stats() -> dict[str, Any]:
+    out: dict[str, Any] = dict(status())
     out.update(_mappings())
     out.update(_mallinfo())
     out["py_allocated_blocks"] = sys.getallocatedblocks()

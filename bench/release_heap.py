@@ -53,13 +53,6 @@ from reconciler.core import auditindex  # noqa: E402
 from reconciler.engine.releaser import Releaser  # noqa: E402
 
 
-def proc_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
-
-
 def figures() -> tuple[int, ...]:
     """Python's blocks and arenas, VmRSS, glibc's in use and arenas, RssAnon (KiB but
     the first two)."""
@@ -67,9 +60,9 @@ def figures() -> tuple[int, ...]:
     malloc.trim()
     usage = malloc.usage()
     in_use, arena = (usage.in_use, usage.arena) if usage else (0, 0)
+    proc = heapowners.status()
     return (sys.getallocatedblocks(), heapowners.pymalloc().get("pymalloc_arenas", 0),
-            proc_kib("VmRSS"), in_use, arena,
-            proc_kib("RssAnon"))
+            proc["VmRSS"], in_use, arena, proc["RssAnon"])
 
 
 SERVE = """
