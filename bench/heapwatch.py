@@ -12,6 +12,11 @@ about half a second per count at 800,000 objects, against tracemalloc's slowing 
 every allocation, which stalled a daemon holding a fleet's history): each count is
 ``types-<n>.json``; ``--types OLD NEW`` lists the types that grew.
 
+``HEAPWATCH_TRIM=1`` (stats mode) hands glibc's free pages back (``malloc_trim``)
+before each dump and records how long that took (``trim_ms``): the resident figures
+are then a floor, what is live and what pymalloc's arenas keep, instead of whatever
+glibc has touched again since the daemon's own last trim.
+
 ``HEAPWATCH_MODE=stats`` writes only ``stats-<n>.json`` (bench/heapowners.py:
 /proc figures, resident KiB by mapping, glibc's mallinfo2, pymalloc's arenas): it
 does not touch the collector, so a soak under it runs as without it. In types mode
@@ -225,6 +230,12 @@ def main() -> None:
     lock = threading.Lock()
 
     mode = os.environ.get("HEAPWATCH_MODE", "")
+    # HEAPWATCH_TRIM=1: hand glibc's free pages back before each dump, so that the
+    # resident figures are a floor (what is live, and what pymalloc's arenas keep), not
+    # whatever the allocator has touched since the daemon's own last trim.
+    trim = os.environ.get("HEAPWATCH_TRIM", "") == "1"
+    if trim:
+        from reconciler.adapters import malloc
     types = mode in ("types", "stats")
     kinds = {"set": set, "dict": dict, "list": list, "tuple": tuple, "frozenset": frozenset,
              **{k.__name__: k for k in heapowners.ATOMS}}
@@ -236,7 +247,13 @@ def main() -> None:
         if types:
             with lock:
                 count[0] += 1
+                if trim:
+                    started = time.perf_counter()
+                    malloc.trim()
+                    trim_ms = (time.perf_counter() - started) * 1000
                 figures = heapowners.stats()
+                if trim:
+                    figures["trim_ms"] = round(trim_ms, 2)
                 if mode == "stats":
                     (where / f"stats-{count[0]}.json").write_text(json.dumps(
                         {"t": time.monotonic(), "stats": figures}, sort_keys=True))

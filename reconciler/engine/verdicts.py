@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from reconciler.core import auditindex, declines, trailers, verdicts
 from reconciler.engine import faults
@@ -33,6 +33,13 @@ if TYPE_CHECKING:  # the daemon's; ``read`` serves the CLI without them (and APS
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 5
+_KEPT = 4  # notes commits whose verdicts ``Verdicts`` keeps (they share their objects)
+
+
+class _State(NamedTuple):
+    head: str | None
+    found: tuple[verdicts.Verdict, ...]
+    decided: tuple[declines.Decline, ...]
 
 
 def read(mirror: git.Mirror) -> tuple[verdicts.Verdict, ...]:
@@ -86,48 +93,69 @@ class Verdicts:
         self._recorded: dict[str, set[str]] = {}  # rollout -> its commits known in git
         self._lock = threading.Lock()
         self._reading = threading.Lock()  # one reader of a notes move at a time
-        self._cache: tuple[str | None, tuple[verdicts.Verdict, ...],
-                           tuple[declines.Decline, ...]] = (None, (), ())
+        # The notes as read at the last few notes commits, newest first: a move back
+        # to one of them (a note reset after its push was refused) or on from one of
+        # them (ours written again on another writer's notes) is a step from there.
+        self._states: list[_State] = []
         self.full_reads = 0  # how many times every note was read (tests, benchmarks)
 
     def _read(self) -> tuple[tuple[verdicts.Verdict, ...], tuple[declines.Decline, ...]]:
         """What the notes hold, cached per notes commit. When the notes move, only the
-        notes that changed since the commit last read are read (one tree diff, not
-        every note) and merged into what is held; a note that lost a verdict or a
-        decision (notes rewritten by hand) reads them all again. One thread reads;
-        the others wait for its answer instead of reading the same move again."""
+        notes that changed since a commit already read are read (one tree diff, not
+        every note) and merged into what is held; notes that lost a verdict or a
+        decision since every commit held (notes rewritten by hand) are read whole
+        again. One thread reads; the others wait for its answer instead of reading
+        the same move again."""
         mirror = self._repository.mirror
         head = mirror.notes_head(verdicts.NOTES_REF)
         with self._lock:
-            if head is not None and self._cache[0] == head:
-                return self._cache[1], self._cache[2]
+            if head is not None and self._states and self._states[0].head == head:
+                return self._states[0].found, self._states[0].decided
         with self._reading:
+            # Again, now that this thread reads: while it waited, another may have read
+            # a newer commit, and a step from that one back to the head read above
+            # would look like notes that lost a verdict: every note read again, a burst
+            # that grows with the history (measured: docs/performance.md, "Soak").
+            head = mirror.notes_head(verdicts.NOTES_REF)
             with self._lock:
-                seen, found, decided = self._cache
-            if head is not None and seen == head:
-                return found, decided
+                states = list(self._states)
             if head is None:
-                found, decided = (), ()
+                state = _State(None, (), ())
             else:
-                step = _changed(mirror, seen, head) if seen is not None else None
-                if step is None:
-                    found, decided = read_all(mirror)
-                    self.full_reads += 1
-                else:
-                    added, added_decided = step
-                    # What the bound left out of ``found`` stays (``auditindex.Found``).
-                    merged = verdicts.merged(found, added)
-                    found = found.like(merged) if isinstance(found, auditindex.Found) \
-                        else tuple(merged)
-                    if added_decided:
-                        decided = tuple(sorted(set(decided) | set(added_decided),
-                                               key=_decided_order))
-            if self._depth is not None:
-                found = auditindex.bounded_verdicts(found, depth=self._depth)
-                decided = auditindex.bounded_decisions(decided, depth=self._depth)
+                state = next((s for s in states if s.head == head), None) \
+                    or self._step(mirror, states, head)
             with self._lock:
-                self._cache = (head, found, decided)
-            return found, decided
+                self._states = [state, *(s for s in states if s.head != state.head)][:_KEPT]
+            return state.found, state.decided
+
+    def _step(self, mirror: git.Mirror, states: Sequence[_State], head: str) -> _State:
+        """The notes at ``head``: from the newest state held whose notes ``head`` only
+        adds to, else every note read."""
+        for old in states:
+            if old.head is None:
+                continue
+            step = _changed(mirror, old.head, head)
+            if step is None:
+                continue
+            added, added_decided = step
+            # What the bound left out of ``found`` stays (``auditindex.Found``).
+            merged = verdicts.merged(old.found, added)
+            found = old.found.like(merged) if isinstance(old.found, auditindex.Found) \
+                else tuple(merged)
+            decided = old.decided
+            if added_decided:
+                decided = tuple(sorted(set(decided) | set(added_decided), key=_decided_order))
+            return self._bounded(head, found, decided)
+        found, decided = read_all(mirror)
+        self.full_reads += 1
+        return self._bounded(head, found, decided)
+
+    def _bounded(self, head: str, found: tuple[verdicts.Verdict, ...],
+                 decided: tuple[declines.Decline, ...]) -> _State:
+        if self._depth is not None:
+            found = auditindex.bounded_verdicts(found, depth=self._depth)
+            decided = auditindex.bounded_decisions(decided, depth=self._depth)
+        return _State(head, found, decided)
 
     def all(self) -> tuple[verdicts.Verdict, ...]:
         """Every verdict in the mirror's notes (as far as ``depth``), newest first."""

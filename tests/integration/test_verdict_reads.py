@@ -129,3 +129,87 @@ def test_a_note_that_loses_a_verdict_is_read_whole_again(tmp_path: Path, git_hom
         assert found.all() == verdict_notes.read(mirror)
         assert [v.environment for v in found.all()] == ["prod", "prod"]
         assert found.full_reads == 2
+
+
+class Stale(Counting):
+    """The mirror as a worker saw it just before another worker read the notes' next
+    commit: its first look at the notes ref answers ``stale``, later ones the ref."""
+
+    def __init__(self, mirror: Mirror, stale: str | None = None) -> None:
+        super().__init__(mirror)
+        self.stale = stale
+
+    def notes_head(self, ref: str) -> str | None:
+        if self.stale is not None:
+            stale, self.stale = self.stale, None
+            return stale
+        return self._mirror.notes_head(ref)
+
+
+def _two_moves(tmp_path: Path, git_home: Path) -> tuple[Path, Mirror, list[str]]:
+    bare, mirror, shas = _world(tmp_path, git_home)
+    _write_notes(bare, git_home, {sha: _verdict(sha, i).render() + "\n"
+                                  for i, sha in enumerate(shas[:100])}, first=True)
+    return bare, mirror, shas
+
+
+def test_a_worker_that_read_the_notes_ref_before_another_moved_on_reads_no_note_again(
+        tmp_path: Path, git_home: Path) -> None:
+    # Found in a soak: two workers ask at once as a verdict is pushed; one reads the
+    # notes ref, the other reads the next commit first. Stepping from that newer
+    # commit back to the older one looked like a note that lost its verdict, so every
+    # note was read again: a burst that grows with the history, several a minute.
+    bare, mirror, shas = _two_moves(tmp_path, git_home)
+    stale = Stale(mirror)
+    found = verdict_notes.Verdicts(repository=Repository(mirror=stale),  # type: ignore[arg-type]
+                                   environment="prod", depth=3)
+    with mirror:
+        mirror.fetch()
+        first = mirror.notes_head(verdicts.NOTES_REF)
+        assert found.all()
+        _write_notes(bare, git_home, {sha: _verdict(sha, i).render() + "\n"
+                                      for i, sha in enumerate(shas[100:110], start=100)},
+                     first=False)
+        mirror.fetch()
+        assert found.all()  # the other worker: the new commit, read alone
+        stale.read_whole = 0
+        stale.stale = first  # this worker looked before the other one read
+        assert found.all() == auditindex.bounded_verdicts(verdict_notes.read(mirror), depth=3)
+        assert stale.read_whole == 0
+        assert found.full_reads == 1
+
+
+def test_notes_moved_back_or_rebuilt_on_another_writers_step_from_a_commit_held(
+        tmp_path: Path, git_home: Path) -> None:
+    # A verdict written locally and refused at the push is reset away (the notes move
+    # back), then written again on the other writer's notes: neither move reads every
+    # note, and each answer is what a full read of that commit gives.
+    bare, mirror, shas = _two_moves(tmp_path, git_home)
+    counting = Counting(mirror)
+    found = verdict_notes.Verdicts(repository=Repository(mirror=counting),  # type: ignore[arg-type]
+                                   environment="prod")
+    with mirror:
+        mirror.fetch()
+        at_first = found.all()
+        first = mirror.notes_head(verdicts.NOTES_REF)
+        assert first is not None
+        ours = {shas[100]: _verdict(shas[100], 100).render() + "\n"}
+        _write_notes(bare, git_home, ours, first=False)  # our note, as pushed...
+        mirror.fetch()
+        assert len(found.all()) == 101
+        # ...and refused: the remote is put back, the mirror's notes follow it back.
+        gitrepo.run_git("update-ref", "refs/notes/reconciler", first, cwd=bare, home=git_home)
+        mirror.fetch()
+        counting.read_whole = 0
+        assert found.all() == at_first
+        # The other writer's verdict lands, then ours again on top of it.
+        _write_notes(bare, git_home, {shas[101]: _verdict(shas[101], 101).render() + "\n"},
+                     first=False)
+        mirror.fetch()
+        assert found.all() == verdict_notes.read(mirror)
+        _write_notes(bare, git_home, ours, first=False)
+        mirror.fetch()
+        assert found.all() == verdict_notes.read(mirror)
+        assert len(found.all()) == 102
+        assert counting.read_whole == 0
+        assert found.full_reads == 1
