@@ -230,9 +230,6 @@ def main() -> None:
     lock = threading.Lock()
 
     mode = os.environ.get("HEAPWATCH_MODE", "")
-    # HEAPWATCH_TRIM=1: hand glibc's free pages back before each dump, so that the
-    # resident figures are a floor (what is live, and what pymalloc's arenas keep), not
-    # whatever the allocator has touched since the daemon's own last trim.
     trim = os.environ.get("HEAPWATCH_TRIM", "") == "1"
     if trim:
         from reconciler.adapters import malloc
@@ -247,13 +244,13 @@ def main() -> None:
         if types:
             with lock:
                 count[0] += 1
+                started = time.perf_counter()
                 if trim:
-                    started = time.perf_counter()
                     malloc.trim()
-                    trim_ms = (time.perf_counter() - started) * 1000
+                trimmed_ms = (time.perf_counter() - started) * 1000
                 figures = heapowners.stats()
                 if trim:
-                    figures["trim_ms"] = round(trim_ms, 2)
+                    figures["trim_ms"] = round(trimmed_ms, 2)
                 if mode == "stats":
                     (where / f"stats-{count[0]}.json").write_text(json.dumps(
                         {"t": time.monotonic(), "stats": figures}, sort_keys=True))

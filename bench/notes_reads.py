@@ -44,18 +44,17 @@ from tests.support import shardworld
 DEPTH = 50  # the daemon's audit depth
 
 
-def _measure(read: Callable[[], object], repeat: int = 3) -> tuple[float, float]:
-    """The median time (ms) of ``read`` and its peak of traced allocations (KiB)."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        read()
-        times.append((time.perf_counter() - started) * 1000)
-    tracemalloc.start()
+def _timed(read: Callable[[], object], *, trace: bool = False) -> tuple[float, float]:
+    """How long ``read`` took (ms) and, traced, its peak of Python's allocations (KiB)."""
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
     read()
-    peak = tracemalloc.get_traced_memory()[1] / 1024
-    tracemalloc.stop()
-    return statistics.median(times), peak
+    ms = (time.perf_counter() - started) * 1000
+    peak = tracemalloc.get_traced_memory()[1] / 1024 if trace else 0.0
+    if trace:
+        tracemalloc.stop()
+    return ms, peak
 
 
 def _note(bare: Path, commit: str, n: int) -> None:
@@ -84,20 +83,15 @@ def one(work: Path, *, apps: int, rounds: int) -> dict[str, float]:
             found, _ = verdict_notes.read_all(mirror)
             return auditindex.bounded_verdicts(found, depth=DEPTH)
 
-        full_ms, full_kib = _measure(full)
-        def step(n: int, *, trace: bool) -> tuple[float, float]:
+        full_ms = statistics.median(_timed(full)[0] for _ in range(3))
+        full_kib = _timed(full, trace=True)[1]
+
+        def step(n: int, *, trace: bool = False) -> tuple[float, float]:
             _note(bare, commits[n % len(commits)], n)
             mirror.fetch()
-            if trace:
-                tracemalloc.start()
-            started = time.perf_counter()
-            held.all()
-            ms = (time.perf_counter() - started) * 1000
-            peak = tracemalloc.get_traced_memory()[1] / 1024 if trace else 0.0
-            tracemalloc.stop()
-            return ms, peak
+            return _timed(held.all, trace=trace)
 
-        step_ms = statistics.median(step(n, trace=False)[0] for n in range(3))
+        step_ms = statistics.median(step(n)[0] for n in range(3))
         step_kib = step(3, trace=True)[1]
         assert held.full_reads == 1, held.full_reads
     return {"commits": len(commits), "verdicts": count, "full_ms": full_ms,
