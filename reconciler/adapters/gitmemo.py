@@ -253,7 +253,7 @@ class ReadMirror(_Base):
     def notes(self, ref: str) -> list[tuple[str, str]]:
         ours = reffiles.refs(self._path)  # as the last fetch left them
         if ours is None:
-            return self.real.notes(ref)
+            return list(self.real.notes(ref))
         if ref not in ours:
             return []  # as libgit2's read: no notes ref, no notes
         key = f"notes:{ref}:{ours[ref]}"
@@ -261,7 +261,7 @@ class ReadMirror(_Base):
                              store=self.listings)
         if found is not None:
             return found
-        notes = self.real.notes(ref)
+        notes = list(self.real.notes(ref))
         self._keep(key, [list(n) for n in notes], store=self.listings)
         return notes
 

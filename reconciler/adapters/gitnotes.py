@@ -8,6 +8,7 @@ and pushes it fast-forward only (never forced), through these object-level helpe
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pygit2
 
@@ -33,17 +34,17 @@ def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
     return str(note.message)
 
 
-def read_all(repo: pygit2.Repository, ref: str) -> list[tuple[str, str]]:
+def each(repo: pygit2.Repository, ref: str) -> Iterator[tuple[str, str]]:
+    """Every note under ``ref``, ``(annotated commit sha, text)``, read one at a time
+    (the caller holds the repository for each step: ``git.Mirror.notes``)."""
     if gitnames.reference(repo, ref) is None:
-        return []
-    out = []
+        return
     try:
         # The stubs omit ``notes(ref)``'s argument; the C API takes it.
         for note in repo.notes(ref):  # type: ignore[call-arg]
-            out.append((str(note.annotated_id), str(note.message)))
+            yield str(note.annotated_id), str(note.message)
     except pygit2.GitError as exc:
         raise GitError(f"cannot read the notes in {ref}: {exc}") from exc
-    return out
 
 
 _SHA = re.compile(r"[0-9a-f]{40}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from typing import TypeVar
 
 import pygit2
 
@@ -21,6 +22,7 @@ from reconciler.adapters.gitobjects import Author, CommitInfo, Entry
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError
 
+_T = TypeVar("_T")
 _LIST_CACHE_SIZE = 8  # listings of the last few trees kept
 
 
@@ -97,7 +99,8 @@ class Objects:
             hidden = self._commit(stop).id if stop else None
         return self._locked(gitobjects.history(self._repo, start, limit, hidden))
 
-    def _locked(self, items: Iterator[CommitInfo]) -> Iterator[CommitInfo]:
+    def _locked(self, items: Iterator[_T]) -> Iterator[_T]:
+        """``items``, each taken with the lock held and handed out without it."""
         while True:
             with self._lock:
                 item = next(items, None)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pygit2
 from pygit2.enums import FetchPrune
@@ -27,6 +28,7 @@ from reconciler.errors import GitError, ReconcilerError
 log = logging.getLogger(__name__)
 
 _REMOTE = "origin"
+_T = TypeVar("_T")
 
 
 class Refs:
@@ -42,6 +44,8 @@ class Refs:
 
     if TYPE_CHECKING:  # provided by git.Mirror; declared for the type checker only
         def _commit(self, sha: str) -> pygit2.Commit: ...
+
+        def _locked(self, items: Iterator[_T]) -> Iterator[_T]: ...
 
         def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None: ...
 
@@ -71,10 +75,10 @@ class Refs:
         found = gitnames.reference(self._repo, ref)
         return str(found.target) if found is not None else None
 
-    def notes(self, ref: str) -> list[tuple[str, str]]:
-        """Every note under ``ref``: ``(annotated commit sha, note text)``."""
-        with self._lock:
-            return gitnotes.read_all(self._repo, ref)
+    def notes(self, ref: str) -> Iterable[tuple[str, str]]:
+        """Every note under ``ref``: ``(annotated commit sha, note text)``, read lazily
+        (the lock held for each note, not for them all: ``Objects.log``)."""
+        return self._locked(gitnotes.each(self._repo, ref))
 
     def notes_changed(self, old: str, new: str) -> list[tuple[str, str | None, str | None]]:
         """The notes that differ between two commits of a notes ref: ``(annotated

@@ -121,9 +121,10 @@ def omitted(records: Sequence[trailers.Record], rollout: str) -> int:
     return sum(n for (_, name), n in records.omitted.items() if name == rollout)
 
 
-def bounded(records: Sequence[trailers.Record], *, depth: int = DEFAULT_DEPTH) -> Trail:
+def bounded(records: Iterable[trailers.Record], *, depth: int = DEFAULT_DEPTH) -> Trail:
     """``records`` (newest first) bounded as the module docstring says; what an earlier
-    ``bounded`` left out (``records`` a ``Trail``) is carried over."""
+    ``bounded`` left out (``records`` a ``Trail``) is carried over. Read once, in
+    order: ``records`` may be a lazy walk of the history, never held whole."""
     carried = dict(records.omitted) if isinstance(records, Trail) else {}
     seen: dict[Key, int] = {}
     reverted: set[tuple[Key, str | None]] = set()
@@ -142,8 +143,11 @@ def bounded(records: Sequence[trailers.Record], *, depth: int = DEFAULT_DEPTH) -
         carried[key] = carried.get(key, 0) + 1
         if t.action in TAKEN_OUT and t.previous_release \
                 and (key, t.previous_release) not in reverted:
-            reverted.add((key, t.previous_release))
-            new.setdefault(key, {})[sys.intern(t.previous_release)] = record.time.timestamp()
+            # The newest revert of a release wins; not added to ``reverted``, so what
+            # is held while reading is what is kept (``new``), not a second copy.
+            taken = new.setdefault(key, {})
+            if t.previous_release not in taken:
+                taken[sys.intern(t.previous_release)] = record.time.timestamp()
     before = records.taken_out if isinstance(records, Trail) else {}
     return Trail(kept, omitted=carried, taken_out=_carried(before, new, reverted))
 

@@ -8,7 +8,7 @@ trailers is that release, not a second one (``records``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,9 +21,27 @@ if TYPE_CHECKING:  # a warm read-only command never loads pygit2 (adapters/gitme
 ARRIVAL_SLACK = timedelta(seconds=2)
 
 
-def records(mirror: git.Mirror, commits: list[git.CommitInfo], *,
+def records(mirror: git.Mirror, commits: Iterable[git.CommitInfo], *,
             clock: Callable[[], datetime] | None = None) -> tuple[trailers.Record, ...]:
-    """Records of ``commits`` (newest first), read as merges deliver them.
+    """Records of ``commits`` (newest first), read as merges deliver them (``each``)."""
+    return tuple(each(mirror, commits, clock=clock))
+
+
+class _Merge:
+    """A merge commit whose brought commits are still to come in the walk."""
+
+    __slots__ = ("brought", "seen", "sha", "time")
+
+    def __init__(self, commit: git.CommitInfo) -> None:
+        self.sha, self.time = commit.sha, commit.time
+        self.brought: set[tuple[str, str, str]] = set()  # (rollout, action, release)
+        self.seen: set[str] = set()  # rollouts released by a newer brought commit
+
+
+def each(mirror: git.Mirror, commits: Iterable[git.CommitInfo], *,
+         clock: Callable[[], datetime] | None = None) -> Iterator[trailers.Record]:
+    """Records of ``commits`` (newest first, topological: a merge before what it
+    brings), one at a time as they are read.
 
     A release merged from a pull request reached the branch when the merge commit
     did, not when it was written: its record takes the merge commit's time (a
@@ -31,32 +49,43 @@ def records(mirror: git.Mirror, commits: list[git.CommitInfo], *,
     a commit it brings in (an auto-merge passes the release's own message) is the
     same release, not a second one: the merged commit stays the record, since it
     is the one a revert can undo. Of several commits of one rollout that a merge
-    brings in, the newest is the release."""
-    arrived: dict[str, git.CommitInfo] = {}
-    for commit in commits:
-        for side in commit.parents[1:]:
-            for inner in mirror.log(side, stop=commit.parents[0]):
-                arrived.setdefault(inner.sha, commit)
+    brings in, the newest is the release.
+
+    Held meanwhile: the merges whose brought commits the walk has not reached yet,
+    not the history, so a daemon starting on a long history reads it in bounded
+    memory when the caller bounds what it keeps (``Scanner.history``)."""
     now = clock() if clock is not None else None
-    found = trailers.records(
-        (c.sha, c.message, _arrival(arrived[c.sha].time if c.sha in arrived else c.time,
-                                    now)) for c in commits)
-    brought = {(r.trailers.rollout, r.trailers.action, r.trailers.release): r.commit
-               for r in found if r.commit in arrived}
-    merges = {c.sha for c in commits if len(c.parents) > 1}
-    kept, seen = [], set()
-    for r in found:  # newest first
-        t = r.trailers
-        if r.commit in merges and (t.rollout, t.action, t.release) in brought:
+    pending: dict[str, _Merge] = {}  # a brought commit -> the newest merge that brought it
+    for commit in commits:
+        by = pending.pop(commit.sha, None)  # the merge is let go with its last one
+        own = _brought(mirror, commit, pending) if len(commit.parents) > 1 else None
+        t = trailers.parse(commit.message)
+        if t is None:
             continue
-        if r.commit in arrived:
+        if own is not None and (t.rollout, t.action, t.release) in own.brought:
+            continue
+        if by is not None:
             # Older commits of one pull request were superseded in it before it
             # merged: never released on their own, so no record.
-            if (arrived[r.commit].sha, t.rollout) in seen:
+            if t.rollout in by.seen:
                 continue
-            seen.add((arrived[r.commit].sha, t.rollout))
-        kept.append(r)
-    return tuple(kept)
+            by.seen.add(t.rollout)
+        yield trailers.Record(commit=commit.sha,
+                              time=_arrival(by.time if by is not None else commit.time, now),
+                              subject=commit.message.split("\n", 1)[0], trailers=t)
+
+
+def _brought(mirror: git.Mirror, merge: git.CommitInfo, pending: dict[str, _Merge]) -> _Merge:
+    """``merge``'s bookkeeping; the commits it brings (reachable from a side, not from
+    its first parent) pending on it unless a newer merge brought them first."""
+    found = _Merge(merge)
+    for side in merge.parents[1:]:
+        for inner in mirror.log(side, stop=merge.parents[0]):
+            t = trailers.parse(inner.message)
+            if t is not None:
+                found.brought.add((t.rollout, t.action, t.release))
+            pending.setdefault(inner.sha, found)
+    return found
 
 
 def _arrival(written: datetime, seen: datetime | None) -> datetime:

@@ -356,12 +356,10 @@ class Scanner:
         (any commit: e.g. the versions before and after a person's edit)."""
         return self._scans.get(path, blob, disk=self._disk, bound=len(self._blobs))[0]
 
-
     def history(self, head: str) -> auditindex.Trail:
-        """Reconciler commits reachable from ``head``, newest first; with
-        ``audit_depth``, as far as the decisions need them (``core/auditindex``: the
-        newest ``audit_depth`` of each rollout, the reverts of every quarantined tag,
-        a count of the rest)."""
+        """Reconciler commits reachable from ``head``, newest first; with ``audit_depth``,
+        as far as the decisions need them (``core/auditindex``: the newest ``audit_depth``
+        of each rollout, the reverts of every quarantined tag, a count of the rest)."""
         whole = self.audit_depth is None and self._disk is not None  # the CLI's, on disk
         if whole and self._history_head is None and self._disk is not None:
             kept = scanstore.load_trail(self._disk)  # read by the last run: only add since
@@ -372,11 +370,13 @@ class Scanner:
         if self._history_head and self.mirror.is_ancestor(self._history_head, head):
             new = self.mirror.log(head, stop=self._history_head)
             records = self._history.like(
-                arrivals.records(self.mirror, list(new), clock=self._arrivals) + self._history)
-        else:
-            records = auditindex.Trail(arrivals.records(self.mirror, list(self.mirror.log(head))))
-        if self.audit_depth is not None:
-            records = auditindex.bounded(records, depth=self.audit_depth)
+                arrivals.records(self.mirror, new, clock=self._arrivals) + self._history)
+            if self.audit_depth is not None:
+                records = auditindex.bounded(records, depth=self.audit_depth)
+        else:  # bounded as it is read: a start never holds the whole history at once
+            read = arrivals.each(self.mirror, self.mirror.log(head))
+            records = auditindex.Trail(read) if self.audit_depth is None \
+                else auditindex.bounded(read, depth=self.audit_depth)
         self._history_head, self._history = head, records
         if whole and self._disk is not None:
             scanstore.keep_trail(self._disk, head, list(records))

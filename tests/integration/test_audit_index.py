@@ -5,15 +5,22 @@ the whole history does."""
 from __future__ import annotations
 
 import subprocess
+import tracemalloc
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from reconciler.adapters.git import Mirror
-from reconciler.core import quarantine
+from reconciler.core import quarantine, verdicts
+from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import last_release
+from reconciler.engine.repository import Repository
 from reconciler.engine.snapshot import Scanner
 from tests.support import gitrepo
 
 ROLLOUTS = ("apps/web", "apps/api")
+T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 FILE = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
 
 
@@ -83,3 +90,63 @@ def test_the_index_stays_flat_over_thousands_of_commits(tmp_path: Path, git_home
     assert again.history == small.history
     assert again.records(ROLLOUTS[0]).omitted == small.records(ROLLOUTS[0]).omitted
     assert again.history.taken_out == small.history.taken_out
+
+
+def _notes_on_every_commit(bare: Path, home: Path, shas: list[str]) -> None:
+    """A Succeeded (every fifth a Failed) verdict on each commit, as git writes notes."""
+    lines = [b"commit refs/notes/reconciler", b"committer r <r@example.com> 1700000000 +0000",
+             b"data 5", b"notes"]
+    for i, sha in enumerate(shas):
+        data = verdicts.Verdict(
+            commit=sha, rollout=ROLLOUTS[i % 2], release=f"1.0.{i}", environment="prod",
+            result="Failed" if i % 5 == 4 else "Succeeded", started=T0,
+            ended=T0 + timedelta(seconds=i)).render().encode()
+        lines += [f"N inline {sha}".encode(), f"data {len(data)}".encode(), data]
+    lines.append(b"")
+    gitrepo.run_git("fast-import", "--quiet", "--force", cwd=bare, home=home,
+                    input=b"\n".join(lines) + b"\n")
+
+
+def _read_beyond_kept(mirror: Mirror) -> list[tuple[int, int]]:
+    """What a daemon starting on ``mirror`` allocates beyond what it then keeps, and
+    what it keeps, in bytes: reading the commits (``Scanner.history``), then the notes
+    (``Verdicts``)."""
+    extra = []
+    for read in (lambda: Scanner(mirror, environment="prod", audit_depth=25)
+                 .history(mirror.head()),
+                 lambda: verdict_notes.Verdicts(repository=Repository(mirror=mirror),
+                                                environment="prod", depth=25).all()):
+        tracemalloc.start()
+        kept = read()
+        now, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert kept
+        extra.append((peak - now, now))
+    return extra[0], extra[1]
+
+
+def test_a_start_on_a_long_history_reads_it_in_about_what_it_keeps(
+        tmp_path: Path, git_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Notes bounded every 256 verdicts read (4,096 in the daemon): the same
+    # mechanism, on a history a test can write in a second.
+    monkeypatch.setattr(verdict_notes, "_CHUNK", 256)
+    bare = tmp_path / "srv" / "fleet.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    extra = []
+    done = 0
+    for count in (600, 2_400):  # 600 commits, then 3,000
+        append_commits(bare, git_home, done, count)
+        done += count
+        shas = gitrepo.run_git("rev-list", "main", cwd=bare, home=git_home).decode().split()
+        _notes_on_every_commit(bare, git_home, shas)
+        mirror = Mirror.open(f"file://{bare}", cache_dir=tmp_path / f"cache{done}")
+        mirror.fetch()
+        extra.append(_read_beyond_kept(mirror))
+        mirror.close()
+    (_, notes_small), (commits, notes) = extra
+    # The commits: beyond what is kept, a fraction of it (the releases that reverts
+    # took out, copied once). It was every record, ten times what is kept.
+    assert commits[0] < commits[1] / 2, extra
+    # The notes: a chunk at a time, whatever the history. It was every note, five
+    # times as much at five times the history.
+    assert notes[0] < 1.6 * notes_small[0], extra

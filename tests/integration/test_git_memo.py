@@ -43,8 +43,8 @@ def memo_of(remote: gitrepo.BareRepo, cache: Path,
 
 def answers(mirror: git.Mirror, head: str, base: str) -> list[object]:
     return [mirror.list_entries(head, suffixes=SUFFIXES), list(mirror.log(head)),
-            list(mirror.log(head, stop=base)), mirror.notes("refs/notes/reconciler"),
-            mirror.notes("refs/notes/absent"), mirror.changed_entries(base, head),
+            list(mirror.log(head, stop=base)), list(mirror.notes("refs/notes/reconciler")),
+            list(mirror.notes("refs/notes/absent")), mirror.changed_entries(base, head),
             mirror.is_ancestor(base, head), mirror.is_ancestor(head, base),
             mirror.resolve("main~1"), mirror.resolve("HEAD")]
 

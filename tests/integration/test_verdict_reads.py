@@ -61,7 +61,7 @@ class Counting:
         return getattr(self._mirror, name)
 
     def notes(self, ref: str) -> list[tuple[str, str]]:
-        found = self._mirror.notes(ref)
+        found = list(self._mirror.notes(ref))
         self.read_whole += len(found)
         return found
 

@@ -3,6 +3,7 @@ every decision read from it the same as from the whole history."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from reconciler.core import (
     trailers,
     verdicts,
 )
+from reconciler.engine import verdicts as verdict_notes
 from reconciler.engine.releaser import last_release
 from reconciler.engine.snapshot import Snapshot
 
@@ -175,6 +177,33 @@ def test_verdicts_keep_the_newest_and_which_releases_failed() -> None:
         held = auditindex.bounded_verdicts(
             held.like(verdicts.merged(held, found[max(0, end - 97):end])), depth=10)
     assert held == kept and held.failed == kept.failed
+
+
+class _Notes:
+    """What ``engine/verdicts.read_all`` reads of a mirror: its notes, in commit-id
+    order as git iterates them (not in time order)."""
+
+    def __init__(self, found: list[verdicts.Verdict]) -> None:
+        self.texts: dict[str, str] = {}
+        for v in found:
+            self.texts[v.commit] = verdicts.add(self.texts.get(v.commit), v) or ""
+
+    def notes(self, ref: str) -> list[tuple[str, str]]:
+        return sorted(self.texts.items())
+
+
+def test_verdicts_bounded_as_the_notes_are_read_are_those_bounded_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two environments' verdicts on one commit; chunks of 50 notes: the bound runs
+    # again about forty times, on notes in no order of time.
+    found = [dataclasses.replace(v, commit=f"{(i // 2) * 7919 % 100_003:040x}")
+             for i, v in enumerate(failures(2_000))]
+    whole = auditindex.bounded_verdicts(verdicts.canonical(found), depth=10)
+    monkeypatch.setattr(verdict_notes, "_CHUNK", 50)
+    read, _ = verdict_notes.read_all(_Notes(found), depth=10)  # type: ignore[arg-type]
+    assert isinstance(read, auditindex.Found)
+    assert read == whole and read.failed == whole.failed and whole.failed
+    assert verdict_notes.read_all(_Notes(found))[0] == tuple(verdicts.canonical(found))
 
 
 def _deep_size(obj: object, seen: set[int]) -> int:

@@ -56,7 +56,7 @@ def test_notes_are_written_fanned_out_and_read_by_git_and_libgit2(
     for sha in shas[::7]:
         assert gitnotes.read(repo, REF, sha) == f"verdict of {sha}\n"
         assert _git_show(repo, sha) == f"verdict of {sha}\n"
-    assert sorted(c for c, _ in gitnotes.read_all(repo, REF)) == sorted(shas)
+    assert sorted(c for c, _ in gitnotes.each(repo, REF)) == sorted(shas)
     # one notes commit per write, each with the one before as parent
     assert sum(1 for _ in repo.walk(repo.references[REF].target)) == len(shas)
 
@@ -73,7 +73,7 @@ def test_a_flat_tree_from_before_is_migrated_and_nothing_is_lost(
     for sha in new + old[:3]:  # new notes, and three old ones replaced
         gitnotes.write(repo, REF, commit=sha, text=f"new {sha}\n", author=AUTHOR)
     expected = {s: f"old {s}\n" for s in old} | {s: f"new {s}\n" for s in new + old[:3]}
-    assert dict(gitnotes.read_all(repo, REF)) == expected
+    assert dict(gitnotes.each(repo, REF)) == expected
     for sha, text in expected.items():  # libgit2's lookup descends into subtrees
         assert gitnotes.read(repo, REF, sha) == text
     for sha in old[:5] + new[:5]:
