@@ -2,7 +2,7 @@
 decisions need, not every record since the start.
 
 Where it fits: ``engine/snapshot.Scanner`` reads the reconciler's commits from git
-(``trailers.records``) and keeps them newest first between snapshots. Kept whole,
+(``engine/arrivals``) and keeps them newest first between snapshots. Kept whole,
 that index grew by a record (0.5-1 KiB) with every commit for as long as the daemon
 ran (docs/reliability.md "Soak"). :func:`bounded` keeps, per environment and
 rollout:

@@ -30,10 +30,10 @@ def records(mirror: git.Mirror, commits: Iterable[git.CommitInfo], *,
 class _Merge:
     """A merge commit whose brought commits are still to come in the walk."""
 
-    __slots__ = ("brought", "seen", "sha", "time")
+    __slots__ = ("brought", "seen", "time")
 
     def __init__(self, commit: git.CommitInfo) -> None:
-        self.sha, self.time = commit.sha, commit.time
+        self.time = commit.time
         self.brought: set[tuple[str, str, str]] = set()  # (rollout, action, release)
         self.seen: set[str] = set()  # rollouts released by a newer brought commit
 
