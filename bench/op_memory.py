@@ -22,6 +22,9 @@ Kinds (``--op``, comma-separated where they are the mirror's):
   to its one-second timeout).
 
 Every ``--per`` steps: a full collection, ``malloc_trim``, then the figures.
+``--no-pack`` keeps the mirror from packing (a daemon releasing a few times an hour
+packs rarely), ``--cache-max-age S`` sets when the mirror's handle, and with it
+libgit2's object cache, is reopened at the next write (``git.CACHE_MAX_AGE``).
 
 Run: ``.venv/bin/python bench/op_memory.py --op note,diff,list,blob,log,anc,revert,notesdiff``
 or ``--op patch --per 1000``.
@@ -64,7 +67,8 @@ def _manifest(i: int, value: str) -> bytes:
             f"data:\n  v: '{value}'\n").encode()
 
 
-def mirror_steps(work: Path, ops: set[str], history: int) -> Callable[[int], None]:
+def mirror_steps(work: Path, ops: set[str], history: int, *, pack: bool = True,
+                 cache_max_age: float | None = None) -> Callable[[int], None]:
     remote = work / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
     stream = b"".join(
@@ -76,6 +80,10 @@ def mirror_steps(work: Path, ops: set[str], history: int) -> Callable[[int], Non
                    check=True)
     mirror = git.Mirror.open(f"file://{remote}", cache_dir=work / "cache")
     mirror.fetch()
+    if not pack:  # as a daemon releasing a few times an hour: no pack for hours
+        mirror.packer.check_every = 10**9
+    if cache_max_age is not None:
+        mirror.cache_max_age = cache_max_age
     last = [mirror.head()]
 
     def step(k: int) -> None:
@@ -153,13 +161,18 @@ def main() -> None:
     parser.add_argument("--per", type=int, default=300, help="steps between two readings")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--history", type=int, default=3000)
+    parser.add_argument("--no-pack", action="store_true",
+                        help="the mirror never packs (a daemon releasing rarely)")
+    parser.add_argument("--cache-max-age", type=float,
+                        help="seconds before the mirror reopens its handle (git.CACHE_MAX_AGE)")
     args = parser.parse_args()
     ops = set(args.op.split(","))
     closing: list[Callable[[], object]] = []
     with tempfile.TemporaryDirectory(prefix="op-memory-") as tmp:
         try:
             if ops <= set(MIRROR_OPS):
-                step = mirror_steps(Path(tmp), ops, args.history)
+                step = mirror_steps(Path(tmp), ops, args.history, pack=not args.no_pack,
+                                    cache_max_age=args.cache_max_age)
             elif len(ops) == 1 and ops <= set(CLUSTER_OPS):
                 step = cluster_steps(Path(tmp), ops.pop(), closing)
             else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,12 @@ __all__ = ["Author", "CommitInfo", "Credentials", "Entry", "Mirror"]
 log = logging.getLogger(__name__)
 
 _REMOTE = gitcache.REMOTE
+# libgit2's object cache keeps every object read (trees parsed, ~2x their size) until
+# its bound (32 MiB counted, ~70 MiB resident, ``gitobjects``); a pack's reopen hands
+# it back. A daemon releasing a few times an hour packs rarely, and its cache grew ~2 MiB
+# an hour towards that bound (docs/performance.md, "Soak"): a handle older than this
+# is reopened at the next write too. The current trees are read again once after.
+CACHE_MAX_AGE = 600.0  # seconds
 # libgit2's process-wide cache sizes and network timeouts are set in gitobjects.
 
 
@@ -78,6 +85,8 @@ class Mirror(Refs, Objects):
         # repository without notes yet has no such ref to name.
         self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}", gitnotes.FETCH_REFSPEC]
         self.packer = gitpack.Packer(self._path)  # loose objects packed on a schedule
+        self.cache_max_age = CACHE_MAX_AGE
+        self._opened = time.monotonic()  # when ``_repo`` was opened (``_housekeep``)
 
     @classmethod
     def open(cls, url: str, *, cache_dir: Path, branch: str = "main",
@@ -214,9 +223,11 @@ class Mirror(Refs, Objects):
 
     def _housekeep(self) -> None:
         """Pack when due (``gitpack``); after a pack, reopen: the replaced files let go
-        (and the memory of the old object cache, ``gitcache.reopen``)."""
-        if self.packer.after_write():
+        (and the memory of the old object cache, ``gitcache.reopen``). Reopened too
+        when the handle is older than ``cache_max_age`` (see ``CACHE_MAX_AGE``)."""
+        if self.packer.after_write() or time.monotonic() - self._opened > self.cache_max_age:
             self._repo = gitcache.reopen(self._repo, self._path)
+            self._opened = time.monotonic()
 
     def _rejection(self, ref: str, callbacks: gitauth.Callbacks) -> PushRejected:
         status = "; ".join(message for _, message in callbacks.rejections)

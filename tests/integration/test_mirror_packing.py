@@ -231,3 +231,29 @@ def test_a_pack_index_is_read_as_git_lists_it(tmp_path: Path, git_home: Path) ->
     broken.write_bytes(b"\xfftOc\0\0\0\1" + bytes(1024))
     with pytest.raises(ValueError, match="not a version 2"):
         gitpack.pack_ids(broken)
+
+
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_a_mirror_that_never_packs_still_hands_its_object_cache_back(
+        git_remote: Remote, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon releasing a few times an hour packs rarely; its handle (and libgit2's
+    object cache, every object read) is reopened once older than ``cache_max_age``."""
+    from types import SimpleNamespace
+
+    from reconciler.adapters import git, gitcache
+
+    reopens: list[Path] = []
+    real_reopen = gitcache.reopen
+    monkeypatch.setattr(gitcache, "reopen",
+                        lambda repo, path: reopens.append(path) or real_reopen(repo, path))
+    clock = [1_000.0]
+    monkeypatch.setattr(git, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=0)  # never packs
+    _writes(mirror, git_remote, 10)
+    assert reopens == []  # young: kept, whatever the writes
+    clock[0] += git.CACHE_MAX_AGE + 1
+    _writes(mirror, git_remote, 10)
+    assert reopens == [mirror.path]  # at the first write past the age, once
+    assert mirror.packer.stats.runs == 0
+    assert mirror.fetch() == git_remote.repo.head()  # the reopened mirror works
