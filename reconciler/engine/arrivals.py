@@ -55,11 +55,13 @@ def each(mirror: git.Mirror, commits: Iterable[git.CommitInfo], *,
     not the history, so a daemon starting on a long history reads it in bounded
     memory when the caller bounds what it keeps (``Scanner.history``)."""
     now = clock() if clock is not None else None
-    pending: dict[str, _Merge] = {}  # a brought commit -> the newest merge that brought it
+    # A brought commit -> the newest merge that brought it, and its trailers as that
+    # merge read them (parsed once, not again when the walk reaches the commit).
+    pending: dict[str, tuple[_Merge, trailers.Trailers | None]] = {}
     for commit in commits:
-        by = pending.pop(commit.sha, None)  # the merge is let go with its last one
+        waiting = pending.pop(commit.sha, None)  # the merge is let go with its last one
         own = _brought(mirror, commit, pending) if len(commit.parents) > 1 else None
-        t = trailers.parse(commit.message)
+        by, t = waiting if waiting is not None else (None, trailers.parse(commit.message))
         if t is None:
             continue
         if own is not None and (t.rollout, t.action, t.release) in own.brought:
@@ -75,16 +77,19 @@ def each(mirror: git.Mirror, commits: Iterable[git.CommitInfo], *,
                               subject=commit.message.split("\n", 1)[0], trailers=t)
 
 
-def _brought(mirror: git.Mirror, merge: git.CommitInfo, pending: dict[str, _Merge]) -> _Merge:
+def _brought(mirror: git.Mirror, merge: git.CommitInfo,
+             pending: dict[str, tuple[_Merge, trailers.Trailers | None]]) -> _Merge:
     """``merge``'s bookkeeping; the commits it brings (reachable from a side, not from
     its first parent) pending on it unless a newer merge brought them first."""
     found = _Merge(merge)
     for side in merge.parents[1:]:
         for inner in mirror.log(side, stop=merge.parents[0]):
-            t = trailers.parse(inner.message)
+            newer = pending.get(inner.sha)
+            t = newer[1] if newer is not None else trailers.parse(inner.message)
             if t is not None:
                 found.brought.add((t.rollout, t.action, t.release))
-            pending.setdefault(inner.sha, found)
+            if newer is None:
+                pending[inner.sha] = (found, t)
     return found
 
 
