@@ -89,6 +89,32 @@ def test_log_covers_merged_history(config_repo: gitrepo.BareRepo, cache_dir: Pat
     assert shas[-1] == base
 
 
+def test_log_from_a_commit_stopping_at_an_ancestor_is_what_lies_between(
+        config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
+    base = config_repo.head()
+    config_repo.git("branch", "side", base)
+    one = config_repo.commit({"README.md": "1\n"}, "one", branch="side")
+    two = config_repo.commit({"README.md": "2\n"}, "two", branch="side")
+    main = config_repo.commit({"infra/ocirepo.yaml": "x: 1\n"}, "main")
+    tree = config_repo.git("rev-parse", f"{main}^{{tree}}").decode().strip()
+    merge = config_repo.git("commit-tree", tree, "-p", main, "-p", two, "-m",
+                            "merge").decode().strip()
+    config_repo.git("update-ref", "refs/heads/main", merge)
+    mirror = Mirror.open(config_repo.url, cache_dir=cache_dir)
+    mirror.fetch()
+
+    def between(head: str, stop: str, limit: int | None = None) -> list[str]:
+        return [e.sha for e in mirror.log(head, stop=stop, limit=limit)]
+
+    assert between(one, base) == [one]  # one commit on top of the stop
+    assert [e.message for e in mirror.log(one, stop=base)] == ["one\n"]
+    assert between(one, base, limit=0) == []
+    assert between(two, base) == [two, one]
+    assert between(two, one) == [two]
+    assert between(merge, main) == [merge, two, one]  # the stop is one parent of two
+    assert between(base, one) == []  # the stop is newer
+
+
 def test_is_ancestor(config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
     root = config_repo.head()
     config_repo.git("branch", "side", root)
