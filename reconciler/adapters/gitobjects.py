@@ -307,12 +307,14 @@ def history(repo: pygit2.Repository, start: pygit2.Oid,
     """Commits reachable from ``start`` but not from ``stop``, newest first
     (topological, then commit time)."""
     try:
-        if stop is not None and limit != 0:
-            # One commit on top of ``stop`` (a pull request's merge brings one release
-            # on the base it was opened from): that commit, without a walker, which
-            # costs ~70 us to set up (bench/merge_history.py).
+        if limit == 1 or (stop is not None and limit != 0):
+            # The commit alone, or one commit on top of ``stop`` (a release pushed on
+            # the head read before; a pull request's merge bringing one release on the
+            # base it was opened from): read without a walker, which costs ~70 us to
+            # set up (bench/merge_history.py).
             first = repo[start]
-            if isinstance(first, pygit2.Commit) and first.parent_ids == [stop]:
+            alone = limit == 1 and stop is None
+            if isinstance(first, pygit2.Commit) and (alone or first.parent_ids == [stop]):
                 yield _info(first)
                 return
         walker = repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME)

@@ -113,6 +113,9 @@ def test_log_from_a_commit_stopping_at_an_ancestor_is_what_lies_between(
     assert between(two, one) == [two]
     assert between(merge, main) == [merge, two, one]  # the stop is one parent of two
     assert between(base, one) == []  # the stop is newer
+    assert between(base, one, limit=1) == []
+    assert [e.sha for e in mirror.log(merge, limit=1)] == [merge]
+    assert [e.parents for e in mirror.log(merge, limit=1)] == [(main, two)]
 
 
 def test_is_ancestor(config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
