@@ -184,15 +184,18 @@ def series(where: str, after: float = 0.0) -> None:
     if len(used) < 3:
         return
     print(f"slope per hour over {len(used)} dumps from {after / 60:.0f} min (95 %: every dump"
-          f" read as independent; then by the means of {WINDOW:g}-minute windows, Student's t):")
+          f" read as independent; then by the means of {WINDOW:g}-minute windows and by their"
+          " lowest dumps, Student's t):")
     for k in keys:
         points = [(t / 3600, float(f[k])) for t, f in used if k in f]
         slope, half = soaktrend.fit(points)
         found = soaktrend.windows([{"t": t, k: f[k]} for t, f in used if k in f], k,
                                   minutes=WINDOW)
         by, by_half = soaktrend.fit([(h, m) for h, m, _ in found])
+        low, low_half = soaktrend.fit([(h, f) for h, _, f in found])
         print(f"  {k:24} {slope:+12.1f} ± {half:9.1f}/h  by windows {by:+12.1f} ± "
-              f"{by_half:9.1f}/h  ({points[0][1]:.0f} -> {points[-1][1]:.0f})")
+              f"{by_half:9.1f}/h  floors {low:+10.1f} ± {low_half:8.1f}/h  "
+              f"({points[0][1]:.0f} -> {points[-1][1]:.0f})")
 
 
 def main() -> None:
