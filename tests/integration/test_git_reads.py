@@ -72,15 +72,21 @@ def test_log_is_newest_first_with_metadata(config_repo: gitrepo.BareRepo,
     assert [e.sha for e in mirror.log(head, limit=2)] == [two, one]
 
 
+def _merge(repo: gitrepo.BareRepo, main: str, side: str) -> str:
+    """A merge commit of ``side`` into ``main`` (main's tree), made the branch head."""
+    tree = repo.git("rev-parse", f"{main}^{{tree}}").decode().strip()
+    merge = repo.git("commit-tree", tree, "-p", main, "-p", side, "-m",
+                     "merge").decode().strip()
+    repo.git("update-ref", "refs/heads/main", merge)
+    return merge
+
+
 def test_log_covers_merged_history(config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
     base = config_repo.head()
     config_repo.git("branch", "side", base)
     side = config_repo.commit({"README.md": "side\n"}, "side", branch="side")
     main = config_repo.commit({"infra/ocirepo.yaml": "x: 1\n"}, "main")
-    tree = config_repo.git("rev-parse", f"{main}^{{tree}}").decode().strip()
-    merge = config_repo.git("commit-tree", tree, "-p", main, "-p", side, "-m",
-                            "merge").decode().strip()
-    config_repo.git("update-ref", "refs/heads/main", merge)
+    merge = _merge(config_repo, main, side)
     mirror = Mirror.open(config_repo.url, cache_dir=cache_dir)
     head = mirror.fetch()
     shas = [e.sha for e in mirror.log(head)]
@@ -96,10 +102,7 @@ def test_log_from_a_commit_stopping_at_an_ancestor_is_what_lies_between(
     one = config_repo.commit({"README.md": "1\n"}, "one", branch="side")
     two = config_repo.commit({"README.md": "2\n"}, "two", branch="side")
     main = config_repo.commit({"infra/ocirepo.yaml": "x: 1\n"}, "main")
-    tree = config_repo.git("rev-parse", f"{main}^{{tree}}").decode().strip()
-    merge = config_repo.git("commit-tree", tree, "-p", main, "-p", two, "-m",
-                            "merge").decode().strip()
-    config_repo.git("update-ref", "refs/heads/main", merge)
+    merge = _merge(config_repo, main, two)
     mirror = Mirror.open(config_repo.url, cache_dir=cache_dir)
     mirror.fetch()
 
