@@ -71,6 +71,8 @@ from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
 from tests.support import shardworld
 
+SAVE_EVERY = 30  # samples (five minutes) between writes of --out
+
 
 @dataclass
 class Pending:
@@ -208,6 +210,8 @@ class Soak:
         s["watches"] = self.emulator.watchers()
         s.update({f"m_{k}": v for k, v in soakreport.scrape(self.port).items()})
         self.samples.append(s)
+        if self.args.out and len(self.samples) % SAVE_EVERY == 0:
+            soakreport.write_samples(self.args.out, self, self.args)
         print(f"{s['t']:7.0f}s {phase:7} rss {s['VmRSS'] / 1024:6.1f} MiB  fds {s['fds']:3.0f}"
               f"  threads {s['threads']:3.0f}  commits {s['commits']:5}  "
               f"settled {s['settled']:4}  stuck {s['stuck']}", file=sys.stderr, flush=True)
@@ -328,7 +332,10 @@ def main() -> int:
     parser.add_argument("--transport", choices=("file", "http"), default="file",
                         help="how the daemon reaches the remote: file:// or smart HTTP "
                              "(git http-backend)")
-    parser.add_argument("--out", type=Path, help="write the samples here (.json or .csv)")
+    parser.add_argument("--out", type=Path,
+                        help="write the samples here (.json or .csv), every five minutes "
+                             "and at the end: a soak stopped by anything, even a machine "
+                             "going away, can be read back with --report")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (daemon log, repositories)")
     parser.add_argument("--report", type=Path, metavar="JSON",

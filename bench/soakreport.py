@@ -216,20 +216,24 @@ def _warmup_rate(args: argparse.Namespace) -> str:
 
 
 def write_samples(path: Path, soak: Any, args: argparse.Namespace) -> None:
+    """The samples so far, written whole to a file beside ``path`` and renamed over
+    it: a reader (or a soak killed mid-write) never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
     if path.suffix == ".csv":
         keys = sorted({k for s in soak.samples for k in s},
                       key=lambda k: (k not in ("t", "phase"), k))
-        with path.open("w", newline="") as f:
+        with partial.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(soak.samples)
-        return
-    path.write_text(json.dumps({
-        "args": vars(args), "samples": soak.samples,
-        "settled": [{"offered_at": round(t, 2), "seconds": round(d, 3), "outcome": o}
-                    for t, d, o in soak.settled],
-        "stuck": soak.stuck, "offered": soak.offered, "flux_errors": soak.flux.errors},
-        indent=1, default=str) + "\n")
+    else:
+        partial.write_text(json.dumps({
+            "args": vars(args), "samples": soak.samples,
+            "settled": [{"offered_at": round(t, 2), "seconds": round(d, 3), "outcome": o}
+                        for t, d, o in soak.settled],
+            "stuck": soak.stuck, "offered": soak.offered, "flux_errors": soak.flux.errors},
+            indent=1, default=str) + "\n")
+    os.replace(partial, path)
 
 
 def report_file(path: Path) -> int:
