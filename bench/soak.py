@@ -71,7 +71,7 @@ from reconciler.core.status import tag_of
 from reconciler.emulator.server import Emulator
 from tests.support import shardworld
 
-SAVE_EVERY = 30  # samples (five minutes) between writes of --out
+SAVE_EVERY = round(300 / SAMPLE_EVERY)  # samples between writes of --out: five minutes
 
 
 @dataclass
@@ -335,7 +335,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path,
                         help="write the samples here (.json or .csv), every five minutes "
                              "and at the end: a soak stopped by anything, even a machine "
-                             "going away, can be read back with --report")
+                             "going away, can be read back with --report (.json)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (daemon log, repositories)")
     parser.add_argument("--report", type=Path, metavar="JSON",

@@ -307,7 +307,7 @@ def history(repo: pygit2.Repository, start: pygit2.Oid,
     """Commits reachable from ``start`` but not from ``stop``, newest first
     (topological, then commit time)."""
     try:
-        if limit == 1 or (stop is not None and limit != 0):
+        if limit == 1 or (stop is not None and (limit is None or limit > 0)):
             # The commit alone, or one commit on top of ``stop`` (a release pushed on
             # the head read before; a pull request's merge bringing one release on the
             # base it was opened from): read without a walker, which costs ~70 us to
@@ -329,6 +329,7 @@ def history(repo: pygit2.Repository, start: pygit2.Oid,
 
 
 def _info(commit: pygit2.Commit) -> CommitInfo:
+    """What ``history`` tells of one commit."""
     return CommitInfo(
         sha=str(commit.id),
         message=commit.raw_message.decode("utf-8", "replace"),

@@ -80,7 +80,8 @@ def each(mirror: git.Mirror, commits: Iterable[git.CommitInfo], *,
 def _brought(mirror: git.Mirror, merge: git.CommitInfo,
              pending: dict[str, tuple[_Merge, trailers.Trailers | None]]) -> _Merge:
     """``merge``'s bookkeeping; the commits it brings (reachable from a side, not from
-    its first parent) pending on it unless a newer merge brought them first."""
+    its first parent) pending on it, with their trailers, unless a newer merge brought
+    them first."""
     found = _Merge(merge)
     for side in merge.parents[1:]:
         for inner in mirror.log(side, stop=merge.parents[0]):

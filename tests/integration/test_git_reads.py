@@ -8,10 +8,12 @@ what a human (or Flux) would see on the server, not what pygit2 believes.
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from reconciler.adapters.git import Mirror
@@ -95,7 +97,7 @@ def test_log_covers_merged_history(config_repo: gitrepo.BareRepo, cache_dir: Pat
     assert shas[-1] == base
 
 
-def test_log_from_a_commit_stopping_at_an_ancestor_is_what_lies_between(
+def test_log_from_a_commit_to_a_stop_is_what_lies_between(
         config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
     base = config_repo.head()
     config_repo.git("branch", "side", base)
@@ -119,6 +121,51 @@ def test_log_from_a_commit_stopping_at_an_ancestor_is_what_lies_between(
     assert between(base, one, limit=1) == []
     assert [e.sha for e in mirror.log(merge, limit=1)] == [merge]
     assert [e.parents for e in mirror.log(merge, limit=1)] == [(main, two)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_log_answers_what_libgit2_s_own_walk_answers(
+        config_repo: gitrepo.BareRepo, cache_dir: Path, seed: int) -> None:
+    """Every (head, stop, limit) of a random history of merges, octopus merges and
+    single commits, against a plain revision walk of the same mirror: the reads that
+    skip the walker (one commit; one commit on top of the stop) answer the same."""
+    rng = random.Random(seed)
+    shas = [config_repo.head()]
+    for n in range(40):
+        branch = f"b{n}"
+        config_repo.git("branch", branch, rng.choice(shas))
+        sha = config_repo.commit({"README.md": f"{n}\n"}, f"c{n}", branch=branch)
+        others = rng.sample(shas, k=min(len(shas), rng.choice((0, 0, 1, 2))))
+        if others:
+            tree = config_repo.git("rev-parse", f"{sha}^{{tree}}").decode().strip()
+            parents = [arg for other in others for arg in ("-p", other)]
+            sha = config_repo.git("commit-tree", tree, "-p", sha, *parents, "-m",
+                                  f"m{n}").decode().strip()
+        shas.append(sha)
+    config_repo.git("update-ref", "refs/heads/main", shas[-1])
+    for n, sha in enumerate(shas):  # every commit reachable from a ref the mirror fetches
+        config_repo.git("update-ref", f"refs/heads/keep{n}", sha)
+    mirror = Mirror.open(config_repo.url, cache_dir=cache_dir)
+    mirror.fetch()
+    for n in range(len(shas)):
+        Mirror.open(config_repo.url, cache_dir=cache_dir, branch=f"keep{n}").fetch()
+    repo = pygit2.Repository(str(mirror.path))
+
+    def walked(head: str, stop: str | None, limit: int | None) -> list[str]:
+        walker = repo.walk(pygit2.Oid(hex=head),
+                           pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+        if stop is not None:
+            walker.hide(pygit2.Oid(hex=stop))
+        return [str(c.id) for c in walker][:limit]
+
+    checked = 0
+    for head in shas:
+        for stop in [None, *rng.sample(shas, k=12)]:
+            for limit in (None, 0, 1, 2):
+                expected = walked(head, stop, limit)
+                assert [e.sha for e in mirror.log(head, stop=stop, limit=limit)] == expected
+                checked += 1
+    assert checked == len(shas) * 13 * 4
 
 
 def test_is_ancestor(config_repo: gitrepo.BareRepo, cache_dir: Path) -> None:
