@@ -28,11 +28,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from notes_reads import _timed
 
 from reconciler.adapters.git import Mirror
 from reconciler.engine import arrivals
@@ -80,12 +82,7 @@ def write_history(bare: Path, *, merges: int, apps: int) -> None:
 
 
 def _median_ms(read: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        read()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return statistics.median(_timed(read)[0] for _ in range(repeat))
 
 
 def one(work: Path, *, merges: int, apps: int, repeat: int) -> tuple[int, float, float]:
