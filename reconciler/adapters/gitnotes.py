@@ -130,16 +130,18 @@ def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str,
     that already holds subtrees), else flat. A flat tree below the root that becomes
     full by git's rule is fanned out whole (``_full``)."""
     # Names only, read once: a file mode read from pygit2 is an enum built per read.
-    # A fan-out subtree is named by two hex digits; a note's name is longer.
+    # A fan-out subtree is named by two hex digits; a note's name is longer. Looked
+    # up in this list, not with ``name in tree``, which would keep ``name`` for ever
+    # (an annotated commit's id is a new string at every note: ``gitnames``).
     names = [str(entry.name) for entry in tree] if tree is not None else []
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
     replaced = name in names
-    if replaced:
-        builder.remove(gitnames.held(name))  # the note written flat before
     prefix = gitnames.held(name[:2])
     sub = tree[prefix] if tree is not None and prefix in tree else None
     fanned = fanout or any(len(entry) == 2 for entry in names)
     if isinstance(sub, pygit2.Tree) or (sub is None and fanned):
+        if replaced:  # the note written flat before moves down: ``remove`` keeps it
+            builder.remove(gitnames.held(name))
         inner = _put(repo, sub if isinstance(sub, pygit2.Tree) else None, name[2:], blob,
                      fanout=False)
         if sub is None and tree is not None:
@@ -150,7 +152,7 @@ def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str,
         assert tree is not None  # a tree of one note is not full
         flat = [(str(e.name), e.id, int(e.filemode)) for e in tree if e.name != name]
         return _fanned_out(repo, [*flat, (name, blob, _BLOB)])
-    builder.insert(name, blob, _BLOB)
+    builder.insert(name, blob, _BLOB)  # replaces a note of that name: no ``remove``
     return builder.write()
 
 

@@ -6,6 +6,7 @@ by libgit2 and by git while it is migrated prefix by prefix."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pygit2
@@ -201,3 +202,19 @@ def test_a_full_subtree_an_earlier_version_wrote_is_fanned_out_at_its_next_note(
     expected = {s: f"old {s}\n" for s in old + elsewhere} | {new: "new\n"}
     assert dict(gitnotes.each(repo, REF)) == expected
     assert all(gitnotes.read(repo, REF, s) == t for s, t in expected.items())
+
+
+def test_a_note_replaced_again_and_again_keeps_no_copy_of_its_name(
+        repo: pygit2.Repository) -> None:
+    """A commit's note is written again when another environment's verdict joins it.
+    pygit2 keeps every name given to ``TreeBuilder.remove`` (``gitnames``); a note
+    replaced in place is overwritten by ``insert``, which keeps nothing."""
+    sha = _commits(repo)[0]
+    gitnotes.write(repo, REF, commit=sha, text="first\n", author=AUTHOR)
+    below = sys.intern(sha[2:])  # the name the note has in its ``ab/`` subtree
+    before = sys.getrefcount(below)
+    for n in range(20):
+        gitnotes.write(repo, REF, commit=sha, text=f"verdict {n}\n", author=AUTHOR)
+    assert sys.getrefcount(below) == before
+    assert gitnotes.read(repo, REF, sha) == "verdict 19\n"
+    assert len(dict(gitnotes.each(repo, REF))) == 1
