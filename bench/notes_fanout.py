@@ -1,38 +1,32 @@
-"""Writing a bake verdict into a notes ref that already holds many notes: the notes
-tree fanned out one level (``ab/cdef...``, as the writer did until stop 31) beside
-the same notes fanned out as git fans them (``ab/cd/ef...`` once a level is full,
-``gitnotes._full``).
+"""What a bake verdict costs when the notes ref holds many notes, in the writer's one
+fan-out level (``ab/cdef...``) beside git's deeper fan-out (``ab/cd/ef...`` once a
+level is full: ``determine_fanout`` in git's ``notes.c``), and why the writer keeps
+one level.
 
-Every verdict is a notes commit whose tree is rewritten along the note's path. With
-one fan-out level the subtree on that path holds notes/256 entries: at 100,000 notes
-~390, at 1,000,000 ~3,900 (~260 KB written, hashed, compressed and cached per
-verdict). A fleet of 10,000 rollouts releasing once a day reaches 1,000,000 notes in
-about three months.
+A verdict is a note written (a notes commit whose tree is rewritten along the note's
+path) and then pushed; every release is a push of the branch too. libgit2's push
+hides every ref the remote advertises and marks the whole tree of each as
+uninteresting (``queue_objects`` and ``mark_edges_uninteresting`` in its
+``push.c``/``pack-objects.c``: no sparse walk, unlike git's), so each push, of the
+branch or of the notes, visits every note and every notes tree. With one level that
+is 257 trees however many notes there are; with git's fan-out, past ~16,000-25,000
+notes, up to 65,792.
 
-For each ``--notes`` count the script builds the notes tree in both layouts (the
-same made-up annotated ids, one shared note blob), then writes ``--writes`` new
-verdicts on top of each with the writer of that layout. The baseline is the writer
-of ``--baseline`` (a git revision, by default the last one before the change),
-loaded from that revision's ``reconciler/adapters/gitnotes.py``; it never fans out
-below the root, so it meets the tree it would have written. A third row is a daemon
-upgraded on a fleet whose notes the baseline wrote: this writer on the one-level
-tree, fanning out each full ``ab/`` the first time a verdict lands in it.
+For each ``--notes`` count: ``git fast-import`` writes that many distinct note blobs
+into a bare remote; the notes tree is built over them in each layout, with a branch
+of one file, and mirrored (``git clone --mirror``). Then ``--writes`` rounds, each
+timed: a verdict written by that layout's writer (one level: this tree's
+``adapters/gitnotes``; git's fan-out: the writer of ``--fanout-rev``, the one commit
+that wrote it, loaded from git), the notes ref pushed, and a commit of the branch
+pushed, all by pygit2 over ``file://``. Medians, ms; and the bytes of the trees the
+verdict wrote (the root and the subtrees on its path, uncompressed).
 
-Figures per verdict: the median, p90 and slowest time (ms); the median of the
-process's CPU time (it moves less than the wall time when other work shares the
-machine); and the bytes of the trees it wrote (the root and the subtrees on the
-note's path, uncompressed). And what libgit2's object cache holds after the
-``--writes`` verdicts (KiB): the trees they read. A daemon keeps that cache until its
-next pack cycle reopens the mirror (``git.Mirror``), so this is how its memory grows
-with the number of notes.
-
-Run: ``.venv/bin/python bench/notes_fanout.py --notes 10000 100000 1000000``
+Run: ``.venv/bin/python bench/notes_fanout.py --notes 10000 100000``
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.util
 import random
 import statistics
@@ -40,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -53,37 +48,52 @@ from reconciler.adapters.gitobjects import Author
 REF = "refs/notes/reconciler"
 AUTHOR = Author(name="reconciler", email="reconciler@example.com")
 ROOT = Path(__file__).resolve().parent.parent
+SIG = pygit2.Signature(AUTHOR.name, AUTHOR.email)
+Entries = list[tuple[str, pygit2.Oid, int]]
 
 
-def _baseline_module(rev: str, scratch: Path) -> ModuleType:
+def _module_at(rev: str, scratch: Path) -> ModuleType:
+    """``reconciler/adapters/gitnotes.py`` as it was at ``rev``, imported."""
     source = subprocess.run(["git", "-C", str(ROOT), "show",
                              f"{rev}:reconciler/adapters/gitnotes.py"],
                             check=True, capture_output=True, text=True).stdout
-    path = scratch / "gitnotes_baseline.py"
+    path = scratch / f"gitnotes_{rev}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("gitnotes_baseline", path)
+    spec = importlib.util.spec_from_file_location(f"gitnotes_{rev}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _tree(repo: pygit2.Repository, names: list[str], blob: pygit2.Oid, *,
-          git_fanout: bool) -> pygit2.Oid:
-    """A notes tree of ``names`` fanned out at the root, and below it as git fans
-    out a full level when ``git_fanout`` (else flat below the root)."""
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        groups.setdefault(name[:2], []).append(name[2:])
+def _blobs(bare: Path, count: int, rng: random.Random) -> dict[str, pygit2.Oid]:
+    """``count`` distinct note blobs in one pack (``git fast-import``), by made-up
+    annotated commit id."""
+    names = [f"{rng.getrandbits(160):040x}" for _ in range(count)]
+    texts = [f"Bake: Succeeded {n}\n" for n in names]
+    stream = "".join(f"blob\nmark :{i + 1}\ndata {len(t)}\n{t}\n" for i, t in enumerate(texts))
+    marks = bare / "marks"
+    subprocess.run(["git", "--git-dir", str(bare), "fast-import", "--quiet",
+                    f"--export-marks={marks}"], input=stream.encode(), check=True)
+    ids = dict(line.split() for line in marks.read_text().splitlines())
+    return {n: pygit2.Oid(hex=ids[f":{i + 1}"]) for i, n in enumerate(names)}
+
+
+def _tree(repo: pygit2.Repository, blobs: dict[str, pygit2.Oid],
+          fanned: ModuleType | None) -> pygit2.Oid:
+    """The notes tree of ``blobs``: fanned out at the root, and below it as git fans
+    out a full level when ``fanned`` (the writer that does) is given."""
+    groups: dict[str, Entries] = {}
+    for name, blob in blobs.items():
+        groups.setdefault(name[:2], []).append((name[2:], blob, int(pygit2.GIT_FILEMODE_BLOB)))
     root = repo.TreeBuilder()
-    for prefix, rest in groups.items():
-        entries = [(n, blob, int(pygit2.GIT_FILEMODE_BLOB)) for n in rest]
-        if git_fanout and gitnotes._full(rest):
-            oid = gitnotes._fanned_out(repo, entries)
+    for prefix, entries in groups.items():
+        if fanned is not None and fanned._full(e[0] for e in entries):
+            oid = fanned._fanned_out(repo, entries)
         else:
             sub = repo.TreeBuilder()
-            for n in rest:
-                sub.insert(n, blob, pygit2.GIT_FILEMODE_BLOB)
+            for entry in entries:
+                sub.insert(*entry)
             oid = sub.write()
         root.insert(prefix, oid, pygit2.GIT_FILEMODE_TREE)
     return root.write()
@@ -94,18 +104,14 @@ def _children(raw: bytes) -> dict[str, pygit2.Oid]:
     out, at = {}, 0
     while at < len(raw):
         nul = raw.index(b"\0", at)
-        name = raw[raw.index(b" ", at) + 1:nul].decode()
-        out[name] = pygit2.Oid(raw=raw[nul + 1:nul + 21])
+        out[raw[raw.index(b" ", at) + 1:nul].decode()] = pygit2.Oid(raw=raw[nul + 1:nul + 21])
         at = nul + 21
     return out
 
 
-def _path_bytes(repo: pygit2.Repository, commit: pygit2.Oid, name: str) -> int:
-    """Bytes of the trees on ``name``'s path in the notes commit ``commit``: what the
-    verdict that wrote it wrote. Read from the object database, not as objects, so
-    the object cache the writes left is what is reported."""
-    raw = repo.odb.read(commit)[1]
-    node: pygit2.Oid | None = pygit2.Oid(hex=raw[5:45].decode())  # "tree <id>"
+def _path_bytes(repo: pygit2.Repository, commit: str, name: str) -> int:
+    """Bytes of the trees on ``name``'s path in the notes commit ``commit``."""
+    node: pygit2.Oid | None = pygit2.Oid(hex=repo.odb.read(commit)[1][5:45].decode())
     total = 0
     while node is not None:
         kind, data = repo.odb.read(node)[:2]
@@ -117,58 +123,66 @@ def _path_bytes(repo: pygit2.Repository, commit: pygit2.Oid, name: str) -> int:
     return total
 
 
-def _run(repo: pygit2.Repository, writer: ModuleType, names: list[str], *,
-         git_fanout: bool, writes: list[str]) -> dict[str, float]:
-    sig = pygit2.Signature(AUTHOR.name, AUTHOR.email)
-    blob = repo.create_blob(b"Bake: Succeeded\n")
-    tree = _tree(repo, names, blob, git_fanout=git_fanout)
-    repo.create_commit(REF, sig, sig, "notes", tree, [])
-    cached = pygit2.settings.cached_memory[0]
-    times, cpu, heads = [], [], []
-    for sha in writes:
-        started, started_cpu = time.perf_counter(), time.process_time()
-        heads.append(writer.write(repo, REF, commit=sha, text=f"Bake: Succeeded {sha}\n",
-                                  author=AUTHOR))
-        times.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
-    cached = pygit2.settings.cached_memory[0] - cached
-    sizes = [_path_bytes(repo, pygit2.Oid(hex=head), sha)
-             for head, sha in zip(heads, writes, strict=True)]
-    times.sort()
-    return {"median_ms": statistics.median(times),
-            "p90_ms": times[int(len(times) * 0.9)], "cpu_ms": statistics.median(cpu),
-            "tree_bytes": statistics.median(sizes), "max_ms": times[-1],
-            "cache_kib": cached / 1024}
+def _timed(step: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    step()
+    return (time.perf_counter() - started) * 1000
+
+
+def _run(work: Path, blobs: dict[str, pygit2.Oid], writer: ModuleType,
+         fanned: ModuleType | None, writes: list[str]) -> dict[str, float]:
+    remote = pygit2.Repository(str(work / "remote.git"))
+    remote.create_commit(REF, SIG, SIG, "notes", _tree(remote, blobs, fanned), [])
+    files = remote.TreeBuilder()
+    files.insert("release.yaml", remote.create_blob(b"tag: 0\n"), pygit2.GIT_FILEMODE_BLOB)
+    remote.create_commit("refs/heads/main", SIG, SIG, "c0", files.write(), [])
+    subprocess.run(["git", "clone", "-q", "--mirror", str(work / "remote.git"),
+                    str(work / "local.git")], check=True)
+    local = pygit2.Repository(str(work / "local.git"))
+    origin = local.remotes["origin"]
+    write_ms, notes_ms, branch_ms, sizes = [], [], [], []
+    for n, sha in enumerate(writes):
+        started = time.perf_counter()
+        head = writer.write(local, REF, commit=sha, text=f"Bake: Succeeded {sha}\n",
+                            author=AUTHOR)
+        write_ms.append((time.perf_counter() - started) * 1000)
+        notes_ms.append(_timed(lambda: origin.push([f"{REF}:{REF}"])))
+        sizes.append(_path_bytes(local, head, sha))
+        parent = local.references["refs/heads/main"].peel(pygit2.Commit)
+        files = local.TreeBuilder()
+        files.insert("release.yaml", local.create_blob(f"tag: {n + 1}\n".encode()),
+                     pygit2.GIT_FILEMODE_BLOB)
+        local.create_commit("refs/heads/main", SIG, SIG, f"c{n + 1}", files.write(),
+                            [parent.id])
+        branch_ms.append(_timed(lambda: origin.push(["refs/heads/main:refs/heads/main"])))
+    return {"write": statistics.median(write_ms), "notes push": statistics.median(notes_ms),
+            "branch push": statistics.median(branch_ms),
+            "tree bytes": statistics.median(sizes)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--writes", type=int, default=200)
-    parser.add_argument("--baseline", default="86de941",
-                        help="git revision whose gitnotes writer is the baseline")
+    parser.add_argument("--writes", type=int, default=30)
+    parser.add_argument("--fanout-rev", default="d43d991",
+                        help="the git revision whose writer fans out as git does")
     args = parser.parse_args()
     rng = random.Random(31)
+    print(f"{'notes':>9}  {'layout':<14} {'write ms':>9} {'notes push ms':>14} "
+          f"{'branch push ms':>15} {'tree bytes':>11}")
     with tempfile.TemporaryDirectory() as scratch:
-        before = _baseline_module(args.baseline, Path(scratch))
-        print(f"{'notes':>9}  {'layout':<22} {'median ms':>10} {'p90 ms':>8} "
-              f"{'cpu ms':>7} {'tree bytes':>11} {'max ms':>8} {'cache KiB':>10}")
+        fanning = _module_at(args.fanout_rev, Path(scratch))
         for run, count in enumerate(args.notes):
-            names = [f"{rng.getrandbits(160):040x}" for _ in range(count)]
             writes = [f"{rng.getrandbits(160):040x}" for _ in range(args.writes)]
-            for row, (label, writer, fanned) in enumerate((
-                    ("one level (baseline)", before, False),
-                    ("git's fan-out", gitnotes, True),
-                    ("one level, upgraded", gitnotes, False))):
-                repo = pygit2.init_repository(
-                    str(Path(scratch) / f"{run}-{row}.git"), bare=True)
-                got = _run(repo, writer, names, git_fanout=fanned, writes=writes)
-                print(f"{count:>9,}  {label:<22} {got['median_ms']:>10.2f} "
-                      f"{got['p90_ms']:>8.2f} {got['cpu_ms']:>7.2f} "
-                      f"{got['tree_bytes']:>11,.0f} {got['max_ms']:>8.2f} "
-                      f"{got['cache_kib']:>10,.0f}", flush=True)
-                del repo
-                gc.collect()  # its object cache goes with it
+            for label, writer, fanned in (("one level", gitnotes, None),
+                                          ("git's fan-out", fanning, fanning)):
+                work = Path(scratch) / f"{run}-{label[:3]}"
+                pygit2.init_repository(str(work / "remote.git"), bare=True)
+                blobs = _blobs(work / "remote.git", count, random.Random(run))
+                got = _run(work, blobs, writer, fanned, writes)
+                print(f"{count:>9,}  {label:<14} {got['write']:>9.2f} "
+                      f"{got['notes push']:>14.2f} {got['branch push']:>15.2f} "
+                      f"{got['tree bytes']:>11,.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ and pushes it fast-forward only (never forced), through these object-level helpe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pygit2
 
@@ -48,12 +48,6 @@ def each(repo: pygit2.Repository, ref: str) -> Iterator[tuple[str, str]]:
 
 
 _SHA = re.compile(r"[0-9a-f]{40}")
-_TREE = pygit2.GIT_FILEMODE_TREE
-_BLOB = pygit2.GIT_FILEMODE_BLOB
-_HEX = "0123456789abcdef"
-
-Entries = list[tuple[str, pygit2.Oid, int]]
-"""A tree's entries: ``(name, id, file mode)``."""
 
 
 Changed = list[tuple[str, str | None, str | None]]
@@ -98,14 +92,11 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
     at ``ab/cdef...``): libgit2's own ``git_note_create`` writes every note into one
     flat tree, so each verdict rewrote, hashed and cached a tree of every note ever
     written (its versions grew without bound in the daemon's memory and the mirror,
-    and each cost O(notes)). Here a note rewrites the root (at most 256 entries) and
-    the subtrees on its path. Below the root a tree is fanned out further as git
-    fans it, once it is full (``_full``): then no tree on the path holds more than
-    256 entries and a few notes, however many notes the ref holds. A flat tree
-    written before is migrated a prefix at a time: when ``ab/`` is created, the flat
-    notes named ``ab...`` move into it, so libgit2's ``lookup_note`` (which descends
-    into a matching subtree and looks no further) still finds every note; git reads
-    any mix of fan-outs."""
+    and each cost O(notes)). Here a note rewrites its ``ab/`` subtree (about notes/256
+    entries) and the root of at most 256. A flat tree written before is migrated a
+    prefix at a time: when ``ab/`` is created, the flat notes named ``ab...`` move
+    into it, so libgit2's ``lookup_note`` (which descends into a matching subtree and
+    looks no further) still finds every note; git reads any mix of fan-outs."""
     signature = pygit2.Signature(author.name, author.email)
     try:
         head = gitnames.reference(repo, ref)
@@ -125,97 +116,51 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
 def _put(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str,
          blob: pygit2.Oid, *, fanout: bool) -> pygit2.Oid:
     """``tree`` with the note ``name`` (what is left of the annotated sha at this
-    level) set to ``blob``: inside an existing ``name[:2]`` subtree when there is one,
-    in a new one when this level is fanned out (the root always; below it, a tree
-    that already holds subtrees), else flat. A flat tree below the root that becomes
-    full by git's rule is fanned out whole (``_full``)."""
-    # Names only, read once: a file mode read from pygit2 is an enum built per read.
-    # A fan-out subtree is named by two hex digits; a note's name is longer. Looked
-    # up in this list, not with ``name in tree``, which would keep ``name`` for ever
-    # (an annotated commit's id is a new string at every note: ``gitnames``).
-    names = [str(entry.name) for entry in tree] if tree is not None else []
+    level) set to ``blob``: inside an existing ``name[:2]`` subtree when there is one
+    (as git fans out further down), in a new one at the root (``fanout``), else flat."""
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-    replaced = name in names
     prefix = gitnames.held(name[:2])
     sub = tree[prefix] if tree is not None and prefix in tree else None
-    fanned = fanout or any(len(entry) == 2 for entry in names)
-    if isinstance(sub, pygit2.Tree) or (sub is None and fanned):
-        if replaced:  # the note written flat before moves down: ``remove`` keeps it
+    if isinstance(sub, pygit2.Tree) or (sub is None and fanout):
+        if tree is not None and _has(tree, name):
+            # The note written flat before moves down; ``remove`` keeps its name.
             builder.remove(gitnames.held(name))
         inner = _put(repo, sub if isinstance(sub, pygit2.Tree) else None, name[2:], blob,
                      fanout=False)
         if sub is None and tree is not None:
             inner = _moved_in(repo, tree, builder, name, inner)
-        builder.insert(prefix, inner, _TREE)
-        return builder.write()
-    if not fanout and len(names) >= 31 and _full(names if replaced else [*names, name]):
-        assert tree is not None  # a tree of one note is not full
-        flat = [(str(e.name), e.id, int(e.filemode)) for e in tree if e.name != name]
-        return _fanned_out(repo, [*flat, (name, blob, _BLOB)])
-    builder.insert(name, blob, _BLOB)  # replaces a note of that name: no ``remove``
+        builder.insert(prefix, inner, pygit2.GIT_FILEMODE_TREE)
+    else:
+        # Replaces a note of that name in place: no ``remove``, which would keep the
+        # name for ever (a commit's note is written again when another environment's
+        # verdict joins it).
+        builder.insert(name, blob, pygit2.GIT_FILEMODE_BLOB)
     return builder.write()
 
 
-def _full(names: Iterable[str]) -> bool:
-    """Whether a flat notes tree of ``names`` is one git would fan out one level
-    further: ``determine_fanout`` (git's ``notes.c``) does when each of the 16 values
-    of the next hex digit starts at least two notes (a tree that holds a subtree is
-    fanned out already, and never asked). With notes spread evenly that is some
-    60-100 notes in the tree; under a fanned root, ~16,000-25,000 notes in all. Each
-    tree then stays small however many notes the ref holds: a verdict rewrites the
-    root, an ``ab/`` of at most 256 subtrees and the few notes of its ``ab/cd/``,
-    where one flat level made it rewrite notes/256 entries."""
-    counts = dict.fromkeys(_HEX, 0)
-    for entry_name in names:
-        if len(entry_name) > 2 and entry_name[0] in counts:
-            counts[entry_name[0]] += 1
-    return all(count >= 2 for count in counts.values())
-
-
-def _fanned_out(repo: pygit2.Repository, entries: Entries) -> pygit2.Oid:
-    """A tree of ``entries``' notes one level down (``cdef...`` at ``cd/ef...``), as
-    git writes a level it fans out: every note moves, each new subtree fanned out in
-    turn if it is full. Written from scratch, so no note's name is given to a call
-    that keeps it (``gitnames``); a name that is not a note stays where it is."""
-    groups: dict[str, Entries] = {}
-    builder = repo.TreeBuilder()
-    for entry_name, oid, mode in entries:
-        if mode == _TREE or len(entry_name) <= 2:
-            builder.insert(entry_name, oid, mode)
-        else:
-            groups.setdefault(entry_name[:2], []).append((entry_name[2:], oid, mode))
-    for prefix, inner in sorted(groups.items()):
-        if _full(entry_name for entry_name, _, _ in inner):
-            oid = _fanned_out(repo, inner)
-        else:
-            sub = repo.TreeBuilder()
-            for entry_name, blob, mode in inner:
-                sub.insert(entry_name, blob, mode)
-            oid = sub.write()
-        builder.insert(prefix, oid, _TREE)
-    return builder.write()
+def _has(tree: pygit2.Tree, name: str) -> bool:
+    """Whether ``tree`` has an entry ``name``, found by iterating: ``name in tree``
+    would keep ``name`` for ever, and an annotated commit's id is a new string at
+    every note (``gitnames``). A root holds at most 256 subtrees and the flat notes
+    not yet moved into them."""
+    return any(entry.name == name for entry in tree)
 
 
 def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
               builder: pygit2.TreeBuilder, name: str, inner: pygit2.Oid) -> pygit2.Oid:
     """The new subtree ``inner`` (named ``name[:2]``) with the other flat notes of
     ``tree`` whose names start with ``name[:2]`` moved into it (and out of
-    ``builder``), fanned out further if they fill it; ``name`` itself was replaced
-    already."""
-    moving = [(str(entry.name), entry.id, int(entry.filemode)) for entry in tree
+    ``builder``); ``name`` itself was replaced already."""
+    moving = [(entry.name, entry.id, entry.filemode) for entry in tree
               if entry.name and entry.name != name and len(entry.name) > 2
-              and entry.name.startswith(name[:2]) and entry.filemode != _TREE]
+              and entry.name.startswith(name[:2])
+              and entry.filemode != pygit2.GIT_FILEMODE_TREE]
     if not moving:
         return inner
-    for entry_name, _, _ in moving:
-        builder.remove(gitnames.held(entry_name))
-    held = [(str(e.name), e.id, int(e.filemode)) for e in repo[inner].peel(pygit2.Tree)]
-    entries = held + [(entry_name[2:], oid, mode) for entry_name, oid, mode in moving]
-    if _full(entry_name for entry_name, _, _ in entries):
-        return _fanned_out(repo, entries)
-    sub = repo.TreeBuilder()
-    for entry_name, oid, mode in entries:
-        sub.insert(entry_name, oid, mode)
+    sub = repo.TreeBuilder(repo[inner].peel(pygit2.Tree))
+    for entry_name, oid, mode in moving:
+        builder.remove(gitnames.held(str(entry_name)))
+        sub.insert(str(entry_name)[2:], oid, mode)
     return sub.write()
 
 
