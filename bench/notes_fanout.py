@@ -18,8 +18,11 @@ of one file, and mirrored (``git clone --mirror``). Then ``--writes`` rounds, ea
 timed: a verdict written by that layout's writer (one level: this tree's
 ``adapters/gitnotes``; git's fan-out: the writer of ``--fanout-rev``, the one commit
 that wrote it, loaded from git), the notes ref pushed, and a commit of the branch
-pushed, all by pygit2 over ``file://``. Medians, ms; and the bytes of the trees the
-verdict wrote (the root and the subtrees on its path, uncompressed).
+pushed, all by pygit2 over ``file://``. Medians, ms; the bytes of the trees the
+verdict wrote (the root and the subtrees on its path, uncompressed); and what
+libgit2's object cache holds after the rounds (KiB, raw object bytes as libgit2
+counts them): the trees the pushes walked, which a daemon keeps until its next pack
+cycle reopens the mirror.
 
 Run: ``.venv/bin/python bench/notes_fanout.py --notes 10000 100000``
 """
@@ -27,6 +30,7 @@ Run: ``.venv/bin/python bench/notes_fanout.py --notes 10000 100000``
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import random
 import statistics
@@ -157,7 +161,8 @@ def _run(work: Path, blobs: dict[str, pygit2.Oid], writer: ModuleType,
         branch_ms.append(_timed(lambda: origin.push(["refs/heads/main:refs/heads/main"])))
     return {"write": statistics.median(write_ms), "notes push": statistics.median(notes_ms),
             "branch push": statistics.median(branch_ms),
-            "tree bytes": statistics.median(sizes)}
+            "tree bytes": statistics.median(sizes),
+            "cache": pygit2.settings.cached_memory[0] / 1024}
 
 
 def main() -> None:
@@ -169,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(31)
     print(f"{'notes':>9}  {'layout':<14} {'write ms':>9} {'notes push ms':>14} "
-          f"{'branch push ms':>15} {'tree bytes':>11}")
+          f"{'branch push ms':>15} {'tree bytes':>11} {'cache KiB':>10}")
     with tempfile.TemporaryDirectory() as scratch:
         fanning = _module_at(args.fanout_rev, Path(scratch))
         for run, count in enumerate(args.notes):
@@ -182,7 +187,8 @@ def main() -> None:
                 got = _run(work, blobs, writer, fanned, writes)
                 print(f"{count:>9,}  {label:<14} {got['write']:>9.2f} "
                       f"{got['notes push']:>14.2f} {got['branch push']:>15.2f} "
-                      f"{got['tree bytes']:>11,.0f}", flush=True)
+                      f"{got['tree bytes']:>11,.0f} {got['cache']:>10,.0f}", flush=True)
+                gc.collect()  # the row's repositories, and their object caches, go
 
 
 if __name__ == "__main__":
