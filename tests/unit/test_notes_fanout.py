@@ -88,7 +88,6 @@ def test_a_flat_tree_from_before_is_migrated_and_nothing_is_lost(
     assert {sha for sha, _, _ in changed} == set(new + old[:3])
 
 
-
 def _ids(prefix: str, n: int) -> list[str]:
     """``n`` made-up annotated ids starting with ``prefix``, the rest unique."""
     return [f"{prefix}{i:0{40 - len(prefix)}x}" for i in range(n)]
@@ -120,6 +119,7 @@ def test_a_tree_git_fanned_out_further_is_written_where_git_put_it(
     assert dict(gitnotes.each(repo, REF)) == expected
     assert all(gitnotes.read(repo, REF, s) == t for s, t in expected.items())
     assert all(_git_show(repo, s) == t for s, t in expected.items())
+
 
 def test_a_note_replaced_again_and_again_keeps_no_copy_of_its_name(
         repo: pygit2.Repository) -> None:
