@@ -57,7 +57,7 @@ class Run:
             self.mirror.packer = gitpack.Packer(self.mirror.path, threshold=0)
         elif mode == "under the lock":  # as before: a whole git gc when loose ones pile up
             self.mirror.packer = gitpack.Packer(self.mirror.path, gc_every=1,
-                                                max_packs=10**9)
+                                                max_packs=10**9, gc_share=10**9)
         self.releaser = Releaser(self.mirror)
         self.clone = work / "person"
         sh("git", "clone", "-q", str(bare), str(self.clone))

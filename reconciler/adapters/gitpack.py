@@ -31,7 +31,8 @@ reason an earlier background ``git gc`` was taken back). The mirror then reopens
 repository, as after any pack. Objects written meanwhile are loose and wait for the
 next pack.
 
-**One pack in ``gc_every`` (16) is a whole ``git gc``, under the lock**:
+**One pack in ``gc_every`` (16) is a whole ``git gc``, under the lock**, once the
+mirror has grown by an eighth since the last (``gc_share``, below):
 
     git gc --quiet  (-c gc.cruftPacks=true -c gc.writeCommitGraph=false)
 
@@ -39,7 +40,14 @@ which packs everything into one pack (``repack -d -l -A``, reusing the deltas it
 has), moves unreachable objects into a cruft pack where git supports one (2.37 and
 later) and prunes only those older than ``gc.pruneExpire`` (two weeks: a commit made
 but not yet pushed is never at risk). With the defaults that is one write in ~3,000
-that waits. Counting against the figure after the last pack, not against zero, keeps
+that waits, on a small mirror. A whole gc costs what the whole mirror costs: on a
+fleet's long past (932,000 objects, 141 MiB packed) it took 10-39 s under the lock,
+and git 344 MiB of memory of its own (docs/performance.md, "A fleet's long past").
+So it waits until what lies outside the largest pack (the loose objects and the
+other packs) holds an eighth of what the largest holds: as often as before on a
+small mirror, where a few packs make an eighth, and on that one after ~116,000 new
+objects, not ~16,000. Meanwhile the background packs fold the other packs into one,
+up to that eighth. Counting against the figure after the last pack, not against zero, keeps
 recent unreachable objects that an older git leaves loose from triggering a pack at
 every check. ``git gc --auto`` is not used: its estimate (one fan-out directory
 times 256) cannot see a threshold this small. git's command line is used because
@@ -75,6 +83,9 @@ DEFAULT_CHECK_EVERY = 20
 DEFAULT_GC_EVERY = 16
 """One pack in so many is a whole ``git gc`` under the lock; the others are made in
 the background."""
+DEFAULT_GC_SHARE = 8
+"""A whole ``git gc`` waits until the objects outside the largest pack number at
+least 1/``gc_share`` of those in it."""
 DEFAULT_MAX_PACKS = 16
 """Small packs (every one but the largest: each fetch that brings objects adds one)
 from which a pack is made even without many loose objects (git's own
@@ -135,6 +146,16 @@ def pack_ids(idx: Path) -> list[str]:
     return [data[at:at + 20].hex() for at in range(start, start + 20 * count, 20)]
 
 
+def pack_count(idx: Path) -> int:
+    """How many objects a pack holds, from its index's header (version 2: the last
+    entry of the fan-out table); ``ValueError`` for anything else."""
+    with idx.open("rb") as f:
+        head = f.read(8 + 256 * 4)
+    if head[:8] != b"\377tOc\0\0\0\2" or len(head) < 8 + 1024:
+        raise ValueError(f"{idx} is not a version 2 pack index")
+    return int.from_bytes(head[8 + 255 * 4:8 + 256 * 4], "big")
+
+
 @dataclass
 class _Job:
     """One ``git pack-objects`` under way in its thread: the loose objects ``ids``
@@ -155,12 +176,13 @@ class Packer:
     def __init__(self, path: Path, *, threshold: int = DEFAULT_THRESHOLD,
                  check_every: int = DEFAULT_CHECK_EVERY,
                  gc_every: int = DEFAULT_GC_EVERY, max_packs: int = DEFAULT_MAX_PACKS,
-                 git: str | None = None) -> None:
+                 gc_share: int = DEFAULT_GC_SHARE, git: str | None = None) -> None:
         self.path = Path(path)
         self.threshold = threshold
         self.check_every = max(1, check_every)
         self.gc_every = max(1, gc_every)  # 1: every pack a git gc under the lock
         self.max_packs = max_packs
+        self.gc_share = max(1, gc_share)
         self._job: _Job | None = None
         self._since_gc = 0  # packs made in the background since the last git gc
         self.git = git if git is not None else shutil.which("git")
@@ -195,10 +217,23 @@ class Packer:
         merge = mergeable(self.path / "objects" / "pack")
         if len(ids) - (self._baseline or 0) <= self.threshold and len(merge) < self.max_packs:
             return replaced
-        if self._since_gc + 1 >= self.gc_every:
+        if self._since_gc + 1 >= self.gc_every and self._grown(len(ids), merge):
             return self.run() or replaced
         self._start(ids, merge)
         return replaced
+
+    def _grown(self, loose: int, merge: list[Path]) -> bool:
+        """Whether the loose objects and the packs ``merge`` (every pack but the
+        largest) hold 1/``gc_share`` of what the largest holds: the growth that pays
+        for a whole ``git gc``. An index that cannot be read counts as grown."""
+        packs = self.path / "objects" / "pack"
+        try:
+            sizes = [pack_count(idx) for idx in packs.glob("pack-*.idx")
+                     if idx.with_suffix(".pack").exists()]
+            rest = loose + sum(pack_count(idx) for idx in merge)
+        except (OSError, ValueError):
+            return True
+        return rest * self.gc_share >= max(sizes, default=0)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a pack under way and collect it (tests, shutdown); True when it

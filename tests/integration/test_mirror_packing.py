@@ -210,6 +210,34 @@ def test_the_packs_fetches_leave_are_folded_into_one(
     mirror.close()
 
 
+@pytest.mark.parametrize("git_remote", ["file"], indirect=True)
+def test_a_large_mirror_waits_for_an_eighth_more_before_a_whole_gc(
+        git_remote: Remote, cache_dir: Path, git_home: Path) -> None:
+    """A whole ``git gc`` rewrites the whole mirror under the lock (10-39 s on a
+    932,000-object one); it waits until what lies outside the largest pack holds an
+    eighth of what that pack holds. Packs are due at nearly every write here, and
+    every one may be a whole gc (``gc_every=1``)."""
+    git_remote.repo.commit({f"apps/many/f{i}.yaml": f"n: {i}\n" for i in range(600)},
+                           "a large tree")
+    mirror = Mirror.open(git_remote.url, cache_dir=cache_dir)
+    mirror.packer = gitpack.Packer(mirror.path, threshold=5, check_every=1, gc_every=1)
+    packs = mirror.path / "objects" / "pack"
+    mirror.fetch()
+    largest = max(gitpack.pack_count(idx) for idx in packs.glob("*.idx"))
+    assert largest > 600
+    _writes(mirror, git_remote, 6)  # ~40 objects: under an eighth
+    mirror.packer.wait(60)
+    stats = mirror.packer.stats
+    assert stats.background >= 1
+    assert stats.runs == stats.background  # no whole gc yet
+    _writes(mirror, git_remote, 30)  # past an eighth
+    mirror.packer.wait(60)
+    assert stats.runs > stats.background
+    assert stats.failures == 0
+    gitrepo.run_git("fsck", "--no-dangling", cwd=mirror.path, home=git_home)
+    mirror.close()
+
+
 def test_a_pack_index_is_read_as_git_lists_it(tmp_path: Path, git_home: Path) -> None:
     repo = gitrepo.make_bare_repo(tmp_path / "r.git", {"a.yaml": "a: 1\n", "b/c.yaml": "c\n"},
                                   home=git_home)
@@ -220,6 +248,7 @@ def test_a_pack_index_is_read_as_git_lists_it(tmp_path: Path, git_home: Path) ->
     shown = gitrepo.run_git("show-index", cwd=repo.path, home=git_home,
                             input=idx.read_bytes()).decode()
     assert sorted(gitpack.pack_ids(idx)) == sorted(line.split()[1] for line in shown.splitlines())
+    assert gitpack.pack_count(idx) == len(shown.splitlines())
     assert gitpack.mergeable(packs) == []  # one pack: nothing to fold
     repo.commit({"a.yaml": "a: 3\n"}, "third")
     gitrepo.run_git("repack", "-q", "-d", cwd=repo.path, home=git_home)  # a second, smaller
@@ -231,6 +260,8 @@ def test_a_pack_index_is_read_as_git_lists_it(tmp_path: Path, git_home: Path) ->
     broken.write_bytes(b"\xfftOc\0\0\0\1" + bytes(1024))
     with pytest.raises(ValueError, match="not a version 2"):
         gitpack.pack_ids(broken)
+    with pytest.raises(ValueError, match="not a version 2"):
+        gitpack.pack_count(broken)
 
 
 @pytest.mark.parametrize("git_remote", ["file"], indirect=True)
