@@ -22,7 +22,9 @@ pushed, all by pygit2 over ``file://``. Medians, ms; the bytes of the trees the
 verdict wrote (the root and the subtrees on its path, uncompressed); and what
 libgit2's object cache holds after the rounds (KiB, raw object bytes as libgit2
 counts them): the trees the pushes walked, which a daemon keeps until its next pack
-cycle reopens the mirror.
+cycle reopens the mirror. A third row, "notes apart", pushes the branch from a clone
+of the branch alone (the notes on the remote as they are): what a mirror that keeps
+the notes in a repository of their own would pay.
 
 Run: ``.venv/bin/python bench/notes_fanout.py --notes 10000 100000``
 """
@@ -165,6 +167,27 @@ def _run(work: Path, blobs: dict[str, pygit2.Oid], writer: ModuleType,
             "cache": pygit2.settings.cached_memory[0] / 1024}
 
 
+def _branch_apart(work: Path, rounds: int) -> float:
+    """The median branch push from a clone of the branch alone, the remote's notes
+    as they are: libgit2 skips a hidden ref whose commit it lacks (``queue_objects``
+    tolerates ``GIT_ENOTFOUND``), so the push does not walk the notes tree."""
+    subprocess.run(["git", "clone", "-q", "--bare", "--single-branch", "--branch", "main",
+                    "--no-local", str(work / "remote.git"), str(work / "apart.git")],
+                   check=True, capture_output=True)
+    local = pygit2.Repository(str(work / "apart.git"))
+    origin = local.remotes["origin"]
+    times = []
+    for n in range(rounds):
+        parent = local.references["refs/heads/main"].peel(pygit2.Commit)
+        files = local.TreeBuilder()
+        files.insert("release.yaml", local.create_blob(f"apart: {n}\n".encode()),
+                     pygit2.GIT_FILEMODE_BLOB)
+        local.create_commit("refs/heads/main", SIG, SIG, f"apart {n}", files.write(),
+                            [parent.id])
+        times.append(_timed(lambda: origin.push(["refs/heads/main:refs/heads/main"])))
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notes", type=int, nargs="+", default=[10_000, 100_000])
@@ -189,6 +212,10 @@ def main() -> None:
                       f"{got['notes push']:>14.2f} {got['branch push']:>15.2f} "
                       f"{got['tree bytes']:>11,.0f} {got['cache']:>10,.0f}", flush=True)
                 gc.collect()  # the row's repositories, and their object caches, go
+                if fanned is None:
+                    apart = _branch_apart(work, len(writes))
+                    print(f"{count:>9,}  {'notes apart':<14} {'':>9} {'':>14} {apart:>15.2f}",
+                          flush=True)
 
 
 if __name__ == "__main__":
