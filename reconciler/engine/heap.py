@@ -15,10 +15,11 @@ of MiB that glibc would otherwise keep resident for as long as the daemon runs (
 daemon restarted on 6,000 commits: 224 MiB resident untrimmed, 155 MiB trimmed,
 docs/performance.md "Soak"). So does an idle moment at most every ``TRIM_EVERY``
 seconds: between resyncs the free pages of every release's transient allocations
-piled up in glibc's heap. Two daemons trimmed only at resyncs and reopens grew
-+1.3 and +1.5 MiB an hour of ``RssAnon`` over 95 minutes of a soak; a third, run
-beside them and trimmed every 30 s, -0.5 (docs/performance.md, "Soak", stop 31).
-A trim takes ~0.5-1 ms (up to 8 seen), in a worker that has nothing to do.
+piled up in glibc's heap, and the resident size wandered with them. Over 143
+minutes of a soak, two daemons trimmed only at resyncs and reopens gave ``RssAnon``
+slopes of +334 ± 703 and +264 ± 601 KiB/h (10-minute windows, 95 %); a third, run
+beside them and trimmed every 30 s, -100 ± 198 (docs/performance.md, "Soak", stop
+31). A trim takes ~0.5-1 ms (up to 8 seen), in a worker that has nothing to do.
 """
 
 from __future__ import annotations
