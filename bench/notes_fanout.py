@@ -154,13 +154,7 @@ def _run(work: Path, blobs: dict[str, pygit2.Oid], writer: ModuleType,
         write_ms.append((time.perf_counter() - started) * 1000)
         notes_ms.append(_timed(lambda: origin.push([f"{REF}:{REF}"])))
         sizes.append(_path_bytes(local, head, sha))
-        parent = local.references["refs/heads/main"].peel(pygit2.Commit)
-        files = local.TreeBuilder()
-        files.insert("release.yaml", local.create_blob(f"tag: {n + 1}\n".encode()),
-                     pygit2.GIT_FILEMODE_BLOB)
-        local.create_commit("refs/heads/main", SIG, SIG, f"c{n + 1}", files.write(),
-                            [parent.id])
-        branch_ms.append(_timed(lambda: origin.push(["refs/heads/main:refs/heads/main"])))
+        branch_ms.append(_branch_push(local, f"tag: {n + 1}\n"))
     return {"write": statistics.median(write_ms), "notes push": statistics.median(notes_ms),
             "branch push": statistics.median(branch_ms),
             "tree bytes": statistics.median(sizes),
@@ -175,17 +169,18 @@ def _branch_apart(work: Path, rounds: int) -> float:
                     "--no-local", str(work / "remote.git"), str(work / "apart.git")],
                    check=True, capture_output=True)
     local = pygit2.Repository(str(work / "apart.git"))
+    return statistics.median(_branch_push(local, f"apart: {n}\n") for n in range(rounds))
+
+
+def _branch_push(local: pygit2.Repository, text: str) -> float:
+    """A commit of ``main`` whose one file holds ``text``, and the time its push
+    took (ms)."""
+    parent = local.references["refs/heads/main"].peel(pygit2.Commit)
+    files = local.TreeBuilder()
+    files.insert("release.yaml", local.create_blob(text.encode()), pygit2.GIT_FILEMODE_BLOB)
+    local.create_commit("refs/heads/main", SIG, SIG, text.strip(), files.write(), [parent.id])
     origin = local.remotes["origin"]
-    times = []
-    for n in range(rounds):
-        parent = local.references["refs/heads/main"].peel(pygit2.Commit)
-        files = local.TreeBuilder()
-        files.insert("release.yaml", local.create_blob(f"apart: {n}\n".encode()),
-                     pygit2.GIT_FILEMODE_BLOB)
-        local.create_commit("refs/heads/main", SIG, SIG, f"apart {n}", files.write(),
-                            [parent.id])
-        times.append(_timed(lambda: origin.push(["refs/heads/main:refs/heads/main"])))
-    return statistics.median(times)
+    return _timed(lambda: origin.push(["refs/heads/main:refs/heads/main"]))
 
 
 def main() -> None:

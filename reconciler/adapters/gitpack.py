@@ -133,27 +133,32 @@ def mergeable(packs: Path) -> list[Path]:
     return [idx for idx in found if idx != largest]
 
 
-def pack_ids(idx: Path) -> list[str]:
-    """The object ids a pack holds, from its index (version 2, what git and libgit2
-    write: gitformat-pack(5)); ``ValueError`` for anything else."""
-    data = idx.read_bytes()
-    if data[:8] != b"\377tOc\0\0\0\2" or len(data) < 8 + 1024:
+_IDX_HEADER = 8 + 256 * 4  # magic and version, then the fan-out table
+
+
+def _count(idx: Path, data: bytes) -> int:
+    """The object count in the index ``data`` of ``idx`` starts with (version 2, what
+    git and libgit2 write: gitformat-pack(5): the fan-out table's last entry);
+    ``ValueError`` for anything else."""
+    if data[:8] != b"\377tOc\0\0\0\2" or len(data) < _IDX_HEADER:
         raise ValueError(f"{idx} is not a version 2 pack index")
-    count = int.from_bytes(data[8 + 255 * 4:8 + 256 * 4], "big")
-    start = 8 + 1024
-    if len(data) < start + 20 * count:
+    return int.from_bytes(data[_IDX_HEADER - 4:_IDX_HEADER], "big")
+
+
+def pack_ids(idx: Path) -> list[str]:
+    """The object ids a pack holds, from its index; ``ValueError`` for an index
+    that is not version 2 or is cut short."""
+    data = idx.read_bytes()
+    count = _count(idx, data)
+    if len(data) < _IDX_HEADER + 20 * count:
         raise ValueError(f"{idx} is cut short")
-    return [data[at:at + 20].hex() for at in range(start, start + 20 * count, 20)]
+    return [data[at:at + 20].hex() for at in range(_IDX_HEADER, _IDX_HEADER + 20 * count, 20)]
 
 
 def pack_count(idx: Path) -> int:
-    """How many objects a pack holds, from its index's header (version 2: the last
-    entry of the fan-out table); ``ValueError`` for anything else."""
+    """How many objects a pack holds, from its index's header alone."""
     with idx.open("rb") as f:
-        head = f.read(8 + 256 * 4)
-    if head[:8] != b"\377tOc\0\0\0\2" or len(head) < 8 + 1024:
-        raise ValueError(f"{idx} is not a version 2 pack index")
-    return int.from_bytes(head[8 + 255 * 4:8 + 256 * 4], "big")
+        return _count(idx, f.read(_IDX_HEADER))
 
 
 @dataclass

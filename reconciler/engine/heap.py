@@ -53,7 +53,7 @@ class Heap:
         started = time.perf_counter()
         gc.collect()
         gc.freeze()
-        malloc.trim()
+        self.trim()
         log.debug("froze %d objects in %.0f ms", gc.get_freeze_count(),
                   (time.perf_counter() - started) * 1000)
 
@@ -64,17 +64,17 @@ class Heap:
         with self._lock:
             first = not self._settled
             self._settled = True
-            now = self._clock()
-            due = first or now - self._trimmed >= self._trim_every
-            if due:
-                self._trimmed = now
+            due = self._clock() - self._trimmed >= self._trim_every
         if first:
             self.freeze()
         elif due:
             self.trim()
 
     def trim(self) -> None:
-        """Hand the allocator's free pages back (nothing without glibc)."""
+        """Hand the allocator's free pages back (nothing without glibc); an idle
+        moment within ``trim_every`` of it does not trim again."""
+        with self._lock:
+            self._trimmed = self._clock()
         started = time.perf_counter()
         if malloc.trim():
             log.debug("trimmed the allocator in %.1f ms", (time.perf_counter() - started) * 1000)
