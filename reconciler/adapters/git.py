@@ -8,9 +8,10 @@ the mirror stays a bare repository under the cache directory, reused across runs
 processes and updated by incremental fetches. Credentials, URLs and trust decisions
 live in ``gitauth``, object-level work (trees, commits, reverts, history) in
 ``gitobjects`` and ``gittrees`` (held under the mirror's lock by the ``gitreads``
-mixin), the notes and the pull-request branches beside the branch in ``gitrefs``,
-commit creation and its optional signature in ``gitsign`` (keys in ``signing``);
-these are the only modules importing pygit2.
+mixin), the notes (kept in a repository of their own, ``gitnotesrepo``) and the
+pull-request branches beside the branch in ``gitrefs``, commit creation and its
+optional signature in ``gitsign`` (keys in ``signing``); these are the only modules
+importing pygit2.
 
 Library errors become project errors (``reconciler.errors``), raised ``from`` the
 original, with a one-line message naming the remote (never a password); the
@@ -31,9 +32,10 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitcache, giterrors, gitnotes, gitobjects, gitpack, gitrevs
+from reconciler.adapters import gitauth, gitcache, giterrors, gitobjects, gitpack, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitlocal import path_of, push_local
+from reconciler.adapters.gitnotesrepo import NotesRepo
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.adapters.gitreads import Objects
 from reconciler.adapters.gitrefs import Refs
@@ -58,9 +60,10 @@ class Mirror(Refs, Objects):
     """A bare mirror of one remote branch at ``<cache_dir>/<sha256(url)[:16]>.git``.
 
     The remote branch is tracked as ``refs/remotes/origin/<branch>``; besides it only
-    the notes and ``resolve``'s own namespace move (commits made with ``commit`` are
-    unreferenced until pushed; libgit2 never garbage-collects). Methods are
-    thread-safe (one lock per mirror). Open with ``Mirror.open``.
+    ``resolve``'s own namespace moves (commits made with ``commit`` are unreferenced
+    until pushed; libgit2 never garbage-collects). The notes live in a repository of
+    their own inside it (``gitnotesrepo``). Methods are thread-safe (one lock per
+    mirror, the notes' repository's too). Open with ``Mirror.open``.
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
@@ -81,9 +84,10 @@ class Mirror(Refs, Objects):
         """Objects received by the last ``fetch`` (0 when already up to date)."""
         self._fresh = fresh  # created by ``open``, never fetched into: see ``fetch``
         self.checked: str | None = None  # the head git's first clone checked (gitlisting)
-        # Notes (bake verdicts) are fetched beside the branch; a wildcard, since a
-        # repository without notes yet has no such ref to name.
-        self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}", gitnotes.FETCH_REFSPEC]
+        self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}"]
+        # Notes (bake verdicts) live in a repository of their own inside the mirror,
+        # fetched when the remote's moved: the branch's push never walks them.
+        self._notes = NotesRepo.open(repo, remote.url)
         self.packer = gitpack.Packer(self._path)  # loose objects packed on a schedule
         self.cache_max_age = CACHE_MAX_AGE
         self._opened = time.monotonic()  # when ``_repo`` was opened (``_housekeep``)
@@ -134,6 +138,7 @@ class Mirror(Refs, Objects):
         with self._lock:
             if self._fresh and not self._path.exists():
                 self._repo, _ = gitcache.open_or_create(self._path, self._remote.url)
+                self._notes = NotesRepo.open(self._repo, self._remote.url)
             try:
                 # The first one by git's command line where installed (gitcache.fill),
                 # then libgit2's as always: nothing left to receive, it checks the result.
@@ -147,6 +152,7 @@ class Mirror(Refs, Objects):
                 self.checked = sha if cloned and cloned.checked and cloned.head == sha else None
             except ReconcilerError:
                 if self._fresh:
+                    self._notes.repo.free()
                     gitcache.discard(self._repo, self._path)
                 raise
             self._fresh = False
@@ -154,11 +160,12 @@ class Mirror(Refs, Objects):
 
     def _fetch(self) -> str:
         ref = f"refs/heads/{self._branch}"
-        with self._lock, self._network("fetch") as callbacks:
-            remote = self._repo.remotes[_REMOTE]
-            stats = remote.fetch(self._refspecs, callbacks=callbacks,
-                                 prune=FetchPrune.NO_PRUNE, proxy=True)
-            heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
+        with self._lock:
+            with self._network("fetch") as callbacks:
+                remote = self._repo.remotes[_REMOTE]
+                stats = remote.fetch(self._refspecs, callbacks=callbacks,
+                                     prune=FetchPrune.NO_PRUNE, proxy=True)
+                heads = {h.name: str(h.oid) for h in remote.list_heads(connect=False)}
             if ref not in heads:
                 raise GitError(f"branch {self._branch!r} does not exist on {self._remote}")
             self.last_fetch_objects = stats.received_objects
@@ -168,6 +175,11 @@ class Mirror(Refs, Objects):
             if sha != heads[ref]:
                 raise GitError(f"fetch from {self._remote} left {self._tracking_ref} at "
                                f"{sha}, remote has {heads[ref]}")
+            # The notes, by a second fetch only when the remote's moved (another
+            # writer's verdict): the daemon's own were pushed from where they are.
+            if self._notes.moved(heads):
+                with self._network("fetch notes from") as callbacks:
+                    self.last_fetch_objects += self._notes.fetch(callbacks)
             self._head = sha
         log.debug("fetched %s %s at %s (%d objects)", self._remote, self._branch, sha,
                   stats.received_objects)
@@ -204,22 +216,27 @@ class Mirror(Refs, Objects):
         log.info("pushed %s to %s %s", sha, self._remote, self._branch)
 
     def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None:
-        """Push ``sha`` to ``ref`` on the remote (fast-forward only); record it in
-        the local ``tracking`` ref. Call with the lock held."""
+        """Push ``sha`` to ``ref`` on the remote (fast-forward only) from the mirror;
+        record it in the local ``tracking`` ref. Call with the lock held."""
+        self._send(self._repo, sha, ref, tracking=tracking)
+        self._housekeep()
+
+    def _send(self, repo: pygit2.Repository, sha: str, ref: str, *, tracking: str) -> None:
+        """Push ``sha`` to ``ref`` from ``repo`` (the mirror, or the notes'
+        repository) and record it in ``tracking`` there. Call with the lock held."""
         with self._network("push to", ref=ref) as callbacks:
             if self._remote.scheme == "file":  # compare-and-swap, as a server does
-                push_local(self._repo, path_of(self._remote.url), sha, ref, callbacks)
+                push_local(repo, path_of(self._remote.url), sha, ref, callbacks)
             else:
-                self._repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
-                                                 proxy=True)
+                repo.remotes[_REMOTE].push([f"{sha}:{ref}"], callbacks=callbacks,
+                                           proxy=True)
         if callbacks.rejections:
             raise self._rejection(ref, callbacks)
         try:
-            self._repo.references.create(tracking, sha, force=True)
+            repo.references.create(tracking, sha, force=True)
         except pygit2.GitError as exc:
             raise GitError(f"pushed {sha} to {self._remote} but could not record it in "
-                           f"{self.path}: {_line(exc)}") from exc
-        self._housekeep()
+                           f"{repo.path}: {_line(exc)}") from exc
 
     def _housekeep(self) -> None:
         """Pack when due (``gitpack``); after a pack, reopen: the replaced files let go
@@ -270,6 +287,7 @@ class Mirror(Refs, Objects):
         """Release the repository's file handles; the mirror stays on disk for reuse."""
         with self._lock:
             self.packer.wait()  # a pack under way in the background, finished
+            self._notes.close()
             self._repo.free()
 
     def __enter__(self) -> Mirror:

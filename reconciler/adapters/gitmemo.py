@@ -13,8 +13,9 @@ docs/performance.md, "A fast CLI"). Anything it does not hold, it asks a real
 
 The fetch is where a run could go stale, so it is skipped only when it provably
 changes nothing: the remote is local (``file://`` or a path: its refs are files,
-read by ``reffiles``), and every ref the fetch's refspecs would write in the mirror
-already holds the remote's value (the branch's tracking ref and each notes ref; for
+read by ``reffiles``), and every ref the fetch would write in the mirror already
+holds the remote's value (the branch's tracking ref, and each notes ref in the
+notes' repository inside it, ``gitnotesrepo``; for
 ``resolve``, the whole ``gitrevs.NAMESPACE`` as a pruning fetch would leave it). Any
 other remote, a moved ref, a layout ``reffiles`` does not read: the real fetch, as
 before. A memo written by other adapter code (the digest of these modules) is
@@ -163,9 +164,17 @@ class ReadMirror(_Base):
         head = theirs.get(f"refs/heads/{self._branch}")
         if head is None or ours.get(f"refs/remotes/{gitcache.REMOTE}/{self._branch}") != head:
             return None
-        if any(ours.get(name) != sha for name, sha in reffiles.under(theirs, NOTES).items()):
+        notes = self._notes_refs()
+        if notes is None or any(notes.get(name) != sha
+                                for name, sha in reffiles.under(theirs, NOTES).items()):
             return None
         return head
+
+    def _notes_refs(self) -> dict[str, str] | None:
+        """The refs of the notes' repository inside the mirror (``gitnotesrepo``);
+        None when there is none yet (a mirror of an earlier version: the real mirror
+        moves its notes there) or ``reffiles`` cannot read it."""
+        return reffiles.refs(self._path / gitcache.NOTES_DIR)
 
     def head(self) -> str:
         with self._lock:
@@ -251,7 +260,7 @@ class ReadMirror(_Base):
         return answer
 
     def notes(self, ref: str) -> list[tuple[str, str]]:
-        ours = reffiles.refs(self._path)  # as the last fetch left them
+        ours = self._notes_refs()  # as the last fetch left them
         if ours is None:
             return list(self.real.notes(ref))
         if ref not in ours:

@@ -1,8 +1,9 @@
-"""git notes: read and write the notes of one notes ref, in the mirror.
+"""git notes: read and write the notes of one notes ref, in the notes' repository.
 
 Where it fits: bake verdicts (``core/verdicts``) are notes on release commits under
-``refs/notes/reconciler``; ``git.Mirror`` fetches the notes ref beside the branch
-and pushes it fast-forward only (never forced), through these object-level helpers.
+``refs/notes/reconciler``; ``git.Mirror`` keeps them in a repository of their own
+inside the mirror (``gitnotesrepo``), fetches them when the remote's moved and
+pushes them fast-forward only (never forced), through these object-level helpers.
 """
 
 from __future__ import annotations

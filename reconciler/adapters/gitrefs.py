@@ -2,7 +2,8 @@
 
 Where it fits: a mixin of ``git.Mirror`` (which supplies the repository, the lock, the
 network context and the fast-forward-only push); split out so that each module stays
-one concept. The notes ref holds the bake verdicts (``core/verdicts``); a pull-request
+one concept. The notes ref holds the bake verdicts (``core/verdicts``), kept in the
+notes' own repository inside the mirror (``gitnotesrepo``); a pull-request
 branch (``reconciler/<environment>/<namespace>/<name>``) holds a proposed release
 (``engine/writers/pullrequest``). Only these refs and the branch are ever fetched or
 pushed, never forced.
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitnames, gitnotes, reffiles
+from reconciler.adapters import gitauth, gitnames, gitnotes, gitnotesrepo, reffiles
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError, ReconcilerError
@@ -40,7 +41,7 @@ class Refs:
     _signer: Signer | None
     _remote: gitauth.RemoteURL
     _path: Path
-    _plain_refs: bool | None = None  # refs as files in git's plain layout (``reffiles``)?
+    _notes: gitnotesrepo.NotesRepo
 
     if TYPE_CHECKING:  # provided by git.Mirror; declared for the type checker only
         def _commit(self, sha: str) -> pygit2.Commit: ...
@@ -49,6 +50,9 @@ class Refs:
 
         def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None: ...
 
+        def _send(self, repo: pygit2.Repository, sha: str, ref: str, *,
+                  tracking: str) -> None: ...
+
         def _network(self, doing: str, *,
                      ref: str | None = None) -> AbstractContextManager[gitauth.Callbacks]: ...
 
@@ -56,18 +60,18 @@ class Refs:
 
     def notes_head(self, ref: str) -> str | None:
         """The commit the notes ref points at, as last fetched; None without notes.
-        Every reconcile asks (has a verdict moved?): read from the ref's file without
-        the mirror's lock (``reffiles.one``), which a push holds for tens of ms at a
-        time; through libgit2 under the lock where the refs are stored otherwise."""
-        if self._plain_refs is None:
-            self._plain_refs = reffiles.git_dir(self._path) is not None
-        if self._plain_refs:
+        Every reconcile asks (has a verdict moved?): read from the ref's file in the
+        notes' repository without the mirror's lock (``reffiles.one``), which a push
+        holds for tens of ms at a time; through libgit2 under the lock where the refs
+        are stored otherwise."""
+        notes = self._notes
+        if notes.plain_refs:
             try:
-                return reffiles.one(self._path, ref)
+                return reffiles.one(notes.path, ref)
             except ValueError:
                 pass
         with self._lock:
-            return self._target(ref)
+            return self._notes.head(ref)
 
     def _target(self, ref: str) -> str | None:
         """What the local ``ref`` points at; None when there is no such ref. The
@@ -78,32 +82,35 @@ class Refs:
     def notes(self, ref: str) -> Iterable[tuple[str, str]]:
         """Every note under ``ref``: ``(annotated commit sha, note text)``, read lazily
         (the lock held for each note, not for them all: ``Objects.log``)."""
-        return self._locked(gitnotes.each(self._repo, ref))
+        return self._locked(gitnotes.each(self._notes.repo, ref))
 
     def notes_changed(self, old: str, new: str) -> list[tuple[str, str | None, str | None]]:
         """The notes that differ between two commits of a notes ref: ``(annotated
         commit sha, text before or None, text after or None)``."""
         with self._lock:
-            return gitnotes.changed(self._repo, old, new)
+            return gitnotes.changed(self._notes.repo, old, new)
 
     def note(self, commit: str, ref: str) -> str | None:
         with self._lock:
-            return gitnotes.read(self._repo, ref, commit)
+            return gitnotes.read(self._notes.repo, ref, commit)
 
     def add_note(self, commit: str, text: str, ref: str) -> str:
         """Set the note on ``commit`` to ``text`` and push the notes ref (fast-forward
-        only, never forced). ``NonFastForward`` when another writer pushed notes
-        first: fetch, merge the text again and retry. Returns the notes commit."""
+        only, never forced), from the notes' repository (``gitnotesrepo``).
+        ``NonFastForward`` when another writer pushed notes first: fetch, merge the
+        text again and retry. Returns the notes commit."""
         with self._lock:
             self._commit(commit)  # the annotated commit must exist
-            previous = self.notes_head(ref)
+            notes = self._notes
+            previous = notes.head(ref)
             try:
-                sha = gitnotes.write(self._repo, ref, commit=commit, text=text,
+                sha = gitnotes.write(notes.repo, ref, commit=commit, text=text,
                                      author=self._author, signer=self._signer)
-                self._push_ref(sha, ref, tracking=ref)
+                self._send(notes.repo, sha, ref, tracking=ref)
             except ReconcilerError:
-                gitnotes.reset(self._repo, ref, previous)  # nothing unpushed stays
+                gitnotes.reset(notes.repo, ref, previous)  # nothing unpushed stays
                 raise
+            notes.after_write()
         log.info("recorded a note on %s in %s", commit[:12], ref)
         return sha
 

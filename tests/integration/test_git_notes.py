@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.adapters import git
+from reconciler.adapters import git, gitcache
 from reconciler.core import verdicts
 from reconciler.errors import NonFastForward
 from tests.support import gitrepo
@@ -110,6 +110,7 @@ def test_the_notes_head_is_answered_while_a_push_holds_the_mirror(
             release.set()
             pusher.join()
         # Packed by git (as the mirror's scheduled pack does): still read right.
-        gitrepo.run_git("pack-refs", "--all", cwd=a.path, home=tmp_path)
-        assert not (a.path / "refs" / "notes" / "reconciler").exists()
+        notes = a.path / gitcache.NOTES_DIR  # the notes' own repository (gitnotesrepo)
+        gitrepo.run_git("pack-refs", "--all", cwd=notes, home=tmp_path)
+        assert not (notes / "refs" / "notes" / "reconciler").exists()
         assert a.notes_head(verdicts.NOTES_REF) == written
