@@ -154,3 +154,31 @@ def test_a_refused_note_leaves_the_notes_as_the_remote_has_them(
         mirror.fetch()
         assert mirror.notes_head(REF) == theirs
         assert mirror.note(head, REF) == "theirs\n"
+
+
+def test_a_verdict_leaves_no_notes_trees_in_libgit2s_cache(
+        opener: tuple[str, Credentials, githttp.GitHTTPServer | None],
+        fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    """The notes' push parses every notes tree (libgit2 walks the remote's notes
+    commit whole); the handle is reopened after it, so those trees do not stay in the
+    process-wide object cache, which the branch's trees need and which would
+    otherwise grow by ~70 bytes a note (docs/performance.md)."""
+    import pygit2
+
+    lines, head = [], fleet.head()
+    for i in range(10_000):  # distinct notes on made-up commits, as git fast-import takes
+        text = f"Bake: Succeeded {i}\n".encode()
+        lines.append(b"M 100644 inline %040x\ndata %d\n%s" % (i + 1, len(text), text))
+    stream = (b"commit " + REF.encode() + b"\ncommitter r <r@example.com> 1700000000 +0000\n"
+              b"data 6\nnotes\n" + b"\n".join(lines) + b"\n")
+    fleet.git("fast-import", "--quiet", input=stream)
+    url, creds, _ = opener
+    with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
+        mirror.fetch()
+        before = pygit2.settings.cached_memory[0]
+        for round_ in range(3):
+            mirror.add_note(head, f"Bake: Succeeded {round_}\n", REF)
+        held = pygit2.settings.cached_memory[0] - before
+    # 10,000 notes' trees parsed are ~700 KB; a verdict's own objects a few KB.
+    assert held < 128 * 1024, held
+    assert fleet.git("rev-list", "--count", REF).decode().strip() == "4"
