@@ -23,8 +23,9 @@ verdict wrote (the root and the subtrees on its path, uncompressed); and what
 libgit2's object cache holds after the rounds (KiB, raw object bytes as libgit2
 counts them): the trees the pushes walked, which a daemon keeps until its next pack
 cycle reopens the mirror. A third row, "notes apart", pushes the branch from a clone
-of the branch alone (the notes on the remote as they are): what a mirror that keeps
-the notes in a repository of their own would pay.
+of the branch alone (the notes on the remote as they are): what the mirror pays now
+that it keeps the notes in a repository of their own (``adapters/gitnotesrepo``;
+bench/notes_apart.py measures the real mirror).
 
 Run: ``.venv/bin/python bench/notes_fanout.py --notes 10000 100000``
 """
