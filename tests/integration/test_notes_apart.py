@@ -129,6 +129,12 @@ def test_a_mirror_of_an_earlier_version_hands_its_notes_over_without_the_network
             assert [r for r in _refs(path, git_home) if r.startswith("refs/notes/")] == []
     finally:
         away.rename(fleet.path)
+    # A crash between the copy and the deletion: both hold the ref. The next open
+    # finishes the move and loses nothing.
+    gitrepo.run_git("fetch", "-q", str(fleet.path), f"+{REF}:{REF}", cwd=path, home=git_home)
+    with Mirror.open(fleet.url, cache_dir=cache) as mirror:
+        assert mirror.notes_head(REF) == written
+        assert [r for r in _refs(path, git_home) if r.startswith("refs/notes/")] == []
     # The next verdict fast-forwards the one handed over.
     with Mirror.open(fleet.url, cache_dir=cache) as mirror:
         mirror.fetch()
