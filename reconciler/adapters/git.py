@@ -62,8 +62,8 @@ class Mirror(Refs, Objects):
     The remote branch is tracked as ``refs/remotes/origin/<branch>``; besides it only
     ``resolve``'s own namespace moves (commits made with ``commit`` are unreferenced
     until pushed; libgit2 never garbage-collects). The notes live in a repository of
-    their own inside it (``gitnotesrepo``). Methods are thread-safe (one lock per
-    mirror, the notes' repository's too). Open with ``Mirror.open``.
+    their own inside it (``gitnotesrepo``). Methods are thread-safe: one lock per
+    mirror, which covers its notes' repository too. Open with ``Mirror.open``.
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
@@ -175,12 +175,14 @@ class Mirror(Refs, Objects):
             if sha != heads[ref]:
                 raise GitError(f"fetch from {self._remote} left {self._tracking_ref} at "
                                f"{sha}, remote has {heads[ref]}")
+            self._head = sha
+            self._fresh = False  # the branch is here: a failure below keeps the mirror
             # The notes, by a second fetch only when the remote's moved (another
-            # writer's verdict): the daemon's own were pushed from where they are.
+            # writer's verdict): the daemon's own were pushed from where they are. A
+            # failure is raised; the next fetch tries again.
             if self._notes.moved(heads):
                 with self._network("fetch notes from") as callbacks:
                     self.last_fetch_objects += self._notes.fetch(callbacks)
-            self._head = sha
         log.debug("fetched %s %s at %s (%d objects)", self._remote, self._branch, sha,
                   stats.received_objects)
         return sha

@@ -7,16 +7,16 @@ core, so on a 100,000-file repository libgit2's first fetch took 1.4-1.8 times
 this module first when the mirror is one it just created; every later fetch is
 incremental and stays libgit2's. git clones the branch (``git clone --bare
 --single-branch``, no tags) into a directory beside the mirror and its objects move
-into the mirror; then libgit2's own fetch runs as always with every refspec
-(finding nothing left to fetch for the branch; the notes, if any, are its), writes
-the refs and checks the result, so the branch, the notes and every error past this
-point are exactly what they were. The clone checks the objects it receives (``CHECKS``:
-a name git refuses in a tree is an error), so that a first snapshot may list the
-branch's tree with ``git ls-tree`` (``gitlisting``); a repository git refuses is
-cloned again without the check. A clone, not ``git fetch`` into the mirror: the
-clone's ``index-pack`` checks the pack it received is complete while indexing it,
-where ``git fetch`` walks every object again afterwards (the first fetch then took
-1.03-1.10 times the clone).
+into the mirror; then libgit2's own fetch runs as always (finding nothing left to
+fetch for the branch; the notes, if any, are its, into their own repository:
+``gitnotesrepo``), writes the refs and checks the result, so the branch, the notes
+and every error past this point are exactly what they were. The clone checks the
+objects it receives (``CHECKS``: a name git refuses in a tree is an error), so that a
+first snapshot may list the branch's tree with ``git ls-tree`` (``gitlisting``); a
+repository git refuses is cloned again without the check. A clone, not ``git fetch``
+into the mirror: the clone's ``index-pack`` checks the pack it received is complete
+while indexing it, where ``git fetch`` walks every object again afterwards (the
+first fetch then took 1.03-1.10 times the clone).
 
 What ``gitauth`` and ``gittrust`` do for libgit2 is carried over, and a secret
 never reaches argv, the environment of anything but git's own helpers, or a log:

@@ -22,7 +22,9 @@ is process-wide and shared with the branch's trees, which the release path needs
 A mirror written by an earlier version holds its notes refs itself: the first open
 copies them here (a local fetch, no network) and then deletes them from the mirror;
 a crash between the two is finished at the next open. Their objects stay in the
-mirror's packs until ``git gc`` prunes them as unreachable (``gitpack``).
+mirror's packs until ``git gc`` prunes them as unreachable (``gitpack``), so the
+branch's pushes still walk the notes until the remote's notes ref next moves (the
+next verdict, from here) to a commit the mirror does not hold.
 """
 
 from __future__ import annotations
@@ -64,24 +66,30 @@ class NotesRepo:
 
     def _adopt(self, mirror: pygit2.Repository) -> None:
         """Move the notes refs an earlier version kept in ``mirror`` into this
-        repository: fetched locally, then deleted from the mirror. Another process
-        opening the same mirror at the same moment may delete them first."""
-        held = {name: str(mirror.references[name].target) for name in mirror.references
-                if name.startswith(PREFIX)}
-        if not held:
-            return
+        repository: those it lacks fetched locally (one it holds already may be newer:
+        never put back), then all deleted from the mirror. Best effort: the notes here
+        only copy the remote's, and the next fetch brings whatever this left out; a
+        failure (another process moving the same refs, a lock held) is logged and the
+        mirror opens as always."""
         try:
-            source = self.repo.remotes.create_anonymous(str(Path(mirror.path)))
-            source.fetch([f"+{PREFIX}*:{PREFIX}*"])
+            held = {name: str(ref.target) for name in mirror.references
+                    if name.startswith(PREFIX)
+                    and (ref := gitnames.reference(mirror, name)) is not None}
+            if not held:
+                return
+            wanted = [f"+{name}:{name}" for name in held if self.head(name) is None]
+            if wanted:
+                self.repo.remotes.create_anonymous(str(Path(mirror.path))).fetch(wanted)
             for name, sha in held.items():
-                if self.head(name) != sha and _has(mirror, name, sha):
+                if self.head(name) is None and _has(mirror, name, sha):
                     raise GitError(f"{name} did not arrive")
-            for name, sha in held.items():
                 if _has(mirror, name, sha):
                     mirror.references.delete(gitnames.held(name))
-        except (pygit2.GitError, KeyError, ValueError) as exc:
-            raise GitError(f"cannot move the notes of {mirror.path} into {self.path}: "
-                           f"{' '.join(str(exc).split())}") from exc
+        except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
+            log.warning("could not move the notes of the mirror %s into %s (%s); they "
+                        "are fetched from the remote instead", mirror.path, self.path,
+                        " ".join(str(exc).split()))
+            return
         log.info("moved %d notes ref(s) of the mirror %s into %s", len(held),
                  mirror.path, self.path)
 
@@ -112,11 +120,18 @@ class NotesRepo:
     def after_write(self) -> None:
         """After a note pushed or a fetch that brought objects: pack when due
         (``gitpack``) and reopen, so that neither replaced files nor the notes trees
-        the push or fetch parsed stay held."""
+        the push or fetch parsed stay held. The write is done either way: a handle
+        that cannot be opened again (no file descriptor left) is logged and the old
+        one kept (libgit2 opens its files again when next asked)."""
         self.packer.after_write()
-        self.repo = gitcache.reopen(self.repo, self.path, trim=False)
+        try:
+            self.repo = gitcache.reopen(self.repo, self.path, trim=False)
+        except (pygit2.GitError, OSError) as exc:
+            log.warning("could not reopen the notes' repository %s: %s", self.path,
+                        " ".join(str(exc).split()))
 
     def close(self) -> None:
+        """Wait for a pack under way; release the file handles (the repository stays)."""
         self.packer.wait()
         self.repo.free()
 

@@ -1,6 +1,7 @@
 """Keeping the mirror's object store bounded: packing loose objects on a schedule.
 
-Where it fits: every commit the daemon writes (``Mirror.commit``, notes) and every
+Where it fits: every commit the daemon writes (``Mirror.commit``; notes, in the
+notes' own repository, which has its own ``Packer``: ``gitnotesrepo``) and every
 object a fetch brings in lands in the mirror as one loose file under
 ``objects/xx/``; libgit2 never packs them (it has no ``gc``), so a daemon releasing
 every few seconds grew its mirror by ~400 KiB a minute, 3,243 files in 30 minutes

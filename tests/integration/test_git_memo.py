@@ -6,11 +6,12 @@ The truth for every answer is a real ``git.Mirror`` of the same remote."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from reconciler.adapters import git, gitmemo
+from reconciler.adapters import git, gitcache, gitmemo
 from reconciler.errors import InputError
 from tests.integration.conftest import sample_files
 from tests.support import gitrepo
@@ -159,3 +160,26 @@ def test_only_a_local_remote_with_its_mirror_gets_a_memo(remote: gitrepo.BareRep
                 "git@example.com:fleet.git", "http://example.com/fleet.git"):
         assert memo(url) is None
     assert memo(remote.url, branch="../main") is None
+
+
+def test_a_mirror_of_an_earlier_version_is_read_through_the_real_mirror_once(
+        remote: gitrepo.BareRepo, tmp_path: Path, git_home: Path) -> None:
+    """The notes in the mirror itself, no notes' repository yet (an earlier version's
+    layout): the memo cannot vouch for them, so the real mirror opens, hands the
+    notes over, and the next run answers without it."""
+    cache = tmp_path / "cache"
+    with git.Mirror.open(remote.url, cache_dir=cache) as mirror:
+        head = mirror.fetch()
+        path = mirror.path
+    gitrepo.run_git("fetch", "-q", str(remote.path), "+refs/notes/*:refs/notes/*",
+                    cwd=path, home=git_home)
+    shutil.rmtree(path / gitcache.NOTES_DIR)
+    opened: list[git.Mirror] = []
+    memo = memo_of(remote, cache, opened)
+    assert memo.fetch() == head and len(opened) == 1
+    assert [text for _, text in memo.notes("refs/notes/reconciler")] == ["verdict\n"]
+    opened[0].close()
+    opened.clear()
+    memo = memo_of(remote, cache, opened)
+    assert memo.fetch() == head and opened == []
+    assert [text for _, text in memo.notes("refs/notes/reconciler")] == ["verdict\n"]

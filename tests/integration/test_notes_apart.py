@@ -135,7 +135,8 @@ def test_a_mirror_of_an_earlier_version_hands_its_notes_over_without_the_network
     with Mirror.open(fleet.url, cache_dir=cache) as mirror:
         assert mirror.notes_head(REF) == written
         assert [r for r in _refs(path, git_home) if r.startswith("refs/notes/")] == []
-    # The next verdict fast-forwards the one handed over.
+    # The next verdict fast-forwards the one handed over, and the remote's notes ref
+    # is now a commit the mirror does not hold: the branch's pushes skip the notes.
     with Mirror.open(fleet.url, cache_dir=cache) as mirror:
         mirror.fetch()
         text = mirror.note(head, REF)
@@ -143,6 +144,44 @@ def test_a_mirror_of_an_earlier_version_hands_its_notes_over_without_the_network
         pushed = mirror.add_note(head, text + "Bake: Succeeded again\n", REF)
     parents = fleet.git("rev-parse", f"{pushed}^@").decode().split()
     assert parents == [written]
+    assert not _has(path, pushed, git_home)
+    # An earlier version ran on the same cache meanwhile and left an older notes ref
+    # in the mirror: the newer one here is kept, the mirror's dropped.
+    gitrepo.run_git("update-ref", REF, written, cwd=path, home=git_home)
+    with Mirror.open(fleet.url, cache_dir=cache) as mirror:
+        assert mirror.notes_head(REF) == pushed
+        assert [r for r in _refs(path, git_home) if r.startswith("refs/notes/")] == []
+
+
+def test_a_hand_over_that_cannot_finish_leaves_the_mirror_working(
+        fleet: gitrepo.BareRepo, tmp_path: Path, git_home: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The mirror's notes ref cannot be deleted (another process holds git's lock on
+    the packed refs): the mirror opens, the notes are read, the next open finishes."""
+    head = fleet.head()
+    fleet.git("notes", "--ref", "reconciler", "add", "-m", "Bake: Succeeded", head)
+    written = fleet.git("rev-parse", REF).decode().strip()
+    cache = tmp_path / "cache"
+    with Mirror.open(fleet.url, cache_dir=cache) as mirror:
+        mirror.fetch()
+        path = mirror.path
+    gitrepo.run_git("fetch", "-q", str(fleet.path), f"+{REF}:{REF}", cwd=path, home=git_home)
+    gitrepo.run_git("pack-refs", "--all", cwd=path, home=git_home)
+    shutil.rmtree(path / gitcache.NOTES_DIR)
+    lock = path / "packed-refs.lock"
+    lock.write_text("")
+    try:
+        with Mirror.open(fleet.url, cache_dir=cache) as mirror:
+            assert mirror.notes_head(REF) == written
+            assert mirror.note(head, REF) == "Bake: Succeeded\n"
+            assert mirror.fetch() == head
+    finally:
+        lock.unlink()
+    assert "could not move the notes of the mirror" in caplog.text
+    assert REF in _refs(path, git_home)  # left where it was
+    with Mirror.open(fleet.url, cache_dir=cache) as mirror:
+        assert mirror.notes_head(REF) == written
+    assert [r for r in _refs(path, git_home) if r.startswith("refs/notes/")] == []
 
 
 def test_a_refused_note_leaves_the_notes_as_the_remote_has_them(
