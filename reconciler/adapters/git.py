@@ -87,7 +87,7 @@ class Mirror(Refs, Objects):
         self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}"]
         # Notes (bake verdicts) live in a repository of their own inside the mirror,
         # fetched when the remote's moved: the branch's push never walks them.
-        self._notes = NotesRepo.open(repo, remote.url)
+        self._notes = NotesRepo.open(repo, remote.url, max_age=CACHE_MAX_AGE)
         self.packer = gitpack.Packer(self._path)  # loose objects packed on a schedule
         self.cache_max_age = CACHE_MAX_AGE
         self._opened = time.monotonic()  # when ``_repo`` was opened (``_housekeep``)
@@ -138,7 +138,8 @@ class Mirror(Refs, Objects):
         with self._lock:
             if self._fresh and not self._path.exists():
                 self._repo, _ = gitcache.open_or_create(self._path, self._remote.url)
-                self._notes = NotesRepo.open(self._repo, self._remote.url)
+                self._notes = NotesRepo.open(self._repo, self._remote.url,
+                                             max_age=self.cache_max_age)
             try:
                 # The first one by git's command line where installed (gitcache.fill),
                 # then libgit2's as always: nothing left to receive, it checks the result.

@@ -15,9 +15,13 @@ the notes in the mirror, every release's push walked every note ever written:
 kept ~70 bytes a note of the trees it parsed (docs/performance.md). Here the
 branch's push never reads a note and the notes' push never reads the branch's tree.
 
-The notes' push still walks every note. After each write the handle is reopened, so
-the parsed notes trees do not stay in the object cache between verdicts (that cache
-is process-wide and shared with the branch's trees, which the release path needs).
+The notes' push still walks every note, and libgit2's object cache keeps the notes
+trees it parsed (~70 bytes a note) until the handle is reopened: after a pack, or at
+the next write once it is older than the mirror's ``CACHE_MAX_AGE`` (``git``), as
+the mirror's own. Reopening after every verdict instead kept the cache empty but
+made each verdict's push parse every notes tree again (+66 ms at 100,000 notes), and
+two soaks of that tree saw glibc's and pymalloc's footprint climb ~1.5 MiB/h with
+nothing more held (docs/performance.md, "The notes in a repository of their own").
 
 A mirror written by an earlier version holds its notes refs itself: the first open
 copies them here (a local fetch, no network) and then deletes them from the mirror;
@@ -30,6 +34,7 @@ next verdict, from here) to a commit the mirror does not hold.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,20 +52,23 @@ class NotesRepo:
     """The bare repository of the notes beside one mirror. Not thread-safe: the
     mirror calls it with its lock held."""
 
-    def __init__(self, repo: pygit2.Repository, path: Path) -> None:
+    def __init__(self, repo: pygit2.Repository, path: Path, *, max_age: float) -> None:
         self.repo = repo
         self.path = path
+        self.max_age = max_age
+        """Seconds after which the handle is reopened at the next write."""
+        self._opened = time.monotonic()
         self.packer = gitpack.Packer(path)
         self.plain_refs = reffiles.git_dir(path) is not None
         """Whether its refs are files in git's plain layout (``reffiles`` reads them)."""
 
     @classmethod
-    def open(cls, mirror: pygit2.Repository, url: str) -> NotesRepo:
+    def open(cls, mirror: pygit2.Repository, url: str, *, max_age: float) -> NotesRepo:
         """The notes' repository of ``mirror`` (created when missing), with any notes
         refs the mirror itself still holds moved into it. No network access."""
         path = Path(mirror.path) / gitcache.NOTES_DIR
         repo, _ = gitcache.open_or_create(path, url)
-        notes = cls(repo, path)
+        notes = cls(repo, path, max_age=max_age)
         notes._adopt(mirror)
         return notes
 
@@ -119,13 +127,16 @@ class NotesRepo:
 
     def after_write(self) -> None:
         """After a note pushed or a fetch that brought objects: pack when due
-        (``gitpack``) and reopen, so that neither replaced files nor the notes trees
-        the push or fetch parsed stay held. The write is done either way: a handle
-        that cannot be opened again (no file descriptor left) is logged and the old
-        one kept (libgit2 opens its files again when next asked)."""
-        self.packer.after_write()
+        (``gitpack``); reopen after a pack (the replaced files let go) or once the
+        handle is older than ``max_age`` (the notes trees its cache holds let go).
+        The write is done either way: a handle that cannot be opened again (no file
+        descriptor left) is logged and the old one kept."""
+        replaced = self.packer.after_write()
+        if not replaced and time.monotonic() - self._opened <= self.max_age:
+            return
         try:
             self.repo = gitcache.reopen(self.repo, self.path, trim=False)
+            self._opened = time.monotonic()
         except (pygit2.GitError, OSError) as exc:
             log.warning("could not reopen the notes' repository %s: %s", self.path,
                         " ".join(str(exc).split()))
