@@ -108,8 +108,11 @@ def test_the_branch_and_the_notes_travel_apart_and_both_reach_the_remote(
         assert "Bake: Succeeded" in shown
 
 
-def test_a_mirror_of_an_earlier_version_hands_its_notes_over_without_the_network(
-        fleet: gitrepo.BareRepo, tmp_path: Path, git_home: Path) -> None:
+def _earlier_layout(fleet: gitrepo.BareRepo, tmp_path: Path,
+                    git_home: Path) -> tuple[str, str, Path, Path]:
+    """A verdict on the fleet's head, and a mirror holding it as an earlier version
+    did: the notes ref in the mirror itself, no notes' repository. (head, notes
+    commit, cache directory, mirror path)."""
     head = fleet.head()
     fleet.git("notes", "--ref", "reconciler", "add", "-m", "Bake: Succeeded", head)
     written = fleet.git("rev-parse", REF).decode().strip()
@@ -117,9 +120,14 @@ def test_a_mirror_of_an_earlier_version_hands_its_notes_over_without_the_network
     with Mirror.open(fleet.url, cache_dir=cache) as mirror:
         mirror.fetch()
         path = mirror.path
-    # As an earlier version left it: the notes ref in the mirror itself, nothing beside.
     gitrepo.run_git("fetch", "-q", str(fleet.path), f"+{REF}:{REF}", cwd=path, home=git_home)
     shutil.rmtree(path / gitcache.NOTES_DIR)
+    return head, written, cache, path
+
+
+def test_a_mirror_of_an_earlier_version_hands_its_notes_over_without_the_network(
+        fleet: gitrepo.BareRepo, tmp_path: Path, git_home: Path) -> None:
+    head, written, cache, path = _earlier_layout(fleet, tmp_path, git_home)
     away = fleet.path.with_name("away.git")
     fleet.path.rename(away)  # no remote: the hand-over is local
     try:
@@ -158,16 +166,8 @@ def test_a_hand_over_that_cannot_finish_leaves_the_mirror_working(
         caplog: pytest.LogCaptureFixture) -> None:
     """The mirror's notes ref cannot be deleted (another process holds git's lock on
     the packed refs): the mirror opens, the notes are read, the next open finishes."""
-    head = fleet.head()
-    fleet.git("notes", "--ref", "reconciler", "add", "-m", "Bake: Succeeded", head)
-    written = fleet.git("rev-parse", REF).decode().strip()
-    cache = tmp_path / "cache"
-    with Mirror.open(fleet.url, cache_dir=cache) as mirror:
-        mirror.fetch()
-        path = mirror.path
-    gitrepo.run_git("fetch", "-q", str(fleet.path), f"+{REF}:{REF}", cwd=path, home=git_home)
+    head, written, cache, path = _earlier_layout(fleet, tmp_path, git_home)
     gitrepo.run_git("pack-refs", "--all", cwd=path, home=git_home)
-    shutil.rmtree(path / gitcache.NOTES_DIR)
     lock = path / "packed-refs.lock"
     lock.write_text("")
     try:
