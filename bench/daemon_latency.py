@@ -15,13 +15,16 @@ by hand in a clone of the same repository (``git commit -a`` + ``git push``).
 Also printed: the daemon's CPU time (user + system, ``/proc/<pid>/stat``) per event
 over the measured events, the figure to compare on a loaded machine.
 ``--baseline TREE`` runs the daemon from another source tree too (a git worktree of an
-earlier commit), before this tree's, at each size: before and after in one run.
+earlier commit), before this tree's, at each size: before and after in one run. The
+daemon run second is slower even when both trees are the same (an A/A run: 12.6
+against 9.7 ms at p50, docs/performance.md): ``--rounds N`` runs the pair N times,
+the order reversed every other round, so that the order weighs on both alike.
 ``BENCH_ATTACH`` attaches a profiler to the daemon for the events only, ``{pid}``
 replaced (``py-spy record --format raw -o prof.txt --pid {pid}``);
 ``BENCH_DAEMON_PREFIX`` wraps the whole daemon process.
 
 Run: ``.venv/bin/python bench/daemon_latency.py [--sizes 1,100,1000] [--events 50]
-[--baseline TREE]``.
+[--baseline TREE] [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -259,18 +262,25 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, metavar="TREE",
                         help="also run the daemon from this source tree (a git worktree "
                              "of an earlier commit), before this tree's at each size")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --baseline: run the pair this many times, the order "
+                             "reversed every other round")
     args = parser.parse_args()
     rows = []
     trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    rounds = max(1, args.rounds) if len(trees) > 1 else 1
     for n in (int(s) for s in args.sizes.split(",")):
-        for label, tree in trees[::-1]:
-            with tempfile.TemporaryDirectory(prefix="reconciler-latency-",
-                                             ignore_cleanup_errors=True) as tmp:
-                work = Path(tmp)
-                lat = measure(n, args.events, work, tree)
-                base = floor(work, 20)
-                rows.append((f"{n}" if len(trees) == 1 else f"{n} {label}", lat, base))
-                print(f"measured {n} rollouts ({label})", file=sys.stderr)
+        for round_ in range(rounds):
+            order = trees[::-1] if round_ % 2 == 0 else trees  # baseline first, then not
+            for label, tree in order:
+                with tempfile.TemporaryDirectory(prefix="reconciler-latency-",
+                                                 ignore_cleanup_errors=True) as tmp:
+                    work = Path(tmp)
+                    lat = measure(n, args.events, work, tree)
+                    base = floor(work, 20)
+                    name = f"{n}" if len(trees) == 1 else f"{n} {label}"
+                    rows.append((name + (f" #{round_ + 1}" if rounds > 1 else ""), lat, base))
+                    print(f"measured {n} rollouts ({label})", file=sys.stderr)
     print(f"\nlatency to the commit on the remote, ms; {args.events} events each; daemon "
           f"memory from /proc/<pid>/status, MiB; the daemon's CPU time (user + system) "
           f"per event: one release, its bake start and its revert\n")
