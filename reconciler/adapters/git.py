@@ -85,11 +85,11 @@ class Mirror(Refs, Objects):
         self._fresh = fresh  # created by ``open``, never fetched into: see ``fetch``
         self.checked: str | None = None  # the head git's first clone checked (gitlisting)
         self._refspecs = [f"+refs/heads/{branch}:{self._tracking_ref}"]
+        self.cache_max_age = CACHE_MAX_AGE
         # Notes (bake verdicts) live in a repository of their own inside the mirror,
         # fetched when the remote's moved: the branch's push never walks them.
-        self._notes = NotesRepo.open(repo, remote.url, max_age=CACHE_MAX_AGE)
+        self._notes = NotesRepo.open(repo, remote.url, max_age=self.cache_max_age)
         self.packer = gitpack.Packer(self._path)  # loose objects packed on a schedule
-        self.cache_max_age = CACHE_MAX_AGE
         self._opened = time.monotonic()  # when ``_repo`` was opened (``_housekeep``)
 
     @classmethod

@@ -68,22 +68,20 @@ def discard(repo: pygit2.Repository, path: Path) -> None:
     log.debug("removed the mirror %s: its first fetch failed", path)
 
 
-def reopen(repo: pygit2.Repository, path: Path, *, trim: bool = True) -> pygit2.Repository:
+def reopen(repo: pygit2.Repository, path: Path) -> pygit2.Repository:
     """The mirror at ``path`` opened again once its packs were replaced (the old
     handle lets go of the replaced files), and the memory the old handle's object
     cache held (up to 32 MiB, ``gitobjects``) handed back to the system now: glibc
     kept it resident until the daemon's next trim, up to five minutes later, a
     sawtooth of ~11 MiB in the soak's resident memory (docs/performance.md "Soak").
-    ``trim=False``: a small handle reopened often (the notes', ``gitnotesrepo``),
-    left to the daemon's own trims (``engine/heap``)."""
+    The notes' repository (``gitnotesrepo``) is reopened the same way."""
     import pygit2
 
     from reconciler.adapters import malloc
 
     repo.free()
     fresh = pygit2.Repository(str(path))
-    if trim:
-        malloc.trim()
+    malloc.trim()
     return fresh
 
 

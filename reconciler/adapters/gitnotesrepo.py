@@ -80,19 +80,19 @@ class NotesRepo:
         failure (another process moving the same refs, a lock held) is logged and the
         mirror opens as always."""
         try:
-            held = {name: str(ref.target) for name in mirror.references
-                    if name.startswith(PREFIX)
-                    and (ref := gitnames.reference(mirror, name)) is not None}
+            held = {name: sha for name in mirror.references
+                    if name.startswith(PREFIX) and (sha := _target(mirror, name)) is not None}
             if not held:
                 return
             wanted = [f"+{name}:{name}" for name in held if self.head(name) is None]
             if wanted:
                 self.repo.remotes.create_anonymous(str(Path(mirror.path))).fetch(wanted)
             for name, sha in held.items():
-                if self.head(name) is None and _has(mirror, name, sha):
+                if _target(mirror, name) != sha:
+                    continue  # moved or deleted meanwhile, by another process
+                if self.head(name) is None:
                     raise GitError(f"{name} did not arrive")
-                if _has(mirror, name, sha):
-                    mirror.references.delete(gitnames.held(name))
+                mirror.references.delete(gitnames.held(name))
         except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
             log.warning("could not move the notes of the mirror %s into %s (%s); they "
                         "are fetched from the remote instead", mirror.path, self.path,
@@ -105,8 +105,7 @@ class NotesRepo:
 
     def head(self, ref: str) -> str | None:
         """What the notes ref ``ref`` points at; None when there is none."""
-        found = gitnames.reference(self.repo, ref)
-        return str(found.target) if found is not None else None
+        return _target(self.repo, ref)
 
     def moved(self, advertised: Mapping[str | None, str]) -> bool:
         """Whether a notes ref of the remote (``advertised``: every ref a fetch's
@@ -135,7 +134,7 @@ class NotesRepo:
         if not replaced and time.monotonic() - self._opened <= self.max_age:
             return
         try:
-            self.repo = gitcache.reopen(self.repo, self.path, trim=False)
+            self.repo = gitcache.reopen(self.repo, self.path)
             self._opened = time.monotonic()
         except (pygit2.GitError, OSError) as exc:
             log.warning("could not reopen the notes' repository %s: %s", self.path,
@@ -147,7 +146,7 @@ class NotesRepo:
         self.repo.free()
 
 
-def _has(repo: pygit2.Repository, name: str, sha: str) -> bool:
-    """Whether ``repo`` still has ref ``name`` at ``sha``."""
+def _target(repo: pygit2.Repository, name: str) -> str | None:
+    """What ref ``name`` of ``repo`` points at; None when there is no such ref."""
     found = gitnames.reference(repo, name)
-    return found is not None and str(found.target) == sha
+    return str(found.target) if found is not None else None
