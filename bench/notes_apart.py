@@ -35,8 +35,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The child imports ``reconciler`` from its PYTHONPATH (the tree under test); only the
@@ -120,32 +121,42 @@ def main() -> None:
     if args.child:
         child(args.child[0], args.rounds, Path(args.child[1]))
         return
+    print(f"{'notes':>9}  {'tree':<16} {'first s':>8} {'release push ms':>16} "
+          f"{'verdict push ms':>16} {'fetch ms':>9} {'cache KiB':>10} {'RSS MiB':>8}")
+    trees = {"this tree": ROOT, args.baseline_rev: None}
+    for count, label, got in each_child(__file__, trees, args.baseline_rev, args.notes,
+                                        files=args.files, rounds=args.rounds):
+        print(f"{count:>9,}  {label:<16} {got['first s']:>8.2f} "
+              f"{got['release push']:>16.2f} {got['verdict push']:>16.2f} "
+              f"{got['fetch']:>9.2f} {got['cache KiB']:>10,.0f} "
+              f"{got['RSS MiB']:>8.1f}", flush=True)
+
+
+def each_child(script: str, trees: dict[str, Path | None], baseline_rev: str,
+               counts: list[int], *, files: int, rounds: int) -> Iterator[
+                   tuple[int, str, dict[str, Any]]]:
+    """For each notes count, a remote served over smart HTTP and ``script --child``
+    run once per tree (None: ``baseline_rev`` unpacked), in ``trees``' order: the
+    count, the tree's label and the JSON the child printed last."""
     sys.path.insert(0, str(ROOT))
     from tests.support import githttp
 
-    print(f"{'notes':>9}  {'tree':<16} {'first s':>8} {'release push ms':>16} "
-          f"{'verdict push ms':>16} {'fetch ms':>9} {'cache KiB':>10} {'RSS MiB':>8}")
     with tempfile.TemporaryDirectory() as scratch:
-        trees = {"this tree": ROOT,
-                 args.baseline_rev: _tree_at(args.baseline_rev, Path(scratch) / "baseline")}
-        for run, count in enumerate(args.notes):
+        paths = {label: tree or _tree_at(baseline_rev, Path(scratch) / "baseline")
+                 for label, tree in trees.items()}
+        for run, count in enumerate(counts):
             work = Path(scratch) / f"n{run}"
-            bare = _remote(work, args.files, count, random.Random(run))
+            bare = _remote(work, files, count, random.Random(run))
             with githttp.serve_git_http(work, home=work / "home") as server:
                 env = {**os.environ, "BENCH_GIT_USER": server.username,
                        "BENCH_GIT_PASSWORD": server.password}
-                for label, tree in trees.items():
+                for label, tree in paths.items():
                     env["PYTHONPATH"] = str(tree)
                     done = subprocess.run(
-                        [sys.executable, __file__, "--rounds", str(args.rounds), "--child",
+                        [sys.executable, script, "--rounds", str(rounds), "--child",
                          server.url_for(bare), str(work / f"cache-{label[:4]}")],
                         env=env, check=True, capture_output=True, text=True)
-                    got = json.loads(done.stdout.strip().splitlines()[-1])
-                    print(f"{count:>9,}  {label:<16} {got['first s']:>8.2f} "
-                          f"{got['release push']:>16.2f} {got['verdict push']:>16.2f} "
-                          f"{got['fetch']:>9.2f} {got['cache KiB']:>10,.0f} "
-                          f"{got['RSS MiB']:>8.1f}", flush=True)
-
+                    yield count, label, json.loads(done.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()

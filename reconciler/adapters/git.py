@@ -35,6 +35,7 @@ from pygit2.enums import FetchPrune
 from reconciler.adapters import gitauth, gitcache, giterrors, gitobjects, gitpack, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitlocal import path_of, push_local
+from reconciler.adapters.gitnotesrepo import PREFIX as NOTES_PREFIX
 from reconciler.adapters.gitnotesrepo import NotesRepo
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
 from reconciler.adapters.gitreads import Objects
@@ -62,8 +63,10 @@ class Mirror(Refs, Objects):
     The remote branch is tracked as ``refs/remotes/origin/<branch>``; besides it only
     ``resolve``'s own namespace moves (commits made with ``commit`` are unreferenced
     until pushed; libgit2 never garbage-collects). The notes live in a repository of
-    their own inside it (``gitnotesrepo``). Methods are thread-safe: one lock per
-    mirror, which covers its notes' repository too. Open with ``Mirror.open``.
+    their own inside it (``gitnotesrepo``). Methods are thread-safe: one lock for
+    the mirror and one for its notes' repository (taken after the mirror's where both
+    are held, ``gitrefs``), so that a release's push never waits for a verdict's.
+    Open with ``Mirror.open``.
     """
 
     def __init__(self, repo: pygit2.Repository, *, remote: RemoteURL, branch: str,
@@ -77,6 +80,10 @@ class Mirror(Refs, Objects):
         self._author = author
         self._signer = signer
         self._lock = threading.RLock()
+        self._notes_lock = threading.RLock()
+        self.notes_arrivals = 0
+        """Fetches that moved a notes ref (another writer's notes): the engine's
+        periodic fetch compares it to tell a new verdict from elsewhere."""
         self._head: str | None = None
         self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]
         self._listing = OrderedDict()
@@ -138,8 +145,9 @@ class Mirror(Refs, Objects):
         with self._lock:
             if self._fresh and not self._path.exists():
                 self._repo, _ = gitcache.open_or_create(self._path, self._remote.url)
-                self._notes = NotesRepo.open(self._repo, self._remote.url,
-                                             max_age=self.cache_max_age)
+                with self._notes_lock:
+                    self._notes = NotesRepo.open(self._repo, self._remote.url,
+                                                 max_age=self.cache_max_age)
             try:
                 # The first one by git's command line where installed (gitcache.fill),
                 # then libgit2's as always: nothing left to receive, it checks the result.
@@ -153,7 +161,8 @@ class Mirror(Refs, Objects):
                 self.checked = sha if cloned and cloned.checked and cloned.head == sha else None
             except ReconcilerError:
                 if self._fresh:
-                    self._notes.repo.free()
+                    with self._notes_lock:
+                        self._notes.repo.free()
                     gitcache.discard(self._repo, self._path)
                 raise
             self._fresh = False
@@ -181,12 +190,30 @@ class Mirror(Refs, Objects):
             # The notes, by a second fetch only when the remote's moved (another
             # writer's verdict): the daemon's own were pushed from where they are. A
             # failure is raised; the next fetch tries again.
-            if self._notes.moved(heads):
-                with self._network("fetch notes from") as callbacks:
-                    self.last_fetch_objects += self._notes.fetch(callbacks)
+            self._fetch_notes_if_moved(heads)
         log.debug("fetched %s %s at %s (%d objects)", self._remote, self._branch, sha,
                   stats.received_objects)
         return sha
+
+    def _fetch_notes_if_moved(self, heads: dict[str | None, str]) -> None:
+        """Fetch the notes when a notes ref ``heads`` lists (the remote's) is not here.
+        Asked first without the notes' lock (``notes_head``), which a verdict's push
+        holds (``gitrefs``): a fetch waiting for it would keep every release waiting
+        on the mirror's lock. Called with the mirror's lock held."""
+        advertised = {name: target for name, target in heads.items()
+                      if name is not None and name.startswith(NOTES_PREFIX)}
+        if all(self.notes_head(name) == target for name, target in advertised.items()):
+            return
+        with self._notes_lock:
+            if not self._notes.moved(heads):
+                return  # our own verdict's push, landed meanwhile
+            # Compared after: the list above may predate this daemon's own verdict,
+            # pushed meanwhile, which is no arrival.
+            before = self._notes.heads()
+            with self._network("fetch notes from") as callbacks:
+                self.last_fetch_objects += self._notes.fetch(callbacks)
+            if self._notes.heads() != before:
+                self.notes_arrivals += 1
 
     def resolve(self, rev: str) -> str:
         """The commit ``rev`` names in the remote (``HEAD``, ``origin/main``, ``main~1``, a
@@ -288,7 +315,7 @@ class Mirror(Refs, Objects):
 
     def close(self) -> None:
         """Release the repository's file handles; the mirror stays on disk for reuse."""
-        with self._lock:
+        with self._lock, self._notes_lock:
             self.packer.wait()  # a pack under way in the background, finished
             self._notes.close()
             self._repo.free()

@@ -50,7 +50,7 @@ PREFIX = "refs/notes/"
 
 class NotesRepo:
     """The bare repository of the notes beside one mirror. Not thread-safe: the
-    mirror calls it with its lock held."""
+    mirror calls it with its notes' lock held (``gitrefs``)."""
 
     def __init__(self, repo: pygit2.Repository, path: Path, *, max_age: float) -> None:
         self.repo = repo
@@ -106,6 +106,11 @@ class NotesRepo:
     def head(self, ref: str) -> str | None:
         """What the notes ref ``ref`` points at; None when there is none."""
         return _target(self.repo, ref)
+
+    def heads(self) -> dict[str, str]:
+        """Every notes ref here and the commit it points at."""
+        return {name: sha for name in self.repo.references
+                if name.startswith(PREFIX) and (sha := _target(self.repo, name)) is not None}
 
     def moved(self, advertised: Mapping[str | None, str]) -> bool:
         """Whether a notes ref of the remote (``advertised``: every ref a fetch's

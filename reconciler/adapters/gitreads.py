@@ -99,10 +99,12 @@ class Objects:
             hidden = self._commit(stop).id if stop else None
         return self._locked(gitobjects.history(self._repo, start, limit, hidden))
 
-    def _locked(self, items: Iterator[_T]) -> Iterator[_T]:
-        """``items``, each taken with the lock held and handed out without it."""
+    def _locked(self, items: Iterator[_T], lock: threading.RLock | None = None) -> Iterator[_T]:
+        """``items``, each taken with the lock (the mirror's, or ``lock``) held and
+        handed out without it."""
+        held = self._lock if lock is None else lock
         while True:
-            with self._lock:
+            with held:
                 item = next(items, None)
             if item is None:
                 return

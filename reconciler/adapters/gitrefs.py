@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -37,6 +37,8 @@ class Refs:
 
     _repo: pygit2.Repository
     _lock: threading.RLock
+    _notes_lock: threading.RLock
+    notes_arrivals: int
     _author: Author
     _signer: Signer | None
     _remote: gitauth.RemoteURL
@@ -46,7 +48,8 @@ class Refs:
     if TYPE_CHECKING:  # provided by git.Mirror; declared for the type checker only
         def _commit(self, sha: str) -> pygit2.Commit: ...
 
-        def _locked(self, items: Iterator[_T]) -> Iterator[_T]: ...
+        def _locked(self, items: Iterator[_T],
+                    lock: threading.RLock | None = None) -> Iterator[_T]: ...
 
         def _push_ref(self, sha: str, ref: str, *, tracking: str) -> None: ...
 
@@ -57,12 +60,18 @@ class Refs:
                      ref: str | None = None) -> AbstractContextManager[gitauth.Callbacks]: ...
 
     # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
+    #
+    # The notes' repository has a lock of its own (``_notes_lock``): a verdict's push
+    # walks every note (``gitnotesrepo``), 30 ms at 10,000 notes and ~2 s at 1,000,000,
+    # and a release's push must not wait for it. Lock order: the mirror's lock, then
+    # the notes' lock, never the other way round (``git.Mirror._fetch`` takes the
+    # notes' inside the mirror's; nothing here takes the mirror's inside the notes').
 
     def notes_head(self, ref: str) -> str | None:
         """The commit the notes ref points at, as last fetched; None without notes.
         Every reconcile asks (has a verdict moved?): read from the ref's file in the
-        notes' repository without the mirror's lock (``reffiles.one``), which a push
-        holds for tens of ms at a time; through libgit2 under the lock where the refs
+        notes' repository without a lock (``reffiles.one``), which a push holds for
+        tens of ms at a time; through libgit2 under the notes' lock where the refs
         are stored otherwise."""
         notes = self._notes
         if notes.plain_refs:
@@ -70,7 +79,7 @@ class Refs:
                 return reffiles.one(notes.path, ref)
             except ValueError:
                 pass
-        with self._lock:
+        with self._notes_lock:
             return self._notes.head(ref)
 
     def _target(self, ref: str) -> str | None:
@@ -81,27 +90,44 @@ class Refs:
 
     def notes(self, ref: str) -> Iterable[tuple[str, str]]:
         """Every note under ``ref``: ``(annotated commit sha, note text)``, read lazily
-        (the lock held for each note, not for them all: ``Objects.log``)."""
-        return self._locked(gitnotes.each(self._notes.repo, ref))
+        (the notes' lock held for each note, not for them all: ``Objects.log``)."""
+        with self._notes_lock:
+            found = gitnotes.each(self._notes.repo, ref)
+        return self._locked(found, self._notes_lock)
 
     def notes_changed(self, old: str, new: str) -> list[tuple[str, str | None, str | None]]:
         """The notes that differ between two commits of a notes ref: ``(annotated
         commit sha, text before or None, text after or None)``."""
-        with self._lock:
+        with self._notes_lock:
             return gitnotes.changed(self._notes.repo, old, new)
 
     def note(self, commit: str, ref: str) -> str | None:
-        with self._lock:
+        with self._notes_lock:
             return gitnotes.read(self._notes.repo, ref, commit)
 
     def add_note(self, commit: str, text: str, ref: str) -> str:
-        """Set the note on ``commit`` to ``text`` and push the notes ref (fast-forward
-        only, never forced), from the notes' repository (``gitnotesrepo``).
-        ``NonFastForward`` when another writer pushed notes first: fetch, merge the
-        text again and retry. Returns the notes commit."""
+        """Set the note on ``commit`` to ``text`` and push the notes ref: ``update_note``
+        with the text given. Returns the notes commit."""
+        sha = self.update_note(commit, lambda _: text, ref)
+        assert sha is not None
+        return sha
+
+    def update_note(self, commit: str, change: Callable[[str | None], str | None],
+                    ref: str) -> str | None:
+        """Set the note on ``commit`` to ``change(its text now, or None)`` and push the
+        notes ref (fast-forward only, never forced), from the notes' repository
+        (``gitnotesrepo``); the read, the write and the push under the notes' lock
+        only, so that no other writer's note lands between them and no release waits
+        for them. ``change`` returning None leaves the note alone (None returned).
+        ``NonFastForward`` when another writer pushed notes first: ``fetch_notes``,
+        then call again (``change`` sees their text). Returns the notes commit."""
         with self._lock:
             self._commit(commit)  # the annotated commit must exist
+        with self._notes_lock:
             notes = self._notes
+            text = change(gitnotes.read(notes.repo, ref, commit))
+            if text is None:
+                return None
             previous = notes.head(ref)
             try:
                 sha = gitnotes.write(notes.repo, ref, commit=commit, text=text,
@@ -113,6 +139,18 @@ class Refs:
             notes.after_write()
         log.info("recorded a note on %s in %s", commit[:12], ref)
         return sha
+
+    def fetch_notes(self) -> int:
+        """Fetch the remote's notes refs only (after a notes push was refused: another
+        writer's notes came first), under the notes' lock alone; the objects received.
+        ``notes_arrivals`` counts it when a notes ref moved."""
+        with self._notes_lock:
+            before = self._notes.heads()
+            with self._network("fetch notes from") as callbacks:
+                received = self._notes.fetch(callbacks)
+            if self._notes.heads() != before:
+                self.notes_arrivals += 1
+            return received
 
     # -- pull-request branches ---------------------------------------------------------
 

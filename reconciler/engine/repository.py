@@ -1,10 +1,13 @@
 """The config repository as the daemon sees it: the mirror, the current snapshot,
-and the one lock every git operation takes.
+and the one lock every write to the branch takes.
 
 Where it fits: the daemon's components read ``Repository.snapshot`` (the branch
 head, scanned) and write through ``Repository.write`` (one writer at a time, the
 snapshot refreshed right after), so nobody holds a stale view for long. The
-periodic fetch lives here too, with its backoff while the remote fails.
+periodic fetch lives here too, with its backoff while the remote fails. The bake
+verdicts (notes) are written without this lock, under the mirror's notes' lock
+(``engine/verdicts``, ``Mirror.update_note``): a release never waits for a
+verdict's push.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from reconciler.adapters import git, scancache
-from reconciler.core import backoff, verdicts
+from reconciler.core import backoff
 from reconciler.engine.releaser import Releaser
 from reconciler.engine.snapshot import Snapshot
 from reconciler.errors import GitError, ReconcilerError
@@ -50,6 +53,7 @@ class Repository:
         self.fetch_error: str | None = None
         self._failures = backoff.Attempts(backoff.ERRORS)
         self._reported: set[str] = set()  # repository errors already logged
+        self._arrivals = 0  # the mirror's ``notes_arrivals`` at the last fetch
 
     @property
     def snapshot(self) -> Snapshot:
@@ -66,6 +70,7 @@ class Repository:
         """The first fetch and snapshot; errors propagate (start-up fails)."""
         with self.lock:
             self.mirror.fetch()
+            self._arrivals = self.mirror.notes_arrivals
             self._snapshot = self.releaser.snapshot(fetch=False, store=self._scan_store)
             self._scan_store = None
         self._report_problems(self._snapshot)
@@ -78,12 +83,15 @@ class Repository:
         try:
             with self.lock:
                 before = self._snapshot.commit if self._snapshot else None
-                notes_before = self.mirror.notes_head(verdicts.NOTES_REF)
                 self.mirror.fetch()
                 snap = self._snapshot = self.releaser.snapshot(fetch=False)
                 # A new bake verdict from another cluster moves the notes, not the
-                # branch, and may make a release eligible for promotion here.
-                notes_moved = self.mirror.notes_head(verdicts.NOTES_REF) != notes_before
+                # branch, and may make a release eligible for promotion here. Counted
+                # by the mirror: fetched by this fetch or by a verdict's retry since
+                # the last one; this daemon's own verdicts, pushed meanwhile without
+                # this lock (``Verdicts``), are no news.
+                arrivals = self.mirror.notes_arrivals
+                notes_moved, self._arrivals = arrivals != self._arrivals, arrivals
         except ReconcilerError as exc:
             policy = backoff.Policy(first=interval, cap=max(interval, cap),
                                     jitter=backoff.ERRORS.jitter)

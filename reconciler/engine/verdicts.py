@@ -244,21 +244,21 @@ class Verdicts:
         return written
 
     def _write(self, commit: str, change: Callable[[str | None], str | None]) -> bool:
+        """Apply ``change`` to the note on ``commit`` and push it; False when the note
+        already says it (written before a restart). Not under the repository's lock:
+        the mirror reads, writes and pushes the note under its notes' lock only
+        (``Mirror.update_note``), so releases and reverts do not wait for a verdict's
+        push, which walks every note (~2 s at 1,000,000 notes)."""
         mirror = self._repository.mirror
         for attempt in range(1, ATTEMPTS + 1):
-            with self._repository.lock:
-                text = change(mirror.note(commit, verdicts.NOTES_REF))
-                if text is None:
-                    return False  # already in git (written before a restart)
-                try:
-                    mirror.add_note(commit, text, verdicts.NOTES_REF)
-                    return True
-                except NonFastForward:
-                    if attempt == ATTEMPTS:
-                        raise
-                    # Another cluster recorded a verdict meanwhile: take its notes
-                    # and add ours on top, never over it.
-                    mirror.fetch()
+            try:
+                return mirror.update_note(commit, change, verdicts.NOTES_REF) is not None
+            except NonFastForward:
+                if attempt == ATTEMPTS:
+                    raise
+                # Another cluster recorded a verdict meanwhile: take its notes and
+                # add ours on top, never over it.
+                mirror.fetch_notes()
         return False
 
 

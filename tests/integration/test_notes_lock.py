@@ -1,0 +1,165 @@
+"""A verdict's push under the notes' own lock (gitrefs): a release does not wait for it,
+two notes on one commit written at once both land, and a verdict that lost the race
+to another cluster's takes theirs, adds its own on top and tells the next periodic
+fetch that the notes moved, while the daemon's own verdicts never do.
+
+Over smart HTTP (git http-backend), so that the server's receive-pack runs a real
+pre-receive hook: the hook holds the notes' push until the release is on the remote,
+and gives up after 20 s, leaving a mark. Were the release waiting for the verdict (the
+repository's lock held over the verdict's push, as before), the hook would give up."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reconciler.adapters.git import Credentials, Mirror
+from reconciler.core import declines, verdicts
+from reconciler.engine.repository import Repository
+from reconciler.engine.verdicts import Verdicts
+from reconciler.errors import NonFastForward
+from tests.support import githttp, gitrepo
+
+REF = verdicts.NOTES_REF
+WAIT = 20  # seconds the hook holds a notes push at most
+
+HOOK = """#!/bin/sh
+# Hold a push of the notes until {marks}/release-done exists ({wait} s at most).
+while read old new ref; do
+  case "$ref" in
+    refs/notes/*)
+      touch "{marks}/notes-push-started"
+      i=0
+      while [ ! -e "{marks}/release-done" ] && [ $i -lt {ticks} ]; do
+        sleep 0.1; i=$((i + 1))
+      done
+      [ -e "{marks}/release-done" ] || touch "{marks}/gave-up" ;;
+  esac
+done
+exit 0
+"""
+
+
+@pytest.fixture
+def served(fleet: gitrepo.BareRepo, git_home: Path) -> Iterator[tuple[str, Credentials]]:
+    with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
+        yield (server.url_for(fleet.path),
+               Credentials(username=server.username, password=server.password))
+
+
+def _decline(commit: str, number: int) -> declines.Decline:
+    return declines.Decline(commit=commit, rollout="apps/podinfo", release=f"1.{number}.0",
+                            environment="prod", number=number,
+                            at=datetime(2026, 12, 5, 12, number, tzinfo=UTC))
+
+
+def _appended(line: str, note: str | None) -> str:
+    return (note or "") + line
+
+
+def _first_file(fleet: gitrepo.BareRepo) -> str:
+    names = fleet.git("ls-tree", "-r", "--name-only", "HEAD").decode().split()
+    return next(name for name in names if name.endswith(".yaml"))
+
+
+def _wait_for(path: Path, seconds: float) -> bool:
+    done = threading.Event()
+    for _ in range(int(seconds * 20)):
+        if path.exists():
+            return True
+        done.wait(0.05)
+    return path.exists()
+
+
+def test_a_release_is_pushed_while_a_verdict_push_is_held_by_the_server(
+        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    url, creds = served
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = fleet.path / "hooks" / "pre-receive"
+    hook.write_text(HOOK.format(marks=marks, wait=WAIT, ticks=WAIT * 10))
+    hook.chmod(0o755)
+    path = _first_file(fleet)
+    with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
+        repository = Repository(mirror=mirror)
+        head = repository.load().commit
+        written = Verdicts(repository=repository, environment="prod")
+        failed: list[BaseException] = []
+
+        def record() -> None:
+            try:
+                written.decide(_decline(head, 1))
+            except BaseException as exc:  # reported by the main thread
+                failed.append(exc)
+
+        verdict = threading.Thread(target=record)
+        verdict.start()
+        assert _wait_for(marks / "notes-push-started", 10), "the notes' push never began"
+        release = mirror.commit(parent=head, files={path: fleet.show(head, path) + b"# r\n"},
+                                message="Release while a verdict is pushed")
+        repository.write(lambda releaser: releaser.mirror.push(release))
+        (marks / "release-done").touch()
+        verdict.join(WAIT + 10)
+
+    assert not verdict.is_alive() and not failed, failed
+    assert not (marks / "gave-up").exists(), "the release waited for the verdict's push"
+    assert fleet.head() == release
+    note = fleet.git("notes", f"--ref={REF}", "show", head).decode()
+    assert [d.number for d in declines.parse(head, note)] == [1]
+
+
+def test_notes_on_one_commit_written_at_once_all_land(
+        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    url, creds = served
+    with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
+        head = mirror.fetch()
+        failed: list[BaseException] = []
+
+        def add(i: int) -> None:
+            try:
+                for k in range(3):
+                    mirror.update_note(head, functools.partial(_appended, f"line {i}.{k}\n"),
+                                       REF)
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not failed, failed
+    lines = fleet.git("notes", f"--ref={REF}", "show", head).decode().splitlines()
+    assert sorted(lines) == sorted(f"line {i}.{k}" for i in range(6) for k in range(3))
+
+
+def test_a_verdict_that_lost_the_race_lands_on_top_and_the_next_fetch_says_so(
+        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    url, creds = served
+    with Mirror.open(url, cache_dir=tmp_path / "ours", credentials=creds) as mirror, \
+            Mirror.open(url, cache_dir=tmp_path / "theirs", credentials=creds) as other:
+        repository = Repository(mirror=mirror)
+        head = repository.load().commit
+        written = Verdicts(repository=repository, environment="prod")
+
+        # Our own verdict: pushed, and no news for the periodic fetch.
+        assert written.decide(_decline(head, 1))
+        assert repository.fetch(interval=1, cap=1).moved is False
+
+        # Another cluster's note lands first: ours is refused once, then goes on top.
+        other.fetch()
+        other.add_note(head, (other.note(head, REF) or "") + "Bake: theirs\n", REF)
+        with pytest.raises(NonFastForward):
+            mirror.add_note(head, "overwritten\n", REF)
+        assert written.decide(_decline(head, 2))
+        assert repository.fetch(interval=1, cap=1).moved is True  # theirs arrived
+        assert repository.fetch(interval=1, cap=1).moved is False  # and only once
+
+    note = fleet.git("notes", f"--ref={REF}", "show", head).decode()
+    assert "Bake: theirs" in note
+    assert sorted(d.number for d in declines.parse(head, note)) == [1, 2]
