@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +54,10 @@ _REMOTE = gitcache.REMOTE
 # an hour towards that bound (docs/performance.md, "Soak"): a handle older than this
 # is reopened at the next write too. The current trees are read again once after.
 CACHE_MAX_AGE = 600.0  # seconds
+# How long a fetch, holding the mirror's lock, waits for the notes' lock (held by a
+# reader for a note at a time, or by a verdict's push for as long as it walks the
+# notes) before it leaves the notes to later (``Mirror._fetch_notes_if_moved``).
+NOTES_WAIT = 0.05  # seconds
 # libgit2's process-wide cache sizes and network timeouts are set in gitobjects.
 
 
@@ -81,9 +85,7 @@ class Mirror(Refs, Objects):
         self._signer = signer
         self._lock = threading.RLock()
         self._notes_lock = threading.RLock()
-        self.notes_arrivals = 0
-        """Fetches that moved a notes ref (another writer's notes): the engine's
-        periodic fetch compares it to tell a new verdict from elsewhere."""
+        self._arrivals: Counter[str] = Counter()  # ``notes_arrivals``
         self._head: str | None = None
         self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]
         self._listing = OrderedDict()
@@ -197,23 +199,47 @@ class Mirror(Refs, Objects):
 
     def _fetch_notes_if_moved(self, heads: dict[str | None, str]) -> None:
         """Fetch the notes when a notes ref ``heads`` lists (the remote's) is not here.
-        Asked first without the notes' lock (``notes_head``), which a verdict's push
-        holds (``gitrefs``): a fetch waiting for it would keep every release waiting
-        on the mirror's lock. Called with the mirror's lock held."""
+        Called with the mirror's lock held, so it never waits for a verdict's push
+        (``gitrefs``), which holds the notes' lock for as long as the push walks
+        every note: that would keep every release waiting on the mirror's lock. It
+        asks first without the notes' lock (``notes_head``), then waits for that lock
+        ``NOTES_WAIT`` seconds at most (a reader's hold); when a push holds it, the
+        notes are left for now: that push is refused if another writer's notes came
+        first, and its retry fetches them (``fetch_notes``); otherwise the next fetch
+        finds them."""
         advertised = {name: target for name, target in heads.items()
                       if name is not None and name.startswith(NOTES_PREFIX)}
         if all(self.notes_head(name) == target for name, target in advertised.items()):
             return
-        with self._notes_lock:
-            if not self._notes.moved(heads):
-                return  # our own verdict's push, landed meanwhile
-            # Compared after: the list above may predate this daemon's own verdict,
-            # pushed meanwhile, which is no arrival.
-            before = self._notes.heads()
-            with self._network("fetch notes from") as callbacks:
-                self.last_fetch_objects += self._notes.fetch(callbacks)
-            if self._notes.heads() != before:
-                self.notes_arrivals += 1
+        if not self._notes_lock.acquire(timeout=NOTES_WAIT):
+            log.debug("the notes moved on %s; left to a verdict's push under way",
+                      self._remote)
+            return
+        try:
+            if self._notes.moved(heads):
+                self._fetch_notes()
+        finally:
+            self._notes_lock.release()
+
+    def _fetch_notes(self) -> int:
+        """Fetch every notes ref of the remote into the notes' repository, counting
+        each ref it moved (``notes_arrivals``); the objects received. Call with the
+        notes' lock held. Compared before and after, not against what the remote
+        listed: a list taken before this daemon's own verdict landed is no arrival."""
+        before = self._notes.heads()
+        with self._network("fetch notes from") as callbacks:
+            received = self._notes.fetch(callbacks)
+        self.last_fetch_objects += received
+        after = self._notes.heads()
+        self._arrivals.update(name for name, sha in after.items() if before.get(name) != sha)
+        return received
+
+    def notes_arrivals(self, ref: str) -> int:
+        """How many fetches moved the notes ref ``ref`` here (another writer's notes,
+        never this mirror's own): the engine's periodic fetch compares it to tell a
+        new verdict from elsewhere. Read without a lock: a periodic fetch asks with
+        the engine's lock held, and a verdict's push may hold the notes' lock."""
+        return self._arrivals[ref]
 
     def resolve(self, rev: str) -> str:
         """The commit ``rev`` names in the remote (``HEAD``, ``origin/main``, ``main~1``, a

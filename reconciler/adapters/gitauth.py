@@ -17,7 +17,8 @@ decision, so that the rules live in one place:
   verdict. ``Callbacks.certificate_check`` returns that verdict and turns a refusal
   into ``HostKeyError`` (SSH) or ``RemoteUnreachable`` (TLS), naming the host and the
   fix. libgit2 reads ``<homedir>/.ssh/known_hosts``; ``network_settings`` points the
-  process-wide homedir at the configured file for the duration of one operation.
+  process-wide homedir at the configured file, shared by the operations that use
+  the same file (``gittrust``).
 * A push refused by the server does not raise in pygit2; ``push_update_reference``
   and the sideband messages are recorded here for ``git.Mirror.push`` to judge.
 """

@@ -38,7 +38,6 @@ class Refs:
     _repo: pygit2.Repository
     _lock: threading.RLock
     _notes_lock: threading.RLock
-    notes_arrivals: int
     _author: Author
     _signer: Signer | None
     _remote: gitauth.RemoteURL
@@ -55,6 +54,8 @@ class Refs:
 
         def _send(self, repo: pygit2.Repository, sha: str, ref: str, *,
                   tracking: str) -> None: ...
+
+        def _fetch_notes(self) -> int: ...
 
         def _network(self, doing: str, *,
                      ref: str | None = None) -> AbstractContextManager[gitauth.Callbacks]: ...
@@ -118,7 +119,9 @@ class Refs:
         notes ref (fast-forward only, never forced), from the notes' repository
         (``gitnotesrepo``); the read, the write and the push under the notes' lock
         only, so that no other writer's note lands between them and no release waits
-        for them. ``change`` returning None leaves the note alone (None returned).
+        for them. ``change`` returning None leaves the note alone (None returned);
+        it runs under the notes' lock, so it must not call the mirror (a pure
+        function of the text, as ``core/verdicts.add`` is).
         ``NonFastForward`` when another writer pushed notes first: ``fetch_notes``,
         then call again (``change`` sees their text). Returns the notes commit."""
         with self._lock:
@@ -143,14 +146,9 @@ class Refs:
     def fetch_notes(self) -> int:
         """Fetch the remote's notes refs only (after a notes push was refused: another
         writer's notes came first), under the notes' lock alone; the objects received.
-        ``notes_arrivals`` counts it when a notes ref moved."""
+        ``notes_arrivals`` counts each ref it moved."""
         with self._notes_lock:
-            before = self._notes.heads()
-            with self._network("fetch notes from") as callbacks:
-                received = self._notes.fetch(callbacks)
-            if self._notes.heads() != before:
-                self.notes_arrivals += 1
-            return received
+            return self._fetch_notes()
 
     # -- pull-request branches ---------------------------------------------------------
 

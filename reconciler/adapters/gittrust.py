@@ -3,8 +3,8 @@
 Part of the git adapter, beside ``gitauth`` (credentials and callbacks). libgit2
 finds known_hosts only under its process-wide homedir and keeps one OpenSSL store
 for the process, so ``network_settings`` applies both for the duration of one
-operation, under a lock; ``host_key_problem`` words a refused host key with the
-fix.
+operation (the operations that want the same known_hosts file side by side);
+``host_key_problem`` words a refused host key with the fix.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # gitauth imports this module; the types are only annotations
 
 
 def default_known_hosts() -> Path:
-    return Path(pygit2.settings.homedir or Path.home()) / ".ssh" / "known_hosts"
+    """libgit2's own known_hosts (its homedir before ``network_settings`` switched it)."""
+    home = _homes.original if _homes.switched else pygit2.settings.homedir
+    return Path(home or Path.home()) / ".ssh" / "known_hosts"
 
 
 def host_key_problem(host: str, port: int | None, known_hosts: Path | None) -> str:
@@ -73,41 +75,92 @@ def _host_matches(pattern: str, names: set[str]) -> bool:
     return pattern in names
 
 
-_settings_lock = threading.Lock()
+_settings_lock = threading.Lock()  # the CA bundles
 _trusted_ca_bundles: set[str] = set()
+
+
+class _Homes:
+    """libgit2's homedir, shared: operations that want the same known_hosts file run
+    side by side in one home; one that wants another file (or libgit2's own home,
+    ``None``) waits until none uses the current one, then switches. A release's push
+    and a verdict's push (which walks every note, ``gitnotesrepo``) over SSH so no
+    longer take turns, as one lock held over each operation made them. The home of
+    a file is a directory of ours whose ``.ssh/known_hosts`` links to it, kept
+    until the process switches away or ends."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._wanted: str | None = None  # the known_hosts file the current home holds
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._users = 0
+        self._waiting = 0  # operations waiting to switch: newcomers let them go first
+        self.original: str | None = None  # libgit2's homedir before the first switch
+
+    @property
+    def switched(self) -> bool:
+        return self._dir is not None
+
+    @contextmanager
+    def use(self, known_hosts: Path | None) -> Iterator[None]:
+        key = str(known_hosts.resolve()) if known_hosts is not None else None
+        with self._turn:
+            if not (self._users and self._wanted == key and not self._waiting):
+                self._waiting += 1
+                try:
+                    while self._users and (self._wanted != key or self._waiting > 1):
+                        self._turn.wait()
+                finally:
+                    self._waiting -= 1
+                if self._users == 0 and (self._wanted != key or self._dir is None):
+                    self._switch(key)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._users -= 1
+                self._turn.notify_all()
+
+    def _switch(self, key: str | None) -> None:
+        if self._dir is None and self._wanted is None:
+            self.original = pygit2.settings.homedir
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+        if key is None:
+            if self.original:
+                pygit2.settings.homedir = self.original
+        else:
+            self._dir = tempfile.TemporaryDirectory(prefix="reconciler-ssh-")
+            (Path(self._dir.name) / ".ssh").mkdir()
+            (Path(self._dir.name) / ".ssh" / "known_hosts").symlink_to(key)
+            pygit2.settings.homedir = self._dir.name
+        self._wanted = key
+
+
+_homes = _Homes()
 
 
 @contextmanager
 def network_settings(credentials: Credentials, remote: RemoteURL) -> Iterator[None]:
-    """Apply the process-wide libgit2 settings this operation needs, under a lock.
+    """Apply the process-wide libgit2 settings this operation needs.
 
-    libgit2 finds known_hosts only as ``<homedir>/.ssh/known_hosts`` and the homedir is
-    global, so SSH operations are serialised while it points at a private directory
-    holding a link to the configured file. CA bundles are added once (OpenSSL's
-    store only grows).
+    libgit2 finds known_hosts only as ``<homedir>/.ssh/known_hosts`` and the homedir
+    is global, so an SSH operation runs in the home of its known_hosts file, shared
+    with the operations that want the same file (``_Homes``). CA bundles are added
+    once (OpenSSL's store only grows).
     """
     if remote.scheme == "https" and credentials.ca_bundle is not None:
         _trust_ca_bundle(credentials.ca_bundle)
     if not remote.is_ssh:
         yield
         return
-    with _settings_lock:
-        if credentials.known_hosts is None:
-            yield
-            return
-        if not credentials.known_hosts.is_file():
-            raise HostKeyError(f"known_hosts file {credentials.known_hosts} does not exist; "
-                               f"create it with: ssh-keyscan <host> >> {credentials.known_hosts}")
-        previous = pygit2.settings.homedir
-        with tempfile.TemporaryDirectory(prefix="reconciler-ssh-") as home:
-            (Path(home) / ".ssh").mkdir()
-            (Path(home) / ".ssh" / "known_hosts").symlink_to(credentials.known_hosts.resolve())
-            pygit2.settings.homedir = home
-            try:
-                yield
-            finally:
-                if previous:
-                    pygit2.settings.homedir = previous
+    known_hosts = credentials.known_hosts
+    if known_hosts is not None and not known_hosts.is_file():
+        raise HostKeyError(f"known_hosts file {known_hosts} does not exist; "
+                           f"create it with: ssh-keyscan <host> >> {known_hosts}")
+    with _homes.use(known_hosts):
+        yield
 
 
 def _trust_ca_bundle(bundle: Path) -> None:

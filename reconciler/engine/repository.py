@@ -6,7 +6,7 @@ head, scanned) and write through ``Repository.write`` (one writer at a time, the
 snapshot refreshed right after), so nobody holds a stale view for long. The
 periodic fetch lives here too, with its backoff while the remote fails. The bake
 verdicts (notes) are written without this lock, under the mirror's notes' lock
-(``engine/verdicts``, ``Mirror.update_note``): a release never waits for a
+(``engine/verdicts``, ``Mirror.update_note``): a release does not wait for a
 verdict's push.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from reconciler.adapters import git, scancache
-from reconciler.core import backoff
+from reconciler.core import backoff, verdicts
 from reconciler.engine.releaser import Releaser
 from reconciler.engine.snapshot import Snapshot
 from reconciler.errors import GitError, ReconcilerError
@@ -53,7 +53,7 @@ class Repository:
         self.fetch_error: str | None = None
         self._failures = backoff.Attempts(backoff.ERRORS)
         self._reported: set[str] = set()  # repository errors already logged
-        self._arrivals = 0  # the mirror's ``notes_arrivals`` at the last fetch
+        self._arrivals = 0  # the mirror's ``notes_arrivals`` of the verdicts at the last fetch
 
     @property
     def snapshot(self) -> Snapshot:
@@ -70,7 +70,7 @@ class Repository:
         """The first fetch and snapshot; errors propagate (start-up fails)."""
         with self.lock:
             self.mirror.fetch()
-            self._arrivals = self.mirror.notes_arrivals
+            self._arrivals = self.mirror.notes_arrivals(verdicts.NOTES_REF)
             self._snapshot = self.releaser.snapshot(fetch=False, store=self._scan_store)
             self._scan_store = None
         self._report_problems(self._snapshot)
@@ -90,7 +90,7 @@ class Repository:
                 # by the mirror: fetched by this fetch or by a verdict's retry since
                 # the last one; this daemon's own verdicts, pushed meanwhile without
                 # this lock (``Verdicts``), are no news.
-                arrivals = self.mirror.notes_arrivals
+                arrivals = self.mirror.notes_arrivals(verdicts.NOTES_REF)
                 notes_moved, self._arrivals = arrivals != self._arrivals, arrivals
         except ReconcilerError as exc:
             policy = backoff.Policy(first=interval, cap=max(interval, cap),

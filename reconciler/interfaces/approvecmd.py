@@ -12,6 +12,7 @@ commit author settings. ``cli`` imports this module only when it is invoked.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import subprocess
 from datetime import UTC, datetime
@@ -63,16 +64,14 @@ def command(rollout: str, tag: str, step: int | None, by: str | None, **opts: An
                    f"{f' by {found.by}' if found.by else ''} ({found.at.isoformat()})")
         return
     for attempt in range(1, ATTEMPTS + 1):
-        text = declines.add(mirror.note(snap.commit, verdicts.NOTES_REF), approval)
-        if text is None:
-            break
         try:
-            mirror.add_note(snap.commit, text, verdicts.NOTES_REF)
+            mirror.update_note(snap.commit, functools.partial(declines.add, decline=approval),
+                               verdicts.NOTES_REF)
             break
         except NonFastForward:
             if attempt == ATTEMPTS:
                 raise
-            mirror.fetch()  # someone recorded a note meanwhile: ours goes on top
+            mirror.fetch_notes()  # someone recorded a note meanwhile: ours goes on top
     what = f"step {step} of {tag}" if step is not None else tag
     click.echo(f"{rollout}: approved {what} in {environment} by {who} "
                f"(note on {snap.commit[:12]} in {verdicts.NOTES_REF}, pushed)")

@@ -3,8 +3,8 @@ two notes on one commit written at once both land, and a verdict that lost the r
 to another cluster's takes theirs, adds its own on top and tells the next periodic
 fetch that the notes moved, while the daemon's own verdicts never do.
 
-Over smart HTTP (git http-backend), so that the server's receive-pack runs a real
-pre-receive hook: the hook holds the notes' push until the release is on the remote,
+Over smart HTTP (git http-backend) and SSH (sshd), so that the server's receive-pack
+runs a real pre-receive hook: the hook holds the notes' push until the release is on the remote,
 and gives up after 20 s, leaving a mark. Were the release waiting for the verdict (the
 repository's lock held over the verdict's push, as before), the hook would give up."""
 
@@ -23,7 +23,7 @@ from reconciler.core import declines, verdicts
 from reconciler.engine.repository import Repository
 from reconciler.engine.verdicts import Verdicts
 from reconciler.errors import NonFastForward
-from tests.support import githttp, gitrepo
+from tests.support import githttp, gitrepo, sshd
 
 REF = verdicts.NOTES_REF
 WAIT = 20  # seconds the hook holds a notes push at most
@@ -52,6 +52,25 @@ def served(fleet: gitrepo.BareRepo, git_home: Path) -> Iterator[tuple[str, Crede
                Credentials(username=server.username, password=server.password))
 
 
+@pytest.fixture(params=["http", "ssh"])
+def held(request: pytest.FixtureRequest, fleet: gitrepo.BareRepo, git_home: Path,
+         tmp_path: Path) -> Iterator[tuple[str, Credentials]]:
+    """The fleet over smart HTTP or SSH (sshd running git-receive-pack, hooks and all;
+    over SSH both pushes need the same known_hosts file, which libgit2 reads from
+    its process-wide home: ``gittrust``)."""
+    if request.param == "http":
+        with githttp.serve_git_http(fleet.path.parent, home=git_home / "http") as server:
+            yield (server.url_for(fleet.path),
+                   Credentials(username=server.username, password=server.password))
+        return
+    if not sshd.available():
+        pytest.skip(sshd.SKIP_REASON)
+    with sshd.serve_sshd(tmp_path / "sshd") as ssh:
+        known = tmp_path / "known_hosts"
+        known.write_text(ssh.known_hosts_line())
+        yield ssh.url_for(fleet.path), Credentials(ssh_key=ssh.client_key, known_hosts=known)
+
+
 def _decline(commit: str, number: int) -> declines.Decline:
     return declines.Decline(commit=commit, rollout="apps/podinfo", release=f"1.{number}.0",
                             environment="prod", number=number,
@@ -77,8 +96,8 @@ def _wait_for(path: Path, seconds: float) -> bool:
 
 
 def test_a_release_is_pushed_while_a_verdict_push_is_held_by_the_server(
-        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
-    url, creds = served
+        held: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    url, creds = held
     marks = tmp_path / "marks"
     marks.mkdir()
     hook = fleet.path / "hooks" / "pre-receive"
@@ -163,3 +182,84 @@ def test_a_verdict_that_lost_the_race_lands_on_top_and_the_next_fetch_says_so(
     note = fleet.git("notes", f"--ref={REF}", "show", head).decode()
     assert "Bake: theirs" in note
     assert sorted(d.number for d in declines.parse(head, note)) == [1, 2]
+
+
+HOLD_ONCE = """#!/bin/sh
+# Hold the first push of the notes until {marks}/release-done exists ({wait} s at most).
+while read old new ref; do
+  case "$ref" in
+    refs/notes/*)
+      if [ ! -e "{marks}/held" ]; then
+        touch "{marks}/held"
+        i=0
+        while [ ! -e "{marks}/release-done" ] && [ $i -lt {ticks} ]; do
+          sleep 0.1; i=$((i + 1))
+        done
+        [ -e "{marks}/release-done" ] || touch "{marks}/gave-up"
+      fi ;;
+  esac
+done
+exit 0
+"""
+
+
+def test_a_fetch_that_finds_new_notes_during_a_verdict_push_keeps_releases_moving(
+        held: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    """Another cluster's verdict lands while ours is held by the server: the periodic
+    fetch sees the remote's notes moved, but does not wait for the notes' lock (the
+    engine's and the mirror's held meanwhile); ours is refused, takes theirs, goes on
+    top, and the next fetch says the verdicts moved."""
+    url, creds = held
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = fleet.path / "hooks" / "pre-receive"
+    hook.write_text(HOLD_ONCE.format(marks=marks, wait=WAIT, ticks=WAIT * 10))
+    hook.chmod(0o755)
+    path = _first_file(fleet)
+    with Mirror.open(url, cache_dir=tmp_path / "ours", credentials=creds) as mirror, \
+            Mirror.open(url, cache_dir=tmp_path / "theirs", credentials=creds) as other:
+        repository = Repository(mirror=mirror)
+        head = repository.load().commit
+        other.fetch()
+        written = Verdicts(repository=repository, environment="prod")
+        failed: list[BaseException] = []
+
+        def record() -> None:
+            try:
+                written.decide(_decline(head, 1))
+            except BaseException as exc:  # reported by the main thread
+                failed.append(exc)
+
+        verdict = threading.Thread(target=record)
+        verdict.start()
+        assert _wait_for(marks / "held", 10), "the notes' push never began"
+        other.add_note(head, "Bake: theirs\n", REF)  # lands while ours is held
+        repository.fetch(interval=1, cap=1)
+        release = mirror.commit(parent=head, files={path: fleet.show(head, path) + b"# r\n"},
+                                message="Release while a verdict is pushed")
+        repository.write(lambda releaser: releaser.mirror.push(release))
+        (marks / "release-done").touch()
+        verdict.join(WAIT + 10)
+        assert not verdict.is_alive() and not failed, failed
+        assert repository.fetch(interval=1, cap=1).moved is True  # theirs, by the retry
+
+    assert not (marks / "gave-up").exists(), "the fetch waited for the verdict's push"
+    assert fleet.head() == release
+    note = fleet.git("notes", f"--ref={REF}", "show", head).decode()
+    assert "Bake: theirs" in note
+    assert [d.number for d in declines.parse(head, note)] == [1]
+
+
+def test_notes_of_another_ref_are_fetched_but_are_no_news_about_verdicts(
+        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    url, creds = served
+    with Mirror.open(url, cache_dir=tmp_path / "ours", credentials=creds) as mirror, \
+            Mirror.open(url, cache_dir=tmp_path / "theirs", credentials=creds) as other:
+        repository = Repository(mirror=mirror)
+        head = repository.load().commit
+        other.fetch()
+        other.add_note(head, "reviewed\n", "refs/notes/commits")
+        assert repository.fetch(interval=1, cap=1).moved is False
+        assert mirror.note(head, "refs/notes/commits") == "reviewed\n"
+        other.add_note(head, "Bake: theirs\n", REF)
+        assert repository.fetch(interval=1, cap=1).moved is True
