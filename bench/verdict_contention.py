@@ -18,7 +18,11 @@ Then ``--rounds`` releases alone (a commit of one file, pushed by
 decision after another on the branch's first commit through ``Verdicts.decide`` (the
 path of every bake verdict: a note written and pushed), a release every 20 ms
 (``during``). Release times in ms (p50, p99 and the longest), the verdict's push
-(``verdict p50``) and how many verdicts the thread pushed meanwhile.
+(``verdict p50``) and how many verdicts the thread pushed meanwhile. Last, a burst:
+four threads (the daemon's default workers) record four verdicts each at once, as
+when many bakes end together (``burst/s``: verdicts a second until the last is
+pushed; notes waiting for a push go out together in the next since ``Mirror``'s
+batching).
 
 Run: ``.venv/bin/python bench/verdict_contention.py --notes 10000 100000``
 """
@@ -37,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "apps/app0.yaml"
+WRITERS, EACH = 4, 4  # the burst: the daemon's default four workers
 
 
 def _p(values: list[float], q: float) -> float:
@@ -94,11 +99,28 @@ def child(url: str, rounds: int, cache: Path) -> None:
             time.sleep(0.02)
         stop.set()
         thread.join()
+
+        # A burst: ``WRITERS`` threads recording ``EACH`` verdicts each, as workers do
+        # when many bakes end at once; verdicts a second until the last is pushed.
+        def burst(w: int) -> None:
+            for k in range(EACH):
+                recorder.decide(declines.Decline(
+                    commit=first, rollout=f"bench/burst{w}", release=f"2.0.{k}",
+                    environment="bench", number=10_000 + w * EACH + k,
+                    at=datetime.now(UTC)))
+
+        writers = [threading.Thread(target=burst, args=(w,)) for w in range(WRITERS)]
+        started = time.perf_counter()
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join()
+        burst_s = time.perf_counter() - started
     print(json.dumps({
         "alone p50": statistics.median(alone), "alone p99": _p(alone, 0.99),
         "during p50": statistics.median(during), "during p99": _p(during, 0.99),
         "during max": max(during), "verdict p50": statistics.median(pushed),
-        "verdicts": len(pushed)}))
+        "verdicts": len(pushed), "burst per s": WRITERS * EACH / burst_s}))
 
 
 def main() -> None:
@@ -118,7 +140,7 @@ def main() -> None:
 
     print(f"{'notes':>9}  {'tree':<10} {'alone p50':>9} {'alone p99':>9} "
           f"{'during p50':>10} {'during p99':>10} {'during max':>10} "
-          f"{'verdict p50':>11} {'verdicts':>8}   (ms)")
+          f"{'verdict p50':>11} {'verdicts':>8} {'burst/s':>8}   (ms)")
     # The baseline first: a child run second has been the slower (an A/A run of
     # bench/daemon_latency.py), which here weighs against this tree.
     trees = {args.baseline_rev: None, "this tree": ROOT}
@@ -128,7 +150,8 @@ def main() -> None:
         print(f"{count:>9,}  {label:<10} {got['alone p50']:>9.1f} "
               f"{got['alone p99']:>9.1f} {got['during p50']:>10.1f} "
               f"{got['during p99']:>10.1f} {got['during max']:>10.1f} "
-              f"{got['verdict p50']:>11.1f} {got['verdicts']:>8}", flush=True)
+              f"{got['verdict p50']:>11.1f} {got['verdicts']:>8} "
+              f"{got['burst per s']:>8.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

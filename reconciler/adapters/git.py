@@ -85,6 +85,8 @@ class Mirror(Refs, Objects):
         self._signer = signer
         self._lock = threading.RLock()
         self._notes_lock = threading.RLock()
+        self._pending_lock = threading.Lock()
+        self._pending = []  # notes waiting for a push (``update_note``)
         self._arrivals: Counter[str] = Counter()  # ``notes_arrivals``
         self._head: str | None = None
         self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]

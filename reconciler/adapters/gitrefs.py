@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,12 +25,24 @@ from pygit2.enums import FetchPrune
 from reconciler.adapters import gitauth, gitnames, gitnotes, gitnotesrepo, reffiles
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
-from reconciler.errors import GitError, ReconcilerError
+from reconciler.errors import GitError
 
 log = logging.getLogger(__name__)
 
 _REMOTE = "origin"
 _T = TypeVar("_T")
+
+
+@dataclass(eq=False)
+class _NoteJob:
+    """One ``update_note`` call waiting for a push (``Refs._push_notes``)."""
+
+    commit: str
+    change: Callable[[str | None], str | None]
+    ref: str
+    done: bool = False
+    sha: str | None = None
+    error: Exception | None = None
 
 
 class Refs:
@@ -38,6 +51,8 @@ class Refs:
     _repo: pygit2.Repository
     _lock: threading.RLock
     _notes_lock: threading.RLock
+    _pending_lock: threading.Lock
+    _pending: list[_NoteJob]  # ``update_note`` calls waiting for a push
     _author: Author
     _signer: Signer | None
     _remote: gitauth.RemoteURL
@@ -122,26 +137,66 @@ class Refs:
         for them. ``change`` returning None leaves the note alone (None returned);
         it runs under the notes' lock, so it must not call the mirror (a pure
         function of the text, as ``core/verdicts.add`` is).
-        ``NonFastForward`` when another writer pushed notes first: ``fetch_notes``,
-        then call again (``change`` sees their text). Returns the notes commit."""
+
+        Notes asked for while another push holds the lock go out together in the
+        next push, each in a notes commit of its own (``git log`` of the notes shows
+        each): a push walks every note (``gitnotesrepo``), so verdicts that pile up
+        behind one cost one more walk, not one each.
+
+        ``NonFastForward`` when another writer pushed notes first (every note of that
+        push is refused alike): ``fetch_notes``, then call again (``change`` sees
+        their text). Returns the notes commit that set this note."""
         with self._lock:
             self._commit(commit)  # the annotated commit must exist
+        job = _NoteJob(commit, change, ref)
+        with self._pending_lock:
+            self._pending.append(job)
         with self._notes_lock:
-            notes = self._notes
-            text = change(gitnotes.read(notes.repo, ref, commit))
-            if text is None:
-                return None
-            previous = notes.head(ref)
-            try:
-                sha = gitnotes.write(notes.repo, ref, commit=commit, text=text,
-                                     author=self._author, signer=self._signer)
-                self._send(notes.repo, sha, ref, tracking=ref)
-            except ReconcilerError:
-                gitnotes.reset(notes.repo, ref, previous)  # nothing unpushed stays
-                raise
-            notes.after_write()
-        log.info("recorded a note on %s in %s", commit[:12], ref)
-        return sha
+            if not job.done:  # else a push that held the lock took it along
+                self._push_notes(ref)
+        if job.error is not None:
+            raise job.error
+        if job.sha is not None:
+            log.info("recorded a note on %s in %s", commit[:12], ref)
+        return job.sha
+
+    def _push_notes(self, ref: str) -> None:
+        """Write every note waiting for ``ref`` as a commit of its own and push the
+        last; each job done, with its commit or the error (then nothing of them
+        stays: the ref is put back). Call with the notes' lock held."""
+        with self._pending_lock:
+            batch = [job for job in self._pending if job.ref == ref]
+            self._pending = [job for job in self._pending if job.ref != ref]
+        notes = self._notes
+        previous = notes.head(ref)
+        written: list[tuple[_NoteJob, str]] = []
+        unchanged: set[int] = set()  # jobs whose note already said it: done either way
+        try:
+            for job in batch:
+                text = job.change(gitnotes.read(notes.repo, ref, job.commit))
+                if text is None:
+                    unchanged.add(id(job))
+                    continue
+                written.append((job, gitnotes.write(
+                    notes.repo, ref, commit=job.commit, text=text,
+                    author=self._author, signer=self._signer)))
+            if written:
+                self._send(notes.repo, written[-1][1], ref, tracking=ref)
+        except Exception as exc:  # every job answers; their callers raise it
+            gitnotes.reset(notes.repo, ref, previous)  # nothing unpushed stays
+            for job in batch:
+                if id(job) not in unchanged:
+                    job.error = exc
+        else:
+            for job, sha in written:
+                job.sha = sha
+            if written:
+                notes.after_write()
+            if len(written) > 1:
+                log.debug("pushed %d notes to %s in one push", len(written), ref)
+        finally:
+            for job in batch:
+                job.done = True
 
     def fetch_notes(self) -> int:
         """Fetch the remote's notes refs only (after a notes push was refused: another

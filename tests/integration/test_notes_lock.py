@@ -263,3 +263,66 @@ def test_notes_of_another_ref_are_fetched_but_are_no_news_about_verdicts(
         assert mirror.note(head, "refs/notes/commits") == "reviewed\n"
         other.add_note(head, "Bake: theirs\n", REF)
         assert repository.fetch(interval=1, cap=1).moved is True
+
+
+LOGGED = """#!/bin/sh
+# Log every push of the notes; hold the first until {marks}/release-done exists.
+while read old new ref; do
+  case "$ref" in
+    refs/notes/*)
+      echo "$old $new" >> "{marks}/pushes"
+      if [ ! -e "{marks}/held" ]; then
+        touch "{marks}/held"
+        i=0
+        while [ ! -e "{marks}/release-done" ] && [ $i -lt {ticks} ]; do
+          sleep 0.1; i=$((i + 1))
+        done
+      fi ;;
+  esac
+done
+exit 0
+"""
+
+
+def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
+        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    """Four notes: the first push is held by the server while three more are asked
+    for; those three reach the server in one push, each in a notes commit of its own."""
+    url, creds = served
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = fleet.path / "hooks" / "pre-receive"
+    hook.write_text(LOGGED.format(marks=marks, ticks=WAIT * 10))
+    hook.chmod(0o755)
+    with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
+        head = mirror.fetch()
+        failed: list[BaseException] = []
+        shas: list[str | None] = []
+
+        def add(line: str) -> None:
+            try:
+                shas.append(mirror.update_note(head, functools.partial(_appended, line), REF))
+            except BaseException as exc:
+                failed.append(exc)
+
+        first = threading.Thread(target=add, args=("Bake: 1\n",))
+        first.start()
+        assert _wait_for(marks / "held", 10), "the first push never reached the hook"
+        rest = [threading.Thread(target=add, args=(f"Bake: {n}\n",)) for n in (2, 3, 4)]
+        for t in rest:
+            t.start()
+        for _ in range(200):  # until the three wait for the push (the mirror's queue)
+            if len(mirror._pending) == 3:
+                break
+            threading.Event().wait(0.05)
+        (marks / "release-done").touch()
+        for t in [first, *rest]:
+            t.join(WAIT + 10)
+
+    assert not failed, failed
+    assert len((marks / "pushes").read_text().splitlines()) == 2
+    assert len(set(shas)) == 4 and None not in shas
+    note = fleet.git("notes", f"--ref={REF}", "show", head).decode().splitlines()
+    assert sorted(note) == ["Bake: 1", "Bake: 2", "Bake: 3", "Bake: 4"]
+    log = fleet.git("log", "--format=%H", REF).decode().split()
+    assert set(shas) == set(log)  # one notes commit a note, every one on the remote
