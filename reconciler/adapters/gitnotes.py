@@ -19,7 +19,7 @@ from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError
 
 # Every notes ref of the remote, mirrored as is: forced, since the local copy never
-# holds anything unpushed (a refused notes push is reset at once).
+# holds anything unpushed (``git.Mirror`` moves a notes ref once its push is accepted).
 FETCH_REFSPEC = "+refs/notes/*:refs/notes/*"
 
 
@@ -33,6 +33,35 @@ def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
     except pygit2.GitError as exc:
         raise GitError(f"cannot read the note on {commit[:12]} in {ref}: {exc}") from exc
     return str(note.message)
+
+
+def read_at(repo: pygit2.Repository, notes: str | None, commit: str) -> str | None:
+    """The note on ``commit`` in the notes commit ``notes`` (None: no notes yet), at
+    any fan-out, a subtree before a flat name as libgit2's ``lookup_note`` takes
+    them; no ref is read, so a notes commit not pushed yet (``write``'s
+    ``move_ref=False``) can be read. The trees are iterated: ``commit`` is a name new
+    at every call, which pygit2's name lookups would keep (``gitnames``)."""
+    if notes is None:
+        return None
+    try:
+        tree = repo[notes].peel(pygit2.Tree)
+        rest = commit
+        while True:
+            flat = sub = None
+            for entry in tree:
+                if entry.filemode == pygit2.GIT_FILEMODE_TREE:
+                    if sub is None and len(rest) > 2 and entry.name == rest[:2]:
+                        sub = entry
+                elif flat is None and entry.name == rest:
+                    flat = entry
+            if sub is not None:
+                tree, rest = repo[sub.id].peel(pygit2.Tree), rest[2:]
+            elif flat is not None:
+                return repo[flat.id].peel(pygit2.Blob).data.decode("utf-8", "replace")
+            else:
+                return None
+    except (pygit2.GitError, KeyError, ValueError) as exc:
+        raise GitError(f"cannot read the note on {commit[:12]} in {notes[:12]}: {exc}") from exc
 
 
 def each(repo: pygit2.Repository, ref: str) -> Iterator[tuple[str, str]]:
@@ -85,9 +114,13 @@ NOTES_MESSAGE = "Notes added by 'git notes add'\n"
 
 
 def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
-          author: Author, signer: Signer | None = None) -> str:
+          author: Author, signer: Signer | None = None, parent: str | None = None,
+          move_ref: bool = True) -> str:
     """Set the note on ``commit`` (replacing any) with a new commit on ``ref``, signed
-    by ``signer`` when given.
+    by ``signer`` when given. The new notes commit builds on ``parent`` when given,
+    else on what ``ref`` points at; with ``move_ref=False`` the ref stays where it is
+    (``git.Mirror`` moves it once the push is accepted, so that nothing unpushed is
+    ever read from it).
 
     The notes tree is fanned out as ``git notes`` fans it (the note on ``abcdef...``
     at ``ab/cdef...``): libgit2's own ``git_note_create`` writes every note into one
@@ -100,15 +133,19 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
     looks no further) still finds every note; git reads any mix of fan-outs."""
     signature = pygit2.Signature(author.name, author.email)
     try:
-        head = gitnames.reference(repo, ref)
-        parent = head.peel(pygit2.Commit) if head is not None else None
+        if parent is None:
+            head = gitnames.reference(repo, ref)
+            base = head.peel(pygit2.Commit) if head is not None else None
+        else:
+            base = repo[parent].peel(pygit2.Commit)
         blob = repo.create_blob(text.encode("utf-8"))
-        tree = _put(repo, parent.tree if parent is not None else None, commit, blob,
+        tree = _put(repo, base.tree if base is not None else None, commit, blob,
                     fanout=True)
-        sha = gitsign.write(repo, tree=tree, parents=[parent.id] if parent else [],
+        sha = gitsign.write(repo, tree=tree, parents=[base.id] if base else [],
                             message=NOTES_MESSAGE, author=signature,
                             committer=signature, signer=signer)
-        repo.references.create(ref, sha, force=True)  # the local ref; pushed ff-only
+        if move_ref:
+            repo.references.create(gitnames.held(ref), sha, force=True)
         return str(sha)
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise GitError(f"cannot write the note on {commit[:12]} in {ref}: {exc}") from exc
@@ -163,13 +200,3 @@ def _moved_in(repo: pygit2.Repository, tree: pygit2.Tree,
         builder.remove(gitnames.held(str(entry_name)))
         sub.insert(str(entry_name)[2:], oid, mode)
     return sub.write()
-
-
-def reset(repo: pygit2.Repository, ref: str, sha: str | None) -> None:
-    """Put ``ref`` back where it was (``None``: no notes yet)."""
-    if sha is None:
-        found = gitnames.reference(repo, ref)
-        if found is not None:
-            found.delete()
-    else:
-        repo.references.create(ref, sha, force=True)

@@ -162,28 +162,31 @@ class Refs:
 
     def _push_notes(self, ref: str) -> None:
         """Write every note waiting for ``ref`` as a commit of its own and push the
-        last; each job done, with its commit or the error (then nothing of them
-        stays: the ref is put back). Call with the notes' lock held."""
+        last; each job done, with its commit or the error (the ref then stays where
+        it was). Call with the notes' lock held."""
         with self._pending_lock:
             batch = [job for job in self._pending if job.ref == ref]
             self._pending = [job for job in self._pending if job.ref != ref]
         notes = self._notes
-        previous = notes.head(ref)
+        tip = notes.head(ref)
         written: list[tuple[_NoteJob, str]] = []
         unchanged: set[int] = set()  # jobs whose note already said it: done either way
         try:
+            # Chained on the ref's commit without moving the ref: ``_send`` moves it
+            # once the server took the last, so nothing unpushed is ever read from it
+            # (``notes_head`` reads the ref's file without the lock).
             for job in batch:
-                text = job.change(gitnotes.read(notes.repo, ref, job.commit))
+                text = job.change(gitnotes.read_at(notes.repo, tip, job.commit))
                 if text is None:
                     unchanged.add(id(job))
                     continue
-                written.append((job, gitnotes.write(
-                    notes.repo, ref, commit=job.commit, text=text,
-                    author=self._author, signer=self._signer)))
+                tip = gitnotes.write(notes.repo, ref, commit=job.commit, text=text,
+                                     author=self._author, signer=self._signer,
+                                     parent=tip, move_ref=False)
+                written.append((job, tip))
             if written:
                 self._send(notes.repo, written[-1][1], ref, tracking=ref)
         except Exception as exc:  # every job answers; their callers raise it
-            gitnotes.reset(notes.repo, ref, previous)  # nothing unpushed stays
             for job in batch:
                 if id(job) not in unchanged:
                     job.error = exc

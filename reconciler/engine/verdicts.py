@@ -116,8 +116,8 @@ class Verdicts:
         self._lock = threading.Lock()
         self._reading = threading.Lock()  # one reader of a notes move at a time
         # The notes as read at the last few notes commits, newest first: a move back
-        # to one of them (a note reset after its push was refused) or on from one of
-        # them (ours written again on another writer's notes) is a step from there.
+        # to one of them (notes rewritten on the remote and fetched) or on from one
+        # of them (ours written again on another writer's notes) is a step from there.
         self._states: list[_State] = []
         self.full_reads = 0  # how many times every note was read (tests, benchmarks)
 

@@ -119,13 +119,15 @@ def test_a_release_is_pushed_while_a_verdict_push_is_held_by_the_server(
         verdict = threading.Thread(target=record)
         verdict.start()
         assert _wait_for(marks / "notes-push-started", 10), "the notes' push never began"
+        assert mirror.notes_head(REF) is None  # nothing unpushed is read
         release = mirror.commit(parent=head, files={path: fleet.show(head, path) + b"# r\n"},
                                 message="Release while a verdict is pushed")
         repository.write(lambda releaser: releaser.mirror.push(release))
         (marks / "release-done").touch()
         verdict.join(WAIT + 10)
 
-    assert not verdict.is_alive() and not failed, failed
+        assert not verdict.is_alive() and not failed, failed
+        assert mirror.notes_head(REF) == fleet.git("rev-parse", REF).decode().strip()
     assert not (marks / "gave-up").exists(), "the release waited for the verdict's push"
     assert fleet.head() == release
     note = fleet.git("notes", f"--ref={REF}", "show", head).decode()

@@ -135,3 +135,39 @@ def test_a_note_replaced_again_and_again_keeps_no_copy_of_its_name(
     assert sys.getrefcount(below) == before
     assert gitnotes.read(repo, REF, sha) == "verdict 19\n"
     assert len(dict(gitnotes.each(repo, REF))) == 1
+
+
+def test_a_note_read_at_a_notes_commit_is_what_libgit2_reads_at_any_fan_out(
+        repo: pygit2.Repository) -> None:
+    """``read_at`` reads a notes commit that no ref points at yet (a batch of notes
+    chained before their push): flat notes of an earlier version, the writer's one
+    level, git's deeper fan-out, and a commit without a note, as ``lookup_note``."""
+    sig = pygit2.Signature("a", "a@example.com")
+    shas = _commits(repo)
+    for sha in shas[:30]:  # flat, as libgit2's create_note wrote them
+        repo.create_note(f"old {sha}\n", sig, sig, sha, REF, True)
+    for sha in shas[30:60]:
+        gitnotes.write(repo, REF, commit=sha, text=f"new {sha}\n", author=AUTHOR)
+    deep = _ids("abcd", 2)
+    inner = repo.TreeBuilder()
+    for sha in deep:
+        inner.insert(sha[4:], repo.create_blob(f"git {sha}\n".encode()),
+                     pygit2.GIT_FILEMODE_BLOB)
+    middle = repo.TreeBuilder()
+    middle.insert("cd", inner.write(), pygit2.GIT_FILEMODE_TREE)
+    root = repo.TreeBuilder(repo.references[REF].peel(pygit2.Tree))
+    root.insert("ab", middle.write(), pygit2.GIT_FILEMODE_TREE)
+    head = repo.create_commit(REF, sig, sig, "git notes", root.write(),
+                              [repo.references[REF].target])
+    absent = [*shas[60:70], "ab" + "0" * 38, "abcd" + "1" * 36]
+    for sha in [*shas[:60], *deep, *absent]:
+        assert gitnotes.read_at(repo, str(head), sha) == gitnotes.read(repo, REF, sha)
+    assert gitnotes.read_at(repo, str(head), deep[1]) == f"git {deep[1]}\n"
+    assert gitnotes.read_at(repo, None, shas[0]) is None
+
+    ref_before = str(repo.references[REF].target)
+    unpushed = gitnotes.write(repo, REF, commit=shas[0], text="chained\n", author=AUTHOR,
+                              parent=str(head), move_ref=False)
+    assert str(repo.references[REF].target) == ref_before  # the ref did not move
+    assert gitnotes.read_at(repo, unpushed, shas[0]) == "chained\n"
+    assert gitnotes.read_at(repo, unpushed, shas[1]) == f"old {shas[1]}\n"
