@@ -35,6 +35,7 @@ from pygit2.enums import FetchPrune
 from reconciler.adapters import gitauth, gitcache, giterrors, gitobjects, gitpack, gitrevs
 from reconciler.adapters.gitauth import Credentials, RemoteURL
 from reconciler.adapters.gitlocal import path_of, push_local
+from reconciler.adapters.gitnotejobs import Jobs as NoteJobs
 from reconciler.adapters.gitnotesrepo import PREFIX as NOTES_PREFIX
 from reconciler.adapters.gitnotesrepo import NotesRepo
 from reconciler.adapters.gitobjects import DEFAULT_AUTHOR, Author, CommitInfo, Entry
@@ -85,8 +86,7 @@ class Mirror(Refs, Objects):
         self._signer = signer
         self._lock = threading.RLock()
         self._notes_lock = threading.RLock()
-        self._pending_lock = threading.Lock()
-        self._pending = []  # notes waiting for a push (``update_note``)
+        self._note_jobs = NoteJobs(self._notes_lock)  # ``update_note``
         self._arrivals: Counter[str] = Counter()  # ``notes_arrivals``
         self._head: str | None = None
         self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]

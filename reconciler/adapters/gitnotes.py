@@ -35,7 +35,7 @@ def read(repo: pygit2.Repository, ref: str, commit: str) -> str | None:
     return str(note.message)
 
 
-def read_at(repo: pygit2.Repository, notes: str | None, commit: str) -> str | None:
+def read_at(repo: pygit2.Repository, *, notes: str | None, commit: str) -> str | None:
     """The note on ``commit`` in the notes commit ``notes`` (None: no notes yet), at
     any fan-out, a subtree before a flat name as libgit2's ``lookup_note`` takes
     them; no ref is read, so a notes commit not pushed yet (``write``'s
@@ -117,10 +117,10 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
           author: Author, signer: Signer | None = None, parent: str | None = None,
           move_ref: bool = True) -> str:
     """Set the note on ``commit`` (replacing any) with a new commit on ``ref``, signed
-    by ``signer`` when given. The new notes commit builds on ``parent`` when given,
-    else on what ``ref`` points at; with ``move_ref=False`` the ref stays where it is
-    (``git.Mirror`` moves it once the push is accepted, so that nothing unpushed is
-    ever read from it).
+    by ``signer`` when given, built on what ``ref`` points at, which then moves to it.
+    With ``move_ref=False`` the commit is built on ``parent`` instead (None: the
+    first notes commit) and no ref is read or moved (``git.Mirror`` moves the ref
+    once the push is accepted, so that nothing unpushed is ever read from it).
 
     The notes tree is fanned out as ``git notes`` fans it (the note on ``abcdef...``
     at ``ab/cdef...``): libgit2's own ``git_note_create`` writes every note into one
@@ -133,11 +133,11 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
     looks no further) still finds every note; git reads any mix of fan-outs."""
     signature = pygit2.Signature(author.name, author.email)
     try:
-        if parent is None:
+        if move_ref:
             head = gitnames.reference(repo, ref)
             base = head.peel(pygit2.Commit) if head is not None else None
         else:
-            base = repo[parent].peel(pygit2.Commit)
+            base = repo[parent].peel(pygit2.Commit) if parent is not None else None
         blob = repo.create_blob(text.encode("utf-8"))
         tree = _put(repo, base.tree if base is not None else None, commit, blob,
                     fanout=True)
@@ -145,7 +145,7 @@ def write(repo: pygit2.Repository, ref: str, *, commit: str, text: str,
                             message=NOTES_MESSAGE, author=signature,
                             committer=signature, signer=signer)
         if move_ref:
-            repo.references.create(gitnames.held(ref), sha, force=True)
+            repo.references.create(ref, sha, force=True)  # the local ref; pushed ff-only
         return str(sha)
     except (pygit2.GitError, KeyError, ValueError) as exc:
         raise GitError(f"cannot write the note on {commit[:12]} in {ref}: {exc}") from exc

@@ -15,14 +15,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pygit2
 from pygit2.enums import FetchPrune
 
-from reconciler.adapters import gitauth, gitnames, gitnotes, gitnotesrepo, reffiles
+from reconciler.adapters import gitauth, gitnames, gitnotejobs, gitnotes, gitnotesrepo, reffiles
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
 from reconciler.errors import GitError
@@ -33,26 +32,13 @@ _REMOTE = "origin"
 _T = TypeVar("_T")
 
 
-@dataclass(eq=False)
-class _NoteJob:
-    """One ``update_note`` call waiting for a push (``Refs._push_notes``)."""
-
-    commit: str
-    change: Callable[[str | None], str | None]
-    ref: str
-    done: bool = False
-    sha: str | None = None
-    error: Exception | None = None
-
-
 class Refs:
     """Notes and pull-request branches; ``git.Mirror`` provides what is declared here."""
 
     _repo: pygit2.Repository
     _lock: threading.RLock
     _notes_lock: threading.RLock
-    _pending_lock: threading.Lock
-    _pending: list[_NoteJob]  # ``update_note`` calls waiting for a push
+    _note_jobs: gitnotejobs.Jobs  # notes waiting for a push (``update_note``)
     _author: Author
     _signer: Signer | None
     _remote: gitauth.RemoteURL
@@ -146,60 +132,46 @@ class Refs:
         ``NonFastForward`` when another writer pushed notes first (every note of that
         push is refused alike): ``fetch_notes``, then call again (``change`` sees
         their text). Returns the notes commit that set this note."""
-        with self._lock:
-            self._commit(commit)  # the annotated commit must exist
-        job = _NoteJob(commit, change, ref)
-        with self._pending_lock:
-            self._pending.append(job)
-        with self._notes_lock:
-            if not job.done:  # else a push that held the lock took it along
-                self._push_notes(ref)
-        if job.error is not None:
-            raise job.error
-        if job.sha is not None:
+        with self._lock:  # the annotated commit must exist; its full id, as notes name it
+            commit = str(self._commit(commit).id)
+        sha = self._note_jobs.run(gitnotejobs.Job(commit, change, ref), self._write_notes)
+        if sha is not None:
             log.info("recorded a note on %s in %s", commit[:12], ref)
-        return job.sha
+        return sha
 
-    def _push_notes(self, ref: str) -> None:
-        """Write every note waiting for ``ref`` as a commit of its own and push the
-        last; each job done, with its commit or the error (the ref then stays where
-        it was). Call with the notes' lock held."""
-        with self._pending_lock:
-            batch = [job for job in self._pending if job.ref == ref]
-            self._pending = [job for job in self._pending if job.ref != ref]
-        notes = self._notes
+    def _write_notes(self, batch: list[gitnotejobs.Job]) -> None:
+        """Write the notes of ``batch`` (one ref's) as a commit each, chained on the
+        ref's commit, and push the last; each job's answer set (``gitnotejobs``; a
+        failure raised is every job's). The ref moves only when the server took the
+        push (``_send``), so nothing unpushed is ever read from it: ``notes_head``
+        reads the ref's file without the lock. Call with the notes' lock held."""
+        notes, ref = self._notes, batch[0].ref
         tip = notes.head(ref)
-        written: list[tuple[_NoteJob, str]] = []
-        unchanged: set[int] = set()  # jobs whose note already said it: done either way
+        written: list[tuple[gitnotejobs.Job, str]] = []
+        for job in batch:
+            try:
+                text = job.change(gitnotes.read_at(notes.repo, notes=tip, commit=job.commit))
+            except Exception as exc:  # that caller's own: the others go on
+                job.error = exc
+                continue
+            if text is None:
+                job.unchanged = True
+                continue
+            tip = gitnotes.write(notes.repo, ref, commit=job.commit, text=text,
+                                 author=self._author, signer=self._signer,
+                                 parent=tip, move_ref=False)
+            written.append((job, tip))
+        if not written:
+            return
+        self._send(notes.repo, written[-1][1], ref, tracking=ref)
+        for job, sha in written:
+            job.sha = sha
+        if len(written) > 1:
+            log.debug("pushed %d notes to %s in one push", len(written), ref)
         try:
-            # Chained on the ref's commit without moving the ref: ``_send`` moves it
-            # once the server took the last, so nothing unpushed is ever read from it
-            # (``notes_head`` reads the ref's file without the lock).
-            for job in batch:
-                text = job.change(gitnotes.read_at(notes.repo, tip, job.commit))
-                if text is None:
-                    unchanged.add(id(job))
-                    continue
-                tip = gitnotes.write(notes.repo, ref, commit=job.commit, text=text,
-                                     author=self._author, signer=self._signer,
-                                     parent=tip, move_ref=False)
-                written.append((job, tip))
-            if written:
-                self._send(notes.repo, written[-1][1], ref, tracking=ref)
-        except Exception as exc:  # every job answers; their callers raise it
-            for job in batch:
-                if id(job) not in unchanged:
-                    job.error = exc
-        else:
-            for job, sha in written:
-                job.sha = sha
-            if written:
-                notes.after_write()
-            if len(written) > 1:
-                log.debug("pushed %d notes to %s in one push", len(written), ref)
-        finally:
-            for job in batch:
-                job.done = True
+            notes.after_write()  # housekeeping: never fails a note that was pushed
+        except Exception as exc:
+            log.warning("after pushing notes to %s: %s", ref, " ".join(str(exc).split()))
 
     def fetch_notes(self) -> int:
         """Fetch the remote's notes refs only (after a notes push was refused: another

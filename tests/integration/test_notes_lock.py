@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -175,8 +175,11 @@ def test_a_verdict_that_lost_the_race_lands_on_top_and_the_next_fetch_says_so(
         # Another cluster's note lands first: ours is refused once, then goes on top.
         other.fetch()
         other.add_note(head, (other.note(head, REF) or "") + "Bake: theirs\n", REF)
+        ours = mirror.notes_head(REF)
         with pytest.raises(NonFastForward):
             mirror.add_note(head, "overwritten\n", REF)
+        assert mirror.notes_head(REF) == ours  # nothing of the refused push stays
+        assert "overwritten" not in (mirror.note(head, REF) or "")
         assert written.decide(_decline(head, 2))
         assert repository.fetch(interval=1, cap=1).moved is True  # theirs arrived
         assert repository.fetch(interval=1, cap=1).moved is False  # and only once
@@ -314,9 +317,11 @@ def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
         for t in rest:
             t.start()
         for _ in range(200):  # until the three wait for the push (the mirror's queue)
-            if len(mirror._pending) == 3:
+            if mirror._note_jobs.waiting == 3:
                 break
             threading.Event().wait(0.05)
+        else:
+            pytest.fail("the three notes never waited for the held push")
         (marks / "release-done").touch()
         for t in [first, *rest]:
             t.join(WAIT + 10)
@@ -328,3 +333,53 @@ def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
     assert sorted(note) == ["Bake: 1", "Bake: 2", "Bake: 3", "Bake: 4"]
     log = fleet.git("log", "--format=%H", REF).decode().split()
     assert set(shas) == set(log)  # one notes commit a note, every one on the remote
+
+
+def test_a_note_whose_change_fails_fails_alone_and_the_others_of_its_push_land(
+        served: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
+    """Three notes wait behind a held push; the middle one's ``change`` raises. The
+    other two land in one push; its caller gets its own error back, no other's."""
+    url, creds = served
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = fleet.path / "hooks" / "pre-receive"
+    hook.write_text(LOGGED.format(marks=marks, ticks=WAIT * 10))
+    hook.chmod(0o755)
+
+    def broken(note: str | None) -> str | None:
+        raise ValueError("a verdict that cannot be written")
+
+    with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
+        head = mirror.fetch()
+        answers: dict[str, object] = {}
+
+        def add(name: str, change: Callable[[str | None], str | None]) -> None:
+            try:
+                answers[name] = mirror.update_note(head, change, REF)
+            except BaseException as exc:
+                answers[name] = exc
+
+        first = threading.Thread(target=add, args=("first", functools.partial(
+            _appended, "Bake: first\n")))
+        first.start()
+        assert _wait_for(marks / "held", 10), "the first push never reached the hook"
+        rest = [threading.Thread(target=add, args=(name, change)) for name, change in (
+            ("a", functools.partial(_appended, "Bake: a\n")), ("broken", broken),
+            ("b", functools.partial(_appended, "Bake: b\n")))]
+        for t in rest:
+            t.start()
+        for _ in range(200):
+            if mirror._note_jobs.waiting == 3:
+                break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("the three notes never waited for the held push")
+        (marks / "release-done").touch()
+        for t in [first, *rest]:
+            t.join(WAIT + 10)
+
+    assert isinstance(answers["broken"], ValueError)
+    assert all(isinstance(answers[n], str) for n in ("first", "a", "b")), answers
+    assert len((marks / "pushes").read_text().splitlines()) == 2
+    note = fleet.git("notes", f"--ref={REF}", "show", head).decode().splitlines()
+    assert sorted(note) == ["Bake: a", "Bake: b", "Bake: first"]

@@ -146,7 +146,7 @@ def test_a_note_read_at_a_notes_commit_is_what_libgit2_reads_at_any_fan_out(
     shas = _commits(repo)
     for sha in shas[:30]:  # flat, as libgit2's create_note wrote them
         repo.create_note(f"old {sha}\n", sig, sig, sha, REF, True)
-    for sha in shas[30:60]:
+    for sha in shas[30:]:
         gitnotes.write(repo, REF, commit=sha, text=f"new {sha}\n", author=AUTHOR)
     deep = _ids("abcd", 2)
     inner = repo.TreeBuilder()
@@ -159,15 +159,46 @@ def test_a_note_read_at_a_notes_commit_is_what_libgit2_reads_at_any_fan_out(
     root.insert("ab", middle.write(), pygit2.GIT_FILEMODE_TREE)
     head = repo.create_commit(REF, sig, sig, "git notes", root.write(),
                               [repo.references[REF].target])
-    absent = [*shas[60:70], "ab" + "0" * 38, "abcd" + "1" * 36]
-    for sha in [*shas[:60], *deep, *absent]:
-        assert gitnotes.read_at(repo, str(head), sha) == gitnotes.read(repo, REF, sha)
-    assert gitnotes.read_at(repo, str(head), deep[1]) == f"git {deep[1]}\n"
-    assert gitnotes.read_at(repo, None, shas[0]) is None
+    absent = ["ab" + "0" * 38, "abcd" + "1" * 36, "f" * 40]
+    for sha in [*shas, *deep, *absent]:
+        assert gitnotes.read_at(repo, notes=str(head), commit=sha) == gitnotes.read(repo, REF, sha)
+    assert gitnotes.read_at(repo, notes=str(head), commit=deep[1]) == f"git {deep[1]}\n"
+    assert gitnotes.read_at(repo, notes=None, commit=shas[0]) is None
 
     ref_before = str(repo.references[REF].target)
     unpushed = gitnotes.write(repo, REF, commit=shas[0], text="chained\n", author=AUTHOR,
                               parent=str(head), move_ref=False)
     assert str(repo.references[REF].target) == ref_before  # the ref did not move
-    assert gitnotes.read_at(repo, unpushed, shas[0]) == "chained\n"
-    assert gitnotes.read_at(repo, unpushed, shas[1]) == f"old {shas[1]}\n"
+    assert gitnotes.read_at(repo, notes=unpushed, commit=shas[0]) == "chained\n"
+    assert gitnotes.read_at(repo, notes=unpushed, commit=shas[1]) == f"old {shas[1]}\n"
+
+
+def _layout(repo: pygit2.Repository, entries: dict[str, object]) -> str:
+    """A notes commit whose tree is ``entries``: a name to a note's text, or to a
+    dict of the same (a subtree)."""
+    def tree(items: dict[str, object]) -> pygit2.Oid:
+        builder = repo.TreeBuilder()
+        for name, value in items.items():
+            if isinstance(value, dict):
+                builder.insert(name, tree(value), pygit2.GIT_FILEMODE_TREE)
+            else:
+                builder.insert(name, repo.create_blob(str(value).encode()),
+                               pygit2.GIT_FILEMODE_BLOB)
+        return builder.write()
+    sig = pygit2.Signature("a", "a@example.com")
+    return str(repo.create_commit(REF, sig, sig, "layout", tree(entries), []))
+
+
+def test_read_at_takes_a_subtree_before_a_flat_name_as_libgit2_does(
+        repo: pygit2.Repository) -> None:
+    """Where a flat note and a subtree of its first two characters are both there,
+    libgit2 looks in the subtree and no further (``find_subtree_in_current_level``);
+    a tree named with the whole id is no note."""
+    shadowed, inside, tree_named = "ab" + "1" * 38, "ab" + "2" * 38, "cd" + "3" * 38
+    head = _layout(repo, {shadowed: "flat\n", "ab": {"2" * 38: "inside\n"},
+                          tree_named: {"x": "not a note\n"}})
+    for sha in (shadowed, inside, tree_named):
+        assert gitnotes.read_at(repo, notes=head, commit=sha) == gitnotes.read(repo, REF, sha)
+    assert gitnotes.read_at(repo, notes=head, commit=shadowed) is None
+    assert gitnotes.read_at(repo, notes=head, commit=inside) == "inside\n"
+    assert gitnotes.read_at(repo, notes=head, commit=tree_named) is None
