@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,6 +87,7 @@ class Mirror(Refs, Objects):
         self._lock = threading.RLock()
         self._notes_lock = threading.RLock()
         self._note_jobs = NoteJobs(self._notes_lock)  # ``update_note``
+        self.on_notes_push: Callable[[str, float, int], None] = _ignore
         self._arrivals: Counter[str] = Counter()  # ``notes_arrivals``
         self._head: str | None = None
         self._listing: OrderedDict[tuple[str, tuple[str, ...]], tuple[Entry, ...]]
@@ -359,4 +360,8 @@ class Mirror(Refs, Objects):
 
 
 _line = gitobjects.line
+
+
+def _ignore(result: str, seconds: float, notes: int) -> None:
+    """``on_notes_push`` where nobody counts (the CLI)."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -24,7 +25,7 @@ from pygit2.enums import FetchPrune
 from reconciler.adapters import gitauth, gitnames, gitnotejobs, gitnotes, gitnotesrepo, reffiles
 from reconciler.adapters.gitobjects import Author
 from reconciler.adapters.signing import Signer
-from reconciler.errors import GitError
+from reconciler.errors import GitError, PushRejected, ReconcilerError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class Refs:
     _lock: threading.RLock
     _notes_lock: threading.RLock
     _note_jobs: gitnotejobs.Jobs  # notes waiting for a push (``update_note``)
+    on_notes_push: Callable[[str, float, int], None]
+    """Told each notes push's result ("pushed", "rejected", "error"), its seconds
+    and how many notes it carried (the daemon's metrics)."""
     _author: Author
     _signer: Signer | None
     _remote: gitauth.RemoteURL
@@ -163,7 +167,16 @@ class Refs:
             written.append((job, tip))
         if not written:
             return
-        self._send(notes.repo, written[-1][1], ref, tracking=ref)
+        started = time.perf_counter()
+        try:
+            self._send(notes.repo, written[-1][1], ref, tracking=ref)
+        except PushRejected:
+            self.on_notes_push("rejected", time.perf_counter() - started, len(written))
+            raise
+        except ReconcilerError:
+            self.on_notes_push("error", time.perf_counter() - started, len(written))
+            raise
+        self.on_notes_push("pushed", time.perf_counter() - started, len(written))
         for job, sha in written:
             job.sha = sha
         if len(written) > 1:

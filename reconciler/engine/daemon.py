@@ -121,6 +121,7 @@ class Daemon:
                 environment=options.environment), mode=self.writer.mode)
         self.writer.needs_approval(self.checkpoints.unapproved)
         self.releaser.on_push = self.metrics.observe_push  # git_push_duration_seconds
+        mirror.on_notes_push = self.metrics.observe_notes_push  # notes_push_*
         self._watches: list[k8s.WatchHandle] = []
         self._threads: list[threading.Thread] = []
         self._running = False  # set once start() has started the scheduler

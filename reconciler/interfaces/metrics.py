@@ -21,6 +21,8 @@ The metrics (all prefixed ``reconciler_``)::
     reverts_total{reason}                    counter    revert/rollback commits pushed
     bake_outcomes_total{result}              counter    bakes that ended
     git_push_duration_seconds{result}        histogram  one push, from start to verdict
+    notes_push_duration_seconds{result}      histogram  one push of the bake verdicts (notes)
+    notes_per_push                           histogram  verdicts that went out in one push
     queue_depth                              gauge      keys waiting in the work queue
     leader                                   gauge      1 while this replica leads, else 0
     webhook_requests_total{endpoint,code}    counter    every request to /hooks/*
@@ -83,6 +85,8 @@ QUANTILES = (("0.5", "median"), ("0.9", "p90"))
 _RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                       60.0)
 _PUSH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Notes that waited for a push go out together in the next (adapters/gitnotejobs).
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class Metrics:
@@ -114,6 +118,14 @@ class Metrics:
             f"{PREFIX}_git_push_duration_seconds",
             "Latency of one git push to the config repository, by result.", ["result"],
             buckets=_PUSH_BUCKETS, registry=r)
+        self.notes_push_duration = Histogram(
+            f"{PREFIX}_notes_push_duration_seconds",
+            "Latency of one push of the bake verdicts (git notes), by result: it walks "
+            "every note, so it grows with them.", ["result"], buckets=_PUSH_BUCKETS,
+            registry=r)
+        self.notes_per_push = Histogram(
+            f"{PREFIX}_notes_per_push", "Bake verdicts (notes) that went out in one push.",
+            buckets=_BATCH_BUCKETS, registry=r)
         self.queue_depth = Gauge(f"{PREFIX}_queue_depth",
                                  "Rollouts waiting in the work queue.", registry=r)
         self.leader = Gauge(f"{PREFIX}_leader",
@@ -129,6 +141,7 @@ class Metrics:
             self.bakes.labels(result=result)
         for result in PUSH_RESULTS:
             self.push_duration.labels(result=result)
+            self.notes_push_duration.labels(result=result)
         for endpoint in WEBHOOK_ENDPOINTS:
             self.webhooks.labels(endpoint=endpoint, code="202")
         self._delivery = _DeliveryCollector()
@@ -157,6 +170,12 @@ class Metrics:
     def observe_push(self, result: str, seconds: float) -> None:
         """One ``git push`` reached its verdict (``PUSH_RESULTS``) after ``seconds``."""
         self.push_duration.labels(result=_known(result, PUSH_RESULTS)).observe(seconds)
+
+    def observe_notes_push(self, result: str, seconds: float, notes: int) -> None:
+        """One push of ``notes`` verdicts reached its verdict (``PUSH_RESULTS``)."""
+        self.notes_push_duration.labels(result=_known(result, PUSH_RESULTS)).observe(seconds)
+        if result == "pushed":
+            self.notes_per_push.observe(notes)
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth at scrape time (e.g. ``len(daemon.queue)``)."""

@@ -103,4 +103,10 @@ def test_http_probes_metrics_webhook_and_api(e2e: E2E) -> None:
     e2e.wait_until("the delivery gauges", lambda: (
         f'reconciler_deployment_frequency_per_day{{window="7d"}} {1 / 7!r}'
         in request(port, "/metrics")[1]))
+    # The bake's verdict, a note pushed on its own: its push is measured too.
+    e2e.wait_until("the verdict in git", lambda: "Bake: Succeeded" in e2e.note(release.sha))
+    e2e.wait_until("the notes push counted", lambda: (
+        'reconciler_notes_push_duration_seconds_count{result="pushed"} 1.0'
+        in (text := request(port, "/metrics")[1])
+        and "reconciler_notes_per_push_count 1.0" in text))
     assert secret.decode() not in daemon.log()

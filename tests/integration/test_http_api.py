@@ -125,6 +125,8 @@ def test_daemon_metrics_api(daemon: FakeDaemon) -> None:
     metrics.bake_ended("Succeeded")
     metrics.observe_push("pushed", 0.3)
     metrics.observe_push("rejected", 0.1)
+    metrics.observe_notes_push("pushed", 1.4, 3)
+    metrics.observe_notes_push("rejected", 0.2, 2)
     metrics.track_queue(lambda: len(queue))
     metrics.set_leader(True)
     with TestClient(http.create_app(daemon, webhook_secret=None, metrics=metrics)) as c:
@@ -139,6 +141,12 @@ def test_daemon_metrics_api(daemon: FakeDaemon) -> None:
                  'reconciler_bake_outcomes_total{result="Succeeded"} 1.0',
                  'reconciler_git_push_duration_seconds_count{result="pushed"} 1.0',
                  'reconciler_git_push_duration_seconds_count{result="rejected"} 1.0',
+                 'reconciler_notes_push_duration_seconds_count{result="pushed"} 1.0',
+                 'reconciler_notes_push_duration_seconds_count{result="rejected"} 1.0',
+                 'reconciler_notes_push_duration_seconds_bucket{le="2.5",result="pushed"} 1.0',
+                 'reconciler_notes_per_push_bucket{le="2.0"} 0.0',
+                 'reconciler_notes_per_push_bucket{le="4.0"} 1.0',
+                 "reconciler_notes_per_push_count 1.0",
                  "reconciler_queue_depth 3.0", "reconciler_leader 1.0"]:
         assert line in text, line
     metrics.set_leader(False)

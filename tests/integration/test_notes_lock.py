@@ -303,6 +303,8 @@ def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
         head = mirror.fetch()
         failed: list[BaseException] = []
         shas: list[str | None] = []
+        reported: list[tuple[str, int]] = []  # what the daemon's metrics are told
+        mirror.on_notes_push = lambda result, seconds, notes: reported.append((result, notes))
 
         def add(line: str) -> None:
             try:
@@ -328,6 +330,7 @@ def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
 
     assert not failed, failed
     assert len((marks / "pushes").read_text().splitlines()) == 2
+    assert reported == [("pushed", 1), ("pushed", 3)]
     assert len(set(shas)) == 4 and None not in shas
     note = fleet.git("notes", f"--ref={REF}", "show", head).decode().splitlines()
     assert sorted(note) == ["Bake: 1", "Bake: 2", "Bake: 3", "Bake: 4"]
