@@ -70,7 +70,7 @@ class Mirror(Refs, Objects):
     until pushed; libgit2 never garbage-collects). The notes live in a repository of
     their own inside it (``gitnotesrepo``). Methods are thread-safe: one lock for
     the mirror and one for its notes' repository (taken after the mirror's where both
-    are held, ``gitrefs``), so that a release's push never waits for a verdict's.
+    are held, ``gitrefs``), so that a release's push does not wait for a verdict's.
     Open with ``Mirror.open``.
     """
 

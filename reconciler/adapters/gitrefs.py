@@ -68,7 +68,7 @@ class Refs:
     # -- notes (bake verdicts; see core/verdicts) ----------------------------------------
     #
     # The notes' repository has a lock of its own (``_notes_lock``): a verdict's push
-    # walks every note (``gitnotesrepo``), 30 ms at 10,000 notes and ~2 s at 1,000,000,
+    # walks every note (``gitnotesrepo``), 30 ms at 10,000 notes and ~1.5 s at 1,000,000,
     # and a release's push must not wait for it. Lock order: the mirror's lock, then
     # the notes' lock, never the other way round (``git.Mirror._fetch`` takes the
     # notes' inside the mirror's; nothing here takes the mirror's inside the notes').

@@ -248,7 +248,7 @@ class Verdicts:
         already says it (written before a restart). Not under the repository's lock:
         the mirror reads, writes and pushes the note under its notes' lock only
         (``Mirror.update_note``), so releases and reverts do not wait for a verdict's
-        push, which walks every note (~2 s at 1,000,000 notes)."""
+        push, which walks every note (~1.5 s at 1,000,000 notes)."""
         mirror = self._repository.mirror
         for attempt in range(1, ATTEMPTS + 1):
             try:
