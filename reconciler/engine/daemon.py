@@ -341,13 +341,12 @@ class Daemon:
              expect: Expect) -> progress.Step:
         if step.action not in ("release", "revert"):
             return step
-        try:
-            written = self.writer.write(key, obj, step, expect)
-        finally:
-            if self.repository.fetch_error is not None:
-                # This fetch (and push) worked while the periodic one is backing off:
-                # fetch now, so readiness and the other rollouts recover at once too.
-                self.request_fetch()
+        written = self.writer.write(key, obj, step, expect)  # raises: no fetch asked for
+        if self.repository.fetch_error is not None:
+            # This fetch (and push) worked while the periodic one is backing off: fetch
+            # now, so readiness and the other rollouts recover at once too. Not when
+            # the write failed: every retry would cut the periodic fetch's backoff short.
+            self.request_fetch()
         for event in written.events:
             self.reporter.emit(obj, *event, step=step)
         if written.fetch:

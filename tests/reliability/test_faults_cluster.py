@@ -40,8 +40,9 @@ from tests.reliability.faults import (
 )
 
 # Watched kinds: Rollout, ImagePolicy, HealthCheck, RolloutGate, Kustomization, Namespace,
-# and (served by the emulator, as by Flux) OCIRepository and HelmRelease.
-WATCHED_KINDS = 8
+# RolloutSchedule, ClusterRolloutSchedule, and (served by the emulator, as by Flux)
+# OCIRepository and HelmRelease.
+WATCHED_KINDS = 10
 
 
 # -- 4. the API server gone, slow, answering watches with 410 Gone --------------------------
@@ -55,7 +56,10 @@ def test_api_server_gone_slow_and_expiring_watches(e2e: E2E) -> None:
     # Gone, behind a load balancer: every request answered 503 (and counted).
     emulator.pause()
     paused_at = time.monotonic()
-    why = not_ready(e2e, port, "API server not reachable: ")
+    # The open watches end first ("Response ended prematurely"); their next attempt
+    # meets the 503, which the reason then names.
+    why = e2e.wait_until("/readyz to name the 503", lambda: (
+        w if "[503]" in (w := not_ready(e2e, port, "API server not reachable: ")) else ""))
     assert "[503]" in why, why
     window = 2.5
     time.sleep(max(0.0, window - (time.monotonic() - paused_at)))
