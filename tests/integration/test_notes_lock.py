@@ -81,6 +81,25 @@ def _appended(line: str, note: str | None) -> str:
     return (note or "") + line
 
 
+def _hook(fleet: gitrepo.BareRepo, tmp_path: Path, template: str) -> Path:
+    """Install ``template`` as the remote's pre-receive hook; the directory of its marks."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = fleet.path / "hooks" / "pre-receive"
+    hook.write_text(template.format(marks=marks, wait=WAIT, ticks=WAIT * 10))
+    hook.chmod(0o755)
+    return marks
+
+
+def _until_waiting(mirror: Mirror, count: int) -> None:
+    """Until ``count`` notes wait for the held push (the mirror's queue)."""
+    for _ in range(200):
+        if mirror._note_jobs.waiting == count:
+            return
+        threading.Event().wait(0.05)
+    pytest.fail(f"{count} notes never waited for the held push")
+
+
 def _first_file(fleet: gitrepo.BareRepo) -> str:
     names = fleet.git("ls-tree", "-r", "--name-only", "HEAD").decode().split()
     return next(name for name in names if name.endswith(".yaml"))
@@ -98,11 +117,7 @@ def _wait_for(path: Path, seconds: float) -> bool:
 def test_a_release_is_pushed_while_a_verdict_push_is_held_by_the_server(
         held: tuple[str, Credentials], fleet: gitrepo.BareRepo, tmp_path: Path) -> None:
     url, creds = held
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    hook = fleet.path / "hooks" / "pre-receive"
-    hook.write_text(HOOK.format(marks=marks, wait=WAIT, ticks=WAIT * 10))
-    hook.chmod(0o755)
+    marks = _hook(fleet, tmp_path, HOOK)
     path = _first_file(fleet)
     with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
         repository = Repository(mirror=mirror)
@@ -215,11 +230,7 @@ def test_a_fetch_that_finds_new_notes_during_a_verdict_push_keeps_releases_movin
     engine's and the mirror's held meanwhile); ours is refused, takes theirs, goes on
     top, and the next fetch says the verdicts moved."""
     url, creds = held
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    hook = fleet.path / "hooks" / "pre-receive"
-    hook.write_text(HOLD_ONCE.format(marks=marks, wait=WAIT, ticks=WAIT * 10))
-    hook.chmod(0o755)
+    marks = _hook(fleet, tmp_path, HOLD_ONCE)
     path = _first_file(fleet)
     with Mirror.open(url, cache_dir=tmp_path / "ours", credentials=creds) as mirror, \
             Mirror.open(url, cache_dir=tmp_path / "theirs", credentials=creds) as other:
@@ -294,11 +305,7 @@ def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
     """Four notes: the first push is held by the server while three more are asked
     for; those three reach the server in one push, each in a notes commit of its own."""
     url, creds = served
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    hook = fleet.path / "hooks" / "pre-receive"
-    hook.write_text(LOGGED.format(marks=marks, ticks=WAIT * 10))
-    hook.chmod(0o755)
+    marks = _hook(fleet, tmp_path, LOGGED)
     with Mirror.open(url, cache_dir=tmp_path / "cache", credentials=creds) as mirror:
         head = mirror.fetch()
         failed: list[BaseException] = []
@@ -318,12 +325,7 @@ def test_notes_that_wait_for_a_push_go_out_together_in_the_next(
         rest = [threading.Thread(target=add, args=(f"Bake: {n}\n",)) for n in (2, 3, 4)]
         for t in rest:
             t.start()
-        for _ in range(200):  # until the three wait for the push (the mirror's queue)
-            if mirror._note_jobs.waiting == 3:
-                break
-            threading.Event().wait(0.05)
-        else:
-            pytest.fail("the three notes never waited for the held push")
+        _until_waiting(mirror, 3)
         (marks / "release-done").touch()
         for t in [first, *rest]:
             t.join(WAIT + 10)
@@ -343,11 +345,7 @@ def test_a_note_whose_change_fails_fails_alone_and_the_others_of_its_push_land(
     """Three notes wait behind a held push; the middle one's ``change`` raises. The
     other two land in one push; its caller gets its own error back, no other's."""
     url, creds = served
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    hook = fleet.path / "hooks" / "pre-receive"
-    hook.write_text(LOGGED.format(marks=marks, ticks=WAIT * 10))
-    hook.chmod(0o755)
+    marks = _hook(fleet, tmp_path, LOGGED)
 
     def broken(note: str | None) -> str | None:
         raise ValueError("a verdict that cannot be written")
@@ -371,12 +369,7 @@ def test_a_note_whose_change_fails_fails_alone_and_the_others_of_its_push_land(
             ("b", functools.partial(_appended, "Bake: b\n")))]
         for t in rest:
             t.start()
-        for _ in range(200):
-            if mirror._note_jobs.waiting == 3:
-                break
-            threading.Event().wait(0.05)
-        else:
-            pytest.fail("the three notes never waited for the held push")
+        _until_waiting(mirror, 3)
         (marks / "release-done").touch()
         for t in [first, *rest]:
             t.join(WAIT + 10)
